@@ -1,0 +1,27 @@
+/* log.h: per-process logs on stderr, filtered by PAXOS_LOG=info|debug|trace (default: errors
+ * only). A line is "paxos-shm[who]: message". */
+#ifndef PX_LOG_H
+#define PX_LOG_H
+
+#include <stdio.h>
+
+enum log_level { LOG_ERROR = 0, LOG_INFO, LOG_DEBUG, LOG_TRACE };
+
+extern int log_level_current;
+extern char log_who[32];
+
+/* Reads PAXOS_LOG. Returns 0, or -1 (with one line on stderr) for an unknown level. */
+int log_init(const char *who);
+/* Names this process "node <id>.<incarnation>" in its log lines. */
+void log_set_node(unsigned id, unsigned incarnation);
+
+#define LOG(level, ...)                                                                            \
+    do {                                                                                           \
+        if ((level) <= log_level_current) {                                                        \
+            fprintf(stderr, "paxos-shm[%s]: ", log_who);                                           \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
+    } while (0)
+
+#endif

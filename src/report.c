@@ -1,0 +1,106 @@
+#include "report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+static void roles_str(const struct cli_config *c, uint32_t i, char out[4])
+{
+    out[0] = i < c->proposers ? 'P' : '-';
+    out[1] = i < c->acceptors ? 'A' : '-';
+    out[2] = i >= c->nodes - c->learners ? 'L' : '-';
+    out[3] = '\0';
+}
+
+static double us(uint64_t ns)
+{
+    return (double)ns / 1000.0;
+}
+
+void report_print(const struct report *r, FILE *out)
+{
+    const struct cli_config *c = r->cfg;
+    double rate = r->seconds > 0 ? (double)r->rounds_done / r->seconds : 0;
+    fprintf(out, "paxos-shm: %u nodes (%u proposers, %u acceptors, %u learners), store %s\n",
+            c->nodes, c->proposers, c->acceptors, c->learners,
+            c->store == CLI_STORE_SHM ? "shm" : "sqlite");
+    fprintf(out, "rounds      %" PRIu64 " of %" PRIu64 " in %.3f s = %.0f rounds/s\n",
+            r->rounds_done, c->rounds, r->seconds, rate);
+    fprintf(out, "latency     p50 %.1f us  p99 %.1f us  max %.1f us\n",
+            us(hist_quantile(r->latency_ns, 0.50)), us(hist_quantile(r->latency_ns, 0.99)),
+            us(r->latency_ns->max));
+    fprintf(out,
+            "messages    %" PRIu64 " (%.1f per round)  ring-full %" PRIu64 "  drops %" PRIu64
+            "  lagged %" PRIu64 "  resubmits %" PRIu64 "\n",
+            r->msgs, r->rounds_done ? (double)r->msgs / (double)r->rounds_done : 0.0, r->ring_full,
+            r->drops, r->lagged, r->resubmits);
+    fprintf(out,
+            "faults      restarts %u  chaos kills %u (leader %u)  leader changes %" PRIu64 "\n",
+            r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes);
+    if (r->base)
+        fprintf(out, "continued   %" PRIu64 " rounds of earlier runs on this data\n", r->base);
+    fprintf(out, "expected    value F(%" PRIu64 ") mod 2^64 = %" PRIu64 "\n",
+            r->base + r->rounds_done + 1, r->expected_value);
+    fprintf(out, "node roles incarnation   applied                value             digest  "
+                 "verdict\n");
+    for (uint32_t i = 0; i < c->nodes; i++) {
+        const struct report_node *n = &r->nodes[i];
+        char roles[4];
+        roles_str(c, i, roles);
+        fprintf(out, "%4u  %s  %11u %9" PRIu64 " %20" PRIu64 "  %016" PRIx64 "  %s\n", i, roles,
+                n->incarnation, n->fib.applied, n->fib.value, n->fib.digest,
+                n->verdict ? n->verdict : "-");
+    }
+    fprintf(out, "verdict     %s (%u of %u learners verified)\n", r->outcome, r->learners_ok,
+            r->learners);
+}
+
+int report_json(const struct report *r, const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+    if (f == NULL) {
+        int e = errno;
+        fprintf(stderr, "paxos-shm: --json %s: %s\n", path, strerror(e));
+        return -e;
+    }
+    const struct cli_config *c = r->cfg;
+    double rate = r->seconds > 0 ? (double)r->rounds_done / r->seconds : 0;
+    fprintf(f,
+            "{\"nodes\":%u,\"proposers\":%u,\"acceptors\":%u,\"learners\":%u,"
+            "\"store\":\"%s\",\"window\":%u,\"rounds\":%" PRIu64 ",\"rounds_done\":%" PRIu64
+            ",\"base\":%" PRIu64 ",\"seconds\":%.6f,\"rounds_per_s\":%.1f,"
+            "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
+            "\"messages\":%" PRIu64 ",\"ring_full\":%" PRIu64 ",\"drops\":%" PRIu64
+            ",\"lagged\":%" PRIu64 ",\"resubmits\":%" PRIu64 ",\"restarts\":%u,"
+            "\"chaos_kills\":%u,\"chaos_leader_kills\":%u,\"leader_changes\":%" PRIu64
+            ",\"expected_value\":%" PRIu64 ",\"verified\":%s,\"outcome\":\"%s\",\"per_node\":[",
+            c->nodes, c->proposers, c->acceptors, c->learners,
+            c->store == CLI_STORE_SHM ? "shm" : "sqlite", c->window, c->rounds, r->rounds_done,
+            r->base, r->seconds, rate, us(hist_quantile(r->latency_ns, 0.50)),
+            us(hist_quantile(r->latency_ns, 0.99)), us(hist_quantile(r->latency_ns, 0.999)),
+            us(r->latency_ns->max), r->msgs, r->ring_full, r->drops, r->lagged, r->resubmits,
+            r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes,
+            r->expected_value, r->verified ? "true" : "false", r->outcome);
+    for (uint32_t i = 0; i < c->nodes; i++) {
+        const struct report_node *n = &r->nodes[i];
+        char roles[4];
+        roles_str(c, i, roles);
+        fprintf(f,
+                "%s{\"id\":%u,\"roles\":\"%s\",\"incarnation\":%u,\"restarts\":%u,"
+                "\"applied\":%" PRIu64 ",\"value\":%" PRIu64 ",\"digest\":\"%016" PRIx64
+                "\",\"requests\":%" PRIu64 ",\"verdict\":\"%s\"}",
+                i ? "," : "", i, roles, n->incarnation, n->restarts, n->fib.applied, n->fib.value,
+                n->fib.digest, n->fib.requests, n->verdict ? n->verdict : "-");
+    }
+    fprintf(f, "]}\n");
+    int rc = 0;
+    if (f != stdout) {
+        if (fclose(f) != 0) {
+            rc = -errno;
+            fprintf(stderr, "paxos-shm: --json %s: %s\n", path, strerror(errno));
+        }
+    } else {
+        fflush(f);
+    }
+    return rc;
+}

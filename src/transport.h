@@ -1,0 +1,78 @@
+/* transport.h: how a node process moves px_msg to and from its peers. The node loop sees only
+ * this interface, so the same loop runs over the shared-memory rings (transport_shm.c) and over
+ * UNIX-domain socketpairs (the benchmark's baseline).
+ *
+ * Context: one transport per process, used by that process only.
+ * Delivery contract: per sender-receiver pair, messages arrive in order, none is duplicated;
+ * a message is lost only when its destination is down (counted in drops). A send never blocks:
+ * a full ring leaves the message in a bounded per-destination outbox (OUTBOX_MAX) and
+ * transport_flush retries it; only when that outbox is full too does send return -ENOBUFS and
+ * the caller must flush (and keep draining its own input) before sending more. */
+#ifndef PX_TRANSPORT_H
+#define PX_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "paxos/px.h"
+
+struct transport_stats {
+    uint64_t sent, received;
+    uint64_t ring_full; /* pushes that found the ring full (message stayed in the outbox) */
+    uint64_t drops;     /* messages for a down peer dropped */
+    uint64_t lagged;    /* broadcast reads that reported "lagged" */
+    uint64_t missed;    /* messages those lagged reads reported missed */
+};
+
+struct transport;
+struct transport_ops {
+    /* Reads up to max inbound messages from every source, fairly. */
+    uint32_t (*recv)(struct transport *t, struct px_msg *out, uint32_t max);
+    /* Queues one message (to a node, PX_TO_ALL, or the client endpoint). 0 or -ENOBUFS. */
+    int (*send)(struct transport *t, const struct px_msg *m);
+    /* Pushes queued messages into the rings and wakes their readers. Returns how many
+     * messages are still queued (a ring was full). */
+    uint32_t (*flush)(struct transport *t);
+    /* Sleeps until a message may be there or timeout_ns passes. */
+    void (*wait)(struct transport *t, uint64_t timeout_ns);
+    /* A peer went down: drop what is queued for it, stop waiting for it. */
+    void (*peer_down)(struct transport *t, uint16_t peer);
+    void (*destroy)(struct transport *t);
+};
+
+struct transport {
+    const struct transport_ops *ops;
+    struct transport_stats stats;
+};
+
+static inline uint32_t transport_recv(struct transport *t, struct px_msg *out, uint32_t max)
+{
+    return t->ops->recv(t, out, max);
+}
+static inline int transport_send(struct transport *t, const struct px_msg *m)
+{
+    return t->ops->send(t, m);
+}
+static inline uint32_t transport_flush(struct transport *t)
+{
+    return t->ops->flush(t);
+}
+static inline void transport_wait(struct transport *t, uint64_t timeout_ns)
+{
+    t->ops->wait(t, timeout_ns);
+}
+
+struct ipc_segment;
+/* Shared-memory transport of endpoint `self` (a node < nodes, or the supervisor = nodes). */
+int transport_shm_create(struct ipc_segment *seg, uint16_t self, uint16_t nodes,
+                         struct transport **out);
+
+/* UNIX-domain socketpair transport (the benchmark baseline): the supervisor creates the mesh
+ * of every pair of endpoints before fork; each process then uses its own ends. */
+struct sock_mesh;
+int transport_sock_mesh_create(uint16_t endpoints, struct sock_mesh **out);
+void transport_sock_mesh_destroy(struct sock_mesh *m);
+int transport_sock_create(struct sock_mesh *m, struct ipc_segment *seg, uint16_t self,
+                          uint16_t nodes, struct transport **out);
+
+#endif

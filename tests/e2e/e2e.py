@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the paxos-shm binary: real processes, real shared memory, kills and bad
+input. Usage: e2e.py BINARY CASE   (ctest runs one CASE per test; `e2e.py BINARY list` lists them)
+"""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = None
+CASES = {}
+
+
+def case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+def run(args, timeout=600, env=None):
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    return subprocess.run([BIN] + args, capture_output=True, text=True, timeout=timeout, env=e)
+
+
+def segments_of(pid):
+    return glob.glob("/dev/shm/paxos-shm-%d*" % pid)
+
+
+def run_json(args, timeout=600):
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        path = f.name
+    try:
+        p = run(args + ["--json", path, "--quiet"], timeout=timeout)
+        doc = None
+        if os.path.getsize(path) > 0:
+            with open(path) as f:
+                doc = json.load(f)
+        return p, doc
+    finally:
+        os.unlink(path)
+
+
+def expect_verified(args, timeout=600):
+    p, doc = run_json(args, timeout)
+    assert p.returncode == 0, "exit %d, stderr:\n%s" % (p.returncode, p.stderr)
+    assert doc is not None and doc["verified"] is True, doc
+    assert doc["rounds_done"] == doc["rounds"], doc
+    learners = [n for n in doc["per_node"] if "L" in n["roles"]]
+    assert len(learners) == doc["learners"], doc
+    assert all(n["verdict"] == "ok" for n in learners), doc["per_node"]
+    assert len({n["digest"] for n in learners}) == 1, "digests differ"
+    return doc
+
+
+def fib(n):
+    a, b = 0, 1
+    for _ in range(n):
+        a, b = b, (a + b) % (1 << 64)
+    return a
+
+
+# --- runs that must verify ------------------------------------------------------------------
+
+
+@case
+def verify_1_node():
+    doc = expect_verified(["--nodes", "1", "--rounds", "2000", "--store", "shm"])
+    assert doc["expected_value"] == fib(2001)
+
+
+@case
+def verify_3_nodes():
+    doc = expect_verified(["--nodes", "3", "--rounds", "20000"])
+    assert doc["expected_value"] == fib(20001)
+
+
+@case
+def verify_5_nodes_shm():
+    expect_verified(["--nodes", "5", "--rounds", "50000", "--store", "shm"])
+
+
+@case
+def verify_16_nodes():
+    expect_verified(["--nodes", "16", "--rounds", "30000", "--store", "shm"])
+
+
+@case
+def verify_16_nodes_sqlite():
+    expect_verified(["--nodes", "16", "--rounds", "20000", "--store", "sqlite"])
+
+
+@case
+def verify_several_proposers():
+    expect_verified(["--nodes", "5", "--proposers", "5", "--rounds", "20000", "--store", "shm"])
+
+
+@case
+def verify_subset_of_learners():
+    doc = expect_verified(["--nodes", "5", "--learners", "2", "--rounds", "20000",
+                           "--store", "shm"])
+    assert doc["learners"] == 2
+
+
+@case
+def verify_window_1():
+    expect_verified(["--nodes", "3", "--window", "1", "--rounds", "2000", "--store", "shm"])
+
+
+@case
+def verify_rotation():
+    doc = expect_verified(["--nodes", "5", "--proposers", "5", "--rotate", "1000",
+                           "--rounds", "20000", "--store", "shm"])
+    assert doc["leader_changes"] >= 10, doc["leader_changes"]
+
+
+# --- chaos ------------------------------------------------------------------------------------
+
+
+def chaos(store, nodes, rounds, kills, seed):
+    doc = expect_verified(["--nodes", str(nodes), "--rounds", str(rounds), "--chaos", str(kills),
+                           "--seed", str(seed), "--store", store, "--timeout", "300"])
+    assert doc["chaos_kills"] >= kills, doc
+    assert doc["chaos_leader_kills"] >= 1, doc
+    assert doc["restarts"] >= kills, doc
+    return doc
+
+
+@case
+def chaos_5_nodes_shm():
+    chaos("shm", 5, 100000, 20, 7)
+
+
+@case
+def chaos_16_nodes_shm():
+    chaos("shm", 16, 100000, 25, 11)
+
+
+@case
+def chaos_5_nodes_sqlite():
+    chaos("sqlite", 5, 60000, 20, 13)
+
+
+# --- bad input: exit 2 and one line naming the flag ---------------------------------------------
+
+BAD = [
+    (["--nodes"], "--nodes"),
+    (["--nodes", "0"], "--nodes"),
+    (["--nodes", "-3"], "--nodes"),
+    (["--nodes", "abc"], "--nodes"),
+    (["--nodes", "5x"], "--nodes"),
+    (["--nodes", "65"], "--nodes"),
+    (["--nodes", "99999999999999999999999"], "--nodes"),
+    (["--rounds", "0"], "--rounds"),
+    (["--rounds", ""], "--rounds"),
+    (["--rounds", "1e6"], "--rounds"),
+    (["--window", "0"], "--window"),
+    (["--window", "100000"], "--window"),
+    (["--ring-slots", "1000"], "--ring-slots"),
+    (["--ring-slots", "32"], "--ring-slots"),
+    (["--nodes", "3", "--proposers", "4"], "--proposers"),
+    (["--nodes", "3", "--acceptors", "0"], "--acceptors"),
+    (["--nodes", "3", "--learners", "0"], "--learners"),
+    (["--seed", "-1"], "--seed"),
+    (["--chaos", "x"], "--chaos"),
+    (["--store", "mysql"], "--store"),
+    (["--sync", "sometimes"], "--sync"),
+    (["--timeout", "-1"], "--timeout"),
+    (["--bogus"], "--bogus"),
+    (["stray"], "stray"),
+]
+
+
+@case
+def bad_input_exits_2_naming_the_flag():
+    for args, flag in BAD:
+        p = run(args, timeout=10)
+        assert p.returncode == 2, (args, p.returncode, p.stderr)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        assert len(lines) == 1, (args, p.stderr)
+        assert flag in lines[0], (args, lines[0])
+        assert p.stdout == "", (args, p.stdout)
+
+
+@case
+def bad_paxos_log_exits_2():
+    p = run(["--nodes", "1", "--rounds", "1"], timeout=10, env={"PAXOS_LOG": "loud"})
+    assert p.returncode == 2 and "PAXOS_LOG" in p.stderr, p.stderr
+
+
+@case
+def help_and_version_exit_0():
+    p = run(["--help"], timeout=10)
+    assert p.returncode == 0 and "--nodes" in p.stdout and "Exit codes" in p.stdout
+    p = run(["--version"], timeout=10)
+    assert p.returncode == 0 and p.stdout.startswith("paxos-shm ")
+
+
+# --- signals and leftovers --------------------------------------------------------------------
+
+
+def children_of(pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                         text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def interrupt(sig, code):
+    p = subprocess.Popen([BIN, "--nodes", "5", "--rounds", "1000000000", "--store", "shm"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 20
+    while time.time() < deadline and len(children_of(p.pid)) < 5:
+        time.sleep(0.05)
+    assert segments_of(p.pid), "segment not created"
+    kids = children_of(p.pid)
+    assert len(kids) == 5, kids
+    time.sleep(1.0)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == code, (p.returncode, err)
+    assert "rounds" in out, out
+    assert not segments_of(p.pid), "segment left behind"
+    for k in kids:
+        assert not os.path.exists("/proc/%d" % k) or \
+            open("/proc/%d/stat" % k).read().split()[2] == "Z", "node %d survived" % k
+
+
+@case
+def sigint_stops_everything():
+    interrupt(signal.SIGINT, 130)
+
+
+@case
+def sigterm_stops_everything():
+    interrupt(signal.SIGTERM, 143)
+
+
+@case
+def stale_segment_is_removed():
+    # A pid that is surely dead: a child that already exited.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    path = "/dev/shm/paxos-shm-%d" % dead.pid
+    with open(path, "wb") as f:
+        f.write(b"\0" * 4096)
+    try:
+        expect_verified(["--nodes", "1", "--rounds", "10", "--store", "shm"])
+        assert not os.path.exists(path), "stale segment still there"
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+@case
+def no_segment_left_after_a_run():
+    p = subprocess.Popen([BIN, "--nodes", "3", "--rounds", "1000", "--store", "shm", "--quiet"])
+    p.wait(timeout=120)
+    assert p.returncode == 0
+    assert not segments_of(p.pid)
+
+
+def main():
+    global BIN
+    BIN = os.path.abspath(sys.argv[1])
+    name = sys.argv[2]
+    if name == "list":
+        print("\n".join(CASES))
+        return 0
+    CASES[name]()
+    print("%s: passed" % name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
