@@ -1,5 +1,6 @@
 #include "client.h"
 
+#include <stdio.h>
 #include <string.h>
 
 uint64_t client_fib(uint64_t n)
@@ -78,7 +79,17 @@ bool client_decided(struct client *c, const struct px_value *v, uint64_t instanc
         c->replies_dup++; /* a second reply after a resubmission, or of an earlier run */
         return false;
     }
-    PX_ASSERT(s->increment == v->increment);
+    if (s->increment != v->increment) {
+        /* A decided value that is not what was submitted: a validity violation. Count it (the
+         * end-state check will fail too) rather than trust it. */
+        c->replies_bad++;
+        fprintf(stderr,
+                "client: reply for round %llu (client %u seq %u) carries increment "
+                "%llu, submitted %llu\n",
+                (unsigned long long)r, v->client_id, v->seq, (unsigned long long)v->increment,
+                (unsigned long long)s->increment);
+        return false;
+    }
     hist_add(&c->latency_ns, now_ns - s->first_ns);
     s->round = 0;
     c->inflight--;

@@ -526,8 +526,8 @@ static void verify(struct sup *s)
     r->outcome = r->verified ? "VERIFIED" : "VERIFICATION FAILED";
 }
 
-/* Waits until every node has loaded its store (the client starts only then, so startup is not
- * counted in rounds/s). Returns 0, or an exit code. */
+/* Waits until every node has loaded its store and a leader is elected (the client starts only
+ * then, so startup is not counted in rounds/s). Returns 0, or an exit code. */
 static int wait_loaded(struct sup *s)
 {
     uint64_t deadline = now_ns() + SUP_STOP_NS * 6;
@@ -538,10 +538,10 @@ static int wait_loaded(struct sup *s)
         for (uint16_t i = 0; i < s->cfg->nodes; i++)
             all &= CMM_LOAD_SHARED(node_shared(s, i)->loaded_incarnation) ==
                    s->rep.nodes[i].incarnation;
-        if (all)
+        if (all && current_leader(s) != PX_NODE_NONE)
             break;
         if (now_ns() > deadline) {
-            fprintf(stderr, "paxos-shm: nodes did not start within %llu s\n",
+            fprintf(stderr, "paxos-shm: nodes did not start and elect a leader within %llu s\n",
                     (unsigned long long)(SUP_STOP_NS * 6 / 1000000000ull));
             return EXIT_RUNTIME;
         }

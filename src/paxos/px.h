@@ -8,7 +8,10 @@
  *   2. ready->msgs: messages to send, ONLY after (1) is durable,
  *   3. ready->apply: decided entries to apply, in log order (already applied to the core's
  *      own state machine copy; the caller may mirror or report them).
- * The caller then calls px_ready_clear() (or reuses it: every entry call starts by clearing).
+ * Entry calls APPEND to the ready (group commit): the caller may feed a whole batch of inputs,
+ * call px_node_flush(), persist ready->recs once, send ready->msgs, then px_ready_clear(). Before
+ * each entry call the caller guarantees PX_STEP_OUTPUT_MAX free slots in each array; one call
+ * never adds more (work beyond that -- a long promise, a big window -- continues on later calls).
  *
  * Thread/process context: a px_node is owned by exactly one thread; nothing here is shared.
  * Layout: struct px_msg is exactly PX_MSG_BYTES (one ipc ring slot) and holds no pointers, so it
@@ -32,6 +35,26 @@ void px_assert_fail(const char *expr, const char *file, int line);
 #define PX_MSG_BYTES 64
 #define PX_NODE_NONE 0xffffu
 #define PX_TO_ALL    0xfffeu /* destination: every other node (sent on the broadcast ring) */
+/* The client's endpoint id: the supervisor is endpoint N (one past the last node). */
+#define PX_CLIENT_NODE(cfg) ((uint16_t)(cfg)->nodes)
+
+/* Log ring: instance i lives in slot i % PX_LOG_MAX. It must hold a full congestion window plus
+ * the decided entries lagging learners still fetch; 4096 keeps a node's core near 400 KiB. When
+ * the ring is full the leader stops proposing (backpressure) until entries are truncated. */
+#define PX_LOG_MAX 4096u
+/* Cap of cfg->window_max: half the ring, so a full window never forces lagging learners'
+ * decided entries out before they could fetch them. */
+#define PX_WINDOW_MAX (PX_LOG_MAX / 2)
+/* Decided entries one catch-up reply carries: a quarter of PX_STEP_OUTPUT_MAX, so a reply fits
+ * in one call's output with room to spare; the learner asks again for the next batch. */
+#define PX_CATCHUP_BATCH_MAX 64u
+/* Client values a node holds while there is no leader to forward to (or it is the leader and
+ * the window is full). Reached: px_node_submit returns -EAGAIN, a forwarded value is dropped
+ * (counted; the client resubmits after its timeout). */
+#define PX_QUEUE_MAX 1024u
+/* The most records / messages / applied entries a single entry call (step, tick, submit,
+ * peer_status, flush) adds to a ready. */
+#define PX_STEP_OUTPUT_MAX 256u
 
 typedef uint64_t px_ballot_t; /* (counter << 16) | node_id; 0 = none */
 typedef uint64_t px_inst_t;   /* log instance (= round), 1-based; 0 = none */
@@ -80,11 +103,36 @@ enum px_msg_type {
     PX_MSG_CLIENT,        /* client request, or its forwarding to the leader */
     PX_MSG_CLIENT_REPLY,  /* the request (client_id, seq) was decided at instance */
     PX_MSG_HEARTBEAT,     /* leader liveness, carries decided-up-to */
+    PX_MSG_TAKEOVER,      /* planned rotation: the leader asks the receiver to campaign now */
     PX_MSG_TYPE_COUNT,
 };
 
-/* One message = one ring slot. Field meaning per type is documented in the core; unused fields
- * are zero. */
+/* msg flags */
+#define PX_FLAG_DECIDED 0x01u /* PROMISE_ENTRY: the entry is decided (a = 0) */
+#define PX_FLAG_LAST    0x02u /* CATCHUP_ENTRY: last entry of this reply */
+#define PX_FLAG_HOPS    0x30u /* CLIENT: forwarding hops so far (bits 4-5), bounds ping-pong */
+
+/* One message = one ring slot. Unused fields are zero. Field meaning per type:
+ *   PREPARE        ballot b, instance = first instance the proposer lacks (from)
+ *   PROMISE_ENTRY  ballot b, instance i, a = accepted ballot (0 if PX_FLAG_DECIDED), value,
+ *                  b = sequence number 1..count, c = acceptor's truncated-up-to
+ *   PROMISE        ballot b, instance = from, a = count of entries, c = truncated-up-to
+ *                  (every instance <= c is chosen; the acceptor dropped them)
+ *   NACK           ballot = the acceptor's promised ballot, a = the rejected ballot
+ *   ACCEPT         ballot b, instance i, value, a = decided-up-to of ballot b (piggybacked DECIDE)
+ *   ACCEPTED       ballot b, instance = lo, a = hi: every instance in [lo, hi] accepted at b
+ *   DECIDE         ballot b, a = hi: every instance <= hi is chosen; where the learner holds the
+ *                  value of ballot b it knows the decision, else it asks (CATCHUP_REQ)
+ *   ACK            instance = the learner's applied index
+ *   CATCHUP_REQ    instance = first instance wanted
+ *   CATCHUP_ENTRY  instance, value (decided), flags PX_FLAG_LAST on the last of a reply
+ *   SNAPSHOT       instance = applied, a = value, b = digest, c = requests, ballot = parts count
+ *   SNAPSHOT_PART  instance = the snapshot's applied, value.client_id/value.seq = client id /
+ *                  seq_low, value.increment = part index, ballot/a/b/c = seen[0..3]
+ *   CLIENT         value (from = the client endpoint or the forwarding node)
+ *   CLIENT_REPLY   value.client_id/value.seq = the request, instance = where it was decided
+ *   HEARTBEAT      ballot b, a = decided-up-to, b = truncation hint (all live learners applied)
+ *   TAKEOVER       ballot = the sender's ballot */
 struct px_msg {
     uint8_t type; /* enum px_msg_type */
     uint8_t flags;
@@ -135,8 +183,8 @@ struct px_rec {
     struct px_value value;
 };
 
-/* Bounds of one output record. Reaching a bound is defined: the core stops producing more
- * work in this call and resumes on the next tick (nothing is lost; see px.c). */
+/* Bounds of one output record: room for a batch of inputs (the caller flushes when fewer than
+ * PX_STEP_OUTPUT_MAX slots are left). */
 #define PX_READY_MSGS_MAX  1024
 #define PX_READY_RECS_MAX  1024
 #define PX_READY_APPLY_MAX 1024
@@ -152,6 +200,7 @@ struct px_ready {
     struct px_rec recs[PX_READY_RECS_MAX];
     struct px_msg msgs[PX_READY_MSGS_MAX];
     struct px_applied apply[PX_READY_APPLY_MAX];
+    px_inst_t snapshot; /* != 0: a snapshot up to this instance was installed into the fib */
 };
 
 struct px_config {
@@ -163,6 +212,10 @@ struct px_config {
     uint32_t election_ticks;      /* leader silent this many ticks -> campaign */
     uint32_t heartbeat_ticks;     /* leader heartbeat period */
     uint64_t seed;                /* seeded back-off for duelling proposers */
+    /* false: an acceptor answers every ACCEPT with its own ACCEPTED and the leader sends a
+     * DECIDE at the end of every call (correct for any caller). true: ACCEPTED ranges and the
+     * DECIDE are coalesced until px_node_flush() (the caller must call it after each batch). */
+    bool batch;
 };
 
 /* The state loaded from durable storage at restart (all zero for a fresh node). */
@@ -192,8 +245,39 @@ void px_node_peer_status(struct px_node *n, uint16_t peer, bool alive, struct px
 /* A send of this message failed because the ring was full: shrink the congestion window. */
 void px_node_congested(struct px_node *n);
 
+/* Emits what was coalesced since the last flush (ACCEPTED ranges, DECIDE); call after a batch,
+ * before persisting. Harmless without cfg->batch. */
+void px_node_flush(struct px_node *n, struct px_ready *out);
+/* Roles may change between rounds: sets node `node`'s role bits in this node's view. Every
+ * node must get the same change. Proposer and learner changes are always safe; changing the
+ * ACCEPTOR set changes the quorum and is only safe when no instance is in flight (no
+ * reconfiguration protocol). A leader that loses its proposer role steps down. */
+void px_node_set_roles(struct px_node *n, uint16_t node, uint64_t roles, struct px_ready *out);
+
+struct px_stats {
+    uint64_t campaigns;      /* phase 1 started */
+    uint64_t elections_won;  /* phase 1 completed */
+    uint64_t proposed;       /* ACCEPTs sent first time */
+    uint64_t resent;         /* ACCEPTs retransmitted */
+    uint64_t decided;        /* instances decided as leader */
+    uint64_t nacks;          /* NACKs sent */
+    uint64_t catchup_reqs;   /* CATCHUP_REQ sent */
+    uint64_t snapshots_sent; /* SNAPSHOT headers sent */
+    uint64_t snapshots_installed;
+    uint64_t dropped;   /* inputs ignored: no room in the log ring or the queue */
+    uint64_t truncated; /* log base advances */
+};
+const struct px_stats *px_node_stats(const struct px_node *n);
+
 void px_ready_clear(struct px_ready *r);
-void px_fib_apply(struct px_fib *f, px_inst_t instance, const struct px_value *v);
+/* Applies v at instance (sets f->applied = instance). Returns true when v is a duplicate
+ * request (state unchanged but applied). No-ops (client_id 0) only advance applied: they do
+ * not enter the digest, so the digest covers exactly the applied requests in log order.
+ * A client whose id does not fit the table evicts the slot of the lowest client id... see
+ * px_fib.c. */
+bool px_fib_apply(struct px_fib *f, px_inst_t instance, const struct px_value *v);
+/* The initial state: value F(1) = 1, everything else zero. */
+void px_fib_init(struct px_fib *f);
 const struct px_fib *px_node_fib(const struct px_node *n);
 uint16_t px_node_leader(const struct px_node *n);
 bool px_node_is_leader(const struct px_node *n);

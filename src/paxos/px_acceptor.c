@@ -1,0 +1,208 @@
+/* px_acceptor.c: the acceptor ("Paxos Made Simple" 2.2, P1a and phase 2b).
+ *
+ * Promises and acceptances are durable before any reply: the PX_REC_PROMISE / PX_REC_ACCEPTED
+ * record goes into the same ready as the reply, whose records the caller persists before it
+ * sends. A long promise is streamed over several calls; ACCEPTED is cumulative ([lo, hi]) and,
+ * with cfg->batch, coalesced until px_node_flush. */
+#include "px_internal.h"
+
+/* The acceptor's own records (the planted bug PX_BUG_REPLY_BEFORE_PERSIST holds them back to
+ * the next call, so the reply goes out before they are durable). */
+static struct px_rec *acc_rec(struct px_node *n, struct px_ready *out, uint8_t type)
+{
+#ifdef PX_BUG_REPLY_BEFORE_PERSIST
+    (void)out;
+    if (n->deferred_len >= PX_STEP_OUTPUT_MAX)
+        return NULL;
+    struct px_rec *r = &n->deferred[n->deferred_len++];
+    *r = (struct px_rec){.type = type};
+    return r;
+#else
+    return px_out_rec(n, out, type);
+#endif
+}
+
+void px_acceptor_nack(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    struct px_msg *r = px_out_msg(n, out, PX_MSG_NACK, m->from);
+    if (r == NULL)
+        return;
+    r->ballot = n->promised;
+    r->a = m->ballot;
+    n->stats.nacks++;
+}
+
+/* Raises the promise to b (durably). False when the record does not fit this call. */
+static bool raise_promise(struct px_node *n, px_ballot_t b, struct px_ready *out)
+{
+    PX_ASSERT(b >= n->promised);
+    if (b == n->promised)
+        return true;
+    struct px_rec *r = acc_rec(n, out, PX_REC_PROMISE);
+    if (r == NULL)
+        return false;
+    r->ballot = b;
+    n->promised = b;
+    if (b > n->max_seen)
+        n->max_seen = b;
+    return true;
+}
+
+void px_acceptor_prepare(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    if (m->ballot < n->promised) {
+        px_acceptor_nack(n, m, out); /* P1a: never promise below a promise */
+        return;
+    }
+    if (px_room_msgs(n, out) == 0 || !raise_promise(n, m->ballot, out)) {
+        n->stats.dropped++; /* as if the PREPARE was lost; the proposer retries */
+        return;
+    }
+    px_acceptor_flush(n, out); /* acks of the old ballot first: they stay true */
+    n->pout = (struct px_promise_out){
+        .active = true,
+        .to = m->from,
+        .ballot = m->ballot,
+        .from = m->instance,
+        .next = m->instance,
+    };
+    px_acceptor_continue(n, out);
+}
+
+bool px_acceptor_promise_local(struct px_node *n, px_ballot_t b, struct px_ready *out)
+{
+    if (b < n->promised)
+        return false;
+    return raise_promise(n, b, out);
+}
+
+static void promise_entry(struct px_node *n, const struct px_entry *e, struct px_ready *out)
+{
+    struct px_msg *r = px_out_msg(n, out, PX_MSG_PROMISE_ENTRY, n->pout.to);
+    PX_ASSERT(r != NULL);
+    r->ballot = n->pout.ballot;
+    r->instance = e->instance;
+    r->value = e->acc_value;
+    if (e->flags & PX_E_DECIDED)
+        r->flags = PX_FLAG_DECIDED;
+    else
+        r->a = e->acc_ballot;
+    r->b = ++n->pout.seq;
+    r->c = n->base - 1;
+}
+
+/* Streams the active promise: every accepted (or decided) entry >= from, numbered, then the
+ * PROMISE with the count. Continues on the next call when this call's output is full. A newer
+ * PREPARE replaces the stream (its proposer sees an incomplete promise and ignores it). */
+void px_acceptor_continue(struct px_node *n, struct px_ready *out)
+{
+    struct px_promise_out *p = &n->pout;
+    if (!p->active || p->ballot != n->promised) {
+        p->active = false;
+        return;
+    }
+    if (p->next < n->base)
+        p->next = n->base;
+    while (p->next <= n->log_hi) {
+        if (px_room_msgs(n, out) <= 1)
+            return; /* keep one slot: the stream resumes on the next call */
+        const struct px_entry *e = px_log_get(n, p->next);
+        if (e != NULL && (e->flags & (PX_E_ACCEPTED | PX_E_DECIDED)))
+            promise_entry(n, e, out);
+        p->next++;
+    }
+    struct px_msg *r = px_out_msg(n, out, PX_MSG_PROMISE, p->to);
+    if (r == NULL)
+        return;
+    r->ballot = p->ballot;
+    r->instance = p->from;
+    r->a = p->seq;
+    r->c = n->base - 1;
+    p->active = false;
+}
+
+void px_acceptor_flush(struct px_node *n, struct px_ready *out)
+{
+    if (n->ack_ballot == 0)
+        return;
+    struct px_msg *r = px_out_msg(n, out, PX_MSG_ACCEPTED, px_ballot_node(n->ack_ballot));
+    if (r == NULL)
+        return; /* stays pending: sent on a later flush */
+    r->ballot = n->ack_ballot;
+    r->instance = n->ack_lo;
+    r->a = n->ack_hi;
+    n->ack_ballot = 0;
+}
+
+/* Acknowledges (b, i): at once, or merged into the pending range (cfg->batch). */
+static void ack(struct px_node *n, px_ballot_t b, px_inst_t i, struct px_ready *out)
+{
+    if (n->ack_ballot == b && i == n->ack_hi + 1) {
+        n->ack_hi = i;
+    } else if (!(n->ack_ballot == b && i >= n->ack_lo && i <= n->ack_hi)) {
+        px_acceptor_flush(n, out);
+        if (n->ack_ballot != 0)
+            return; /* no room for the old range: this ack is lost, the leader resends */
+        n->ack_ballot = b;
+        n->ack_lo = i;
+        n->ack_hi = i;
+    }
+    if (!n->cfg.batch)
+        px_acceptor_flush(n, out);
+}
+
+/* Accepts (b, i, v) into the log with its record. False if it cannot (ring full of undecided
+ * entries, or no room for the records this call). */
+static bool accept_entry(struct px_node *n, px_ballot_t b, px_inst_t i, const struct px_value *v,
+                         struct px_ready *out)
+{
+    if (px_room_recs(n, out) < 2 || !raise_promise(n, b, out))
+        return false;
+    struct px_entry *e = px_log_make(n, i, out);
+    if (e == NULL)
+        return false;
+    if (!(e->flags & PX_E_DECIDED))
+        e->acc_value = *v; /* a decided entry keeps its value (P2c: equal anyway) */
+    e->acc_ballot = b;
+    e->flags |= PX_E_ACCEPTED;
+    struct px_rec *r = acc_rec(n, out, PX_REC_ACCEPTED);
+    if (r != NULL) {
+        r->instance = i;
+        r->ballot = b;
+        r->value = *v;
+    }
+    if (b == n->dec_ballot && i <= n->dec_hi && !(e->flags & PX_E_DECIDED))
+        px_learner_decided(n, i, &e->acc_value); /* the DECIDE for it came first */
+    return true;
+}
+
+void px_acceptor_accept(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    if (m->ballot < n->promised) {
+        px_acceptor_nack(n, m, out); /* P1a: accept only if no higher promise */
+        return;
+    }
+    if (m->instance == 0) {
+        n->stats.dropped++;
+        return;
+    }
+    if (m->instance < n->base) {
+        /* Chosen and truncated here; the leader's value is the chosen one (P2c), so the ack
+         * is true without a new record. */
+        ack(n, m->ballot, m->instance, out);
+        return;
+    }
+    if (px_room_msgs(n, out) < 2 || !accept_entry(n, m->ballot, m->instance, &m->value, out)) {
+        n->stats.dropped++;
+        return;
+    }
+    ack(n, m->ballot, m->instance, out);
+}
+
+bool px_acceptor_accept_local(struct px_node *n, px_ballot_t b, px_inst_t i,
+                              const struct px_value *v, struct px_ready *out)
+{
+    if (b < n->promised)
+        return false;
+    return accept_entry(n, b, i, v, out);
+}

@@ -1,0 +1,93 @@
+/* px_fib.c: the replicated state machine (DESIGN.md "distributed Fibonacci") and its
+ * exactly-once table. Pure functions over plain data: the same code runs in every learner. */
+#include <string.h>
+
+#include "px.h"
+
+/* splitmix64's finalizer: a cheap full-avalanche mix for the digest chain. */
+static uint64_t fib_mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+void px_fib_init(struct px_fib *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->value = 1; /* F(1) */
+}
+
+static bool dedup_bit(const struct px_dedup *d, uint32_t k)
+{
+    return (d->seen[k / 64] >> (k % 64)) & 1u;
+}
+
+/* Slides the window one seq forward: seq_low is forgotten (it is < the new seq_low). */
+static void dedup_shift_one(struct px_dedup *d)
+{
+    for (uint32_t w = 0; w < PX_DEDUP_SPAN / 64; w++) {
+        d->seen[w] >>= 1;
+        if (w + 1 < PX_DEDUP_SPAN / 64)
+            d->seen[w] |= (d->seen[w + 1] & 1u) << 63;
+    }
+    d->seq_low++;
+}
+
+/* The slot of client_id; a new client takes a free slot, or, when all PX_CLIENTS_MAX are in
+ * use, evicts the lowest client id (deterministic, so every learner evicts the same one; only
+ * the evicted client loses its exactly-once guarantee for requests it still resends). */
+static struct px_dedup *dedup_slot(struct px_fib *f, uint32_t client_id)
+{
+    struct px_dedup *victim = NULL;
+    for (uint32_t i = 0; i < PX_CLIENTS_MAX; i++) {
+        struct px_dedup *d = &f->clients[i];
+        if (d->client_id == client_id)
+            return d;
+        if (victim == NULL || d->client_id < victim->client_id)
+            victim = d;
+    }
+    memset(victim, 0, sizeof(*victim));
+    victim->client_id = client_id;
+    return victim;
+}
+
+/* Records (client_id, seq) as applied; returns true if it already was. */
+static bool dedup_check_and_set(struct px_fib *f, const struct px_value *v)
+{
+    struct px_dedup *d = dedup_slot(f, v->client_id);
+    if (v->seq < d->seq_low)
+        return true;
+    while (v->seq - d->seq_low >= PX_DEDUP_SPAN)
+        dedup_shift_one(d); /* the client promises < PX_DEDUP_SPAN outstanding: older are done */
+    uint32_t k = v->seq - d->seq_low;
+    if (dedup_bit(d, k))
+        return true;
+    d->seen[k / 64] |= 1ull << (k % 64);
+    while (dedup_bit(d, 0))
+        dedup_shift_one(d);
+    return false;
+}
+
+bool px_fib_apply(struct px_fib *f, px_inst_t instance, const struct px_value *v)
+{
+    PX_ASSERT(instance > 0);
+#ifndef PX_BUG_APPLY_OUT_OF_ORDER
+    PX_ASSERT(instance > f->applied);
+#endif
+    if (instance > f->applied)
+        f->applied = instance;
+    if (v->client_id == 0)
+        return false; /* no-op: fills a gap, changes nothing but applied */
+    if (dedup_check_and_set(f, v))
+        return true;
+    f->value += v->increment;
+    f->requests++;
+    f->digest = fib_mix(f->digest ^ instance);
+    f->digest = fib_mix(f->digest ^ (((uint64_t)v->client_id << 32) | v->seq));
+    f->digest = fib_mix(f->digest ^ v->increment);
+    return false;
+}

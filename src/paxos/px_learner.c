@@ -1,0 +1,296 @@
+/* px_learner.c: the learner ("Paxos Made Simple" 2.3 and 3): learns decisions from the
+ * leader's cumulative DECIDE (also piggybacked on ACCEPT and HEARTBEAT), applies them strictly
+ * in instance order to its px_fib, acknowledges its applied index, and fills gaps by catch-up
+ * (decided entries in batches, or a snapshot where the peer truncated them). */
+#include <string.h>
+
+#include "px_internal.h"
+
+static bool is_learner(const struct px_node *n)
+{
+    return px_has_role(n, n->cfg.id, PX_ROLE_LEARNER);
+}
+
+void px_learner_decided(struct px_node *n, px_inst_t i, const struct px_value *v)
+{
+    px_note_chosen(n, i);
+    struct px_entry *e = px_log_make(n, i, NULL);
+    if (e == NULL)
+        return; /* already truncated (applied or in a snapshot) */
+    e->acc_value = *v;
+    e->flags |= PX_E_DECIDED;
+}
+
+/* A learner that is not an acceptor remembers the leader's proposals it saw, so a later
+ * DECIDE of the same ballot tells it the value without another message. */
+void px_learner_accept_seen(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    if (!is_learner(n) || m->instance == 0)
+        return;
+    struct px_entry *e = px_log_make(n, m->instance, out);
+    if (e == NULL || (e->flags & PX_E_DECIDED))
+        return;
+    if ((e->flags & PX_E_ACCEPTED) && e->acc_ballot > m->ballot)
+        return;
+    e->acc_ballot = m->ballot;
+    e->acc_value = m->value;
+    e->flags |= PX_E_ACCEPTED;
+    if (m->ballot == n->dec_ballot && m->instance <= n->dec_hi)
+        px_learner_decided(n, m->instance, &m->value);
+}
+
+/* DECIDE(b, hi): every instance <= hi is chosen. Where this node holds the value of that same
+ * ballot b (accepted, or seen in ACCEPT(b, i, v)), that value is the chosen one: leader b only
+ * announces instances a quorum accepted at b. Other values (older ballots) prove nothing. */
+void px_learner_decide(struct px_node *n, px_ballot_t b, px_inst_t hi, uint16_t from,
+                       struct px_ready *out)
+{
+    (void)out;
+    px_note_chosen(n, hi);
+    if (b < n->dec_ballot)
+        return;
+    if (b != n->dec_ballot) {
+        n->dec_ballot = b;
+        n->dec_hi = 0;
+        n->dec_scan = n->fib.applied > n->base - 1 ? n->fib.applied : n->base - 1;
+    }
+    if (hi > n->dec_hi)
+        n->dec_hi = hi;
+    px_inst_t i = n->dec_scan + 1 > n->base ? n->dec_scan + 1 : n->base;
+    for (; i <= hi; i++) {
+        struct px_entry *e = px_log_get(n, i);
+        if (e != NULL && (e->flags & PX_E_ACCEPTED) && !(e->flags & PX_E_DECIDED) &&
+            e->acc_ballot == b)
+            px_learner_decided(n, i, &e->acc_value);
+    }
+    if (hi > n->dec_scan)
+        n->dec_scan = hi;
+    if (from < n->cfg.nodes)
+        n->catchup_peer = from;
+}
+
+static uint16_t next_peer(const struct px_node *n, uint16_t after)
+{
+    for (uint16_t k = 1; k <= n->cfg.nodes; k++) {
+        uint16_t p = (uint16_t)((after + k) % n->cfg.nodes);
+        if (p != n->cfg.id && px_is_alive(n, p))
+            return p;
+    }
+    return PX_NODE_NONE;
+}
+
+static void request_catchup(struct px_node *n, struct px_ready *out)
+{
+    uint16_t to = n->catchup_peer;
+    if (to == n->cfg.id || !px_is_alive(n, to) || to >= n->cfg.nodes)
+        to = next_peer(n, to < n->cfg.nodes ? to : n->cfg.id);
+    if (to == PX_NODE_NONE)
+        return;
+    struct px_msg *m = px_out_msg(n, out, PX_MSG_CATCHUP_REQ, to);
+    if (m == NULL)
+        return;
+    m->instance = n->fib.applied + 1;
+    n->catchup_peer = to;
+    n->catchup_wait = PX_CATCHUP_RETRY_TICKS;
+    n->stats.catchup_reqs++;
+}
+
+static void apply_one(struct px_node *n, px_inst_t i, const struct px_value *v,
+                      struct px_ready *out)
+{
+    bool dup = px_fib_apply(&n->fib, i, v);
+    struct px_applied *a = &out->apply[out->apply_len++];
+    a->instance = i;
+    a->value = *v;
+    a->duplicate = dup;
+    struct px_rec *r = px_out_rec(n, out, PX_REC_DECIDED);
+    PX_ASSERT(r != NULL);
+    r->instance = i;
+    r->value = *v;
+}
+
+#ifdef PX_BUG_APPLY_OUT_OF_ORDER
+/* planted bug: apply every decided entry as soon as it is known, skipping gaps */
+static void apply_out_of_order(struct px_node *n, struct px_ready *out)
+{
+    for (px_inst_t i = n->fib.applied + 2; i <= n->chosen_hi && i < n->base + PX_LOG_MAX; i++) {
+        const struct px_entry *e = px_log_get(n, i);
+        if (e == NULL || !(e->flags & PX_E_DECIDED))
+            continue;
+        if (px_room_apply(n, out) == 0 || px_room_recs(n, out) < 2)
+            return;
+        apply_one(n, i, &e->acc_value, out);
+    }
+}
+#endif
+
+/* Applies decided entries in instance order (bounded per call; the rest on the next call)
+ * and asks for the first missing one when the log has a gap. */
+void px_learner_apply(struct px_node *n, struct px_ready *out)
+{
+    if (!is_learner(n))
+        return;
+#ifdef PX_BUG_APPLY_OUT_OF_ORDER
+    apply_out_of_order(n, out);
+#endif
+    while (px_room_apply(n, out) > 0 && px_room_recs(n, out) > 1) {
+        px_inst_t i = n->fib.applied + 1;
+        const struct px_entry *e = px_log_get(n, i);
+        if (e == NULL || !(e->flags & PX_E_DECIDED))
+            break;
+        apply_one(n, i, &e->acc_value, out);
+    }
+    if (n->fib.applied < n->chosen_hi && n->catchup_wait == 0 && !n->snap_active)
+        request_catchup(n, out);
+}
+
+static void send_snapshot(struct px_node *n, uint16_t to, struct px_ready *out)
+{
+    uint32_t parts = 0;
+    for (uint32_t k = 0; k < PX_CLIENTS_MAX; k++)
+        parts += n->fib.clients[k].client_id != 0;
+    if (px_room_msgs(n, out) < parts + 2)
+        return;
+    struct px_msg *m = px_out_msg(n, out, PX_MSG_SNAPSHOT, to);
+    m->instance = n->fib.applied;
+    m->a = n->fib.value;
+    m->b = n->fib.digest;
+    m->c = n->fib.requests;
+    m->ballot = parts;
+    uint32_t idx = 0;
+    for (uint32_t k = 0; k < PX_CLIENTS_MAX; k++) {
+        const struct px_dedup *d = &n->fib.clients[k];
+        if (d->client_id == 0)
+            continue;
+        struct px_msg *p = px_out_msg(n, out, PX_MSG_SNAPSHOT_PART, to);
+        p->instance = n->fib.applied;
+        p->value.client_id = d->client_id;
+        p->value.seq = d->seq_low;
+        p->value.increment = idx++;
+        p->ballot = d->seen[0];
+        p->a = d->seen[1];
+        p->b = d->seen[2];
+        p->c = d->seen[3];
+    }
+    n->stats.snapshots_sent++;
+}
+
+/* Serves a learner: decided entries from m->instance (one bounded batch), or a snapshot of
+ * the state machine where those entries were truncated here. */
+void px_learner_catchup_req(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    px_inst_t from = m->instance;
+    if (from == 0)
+        return;
+    if (from < n->base) {
+        if (is_learner(n) && n->fib.applied >= from)
+            send_snapshot(n, m->from, out);
+        return;
+    }
+    struct px_msg *last = NULL;
+    for (px_inst_t i = from; i < from + PX_CATCHUP_BATCH_MAX && px_room_msgs(n, out) > 1; i++) {
+        const struct px_entry *e = px_log_get(n, i);
+        if (e == NULL || !(e->flags & PX_E_DECIDED))
+            break;
+        last = px_out_msg(n, out, PX_MSG_CATCHUP_ENTRY, m->from);
+        last->instance = i;
+        last->value = e->acc_value;
+    }
+    if (last != NULL)
+        last->flags |= PX_FLAG_LAST;
+}
+
+void px_learner_catchup_entry(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    (void)out;
+    if (!is_learner(n) || m->instance <= n->fib.applied)
+        return;
+    /* decisions are cumulative: a decided entry i means every instance <= i is chosen */
+    px_note_chosen(n, m->instance);
+    struct px_entry *e = px_log_get(n, m->instance);
+    if (e == NULL || !(e->flags & PX_E_DECIDED))
+        px_learner_decided(n, m->instance, &m->value);
+    if (m->flags & PX_FLAG_LAST)
+        n->catchup_wait = 0; /* ask for the next batch at once if a gap remains */
+}
+
+static void install_snapshot(struct px_node *n, struct px_ready *out)
+{
+    n->fib = n->snap;
+    n->snap_active = false;
+    px_note_chosen(n, n->fib.applied);
+    px_log_truncate(n, n->fib.applied, NULL);
+    if (n->dec_scan < n->fib.applied)
+        n->dec_scan = n->fib.applied;
+    out->snapshot = n->fib.applied;
+    struct px_rec *r = px_out_rec(n, out, PX_REC_TRUNCATE);
+    if (r != NULL) {
+        r->instance = n->fib.applied;
+        n->trunc_sent = n->fib.applied;
+    }
+    n->catchup_wait = 0;
+    n->stats.snapshots_installed++;
+}
+
+void px_learner_snapshot(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    if (!is_learner(n) || m->instance <= n->fib.applied || m->ballot > PX_CLIENTS_MAX)
+        return;
+    memset(&n->snap, 0, sizeof(n->snap));
+    n->snap.applied = m->instance;
+    n->snap.value = m->a;
+    n->snap.digest = m->b;
+    n->snap.requests = m->c;
+    n->snap_want = (uint32_t)m->ballot;
+    n->snap_mask = 0;
+    n->snap_got = 0;
+    n->snap_active = true;
+    if (n->snap_want == 0)
+        install_snapshot(n, out);
+}
+
+void px_learner_snapshot_part(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    uint64_t idx = m->value.increment;
+    if (!n->snap_active || m->instance != n->snap.applied || idx >= n->snap_want)
+        return;
+    struct px_dedup *d = &n->snap.clients[idx];
+    d->client_id = m->value.client_id;
+    d->seq_low = m->value.seq;
+    d->seen[0] = m->ballot;
+    d->seen[1] = m->a;
+    d->seen[2] = m->b;
+    d->seen[3] = m->c;
+    if (!((n->snap_mask >> idx) & 1u)) {
+        n->snap_mask |= 1u << idx;
+        n->snap_got++;
+    }
+    if (n->snap_got == n->snap_want)
+        install_snapshot(n, out); /* only a complete snapshot is installed */
+}
+
+/* HEARTBEAT: acknowledge the applied index to the leader, and drop what every live learner
+ * has applied (the leader's hint), never beyond what is chosen or, here, applied. */
+void px_learner_heartbeat(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    px_inst_t limit = m->b < n->chosen_hi ? m->b : n->chosen_hi;
+    if (is_learner(n) && n->fib.applied < limit)
+        limit = n->fib.applied;
+    if (limit >= n->base - 1 + PX_TRUNCATE_STEP)
+        px_log_truncate(n, limit, out);
+    if (!is_learner(n))
+        return;
+    px_learner_apply(n, out); /* the heartbeat's decisions first: acknowledge them too */
+    struct px_msg *r = px_out_msg(n, out, PX_MSG_ACK, m->from);
+    if (r != NULL)
+        r->instance = n->fib.applied;
+}
+
+void px_learner_tick(struct px_node *n, struct px_ready *out)
+{
+    (void)out;
+    if (n->catchup_wait > 0 && --n->catchup_wait == 0)
+        n->catchup_peer = next_peer(n, n->catchup_peer); /* no answer: try another peer */
+    if (n->snap_active && n->catchup_wait == 0)
+        n->snap_active = false; /* parts lost: drop the partial snapshot, ask again */
+}

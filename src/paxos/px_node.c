@@ -1,0 +1,462 @@
+/* px_node.c: a node's entry points (step, tick, submit, ...), its log ring and the bounded
+ * output helpers shared by the role modules. Every entry call: px_begin (fix this call's output
+ * limits), the role handler, px_end (continue bounded work: promise stream, apply, proposals,
+ * and without cfg->batch the coalesced ACCEPTED / DECIDE). */
+#include <errno.h>
+#include <string.h>
+
+#include "px_internal.h"
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* xorshift64*: the seeded back-off stream (no rand(): replayable in the simulator). */
+uint64_t px_rand(struct px_node *n)
+{
+    uint64_t x = n->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    n->rng = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+bool px_has_role(const struct px_node *n, uint16_t node, uint64_t role)
+{
+    return node < n->cfg.nodes && (n->cfg.roles[node] & role) != 0;
+}
+
+bool px_is_alive(const struct px_node *n, uint16_t node)
+{
+    return node < n->cfg.nodes && ((n->alive_mask >> node) & 1u);
+}
+
+static uint32_t count_acceptors(const struct px_config *cfg)
+{
+    uint32_t k = 0;
+    for (uint16_t i = 0; i < cfg->nodes; i++)
+        k += (cfg->roles[i] & PX_ROLE_ACCEPTOR) != 0;
+    return k;
+}
+
+static uint32_t quorum_of(const struct px_config *cfg)
+{
+#ifdef PX_BUG_QUORUM_ONE
+    (void)cfg;
+    return 1; /* planted bug: one acceptance "decides" */
+#else
+    return count_acceptors(cfg) / 2 + 1;
+#endif
+}
+
+/* --- bounded output --- */
+
+static void px_begin(struct px_node *n, struct px_ready *out)
+{
+    PX_ASSERT(out->msgs_len <= PX_READY_MSGS_MAX);
+    PX_ASSERT(out->recs_len <= PX_READY_RECS_MAX && out->apply_len <= PX_READY_APPLY_MAX);
+#ifdef PX_BUG_REPLY_BEFORE_PERSIST
+    /* planted bug: the acceptor records of the previous call go out only now, after the
+     * replies that depended on them were already sent */
+    for (uint32_t i = 0; i < n->deferred_len && out->recs_len < PX_READY_RECS_MAX; i++)
+        out->recs[out->recs_len++] = n->deferred[i];
+    n->deferred_len = 0;
+#endif
+    uint32_t m = out->msgs_len + PX_STEP_OUTPUT_MAX;
+    uint32_t r = out->recs_len + PX_STEP_OUTPUT_MAX;
+    uint32_t a = out->apply_len + PX_STEP_OUTPUT_MAX;
+    n->lim_msgs = m < PX_READY_MSGS_MAX ? m : PX_READY_MSGS_MAX;
+    n->lim_recs = r < PX_READY_RECS_MAX ? r : PX_READY_RECS_MAX;
+    n->lim_apply = a < PX_READY_APPLY_MAX ? a : PX_READY_APPLY_MAX;
+}
+
+uint32_t px_room_msgs(const struct px_node *n, const struct px_ready *out)
+{
+    return out->msgs_len < n->lim_msgs ? n->lim_msgs - out->msgs_len : 0;
+}
+
+uint32_t px_room_recs(const struct px_node *n, const struct px_ready *out)
+{
+    return out->recs_len < n->lim_recs ? n->lim_recs - out->recs_len : 0;
+}
+
+uint32_t px_room_apply(const struct px_node *n, const struct px_ready *out)
+{
+    return out->apply_len < n->lim_apply ? n->lim_apply - out->apply_len : 0;
+}
+
+struct px_msg *px_out_msg(struct px_node *n, struct px_ready *out, uint8_t type, uint16_t to)
+{
+    if (px_room_msgs(n, out) == 0)
+        return NULL;
+    PX_ASSERT(to != n->cfg.id);
+    struct px_msg *m = &out->msgs[out->msgs_len++];
+    memset(m, 0, sizeof(*m));
+    m->type = type;
+    m->from = n->cfg.id;
+    m->to = to;
+    return m;
+}
+
+struct px_rec *px_out_rec(struct px_node *n, struct px_ready *out, uint8_t type)
+{
+    if (px_room_recs(n, out) == 0)
+        return NULL;
+    struct px_rec *r = &out->recs[out->recs_len++];
+    memset(r, 0, sizeof(*r));
+    r->type = type;
+    return r;
+}
+
+static void px_end(struct px_node *n, struct px_ready *out)
+{
+    px_acceptor_continue(n, out);
+    px_learner_apply(n, out);
+    px_proposer_pump(n, out);
+    if (!n->cfg.batch) {
+        px_acceptor_flush(n, out);
+        px_proposer_flush(n, out);
+    }
+}
+
+/* --- log ring --- */
+
+struct px_entry *px_log_get(struct px_node *n, px_inst_t i)
+{
+    if (i < n->base || i - n->base >= PX_LOG_MAX)
+        return NULL;
+    struct px_entry *e = &n->log[i % PX_LOG_MAX];
+    return e->instance == i ? e : NULL;
+}
+
+/* The slot for instance i, emptied if it held an older instance. NULL when i was truncated, or
+ * when making room would drop an entry not known to be chosen (the caller backs off). */
+struct px_entry *px_log_make(struct px_node *n, px_inst_t i, struct px_ready *out)
+{
+    PX_ASSERT(i > 0);
+    if (i < n->base)
+        return NULL;
+    if (i - n->base >= PX_LOG_MAX) {
+        px_inst_t need = i - PX_LOG_MAX;
+        if (need > n->chosen_hi)
+            return NULL;
+        px_log_truncate(n, need, out);
+    }
+    struct px_entry *e = &n->log[i % PX_LOG_MAX];
+    if (e->instance != i) {
+        memset(e, 0, sizeof(*e));
+        e->instance = i;
+    }
+    if (i > n->log_hi)
+        n->log_hi = i;
+    return e;
+}
+
+/* Drops every entry <= upto (all chosen: callers check). The store is told in steps. */
+void px_log_truncate(struct px_node *n, px_inst_t upto, struct px_ready *out)
+{
+    if (upto < n->base)
+        return;
+    PX_ASSERT(upto <= n->chosen_hi);
+    n->base = upto + 1;
+    n->stats.truncated++;
+    if (upto >= n->trunc_sent + PX_TRUNCATE_STEP && out != NULL) {
+        struct px_rec *r = px_out_rec(n, out, PX_REC_TRUNCATE);
+        if (r != NULL) {
+            r->instance = upto;
+            n->trunc_sent = upto;
+        }
+    }
+}
+
+void px_note_chosen(struct px_node *n, px_inst_t hi)
+{
+    if (hi > n->chosen_hi)
+        n->chosen_hi = hi;
+}
+
+/* --- init and restart --- */
+
+size_t px_node_size(const struct px_config *cfg)
+{
+    (void)cfg;
+    return sizeof(struct px_node);
+}
+
+static bool config_ok(const struct px_config *c)
+{
+    return c->nodes >= 1 && c->nodes <= PX_NODES_MAX && c->id < c->nodes && c->window_max >= 1 &&
+           c->window_max <= PX_WINDOW_MAX && c->election_ticks >= 2 && c->heartbeat_ticks >= 1 &&
+           c->heartbeat_ticks < c->election_ticks && count_acceptors(c) >= 1;
+}
+
+int px_node_init(void *mem, size_t mem_bytes, const struct px_config *cfg, struct px_node **out)
+{
+    if (mem == NULL || cfg == NULL || out == NULL || mem_bytes < sizeof(struct px_node) ||
+        (uintptr_t)mem % _Alignof(struct px_node) != 0 || !config_ok(cfg))
+        return -EINVAL;
+    struct px_node *n = mem;
+    memset(n, 0, sizeof(*n));
+    n->cfg = *cfg;
+    n->alive_mask = cfg->nodes == 64 ? UINT64_MAX : (1ull << cfg->nodes) - 1;
+    n->quorum = quorum_of(cfg);
+    uint64_t s = cfg->seed ^ ((uint64_t)cfg->id << 48);
+    n->rng = splitmix64(&s) | 1u; /* xorshift state must not be 0 */
+    px_fib_init(&n->fib);
+    n->base = 1;
+    n->leader = PX_NODE_NONE;
+    n->state = PX_FOLLOWER;
+    px_proposer_reset_timer(n, false);
+    *out = n;
+    return 0;
+}
+
+void px_node_load(struct px_node *n, const struct px_durable *d)
+{
+    if (d->promised > n->promised)
+        n->promised = d->promised;
+    if (n->promised > n->max_seen)
+        n->max_seen = n->promised;
+    if (d->fib.applied == 0 && d->fib.value == 0)
+        px_fib_init(&n->fib); /* an all-zero durable state is a fresh node */
+    else
+        n->fib = d->fib;
+    px_note_chosen(n, n->fib.applied);
+    if (n->fib.applied >= n->base)
+        n->base = n->fib.applied + 1;
+    if (n->log_hi < n->fib.applied)
+        n->log_hi = n->fib.applied;
+    n->dec_scan = n->fib.applied;
+}
+
+static void load_entry(struct px_node *n, const struct px_rec *r)
+{
+    /* Entries below a base that moved past them were chosen (the invariant of truncation), so
+     * sliding the ring forward over them is safe. */
+    if (r->instance >= n->base + PX_LOG_MAX)
+        px_note_chosen(n, r->instance - PX_LOG_MAX);
+    struct px_entry *e = px_log_make(n, r->instance, NULL);
+    if (e == NULL)
+        return;
+    if (r->type == PX_REC_DECIDED) {
+        e->acc_value = r->value;
+        e->flags |= PX_E_DECIDED;
+        px_note_chosen(n, r->instance);
+        return;
+    }
+    if ((e->flags & PX_E_ACCEPTED) && e->acc_ballot > r->ballot)
+        return;
+    e->acc_ballot = r->ballot;
+    if (!(e->flags & PX_E_DECIDED))
+        e->acc_value = r->value;
+    e->flags |= PX_E_ACCEPTED;
+}
+
+void px_node_load_rec(struct px_node *n, const struct px_rec *r)
+{
+    switch (r->type) {
+    case PX_REC_PROMISE:
+        if (r->ballot > n->promised)
+            n->promised = r->ballot;
+        if (n->promised > n->max_seen)
+            n->max_seen = n->promised;
+        break;
+    case PX_REC_ACCEPTED:
+    case PX_REC_DECIDED:
+        if (r->instance > 0 && r->instance >= n->base)
+            load_entry(n, r);
+        if (r->ballot > n->max_seen)
+            n->max_seen = r->ballot;
+        break;
+    case PX_REC_TRUNCATE:
+        px_note_chosen(n, r->instance);
+        px_log_truncate(n, r->instance, NULL);
+        if (r->instance > n->trunc_sent)
+            n->trunc_sent = r->instance;
+        break;
+    default:
+        break; /* unknown record: a newer store format; nothing the core needs */
+    }
+}
+
+/* --- entry points --- */
+
+static void step_leader_msg(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    px_proposer_heard_leader(n, m->ballot, out);
+    switch (m->type) {
+    case PX_MSG_ACCEPT:
+        /* the piggybacked decision first: it may free ring slots for this instance */
+        if (m->a > 0)
+            px_learner_decide(n, m->ballot, m->a, m->from, out);
+        if (px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR))
+            px_acceptor_accept(n, m, out);
+        else
+            px_learner_accept_seen(n, m, out);
+        break;
+    case PX_MSG_DECIDE:
+        px_learner_decide(n, m->ballot, m->a, m->from, out);
+        break;
+    default: /* PX_MSG_HEARTBEAT */
+        if (m->ballot < n->promised && px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR))
+            px_acceptor_nack(n, m, out); /* a deposed leader learns it at once */
+        px_learner_decide(n, m->ballot, m->a, m->from, out);
+        px_learner_heartbeat(n, m, out);
+        break;
+    }
+}
+
+static void step_peer(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    switch (m->type) {
+    case PX_MSG_PREPARE:
+        px_proposer_observe(n, m->ballot, out);
+        if (px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR))
+            px_acceptor_prepare(n, m, out);
+        break;
+    case PX_MSG_PROMISE_ENTRY:
+        px_proposer_promise_entry(n, m, out);
+        break;
+    case PX_MSG_PROMISE:
+        px_proposer_promise(n, m, out);
+        break;
+    case PX_MSG_NACK:
+        px_proposer_nack(n, m, out);
+        break;
+    case PX_MSG_ACCEPT:
+    case PX_MSG_DECIDE:
+    case PX_MSG_HEARTBEAT:
+        step_leader_msg(n, m, out);
+        break;
+    case PX_MSG_ACCEPTED:
+        px_proposer_accepted(n, m, out);
+        break;
+    case PX_MSG_ACK:
+        px_proposer_ack(n, m);
+        break;
+    case PX_MSG_CATCHUP_REQ:
+        px_learner_catchup_req(n, m, out);
+        break;
+    case PX_MSG_CATCHUP_ENTRY:
+        px_learner_catchup_entry(n, m, out);
+        break;
+    case PX_MSG_SNAPSHOT:
+        px_learner_snapshot(n, m, out);
+        break;
+    case PX_MSG_SNAPSHOT_PART:
+        px_learner_snapshot_part(n, m, out);
+        break;
+    case PX_MSG_TAKEOVER:
+        px_proposer_takeover(n, m, out);
+        break;
+    default:
+        n->stats.dropped++; /* CLIENT_REPLY or an unknown type: not for a node */
+        break;
+    }
+}
+
+void px_node_step(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    px_begin(n, out);
+    if (m->type == PX_MSG_CLIENT) {
+        uint32_t hops = (m->flags & PX_FLAG_HOPS) >> 4;
+        if (px_proposer_client(n, &m->value, hops, out) != 0)
+            n->stats.dropped++; /* queue full: the client resubmits after its timeout */
+    } else if (m->from >= n->cfg.nodes || m->from == n->cfg.id) {
+        n->stats.dropped++;
+    } else {
+        step_peer(n, m, out);
+    }
+    px_end(n, out);
+}
+
+void px_node_tick(struct px_node *n, struct px_ready *out)
+{
+    px_begin(n, out);
+    px_learner_tick(n, out);
+    px_proposer_tick(n, out);
+    px_end(n, out);
+}
+
+int px_node_submit(struct px_node *n, const struct px_value *v, struct px_ready *out)
+{
+    px_begin(n, out);
+    int rc = px_proposer_client(n, v, 0, out);
+    px_end(n, out);
+    return rc;
+}
+
+void px_node_peer_status(struct px_node *n, uint16_t peer, bool alive, struct px_ready *out)
+{
+    px_begin(n, out);
+    if (peer < n->cfg.nodes && peer != n->cfg.id) {
+        if (alive) {
+            n->alive_mask |= 1ull << peer;
+        } else {
+            n->alive_mask &= ~(1ull << peer);
+            px_proposer_peer_down(n, peer, out);
+        }
+    }
+    px_end(n, out);
+}
+
+void px_node_congested(struct px_node *n)
+{
+    n->cwnd = n->cwnd > 1 ? n->cwnd / 2 : 1;
+}
+
+void px_node_flush(struct px_node *n, struct px_ready *out)
+{
+    px_begin(n, out);
+    px_acceptor_continue(n, out);
+    px_learner_apply(n, out);
+    px_proposer_pump(n, out);
+    px_acceptor_flush(n, out);
+    px_proposer_flush(n, out);
+}
+
+void px_node_set_roles(struct px_node *n, uint16_t node, uint64_t roles, struct px_ready *out)
+{
+    px_begin(n, out);
+    if (node < n->cfg.nodes) {
+        n->cfg.roles[node] = roles;
+        if (count_acceptors(&n->cfg) >= 1)
+            n->quorum = quorum_of(&n->cfg);
+        if (node == n->cfg.id && !(roles & PX_ROLE_PROPOSER))
+            px_proposer_step_down(n, out);
+    }
+    px_end(n, out);
+}
+
+void px_ready_clear(struct px_ready *r)
+{
+    r->recs_len = 0;
+    r->msgs_len = 0;
+    r->apply_len = 0;
+    r->snapshot = 0;
+}
+
+const struct px_fib *px_node_fib(const struct px_node *n)
+{
+    return &n->fib;
+}
+
+uint16_t px_node_leader(const struct px_node *n)
+{
+    return n->state == PX_LEADER ? n->cfg.id : n->leader;
+}
+
+bool px_node_is_leader(const struct px_node *n)
+{
+    return n->state == PX_LEADER;
+}
+
+const struct px_stats *px_node_stats(const struct px_node *n)
+{
+    return &n->stats;
+}

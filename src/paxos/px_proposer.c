@@ -1,0 +1,521 @@
+/* px_proposer.c: proposer and distinguished leader (Multi-Paxos, "Paxos Made Simple" 3).
+ *
+ * Phase 1 runs once per leadership for every instance from the first one this node lacks;
+ * promises report accepted entries, the highest ballot per instance is adopted (P2c), gaps up
+ * to the highest report become no-ops. Phase 2 then pipelines up to cwnd instances (AIMD).
+ * Elections: the lowest-ranked live proposer campaigns first, others wait rank * election_ticks
+ * plus seeded jitter, so duelling proposers settle instead of livelocking. */
+#include <errno.h>
+#include <string.h>
+
+#include "px_internal.h"
+
+/* Position of this node among the live proposers other than the current leader, by id. */
+static uint32_t live_rank(const struct px_node *n)
+{
+    uint32_t r = 0;
+    for (uint16_t p = 0; p < n->cfg.id; p++)
+        if (p != n->leader && px_is_alive(n, p) && px_has_role(n, p, PX_ROLE_PROPOSER))
+            r++;
+    return r;
+}
+
+void px_proposer_reset_timer(struct px_node *n, bool leader_lost)
+{
+    uint32_t e = n->cfg.election_ticks;
+    uint32_t jitter = (uint32_t)(px_rand(n) % (e / 4 + 1));
+    n->elapsed = 0;
+    n->timeout = (leader_lost ? 0 : e) + live_rank(n) * e + jitter + 1;
+}
+
+static void forward_queue(struct px_node *n, uint16_t to, struct px_ready *out)
+{
+    while (n->q_len > 0 && to != n->cfg.id && px_room_msgs(n, out) > 1) {
+        struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, to);
+        m->value = n->queue[n->q_head];
+        m->flags = 1u << 4;
+        n->q_head = (n->q_head + 1) % PX_QUEUE_MAX;
+        n->q_len--;
+    }
+}
+
+void px_proposer_step_down(struct px_node *n, struct px_ready *out)
+{
+    (void)out;
+    if (n->state == PX_FOLLOWER)
+        return;
+    n->state = PX_FOLLOWER;
+    n->handing_over = false;
+    if (n->leader == n->cfg.id)
+        n->leader = PX_NODE_NONE;
+    px_proposer_reset_timer(n, false);
+}
+
+void px_proposer_observe(struct px_node *n, px_ballot_t b, struct px_ready *out)
+{
+    if (b > n->max_seen)
+        n->max_seen = b;
+    if (n->state != PX_FOLLOWER && b > n->ballot)
+        px_proposer_step_down(n, out); /* a higher ballot exists: ours cannot win */
+}
+
+void px_proposer_heard_leader(struct px_node *n, px_ballot_t b, struct px_ready *out)
+{
+    px_proposer_observe(n, b, out);
+    if (b < n->leader_ballot || px_ballot_node(b) == n->cfg.id)
+        return; /* a deposed leader's late message */
+    bool changed = n->leader != px_ballot_node(b);
+    n->leader = px_ballot_node(b);
+    n->leader_ballot = b;
+    if (changed) {
+        px_proposer_reset_timer(n, false);
+        forward_queue(n, n->leader, out);
+    }
+    n->elapsed = 0;
+}
+
+/* First instance this node does not know decided: phase 1 starts there. */
+static px_inst_t first_undecided(struct px_node *n)
+{
+    px_inst_t i = n->fib.applied + 1 > n->base ? n->fib.applied + 1 : n->base;
+    for (;;) {
+        const struct px_entry *e = px_log_get(n, i);
+        if (e == NULL || !(e->flags & PX_E_DECIDED))
+            return i;
+        i++;
+    }
+}
+
+/* Merges one reported entry (ballot, or PX_BALLOT_DECIDED) into the candidate's proposals.
+ * `trunc`: the reporter dropped every instance <= trunc, so they are chosen. */
+static void note_trunc(struct px_node *n, px_inst_t trunc)
+{
+    px_note_chosen(n, trunc);
+    if (trunc >= n->p1_start)
+        n->p1_start = trunc + 1; /* chosen below: learned by catch-up, never re-proposed */
+}
+
+static bool merge_report(struct px_node *n, px_inst_t i, px_ballot_t ballot,
+                         const struct px_value *v, px_inst_t trunc, struct px_ready *out)
+{
+    note_trunc(n, trunc);
+    if (i < n->p1_start)
+        return true;
+    struct px_entry *e = px_log_make(n, i, out);
+    if (e == NULL)
+        return false;
+    if (!(e->flags & PX_E_REPORTED) || ballot > e->prop_ballot) {
+        e->prop_ballot = ballot;
+        e->prop_value = *v;
+        e->flags |= PX_E_REPORTED;
+    }
+    if (i > n->p1_max)
+        n->p1_max = i;
+    return true;
+}
+
+static void merge_own_entries(struct px_node *n, struct px_ready *out)
+{
+    px_note_chosen(n, n->base - 1);
+    for (px_inst_t i = n->p1_from > n->base ? n->p1_from : n->base; i <= n->log_hi; i++) {
+        const struct px_entry *e = px_log_get(n, i);
+        if (e == NULL || !(e->flags & (PX_E_ACCEPTED | PX_E_DECIDED)))
+            continue;
+        px_ballot_t b = (e->flags & PX_E_DECIDED) ? PX_BALLOT_DECIDED : e->acc_ballot;
+        struct px_value v = e->acc_value;
+        (void)merge_report(n, i, b, &v, n->base - 1, out);
+    }
+}
+
+static void send_heartbeat(struct px_node *n, struct px_ready *out);
+static void become_leader(struct px_node *n, struct px_ready *out);
+
+static void count_promise(struct px_node *n, uint16_t from, struct px_ready *out)
+{
+    if ((n->promise_mask >> from) & 1u)
+        return;
+    n->promise_mask |= 1ull << from;
+    n->promise_count++;
+    if (n->promise_count >= n->quorum)
+        become_leader(n, out);
+}
+
+static void campaign(struct px_node *n, struct px_ready *out)
+{
+    if (!px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER) || px_room_msgs(n, out) < 2 ||
+        px_room_recs(n, out) < 1)
+        return; /* retried on the next tick */
+    n->ballot = px_ballot_make(px_ballot_counter(n->max_seen) + 1, n->cfg.id);
+    n->max_seen = n->ballot;
+    n->state = PX_CANDIDATE;
+    n->leader = PX_NODE_NONE;
+    n->elapsed = 0;
+    n->p1_from = first_undecided(n);
+    n->p1_start = n->p1_from;
+    n->p1_max = n->p1_from - 1;
+    n->promise_mask = 0;
+    n->promise_count = 0;
+    memset(n->promises, 0, sizeof(n->promises));
+    for (px_inst_t i = n->base; i <= n->log_hi; i++) {
+        struct px_entry *e = px_log_get(n, i);
+        if (e != NULL)
+            e->flags &= (uint16_t) ~(PX_E_REPORTED | PX_E_PROPOSED);
+    }
+    n->stats.campaigns++;
+    struct px_msg *m = px_out_msg(n, out, PX_MSG_PREPARE, PX_TO_ALL);
+    m->ballot = n->ballot;
+    m->instance = n->p1_from;
+    if (px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR) &&
+        px_acceptor_promise_local(n, n->ballot, out)) {
+        merge_own_entries(n, out);
+        count_promise(n, n->cfg.id, out);
+    }
+}
+
+void px_proposer_promise_entry(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    if (n->state != PX_CANDIDATE || m->ballot != n->ballot || m->instance == 0)
+        return;
+    struct px_promise_slot *s = &n->promises[m->from];
+    if (m->b == 1)
+        *s = (struct px_promise_slot){.ballot = n->ballot, .next_seq = 1};
+    if (s->ballot != n->ballot || m->b != s->next_seq) {
+        s->ballot = n->ballot;
+        s->broken = true; /* lost, duplicated or reordered entry */
+    } else {
+        s->next_seq++;
+    }
+    px_ballot_t b = (m->flags & PX_FLAG_DECIDED) ? PX_BALLOT_DECIDED : m->a;
+    if (!merge_report(n, m->instance, b, &m->value, m->c, out))
+        s->broken = true; /* could not hold it: do not count this promise */
+}
+
+void px_proposer_promise(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    if (n->state != PX_CANDIDATE || m->ballot != n->ballot ||
+        !px_has_role(n, m->from, PX_ROLE_ACCEPTOR))
+        return;
+    const struct px_promise_slot *s = &n->promises[m->from];
+    bool complete = m->a == 0 ? (s->ballot != n->ballot || (!s->broken && s->next_seq == 1))
+                              : (s->ballot == n->ballot && !s->broken && s->next_seq == m->a + 1);
+    if (!complete)
+        return; /* an incomplete promise is not counted; phase 1 times out and retries */
+    note_trunc(n, m->c);
+    count_promise(n, m->from, out);
+}
+
+void px_proposer_nack(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    if (m->ballot > n->max_seen)
+        n->max_seen = m->ballot;
+    if (n->state != PX_FOLLOWER && m->a == n->ballot && m->ballot > n->ballot)
+        px_proposer_step_down(n, out);
+}
+
+static void propose(struct px_node *n, struct px_entry *e, const struct px_value *v,
+                    struct px_ready *out)
+{
+    e->prop_ballot = n->ballot;
+    e->prop_value = *v;
+    e->flags |= PX_E_PROPOSED;
+    e->acc_mask = 0;
+    e->acc_count = 0;
+    struct px_msg *m = px_out_msg(n, out, PX_MSG_ACCEPT, PX_TO_ALL);
+    m->ballot = n->ballot;
+    m->instance = e->instance;
+    m->value = *v;
+    m->a = n->commit;
+    if (n->commit > n->decide_sent)
+        n->decide_sent = n->commit;
+    if (px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR) &&
+        px_acceptor_accept_local(n, n->ballot, e->instance, v, out)) {
+        e->acc_mask |= 1ull << n->cfg.id;
+        e->acc_count++;
+    }
+}
+
+static void advance_commit(struct px_node *n, struct px_ready *out);
+
+static void become_leader(struct px_node *n, struct px_ready *out)
+{
+    n->state = PX_LEADER;
+    n->leader = n->cfg.id;
+    n->leader_ballot = n->ballot;
+    n->stats.elections_won++;
+    n->commit = n->p1_start - 1;
+    n->next = n->p1_start;
+    px_note_chosen(n, n->commit);
+    n->decide_sent = 0;
+    n->cwnd = n->cfg.window_max < PX_CWND_INIT ? n->cfg.window_max : PX_CWND_INIT;
+    n->rotate_count = 0;
+    n->handing_over = false;
+    n->resend_commit = n->commit;
+    n->resend_elapsed = 0;
+    memset(n->acked, 0, sizeof(n->acked));
+    send_heartbeat(n, out);
+}
+
+/* The value for instance n->next, or false when there is nothing to propose yet. */
+static bool next_value(struct px_node *n, const struct px_entry *e, struct px_value *v)
+{
+    if (n->next <= n->p1_max) {
+#ifndef PX_BUG_NO_ADOPT
+        if (e->flags & PX_E_REPORTED) {
+            *v = e->prop_value; /* P2c: the value of the highest-numbered report */
+            return true;
+        }
+#endif
+        if (n->q_len == 0) {
+            *v = (struct px_value){0}; /* a gap: fill it with a no-op */
+            return true;
+        }
+    } else if (n->q_len == 0) {
+        return false;
+    }
+    *v = n->queue[n->q_head];
+    n->q_head = (n->q_head + 1) % PX_QUEUE_MAX;
+    n->q_len--;
+    return true;
+}
+
+static void hand_over(struct px_node *n, struct px_ready *out);
+
+void px_proposer_pump(struct px_node *n, struct px_ready *out)
+{
+    if (n->state != PX_LEADER)
+        return;
+    if (n->handing_over) {
+        hand_over(n, out);
+        return;
+    }
+    while (n->next - 1 - n->commit < n->cwnd && px_room_msgs(n, out) > 2 &&
+           px_room_recs(n, out) > 2) {
+        struct px_entry *e = px_log_make(n, n->next, out);
+        if (e == NULL)
+            break; /* the ring is full of undecided entries: backpressure */
+        struct px_value v;
+        if (!next_value(n, e, &v))
+            break;
+        propose(n, e, &v, out);
+        n->next++;
+        n->stats.proposed++;
+    }
+    advance_commit(n, out); /* a lone acceptor (or a planted quorum of one) decides at once */
+}
+
+static void reply_client(struct px_node *n, px_inst_t i, const struct px_value *v,
+                         struct px_ready *out)
+{
+    if (v->client_id == 0)
+        return;
+    struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT_REPLY, PX_CLIENT_NODE(&n->cfg));
+    m->value = *v;
+    m->instance = i;
+}
+
+static void advance_commit(struct px_node *n, struct px_ready *out)
+{
+    while (n->commit + 1 < n->next && px_room_msgs(n, out) > 1) {
+        struct px_entry *e = px_log_get(n, n->commit + 1);
+        PX_ASSERT(e != NULL); /* in-flight entries are never truncated */
+        if (!(e->flags & PX_E_PROPOSED) || e->acc_count < n->quorum)
+            break;
+        n->commit++;
+        px_note_chosen(n, n->commit);
+        px_learner_decided(n, n->commit, &e->prop_value);
+        reply_client(n, n->commit, &e->prop_value, out);
+        n->stats.decided++;
+        if (n->cwnd < n->cfg.window_max)
+            n->cwnd++;
+        n->rotate_count++;
+    }
+    if (n->cfg.rotate_every > 0 && n->rotate_count >= n->cfg.rotate_every && !n->handing_over)
+        n->handing_over = true;
+}
+
+void px_proposer_accepted(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    if (n->state != PX_LEADER || m->ballot != n->ballot ||
+        !px_has_role(n, m->from, PX_ROLE_ACCEPTOR))
+        return;
+    uint64_t bit = 1ull << m->from;
+    px_inst_t lo = m->instance > n->commit + 1 ? m->instance : n->commit + 1;
+    px_inst_t hi = m->a < n->next ? m->a : n->next - 1;
+    for (px_inst_t i = lo; i <= hi; i++) {
+        struct px_entry *e = px_log_get(n, i);
+        if (e != NULL && (e->flags & PX_E_PROPOSED) && !(e->acc_mask & bit)) {
+            e->acc_mask |= bit;
+            e->acc_count++;
+        }
+    }
+    advance_commit(n, out);
+}
+
+/* The next live proposer after this node, by id, wrapping; PX_NODE_NONE if there is none. */
+static uint16_t rotation_target(const struct px_node *n)
+{
+    for (uint16_t k = 1; k < n->cfg.nodes; k++) {
+        uint16_t p = (uint16_t)((n->cfg.id + k) % n->cfg.nodes);
+        if (px_is_alive(n, p) && px_has_role(n, p, PX_ROLE_PROPOSER))
+            return p;
+    }
+    return PX_NODE_NONE;
+}
+
+/* Planned rotation: no new proposals; once the in-flight ones are decided, ask the next
+ * proposer to campaign, give it the queued values and step down. */
+static void hand_over(struct px_node *n, struct px_ready *out)
+{
+    uint16_t to = rotation_target(n);
+    if (to == PX_NODE_NONE) {
+        n->handing_over = false; /* nobody to hand to: keep leading */
+        n->rotate_count = 0;
+        return;
+    }
+    if (n->commit + 1 < n->next || px_room_msgs(n, out) < 3)
+        return;
+    px_proposer_flush(n, out); /* learners get the last decisions before the leader goes */
+    struct px_msg *m = px_out_msg(n, out, PX_MSG_TAKEOVER, to);
+    m->ballot = n->ballot;
+    m->instance = n->commit;
+    n->state = PX_FOLLOWER;
+    n->handing_over = false;
+    n->leader = to;
+    forward_queue(n, to, out);
+    px_proposer_reset_timer(n, false);
+    n->timeout += n->cfg.election_ticks; /* give the successor time to win */
+}
+
+void px_proposer_takeover(struct px_node *n, const struct px_msg *m, struct px_ready *out)
+{
+    px_proposer_observe(n, m->ballot, out);
+    if (n->state == PX_FOLLOWER && px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER))
+        campaign(n, out);
+}
+
+void px_proposer_ack(struct px_node *n, const struct px_msg *m)
+{
+    if (m->instance > n->acked[m->from])
+        n->acked[m->from] = m->instance;
+}
+
+/* Everything <= the result was applied by every live learner (the leader's own included). */
+static px_inst_t truncation_hint(const struct px_node *n)
+{
+    px_inst_t h = n->commit;
+    for (uint16_t p = 0; p < n->cfg.nodes; p++) {
+        if (!px_is_alive(n, p) || !px_has_role(n, p, PX_ROLE_LEARNER))
+            continue;
+        px_inst_t a = p == n->cfg.id ? n->fib.applied : n->acked[p];
+        if (a < h)
+            h = a;
+    }
+    return h;
+}
+
+static void send_heartbeat(struct px_node *n, struct px_ready *out)
+{
+    px_inst_t hint = truncation_hint(n);
+    if (hint >= n->base - 1 + PX_TRUNCATE_STEP)
+        px_log_truncate(n, hint, out);
+    struct px_msg *m = px_out_msg(n, out, PX_MSG_HEARTBEAT, PX_TO_ALL);
+    if (m == NULL)
+        return;
+    m->ballot = n->ballot;
+    m->a = n->commit;
+    m->b = hint;
+    n->decide_sent = n->commit;
+    n->hb_elapsed = 0;
+}
+
+void px_proposer_flush(struct px_node *n, struct px_ready *out)
+{
+    if (n->state != PX_LEADER || n->commit <= n->decide_sent)
+        return;
+    struct px_msg *m = px_out_msg(n, out, PX_MSG_DECIDE, PX_TO_ALL);
+    if (m == NULL)
+        return;
+    m->ballot = n->ballot;
+    m->a = n->commit;
+    n->decide_sent = n->commit;
+}
+
+/* Retransmits the in-flight ACCEPTs when the commit point stalled (lost messages). */
+static void resend(struct px_node *n, struct px_ready *out)
+{
+    if (n->commit != n->resend_commit || n->commit + 1 >= n->next) {
+        n->resend_commit = n->commit;
+        n->resend_elapsed = 0;
+        return;
+    }
+    if (++n->resend_elapsed < PX_RESEND_TICKS)
+        return;
+    n->resend_elapsed = 0;
+    for (px_inst_t i = n->commit + 1; i < n->next && px_room_msgs(n, out) > 2; i++) {
+        const struct px_entry *e = px_log_get(n, i);
+        PX_ASSERT(e != NULL && (e->flags & PX_E_PROPOSED));
+        if (e->acc_count >= n->quorum)
+            continue;
+        struct px_msg *m = px_out_msg(n, out, PX_MSG_ACCEPT, PX_TO_ALL);
+        m->ballot = n->ballot;
+        m->instance = i;
+        m->value = e->prop_value;
+        m->a = n->commit;
+        n->stats.resent++;
+    }
+}
+
+void px_proposer_tick(struct px_node *n, struct px_ready *out)
+{
+    switch (n->state) {
+    case PX_LEADER:
+        if (++n->hb_elapsed >= n->cfg.heartbeat_ticks)
+            send_heartbeat(n, out);
+        resend(n, out);
+        break;
+    case PX_CANDIDATE:
+        if (++n->elapsed >= n->cfg.election_ticks)
+            px_proposer_step_down(n, out); /* phase 1 stalled: back off, then retry */
+        break;
+    default:
+        if (!px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER))
+            break;
+        if (++n->elapsed >= n->timeout)
+            campaign(n, out);
+        break;
+    }
+}
+
+void px_proposer_peer_down(struct px_node *n, uint16_t peer, struct px_ready *out)
+{
+    (void)out;
+    if (peer == n->leader && n->state == PX_FOLLOWER) {
+        px_proposer_reset_timer(n, true);
+        n->leader = PX_NODE_NONE;
+    }
+}
+
+static int enqueue(struct px_node *n, const struct px_value *v)
+{
+    if (n->q_len >= PX_QUEUE_MAX)
+        return -EAGAIN;
+    n->queue[(n->q_head + n->q_len) % PX_QUEUE_MAX] = *v;
+    n->q_len++;
+    return 0;
+}
+
+int px_proposer_client(struct px_node *n, const struct px_value *v, uint32_t hops,
+                       struct px_ready *out)
+{
+    if (n->state == PX_LEADER || n->state == PX_CANDIDATE)
+        return enqueue(n, v);
+    uint16_t l = n->leader;
+    if (l != PX_NODE_NONE && l != n->cfg.id && px_is_alive(n, l) && hops < PX_HOPS_MAX &&
+        px_room_msgs(n, out) > 1) {
+        struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, l);
+        m->value = *v;
+        m->flags = (uint8_t)((hops + 1) << 4);
+        return 0;
+    }
+    return enqueue(n, v);
+}

@@ -1,0 +1,153 @@
+/* store.c: the backend-independent part: parameter checks, batch discipline, error lines. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+void store_assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "store: assertion failed: %s (%s:%d)\n", expr, file, line);
+    abort();
+}
+
+static void store_vformat(char *err, size_t err_len, const char *fmt, va_list ap)
+{
+    if (err == NULL || err_len == 0)
+        return;
+    vsnprintf(err, err_len, fmt, ap);
+}
+
+int store_fail(struct store *s, int code, const char *fmt, ...)
+{
+    /* name is shorter than err (STORE_NAME_MAX < STORE_ERR_MAX): room is left for the cause */
+    int n = snprintf(s->err, sizeof(s->err), "%s: ", s->name);
+    STORE_ASSERT(n > 0 && (size_t)n < sizeof(s->err));
+    va_list ap;
+    va_start(ap, fmt);
+    store_vformat(s->err + n, sizeof(s->err) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int store_fail_buf(char *err, size_t err_len, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    store_vformat(err, err_len, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int store_open(const struct store_params *p, struct store **out, char *err, size_t err_len)
+{
+    STORE_ASSERT(p != NULL);
+    STORE_ASSERT(out != NULL);
+    *out = NULL;
+    if (err != NULL && err_len > 0)
+        err[0] = '\0';
+    if (p->nodes == 0 || p->nodes > PX_NODES_MAX || p->node_id >= p->nodes)
+        return store_fail_buf(err, err_len, -EINVAL,
+                              "store: node id %u / pool size %u out of range (1..%d nodes)",
+                              (unsigned)p->node_id, (unsigned)p->nodes, PX_NODES_MAX);
+    switch (p->kind) {
+    case STORE_SQLITE:
+        return store_sqlite_open(p, out, err, err_len);
+    case STORE_SHM:
+        return store_shm_open(p, out, err, err_len);
+    }
+    return store_fail_buf(err, err_len, -EINVAL, "store: unknown backend kind %d", (int)p->kind);
+}
+
+void store_emit_truncate(px_inst_t truncated, store_each_fn each, void *ctx)
+{
+    if (truncated == 0 || each == NULL)
+        return;
+    struct px_rec r;
+    memset(&r, 0, sizeof(r));
+    r.type = PX_REC_TRUNCATE;
+    r.instance = truncated;
+    each(ctx, &r);
+}
+
+int store_load(struct store *s, struct px_durable *d,
+               void (*each)(void *ctx, const struct px_rec *r), void *ctx)
+{
+    STORE_ASSERT(s != NULL && d != NULL);
+    STORE_ASSERT(!s->in_batch);
+    if (s->failed != 0)
+        return s->failed;
+    memset(d, 0, sizeof(*d));
+    return s->ops->load(s, d, each, ctx);
+}
+
+/* A failed batch call makes the store unusable (see store.h): later calls repeat the code. */
+static int store_sticky(struct store *s, int rc)
+{
+    if (rc != 0 && s->failed == 0)
+        s->failed = rc;
+    return rc;
+}
+
+int store_begin(struct store *s)
+{
+    STORE_ASSERT(s != NULL);
+    if (s->failed != 0)
+        return s->failed;
+    STORE_ASSERT(!s->in_batch);
+    int rc = store_sticky(s, s->ops->begin(s));
+    if (rc == 0)
+        s->in_batch = true;
+    return rc;
+}
+
+int store_put(struct store *s, const struct px_rec *r)
+{
+    STORE_ASSERT(s != NULL && r != NULL);
+    if (s->failed != 0)
+        return s->failed;
+    STORE_ASSERT(s->in_batch);
+    STORE_ASSERT(r->type >= PX_REC_PROMISE && r->type <= PX_REC_TRUNCATE);
+    return store_sticky(s, s->ops->put(s, r));
+}
+
+int store_put_fib(struct store *s, const struct px_fib *f)
+{
+    STORE_ASSERT(s != NULL && f != NULL);
+    if (s->failed != 0)
+        return s->failed;
+    STORE_ASSERT(s->in_batch);
+    return store_sticky(s, s->ops->put_fib(s, f));
+}
+
+int store_commit(struct store *s)
+{
+    STORE_ASSERT(s != NULL);
+    if (s->failed != 0) {
+        s->in_batch = false;
+        return s->failed;
+    }
+    STORE_ASSERT(s->in_batch);
+    int rc = store_sticky(s, s->ops->commit(s));
+    s->in_batch = false;
+    return rc;
+}
+
+void store_close(struct store *s)
+{
+    if (s != NULL)
+        s->ops->close(s);
+}
+
+const char *store_errmsg(const struct store *s)
+{
+    STORE_ASSERT(s != NULL);
+    return s->err;
+}
+
+uint32_t store_shm_entries_max(const struct store *s)
+{
+    STORE_ASSERT(s != NULL);
+    return s->entries_max;
+}

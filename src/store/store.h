@@ -1,0 +1,130 @@
+/* store.h: durable storage of one Paxos node, two backends, and the supervisor's node registry.
+ *
+ * "An acceptor records its intended response in stable storage before it sends it" (Paxos Made
+ * Simple, section 2.3). The node loop calls, per batch of inbound messages:
+ *   store_begin, store_put for every record of px_ready.recs, store_put_fib with the applied
+ *   state, store_commit, and only when store_commit returned 0 does it send the messages.
+ * One batch is one transaction (group commit): after a crash (SIGKILL at any instruction) a
+ * reopened store holds every committed batch and nothing of an uncommitted one.
+ *
+ * Backends:
+ *   STORE_SQLITE: one database file `node-<id>.db` in params.dir, WAL mode, exclusive locking
+ *     (the file is held by one process at a time: a second opener gets -EBUSY), one transaction
+ *     per batch. Durable across process crashes with STORE_SYNC_NORMAL, across power loss with
+ *     STORE_SYNC_FULL. Durable across whole runs.
+ *   STORE_SHM: the records live in the caller's memory area (the node's part of the shared
+ *     segment). A batch is published by one release store, so a process killed at any
+ *     instruction leaves the old or the new state, never a mix. Durable across node crashes
+ *     (the area outlives the process), not across the supervisor.
+ *
+ * What is kept: the promised ballot, the state machine snapshot (struct px_fib), the accepted
+ * entries (instance, ballot, value; a later ACCEPTED of the same instance replaces it) and the
+ * decided entries (instance, value). TRUNCATE t drops every entry <= t; a record of an instance
+ * <= the truncation point is ignored (it is dropped, by definition).
+ *
+ * Error codes (every failure also leaves one line in store_errmsg / err naming the file or the
+ * area and the cause):
+ *   -EINVAL  bad parameters, or the store was made for another pool size or node id
+ *   -ENOENT  the data directory does not exist;   -ENOTDIR  it (or a parent) is not a directory
+ *   -EACCES / -EROFS  the directory or file cannot be written
+ *   -EBADMSG the file or area is damaged or is not a store (SQLITE_CORRUPT, SQLITE_NOTADB,
+ *            failed quick_check, bad magic, inconsistent header)
+ *   -EPROTO  the store has another layout version (or px_fib size) than this build, or the
+ *            file is a database of another program (tables but no paxos-shm meta)
+ *   -ENAMETOOLONG  the data directory path is too long (STORE_NAME_MAX)
+ *   -ENOSPC  full: disk full or file size limit (SQLITE_FULL, ENOSPC, EFBIG), or the shm ring
+ *            has no free slot (an instance > truncation point + entries_max)
+ *   -EBUSY   the sqlite file is held by another live process
+ *   -EIO     any other I/O or database error;   -ENOMEM  out of memory
+ * After any failed call of store_begin/put/put_fib/commit the store is broken: every later
+ * call returns the same code; the caller closes it (the node exits and restarts; reopening
+ * discards the failed batch).
+ *
+ * Thread/process context: a struct store belongs to one thread of one process. Do not use it
+ * across fork(); open it in the process that uses it.
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "px.h"
+
+/* Longest error line kept by a store (a path plus a cause). */
+#define STORE_ERR_MAX 512
+
+enum store_kind { STORE_SQLITE, STORE_SHM };
+enum store_sync { STORE_SYNC_NORMAL, STORE_SYNC_FULL };
+
+struct store_params {
+    enum store_kind kind;
+    const char *dir;         /* sqlite: data directory (must exist; one file per node) */
+    uint16_t node_id, nodes; /* the pool size and id are recorded and checked at open */
+    enum store_sync sync;    /* sqlite only; shm is as durable as the area */
+    void *shm_area;          /* shm: the node's area, 64-byte aligned, zero-filled the first time */
+    size_t shm_bytes;        /* shm: >= store_shm_bytes(entries_max); entries_max is the largest
+                              * that fits, recorded at the first open and checked later */
+};
+
+struct store;
+
+/* Opens (creating it when new) node params->node_id's store. Returns 0 and sets *out, or a
+ * negative code (above) with one line in err (may be NULL). */
+int store_open(const struct store_params *p, struct store **out, char *err, size_t err_len);
+
+/* Loads the durable state: promised ballot and fib snapshot into *d (zero for a fresh store),
+ * then calls each(ctx, rec): first one TRUNCATE with the truncation point when entries were
+ * truncated (px_node_load_rec learns its log base from it), then every accepted and decided
+ * entry kept, in instance order (for one instance, ACCEPTED before DECIDED). each may be NULL.
+ * Call it outside a batch. */
+int store_load(struct store *s, struct px_durable *d,
+               void (*each)(void *ctx, const struct px_rec *r), void *ctx);
+
+/* Starts a batch. Precondition: no batch is open. */
+int store_begin(struct store *s);
+/* Adds one record (PROMISE, ACCEPTED, DECIDED, TRUNCATE) to the open batch. */
+int store_put(struct store *s, const struct px_rec *r);
+/* Sets the state machine snapshot kept with the open batch. */
+int store_put_fib(struct store *s, const struct px_fib *f);
+/* Commits the open batch: durable (per sync mode) when it returns 0. */
+int store_commit(struct store *s);
+/* Closes the store; an open batch is discarded. s may be NULL. */
+void store_close(struct store *s);
+/* The last error line ("" when none). */
+const char *store_errmsg(const struct store *s);
+/* Bytes of the shm area that holds entries_max log slots (entries_max >= 1); 128 bytes per
+ * slot. */
+size_t store_shm_bytes(uint32_t entries_max);
+/* Slots to give the shm backend: the core keeps its log within PX_LOG_MAX instances but tells
+ * the store to truncate only in steps (and a snapshot may jump ahead), so the store's live
+ * window (truncation point, highest instance] is somewhat larger than the core's: twice its
+ * ring is ample (1 MiB per node). */
+#define STORE_SHM_ENTRIES_DEFAULT (2u * PX_LOG_MAX)
+/* The entries_max of an open shm store (0 for sqlite). */
+uint32_t store_shm_entries_max(const struct store *s);
+
+/* --- The supervisor's registry: sqlite file `registry.db` in the data dir, table `nodes`. --- */
+struct store_registry;
+
+struct store_node_info {
+    uint32_t roles; /* enum px_role bits */
+    int pid;
+    uint32_t incarnation;
+    uint32_t restarts;
+    int64_t last_activity_ms;
+};
+
+/* Same codes as store_open (a registry of another pool size -> -EINVAL). */
+int store_registry_open(const char *dir, uint16_t nodes, struct store_registry **out, char *err,
+                        size_t err_len);
+/* Inserts or replaces node id's row (id < nodes); durable when it returns 0. */
+int store_registry_update(struct store_registry *r, uint16_t id, uint32_t roles, int pid,
+                          uint32_t incarnation, uint32_t restarts, int64_t last_activity_ms);
+/* Reads node id's row: 0, or -ENOENT when it was never written. */
+int store_registry_get(struct store_registry *r, uint16_t id, struct store_node_info *out);
+void store_registry_close(struct store_registry *r);
+const char *store_registry_errmsg(const struct store_registry *r);
+
+#endif

@@ -1,0 +1,87 @@
+/* store_internal.h: what the store backends share (not part of the public contract). */
+#ifndef STORE_INTERNAL_H
+#define STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdarg.h>
+
+#include "store.h"
+
+/* Assertions stay on in release builds (STYLE.md); the store does not link the core, so it has
+ * its own. */
+void store_assert_fail(const char *expr, const char *file, int line);
+#define STORE_ASSERT(e) ((e) ? (void)0 : store_assert_fail(#e, __FILE__, __LINE__))
+
+/* Longest file path or area name used in messages; a data dir path longer than this is
+ * rejected with -ENAMETOOLONG. */
+#define STORE_NAME_MAX 320
+
+/* Layout version of both backends: bump on any change of tables, area layout or record
+ * meaning. A store of another version is refused with -EPROTO. */
+#define STORE_LAYOUT_VERSION 1
+
+typedef void (*store_each_fn)(void *ctx, const struct px_rec *r);
+
+/* Hands the truncation point to a loader (store_load's first record), when there is one. */
+void store_emit_truncate(px_inst_t truncated, store_each_fn each, void *ctx);
+
+struct store_ops {
+    int (*load)(struct store *s, struct px_durable *d, store_each_fn each, void *ctx);
+    int (*begin)(struct store *s);
+    int (*put)(struct store *s, const struct px_rec *r);
+    int (*put_fib)(struct store *s, const struct px_fib *f);
+    int (*commit)(struct store *s);
+    void (*close)(struct store *s); /* frees the backend and s */
+};
+
+/* The common head of every backend's store; each backend's struct starts with it. */
+struct store {
+    const struct store_ops *ops;
+    enum store_kind kind;
+    uint16_t node_id, nodes;
+    bool in_batch;
+    int failed;           /* 0, or the sticky code of the first failed batch call */
+    uint32_t entries_max; /* shm only */
+    char name[STORE_NAME_MAX];
+    char err[STORE_ERR_MAX];
+};
+
+/* Formats one line "<name>: <message>" into s->err and returns code. */
+int store_fail(struct store *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same into a caller buffer (err may be NULL); returns code. */
+int store_fail_buf(char *err, size_t err_len, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+int store_sqlite_open(const struct store_params *p, struct store **out, char *err, size_t err_len);
+int store_shm_open(const struct store_params *p, struct store **out, char *err, size_t err_len);
+
+/* sqlite helpers shared by the node store and the registry. */
+/* Checks that dir exists, is a directory and is writable: 0, -ENOENT, -ENOTDIR, -EACCES,
+ * -EROFS, -ENAMETOOLONG. */
+int store_sq_check_dir(const char *dir, char *err, size_t err_len);
+/* Maps a sqlite result code (and the OS errno behind it) to a negative errno code. */
+int store_sq_code(sqlite3 *db, int rc);
+/* Maps rc like store_sq_code and writes one line "<path>: <what> failed: <cause> (sqlite: ..)"
+ * into err; returns the code. */
+int store_sq_fail(char *err, size_t err_len, sqlite3 *db, const char *path, const char *what,
+                  int rc);
+/* Opens path read-write (creating it), WAL mode, the given sync and locking mode. On failure
+ * *db is NULL and err holds the line. */
+int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, sqlite3 **db,
+                     char *err, size_t err_len);
+/* Runs one SQL text without results; returns 0 or a mapped code with err filled. */
+int store_sq_exec(sqlite3 *db, const char *path, const char *sql, char *err, size_t err_len);
+/* One recorded property of a store file and the code returned when it differs. */
+struct store_sq_kv {
+    const char *key;
+    int64_t value;
+    int code_if_different;
+};
+/* Inside a write transaction: when the file holds no table yet, creates `meta` with the layout
+ * version and the pairs and sets *fresh; otherwise checks them (-EPROTO for another layout
+ * version or a file that is not a store, the pair's code for a mismatching pair). */
+int store_sq_meta(sqlite3 *db, const char *path, const struct store_sq_kv *kv, int pairs,
+                  bool *fresh, char *err, size_t err_len);
+
+#endif

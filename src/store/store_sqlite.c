@@ -1,0 +1,619 @@
+/* store_sqlite.c: the sqlite backend (one WAL database per node, one transaction per batch).
+ *
+ * Tables (layout STORE_LAYOUT_VERSION):
+ *   meta(key PRIMARY KEY, value)                       layout_version, nodes, node_id, fib_bytes
+ *   paxos_state(id = 1, promised, truncated, fib)      one row; fib is struct px_fib's bytes
+ *   accepted(instance PRIMARY KEY, ballot, increment, client_id, seq)
+ *   decided(instance PRIMARY KEY, increment, client_id, seq)
+ * `instance INTEGER PRIMARY KEY` is the rowid itself, the cheapest key sqlite has (one b-tree,
+ * no separate index). DECIDED is its own row rather than a flag on the accepted row: a learner
+ * need not be an acceptor, and the chosen value may differ from the value this acceptor
+ * accepted at a lower ballot, which phase 1 must still report. u64 values are stored as their
+ * int64 bit pattern.
+ *
+ * Per batch the promised ballot, truncation point and fib are kept in memory and written as one
+ * UPDATE at commit, so a batch costs one statement per log record plus one state update. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store_internal.h"
+
+/* Wait this long for a file lock held by another process (e.g. the previous incarnation of
+ * this node still exiting) before returning -EBUSY. */
+#define STORE_BUSY_MS 2000
+/* Page cache per connection (KiB, sqlite's negative cache_size): holds the hot end of the log
+ * b-trees; 16 nodes x 8 MiB stays small. */
+#define STORE_CACHE_KIB 8192
+/* WAL pages between automatic checkpoints: fewer, larger checkpoints; bounds the WAL (16 MiB
+ * with 4 KiB pages). */
+#define STORE_WAL_CHECKPOINT_PAGES 4096
+/* The WAL file is truncated back to this after a checkpoint. */
+#define STORE_WAL_LIMIT_BYTES (64 * 1024 * 1024)
+
+struct store_sq {
+    struct store base; /* first: struct store * <-> struct store_sq * */
+    sqlite3 *db;
+    sqlite3_stmt *st_begin, *st_commit, *st_rollback;
+    sqlite3_stmt *st_acc, *st_dec, *st_del_acc, *st_del_dec, *st_state;
+    /* The last committed values plus this batch's changes. */
+    px_ballot_t promised;
+    px_inst_t truncated;
+    struct px_fib fib;
+    bool state_dirty;
+};
+
+static struct store_sq *sq_of(struct store *s)
+{
+    STORE_ASSERT(s->kind == STORE_SQLITE);
+    return (struct store_sq *)(void *)s;
+}
+
+/* ---- helpers shared with the registry ---- */
+
+int store_sq_check_dir(const char *dir, char *err, size_t err_len)
+{
+    struct stat st;
+    if (dir == NULL || dir[0] == '\0')
+        return store_fail_buf(err, err_len, -EINVAL, "store: no data directory given");
+    if (strlen(dir) + 32 >= STORE_NAME_MAX)
+        return store_fail_buf(err, err_len, -ENAMETOOLONG,
+                              "%s: data directory path is longer than %d bytes", dir,
+                              STORE_NAME_MAX - 32);
+    if (stat(dir, &st) != 0) {
+        int e = errno;
+        return store_fail_buf(err, err_len, -e, "%s: data directory: %s", dir, strerror(e));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return store_fail_buf(err, err_len, -ENOTDIR, "%s: data directory: %s", dir,
+                              strerror(ENOTDIR));
+    if (access(dir, W_OK | X_OK) != 0) {
+        int e = errno;
+        return store_fail_buf(err, err_len, -e, "%s: data directory is not writable: %s", dir,
+                              strerror(e));
+    }
+    return 0;
+}
+
+/* The OS error behind an I/O error. sqlite does not record it on every path (a failed WAL
+ * write at COMMIT leaves sqlite3_system_errno 0), so for SQLITE_IOERR the errno left by the
+ * failed call is used; callers map an error right after the sqlite call that failed. */
+static int store_sq_sys(sqlite3 *db, int rc)
+{
+    int saved = errno;
+    int sys = db != NULL ? sqlite3_system_errno(db) : 0;
+    if (sys == 0 && (rc & 0xff) == SQLITE_IOERR)
+        sys = saved;
+    return sys;
+}
+
+int store_sq_code(sqlite3 *db, int rc)
+{
+    int sys = store_sq_sys(db, rc);
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return 0;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return -EBADMSG;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_IOERR:
+        /* sqlite reports a write that hit RLIMIT_FSIZE (EFBIG) as an I/O error. */
+        return sys == ENOSPC || sys == EFBIG || sys == EDQUOT ? -ENOSPC : -EIO;
+    case SQLITE_CANTOPEN:
+        return sys > 0 ? -sys : -EACCES;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return -EACCES;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    default:
+        return -EIO;
+    }
+}
+
+static const char *store_sq_cause(int code)
+{
+    switch (code) {
+    case -EBADMSG:
+        return "the database file is damaged or is not a database";
+    case -ENOSPC:
+        return "disk full or file size limit reached";
+    case -EBUSY:
+        return "the file is held by another process";
+    case -ENOMEM:
+        return "out of memory";
+    case -EIO:
+        return "I/O or database error";
+    default:
+        return strerror(-code);
+    }
+}
+
+int store_sq_fail(char *err, size_t err_len, sqlite3 *db, const char *path, const char *what,
+                  int rc)
+{
+    int sys = store_sq_sys(db, rc);
+    int code = store_sq_code(db, rc);
+    const char *msg = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    if (code == 0)
+        code = -EIO; /* a caller reports a failure: never return success for it */
+    if (sys != 0 && (rc & 0xff) != SQLITE_CORRUPT && (rc & 0xff) != SQLITE_NOTADB)
+        return store_fail_buf(err, err_len, code, "%s: %s failed: %s (sqlite: %s; os: %s)", path,
+                              what, store_sq_cause(code), msg, strerror(sys));
+    return store_fail_buf(err, err_len, code, "%s: %s failed: %s (sqlite: %s)", path, what,
+                          store_sq_cause(code), msg);
+}
+
+int store_sq_exec(sqlite3 *db, const char *path, const char *sql, char *err, size_t err_len)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return store_sq_fail(err, err_len, db, path, sql, rc);
+    return 0;
+}
+
+/* Runs a statement returning one text row (a PRAGMA); copies it into out. */
+static int sq_text(sqlite3 *db, const char *path, const char *sql, char *out, size_t out_len,
+                   char *err, size_t err_len)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int code = store_sq_fail(err, err_len, db, path, sql, rc);
+        sqlite3_finalize(st);
+        return code;
+    }
+    const unsigned char *txt = sqlite3_column_text(st, 0);
+    snprintf(out, out_len, "%s", txt != NULL ? (const char *)txt : "");
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int sq_pragmas(sqlite3 *db, const char *path, enum store_sync sync, bool exclusive,
+                      char *err, size_t err_len)
+{
+    char sql[256];
+    char res[256];
+    int rc = 0;
+    /* Exclusive locking before WAL: the wal-index lives in heap memory (no -shm file), no lock
+     * calls per transaction, and a second process opening the file gets -EBUSY. */
+    if (exclusive)
+        rc = store_sq_exec(db, path, "PRAGMA locking_mode=EXCLUSIVE", err, err_len);
+    if (rc == 0)
+        rc = sq_text(db, path, "PRAGMA journal_mode=WAL", res, sizeof(res), err, err_len);
+    if (rc == 0 && strcmp(res, "wal") != 0)
+        return store_fail_buf(err, err_len, -EIO, "%s: cannot switch to WAL mode (mode %s)", path,
+                              res);
+    snprintf(sql, sizeof(sql),
+             "PRAGMA synchronous=%s; PRAGMA cache_size=-%d; PRAGMA wal_autocheckpoint=%d;"
+             " PRAGMA journal_size_limit=%d; PRAGMA temp_store=MEMORY",
+             sync == STORE_SYNC_FULL ? "FULL" : "NORMAL", STORE_CACHE_KIB,
+             STORE_WAL_CHECKPOINT_PAGES, STORE_WAL_LIMIT_BYTES);
+    if (rc == 0)
+        rc = store_sq_exec(db, path, sql, err, err_len);
+    /* quick_check is O(pages) and the store is bounded by truncation: cheap at open. */
+    if (rc == 0)
+        rc = sq_text(db, path, "PRAGMA quick_check(1)", res, sizeof(res), err, err_len);
+    if (rc == 0 && strcmp(res, "ok") != 0)
+        return store_fail_buf(err, err_len, -EBADMSG,
+                              "%s: the database file is damaged (quick_check: %s)", path, res);
+    return rc;
+}
+
+int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, sqlite3 **out,
+                     char *err, size_t err_len)
+{
+    sqlite3 *db = NULL;
+    *out = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        int code = store_sq_fail(err, err_len, db, path, "open", rc);
+        sqlite3_close(db);
+        return code;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, STORE_BUSY_MS);
+    int code = sq_pragmas(db, path, sync, exclusive, err, err_len);
+    if (code != 0) {
+        sqlite3_close(db);
+        return code;
+    }
+    *out = db;
+    return 0;
+}
+
+static int sq_count_tables(sqlite3 *db, const char *path, int64_t *n, char *err, size_t err_len)
+{
+    char res[32];
+    int rc = sq_text(db, path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'", res,
+                     sizeof(res), err, err_len);
+    if (rc == 0)
+        *n = strtoll(res, NULL, 10);
+    return rc;
+}
+
+static int sq_meta_get(sqlite3 *db, const char *path, const char *key, int64_t *value, bool *found,
+                       char *err, size_t err_len)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        /* Tables but no meta table: some other database. */
+        sqlite3_finalize(st);
+        return store_fail_buf(err, err_len, -EPROTO,
+                              "%s: not a paxos-shm store (no meta table: %s)", path,
+                              sqlite3_errmsg(db));
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW)
+        *value = sqlite3_column_int64(st, 0);
+    int code = 0;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        code = store_sq_fail(err, err_len, db, path, "reading meta", rc);
+    sqlite3_finalize(st);
+    return code;
+}
+
+static int sq_meta_create(sqlite3 *db, const char *path, const struct store_sq_kv *kv, int pairs,
+                          char *err, size_t err_len)
+{
+    char sql[256];
+    int rc = store_sq_exec(db, path,
+                           "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+                           " WITHOUT ROWID",
+                           err, err_len);
+    snprintf(sql, sizeof(sql), "INSERT INTO meta VALUES('layout_version', %d)",
+             STORE_LAYOUT_VERSION);
+    if (rc == 0)
+        rc = store_sq_exec(db, path, sql, err, err_len);
+    for (int i = 0; rc == 0 && i < pairs; i++) {
+        snprintf(sql, sizeof(sql), "INSERT INTO meta VALUES('%s', %lld)", kv[i].key,
+                 (long long)kv[i].value);
+        rc = store_sq_exec(db, path, sql, err, err_len);
+    }
+    return rc;
+}
+
+int store_sq_meta(sqlite3 *db, const char *path, const struct store_sq_kv *kv, int pairs,
+                  bool *fresh, char *err, size_t err_len)
+{
+    int64_t tables = 0, v = 0;
+    bool found = false;
+    int rc = sq_count_tables(db, path, &tables, err, err_len);
+    *fresh = rc == 0 && tables == 0;
+    if (rc != 0 || *fresh)
+        return rc != 0 ? rc : sq_meta_create(db, path, kv, pairs, err, err_len);
+    rc = sq_meta_get(db, path, "layout_version", &v, &found, err, err_len);
+    if (rc == 0 && !found)
+        return store_fail_buf(err, err_len, -EPROTO,
+                              "%s: not a paxos-shm store (no layout version)", path);
+    if (rc == 0 && v != STORE_LAYOUT_VERSION)
+        return store_fail_buf(err, err_len, -EPROTO,
+                              "%s: layout version %lld, this build reads version %d", path,
+                              (long long)v, STORE_LAYOUT_VERSION);
+    for (int i = 0; rc == 0 && i < pairs; i++) {
+        rc = sq_meta_get(db, path, kv[i].key, &v, &found, err, err_len);
+        if (rc == 0 && (!found || v != kv[i].value))
+            return store_fail_buf(err, err_len, kv[i].code_if_different,
+                                  "%s: the store was made with %s = %lld, opened with %s = %lld",
+                                  path, kv[i].key, found ? (long long)v : -1LL, kv[i].key,
+                                  (long long)kv[i].value);
+    }
+    return rc;
+}
+
+/* ---- the node store ---- */
+
+static const char *const sq_schema =
+    "CREATE TABLE paxos_state(id INTEGER PRIMARY KEY CHECK (id = 1), promised INTEGER NOT NULL,"
+    " truncated INTEGER NOT NULL, fib BLOB);"
+    "CREATE TABLE accepted(instance INTEGER PRIMARY KEY, ballot INTEGER NOT NULL,"
+    " increment INTEGER NOT NULL, client_id INTEGER NOT NULL, seq INTEGER NOT NULL);"
+    "CREATE TABLE decided(instance INTEGER PRIMARY KEY, increment INTEGER NOT NULL,"
+    " client_id INTEGER NOT NULL, seq INTEGER NOT NULL);"
+    "INSERT INTO paxos_state VALUES(1, 0, 0, NULL);";
+
+static int sq_fail(struct store_sq *q, const char *what, int rc)
+{
+    return store_sq_fail(q->base.err, sizeof(q->base.err), q->db, q->base.name, what, rc);
+}
+
+static int sq_prepare(struct store_sq *q, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    return rc == SQLITE_OK ? 0 : sq_fail(q, "prepare", rc);
+}
+
+static int sq_prepare_all(struct store_sq *q)
+{
+    int rc = sq_prepare(q, "BEGIN", &q->st_begin);
+    if (rc == 0)
+        rc = sq_prepare(q, "COMMIT", &q->st_commit);
+    if (rc == 0)
+        rc = sq_prepare(q, "ROLLBACK", &q->st_rollback);
+    if (rc == 0)
+        rc =
+            sq_prepare(q, "INSERT OR REPLACE INTO accepted VALUES(?1, ?2, ?3, ?4, ?5)", &q->st_acc);
+    if (rc == 0)
+        rc = sq_prepare(q, "INSERT OR REPLACE INTO decided VALUES(?1, ?2, ?3, ?4)", &q->st_dec);
+    if (rc == 0)
+        rc = sq_prepare(q, "DELETE FROM accepted WHERE instance <= ?1", &q->st_del_acc);
+    if (rc == 0)
+        rc = sq_prepare(q, "DELETE FROM decided WHERE instance <= ?1", &q->st_del_dec);
+    if (rc == 0)
+        rc = sq_prepare(q, "UPDATE paxos_state SET promised = ?1, truncated = ?2, fib = ?3",
+                        &q->st_state);
+    return rc;
+}
+
+/* Steps a statement that returns no rows and resets it. */
+static int sq_step(struct store_sq *q, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int code = rc == SQLITE_DONE ? 0 : sq_fail(q, what, rc);
+    sqlite3_reset(st);
+    return code;
+}
+
+static int sq_read_state(struct store_sq *q)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "SELECT promised, truncated, fib FROM paxos_state", -1, &st,
+                                NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int code = rc == SQLITE_DONE ? store_fail(&q->base, -EBADMSG, "paxos_state row missing")
+                                     : sq_fail(q, "reading paxos_state", rc);
+        sqlite3_finalize(st);
+        return code;
+    }
+    q->promised = (px_ballot_t)sqlite3_column_int64(st, 0);
+    q->truncated = (px_inst_t)sqlite3_column_int64(st, 1);
+    const void *blob = sqlite3_column_blob(st, 2);
+    int bytes = sqlite3_column_bytes(st, 2);
+    int code = 0;
+    if (blob != NULL && bytes == (int)sizeof(q->fib))
+        memcpy(&q->fib, blob, sizeof(q->fib));
+    else if (blob != NULL || sqlite3_column_type(st, 2) != SQLITE_NULL)
+        code = store_fail(&q->base, -EBADMSG, "fib snapshot is %d bytes, expected %zu", bytes,
+                          sizeof(q->fib));
+    sqlite3_finalize(st);
+    return code;
+}
+
+/* Checks meta (pool size, node id, px_fib size) and creates the tables of a new file, in one
+ * write transaction. */
+static int sq_setup(struct store_sq *q, const struct store_params *p)
+{
+    const struct store_sq_kv kv[] = {
+        {"nodes", p->nodes, -EINVAL},
+        {"node_id", p->node_id, -EINVAL},
+        {"fib_bytes", (int64_t)sizeof(struct px_fib), -EPROTO},
+    };
+    char *err = q->base.err;
+    size_t len = sizeof(q->base.err);
+    bool fresh = false;
+    int rc = store_sq_exec(q->db, q->base.name, "BEGIN IMMEDIATE", err, len);
+    if (rc != 0)
+        return rc;
+    rc = store_sq_meta(q->db, q->base.name, kv, 3, &fresh, err, len);
+    if (rc == 0 && fresh)
+        rc = store_sq_exec(q->db, q->base.name, sq_schema, err, len);
+    if (rc == 0)
+        rc = store_sq_exec(q->db, q->base.name, "COMMIT", err, len);
+    if (rc != 0 && !sqlite3_get_autocommit(q->db))
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc == 0)
+        rc = sq_read_state(q);
+    if (rc == 0)
+        rc = sq_prepare_all(q);
+    return rc;
+}
+
+static void sq_close(struct store *s)
+{
+    struct store_sq *q = sq_of(s);
+    if (q->db != NULL && !sqlite3_get_autocommit(q->db))
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL); /* discard the open batch */
+    sqlite3_stmt *all[] = {q->st_begin, q->st_commit,  q->st_rollback, q->st_acc,
+                           q->st_dec,   q->st_del_acc, q->st_del_dec,  q->st_state};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        sqlite3_finalize(all[i]);
+    sqlite3_close(q->db);
+    free(q);
+}
+
+static void sq_rec_of_row(sqlite3_stmt *st, struct px_rec *r, uint8_t type)
+{
+    int col = 0;
+    memset(r, 0, sizeof(*r));
+    r->type = type;
+    r->instance = (px_inst_t)sqlite3_column_int64(st, col++);
+    if (type == PX_REC_ACCEPTED)
+        r->ballot = (px_ballot_t)sqlite3_column_int64(st, col++);
+    r->value.increment = (uint64_t)sqlite3_column_int64(st, col++);
+    r->value.client_id = (uint32_t)sqlite3_column_int64(st, col++);
+    r->value.seq = (uint32_t)sqlite3_column_int64(st, col);
+}
+
+/* Merges the two instance-ordered tables: ACCEPTED before DECIDED of the same instance. */
+static int sq_load_entries(struct store_sq *q, sqlite3_stmt *acc, sqlite3_stmt *dec,
+                           store_each_fn each, void *ctx)
+{
+    struct px_rec ra, rd;
+    int rca = sqlite3_step(acc), rcd = sqlite3_step(dec);
+    while (rca == SQLITE_ROW || rcd == SQLITE_ROW) {
+        if (rca == SQLITE_ROW)
+            sq_rec_of_row(acc, &ra, PX_REC_ACCEPTED);
+        if (rcd == SQLITE_ROW)
+            sq_rec_of_row(dec, &rd, PX_REC_DECIDED);
+        if (rca == SQLITE_ROW && (rcd != SQLITE_ROW || ra.instance <= rd.instance)) {
+            if (each != NULL)
+                each(ctx, &ra);
+            rca = sqlite3_step(acc);
+        } else {
+            if (each != NULL)
+                each(ctx, &rd);
+            rcd = sqlite3_step(dec);
+        }
+    }
+    if (rca != SQLITE_DONE)
+        return sq_fail(q, "reading accepted", rca);
+    if (rcd != SQLITE_DONE)
+        return sq_fail(q, "reading decided", rcd);
+    return 0;
+}
+
+static int sq_load(struct store *s, struct px_durable *d, store_each_fn each, void *ctx)
+{
+    struct store_sq *q = sq_of(s);
+    sqlite3_stmt *acc = NULL, *dec = NULL;
+    int rc = sq_read_state(q);
+    if (rc != 0)
+        return rc;
+    d->promised = q->promised;
+    d->fib = q->fib;
+    rc = sq_prepare(q,
+                    "SELECT instance, ballot, increment, client_id, seq FROM accepted"
+                    " WHERE instance > ?1 ORDER BY instance",
+                    &acc);
+    if (rc == 0)
+        rc = sq_prepare(q,
+                        "SELECT instance, increment, client_id, seq FROM decided"
+                        " WHERE instance > ?1 ORDER BY instance",
+                        &dec);
+    if (rc == 0) {
+        store_emit_truncate(q->truncated, each, ctx);
+        sqlite3_bind_int64(acc, 1, (int64_t)q->truncated);
+        sqlite3_bind_int64(dec, 1, (int64_t)q->truncated);
+        rc = sq_load_entries(q, acc, dec, each, ctx);
+    }
+    sqlite3_finalize(acc);
+    sqlite3_finalize(dec);
+    return rc;
+}
+
+static int sq_begin(struct store *s)
+{
+    struct store_sq *q = sq_of(s);
+    q->state_dirty = false;
+    return sq_step(q, q->st_begin, "begin");
+}
+
+static int sq_put_entry(struct store_sq *q, const struct px_rec *r)
+{
+    sqlite3_stmt *st = r->type == PX_REC_ACCEPTED ? q->st_acc : q->st_dec;
+    int col = 1;
+    sqlite3_bind_int64(st, col++, (int64_t)r->instance);
+    if (r->type == PX_REC_ACCEPTED)
+        sqlite3_bind_int64(st, col++, (int64_t)r->ballot);
+    sqlite3_bind_int64(st, col++, (int64_t)r->value.increment);
+    sqlite3_bind_int64(st, col++, r->value.client_id);
+    sqlite3_bind_int64(st, col, r->value.seq);
+    return sq_step(q, st, r->type == PX_REC_ACCEPTED ? "insert accepted" : "insert decided");
+}
+
+static int sq_truncate(struct store_sq *q, px_inst_t upto)
+{
+    if (upto <= q->truncated)
+        return 0;
+    q->truncated = upto;
+    q->state_dirty = true;
+    sqlite3_bind_int64(q->st_del_acc, 1, (int64_t)upto);
+    sqlite3_bind_int64(q->st_del_dec, 1, (int64_t)upto);
+    int rc = sq_step(q, q->st_del_acc, "truncate accepted");
+    return rc != 0 ? rc : sq_step(q, q->st_del_dec, "truncate decided");
+}
+
+static int sq_put(struct store *s, const struct px_rec *r)
+{
+    struct store_sq *q = sq_of(s);
+    switch (r->type) {
+    case PX_REC_PROMISE:
+        q->promised = r->ballot;
+        q->state_dirty = true;
+        return 0;
+    case PX_REC_ACCEPTED:
+    case PX_REC_DECIDED:
+        return r->instance <= q->truncated ? 0 : sq_put_entry(q, r);
+    case PX_REC_TRUNCATE:
+        return sq_truncate(q, r->instance);
+    }
+    STORE_ASSERT(!"unknown record type");
+    return -EINVAL;
+}
+
+static int sq_put_fib(struct store *s, const struct px_fib *f)
+{
+    struct store_sq *q = sq_of(s);
+    q->fib = *f;
+    q->state_dirty = true;
+    return 0;
+}
+
+static int sq_commit(struct store *s)
+{
+    struct store_sq *q = sq_of(s);
+    int rc = 0;
+    if (q->state_dirty) {
+        sqlite3_bind_int64(q->st_state, 1, (int64_t)q->promised);
+        sqlite3_bind_int64(q->st_state, 2, (int64_t)q->truncated);
+        sqlite3_bind_blob(q->st_state, 3, &q->fib, (int)sizeof(q->fib), SQLITE_STATIC);
+        rc = sq_step(q, q->st_state, "update paxos_state");
+    }
+    if (rc == 0)
+        rc = sq_step(q, q->st_commit, "commit");
+    if (rc != 0 && !sqlite3_get_autocommit(q->db))
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static const struct store_ops sq_ops = {
+    .load = sq_load,
+    .begin = sq_begin,
+    .put = sq_put,
+    .put_fib = sq_put_fib,
+    .commit = sq_commit,
+    .close = sq_close,
+};
+
+int store_sqlite_open(const struct store_params *p, struct store **out, char *err, size_t err_len)
+{
+    int rc = store_sq_check_dir(p->dir, err, err_len);
+    if (rc != 0)
+        return rc;
+    struct store_sq *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return store_fail_buf(err, err_len, -ENOMEM, "%s: out of memory", p->dir);
+    q->base.ops = &sq_ops;
+    q->base.kind = STORE_SQLITE;
+    q->base.node_id = p->node_id;
+    q->base.nodes = p->nodes;
+    snprintf(q->base.name, sizeof(q->base.name), "%s/node-%u.db", p->dir, (unsigned)p->node_id);
+    rc = store_sq_open_db(q->base.name, p->sync, true, &q->db, q->base.err, sizeof(q->base.err));
+    if (rc == 0)
+        rc = sq_setup(q, p);
+    if (rc != 0) {
+        store_fail_buf(err, err_len, rc, "%s", q->base.err);
+        sq_close(&q->base);
+        return rc;
+    }
+    *out = &q->base;
+    return 0;
+}
