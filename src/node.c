@@ -301,12 +301,17 @@ static int node_open(struct node *nd, void **core_mem)
     }
     struct px_durable d;
     memset(&d, 0, sizeof(d));
-    rc = store_load(nd->store, &d, load_rec, nd->core);
+    /* Two passes: the promised ballot and the applied state first (px_node_load), then the
+     * log entries on top of them (px_node_load_rec). */
+    rc = store_load(nd->store, &d, NULL, NULL);
+    if (rc == 0) {
+        px_node_load(nd->core, &d);
+        rc = store_load(nd->store, &d, load_rec, nd->core);
+    }
     if (rc != 0) {
         fprintf(stderr, "paxos-shm: node %u: %s\n", a->id, store_errmsg(nd->store));
         return rc;
     }
-    px_node_load(nd->core, &d);
     nd->applied_persisted = d.fib.applied;
     memcpy(&nd->me->recovered_fib, px_node_fib(nd->core), sizeof(nd->me->recovered_fib));
     cmm_smp_wmb(); /* the fib before the flag; pairs with the supervisor's rmb in wait_loaded */

@@ -559,8 +559,11 @@ static uint64_t first_missing(const struct px_fib *f, uint32_t client_id)
         const struct px_dedup *d = &f->clients[k];
         if (d->client_id != client_id)
             continue;
+        /* Bit b of seen[] is seq_low + b; seqs start at 1, so a fresh record (seq_low 0)
+         * has bit 0 for a seq that never exists. */
         uint64_t low = d->seq_low ? d->seq_low : 1;
-        for (uint32_t b = 0; b < PX_DEDUP_SPAN && ((d->seen[b / 64] >> (b % 64)) & 1u); b++)
+        while (low - d->seq_low < PX_DEDUP_SPAN &&
+               ((d->seen[(low - d->seq_low) / 64] >> ((low - d->seq_low) % 64)) & 1u))
             low++;
         return (low - 1) * CLIENT_IDS + client_id;
     }

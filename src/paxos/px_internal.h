@@ -84,9 +84,10 @@ struct px_node {
     struct px_fib fib;
     px_ballot_t dec_ballot; /* last DECIDE seen: every instance <= dec_hi chosen by dec_ballot */
     px_inst_t dec_hi, dec_scan;
-    uint32_t catchup_wait; /* ticks until a new request may go out */
-    uint16_t catchup_peer;
-    struct px_fib snap; /* snapshot being received */
+    uint32_t catchup_wait;  /* ticks until a new request may go out */
+    uint32_t catchup_tries; /* requests since the last progress: alternate leader / learners */
+    uint16_t catchup_peer;  /* the learner asked last */
+    struct px_fib snap;     /* snapshot being received */
     uint32_t snap_want, snap_mask, snap_got;
     bool snap_active;
 

@@ -65,32 +65,42 @@ void px_learner_decide(struct px_node *n, px_ballot_t b, px_inst_t hi, uint16_t 
     }
     if (hi > n->dec_scan)
         n->dec_scan = hi;
-    if (from < n->cfg.nodes)
-        n->catchup_peer = from;
+    (void)from;
 }
 
-static uint16_t next_peer(const struct px_node *n, uint16_t after)
+/* The next live learner after `after` (learners hold the decided log and the snapshot). */
+static uint16_t next_learner(const struct px_node *n, uint16_t after)
 {
     for (uint16_t k = 1; k <= n->cfg.nodes; k++) {
         uint16_t p = (uint16_t)((after + k) % n->cfg.nodes);
-        if (p != n->cfg.id && px_is_alive(n, p))
+        if (p != n->cfg.id && px_is_alive(n, p) && px_has_role(n, p, PX_ROLE_LEARNER))
             return p;
     }
     return PX_NODE_NONE;
 }
 
+/* Whom to ask: the leader (its log holds every recent decision) on every other try, else the
+ * live learners in turn, so an unanswered request never repeats to the same silent peer. */
+static uint16_t catchup_target(struct px_node *n)
+{
+    uint16_t l = px_node_leader(n);
+    if (n->catchup_tries++ % 2 == 0 && l < n->cfg.nodes && l != n->cfg.id && px_is_alive(n, l))
+        return l;
+    uint16_t p = next_learner(n, n->catchup_peer < n->cfg.nodes ? n->catchup_peer : n->cfg.id);
+    if (p != PX_NODE_NONE)
+        n->catchup_peer = p;
+    return p;
+}
+
 static void request_catchup(struct px_node *n, struct px_ready *out)
 {
-    uint16_t to = n->catchup_peer;
-    if (to == n->cfg.id || !px_is_alive(n, to) || to >= n->cfg.nodes)
-        to = next_peer(n, to < n->cfg.nodes ? to : n->cfg.id);
+    uint16_t to = catchup_target(n);
     if (to == PX_NODE_NONE)
         return;
     struct px_msg *m = px_out_msg(n, out, PX_MSG_CATCHUP_REQ, to);
     if (m == NULL)
         return;
     m->instance = n->fib.applied + 1;
-    n->catchup_peer = to;
     n->catchup_wait = PX_CATCHUP_RETRY_TICKS;
     n->stats.catchup_reqs++;
 }
@@ -130,6 +140,7 @@ void px_learner_apply(struct px_node *n, struct px_ready *out)
 {
     if (!is_learner(n))
         return;
+    px_inst_t before = n->fib.applied;
 #ifdef PX_BUG_APPLY_OUT_OF_ORDER
     apply_out_of_order(n, out);
 #endif
@@ -140,6 +151,8 @@ void px_learner_apply(struct px_node *n, struct px_ready *out)
             break;
         apply_one(n, i, &e->acc_value, out);
     }
+    if (n->fib.applied != before)
+        n->catchup_tries = 0; /* progress: the leader first again */
     if (n->fib.applied < n->chosen_hi && n->catchup_wait == 0 && !n->snap_active)
         request_catchup(n, out);
 }
@@ -289,8 +302,8 @@ void px_learner_heartbeat(struct px_node *n, const struct px_msg *m, struct px_r
 void px_learner_tick(struct px_node *n, struct px_ready *out)
 {
     (void)out;
-    if (n->catchup_wait > 0 && --n->catchup_wait == 0)
-        n->catchup_peer = next_peer(n, n->catchup_peer); /* no answer: try another peer */
+    if (n->catchup_wait > 0)
+        n->catchup_wait--; /* at 0 a request goes to the next peer (catchup_target) */
     if (n->snap_active && n->catchup_wait == 0)
         n->snap_active = false; /* parts lost: drop the partial snapshot, ask again */
 }

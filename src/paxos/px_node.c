@@ -61,11 +61,13 @@ static void px_begin(struct px_node *n, struct px_ready *out)
     PX_ASSERT(out->msgs_len <= PX_READY_MSGS_MAX);
     PX_ASSERT(out->recs_len <= PX_READY_RECS_MAX && out->apply_len <= PX_READY_APPLY_MAX);
 #ifdef PX_BUG_REPLY_BEFORE_PERSIST
-    /* planted bug: the acceptor records of the previous call go out only now, after the
-     * replies that depended on them were already sent */
-    for (uint32_t i = 0; i < n->deferred_len && out->recs_len < PX_READY_RECS_MAX; i++)
-        out->recs[out->recs_len++] = n->deferred[i];
-    n->deferred_len = 0;
+    /* planted bug: the acceptor records of the previous batch go out only in the next one
+     * (an empty ready: the caller already sent the replies that depended on them) */
+    if (out->recs_len == 0 && out->msgs_len == 0 && out->apply_len == 0) {
+        for (uint32_t i = 0; i < n->deferred_len; i++)
+            out->recs[out->recs_len++] = n->deferred[i];
+        n->deferred_len = 0;
+    }
 #endif
     uint32_t m = out->msgs_len + PX_STEP_OUTPUT_MAX;
     uint32_t r = out->recs_len + PX_STEP_OUTPUT_MAX;

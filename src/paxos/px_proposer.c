@@ -258,6 +258,7 @@ static void become_leader(struct px_node *n, struct px_ready *out)
 /* The value for instance n->next, or false when there is nothing to propose yet. */
 static bool next_value(struct px_node *n, const struct px_entry *e, struct px_value *v)
 {
+    (void)e; /* unused when the planted bug PX_BUG_NO_ADOPT compiles adoption out */
     if (n->next <= n->p1_max) {
 #ifndef PX_BUG_NO_ADOPT
         if (e->flags & PX_E_REPORTED) {
@@ -279,6 +280,7 @@ static bool next_value(struct px_node *n, const struct px_entry *e, struct px_va
 }
 
 static void hand_over(struct px_node *n, struct px_ready *out);
+static px_inst_t learners_max_ack(const struct px_node *n);
 
 void px_proposer_pump(struct px_node *n, struct px_ready *out)
 {
@@ -290,6 +292,8 @@ void px_proposer_pump(struct px_node *n, struct px_ready *out)
     }
     while (n->next - 1 - n->commit < n->cwnd && px_room_msgs(n, out) > 2 &&
            px_room_recs(n, out) > 2) {
+        if (n->next - n->base >= PX_LOG_MAX && n->next - PX_LOG_MAX > learners_max_ack(n))
+            break; /* the ring is full of entries no learner applied yet: backpressure */
         struct px_entry *e = px_log_make(n, n->next, out);
         if (e == NULL)
             break; /* the ring is full of undecided entries: backpressure */
@@ -317,7 +321,12 @@ static void advance_commit(struct px_node *n, struct px_ready *out)
 {
     while (n->commit + 1 < n->next && px_room_msgs(n, out) > 1) {
         struct px_entry *e = px_log_get(n, n->commit + 1);
-        PX_ASSERT(e != NULL); /* in-flight entries are never truncated */
+        if (e == NULL) {
+            /* Our in-flight entry was dropped because this node learned (catch-up, snapshot)
+             * that it is chosen beyond our commit: a newer leader exists. */
+            px_proposer_step_down(n, out);
+            return;
+        }
         if (!(e->flags & PX_E_PROPOSED) || e->acc_count < n->quorum)
             break;
         n->commit++;
@@ -399,7 +408,25 @@ void px_proposer_ack(struct px_node *n, const struct px_msg *m)
         n->acked[m->from] = m->instance;
 }
 
-/* Everything <= the result was applied by every live learner (the leader's own included). */
+/* The highest index any learner (live or not) acknowledged: beyond it no learner holds the
+ * state, so a snapshot could not replace the entries. UINT64_MAX when there are no learners. */
+static px_inst_t learners_max_ack(const struct px_node *n)
+{
+    px_inst_t m = 0;
+    bool any = false;
+    for (uint16_t p = 0; p < n->cfg.nodes; p++) {
+        if (!px_has_role(n, p, PX_ROLE_LEARNER))
+            continue;
+        any = true;
+        px_inst_t a = p == n->cfg.id ? n->fib.applied : n->acked[p];
+        if (a > m)
+            m = a;
+    }
+    return any ? m : UINT64_MAX;
+}
+
+/* Everything <= the result was applied by every live learner (the leader's own included), and
+ * by at least one learner at all (when every learner is down, nothing is dropped). */
 static px_inst_t truncation_hint(const struct px_node *n)
 {
     px_inst_t h = n->commit;
@@ -410,7 +437,8 @@ static px_inst_t truncation_hint(const struct px_node *n)
         if (a < h)
             h = a;
     }
-    return h;
+    px_inst_t m = learners_max_ack(n);
+    return h < m ? h : m;
 }
 
 static void send_heartbeat(struct px_node *n, struct px_ready *out)
@@ -453,7 +481,10 @@ static void resend(struct px_node *n, struct px_ready *out)
     n->resend_elapsed = 0;
     for (px_inst_t i = n->commit + 1; i < n->next && px_room_msgs(n, out) > 2; i++) {
         const struct px_entry *e = px_log_get(n, i);
-        PX_ASSERT(e != NULL && (e->flags & PX_E_PROPOSED));
+        if (e == NULL || !(e->flags & PX_E_PROPOSED)) {
+            px_proposer_step_down(n, out); /* dropped: chosen under a newer leader */
+            return;
+        }
         if (e->acc_count >= n->quorum)
             continue;
         struct px_msg *m = px_out_msg(n, out, PX_MSG_ACCEPT, PX_TO_ALL);
