@@ -56,7 +56,10 @@ struct node {
     uint64_t epoch_seen;
     uint64_t alive_seen;
     uint64_t next_tick_ns;
-    uint64_t elections_base; /* elections won by earlier incarnations of this id */
+    uint64_t elections_base;
+    uint64_t loops, waits;
+        /* loop iterations, doorbell sleeps (for the debug summary) */ /* elections won by earlier
+                                                                          incarnations of this id */
     uint64_t applied_persisted;
 };
 
@@ -255,6 +258,24 @@ static void publish_status(struct node *nd)
     CMM_STORE_SHARED(me->lagged, st->lagged);
 }
 
+static void log_summary(const struct node *nd)
+{
+    const struct px_stats *ps = px_node_stats(nd->core);
+    const struct transport_stats *ts = &nd->t->stats;
+    LOG(LOG_DEBUG,
+        "loops %llu waits %llu received %llu sent %llu batches %llu records %llu | campaigns "
+        "%llu won %llu proposed %llu resent %llu decided %llu nacks %llu catchup %llu "
+        "snapshots %llu/%llu dropped %llu",
+        (unsigned long long)nd->loops, (unsigned long long)nd->waits,
+        (unsigned long long)ts->received, (unsigned long long)ts->sent,
+        (unsigned long long)nd->me->batches, (unsigned long long)nd->me->records,
+        (unsigned long long)ps->campaigns, (unsigned long long)ps->elections_won,
+        (unsigned long long)ps->proposed, (unsigned long long)ps->resent,
+        (unsigned long long)ps->decided, (unsigned long long)ps->nacks,
+        (unsigned long long)ps->catchup_reqs, (unsigned long long)ps->snapshots_sent,
+        (unsigned long long)ps->snapshots_installed, (unsigned long long)ps->dropped);
+}
+
 static void publish_final(struct node *nd)
 {
     struct pool_node_shared *me = nd->me;
@@ -329,7 +350,9 @@ static int node_loop(struct node *nd)
     static struct px_msg in[NODE_BATCH_MAX];
     nd->next_tick_ns = now_ns() + NODE_TICK_NS;
     for (;;) {
+        nd->loops++;
         if (CMM_LOAD_SHARED(nd->pool->stop)) {
+            log_summary(nd);
             publish_final(nd);
             return EXIT_VERIFIED;
         }
@@ -348,8 +371,10 @@ static int node_loop(struct node *nd)
             uint64_t until_tick = nd->next_tick_ns > now ? nd->next_tick_ns - now : 0;
             if (queued > 0 && until_tick > 100000)
                 until_tick = 100000; /* a ring was full: retry soon */
-            if (until_tick > 0)
+            if (until_tick > 0) {
+                nd->waits++;
                 transport_wait(nd->t, until_tick);
+            }
         }
     }
 }
