@@ -18,7 +18,7 @@ void store_assert_fail(const char *expr, const char *file, int line);
 
 /* Layout version of both backends: bump on any change of tables, area layout or record
  * meaning. A store of another version is refused with -EPROTO. */
-#define STORE_LAYOUT_VERSION 1
+#define STORE_LAYOUT_VERSION 2
 
 typedef void (*store_each_fn)(void *ctx, const struct px_rec *r);
 

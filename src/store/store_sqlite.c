@@ -3,16 +3,19 @@
  * Tables (layout STORE_LAYOUT_VERSION):
  *   meta(key PRIMARY KEY, value)                       layout_version, nodes, node_id, fib_bytes
  *   paxos_state(id = 1, promised, truncated, fib)      one row; fib is struct px_fib's bytes
- *   accepted(instance PRIMARY KEY, ballot, increment, client_id, seq)
- *   decided(instance PRIMARY KEY, increment, client_id, seq)
- * `instance INTEGER PRIMARY KEY` is the rowid itself, the cheapest key sqlite has (one b-tree,
- * no separate index). DECIDED is its own row rather than a flag on the accepted row: a learner
- * need not be an acceptor, and the chosen value may differ from the value this acceptor
- * accepted at a lower ballot, which phase 1 must still report. u64 values are stored as their
- * int64 bit pattern.
+ *   log(batch PRIMARY KEY, kind, first, last, recs)    one row per committed batch and kind
+ * A batch's ACCEPTED records are one row (kind 1) and its DECIDED records another (kind 2):
+ * `recs` packs them as struct sq_packed (native byte order: the file belongs to this machine).
+ * One row per batch instead of one per record is what makes group commit pay: a node writes
+ * a few hundred records per batch, and sqlite's cost is per statement and per page, not per
+ * byte. A later ACCEPTED of the same instance supersedes an earlier one (later batch wins at
+ * load). DECIDED stays separate from ACCEPTED: a learner need not be an acceptor, and the chosen
+ * value may differ from the value this acceptor accepted at a lower ballot, which phase 1 must
+ * still report. TRUNCATE t deletes the rows whose `last` <= t; load skips instances <= t.
+ * u64 values are stored as their int64 bit pattern.
  *
- * Per batch the promised ballot, truncation point and fib are kept in memory and written as one
- * UPDATE at commit, so a batch costs one statement per log record plus one state update. */
+ * Per batch the records, the promised ballot, truncation point and fib are kept in memory and
+ * written at commit: at most two INSERTs and one UPDATE per batch. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +37,29 @@
 /* The WAL file is truncated back to this after a checkpoint. */
 #define STORE_WAL_LIMIT_BYTES (64 * 1024 * 1024)
 
+/* One record in a log row. */
+struct sq_packed {
+    uint64_t instance, ballot, increment;
+    uint32_t client_id, seq;
+};
+_Static_assert(sizeof(struct sq_packed) == 32, "packed record layout");
+
+enum { SQ_KIND_ACCEPTED = 1, SQ_KIND_DECIDED = 2 };
+
+/* The records of the open batch, one growing buffer per kind (grown by doubling, so a node
+ * reallocates only while its batches are still getting bigger). */
+struct sq_buf {
+    struct sq_packed *recs;
+    uint32_t len, cap;
+    uint64_t first, last;
+};
+
 struct store_sq {
     struct store base; /* first: struct store * <-> struct store_sq * */
     sqlite3 *db;
     sqlite3_stmt *st_begin, *st_commit, *st_rollback;
-    sqlite3_stmt *st_acc, *st_dec, *st_del_acc, *st_del_dec, *st_state;
+    sqlite3_stmt *st_log, *st_del, *st_state;
+    struct sq_buf buf[2]; /* [0] accepted, [1] decided */
     /* The last committed values plus this batch's changes. */
     px_ballot_t promised;
     px_inst_t truncated;
@@ -322,10 +343,8 @@ int store_sq_meta(sqlite3 *db, const char *path, const struct store_sq_kv *kv, i
 static const char *const sq_schema =
     "CREATE TABLE paxos_state(id INTEGER PRIMARY KEY CHECK (id = 1), promised INTEGER NOT NULL,"
     " truncated INTEGER NOT NULL, fib BLOB);"
-    "CREATE TABLE accepted(instance INTEGER PRIMARY KEY, ballot INTEGER NOT NULL,"
-    " increment INTEGER NOT NULL, client_id INTEGER NOT NULL, seq INTEGER NOT NULL);"
-    "CREATE TABLE decided(instance INTEGER PRIMARY KEY, increment INTEGER NOT NULL,"
-    " client_id INTEGER NOT NULL, seq INTEGER NOT NULL);"
+    "CREATE TABLE log(batch INTEGER PRIMARY KEY, kind INTEGER NOT NULL,"
+    " first INTEGER NOT NULL, last INTEGER NOT NULL, recs BLOB NOT NULL);"
     "INSERT INTO paxos_state VALUES(1, 0, 0, NULL);";
 
 static int sq_fail(struct store_sq *q, const char *what, int rc)
@@ -347,14 +366,10 @@ static int sq_prepare_all(struct store_sq *q)
     if (rc == 0)
         rc = sq_prepare(q, "ROLLBACK", &q->st_rollback);
     if (rc == 0)
-        rc =
-            sq_prepare(q, "INSERT OR REPLACE INTO accepted VALUES(?1, ?2, ?3, ?4, ?5)", &q->st_acc);
+        rc = sq_prepare(q, "INSERT INTO log(kind, first, last, recs) VALUES(?1, ?2, ?3, ?4)",
+                        &q->st_log);
     if (rc == 0)
-        rc = sq_prepare(q, "INSERT OR REPLACE INTO decided VALUES(?1, ?2, ?3, ?4)", &q->st_dec);
-    if (rc == 0)
-        rc = sq_prepare(q, "DELETE FROM accepted WHERE instance <= ?1", &q->st_del_acc);
-    if (rc == 0)
-        rc = sq_prepare(q, "DELETE FROM decided WHERE instance <= ?1", &q->st_del_dec);
+        rc = sq_prepare(q, "DELETE FROM log WHERE last <= ?1", &q->st_del);
     if (rc == 0)
         rc = sq_prepare(q, "UPDATE paxos_state SET promised = ?1, truncated = ?2, fib = ?3",
                         &q->st_state);
@@ -431,81 +446,106 @@ static void sq_close(struct store *s)
     struct store_sq *q = sq_of(s);
     if (q->db != NULL && !sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL); /* discard the open batch */
-    sqlite3_stmt *all[] = {q->st_begin, q->st_commit,  q->st_rollback, q->st_acc,
-                           q->st_dec,   q->st_del_acc, q->st_del_dec,  q->st_state};
+    sqlite3_stmt *all[] = {q->st_begin, q->st_commit, q->st_rollback,
+                           q->st_log,   q->st_del,    q->st_state};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(q->db);
+    free(q->buf[0].recs);
+    free(q->buf[1].recs);
     free(q);
 }
 
-static void sq_rec_of_row(sqlite3_stmt *st, struct px_rec *r, uint8_t type)
+/* One loaded record: its place in commit order decides which ACCEPTED of an instance wins. */
+struct sq_loaded {
+    struct px_rec rec;
+    uint64_t order;
+};
+
+static int sq_loaded_cmp(const void *pa, const void *pb)
 {
-    int col = 0;
-    memset(r, 0, sizeof(*r));
-    r->type = type;
-    r->instance = (px_inst_t)sqlite3_column_int64(st, col++);
-    if (type == PX_REC_ACCEPTED)
-        r->ballot = (px_ballot_t)sqlite3_column_int64(st, col++);
-    r->value.increment = (uint64_t)sqlite3_column_int64(st, col++);
-    r->value.client_id = (uint32_t)sqlite3_column_int64(st, col++);
-    r->value.seq = (uint32_t)sqlite3_column_int64(st, col);
+    const struct sq_loaded *a = pa, *b = pb;
+    if (a->rec.instance != b->rec.instance)
+        return a->rec.instance < b->rec.instance ? -1 : 1;
+    if (a->rec.type != b->rec.type)
+        return a->rec.type == PX_REC_ACCEPTED ? -1 : 1; /* ACCEPTED before DECIDED */
+    return a->order < b->order ? -1 : a->order > b->order;
 }
 
-/* Merges the two instance-ordered tables: ACCEPTED before DECIDED of the same instance. */
-static int sq_load_entries(struct store_sq *q, sqlite3_stmt *acc, sqlite3_stmt *dec,
-                           store_each_fn each, void *ctx)
+/* Appends the records of one log row above the truncation point to *all. */
+static int sq_load_row(struct store_sq *q, sqlite3_stmt *st, struct sq_loaded **all, size_t *len,
+                       size_t *cap)
 {
-    struct px_rec ra, rd;
-    int rca = sqlite3_step(acc), rcd = sqlite3_step(dec);
-    while (rca == SQLITE_ROW || rcd == SQLITE_ROW) {
-        if (rca == SQLITE_ROW)
-            sq_rec_of_row(acc, &ra, PX_REC_ACCEPTED);
-        if (rcd == SQLITE_ROW)
-            sq_rec_of_row(dec, &rd, PX_REC_DECIDED);
-        if (rca == SQLITE_ROW && (rcd != SQLITE_ROW || ra.instance <= rd.instance)) {
-            if (each != NULL)
-                each(ctx, &ra);
-            rca = sqlite3_step(acc);
-        } else {
-            if (each != NULL)
-                each(ctx, &rd);
-            rcd = sqlite3_step(dec);
-        }
+    int kind = sqlite3_column_int(st, 0);
+    const struct sq_packed *p = sqlite3_column_blob(st, 1);
+    int bytes = sqlite3_column_bytes(st, 1);
+    if ((kind != SQ_KIND_ACCEPTED && kind != SQ_KIND_DECIDED) || bytes <= 0 ||
+        bytes % (int)sizeof(struct sq_packed) != 0 || p == NULL)
+        return store_fail(&q->base, -EBADMSG, "log row of kind %d with %d bytes", kind, bytes);
+    size_t n = (size_t)bytes / sizeof(struct sq_packed);
+    if (*len + n > *cap) {
+        size_t want = (*cap ? *cap * 2 : 1024) + n;
+        struct sq_loaded *grown = realloc(*all, want * sizeof(**all));
+        if (grown == NULL)
+            return store_fail(&q->base, -ENOMEM, "out of memory loading the log");
+        *all = grown;
+        *cap = want;
     }
-    if (rca != SQLITE_DONE)
-        return sq_fail(q, "reading accepted", rca);
-    if (rcd != SQLITE_DONE)
-        return sq_fail(q, "reading decided", rcd);
+    for (size_t i = 0; i < n; i++) {
+        struct sq_packed rec;
+        memcpy(&rec, (const unsigned char *)p + i * sizeof(rec), sizeof(rec));
+        if (rec.instance <= q->truncated)
+            continue;
+        struct sq_loaded *l = &(*all)[(*len)++];
+        memset(l, 0, sizeof(*l));
+        l->rec.type = kind == SQ_KIND_ACCEPTED ? PX_REC_ACCEPTED : PX_REC_DECIDED;
+        l->rec.instance = rec.instance;
+        l->rec.ballot = kind == SQ_KIND_ACCEPTED ? rec.ballot : 0;
+        l->rec.value.increment = rec.increment;
+        l->rec.value.client_id = rec.client_id;
+        l->rec.value.seq = rec.seq;
+        l->order = *len;
+    }
     return 0;
+}
+
+/* Emits, in instance order, the last ACCEPTED and the last DECIDED of every instance. */
+static void sq_emit(struct sq_loaded *all, size_t len, store_each_fn each, void *ctx)
+{
+    qsort(all, len, sizeof(*all), sq_loaded_cmp);
+    for (size_t i = 0; i < len; i++) {
+        bool last_of_group = i + 1 == len || all[i + 1].rec.instance != all[i].rec.instance ||
+                             all[i + 1].rec.type != all[i].rec.type;
+        if (last_of_group && each != NULL)
+            each(ctx, &all[i].rec);
+    }
 }
 
 static int sq_load(struct store *s, struct px_durable *d, store_each_fn each, void *ctx)
 {
     struct store_sq *q = sq_of(s);
-    sqlite3_stmt *acc = NULL, *dec = NULL;
+    sqlite3_stmt *st = NULL;
     int rc = sq_read_state(q);
     if (rc != 0)
         return rc;
     d->promised = q->promised;
     d->fib = q->fib;
-    rc = sq_prepare(q,
-                    "SELECT instance, ballot, increment, client_id, seq FROM accepted"
-                    " WHERE instance > ?1 ORDER BY instance",
-                    &acc);
-    if (rc == 0)
-        rc = sq_prepare(q,
-                        "SELECT instance, increment, client_id, seq FROM decided"
-                        " WHERE instance > ?1 ORDER BY instance",
-                        &dec);
+    if (each == NULL)
+        return 0;
+    rc = sq_prepare(q, "SELECT kind, recs FROM log ORDER BY batch", &st);
+    struct sq_loaded *all = NULL;
+    size_t len = 0, cap = 0;
+    int step = SQLITE_DONE;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = sq_load_row(q, st, &all, &len, &cap);
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = sq_fail(q, "reading the log", step);
     if (rc == 0) {
         store_emit_truncate(q->truncated, each, ctx);
-        sqlite3_bind_int64(acc, 1, (int64_t)q->truncated);
-        sqlite3_bind_int64(dec, 1, (int64_t)q->truncated);
-        rc = sq_load_entries(q, acc, dec, each, ctx);
+        sq_emit(all, len, each, ctx);
     }
-    sqlite3_finalize(acc);
-    sqlite3_finalize(dec);
+    free(all);
+    sqlite3_finalize(st);
     return rc;
 }
 
@@ -513,20 +553,33 @@ static int sq_begin(struct store *s)
 {
     struct store_sq *q = sq_of(s);
     q->state_dirty = false;
+    q->buf[0].len = q->buf[1].len = 0;
     return sq_step(q, q->st_begin, "begin");
 }
 
 static int sq_put_entry(struct store_sq *q, const struct px_rec *r)
 {
-    sqlite3_stmt *st = r->type == PX_REC_ACCEPTED ? q->st_acc : q->st_dec;
-    int col = 1;
-    sqlite3_bind_int64(st, col++, (int64_t)r->instance);
-    if (r->type == PX_REC_ACCEPTED)
-        sqlite3_bind_int64(st, col++, (int64_t)r->ballot);
-    sqlite3_bind_int64(st, col++, (int64_t)r->value.increment);
-    sqlite3_bind_int64(st, col++, r->value.client_id);
-    sqlite3_bind_int64(st, col, r->value.seq);
-    return sq_step(q, st, r->type == PX_REC_ACCEPTED ? "insert accepted" : "insert decided");
+    struct sq_buf *b = &q->buf[r->type == PX_REC_ACCEPTED ? 0 : 1];
+    if (b->len == b->cap) {
+        uint32_t want = b->cap ? b->cap * 2 : 256;
+        struct sq_packed *grown = realloc(b->recs, want * sizeof(*grown));
+        if (grown == NULL)
+            return store_fail(&q->base, -ENOMEM, "out of memory for the batch");
+        b->recs = grown;
+        b->cap = want;
+    }
+    if (b->len == 0 || r->instance < b->first)
+        b->first = r->instance;
+    if (b->len == 0 || r->instance > b->last)
+        b->last = r->instance;
+    b->recs[b->len++] = (struct sq_packed){
+        .instance = r->instance,
+        .ballot = r->type == PX_REC_ACCEPTED ? r->ballot : 0,
+        .increment = r->value.increment,
+        .client_id = r->value.client_id,
+        .seq = r->value.seq,
+    };
+    return 0;
 }
 
 static int sq_truncate(struct store_sq *q, px_inst_t upto)
@@ -535,10 +588,8 @@ static int sq_truncate(struct store_sq *q, px_inst_t upto)
         return 0;
     q->truncated = upto;
     q->state_dirty = true;
-    sqlite3_bind_int64(q->st_del_acc, 1, (int64_t)upto);
-    sqlite3_bind_int64(q->st_del_dec, 1, (int64_t)upto);
-    int rc = sq_step(q, q->st_del_acc, "truncate accepted");
-    return rc != 0 ? rc : sq_step(q, q->st_del_dec, "truncate decided");
+    sqlite3_bind_int64(q->st_del, 1, (int64_t)upto);
+    return sq_step(q, q->st_del, "truncate the log");
 }
 
 static int sq_put(struct store *s, const struct px_rec *r)
@@ -567,11 +618,25 @@ static int sq_put_fib(struct store *s, const struct px_fib *f)
     return 0;
 }
 
+/* Writes one kind's records of the batch as one log row. */
+static int sq_write_buf(struct store_sq *q, int kind, const struct sq_buf *b)
+{
+    if (b->len == 0)
+        return 0;
+    sqlite3_bind_int(q->st_log, 1, kind);
+    sqlite3_bind_int64(q->st_log, 2, (int64_t)b->first);
+    sqlite3_bind_int64(q->st_log, 3, (int64_t)b->last);
+    sqlite3_bind_blob(q->st_log, 4, b->recs, (int)(b->len * sizeof(*b->recs)), SQLITE_STATIC);
+    return sq_step(q, q->st_log, kind == SQ_KIND_ACCEPTED ? "insert accepted" : "insert decided");
+}
+
 static int sq_commit(struct store *s)
 {
     struct store_sq *q = sq_of(s);
-    int rc = 0;
-    if (q->state_dirty) {
+    int rc = sq_write_buf(q, SQ_KIND_ACCEPTED, &q->buf[0]);
+    if (rc == 0)
+        rc = sq_write_buf(q, SQ_KIND_DECIDED, &q->buf[1]);
+    if (rc == 0 && q->state_dirty) {
         sqlite3_bind_int64(q->st_state, 1, (int64_t)q->promised);
         sqlite3_bind_int64(q->st_state, 2, (int64_t)q->truncated);
         sqlite3_bind_blob(q->st_state, 3, &q->fib, (int)sizeof(q->fib), SQLITE_STATIC);
@@ -581,6 +646,7 @@ static int sq_commit(struct store *s)
         rc = sq_step(q, q->st_commit, "commit");
     if (rc != 0 && !sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    q->buf[0].len = q->buf[1].len = 0;
     return rc;
 }
 

@@ -1,0 +1,985 @@
+/* test_store.c: the store contract, the same test functions on both backends (sqlite, shm),
+ * then the failures each backend must report (damaged file, full disk, other layout ...).
+ *
+ * "An acceptor records its intended response in stable storage before it sends it"
+ * (Paxos Made Simple, 2.3): these tests check that a committed batch is never lost and an
+ * uncommitted one never appears, across close, crash (SIGKILL at random moments) and reopen.
+ * Seed: PX_TEST_SEED (default fixed), printed once. */
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+/* Log slots of the shm area in these tests: small, so the ring wraps often. */
+#define TEST_ENTRIES_MAX 256
+/* Records one load may return in these tests (2 per instance). */
+#define LOADED_MAX 4096
+#define TEST_NODES 3
+#define TEST_NODE  1
+
+struct fx {
+    enum store_kind kind;
+    char dir[256];
+    void *area;
+    size_t area_bytes;
+};
+
+static struct fx fx_sqlite = {.kind = STORE_SQLITE};
+static struct fx fx_shm = {.kind = STORE_SHM};
+static uint64_t test_seed = 0x5eed2026;
+
+struct loaded {
+    struct px_durable d;
+    uint32_t n;
+    struct px_rec recs[LOADED_MAX];
+};
+static struct loaded got, want;
+
+/* ---- fixture ---- */
+
+static int fx_setup(void **state)
+{
+    struct fx *f = *state;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->dir, sizeof(f->dir), "%s/store-test-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    f->area_bytes = store_shm_bytes(TEST_ENTRIES_MAX);
+    /* MAP_SHARED: the area outlives a forked child that is killed, as the segment does. */
+    f->area = mmap(NULL, f->area_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return f->area == MAP_FAILED ? -1 : 0;
+}
+
+static void fx_rmdir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (unlink(path) != 0)
+            rmdir(path); /* the empty mount point of the read-only test */
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    fx_rmdir(f->dir);
+    munmap(f->area, f->area_bytes);
+    return 0;
+}
+
+static int fx_try_open(struct fx *f, uint16_t nodes, struct store **s, char *err, size_t len)
+{
+    struct store_params p = {
+        .kind = f->kind,
+        .dir = f->dir,
+        .node_id = TEST_NODE,
+        .nodes = nodes,
+        .sync = STORE_SYNC_NORMAL,
+        .shm_area = f->area,
+        .shm_bytes = f->area_bytes,
+    };
+    return store_open(&p, s, err, len);
+}
+
+static struct store *fx_open(struct fx *f)
+{
+    char err[STORE_ERR_MAX];
+    struct store *s = NULL;
+    int rc = fx_try_open(f, TEST_NODES, &s, err, sizeof(err));
+    if (rc != 0)
+        print_error("store_open: %d %s\n", rc, err);
+    assert_int_equal(rc, 0);
+    assert_non_null(s);
+    return s;
+}
+
+static void fx_path(const struct fx *f, char *out, size_t len)
+{
+    snprintf(out, len, "%s/node-%d.db", f->dir, TEST_NODE);
+}
+
+/* ---- records ---- */
+
+static void collect(void *ctx, const struct px_rec *r)
+{
+    struct loaded *l = ctx;
+    assert_true(l->n < LOADED_MAX);
+    l->recs[l->n++] = *r;
+}
+
+static void load_into(struct store *s, struct loaded *l)
+{
+    memset(l, 0, sizeof(*l));
+    int rc = store_load(s, &l->d, collect, l);
+    if (rc != 0)
+        print_error("store_load: %s\n", store_errmsg(s));
+    assert_int_equal(rc, 0);
+}
+
+static struct px_rec rec(uint8_t type, px_inst_t inst, px_ballot_t b, uint64_t incr)
+{
+    struct px_rec r;
+    memset(&r, 0, sizeof(r));
+    r.type = type;
+    r.instance = inst;
+    r.ballot = b;
+    if (type == PX_REC_ACCEPTED || type == PX_REC_DECIDED) {
+        r.value.increment = incr;
+        r.value.client_id = (uint32_t)(inst % 5); /* 0 sometimes: the no-op */
+        r.value.seq = (uint32_t)inst * 3;
+    }
+    return r;
+}
+
+static void want_rec(struct loaded *l, uint8_t type, px_inst_t inst, px_ballot_t b, uint64_t incr)
+{
+    assert_true(l->n < LOADED_MAX);
+    l->recs[l->n++] = rec(type, inst, type == PX_REC_ACCEPTED ? b : 0, incr);
+}
+
+static void assert_rec_eq(const struct px_rec *a, const struct px_rec *b, uint32_t i)
+{
+    if (a->type != b->type || a->instance != b->instance || a->ballot != b->ballot ||
+        a->value.increment != b->value.increment || a->value.client_id != b->value.client_id ||
+        a->value.seq != b->value.seq)
+        print_error("record %u: got type %u inst %llu ballot %llx, want type %u inst %llu "
+                    "ballot %llx\n",
+                    i, a->type, (unsigned long long)a->instance, (unsigned long long)a->ballot,
+                    b->type, (unsigned long long)b->instance, (unsigned long long)b->ballot);
+    assert_int_equal(a->type, b->type);
+    assert_int_equal(a->instance, b->instance);
+    assert_int_equal(a->ballot, b->ballot);
+    assert_int_equal(a->value.increment, b->value.increment);
+    assert_int_equal(a->value.client_id, b->value.client_id);
+    assert_int_equal(a->value.seq, b->value.seq);
+}
+
+static void assert_loaded_eq(const struct loaded *g, const struct loaded *w)
+{
+    assert_int_equal(g->d.promised, w->d.promised);
+    assert_memory_equal(&g->d.fib, &w->d.fib, sizeof(g->d.fib));
+    assert_int_equal(g->n, w->n);
+    for (uint32_t i = 0; i < g->n; i++)
+        assert_rec_eq(&g->recs[i], &w->recs[i], i);
+}
+
+static void put_ok(struct store *s, struct px_rec r)
+{
+    int rc = store_put(s, &r);
+    if (rc != 0)
+        print_error("store_put: %s\n", store_errmsg(s));
+    assert_int_equal(rc, 0);
+}
+
+static void commit_ok(struct store *s)
+{
+    int rc = store_commit(s);
+    if (rc != 0)
+        print_error("store_commit: %s\n", store_errmsg(s));
+    assert_int_equal(rc, 0);
+}
+
+static struct px_fib fib_of(uint64_t k)
+{
+    struct px_fib f;
+    memset(&f, 0, sizeof(f));
+    f.value = k * 1000003u;
+    f.digest = k ^ UINT64_C(0x5eedf00dcafe);
+    f.requests = k;
+    f.clients[0].client_id = 1;
+    f.clients[0].seq_low = (uint32_t)k;
+    f.clients[0].seen[1] = ~k;
+    return f;
+}
+
+/* ---- the batch scenario used by reload and crash tests ----
+ * Batch k: PROMISE b(k); re-ACCEPT instance (k-1)W at b(k); ACCEPT (k-1)W+1 .. kW at b(k);
+ * DECIDE (k-2)W+1 .. (k-1)W; TRUNCATE (k-T)W; fib_of(k). Any committed prefix 0..P has exactly
+ * one expected state, built by scen_expect. */
+#define SCEN_W 16 /* instances accepted per batch */
+#define SCEN_T 4  /* batches kept behind the truncation point (64 live instances < 256 slots) */
+
+static px_ballot_t scen_ballot(uint64_t k)
+{
+    return px_ballot_make(k + 7, TEST_NODE);
+}
+
+static uint64_t scen_incr(px_inst_t inst)
+{
+    return inst * UINT64_C(0x9e3779b97f4a7c15); /* wraps: uses all 64 bits */
+}
+
+static int scen_put(struct store *s, uint8_t type, px_inst_t inst, px_ballot_t b)
+{
+    struct px_rec r = rec(type, inst, b, scen_incr(inst));
+    return store_put(s, &r);
+}
+
+static int scen_batch(struct store *s, uint64_t k)
+{
+    int rc = store_begin(s);
+    if (rc == 0)
+        rc = scen_put(s, PX_REC_PROMISE, 0, scen_ballot(k));
+    if (rc == 0 && k > 1)
+        rc = scen_put(s, PX_REC_ACCEPTED, (k - 1) * SCEN_W, scen_ballot(k));
+    for (px_inst_t i = (k - 1) * SCEN_W + 1; rc == 0 && i <= k * SCEN_W; i++)
+        rc = scen_put(s, PX_REC_ACCEPTED, i, scen_ballot(k));
+    for (px_inst_t i = k > 1 ? (k - 2) * SCEN_W + 1 : 1; rc == 0 && i <= (k - 1) * SCEN_W; i++)
+        rc = scen_put(s, PX_REC_DECIDED, i, 0);
+    if (rc == 0 && k > SCEN_T)
+        rc = scen_put(s, PX_REC_TRUNCATE, (k - SCEN_T) * SCEN_W, 0);
+    struct px_fib f = fib_of(k);
+    if (rc == 0)
+        rc = store_put_fib(s, &f);
+    return rc == 0 ? store_commit(s) : rc;
+}
+
+static void scen_expect(uint64_t p, struct loaded *l)
+{
+    memset(l, 0, sizeof(*l));
+    if (p == 0)
+        return;
+    l->d.promised = scen_ballot(p);
+    l->d.fib = fib_of(p);
+    px_inst_t trunc = p > SCEN_T ? (p - SCEN_T) * SCEN_W : 0;
+    if (trunc > 0)
+        want_rec(l, PX_REC_TRUNCATE, trunc, 0, 0);
+    for (px_inst_t i = trunc + 1; i <= p * SCEN_W; i++) {
+        uint64_t j = (i - 1) / SCEN_W + 1; /* the batch that first accepted i */
+        px_ballot_t b = i == j * SCEN_W && j < p ? scen_ballot(j + 1) : scen_ballot(j);
+        want_rec(l, PX_REC_ACCEPTED, i, b, scen_incr(i));
+        if (i <= (p - 1) * SCEN_W)
+            want_rec(l, PX_REC_DECIDED, i, 0, scen_incr(i));
+    }
+}
+
+/* ---- tests on both backends ---- */
+
+static void test_store_fresh_store_loads_zero_state_and_no_entries(void **state)
+{
+    struct store *s = fx_open(*state);
+    load_into(s, &got);
+    scen_expect(0, &want);
+    assert_loaded_eq(&got, &want);
+    assert_string_equal(store_errmsg(s), "");
+    store_close(s);
+}
+
+static void test_store_round_trip_of_every_record_type(void **state)
+{
+    struct store *s = fx_open(*state);
+    struct px_fib f = fib_of(42);
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_PROMISE, 0, px_ballot_make(5, 2), 0));
+    put_ok(s, rec(PX_REC_ACCEPTED, 3, px_ballot_make(5, 2), UINT64_MAX));
+    put_ok(s, rec(PX_REC_ACCEPTED, 1, px_ballot_make(4, 0), 11));
+    put_ok(s, rec(PX_REC_DECIDED, 1, 0, 11));
+    put_ok(s, rec(PX_REC_DECIDED, 2, 0, 22)); /* a learner that never accepted 2 */
+    put_ok(s, rec(PX_REC_ACCEPTED, 4, px_ballot_make(5, 2), 44));
+    put_ok(s, rec(PX_REC_TRUNCATE, 1, 0, 0));
+    assert_int_equal(store_put_fib(s, &f), 0);
+    commit_ok(s);
+
+    memset(&want, 0, sizeof(want));
+    want.d.promised = px_ballot_make(5, 2);
+    want.d.fib = f;
+    want_rec(&want, PX_REC_TRUNCATE, 1, 0, 0);
+    want_rec(&want, PX_REC_DECIDED, 2, 0, 22);
+    want_rec(&want, PX_REC_ACCEPTED, 3, px_ballot_make(5, 2), UINT64_MAX);
+    want_rec(&want, PX_REC_ACCEPTED, 4, px_ballot_make(5, 2), 44);
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
+static void test_store_later_accept_of_an_instance_replaces_the_earlier(void **state)
+{
+    struct store *s = fx_open(*state);
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_ACCEPTED, 9, px_ballot_make(1, 0), 100));
+    commit_ok(s);
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_ACCEPTED, 9, px_ballot_make(3, 1), 300));
+    put_ok(s, rec(PX_REC_DECIDED, 9, 0, 300));
+    commit_ok(s);
+    store_close(s);
+
+    s = fx_open(*state);
+    memset(&want, 0, sizeof(want));
+    want_rec(&want, PX_REC_ACCEPTED, 9, px_ballot_make(3, 1), 300);
+    want_rec(&want, PX_REC_DECIDED, 9, 0, 300);
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
+static void test_store_reload_after_close_keeps_every_committed_batch(void **state)
+{
+    /* 40 batches: the truncation point moves and the shm ring wraps twice. */
+    struct store *s = fx_open(*state);
+    for (uint64_t k = 1; k <= 40; k++)
+        assert_int_equal(scen_batch(s, k), 0);
+    store_close(s);
+    s = fx_open(*state);
+    load_into(s, &got);
+    scen_expect(40, &want);
+    assert_loaded_eq(&got, &want);
+    /* The reopened store continues where it stopped. */
+    for (uint64_t k = 41; k <= 45; k++)
+        assert_int_equal(scen_batch(s, k), 0);
+    store_close(s);
+    s = fx_open(*state);
+    load_into(s, &got);
+    scen_expect(45, &want);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
+static void test_store_close_discards_the_open_batch(void **state)
+{
+    struct store *s = fx_open(*state);
+    assert_int_equal(scen_batch(s, 1), 0);
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_PROMISE, 0, px_ballot_make(99, 0), 0));
+    put_ok(s, rec(PX_REC_ACCEPTED, 17, px_ballot_make(99, 0), 5));
+    put_ok(s, rec(PX_REC_TRUNCATE, 16, 0, 0));
+    store_close(s);
+    s = fx_open(*state);
+    load_into(s, &got);
+    scen_expect(1, &want);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
+static void test_store_uncommitted_batch_is_not_visible_after_crash(void **state)
+{
+    struct fx *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct store *s = NULL;
+        char err[STORE_ERR_MAX];
+        if (fx_try_open(f, TEST_NODES, &s, err, sizeof(err)) != 0)
+            _exit(10);
+        if (scen_batch(s, 1) != 0 || scen_batch(s, 2) != 0)
+            _exit(11);
+        /* Batch 3 without its commit: every record type, then the process dies. */
+        struct px_fib fib = fib_of(3);
+        if (store_begin(s) != 0 || scen_put(s, PX_REC_PROMISE, 0, scen_ballot(3)) != 0 ||
+            scen_put(s, PX_REC_ACCEPTED, 33, scen_ballot(3)) != 0 ||
+            scen_put(s, PX_REC_ACCEPTED, 32, scen_ballot(3)) != 0 ||
+            scen_put(s, PX_REC_DECIDED, 20, 0) != 0 || scen_put(s, PX_REC_TRUNCATE, 8, 0) != 0 ||
+            store_put_fib(s, &fib) != 0)
+            _exit(12);
+        raise(SIGKILL);
+        _exit(13);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    struct store *s = fx_open(f);
+    load_into(s, &got);
+    scen_expect(2, &want);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
+/* The batch after a crash reuses the dead batch's sequence number: none of the dead batch's
+ * records may come back with it. */
+static void test_store_batch_after_crash_does_not_revive_the_dead_batch(void **state)
+{
+    struct fx *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct store *s = NULL;
+        char err[STORE_ERR_MAX];
+        if (fx_try_open(f, TEST_NODES, &s, err, sizeof(err)) != 0 || scen_batch(s, 1) != 0)
+            _exit(10);
+        if (store_begin(s) != 0 || scen_put(s, PX_REC_ACCEPTED, 40, scen_ballot(9)) != 0 ||
+            scen_put(s, PX_REC_DECIDED, 41, 0) != 0 ||
+            scen_put(s, PX_REC_ACCEPTED, 16, scen_ballot(9)) != 0)
+            _exit(11);
+        raise(SIGKILL);
+        _exit(12);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    struct store *s = fx_open(f);
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_ACCEPTED, 50, scen_ballot(2), scen_incr(50)));
+    commit_ok(s);
+    store_close(s);
+    s = fx_open(f);
+    load_into(s, &got);
+    scen_expect(1, &want);
+    want.recs[want.n++] = rec(PX_REC_ACCEPTED, 50, scen_ballot(2), scen_incr(50));
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
+static void test_store_truncate_drops_entries_at_or_below_its_instance(void **state)
+{
+    struct store *s = fx_open(*state);
+    assert_int_equal(store_begin(s), 0);
+    for (px_inst_t i = 1; i <= 10; i++) {
+        put_ok(s, rec(PX_REC_ACCEPTED, i, px_ballot_make(1, 1), i));
+        put_ok(s, rec(PX_REC_DECIDED, i, 0, i));
+    }
+    commit_ok(s);
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_TRUNCATE, 6, 0, 0));
+    put_ok(s, rec(PX_REC_TRUNCATE, 4, 0, 0));                    /* lower: no effect */
+    put_ok(s, rec(PX_REC_ACCEPTED, 5, px_ballot_make(2, 1), 5)); /* below: dropped */
+    commit_ok(s);
+    memset(&want, 0, sizeof(want));
+    want_rec(&want, PX_REC_TRUNCATE, 6, 0, 0); /* first: the core learns its log base */
+    for (px_inst_t i = 7; i <= 10; i++) {
+        want_rec(&want, PX_REC_ACCEPTED, i, px_ballot_make(1, 1), i);
+        want_rec(&want, PX_REC_DECIDED, i, 0, i);
+    }
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+    s = fx_open(*state);
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
+static void test_store_promised_ballot_survives_batches_without_a_promise(void **state)
+{
+    struct store *s = fx_open(*state);
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_PROMISE, 0, px_ballot_make(77, 2), 0));
+    commit_ok(s);
+    for (uint64_t k = 1; k <= 30; k++) {
+        struct px_fib f = fib_of(k);
+        assert_int_equal(store_begin(s), 0);
+        put_ok(s, rec(PX_REC_ACCEPTED, k, px_ballot_make(77, 2), k));
+        put_ok(s, rec(PX_REC_TRUNCATE, k > 3 ? k - 3 : 0, 0, 0));
+        assert_int_equal(store_put_fib(s, &f), 0);
+        commit_ok(s);
+    }
+    /* An empty batch and an abandoned one change nothing either. */
+    assert_int_equal(store_begin(s), 0);
+    commit_ok(s);
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_PROMISE, 0, px_ballot_make(78, 0), 0));
+    store_close(s);
+    s = fx_open(*state);
+    load_into(s, &got);
+    assert_int_equal(got.d.promised, px_ballot_make(77, 2));
+    assert_int_equal(got.d.fib.requests, 30);
+    assert_int_equal(got.n, 4); /* TRUNCATE 27, ACCEPTED 28..30 */
+    assert_int_equal(got.recs[0].type, PX_REC_TRUNCATE);
+    assert_int_equal(got.recs[0].instance, 27);
+    store_close(s);
+}
+
+/* ---- crash at random moments ---- */
+
+static uint64_t rng_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Child: reopen, then write batch after batch until killed; one byte on fd after the first
+ * commit. The scenario bounds nothing but the batch count: the parent always kills it. */
+static void crash_child(struct fx *f, int fd)
+{
+    struct store *s = NULL;
+    char err[STORE_ERR_MAX];
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+        _exit(20);
+    if (fx_try_open(f, TEST_NODES, &s, err, sizeof(err)) != 0)
+        _exit(21);
+    if (store_load(s, &got.d, NULL, NULL) != 0)
+        _exit(22);
+    uint64_t first = got.d.fib.requests + 1;
+    for (uint64_t k = first; k < first + (UINT64_C(1) << 32); k++) {
+        if (scen_batch(s, k) != 0)
+            _exit(23);
+        if (k == first && write(fd, "c", 1) != 1)
+            _exit(24);
+    }
+    _exit(0);
+}
+
+/* Kills a writer `iters` times at seeded random moments within max_us; every reopened store
+ * must be exactly one committed prefix, never behind the previous one. On even iterations
+ * the kill comes after the child's first commit, so progress is certain. */
+static void crash_loop(struct fx *f, int iters, unsigned max_us)
+{
+    uint64_t rng = test_seed | 1, last = 0;
+    for (int it = 0; it < iters; it++) {
+        int pfd[2];
+        assert_int_equal(pipe(pfd), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(pfd[0]);
+            crash_child(f, pfd[1]);
+        }
+        close(pfd[1]);
+        char c;
+        bool after_commit = it % 2 == 0;
+        if (after_commit)
+            assert_int_equal(read(pfd[0], &c, 1), 1);
+        usleep((useconds_t)(rng_next(&rng) % max_us));
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        close(pfd[0]);
+        if (!WIFSIGNALED(status))
+            print_error("iteration %d: child exited with %d\n", it, WEXITSTATUS(status));
+        assert_true(WIFSIGNALED(status));
+        struct store *s = fx_open(f);
+        load_into(s, &got);
+        store_close(s);
+        uint64_t p = got.d.fib.requests;
+        scen_expect(p, &want);
+        assert_loaded_eq(&got, &want);
+        assert_true(p >= last);
+        if (after_commit)
+            assert_true(p > last);
+        last = p;
+    }
+}
+
+static void test_store_kill_at_random_moments_leaves_a_committed_prefix(void **state)
+{
+    struct fx *f = *state;
+    if (f->kind == STORE_SHM)
+        crash_loop(f, 100, 2000);
+    else
+        crash_loop(f, 20, 20000); /* each sqlite reopen recovers a WAL: fewer, longer runs */
+}
+
+/* ---- shm only ---- */
+
+static void test_shm_instance_beyond_the_ring_fails_with_enospc_and_keeps_old_state(void **s0)
+{
+    struct fx *f = *s0;
+    struct store *s = fx_open(f);
+    assert_int_equal(store_shm_entries_max(s), TEST_ENTRIES_MAX);
+    assert_int_equal(scen_batch(s, 1), 0); /* instances 1..16 */
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_ACCEPTED, TEST_ENTRIES_MAX, 1, 1));            /* last free slot: fits */
+    struct px_rec r = rec(PX_REC_ACCEPTED, TEST_ENTRIES_MAX + 1, 1, 1); /* slot of instance 1 */
+    assert_int_equal(store_put(s, &r), -ENOSPC);
+    assert_non_null(strstr(store_errmsg(s), "shm store of node 1: log area full"));
+    assert_int_equal(store_commit(s), -ENOSPC); /* sticky */
+    assert_int_equal(store_begin(s), -ENOSPC);
+    store_close(s);
+    s = fx_open(f);
+    load_into(s, &got);
+    scen_expect(1, &want);
+    assert_loaded_eq(&got, &want);
+    /* After truncating instance 1, its slot is free for instance entries_max + 1. */
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_TRUNCATE, 1, 0, 0));
+    put_ok(s, r);
+    commit_ok(s);
+    load_into(s, &got);
+    assert_int_equal(got.recs[got.n - 1].instance, TEST_ENTRIES_MAX + 1);
+    store_close(s);
+}
+
+static void test_shm_area_of_other_pool_size_fails_with_einval(void **state)
+{
+    struct fx *f = *state;
+    char err[STORE_ERR_MAX];
+    struct store *s = fx_open(f);
+    store_close(s);
+    assert_int_equal(fx_try_open(f, TEST_NODES + 1, &s, err, sizeof(err)), -EINVAL);
+    assert_null(s);
+    assert_non_null(strstr(err, "shm store of node 1: the store was made for node 1 of 3"));
+}
+
+static void test_shm_area_of_other_layout_version_fails_with_eproto(void **state)
+{
+    struct fx *f = *state;
+    char err[STORE_ERR_MAX];
+    struct store *s = fx_open(f);
+    store_close(s);
+    uint32_t v = 99; /* layout_version follows the 8-byte magic */
+    memcpy((char *)f->area + 8, &v, sizeof(v));
+    assert_int_equal(fx_try_open(f, TEST_NODES, &s, err, sizeof(err)), -EPROTO);
+    assert_non_null(strstr(err, "layout version 99"));
+}
+
+static void test_shm_damaged_area_fails_with_ebadmsg(void **state)
+{
+    struct fx *f = *state;
+    char err[STORE_ERR_MAX];
+    struct store *s = NULL;
+    memset(f->area, 0xa5, 64); /* not zero (fresh) and not the magic */
+    assert_int_equal(fx_try_open(f, TEST_NODES, &s, err, sizeof(err)), -EBADMSG);
+    assert_non_null(strstr(err, "shm store of node 1: not a store area"));
+}
+
+static void test_shm_unaligned_or_small_area_fails_with_einval(void **state)
+{
+    struct fx *f = *state;
+    char err[STORE_ERR_MAX];
+    struct store *s = NULL;
+    struct store_params p = {.kind = STORE_SHM, .node_id = 0, .nodes = 1};
+    p.shm_area = (char *)f->area + 8;
+    p.shm_bytes = f->area_bytes - 64;
+    assert_int_equal(store_open(&p, &s, err, sizeof(err)), -EINVAL);
+    p.shm_area = f->area;
+    p.shm_bytes = store_shm_bytes(1) - 1;
+    assert_int_equal(store_open(&p, &s, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "not 64-byte aligned or smaller than"));
+}
+
+/* ---- sqlite only ---- */
+
+static void sq_make_store(struct fx *f, uint64_t batches)
+{
+    struct store *s = fx_open(f);
+    for (uint64_t k = 1; k <= batches; k++)
+        assert_int_equal(scen_batch(s, k), 0);
+    store_close(s); /* the last connection checkpoints the WAL into the main file */
+}
+
+static void sq_overwrite(struct fx *f, off_t at, int byte, size_t len)
+{
+    char path[512], buf[4096];
+    fx_path(f, path, sizeof(path));
+    assert_true(len <= sizeof(buf));
+    memset(buf, byte, len);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, buf, len, at), (ssize_t)len);
+    assert_int_equal(close(fd), 0);
+}
+
+static void sq_expect_open_fails(struct fx *f, uint16_t nodes, int code, const char *words)
+{
+    char err[STORE_ERR_MAX], path[512];
+    struct store *s = NULL;
+    fx_path(f, path, sizeof(path));
+    int rc = fx_try_open(f, nodes, &s, err, sizeof(err));
+    if (rc != code || strstr(err, words) == NULL || strstr(err, path) == NULL)
+        print_error("open: %d (want %d) '%s'\n", rc, code, err);
+    assert_int_equal(rc, code);
+    assert_null(s);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, words));
+}
+
+static void test_sqlite_damaged_header_fails_with_ebadmsg(void **state)
+{
+    sq_make_store(*state, 3);
+    sq_overwrite(*state, 0, 'x', 16); /* "SQLite format 3\0" */
+    sq_expect_open_fails(*state, TEST_NODES, -EBADMSG, "damaged or is not a database");
+}
+
+static void test_sqlite_damaged_table_page_fails_with_ebadmsg(void **state)
+{
+    struct stat st;
+    char path[512];
+    sq_make_store(*state, 3);
+    fx_path(*state, path, sizeof(path));
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size >= 4 * 4096);        /* master, meta, paxos_state, log */
+    sq_overwrite(*state, 3 * 4096, 0x5a, 4096); /* page 4: a table's b-tree page */
+    sq_expect_open_fails(*state, TEST_NODES, -EBADMSG, "damaged");
+}
+
+static void test_sqlite_file_that_is_not_a_database_fails_with_ebadmsg(void **state)
+{
+    char path[512];
+    fx_path(*state, path, sizeof(path));
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 200; i++)
+        fputs("this is a text file, not a database\n", fp);
+    assert_int_equal(fclose(fp), 0);
+    sq_expect_open_fails(*state, TEST_NODES, -EBADMSG, "not a database");
+}
+
+static void sq_raw_exec(struct fx *f, const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    fx_path(f, path, sizeof(path));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void test_sqlite_other_layout_version_fails_with_eproto(void **state)
+{
+    sq_make_store(*state, 1);
+    sq_raw_exec(*state, "UPDATE meta SET value = 99 WHERE key = 'layout_version'");
+    sq_expect_open_fails(*state, TEST_NODES, -EPROTO, "layout version 99");
+}
+
+static void test_sqlite_database_of_another_program_fails_with_eproto(void **state)
+{
+    sq_raw_exec(*state, "CREATE TABLE t(x); INSERT INTO t VALUES(1)");
+    sq_expect_open_fails(*state, TEST_NODES, -EPROTO, "not a paxos-shm store");
+}
+
+static void test_sqlite_other_pool_size_fails_with_einval(void **state)
+{
+    sq_make_store(*state, 1);
+    sq_expect_open_fails(*state, TEST_NODES + 2, -EINVAL,
+                         "made with nodes = 3, opened with nodes = 5");
+}
+
+static void test_sqlite_missing_dir_fails_with_enoent(void **state)
+{
+    struct fx *f = *state;
+    char err[STORE_ERR_MAX], dir[300];
+    struct store *s = NULL;
+    snprintf(dir, sizeof(dir), "%s/missing", f->dir);
+    struct store_params p = {.kind = STORE_SQLITE, .dir = dir, .node_id = 0, .nodes = 1};
+    assert_int_equal(store_open(&p, &s, err, sizeof(err)), -ENOENT);
+    assert_non_null(strstr(err, dir));
+    assert_non_null(strstr(err, "No such file or directory"));
+}
+
+static void test_sqlite_dir_under_a_regular_file_fails_with_enotdir(void **state)
+{
+    /* Tests run as root, which ignores permission bits: a path through a regular file is the
+     * directory no one can create files in. */
+    struct fx *f = *state;
+    char err[STORE_ERR_MAX], file[300], dir[320];
+    struct store *s = NULL;
+    snprintf(file, sizeof(file), "%s/plain", f->dir);
+    snprintf(dir, sizeof(dir), "%s/sub", file);
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    assert_int_equal(fclose(fp), 0);
+    struct store_params p = {.kind = STORE_SQLITE, .dir = file, .node_id = 0, .nodes = 1};
+    assert_int_equal(store_open(&p, &s, err, sizeof(err)), -ENOTDIR);
+    assert_non_null(strstr(err, file));
+    p.dir = dir;
+    assert_int_equal(store_open(&p, &s, err, sizeof(err)), -ENOTDIR);
+    assert_non_null(strstr(err, "Not a directory"));
+    assert_int_equal(
+        store_registry_open(dir, 1, &(struct store_registry *){NULL}, err, sizeof(err)), -ENOTDIR);
+}
+
+/* Child in a private mount namespace (it dies with the child: nothing is left mounted): a
+ * read-only tmpfs is a directory even root cannot write. Exit 0: -EROFS with a clear line;
+ * 77: the sandbox does not allow mounts (the test is skipped). */
+static void read_only_dir_child(struct fx *f)
+{
+    char dir[300], err[STORE_ERR_MAX];
+    struct store *s = NULL;
+    snprintf(dir, sizeof(dir), "%s/ro", f->dir);
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        _exit(77);
+    if (mount("store-test", dir, "tmpfs", MS_RDONLY, "size=64k") != 0)
+        _exit(77);
+    struct store_params p = {.kind = STORE_SQLITE, .dir = dir, .node_id = 0, .nodes = 1};
+    int rc = store_open(&p, &s, err, sizeof(err));
+    if (rc != -EROFS || strstr(err, dir) == NULL ||
+        strstr(err, "data directory is not writable: Read-only file system") == NULL) {
+        fprintf(stderr, "rc %d: %s\n", rc, err);
+        _exit(1);
+    }
+    _exit(0);
+}
+
+static void test_sqlite_read_only_dir_fails_with_erofs(void **state)
+{
+    struct fx *f = *state;
+    char dir[300];
+    snprintf(dir, sizeof(dir), "%s/ro", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        read_only_dir_child(f);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77)
+        skip();
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Child: RLIMIT_FSIZE caps the files (writes fail with EFBIG, SIGXFSZ ignored); the batches
+ * go on until one fails. Exit 0 when that failure is -ENOSPC with a clear line. */
+static void full_disk_child(struct fx *f)
+{
+    struct store *s = NULL;
+    char err[STORE_ERR_MAX], path[512];
+    struct rlimit lim = {.rlim_cur = 256 * 1024, .rlim_max = 256 * 1024};
+    if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR || setrlimit(RLIMIT_FSIZE, &lim) != 0)
+        _exit(30);
+    if (fx_try_open(f, TEST_NODES, &s, err, sizeof(err)) != 0)
+        _exit(31);
+    int rc = 0;
+    uint64_t k = 1;
+    for (; rc == 0 && k < 100000; k++)
+        rc = scen_batch(s, k);
+    if (k <= 2)
+        _exit(32); /* not even one batch fitted */
+    fx_path(f, path, sizeof(path));
+    if (rc != -ENOSPC || strstr(store_errmsg(s), path) == NULL ||
+        strstr(store_errmsg(s), "disk full or file size limit reached") == NULL) {
+        fprintf(stderr, "rc %d: %s\n", rc, store_errmsg(s));
+        _exit(33);
+    }
+    store_close(s);
+    _exit(0);
+}
+
+static void test_sqlite_full_disk_fails_with_enospc_and_keeps_committed_state(void **state)
+{
+    struct fx *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        full_disk_child(f);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    struct store *s = fx_open(f); /* without the limit: a consistent committed prefix */
+    load_into(s, &got);
+    assert_true(got.d.fib.requests >= 1);
+    scen_expect(got.d.fib.requests, &want);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
+static void test_sqlite_second_open_of_a_held_file_fails_with_ebusy(void **state)
+{
+    char err[STORE_ERR_MAX];
+    struct store *s = fx_open(*state), *s2 = NULL;
+    assert_int_equal(scen_batch(s, 1), 0); /* the first write takes the exclusive lock */
+    assert_int_equal(fx_try_open(*state, TEST_NODES, &s2, err, sizeof(err)), -EBUSY);
+    assert_non_null(strstr(err, "held by another process"));
+    store_close(s);
+}
+
+/* ---- registry ---- */
+
+static void test_registry_round_trip_and_reopen(void **state)
+{
+    struct fx *f = *state;
+    char err[STORE_ERR_MAX];
+    struct store_registry *r = NULL;
+    struct store_node_info n;
+    assert_int_equal(store_registry_open(f->dir, 4, &r, err, sizeof(err)), 0);
+    assert_int_equal(store_registry_get(r, 2, &n), -ENOENT);
+    assert_non_null(strstr(store_registry_errmsg(r), "registry.db: node 2 not registered"));
+    assert_int_equal(store_registry_update(r, 2, 5, 1234, 1, 0, 1000), 0);
+    assert_int_equal(store_registry_update(r, 2, 7, 4321, 2, 1, INT64_MAX), 0);
+    assert_int_equal(store_registry_update(r, 3, 2, 99, 1, 0, 5), 0);
+    store_registry_close(r);
+    assert_int_equal(store_registry_open(f->dir, 4, &r, err, sizeof(err)), 0);
+    assert_int_equal(store_registry_get(r, 2, &n), 0);
+    assert_int_equal(n.roles, 7);
+    assert_int_equal(n.pid, 4321);
+    assert_int_equal(n.incarnation, 2);
+    assert_int_equal(n.restarts, 1);
+    assert_int_equal(n.last_activity_ms, INT64_MAX);
+    assert_int_equal(store_registry_get(r, 3, &n), 0);
+    assert_int_equal(n.pid, 99);
+    store_registry_close(r);
+    assert_int_equal(store_registry_open(f->dir, 5, &r, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "registry.db: the store was made with nodes = 4"));
+}
+
+#define ON(t, f, tag)                                                                              \
+    {                                                                                              \
+        .name = #t " [" tag "]", .test_func = t, .setup_func = fx_setup,                           \
+        .teardown_func = fx_teardown, .initial_state = &f                                          \
+    }
+#define SQLITE(t) ON(t, fx_sqlite, "sqlite")
+#define SHM(t)    ON(t, fx_shm, "shm")
+/* The contract tests, run on each backend. */
+#define CONTRACT(B)                                                                                \
+    B(test_store_fresh_store_loads_zero_state_and_no_entries),                                     \
+        B(test_store_round_trip_of_every_record_type),                                             \
+        B(test_store_later_accept_of_an_instance_replaces_the_earlier),                            \
+        B(test_store_reload_after_close_keeps_every_committed_batch),                              \
+        B(test_store_close_discards_the_open_batch),                                               \
+        B(test_store_uncommitted_batch_is_not_visible_after_crash),                                \
+        B(test_store_batch_after_crash_does_not_revive_the_dead_batch),                            \
+        B(test_store_truncate_drops_entries_at_or_below_its_instance),                             \
+        B(test_store_promised_ballot_survives_batches_without_a_promise),                          \
+        B(test_store_kill_at_random_moments_leaves_a_committed_prefix)
+
+/* Usage: test_store [sqlite|shm] (default: both). */
+int main(int argc, char **argv)
+{
+    const char *seed = getenv("PX_TEST_SEED");
+    const char *which = argc > 1 ? argv[1] : "";
+    if (seed != NULL)
+        test_seed = strtoull(seed, NULL, 0);
+    printf("store tests: seed %#llx (PX_TEST_SEED)\n", (unsigned long long)test_seed);
+    const struct CMUnitTest on_sqlite[] = {
+        CONTRACT(SQLITE),
+        SQLITE(test_sqlite_damaged_header_fails_with_ebadmsg),
+        SQLITE(test_sqlite_damaged_table_page_fails_with_ebadmsg),
+        SQLITE(test_sqlite_file_that_is_not_a_database_fails_with_ebadmsg),
+        SQLITE(test_sqlite_other_layout_version_fails_with_eproto),
+        SQLITE(test_sqlite_database_of_another_program_fails_with_eproto),
+        SQLITE(test_sqlite_other_pool_size_fails_with_einval),
+        SQLITE(test_sqlite_missing_dir_fails_with_enoent),
+        SQLITE(test_sqlite_dir_under_a_regular_file_fails_with_enotdir),
+        SQLITE(test_sqlite_read_only_dir_fails_with_erofs),
+        SQLITE(test_sqlite_full_disk_fails_with_enospc_and_keeps_committed_state),
+        SQLITE(test_sqlite_second_open_of_a_held_file_fails_with_ebusy),
+        SQLITE(test_registry_round_trip_and_reopen),
+    };
+    const struct CMUnitTest on_shm[] = {
+        CONTRACT(SHM),
+        SHM(test_shm_instance_beyond_the_ring_fails_with_enospc_and_keeps_old_state),
+        SHM(test_shm_area_of_other_pool_size_fails_with_einval),
+        SHM(test_shm_area_of_other_layout_version_fails_with_eproto),
+        SHM(test_shm_damaged_area_fails_with_ebadmsg),
+        SHM(test_shm_unaligned_or_small_area_fails_with_einval),
+    };
+    int failed = 0;
+    if (strcmp(which, "shm") != 0)
+        failed += cmocka_run_group_tests_name("store_sqlite", on_sqlite, NULL, NULL);
+    if (strcmp(which, "sqlite") != 0)
+        failed += cmocka_run_group_tests_name("store_shm", on_shm, NULL, NULL);
+    return failed;
+}
