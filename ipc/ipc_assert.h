@@ -1,0 +1,12 @@
+/* ipc_assert.h: assertions of the ipc layer. They stay on in release builds: a broken ring
+ * invariant must stop the process, never corrupt shared memory silently. The ipc layer knows
+ * nothing of the Paxos core, so it has its own failure hook instead of PX_ASSERT. */
+#ifndef IPC_ASSERT_H
+#define IPC_ASSERT_H
+
+/* Prints "ipc assertion failed: expr (file:line)" to stderr and aborts. Never returns. */
+_Noreturn void ipc_assert_fail(const char *expr, const char *file, int line);
+
+#define IPC_ASSERT(e) ((e) ? (void)0 : ipc_assert_fail(#e, __FILE__, __LINE__))
+
+#endif
