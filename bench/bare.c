@@ -14,6 +14,7 @@
 #include <urcu/system.h>
 
 #include "hist.h"
+#include "util.h"
 #include "ipc/bcast.h"
 #include "ipc/doorbell.h"
 #include "ipc/ring.h"
@@ -38,13 +39,6 @@ struct bare_shared {
     double latency_p50, latency_p99, latency_p999, rounds_per_s;
     uint64_t msgs;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void wake_followers(struct ipc_segment *seg, uint32_t nodes)
 {
@@ -119,12 +113,12 @@ static void leader(struct ipc_segment *seg, uint32_t nodes, uint32_t window, uin
     if (sent_ns == NULL || h == NULL)
         _exit(3);
     uint64_t next = 1, decided = 0, commit_sent = 0, msgs = 0;
-    uint64_t start = now_ns();
+    uint64_t start = util_now_ns();
     while (decided < rounds) {
         uint32_t n = 0;
         while (next <= rounds && next - decided <= window && n < BARE_BATCH_MAX) {
             batch[n] = (struct bare_msg){.type = BARE_ACCEPT, .instance = next, .commit = decided};
-            sent_ns[next % window] = now_ns();
+            sent_ns[next % window] = util_now_ns();
             next++;
             n++;
         }
@@ -150,7 +144,7 @@ static void leader(struct ipc_segment *seg, uint32_t nodes, uint32_t window, uin
             got |= k > 0;
         }
         uint64_t q = quorum_index(acked, nodes, next - 1);
-        uint64_t t = now_ns();
+        uint64_t t = util_now_ns();
         for (uint64_t i = decided + 1; i <= q; i++)
             hist_add(h, t - sent_ns[i % window]);
         if (q > decided)
@@ -166,7 +160,7 @@ static void leader(struct ipc_segment *seg, uint32_t nodes, uint32_t window, uin
                 ipc_doorbell_wait(bell, BARE_WAIT_NS);
         }
     }
-    double secs = (double)(now_ns() - start) / 1e9;
+    double secs = (double)(util_now_ns() - start) / 1e9;
     struct bare_msg stop = {.type = BARE_STOP};
     while (nodes > 1 && ipc_bcast_publish(b, &stop, 1, 0) == 0)
         wake_followers(seg, nodes);

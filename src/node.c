@@ -23,6 +23,7 @@
 #include "pool.h"
 #include "store/store.h"
 #include "transport.h"
+#include "util.h"
 
 /* Inbound messages stepped per iteration before persisting and sending: large enough to
  * amortise one commit over many accepts, small enough to keep round latency low. */
@@ -58,17 +59,10 @@ struct node {
     uint64_t next_tick_ns;
     uint64_t elections_base;
     uint64_t loops, waits;
-        /* loop iterations, doorbell sleeps (for the debug summary) */ /* elections won by earlier
-                                                                          incarnations of this id */
+    /* loop iterations, doorbell sleeps (for the debug summary) */ /* elections won by earlier
+                                                                      incarnations of this id */
     uint64_t applied_persisted;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 uint64_t node_user_bytes(const struct cli_config *cfg)
 {
@@ -132,10 +126,7 @@ static void failpoint(struct node *nd, enum failpoint where)
 {
     if (nd->fp != where)
         return;
-    uint64_t z = (nd->fp_rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    if ((z ^ (z >> 31)) % nd->fp_one_in == 0)
+    if (util_splitmix64(&nd->fp_rng) % nd->fp_one_in == 0)
         raise(SIGKILL);
 }
 
@@ -226,7 +217,7 @@ static int step_batch(struct node *nd, struct px_msg *in, uint32_t n)
 
 static void tick(struct node *nd)
 {
-    uint64_t now = now_ns();
+    uint64_t now = util_now_ns();
     unsigned ticks = 0;
     while (now >= nd->next_tick_ns && ticks < NODE_TICKS_BURST_MAX) {
         if (ready_short(nd->ready) && flush_ready(nd) != 0)
@@ -348,7 +339,7 @@ static int node_open(struct node *nd, void **core_mem)
 static int node_loop(struct node *nd)
 {
     static struct px_msg in[NODE_BATCH_MAX];
-    nd->next_tick_ns = now_ns() + NODE_TICK_NS;
+    nd->next_tick_ns = util_now_ns() + NODE_TICK_NS;
     for (;;) {
         nd->loops++;
         if (CMM_LOAD_SHARED(nd->pool->stop)) {
@@ -367,7 +358,7 @@ static int node_loop(struct node *nd)
         uint32_t queued = transport_flush(nd->t);
         publish_status(nd);
         if (n == 0) {
-            uint64_t now = now_ns();
+            uint64_t now = util_now_ns();
             uint64_t until_tick = nd->next_tick_ns > now ? nd->next_tick_ns - now : 0;
             if (queued > 0 && until_tick > 100000)
                 until_tick = 100000; /* a ring was full: retry soon */

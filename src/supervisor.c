@@ -33,6 +33,7 @@
 #include "report.h"
 #include "store/store.h"
 #include "transport.h"
+#include "util.h"
 
 /* After the last reply, learners get this long to apply the last decided instance. */
 #define SUP_CONVERGE_NS (20ull * 1000 * 1000 * 1000)
@@ -54,21 +55,6 @@ static void on_sigchld(int sig)
 {
     (void)sig;
     got_sigchld = 1;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 struct sup {
@@ -159,7 +145,7 @@ static int spawn(struct sup *s, uint16_t i)
     set_alive(s, i, true);
     if (s->registry)
         (void)store_registry_update(s->registry, i, 0, pid, rn->incarnation, rn->restarts,
-                                    (int64_t)(now_ns() / 1000000));
+                                    (int64_t)(util_now_ns() / 1000000));
     LOG(LOG_INFO, "node %u incarnation %u is pid %d", i, rn->incarnation, (int)pid);
     return 0;
 }
@@ -236,7 +222,7 @@ static int chaos_plan(struct sup *s)
     if (s->kill_at == NULL)
         return -ENOMEM;
     for (uint32_t i = 0; i < k; i++)
-        s->kill_at[i] = splitmix64(&s->rng) % s->cfg->rounds;
+        s->kill_at[i] = util_splitmix64(&s->rng) % s->cfg->rounds;
     qsort(s->kill_at, k, sizeof(uint64_t), cmp_u64);
     return 0;
 }
@@ -260,10 +246,10 @@ static int chaos_victim(struct sup *s)
             up_acceptors++;
     uint16_t leader = current_leader(s);
     uint16_t pick;
-    if (leader != PX_NODE_NONE && (s->kills_next == 0 || splitmix64(&s->rng) % 3 == 0))
+    if (leader != PX_NODE_NONE && (s->kills_next == 0 || util_splitmix64(&s->rng) % 3 == 0))
         pick = leader;
     else
-        pick = (uint16_t)(splitmix64(&s->rng) % c->nodes);
+        pick = (uint16_t)(util_splitmix64(&s->rng) % c->nodes);
     if (s->rep.nodes[pick].pid <= 0 || s->rep.nodes[pick].killing)
         return -1;
     if (has_role(c, pick, PX_ROLE_ACCEPTOR) && !c->chaos_any &&
@@ -363,7 +349,7 @@ static int drive(struct sup *s, uint64_t start_ns)
     while (!client_finished(s->client)) {
         if (should_stop(s))
             return s->fatal ? s->fatal : -1;
-        uint64_t now = now_ns();
+        uint64_t now = util_now_ns();
         if (deadline && now > deadline) {
             fprintf(stderr,
                     "paxos-shm: timed out after %u s with %" PRIu64 " of %" PRIu64
@@ -385,7 +371,7 @@ static int drive(struct sup *s, uint64_t start_ns)
         }
         transport_flush(s->t);
         uint32_t n = transport_recv(s->t, in, SUP_BATCH_MAX);
-        handle_replies(s, in, n, now_ns());
+        handle_replies(s, in, n, util_now_ns());
         if (now - last_progress > SUP_PROGRESS_NS) {
             progress(s, start_ns, now, false);
             last_progress = now;
@@ -401,8 +387,8 @@ static int drive(struct sup *s, uint64_t start_ns)
 static bool converge(struct sup *s)
 {
     static struct px_msg in[SUP_BATCH_MAX];
-    uint64_t deadline = now_ns() + SUP_CONVERGE_NS;
-    while (now_ns() < deadline) {
+    uint64_t deadline = util_now_ns() + SUP_CONVERGE_NS;
+    while (util_now_ns() < deadline) {
         if (should_stop(s))
             return false;
         uint64_t lo = UINT64_MAX, hi = 0;
@@ -420,7 +406,7 @@ static bool converge(struct sup *s)
             return true;
         transport_flush(s->t);
         uint32_t n = transport_recv(s->t, in, SUP_BATCH_MAX);
-        handle_replies(s, in, n, now_ns());
+        handle_replies(s, in, n, util_now_ns());
         transport_wait(s->t, 1000000);
     }
     return false;
@@ -433,7 +419,7 @@ static void stop_nodes(struct sup *s)
     CMM_STORE_SHARED(s->pool->stop, 1);
     for (uint16_t i = 0; i < s->cfg->nodes; i++)
         ipc_doorbell_ring(&ipc_segment_ctl(s->seg, i)->bell);
-    uint64_t deadline = now_ns() + SUP_STOP_NS;
+    uint64_t deadline = util_now_ns() + SUP_STOP_NS;
     for (;;) {
         reap(s);
         bool any = false;
@@ -441,7 +427,7 @@ static void stop_nodes(struct sup *s)
             any |= s->rep.nodes[i].pid > 0;
         if (!any)
             return;
-        if (now_ns() > deadline)
+        if (util_now_ns() > deadline)
             break;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
@@ -530,7 +516,7 @@ static void verify(struct sup *s)
  * then, so startup is not counted in rounds/s). Returns 0, or an exit code. */
 static int wait_loaded(struct sup *s)
 {
-    uint64_t deadline = now_ns() + SUP_STOP_NS * 6;
+    uint64_t deadline = util_now_ns() + SUP_STOP_NS * 6;
     for (;;) {
         if (should_stop(s))
             return s->fatal ? s->fatal : -1;
@@ -540,7 +526,7 @@ static int wait_loaded(struct sup *s)
                    s->rep.nodes[i].incarnation;
         if (all && current_leader(s) != PX_NODE_NONE)
             break;
-        if (now_ns() > deadline) {
+        if (util_now_ns() > deadline) {
             fprintf(stderr, "paxos-shm: nodes did not start and elect a leader within %llu s\n",
                     (unsigned long long)(SUP_STOP_NS * 6 / 1000000000ull));
             return EXIT_RUNTIME;
@@ -742,10 +728,10 @@ int sup_run(const struct cli_config *cfg)
     s.rep.base = rc == 0 ? earlier_rounds(&s) : 0;
     client_init(s.client, cfg->rounds, cfg->window, s.rep.base);
     s.rep.latency_ns = &s.client->latency_ns;
-    uint64_t start = now_ns();
+    uint64_t start = util_now_ns();
     if (rc == 0)
         rc = drive(&s, start);
-    s.rep.seconds = (double)(now_ns() - start) / 1e9;
+    s.rep.seconds = (double)(util_now_ns() - start) / 1e9;
     s.rep.rounds_done = s.client->done;
     progress(&s, start, 0, true);
     if (rc == 0 && !converge(&s)) {

@@ -5,6 +5,7 @@
  * point-to-point ring per endpoint, plus this node's own broadcast ring for PX_TO_ALL.
  * Every destination has a bounded FIFO outbox in process memory that absorbs a full ring. */
 #include "transport.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -42,13 +43,6 @@ struct shm_transport {
     uint64_t bcast_blocked_since_ns;
     struct outbox *out;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static struct shm_transport *to_shm(struct transport *t)
 {
@@ -148,11 +142,11 @@ static uint32_t push_some(struct shm_transport *s, uint32_t d, struct outbox *o)
             struct ipc_bcast *b = ipc_segment_bcast(s->seg, s->self);
             unsigned flags = 0;
             if (s->bcast_blocked_since_ns != 0 &&
-                now_ns() - s->bcast_blocked_since_ns > BCAST_STALL_NS)
+                util_now_ns() - s->bcast_blocked_since_ns > BCAST_STALL_NS)
                 flags = IPC_BCAST_DETACH_LAGGARDS;
             pushed = ipc_bcast_publish(b, &o->msgs[start], len, flags);
             if (pushed == 0 && s->bcast_blocked_since_ns == 0)
-                s->bcast_blocked_since_ns = now_ns();
+                s->bcast_blocked_since_ns = util_now_ns();
             if (pushed > 0)
                 s->bcast_blocked_since_ns = 0;
         } else {
