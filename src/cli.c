@@ -25,7 +25,7 @@ void cli_usage(FILE *out)
             "  --learners L       the last L nodes learn, 1..nodes (default nodes)\n"
             "  --rotate K         hand leadership to the next proposer every K rounds, 0 = never\n"
             "                     (default 0)\n"
-            "  --window W         rounds in flight, 1..%d (default 256)\n"
+            "  --window W         rounds in flight, 1..%d (default 1024)\n"
             "  --ring-slots S     slots per ring, a power of two in %d..%d (default 4096)\n"
             "  --seed S           seed for back-off and chaos, 0..2^64-1 (default 1)\n"
             "  --chaos N          SIGKILL N nodes at seeded random moments, leader included,\n"
@@ -244,7 +244,7 @@ int cli_parse(int argc, char **argv, struct cli_config *c)
     *c = (struct cli_config){
         .nodes = 5,
         .rounds = 100000,
-        .window = 256,
+        .window = 1024,
         .ring_slots = 4096,
         .seed = 1,
         .store = CLI_STORE_SQLITE,
