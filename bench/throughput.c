@@ -402,7 +402,7 @@ static int parse_list(const char *flag, const char *s, uint32_t *out, uint32_t *
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: throughput [--quick] [--nodes 3,5,16] [--window 1,256] [--store shm,sqlite]\n"
+            "usage: throughput [--quick] [--nodes 3,5,16] [--window 1,1024] [--store shm,sqlite]\n"
             "                  [--reps N] [--rounds N] [--json FILE] [--plot FILE.png]\n"
             "                  [--bin PATH-TO-paxos-shm]\n"
             "Runs paxos-shm over the matrix nodes x store x window, several times each, and the\n"
@@ -483,7 +483,7 @@ static int parse(int argc, char **argv, struct opts *o)
     if (parse_list("nodes", nodes ? nodes : (o->quick ? "3" : "3,5,16"), o->nodes, &o->nnodes, 1,
                    64))
         return -1;
-    if (parse_list("window", windows ? windows : "1,256", o->windows, &o->nwindows, 1, 1024))
+    if (parse_list("window", windows ? windows : "1,1024", o->windows, &o->nwindows, 1, 1024))
         return -1;
     const char *st = stores ? stores : "shm,sqlite";
     o->nstores = 0;
