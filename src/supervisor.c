@@ -94,6 +94,36 @@ static bool has_role(const struct cli_config *c, uint16_t i, unsigned role)
     }
 }
 
+static uint32_t roles_of(const struct cli_config *c, uint16_t i)
+{
+    uint32_t r = 0;
+    if (has_role(c, i, PX_ROLE_PROPOSER))
+        r |= PX_ROLE_PROPOSER;
+    if (has_role(c, i, PX_ROLE_ACCEPTOR))
+        r |= PX_ROLE_ACCEPTOR;
+    if (has_role(c, i, PX_ROLE_LEARNER))
+        r |= PX_ROLE_LEARNER;
+    return r;
+}
+
+/* Records node i in the registry (sqlite store only). A failure here is reported once and
+ * stops nothing: the registry describes the pool, the nodes' own stores hold the state. */
+static void registry_note(struct sup *s, uint16_t i)
+{
+    const struct report_node *rn = &s->rep.nodes[i];
+    if (s->registry == NULL)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (store_registry_update(s->registry, i, roles_of(s->cfg, i), rn->pid, rn->incarnation,
+                              rn->restarts, now_ms) != 0) {
+        fprintf(stderr, "paxos-shm: %s\n", store_registry_errmsg(s->registry));
+        store_registry_close(s->registry);
+        s->registry = NULL;
+    }
+}
+
 /* --- membership: the supervisor is the failure detector ------------------------------------ */
 
 static void set_alive(struct sup *s, uint16_t i, bool up)
@@ -143,9 +173,7 @@ static int spawn(struct sup *s, uint16_t i)
     CMM_STORE_SHARED(ipc_segment_ctl(s->seg, i)->pid, pid);
     CMM_STORE_SHARED(ipc_segment_ctl(s->seg, i)->incarnation, rn->incarnation);
     set_alive(s, i, true);
-    if (s->registry)
-        (void)store_registry_update(s->registry, i, 0, pid, rn->incarnation, rn->restarts,
-                                    (int64_t)(util_now_ns() / 1000000));
+    registry_note(s, i);
     LOG(LOG_INFO, "node %u incarnation %u is pid %d", i, rn->incarnation, (int)pid);
     return 0;
 }
@@ -622,6 +650,14 @@ static int setup_data_dir(struct sup *s)
         fprintf(stderr, "paxos-shm: %s\n", err);
         return -1;
     }
+    /* Stable node ids: a kept data directory continues each id's incarnations and restarts. */
+    for (uint16_t i = 0; i < c->nodes; i++) {
+        struct store_node_info info;
+        if (store_registry_get(s->registry, i, &info) == 0) {
+            s->rep.nodes[i].incarnation = info.incarnation;
+            s->rep.nodes[i].restarts = info.restarts;
+        }
+    }
     return 0;
 }
 
@@ -741,6 +777,8 @@ int sup_run(const struct cli_config *cfg)
     }
     stop_nodes(&s);
     collect(&s);
+    for (uint16_t i = 0; i < cfg->nodes; i++)
+        registry_note(&s, i); /* last activity: the end of this run */
     if (got_signal) {
         code = got_signal == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
         s.rep.outcome = got_signal == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)";
