@@ -39,8 +39,9 @@ void report_print(const struct report *r, FILE *out)
             r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes);
     if (r->base)
         fprintf(out, "continued   %" PRIu64 " rounds of earlier runs on this data\n", r->base);
-    fprintf(out, "expected    value F(%" PRIu64 ") mod 2^64 = %" PRIu64 "\n",
-            r->base + r->rounds_done + 1, r->expected_value);
+    if (r->learners > 0) /* verification ran */
+        fprintf(out, "expected    value F(%" PRIu64 ") mod 2^64 = %" PRIu64 "\n",
+                r->base + r->cfg->rounds + 1, r->expected_value);
     fprintf(out, "node roles incarnation   applied                value             digest  "
                  "verdict\n");
     for (uint32_t i = 0; i < c->nodes; i++) {
