@@ -342,10 +342,11 @@ static int plot(const char *png, struct row *rows, uint32_t n, const struct opts
     uint32_t blocks = 0;
     for (uint32_t w = 0; w < o->nwindows; w++) {
         for (uint32_t s = 0; s < o->nstores; s++) {
-            for (int k = 0; k < 2 && blocks < 32; k++) {
-                const char *kind = k == 0 ? "paxos-shm" : "bare";
-                if (k == 1 && s > 0)
-                    continue;
+            for (int k = 0; k < 3 && blocks < 32; k++) {
+                static const char *const kinds[] = {"paxos-shm", "bare", "socket"};
+                const char *kind = kinds[k];
+                if (k > 0 && s > 0)
+                    continue; /* the baselines once per window */
                 snprintf(titles[blocks], sizeof(titles[0]), "%s %s w=%u", kind,
                          k == 0 ? o->stores[s] : "", o->windows[w]);
                 for (uint32_t i = 0; i < o->nnodes; i++) {
