@@ -512,6 +512,8 @@ static int sq_load_row(struct store_sq *q, sqlite3_stmt *st, struct sq_loaded **
 /* Emits, in instance order, the last ACCEPTED and the last DECIDED of every instance. */
 static void sq_emit(struct sq_loaded *all, size_t len, store_each_fn each, void *ctx)
 {
+    if (len == 0)
+        return; /* all is NULL: qsort must not see it */
     qsort(all, len, sizeof(*all), sq_loaded_cmp);
     for (size_t i = 0; i < len; i++) {
         bool last_of_group = i + 1 == len || all[i + 1].rec.instance != all[i].rec.instance ||
