@@ -4,7 +4,7 @@
  * One px_node is one node's protocol state. The caller (node loop or simulator) feeds it one
  * input at a time -- px_node_step (a peer message), px_node_tick (one unit of virtual time),
  * px_node_submit (a client value) -- and each call fills a caller-owned struct px_ready:
- *   1. ready->persist: records the caller MUST make durable before anything else,
+ *   1. ready->recs: records the caller MUST make durable before anything else,
  *   2. ready->msgs: messages to send, ONLY after (1) is durable,
  *   3. ready->apply: decided entries to apply, in log order (already applied to the core's
  *      own state machine copy; the caller may mirror or report them).
@@ -12,6 +12,12 @@
  * call px_node_flush(), persist ready->recs once, send ready->msgs, then px_ready_clear(). Before
  * each entry call the caller guarantees PX_STEP_OUTPUT_MAX free slots in each array; one call
  * never adds more (work beyond that -- a long promise, a big window -- continues on later calls).
+ *
+ * Roles: every node knows every node's role bits (cfg.roles); px_node_set_roles changes them
+ * between rounds. Time: px_node_tick is the only clock (election_ticks, heartbeat_ticks).
+ * Planted bugs for the simulator's checker: compile the core with one of PX_BUG_QUORUM_ONE,
+ * PX_BUG_NO_ADOPT, PX_BUG_REPLY_BEFORE_PERSIST, PX_BUG_APPLY_OUT_OF_ORDER (CMake:
+ * px_core_library(name define) in src/paxos/CMakeLists.txt). Never in a real build.
  *
  * Thread/process context: a px_node is owned by exactly one thread; nothing here is shared.
  * Layout: struct px_msg is exactly PX_MSG_BYTES (one ipc ring slot) and holds no pointers, so it
@@ -39,7 +45,7 @@ void px_assert_fail(const char *expr, const char *file, int line);
 #define PX_CLIENT_NODE(cfg) ((uint16_t)(cfg)->nodes)
 
 /* Log ring: instance i lives in slot i % PX_LOG_MAX. It must hold a full congestion window plus
- * the decided entries lagging learners still fetch; 4096 keeps a node's core near 400 KiB. When
+ * the decided entries lagging learners still fetch; 4096 keeps a node's core at 307 KiB. When
  * the ring is full the leader stops proposing (backpressure) until entries are truncated. */
 #define PX_LOG_MAX 4096u
 /* Cap of cfg->window_max: half the ring, so a full window never forces lagging learners'
@@ -130,7 +136,8 @@ enum px_msg_type {
  *   SNAPSHOT_PART  instance = the snapshot's applied, value.client_id/value.seq = client id /
  *                  seq_low, value.increment = part index, ballot/a/b/c = seen[0..3]
  *   CLIENT         value (from = the client endpoint or the forwarding node)
- *   CLIENT_REPLY   value.client_id/value.seq = the request, instance = where it was decided
+ *   CLIENT_REPLY   value = the request, instance = where it was decided (0: it had been
+ *                  applied earlier; the leader answers a resubmission without a new slot)
  *   HEARTBEAT      ballot b, a = decided-up-to, b = truncation hint (all live learners applied)
  *   TAKEOVER       ballot = the sender's ballot */
 struct px_msg {
@@ -149,8 +156,10 @@ struct px_msg {
 static_assert(sizeof(struct px_msg) == PX_MSG_BYTES, "one message is one ring slot");
 
 /* Exactly-once: per client, every seq < seq_low was applied, and bit k of seen[] says whether
- * seq_low + k was. A client keeps fewer than PX_DEDUP_SPAN requests outstanding (its window),
- * so every request it can still (re)send is representable. PX_CLIENTS_MAX bounds the table. */
+ * seq_low + k was. A client keeps a sliding SPAN: the newest seq it sends minus its oldest seq
+ * not yet applied stays below PX_DEDUP_SPAN (not merely fewer than PX_DEDUP_SPAN outstanding:
+ * a newer seq slides the window and an older seq outside it counts as applied). A new client
+ * beyond PX_CLIENTS_MAX evicts the lowest client id (deterministically on every learner). */
 #define PX_CLIENTS_MAX 8
 #define PX_DEDUP_SPAN  256
 struct px_dedup {
@@ -176,6 +185,9 @@ enum px_rec_type {
     PX_REC_DECIDED,     /* instance, value (learner's log) */
     PX_REC_TRUNCATE,    /* instance: entries <= instance may be dropped from the store */
 };
+/* The rows a store must keep (instances above its last PX_REC_TRUNCATE) span fewer than
+ * PX_LOG_MAX + 64 instances. A PX_REC_PROMISE also comes from a proposer that is no acceptor
+ * (its own ballot, so a restart never reuses it): load it like any other. */
 struct px_rec {
     uint8_t type; /* enum px_rec_type */
     px_inst_t instance;
@@ -200,7 +212,9 @@ struct px_ready {
     struct px_rec recs[PX_READY_RECS_MAX];
     struct px_msg msgs[PX_READY_MSGS_MAX];
     struct px_applied apply[PX_READY_APPLY_MAX];
-    px_inst_t snapshot; /* != 0: a snapshot up to this instance was installed into the fib */
+    /* != 0: a snapshot up to this instance was installed into the fib -- the LAST one of the
+     * batch; apply[] entries before it may precede it (a batch can install two snapshots) */
+    px_inst_t snapshot;
 };
 
 struct px_config {
@@ -276,6 +290,8 @@ void px_ready_clear(struct px_ready *r);
  * A client whose id does not fit the table evicts the slot of the lowest client id... see
  * px_fib.c. */
 bool px_fib_apply(struct px_fib *f, px_inst_t instance, const struct px_value *v);
+/* True when the request v was applied already (a resubmission); no-ops never were. */
+bool px_fib_seen(const struct px_fib *f, const struct px_value *v);
 /* The initial state: value F(1) = 1, everything else zero. */
 void px_fib_init(struct px_fib *f);
 const struct px_fib *px_node_fib(const struct px_node *n);

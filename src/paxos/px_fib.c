@@ -72,6 +72,21 @@ static bool dedup_check_and_set(struct px_fib *f, const struct px_value *v)
     return false;
 }
 
+bool px_fib_seen(const struct px_fib *f, const struct px_value *v)
+{
+    if (v->client_id == 0)
+        return false;
+    for (uint32_t i = 0; i < PX_CLIENTS_MAX; i++) {
+        const struct px_dedup *d = &f->clients[i];
+        if (d->client_id != v->client_id)
+            continue;
+        if (v->seq < d->seq_low)
+            return true;
+        return v->seq - d->seq_low < PX_DEDUP_SPAN && dedup_bit(d, v->seq - d->seq_low);
+    }
+    return false;
+}
+
 bool px_fib_apply(struct px_fib *f, px_inst_t instance, const struct px_value *v)
 {
     PX_ASSERT(instance > 0);

@@ -14,6 +14,9 @@
 #define PX_CATCHUP_RETRY_TICKS 8u
 /* Ticks without commit progress before the leader retransmits its in-flight ACCEPTs. */
 #define PX_RESEND_TICKS 8u
+/* A learner also acknowledges every this many applied instances (besides on each heartbeat),
+ * so a leader that is no learner can free its ring long before the ring is full. */
+#define PX_ACK_EVERY (PX_LOG_MAX / 8)
 /* Initial congestion window: small, AIMD grows it by one per decided instance. */
 #define PX_CWND_INIT 8u
 /* Client values forwarded at most this many times (0..3 fits PX_FLAG_HOPS), so two nodes that
@@ -84,9 +87,10 @@ struct px_node {
     struct px_fib fib;
     px_ballot_t dec_ballot; /* last DECIDE seen: every instance <= dec_hi chosen by dec_ballot */
     px_inst_t dec_hi, dec_scan;
+    px_inst_t ack_sent;     /* applied index last acknowledged to the leader */
     uint32_t catchup_wait;  /* ticks until a new request may go out */
     uint32_t catchup_tries; /* requests since the last progress: alternate leader / learners */
-    uint16_t catchup_peer;  /* the learner asked last */
+    uint16_t catchup_peer;  /* the peer asked last */
     struct px_fib snap;     /* snapshot being received */
     uint32_t snap_want, snap_mask, snap_got;
     bool snap_active;

@@ -57,7 +57,8 @@ void px_learner_decide(struct px_node *n, px_ballot_t b, px_inst_t hi, uint16_t 
     if (hi > n->dec_hi)
         n->dec_hi = hi;
     px_inst_t i = n->dec_scan + 1 > n->base ? n->dec_scan + 1 : n->base;
-    for (; i <= hi; i++) {
+    px_inst_t end = hi < n->base + PX_LOG_MAX - 1 ? hi : n->base + PX_LOG_MAX - 1;
+    for (; i <= end; i++) { /* only the ring can hold values: a far-behind learner scans it once */
         struct px_entry *e = px_log_get(n, i);
         if (e != NULL && (e->flags & PX_E_ACCEPTED) && !(e->flags & PX_E_DECIDED) &&
             e->acc_ballot == b)
@@ -68,25 +69,26 @@ void px_learner_decide(struct px_node *n, px_ballot_t b, px_inst_t hi, uint16_t 
     (void)from;
 }
 
-/* The next live learner after `after` (learners hold the decided log and the snapshot). */
-static uint16_t next_learner(const struct px_node *n, uint16_t after)
+/* The next live peer after `after`, by id. Any node may hold what a learner lacks: learners
+ * and the leader hold decided entries, a former learner still holds its state machine. */
+static uint16_t next_peer(const struct px_node *n, uint16_t after)
 {
     for (uint16_t k = 1; k <= n->cfg.nodes; k++) {
         uint16_t p = (uint16_t)((after + k) % n->cfg.nodes);
-        if (p != n->cfg.id && px_is_alive(n, p) && px_has_role(n, p, PX_ROLE_LEARNER))
+        if (p != n->cfg.id && px_is_alive(n, p))
             return p;
     }
     return PX_NODE_NONE;
 }
 
 /* Whom to ask: the leader (its log holds every recent decision) on every other try, else the
- * live learners in turn, so an unanswered request never repeats to the same silent peer. */
+ * live peers in turn, so an unanswered request never repeats to the same silent peer. */
 static uint16_t catchup_target(struct px_node *n)
 {
     uint16_t l = px_node_leader(n);
     if (n->catchup_tries++ % 2 == 0 && l < n->cfg.nodes && l != n->cfg.id && px_is_alive(n, l))
         return l;
-    uint16_t p = next_learner(n, n->catchup_peer < n->cfg.nodes ? n->catchup_peer : n->cfg.id);
+    uint16_t p = next_peer(n, n->catchup_peer < n->cfg.nodes ? n->catchup_peer : n->cfg.id);
     if (p != PX_NODE_NONE)
         n->catchup_peer = p;
     return p;
@@ -119,6 +121,15 @@ static void apply_one(struct px_node *n, px_inst_t i, const struct px_value *v,
     r->value = *v;
 }
 
+static void send_ack(struct px_node *n, uint16_t to, struct px_ready *out)
+{
+    struct px_msg *r = px_out_msg(n, out, PX_MSG_ACK, to);
+    if (r == NULL)
+        return;
+    r->instance = n->fib.applied;
+    n->ack_sent = n->fib.applied;
+}
+
 #ifdef PX_BUG_APPLY_OUT_OF_ORDER
 /* planted bug: apply every decided entry as soon as it is known, skipping gaps */
 static void apply_out_of_order(struct px_node *n, struct px_ready *out)
@@ -144,16 +155,24 @@ void px_learner_apply(struct px_node *n, struct px_ready *out)
 #ifdef PX_BUG_APPLY_OUT_OF_ORDER
     apply_out_of_order(n, out);
 #endif
+    bool gap = false;
     while (px_room_apply(n, out) > 0 && px_room_recs(n, out) > 1) {
         px_inst_t i = n->fib.applied + 1;
         const struct px_entry *e = px_log_get(n, i);
-        if (e == NULL || !(e->flags & PX_E_DECIDED))
+        if (e == NULL || !(e->flags & PX_E_DECIDED)) {
+            gap = true;
             break;
+        }
         apply_one(n, i, &e->acc_value, out);
     }
     if (n->fib.applied != before)
         n->catchup_tries = 0; /* progress: the leader first again */
-    if (n->fib.applied < n->chosen_hi && n->catchup_wait == 0 && !n->snap_active)
+    uint16_t l = n->leader;
+    if (n->fib.applied >= n->ack_sent + PX_ACK_EVERY && n->state == PX_FOLLOWER &&
+        l < n->cfg.nodes && px_is_alive(n, l))
+        send_ack(n, l, out);
+    /* Only a real gap needs a peer; a full output just continues on the next call. */
+    if (gap && n->fib.applied < n->chosen_hi && n->catchup_wait == 0 && !n->snap_active)
         request_catchup(n, out);
 }
 
@@ -196,7 +215,9 @@ void px_learner_catchup_req(struct px_node *n, const struct px_msg *m, struct px
     if (from == 0)
         return;
     if (from < n->base) {
-        if (is_learner(n) && n->fib.applied >= from)
+        /* Any node whose state machine got that far serves it, whatever its roles now (a
+         * former learner may be the only one left holding that state). */
+        if (n->fib.applied >= from)
             send_snapshot(n, m->from, out);
         return;
     }
@@ -220,26 +241,36 @@ void px_learner_catchup_entry(struct px_node *n, const struct px_msg *m, struct 
         return;
     /* decisions are cumulative: a decided entry i means every instance <= i is chosen */
     px_note_chosen(n, m->instance);
-    struct px_entry *e = px_log_get(n, m->instance);
-    if (e == NULL || !(e->flags & PX_E_DECIDED))
-        px_learner_decided(n, m->instance, &m->value);
+    if (m->instance < n->base) {
+        /* The ring dropped this part of the log (e.g. while this node was no learner): apply
+         * the entry straight from the message when it is the next one. */
+        if (m->instance == n->fib.applied + 1 && px_room_apply(n, out) > 0 &&
+            px_room_recs(n, out) > 1)
+            apply_one(n, m->instance, &m->value, out);
+    } else {
+        struct px_entry *e = px_log_get(n, m->instance);
+        if (e == NULL || !(e->flags & PX_E_DECIDED))
+            px_learner_decided(n, m->instance, &m->value);
+    }
     if (m->flags & PX_FLAG_LAST)
         n->catchup_wait = 0; /* ask for the next batch at once if a gap remains */
 }
 
 static void install_snapshot(struct px_node *n, struct px_ready *out)
 {
-    n->fib = n->snap;
     n->snap_active = false;
+    if (n->snap.applied <= n->fib.applied)
+        return; /* entries overtook the snapshot while its parts arrived: never go back */
+    n->fib = n->snap;
     px_note_chosen(n, n->fib.applied);
     px_log_truncate(n, n->fib.applied, NULL);
     if (n->dec_scan < n->fib.applied)
         n->dec_scan = n->fib.applied;
     out->snapshot = n->fib.applied;
-    struct px_rec *r = px_out_rec(n, out, PX_REC_TRUNCATE);
+    struct px_rec *r = n->base - 1 > n->trunc_sent ? px_out_rec(n, out, PX_REC_TRUNCATE) : NULL;
     if (r != NULL) {
-        r->instance = n->fib.applied;
-        n->trunc_sent = n->fib.applied;
+        r->instance = n->base - 1; /* the store drops what the snapshot replaces */
+        n->trunc_sent = n->base - 1;
     }
     n->catchup_wait = 0;
     n->stats.snapshots_installed++;
@@ -294,9 +325,7 @@ void px_learner_heartbeat(struct px_node *n, const struct px_msg *m, struct px_r
     if (!is_learner(n))
         return;
     px_learner_apply(n, out); /* the heartbeat's decisions first: acknowledge them too */
-    struct px_msg *r = px_out_msg(n, out, PX_MSG_ACK, m->from);
-    if (r != NULL)
-        r->instance = n->fib.applied;
+    send_ack(n, m->from, out);
 }
 
 void px_learner_tick(struct px_node *n, struct px_ready *out)

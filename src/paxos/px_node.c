@@ -115,6 +115,8 @@ struct px_rec *px_out_rec(struct px_node *n, struct px_ready *out, uint8_t type)
     return r;
 }
 
+static void emit_truncate(struct px_node *n, struct px_ready *out);
+
 static void px_end(struct px_node *n, struct px_ready *out)
 {
     px_acceptor_continue(n, out);
@@ -124,6 +126,7 @@ static void px_end(struct px_node *n, struct px_ready *out)
         px_acceptor_flush(n, out);
         px_proposer_flush(n, out);
     }
+    emit_truncate(n, out);
 }
 
 /* --- log ring --- */
@@ -165,15 +168,22 @@ void px_log_truncate(struct px_node *n, px_inst_t upto, struct px_ready *out)
     if (upto < n->base)
         return;
     PX_ASSERT(upto <= n->chosen_hi);
+    (void)out; /* the store hears of it at the end of the call (emit_truncate) */
     n->base = upto + 1;
     n->stats.truncated++;
-    if (upto >= n->trunc_sent + PX_TRUNCATE_STEP && out != NULL) {
-        struct px_rec *r = px_out_rec(n, out, PX_REC_TRUNCATE);
-        if (r != NULL) {
-            r->instance = upto;
-            n->trunc_sent = upto;
-        }
-    }
+}
+
+/* Tells the store to drop rows behind the log base, in steps: the durable log never spans
+ * more than PX_LOG_MAX + PX_TRUNCATE_STEP instances, whatever path moved the base. */
+static void emit_truncate(struct px_node *n, struct px_ready *out)
+{
+    if (n->base - 1 < n->trunc_sent + PX_TRUNCATE_STEP)
+        return;
+    struct px_rec *r = px_out_rec(n, out, PX_REC_TRUNCATE);
+    if (r == NULL)
+        return; /* next call */
+    r->instance = n->base - 1;
+    n->trunc_sent = n->base - 1;
 }
 
 void px_note_chosen(struct px_node *n, px_inst_t hi)
@@ -420,6 +430,7 @@ void px_node_flush(struct px_node *n, struct px_ready *out)
     px_proposer_pump(n, out);
     px_acceptor_flush(n, out);
     px_proposer_flush(n, out);
+    emit_truncate(n, out);
 }
 
 void px_node_set_roles(struct px_node *n, uint16_t node, uint64_t roles, struct px_ready *out)

@@ -64,13 +64,15 @@ void px_proposer_heard_leader(struct px_node *n, px_ballot_t b, struct px_ready 
     px_proposer_observe(n, b, out);
     if (b < n->leader_ballot || px_ballot_node(b) == n->cfg.id)
         return; /* a deposed leader's late message */
+    if (n->state != PX_FOLLOWER)
+        return; /* a lower ballot than ours (observe stepped us down otherwise) */
     bool changed = n->leader != px_ballot_node(b);
     n->leader = px_ballot_node(b);
     n->leader_ballot = b;
-    if (changed) {
+    if (changed)
         px_proposer_reset_timer(n, false);
-        forward_queue(n, n->leader, out);
-    }
+    if (n->q_len > 0)
+        forward_queue(n, n->leader, out); /* values held while there was no leader to take them */
     n->elapsed = 0;
 }
 
@@ -86,8 +88,7 @@ static px_inst_t first_undecided(struct px_node *n)
     }
 }
 
-/* Merges one reported entry (ballot, or PX_BALLOT_DECIDED) into the candidate's proposals.
- * `trunc`: the reporter dropped every instance <= trunc, so they are chosen. */
+/* `trunc`: a reporter dropped every instance <= trunc, so they are chosen. */
 static void note_trunc(struct px_node *n, px_inst_t trunc)
 {
     px_note_chosen(n, trunc);
@@ -95,6 +96,8 @@ static void note_trunc(struct px_node *n, px_inst_t trunc)
         n->p1_start = trunc + 1; /* chosen below: learned by catch-up, never re-proposed */
 }
 
+/* Merges one reported entry (ballot, or PX_BALLOT_DECIDED) into the candidate's proposals:
+ * the highest ballot per instance wins (P2c). False if the ring cannot hold it. */
 static bool merge_report(struct px_node *n, px_inst_t i, px_ballot_t ballot,
                          const struct px_value *v, px_inst_t trunc, struct px_ready *out)
 {
@@ -165,10 +168,17 @@ static void campaign(struct px_node *n, struct px_ready *out)
     struct px_msg *m = px_out_msg(n, out, PX_MSG_PREPARE, PX_TO_ALL);
     m->ballot = n->ballot;
     m->instance = n->p1_from;
-    if (px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR) &&
-        px_acceptor_promise_local(n, n->ballot, out)) {
-        merge_own_entries(n, out);
-        count_promise(n, n->cfg.id, out);
+    if (px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR)) {
+        if (px_acceptor_promise_local(n, n->ballot, out)) { /* records the ballot */
+            merge_own_entries(n, out);
+            count_promise(n, n->cfg.id, out);
+        }
+    } else {
+        /* Ballots must be unique: a proposer that is no acceptor still makes its ballot
+         * durable before the PREPARE goes out, so after a restart it never reuses it. */
+        struct px_rec *r = px_out_rec(n, out, PX_REC_PROMISE);
+        PX_ASSERT(r != NULL); /* room checked above */
+        r->ballot = n->ballot;
     }
 }
 
@@ -279,6 +289,22 @@ static bool next_value(struct px_node *n, const struct px_entry *e, struct px_va
     return true;
 }
 
+static void reply_client(struct px_node *n, px_inst_t i, const struct px_value *v,
+                         struct px_ready *out);
+
+/* Answers queued resubmissions this leader has already applied (reply instance 0: "applied
+ * earlier"), so they do not take log slots. Bounded by the call's output room. */
+static void skip_applied(struct px_node *n, struct px_ready *out)
+{
+    if (!px_has_role(n, n->cfg.id, PX_ROLE_LEARNER))
+        return;
+    while (n->q_len > 0 && px_room_msgs(n, out) > 3 && px_fib_seen(&n->fib, &n->queue[n->q_head])) {
+        reply_client(n, 0, &n->queue[n->q_head], out);
+        n->q_head = (n->q_head + 1) % PX_QUEUE_MAX;
+        n->q_len--;
+    }
+}
+
 static void hand_over(struct px_node *n, struct px_ready *out);
 static px_inst_t learners_max_ack(const struct px_node *n);
 
@@ -297,6 +323,7 @@ void px_proposer_pump(struct px_node *n, struct px_ready *out)
         struct px_entry *e = px_log_make(n, n->next, out);
         if (e == NULL)
             break; /* the ring is full of undecided entries: backpressure */
+        skip_applied(n, out);
         struct px_value v;
         if (!next_value(n, e, &v))
             break;
@@ -307,6 +334,7 @@ void px_proposer_pump(struct px_node *n, struct px_ready *out)
     advance_commit(n, out); /* a lone acceptor (or a planted quorum of one) decides at once */
 }
 
+/* CLIENT_REPLY(client_id, seq, instance); instance 0 = applied at an earlier instance. */
 static void reply_client(struct px_node *n, px_inst_t i, const struct px_value *v,
                          struct px_ready *out)
 {
@@ -336,7 +364,8 @@ static void advance_commit(struct px_node *n, struct px_ready *out)
         n->stats.decided++;
         if (n->cwnd < n->cfg.window_max)
             n->cwnd++;
-        n->rotate_count++;
+        if (n->commit > n->p1_max)
+            n->rotate_count++; /* only new instances: re-decided phase 1 ones are no progress */
     }
     if (n->cfg.rotate_every > 0 && n->rotate_count >= n->cfg.rotate_every && !n->handing_over)
         n->handing_over = true;

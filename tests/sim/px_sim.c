@@ -1,0 +1,510 @@
+/* px_sim.c: the deterministic simulator's command line and its random fault driver.
+ *
+ *   px_sim --seed S [--trace]            one seed; a failure prints the line that replays it
+ *   px_sim --seeds N [--from S]          soak: N seeds, then faults injected by kind and seconds
+ *   px_sim --seeds N --expect-violation KIND
+ *                                        exit 0 only if some seed violates KIND (planted bugs)
+ *   px_sim --script FILE [--trace]       replay a scenario script (scenarios/NAME.txt)
+ *
+ * Each seed draws its own pool (3..7 nodes, roles, window, rotation, batching) and its own
+ * fault mix (drop, duplicate, reorder, delay, partitions, crashes at any point of a batch,
+ * lagging nodes), runs a chaos phase, heals everything and then demands liveness and one final
+ * state on every learner equal to F(R+1) mod 2^64.
+ */
+#include "sim.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Ticks a healed pool gets to finish: generous against election back-off and catch-up, yet a
+ * hung run still ends in well under a second. */
+#define SIM_LIVE_TICKS_BASE      3000u
+#define SIM_LIVE_TICKS_PER_ROUND 50u
+/* Share of seeds that run past PX_LOG_MAX instances (ring wrap-around, truncation, snapshots
+ * at scale); each costs about as much as a hundred short seeds. */
+#define SIM_LONG_SEEDS 0.02
+
+struct sim_run_opts {
+    uint32_t nodes, rounds; /* 0 = drawn from the seed */
+    bool trace;
+    bool role_changes; /* also move proposer/learner roles during the chaos phase */
+    bool no_faults;    /* a clean run: same pool and load, nothing injected */
+    const char *argv0;
+};
+
+/* The core's assertions land here (px_assert_fail is weak in the core): the seed becomes a
+ * reported violation with its replay line instead of an abort without context. */
+static jmp_buf sim_assert_jmp;
+static bool sim_assert_armed;
+static char sim_assert_msg[256];
+
+void px_assert_fail(const char *expr, const char *file, int line)
+{
+    snprintf(sim_assert_msg, sizeof(sim_assert_msg), "PX_ASSERT(%s) failed at %s:%d", expr, file,
+             line);
+    if (sim_assert_armed)
+        longjmp(sim_assert_jmp, 1);
+    fprintf(stderr, "px_sim: %s\n", sim_assert_msg);
+    abort();
+}
+
+static double sim_uniform(struct sim_rng *r, double lo, double hi)
+{
+    return lo + (hi - lo) * (double)(sim_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* A random subset of size k of 0..n-1, as role bits. */
+static void sim_draw_subset(struct sim_rng *r, struct px_config *c, uint32_t k, uint64_t role)
+{
+    uint16_t ids[SIM_NODES_MAX];
+    for (uint16_t j = 0; j < c->nodes; j++)
+        ids[j] = j;
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t pick = j + (uint32_t)sim_rng_below(r, c->nodes - j);
+        uint16_t t = ids[j];
+        ids[j] = ids[pick];
+        ids[pick] = t;
+        c->roles[ids[j]] |= role;
+    }
+}
+
+static void sim_draw_config(struct sim_rng *r, const struct sim_run_opts *o, struct px_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->nodes = (uint16_t)(o->nodes ? o->nodes : 3 + sim_rng_below(r, 5));
+    if (sim_rng_chance(r, 0.6)) { /* the common shape: every node holds every role */
+        for (uint16_t j = 0; j < c->nodes; j++)
+            c->roles[j] = PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER;
+    } else {
+        uint32_t acc = c->nodes <= 3 ? c->nodes : 3 + (uint32_t)sim_rng_below(r, c->nodes - 2);
+        sim_draw_subset(r, c, acc, PX_ROLE_ACCEPTOR);
+        sim_draw_subset(r, c, 1 + (uint32_t)sim_rng_below(r, c->nodes), PX_ROLE_PROPOSER);
+        sim_draw_subset(r, c, 1 + (uint32_t)sim_rng_below(r, c->nodes), PX_ROLE_LEARNER);
+    }
+    c->window_max = 1 + (uint32_t)sim_rng_below(r, 8);
+    c->rotate_every = sim_rng_chance(r, 0.4) ? 2 + (uint32_t)sim_rng_below(r, 10) : 0;
+    c->election_ticks = 10 + (uint32_t)sim_rng_below(r, 20);
+    c->heartbeat_ticks = 2 + (uint32_t)sim_rng_below(r, c->election_ticks / 4);
+    c->batch = sim_rng_chance(r, 0.5);
+}
+
+/* The fault mix of one seed: each kind on or off, with its own rate. */
+struct sim_mix {
+    double partition, crash, lag, roles;
+    struct sim_rng role_rng; /* own stream: seeds without role changes replay unchanged */
+    uint32_t chaos_ticks;
+    uint64_t heal_at; /* tick the current partition ends; 0 = none */
+    bool partitioned;
+};
+
+static void sim_draw_faults(struct sim *s, struct sim_mix *x)
+{
+    struct sim_rng *r = &s->rng;
+    memset(x, 0, sizeof(*x));
+    s->p_drop = sim_rng_chance(r, 0.6) ? sim_uniform(r, 0.0, 0.15) : 0.0;
+    s->p_dup = sim_rng_chance(r, 0.5) ? sim_uniform(r, 0.0, 0.1) : 0.0;
+    s->p_reorder = sim_rng_chance(r, 0.5) ? sim_uniform(r, 0.0, 0.2) : 0.0;
+    s->lat_min = 1;
+    s->lat_max = 1 + (uint32_t)sim_rng_below(r, 4);
+    s->p_delay = sim_rng_chance(r, 0.4) ? sim_uniform(r, 0.0, 0.05) : 0.0;
+    s->delay_max = 5 + (uint32_t)sim_rng_below(r, 40);
+    x->partition = sim_rng_chance(r, 0.5) ? sim_uniform(r, 0.002, 0.02) : 0.0;
+    x->crash = sim_rng_chance(r, 0.6) ? sim_uniform(r, 0.001, 0.01) : 0.0;
+    s->p_crash_mid = x->crash > 0.0 ? sim_uniform(r, 0.0, 0.002) : 0.0;
+    x->lag = sim_rng_chance(r, 0.4) ? sim_uniform(r, 0.002, 0.01) : 0.0;
+    x->chaos_ticks = 300 + (uint32_t)sim_rng_below(r, 4700);
+}
+
+/* One partition: a node cut off, a minority/majority split, or one-way links. */
+static void sim_partition(struct sim *s)
+{
+    struct sim_rng *r = &s->rng;
+    uint16_t n = s->n;
+    uint32_t kind = (uint32_t)sim_rng_below(r, 3);
+    bool side[SIM_NODES_MAX] = {false};
+    if (kind == 0) {
+        side[sim_rng_below(r, n)] = true;
+    } else {
+        uint32_t k = 1 + (uint32_t)sim_rng_below(r, n - 1u);
+        for (uint32_t j = 0; j < k; j++)
+            side[sim_rng_below(r, n)] = true;
+    }
+    for (uint16_t a = 0; a < n; a++)
+        for (uint16_t b = 0; b < n; b++) {
+            if (side[a] == side[b])
+                continue;
+            if (kind < 2 || (side[a] && sim_rng_chance(r, 0.7)))
+                sim_block(s, a, b, true); /* kind 2: mostly one direction only */
+        }
+    s->faults[SIM_F_PARTITION]++;
+    if (s->trace) {
+        fprintf(s->out, "t=%llu partition kind %u:", (unsigned long long)s->now, kind);
+        for (uint16_t a = 0; a < n; a++)
+            fprintf(s->out, " %u%s", a, side[a] ? "*" : "");
+        fprintf(s->out, "\n");
+    }
+}
+
+static void sim_chaos(struct sim *s, struct sim_mix *x)
+{
+    struct sim_rng *r = &s->rng;
+    if (x->partitioned && s->now >= x->heal_at) {
+        sim_heal(s);
+        x->partitioned = false;
+        if (s->trace)
+            fprintf(s->out, "t=%llu heal\n", (unsigned long long)s->now);
+    } else if (!x->partitioned && sim_rng_chance(r, x->partition)) {
+        sim_partition(s);
+        x->partitioned = true;
+        x->heal_at = s->now + 10 + sim_rng_below(r, 150);
+    }
+    for (uint16_t j = 0; j < s->n; j++) { /* a dead node comes back after a random downtime */
+        struct sim_node *nd = &s->node[j];
+        if (nd->up)
+            continue;
+        if (nd->restart_at == 0) {
+            nd->restart_at = s->now + 1 + sim_rng_below(r, 100);
+        } else if (s->now >= nd->restart_at) {
+            nd->restart_at = 0;
+            sim_restart(s, j);
+        }
+    }
+    if (sim_rng_chance(r, x->crash)) {
+        uint16_t j = (uint16_t)sim_rng_below(r, s->n);
+        if (s->last_leader != PX_NODE_NONE && sim_rng_chance(r, 0.4))
+            j = s->last_leader; /* the leader is the interesting victim */
+        sim_crash(s, j);
+    }
+    if (sim_rng_chance(r, x->lag)) {
+        struct sim_node *nd = &s->node[sim_rng_below(r, s->n)];
+        if (nd->up && nd->lag == 0) {
+            nd->lag = 2 + (uint32_t)sim_rng_below(r, 7);
+            nd->lag_until = s->now + 20 + sim_rng_below(r, 200);
+            s->faults[SIM_F_LAG]++;
+        }
+    }
+}
+
+/* Flip the proposer or the learner role of one node, keeping at least one of each. */
+static void sim_chaos_roles(struct sim *s, struct sim_mix *x)
+{
+    struct sim_rng *r = &x->role_rng;
+    if (!sim_rng_chance(r, x->roles))
+        return;
+    uint16_t id = (uint16_t)sim_rng_below(r, s->n);
+    uint64_t bit = sim_rng_chance(r, 0.5) ? PX_ROLE_PROPOSER : PX_ROLE_LEARNER;
+    uint32_t holders = 0;
+    for (uint16_t j = 0; j < s->n; j++)
+        holders += (s->cfg.roles[j] & bit) != 0;
+    if ((s->cfg.roles[id] & bit) && holders <= 1)
+        return;
+    sim_set_roles(s, id, s->cfg.roles[id] ^ bit);
+}
+
+/* End of chaos: the network becomes reliable, every node comes back and keeps up. */
+static void sim_heal_all(struct sim *s)
+{
+    sim_heal(s);
+    s->p_drop = s->p_dup = s->p_reorder = s->p_delay = s->p_crash_mid = 0.0;
+    s->lat_max = s->lat_min; /* FIFO links again, like the rings (no jitter reordering) */
+    for (uint16_t j = 0; j < s->n; j++) {
+        s->node[j].restart_at = 0;
+        sim_restart(s, j);
+        s->node[j].lag = 0;
+    }
+    if (s->trace)
+        fprintf(s->out, "t=%llu all faults healed\n", (unsigned long long)s->now);
+}
+
+static void sim_run_seed(struct sim *s, const struct sim_run_opts *o)
+{
+    struct sim_mix x;
+    sim_draw_faults(s, &x);
+    if (o->no_faults) { /* after the draws, so the pool and load stay those of the seed */
+        s->p_drop = s->p_dup = s->p_reorder = s->p_delay = s->p_crash_mid = 0.0;
+        s->lat_max = s->lat_min;
+        x.partition = x.crash = x.lag = 0.0;
+    }
+    if (o->role_changes) {
+        x.role_rng.s = s->opt.seed ^ 0x5eed0f0e1e5ull;
+        x.roles = sim_uniform(&x.role_rng, 0.001, 0.01);
+    }
+    while (s->now < x.chaos_ticks && s->viol == SIM_V_NONE) {
+        sim_chaos(s, &x);
+        sim_chaos_roles(s, &x);
+        sim_tick(s, true, true, true);
+    }
+    if (s->viol != SIM_V_NONE)
+        return;
+    sim_heal_all(s);
+    uint64_t limit = s->now + SIM_LIVE_TICKS_BASE + SIM_LIVE_TICKS_PER_ROUND * s->rounds;
+    while (s->viol == SIM_V_NONE && !(s->submitted == s->rounds && sim_converged(s, true))) {
+        if (s->now >= limit) {
+            sim_violate(s, SIM_V_LIVENESS,
+                        "%u of %u requests applied, learners not converged %llu ticks after "
+                        "healing",
+                        s->done, s->rounds, (unsigned long long)(limit - x.chaos_ticks));
+            return;
+        }
+        sim_tick(s, true, true, true);
+    }
+    sim_check_final(s);
+}
+
+static void sim_print_replay(FILE *f, const struct sim_run_opts *o, uint64_t seed)
+{
+    fprintf(f, "replay: %s --seed %" PRIu64 " --trace", o->argv0, seed);
+    if (o->nodes)
+        fprintf(f, " --nodes %u", o->nodes);
+    if (o->rounds)
+        fprintf(f, " --rounds %u", o->rounds);
+    if (o->role_changes)
+        fprintf(f, " --role-changes");
+    if (o->no_faults)
+        fprintf(f, " --no-faults");
+    fprintf(f, "\n");
+}
+
+/* The client side of a seed: rounds, clients, window; a few seeds run long. */
+struct sim_load {
+    uint32_t rounds, clients, window;
+};
+
+static void sim_draw_load(struct sim_rng *r, const struct sim_run_opts *o, struct px_config *c,
+                          struct sim_load *l)
+{
+    l->rounds = 10 + (uint32_t)sim_rng_below(r, 190);
+    l->clients = 1 + (uint32_t)sim_rng_below(r, 3);
+    l->window = 1 + (uint32_t)sim_rng_below(r, 8);
+    bool long_seed = sim_rng_chance(r, SIM_LONG_SEEDS);
+    if (long_seed || o->rounds > PX_LOG_MAX) {
+        /* A long seed: more instances than the core's log ring holds, a wide window. */
+        l->rounds = PX_LOG_MAX + 500 + (uint32_t)sim_rng_below(r, PX_LOG_MAX / 2);
+        l->window = 32 + (uint32_t)sim_rng_below(r, 96);
+        l->clients = 1 + (uint32_t)sim_rng_below(r, SIM_CLIENTS_MAX);
+        c->window_max = 16 + (uint32_t)sim_rng_below(r, 112);
+    }
+    if (o->rounds)
+        l->rounds = o->rounds;
+}
+
+static void sim_trace_config(uint64_t seed, const struct px_config *c, const struct sim_load *l)
+{
+    printf("seed %" PRIu64 ": %u nodes, %u rounds, %u clients, client window %u, window_max %u, "
+           "rotate %u, election %u, heartbeat %u, batch %d\n",
+           seed, c->nodes, l->rounds, l->clients, l->window, c->window_max, c->rotate_every,
+           c->election_ticks, c->heartbeat_ticks, c->batch);
+    printf("roles (proposer/acceptor/learner):");
+    for (uint16_t j = 0; j < c->nodes; j++)
+        printf(" %u=%c%c%c", j, c->roles[j] & PX_ROLE_PROPOSER ? 'P' : '-',
+               c->roles[j] & PX_ROLE_ACCEPTOR ? 'A' : '-',
+               c->roles[j] & PX_ROLE_LEARNER ? 'L' : '-');
+    printf("\n");
+}
+
+/* Runs one seed; returns its violation kind and adds its fault counts to totals. */
+static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64_t *totals,
+                             bool report)
+{
+    static struct sim s; /* large; one at a time */
+    struct sim_rng r = {seed};
+    struct px_config cfg;
+    struct sim_load load;
+    sim_draw_config(&r, o, &cfg);
+    sim_draw_load(&r, o, &cfg, &load);
+    if (sim_init(&s, &cfg, seed, stdout, o->trace) != 0) {
+        fprintf(stderr, "px_sim: out of memory\n");
+        exit(3);
+    }
+    s.rng = r;
+    sim_set_rounds(&s, load.rounds, load.clients, load.window);
+    if (o->trace)
+        sim_trace_config(seed, &cfg, &load);
+    sim_assert_armed = true;
+    if (setjmp(sim_assert_jmp) == 0)
+        sim_run_seed(&s, o);
+    else
+        sim_violate(&s, SIM_V_ASSERT, "%s", sim_assert_msg);
+    sim_assert_armed = false;
+    for (int k = 0; k < SIM_F_COUNT; k++)
+        totals[k] += s.faults[k];
+    enum sim_viol v = s.viol;
+    if (v != SIM_V_NONE && report) {
+        printf("px_sim: seed %" PRIu64 ": VIOLATION %s at t=%llu: %s\n", seed, sim_viol_names[v],
+               (unsigned long long)s.now, s.viol_msg);
+        sim_print_replay(stdout, o, seed);
+    } else if (o->trace) {
+        printf("seed %" PRIu64 ": ok at t=%llu, value %llu\n", seed, (unsigned long long)s.now,
+               (unsigned long long)px_node_fib(s.node[0].px)->value);
+    }
+    sim_free(&s);
+    fflush(stdout);
+    return v;
+}
+
+static double sim_seconds(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0.0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int sim_soak(const struct sim_run_opts *o, uint64_t from, uint64_t count, int expect)
+{
+    uint64_t totals[SIM_F_COUNT] = {0};
+    uint64_t bad = 0, expected = 0;
+    double t0 = sim_seconds();
+    for (uint64_t seed = from; seed < from + count; seed++) {
+        enum sim_viol v = sim_one(o, seed, totals, true);
+        if (v != SIM_V_NONE)
+            bad++;
+        if (expect >= 0 && (int)v == expect) {
+            expected++;
+            count = seed - from + 1; /* caught: the planted bug is proven visible */
+            break;
+        }
+    }
+    double secs = sim_seconds() - t0;
+    printf("px_sim: seeds %" PRIu64 "..%" PRIu64 ": %" PRIu64 " ok, %" PRIu64 " violated, %.2f s\n",
+           from, from + count - 1, count - bad, bad, secs);
+    printf("%-16s %12s\n", "fault", "injected");
+    for (int k = 0; k < SIM_F_COUNT; k++)
+        printf("%-16s %12" PRIu64 "\n", sim_fault_names[k], totals[k]);
+    if (expect >= 0) {
+        printf("px_sim: expected violation '%s' found in %" PRIu64 " of %" PRIu64 " seeds\n",
+               sim_viol_names[expect], expected, count);
+        return expected > 0 ? 0 : 1;
+    }
+    return bad == 0 ? 0 : 1;
+}
+
+static int sim_parse_u64(const char *flag, const char *arg, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno != 0 || end == arg || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "px_sim: %s must be an integer in [%llu, %llu], got '%s'\n", flag,
+                (unsigned long long)lo, (unsigned long long)hi, arg);
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+static void sim_usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: px_sim --seed S [--trace] [--nodes N] [--rounds R] [--role-changes] [--no-faults]\n"
+        "       px_sim --seeds N [--from S] [--expect-violation KIND] [--role-changes]\n"
+        "       px_sim --script FILE [--trace]\n"
+        "KIND: agreement validity exactly-once promise persist order state liveness "
+        "final assert\n");
+}
+
+static int sim_viol_parse(const char *name)
+{
+    for (int k = 1; k < SIM_V_COUNT; k++)
+        if (strcmp(name, sim_viol_names[k]) == 0)
+            return k;
+    return -1;
+}
+
+struct sim_cli {
+    struct sim_run_opts o;
+    uint64_t seed, seeds, from;
+    bool have_seed;
+    const char *script;
+    int expect; /* enum sim_viol, or -1 */
+};
+
+/* One option; returns 0, or the exit code (2 usage) when main must stop. */
+static int sim_parse_opt(struct sim_cli *cli, int c)
+{
+    uint64_t v = 0;
+    int rc = 0;
+    switch (c) {
+    case 's':
+        cli->have_seed = true;
+        return sim_parse_u64("--seed", optarg, 0, UINT64_MAX, &cli->seed) ? 2 : 0;
+    case 'n':
+        return sim_parse_u64("--seeds", optarg, 1, 100000000, &cli->seeds) ? 2 : 0;
+    case 'f':
+        return sim_parse_u64("--from", optarg, 0, UINT64_MAX / 2, &cli->from) ? 2 : 0;
+    case 't':
+        cli->o.trace = true;
+        return 0;
+    case 'r':
+        cli->o.role_changes = true;
+        return 0;
+    case 'z':
+        cli->o.no_faults = true;
+        return 0;
+    case 'N':
+        rc = sim_parse_u64("--nodes", optarg, 3, SIM_NODES_MAX, &v);
+        cli->o.nodes = (uint32_t)v;
+        return rc ? 2 : 0;
+    case 'R':
+        rc = sim_parse_u64("--rounds", optarg, 1, SIM_ROUNDS_MAX, &v);
+        cli->o.rounds = (uint32_t)v;
+        return rc ? 2 : 0;
+    case 'S':
+        cli->script = optarg;
+        return 0;
+    case 'e':
+        cli->expect = sim_viol_parse(optarg);
+        if (cli->expect >= 0)
+            return 0;
+        fprintf(stderr, "px_sim: unknown violation kind '%s'\n", optarg);
+        return 2;
+    default:
+        sim_usage(stderr);
+        return 2;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"seed", required_argument, NULL, 's'},
+        {"seeds", required_argument, NULL, 'n'},
+        {"from", required_argument, NULL, 'f'},
+        {"trace", no_argument, NULL, 't'},
+        {"nodes", required_argument, NULL, 'N'},
+        {"rounds", required_argument, NULL, 'R'},
+        {"script", required_argument, NULL, 'S'},
+        {"expect-violation", required_argument, NULL, 'e'},
+        {"role-changes", no_argument, NULL, 'r'},
+        {"no-faults", no_argument, NULL, 'z'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sim_cli cli = {.o = {.argv0 = argv[0]}, .seed = 1, .from = 1, .expect = -1};
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            sim_usage(stdout);
+            return 0;
+        }
+        int rc = sim_parse_opt(&cli, c);
+        if (rc != 0)
+            return rc;
+    }
+    if (optind != argc || (cli.script == NULL && !cli.have_seed && cli.seeds == 0)) {
+        sim_usage(stderr);
+        return 2;
+    }
+    if (cli.script != NULL)
+        return sim_script_run(cli.script, cli.o.trace) == 0 ? 0 : 1;
+    if (cli.seeds > 0)
+        return sim_soak(&cli.o, cli.from, cli.seeds, cli.expect);
+    uint64_t totals[SIM_F_COUNT] = {0};
+    return sim_one(&cli.o, cli.seed, totals, true) == SIM_V_NONE ? 0 : 1;
+}

@@ -1,0 +1,242 @@
+/* sim.h: the deterministic simulator's internal contract (tests/sim only).
+ *
+ * One process holds N Paxos cores (struct px_node), a simulated network, each node's durable
+ * store (kept in memory, updated only where a real node commits), one simulated client and the
+ * checker. Everything is driven by virtual time (ticks) and one seeded PRNG, so a seed replays
+ * exactly. Single-threaded; nothing here is shared.
+ *
+ * Modules: sim_world.c (nodes, network, store, client), sim_check.c (invariants),
+ * sim_script.c (scenario scripts), px_sim.c (CLI, random fault driver, soak table).
+ */
+#ifndef SIM_H
+#define SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "px.h"
+
+/* Pools of 3..9 nodes exercise every quorum shape the faults need (minority/majority splits,
+ * non-acceptor nodes) and keep a seed cheap. */
+#define SIM_NODES_MAX 9
+/* The client endpoint id is cfg.nodes (the supervisor in the real system); arrays indexed by
+ * endpoint need one more slot. */
+#define SIM_ENDPOINTS_MAX (SIM_NODES_MAX + 1)
+/* Requests per run: bounds the client's tables. Long seeds need more than PX_LOG_MAX (4096)
+ * instances so the core's log ring wraps around. */
+#define SIM_ROUNDS_MAX 16384
+/* Clients: as many as the core's exactly-once table holds (more would evict a slot and
+ * void that client's exactly-once guarantee, by design). */
+#define SIM_CLIENTS_MAX PX_CLIENTS_MAX
+/* Messages in flight in the whole network; beyond it a send is a counted drop (a full ring). */
+#define SIM_NET_MAX (1u << 16)
+/* Messages one node steps per activation (the node loop's bounded batch). */
+#define SIM_BATCH_MAX 64
+
+enum sim_fault {
+    SIM_F_DROP,
+    SIM_F_DUP,
+    SIM_F_REORDER,
+    SIM_F_DELAY,
+    SIM_F_PARTITION,
+    SIM_F_CRASH,
+    SIM_F_RESTART,
+    SIM_F_LAG,
+    SIM_F_LEADER,
+    SIM_F_ROTATION,
+    SIM_F_ROLES, /* a node gained or lost the proposer or learner role (px_node_set_roles) */
+    SIM_F_COUNT,
+};
+extern const char *const sim_fault_names[SIM_F_COUNT];
+
+/* Violation kinds: what --expect-violation names. */
+enum sim_viol {
+    SIM_V_NONE,
+    SIM_V_AGREEMENT, /* two values for one instance, or a decision no quorum accepted */
+    SIM_V_VALIDITY,  /* a decided value nobody submitted */
+    SIM_V_ONCE,      /* a request applied twice, or its duplicate flag wrong */
+    SIM_V_PROMISE,   /* promised ballot regressed, or accepted/promised below it */
+    SIM_V_PERSIST,   /* a reply sent before its record was durable */
+    SIM_V_ORDER,     /* entries applied out of log order */
+    SIM_V_STATE,     /* a learner's state differs from the agreed log's */
+    SIM_V_LIVENESS,  /* not finished within the bound after faults healed */
+    SIM_V_FINAL,     /* learners differ at the end, or value != F(R+1) */
+    SIM_V_SCRIPT,    /* a scenario check failed */
+    SIM_V_ASSERT,    /* the core's own PX_ASSERT fired */
+    SIM_V_COUNT,
+};
+extern const char *const sim_viol_names[SIM_V_COUNT];
+
+/* --- PRNG: splitmix64, one stream per run --- */
+struct sim_rng {
+    uint64_t s;
+};
+uint64_t sim_rng_next(struct sim_rng *r);
+uint64_t sim_rng_below(struct sim_rng *r, uint64_t n); /* uniform in [0, n), n > 0 */
+bool sim_rng_chance(struct sim_rng *r, double p);      /* true with probability p */
+
+/* --- network --- */
+struct sim_env {
+    uint64_t due;   /* tick at which it may be delivered */
+    uint64_t order; /* tie-break within a tick: send order, or random when reordered */
+    uint64_t seq;   /* global send order, for counting observed reorders */
+    uint16_t to;    /* one endpoint (PX_TO_ALL already expanded) */
+    struct px_msg m;
+};
+
+/* --- one node's durable store (what survives a crash) --- */
+struct sim_slot {
+    px_ballot_t ballot; /* 0 = empty */
+    struct px_value value;
+};
+struct sim_store {
+    px_ballot_t promised;
+    struct px_fib fib;
+    px_inst_t truncated;  /* entries <= this were dropped (PX_REC_TRUNCATE) */
+    struct sim_slot *acc; /* accepted, indexed by instance */
+    struct sim_slot *dec; /* decided (ballot 1 = present), indexed by instance */
+    size_t cap;           /* length of acc and dec */
+};
+
+struct sim_node {
+    struct px_node *px;
+    void *mem;
+    size_t mem_bytes;
+    bool up;
+    uint32_t incarnation;
+    struct sim_store st;
+    px_inst_t last_applied; /* of this incarnation's apply stream */
+    bool was_leader;
+    uint32_t lag;          /* 0 = normal; k = processes every k-th tick, few messages */
+    uint64_t lag_until;    /* tick at which lagging ends */
+    uint64_t restart_at;   /* tick at which a crashed node restarts (random mode) */
+    struct sim_env *inbox; /* delivered, not yet stepped */
+    size_t inbox_len, inbox_cap;
+    struct px_value *subq; /* client values handed to this node, not yet accepted by it */
+    size_t subq_len, subq_cap;
+};
+
+/* One client request (round r). */
+struct sim_req {
+    uint32_t client_id, seq;
+    uint64_t increment;
+    uint64_t sent_at;  /* tick of the last (re)submission; 0 = never sent */
+    uint64_t done_at;  /* tick it was first seen applied; 0 = not yet */
+    bool replied;      /* a PX_MSG_CLIENT_REPLY reached the client */
+    uint16_t target;   /* node of the last submission */
+    px_inst_t decided; /* lowest instance it was decided at */
+};
+
+/* Per-instance knowledge of the checker. */
+struct sim_acc_rec {
+    px_ballot_t ballot;
+    struct px_value value;
+    uint64_t acceptors; /* bit per node that durably accepted (instance, ballot) */
+};
+struct sim_inst {
+    bool chosen;
+    struct px_value value;
+    uint16_t first_node;
+    bool q_chosen; /* a quorum of acceptors durably accepted q_value at one ballot */
+    struct px_value q_value;
+    struct sim_acc_rec *accs; /* every (ballot, value) any acceptor durably accepted */
+    uint32_t accs_len, accs_cap;
+    bool have_ref;      /* ref_* valid: instances 1..i all chosen */
+    uint64_t ref_value; /* state-machine value after applying 1..i */
+    uint64_t ref_requests;
+    bool have_digest;
+    uint64_t digest; /* first digest a learner reported at applied == i */
+};
+
+struct sim_opts {
+    uint64_t seed;
+};
+
+struct sim {
+    struct sim_rng rng;
+    struct sim_opts opt;
+    struct px_config cfg; /* template; id set per node */
+    uint16_t n;
+    uint32_t acceptors; /* count of acceptor nodes; quorum = acceptors / 2 + 1 */
+    uint64_t now;
+    bool trace;
+    FILE *out;
+
+    struct sim_node node[SIM_NODES_MAX];
+    struct px_ready *ready;
+
+    /* network */
+    struct sim_env *heap;
+    size_t heap_len, heap_cap;
+    uint64_t send_seq;
+    uint64_t link_last_seq[SIM_ENDPOINTS_MAX][SIM_ENDPOINTS_MAX];
+    bool blocked[SIM_ENDPOINTS_MAX][SIM_ENDPOINTS_MAX]; /* [from][to] */
+    uint32_t lat_min, lat_max;                          /* ticks */
+    double p_drop, p_dup, p_reorder, p_delay;
+    uint32_t delay_max;
+    double p_crash_mid; /* chance a node dies in the middle of its batch */
+
+    /* client */
+    struct sim_req req[SIM_ROUNDS_MAX + 1]; /* 1-based round */
+    uint32_t rounds;                        /* R */
+    uint32_t submitted;                     /* rounds 1..submitted handed out at least once */
+    uint32_t done;                          /* rounds seen applied */
+    uint32_t oldest;  /* lowest round not yet seen applied (the window's left edge) */
+    uint32_t clients; /* rounds round-robin over client ids 1..clients */
+    uint32_t window;  /* span of rounds the client keeps in flight (< PX_DEDUP_SPAN) */
+    uint32_t resubmit_ticks;
+    uint64_t seq_round[SIM_CLIENTS_MAX + 1][SIM_ROUNDS_MAX + 1]; /* (client, seq) -> round */
+
+    /* checker */
+    struct sim_inst *inst;
+    size_t inst_cap;
+    px_inst_t ref_upto;
+    px_inst_t decided_max;
+    uint16_t last_leader;
+    enum sim_viol viol;
+    char viol_msg[512];
+
+    uint64_t faults[SIM_F_COUNT];
+    uint64_t steps;
+};
+
+/* sim_world.c */
+int sim_init(struct sim *s, const struct px_config *cfg, uint64_t seed, FILE *out, bool trace);
+void sim_free(struct sim *s);
+void sim_set_rounds(struct sim *s, uint32_t rounds, uint32_t clients, uint32_t window);
+void sim_crash(struct sim *s, uint16_t id);
+void sim_restart(struct sim *s, uint16_t id);
+void sim_heal(struct sim *s);
+void sim_set_roles(struct sim *s, uint16_t id, uint64_t roles);
+void sim_block(struct sim *s, uint16_t from, uint16_t to, bool blocked);
+void sim_send(struct sim *s, const struct px_msg *m, bool faults);
+void sim_tick(struct sim *s, bool deliver, bool tick_nodes, bool client);
+void sim_client_submit(struct sim *s, uint32_t count, int to);
+void sim_activate(struct sim *s, uint16_t id, bool tick);
+size_t sim_deliver_matching(struct sim *s, int from, int to, int type, size_t count, bool drop);
+bool sim_quiet(const struct sim *s);
+bool sim_converged(const struct sim *s, bool all);
+uint16_t sim_pick_proposer(struct sim *s, uint16_t avoid);
+uint64_t sim_fib(uint32_t k);
+const char *sim_msg_name(uint8_t type);
+int sim_msg_type_parse(const char *name);
+
+/* sim_check.c */
+void sim_violate(struct sim *s, enum sim_viol kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void sim_check_commit(struct sim *s, uint16_t id, const struct px_ready *r,
+                      px_ballot_t promised_before);
+void sim_check_apply(struct sim *s, uint16_t id, const struct px_applied *a, px_inst_t snapshot);
+void sim_check_state(struct sim *s, uint16_t id);
+void sim_check_leaders(struct sim *s);
+void sim_check_final(struct sim *s);
+void sim_note_decided(struct sim *s, uint16_t id, px_inst_t i, const struct px_value *v);
+void sim_note_accepted(struct sim *s, uint16_t id, const struct px_rec *r);
+struct sim_inst *sim_inst_at(struct sim *s, px_inst_t i);
+
+/* sim_script.c: returns 0 when every command and check passed. */
+int sim_script_run(const char *path, bool trace);
+
+#endif

@@ -1,0 +1,317 @@
+/* sim_check.c: the invariants, checked after every step of the simulation.
+ *
+ * The checker keeps its own view of the truth, built only from what nodes made durable or let
+ * out: for every instance, each (ballot, value) and the set of acceptors that durably accepted
+ * it (so "chosen" is known independently of any learner), the value learners decided, and the
+ * state machine value that the agreed log prefix implies (computed here, not by the core).
+ */
+#include "sim.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const sim_viol_names[SIM_V_COUNT] = {
+    "none",  "agreement", "validity", "exactly-once", "promise", "persist",
+    "order", "state",     "liveness", "final",        "script",  "assert",
+};
+
+void sim_violate(struct sim *s, enum sim_viol kind, const char *fmt, ...)
+{
+    if (s->viol != SIM_V_NONE)
+        return; /* the first violation is the one worth replaying */
+    s->viol = kind;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->viol_msg, sizeof(s->viol_msg), fmt, ap);
+    va_end(ap);
+    if (s->trace)
+        fprintf(s->out, "t=%llu VIOLATION %s: %s\n", (unsigned long long)s->now,
+                sim_viol_names[kind], s->viol_msg);
+}
+
+struct sim_inst *sim_inst_at(struct sim *s, px_inst_t i)
+{
+    if (i >= s->inst_cap) {
+        size_t cap = s->inst_cap ? s->inst_cap : 64;
+        while (cap <= i)
+            cap *= 2;
+        struct sim_inst *p = realloc(s->inst, cap * sizeof(*p));
+        PX_ASSERT(p != NULL);
+        memset(p + s->inst_cap, 0, (cap - s->inst_cap) * sizeof(*p));
+        s->inst = p;
+        s->inst_cap = cap;
+    }
+    return &s->inst[i];
+}
+
+static bool sim_value_eq(const struct px_value *a, const struct px_value *b)
+{
+    return a->increment == b->increment && a->client_id == b->client_id && a->seq == b->seq;
+}
+
+static int sim_popcount(uint64_t x)
+{
+    return __builtin_popcountll(x);
+}
+
+void sim_note_accepted(struct sim *s, uint16_t id, const struct px_rec *r)
+{
+    if (!(s->cfg.roles[id] & PX_ROLE_ACCEPTOR))
+        return;
+    struct sim_inst *in = sim_inst_at(s, r->instance);
+    struct sim_acc_rec *a = NULL;
+    for (uint32_t k = 0; k < in->accs_len; k++)
+        if (in->accs[k].ballot == r->ballot)
+            a = &in->accs[k];
+    if (a == NULL) {
+        if (in->accs_len == in->accs_cap) {
+            in->accs_cap = in->accs_cap ? 2 * in->accs_cap : 4;
+            in->accs = realloc(in->accs, in->accs_cap * sizeof(*in->accs));
+            PX_ASSERT(in->accs != NULL);
+        }
+        a = &in->accs[in->accs_len++];
+        *a = (struct sim_acc_rec){.ballot = r->ballot, .value = r->value};
+    } else if (!sim_value_eq(&a->value, &r->value)) {
+        sim_violate(s, SIM_V_AGREEMENT,
+                    "instance %llu: two values accepted at one ballot %llx (node %u)",
+                    (unsigned long long)r->instance, (unsigned long long)r->ballot, id);
+        return;
+    }
+    a->acceptors |= 1ull << id;
+    if (sim_popcount(a->acceptors) < (int)(s->acceptors / 2 + 1))
+        return;
+    if (in->q_chosen && !sim_value_eq(&in->q_value, &a->value))
+        sim_violate(s, SIM_V_AGREEMENT,
+                    "instance %llu: quorums accepted two values (%u,%u) and (%u,%u)",
+                    (unsigned long long)r->instance, in->q_value.client_id, in->q_value.seq,
+                    a->value.client_id, a->value.seq);
+    in->q_chosen = true;
+    in->q_value = a->value;
+}
+
+/* Validity: a no-op, or a value the client submitted, unchanged. Returns its round or 0. */
+static uint32_t sim_check_valid(struct sim *s, uint16_t id, px_inst_t i, const struct px_value *v)
+{
+    if (v->client_id == 0) {
+        if (v->increment != 0)
+            sim_violate(s, SIM_V_VALIDITY, "node %u decided a no-op with increment %llu at %llu",
+                        id, (unsigned long long)v->increment, (unsigned long long)i);
+        return 0;
+    }
+    uint32_t round = 0;
+    if (v->client_id <= s->clients && v->seq >= 1 && v->seq <= SIM_ROUNDS_MAX)
+        round = (uint32_t)s->seq_round[v->client_id][v->seq];
+    if (round == 0 || s->req[round].sent_at == 0 || s->req[round].increment != v->increment) {
+        sim_violate(s, SIM_V_VALIDITY,
+                    "node %u decided (%u,%u,+%llu) at %llu, which was never submitted", id,
+                    v->client_id, v->seq, (unsigned long long)v->increment, (unsigned long long)i);
+        return 0;
+    }
+    return round;
+}
+
+/* Extend the reference state machine over the contiguous chosen prefix. */
+static void sim_extend_ref(struct sim *s)
+{
+    for (;;) {
+        px_inst_t i = s->ref_upto + 1;
+        if (i >= s->inst_cap || !s->inst[i].chosen)
+            return;
+        struct sim_inst *in = &s->inst[i];
+        uint64_t value = i == 1 ? 1 : s->inst[i - 1].ref_value;
+        uint64_t reqs = i == 1 ? 0 : s->inst[i - 1].ref_requests;
+        if (in->value.client_id != 0) {
+            uint32_t round = (uint32_t)s->seq_round[in->value.client_id][in->value.seq];
+            if (s->req[round].decided == i) { /* first time in the log: it counts */
+                value += in->value.increment;
+                reqs++;
+            }
+        }
+        in->ref_value = value;
+        in->ref_requests = reqs;
+        in->have_ref = true;
+        s->ref_upto = i;
+    }
+}
+
+void sim_note_decided(struct sim *s, uint16_t id, px_inst_t i, const struct px_value *v)
+{
+    PX_ASSERT(i > 0);
+    struct sim_inst *in = sim_inst_at(s, i);
+    if (in->chosen) {
+        if (!sim_value_eq(&in->value, v))
+            sim_violate(s, SIM_V_AGREEMENT,
+                        "instance %llu: node %u decided (%u,%u) but node %u decided (%u,%u)",
+                        (unsigned long long)i, id, v->client_id, v->seq, in->first_node,
+                        in->value.client_id, in->value.seq);
+        return;
+    }
+    uint32_t round = sim_check_valid(s, id, i, v);
+    if (s->viol != SIM_V_NONE)
+        return;
+    if (!in->q_chosen || !sim_value_eq(&in->q_value, v)) {
+        sim_violate(s, SIM_V_AGREEMENT,
+                    "instance %llu: node %u decided (%u,%u) that no quorum of acceptors "
+                    "durably accepted",
+                    (unsigned long long)i, id, v->client_id, v->seq);
+        return;
+    }
+    in->chosen = true;
+    in->value = *v;
+    in->first_node = id;
+    if (i > s->decided_max)
+        s->decided_max = i;
+    if (round != 0 && (s->req[round].decided == 0 || i < s->req[round].decided))
+        s->req[round].decided = i;
+    sim_extend_ref(s);
+}
+
+void sim_check_apply(struct sim *s, uint16_t id, const struct px_applied *a, px_inst_t snapshot)
+{
+    struct sim_node *nd = &s->node[id];
+    /* A batch that installed a snapshot may jump: px_ready.snapshot names only the last one
+     * of the batch, and entries may be applied between two snapshots. Increasing still holds;
+     * the state check after the batch verifies where the jump landed. */
+    bool jump = snapshot != 0 && a->instance <= snapshot + 1 && a->instance > nd->last_applied;
+    if (a->instance != nd->last_applied + 1 && !jump) {
+        sim_violate(s, SIM_V_ORDER, "node %u applied instance %llu after %llu", id,
+                    (unsigned long long)a->instance, (unsigned long long)nd->last_applied);
+        return;
+    }
+    nd->last_applied = a->instance;
+    sim_note_decided(s, id, a->instance, &a->value);
+    if (s->viol != SIM_V_NONE || a->value.client_id == 0)
+        return;
+    uint32_t round = (uint32_t)s->seq_round[a->value.client_id][a->value.seq];
+    struct sim_req *q = &s->req[round];
+    bool dup = q->decided < a->instance;
+    if (a->duplicate != dup) {
+        sim_violate(s, SIM_V_ONCE,
+                    "node %u applied request (%u,%u) at %llu with duplicate=%d, but it was "
+                    "first decided at %llu",
+                    id, a->value.client_id, a->value.seq, (unsigned long long)a->instance,
+                    a->duplicate, (unsigned long long)q->decided);
+        return;
+    }
+    if (q->done_at == 0) {
+        q->done_at = s->now ? s->now : 1;
+        s->done++;
+    }
+}
+
+void sim_check_commit(struct sim *s, uint16_t id, const struct px_ready *r,
+                      px_ballot_t promised_before)
+{
+    const struct sim_store *st = &s->node[id].st;
+    for (px_inst_t k = 0; k < r->recs_len; k++)
+        if (r->recs[k].type == PX_REC_DECIDED)
+            sim_note_decided(s, id, r->recs[k].instance, &r->recs[k].value);
+    for (uint32_t k = 0; k < r->msgs_len && s->viol == SIM_V_NONE; k++) {
+        const struct px_msg *m = &r->msgs[k];
+        if (m->type != PX_MSG_PROMISE && m->type != PX_MSG_ACCEPTED)
+            continue;
+        /* A late ACCEPTED of an older ballot is still true (the acceptance came first and is
+         * durable, checked below); accepting below the promise is caught at its record. */
+        if (m->type == PX_MSG_PROMISE && m->ballot < promised_before) {
+            sim_violate(s, SIM_V_PROMISE, "node %u sent %s at ballot %llx below its promise %llx",
+                        id, sim_msg_name(m->type), (unsigned long long)m->ballot,
+                        (unsigned long long)promised_before);
+            return;
+        }
+        if (m->type == PX_MSG_PROMISE && st->promised < m->ballot) {
+            sim_violate(s, SIM_V_PERSIST,
+                        "node %u sent promise %llx but its durable promise is %llx", id,
+                        (unsigned long long)m->ballot, (unsigned long long)st->promised);
+            return;
+        }
+        if (m->type != PX_MSG_ACCEPTED)
+            continue;
+        for (px_inst_t i = m->instance; i <= (px_inst_t)m->a && i - m->instance < 1u << 20; i++) {
+            if (i <= st->truncated || (i < s->inst_cap && s->inst[i].q_chosen))
+                continue; /* chosen already: the ack claims nothing a recovery could need */
+            if (i >= st->cap || st->acc[i].ballot < m->ballot) {
+                sim_violate(s, SIM_V_PERSIST,
+                            "node %u sent accepted %llx for instance %llu not durably accepted", id,
+                            (unsigned long long)m->ballot, (unsigned long long)i);
+                return;
+            }
+        }
+    }
+}
+
+void sim_check_state(struct sim *s, uint16_t id)
+{
+    if (!(s->cfg.roles[id] & PX_ROLE_LEARNER) || s->viol != SIM_V_NONE)
+        return;
+    const struct px_fib *f = px_node_fib(s->node[id].px);
+    if (f->applied == 0) {
+        if (f->value != 1 || f->requests != 0)
+            sim_violate(s, SIM_V_STATE, "node %u applied nothing but holds value %llu", id,
+                        (unsigned long long)f->value);
+        return;
+    }
+    if (f->applied > s->ref_upto)
+        return; /* the checker has not seen this prefix decided yet (cannot happen in order) */
+    struct sim_inst *in = &s->inst[f->applied];
+    if (f->value != in->ref_value || f->requests != in->ref_requests) {
+        sim_violate(s, SIM_V_STATE,
+                    "node %u at applied %llu holds value %llu (%llu requests), the agreed log "
+                    "gives %llu (%llu requests)",
+                    id, (unsigned long long)f->applied, (unsigned long long)f->value,
+                    (unsigned long long)f->requests, (unsigned long long)in->ref_value,
+                    (unsigned long long)in->ref_requests);
+        return;
+    }
+    if (!in->have_digest) {
+        in->have_digest = true;
+        in->digest = f->digest;
+    } else if (in->digest != f->digest) {
+        sim_violate(s, SIM_V_STATE,
+                    "node %u at applied %llu has digest %016llx, another had %016llx", id,
+                    (unsigned long long)f->applied, (unsigned long long)f->digest,
+                    (unsigned long long)in->digest);
+    }
+}
+
+static bool sim_connected(const struct sim *s, uint16_t id)
+{
+    for (uint16_t j = 0; j < s->n; j++)
+        if (s->blocked[id][j] || s->blocked[j][id])
+            return false;
+    return true;
+}
+
+void sim_check_leaders(struct sim *s)
+{
+    for (uint16_t j = 0; j < s->n; j++) {
+        struct sim_node *nd = &s->node[j];
+        bool lead = nd->up && px_node_is_leader(nd->px);
+        if (lead && !nd->was_leader && j != s->last_leader) {
+            s->faults[SIM_F_LEADER]++;
+            uint16_t old = s->last_leader;
+            if (s->cfg.rotate_every > 0 && old != PX_NODE_NONE && s->node[old].up &&
+                sim_connected(s, old))
+                s->faults[SIM_F_ROTATION]++; /* the old leader was fine: a planned hand-over */
+            s->last_leader = j;
+            if (s->trace)
+                fprintf(s->out, "t=%llu node %u leads\n", (unsigned long long)s->now, j);
+        }
+        nd->was_leader = lead;
+    }
+}
+
+void sim_check_final(struct sim *s)
+{
+    uint64_t want = sim_fib(s->submitted + 1);
+    for (uint16_t j = 0; j < s->n && s->viol == SIM_V_NONE; j++) {
+        if (!(s->cfg.roles[j] & PX_ROLE_LEARNER))
+            continue;
+        const struct px_fib *f = px_node_fib(s->node[j].px);
+        if (f->value != want || f->requests != s->submitted)
+            sim_violate(s, SIM_V_FINAL,
+                        "node %u ends with value %llu after %llu requests; F(%u) = %llu", j,
+                        (unsigned long long)f->value, (unsigned long long)f->requests,
+                        s->submitted + 1, (unsigned long long)want);
+    }
+}

@@ -1,0 +1,495 @@
+/* test_px_proposer.c: proposer and leader (Multi-Paxos, "Paxos Made Simple" 2.2 and 3). Node 0
+ * of 3 proposes; its peers' replies are hand-made. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "px_cluster.h"
+
+/* Ticks until n sends PREPARE; returns its ballot (the ready is cleared). */
+static px_ballot_t tick_until_prepare(struct px_node *n, struct px_ready *r, uint32_t *ticks)
+{
+    for (uint32_t t = 1; t < 1000; t++) {
+        px_node_tick(n, r);
+        int k = pxu_find(r, PX_MSG_PREPARE, 0);
+        if (k >= 0) {
+            px_ballot_t b = r->msgs[k].ballot;
+            assert_int_equal(r->msgs[k].to, PX_TO_ALL);
+            if (ticks != NULL)
+                *ticks = t;
+            px_ready_clear(r);
+            return b;
+        }
+        px_ready_clear(r);
+    }
+    fail();
+    return 0;
+}
+
+static void promise(struct px_node *n, struct px_ready *r, uint16_t from, px_ballot_t b,
+                    uint64_t count)
+{
+    struct px_msg p = pxu_msg(PX_MSG_PROMISE, from, 0, b, 1);
+    p.a = count;
+    px_node_step(n, &p, r);
+}
+
+static void promise_entry(struct px_node *n, struct px_ready *r, uint16_t from, px_ballot_t b,
+                          px_inst_t i, px_ballot_t accepted_at, uint64_t inc, uint64_t seq)
+{
+    struct px_msg e = pxu_msg(PX_MSG_PROMISE_ENTRY, from, 0, b, i);
+    e.a = accepted_at;
+    e.b = seq;
+    e.value = (struct px_value){.increment = inc, .client_id = 5, .seq = (uint32_t)inc};
+    px_node_step(n, &e, r);
+}
+
+static void accepted(struct px_node *n, struct px_ready *r, uint16_t from, px_ballot_t b,
+                     px_inst_t lo, px_inst_t hi)
+{
+    struct px_msg m = pxu_msg(PX_MSG_ACCEPTED, from, 0, b, lo);
+    m.a = hi;
+    px_node_step(n, &m, r);
+}
+
+static px_ballot_t become_leader(struct px_node *n, struct px_ready *r)
+{
+    px_ballot_t b = tick_until_prepare(n, r, NULL);
+    promise(n, r, 1, b, 0);
+    assert_true(px_node_is_leader(n));
+    px_ready_clear(r);
+    return b;
+}
+
+static int submit(struct px_node *n, struct px_ready *r, uint32_t seq)
+{
+    struct px_value v = {.increment = seq, .client_id = 9, .seq = seq};
+    return px_node_submit(n, &v, r);
+}
+
+static void test_proposer_campaigns_after_election_timeout_with_prepare_to_all(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    uint32_t ticks = 0;
+    px_ballot_t b = tick_until_prepare(n, r, &ticks);
+    /* rank 0, first election: election_ticks plus at most election_ticks / 4 of jitter */
+    assert_true(ticks >= 10 && ticks <= 13);
+    assert_int_equal(px_ballot_node(b), 0);
+    assert_int_equal(px_ballot_counter(b), 1);
+    assert_int_equal(px_node_stats(n)->campaigns, 1);
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_lower_ranked_proposers_wait_longer(void **state)
+{
+    (void)state;
+    uint32_t t0 = 0, t2 = 0;
+    struct px_ready *r = pxu_ready();
+    struct px_node *a = pxu_node(0, 3, false);
+    struct px_node *c = pxu_node(2, 3, false);
+    tick_until_prepare(a, r, &t0);
+    tick_until_prepare(c, r, &t2);
+    assert_true(t2 >= t0 + 10 - 2); /* two ranks later, minus the jitter */
+    assert_true(t2 >= 30);
+    pxu_free(a);
+    pxu_free(c);
+    free(r);
+}
+
+static void test_proposer_becomes_leader_on_majority_of_promises_and_heartbeats(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = tick_until_prepare(n, r, NULL);
+    assert_false(px_node_is_leader(n));
+    promise(n, r, 1, b, 0);
+    assert_true(px_node_is_leader(n)); /* itself + node 1 = 2 of 3 */
+    assert_int_equal(px_node_leader(n), 0);
+    int k = pxu_find(r, PX_MSG_HEARTBEAT, 0);
+    assert_true(k >= 0);
+    assert_int_equal(r->msgs[k].ballot, b);
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_adopts_highest_ballot_value_from_promises_p2c(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 5, false);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = tick_until_prepare(n, r, NULL);
+    promise_entry(n, r, 1, b, 1, px_ballot_make(0, 3), 111, 1); /* older ballot */
+    promise(n, r, 1, b, 1);
+    promise_entry(n, r, 2, b, 1, px_ballot_make(0, 4), 222, 1); /* highest: must win */
+    promise(n, r, 2, b, 1);
+    assert_true(px_node_is_leader(n));
+    int k = pxu_find(r, PX_MSG_ACCEPT, 0);
+    assert_true(k >= 0);
+    assert_int_equal(r->msgs[k].instance, 1);
+    assert_int_equal(r->msgs[k].ballot, b);
+    assert_int_equal(r->msgs[k].value.increment, 222);
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_fills_gaps_below_highest_report_with_noops(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = tick_until_prepare(n, r, NULL);
+    promise_entry(n, r, 1, b, 3, px_ballot_make(0, 2), 33, 1);
+    promise(n, r, 1, b, 1);
+    assert_true(px_node_is_leader(n));
+    assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 3);
+    int k = pxu_find(r, PX_MSG_ACCEPT, 0);
+    assert_int_equal(r->msgs[k].instance, 1);
+    assert_int_equal(r->msgs[k].value.client_id, 0); /* no-op */
+    k = pxu_find(r, PX_MSG_ACCEPT, (uint32_t)k + 1);
+    assert_int_equal(r->msgs[k].instance, 2);
+    assert_int_equal(r->msgs[k].value.client_id, 0);
+    k = pxu_find(r, PX_MSG_ACCEPT, (uint32_t)k + 1);
+    assert_int_equal(r->msgs[k].instance, 3);
+    assert_int_equal(r->msgs[k].value.increment, 33);
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_ignores_promise_with_a_lost_entry(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = tick_until_prepare(n, r, NULL);
+    promise_entry(n, r, 1, b, 1, px_ballot_make(0, 2), 1, 1);
+    /* entry 2 of 3 lost */
+    promise_entry(n, r, 1, b, 3, px_ballot_make(0, 2), 3, 3);
+    promise(n, r, 1, b, 3);
+    assert_false(px_node_is_leader(n));
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_ignores_promise_with_a_duplicated_entry(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = tick_until_prepare(n, r, NULL);
+    promise_entry(n, r, 1, b, 1, px_ballot_make(0, 2), 1, 1);
+    promise_entry(n, r, 1, b, 2, px_ballot_make(0, 2), 2, 2);
+    promise_entry(n, r, 1, b, 2, px_ballot_make(0, 2), 2, 2);
+    promise(n, r, 1, b, 2);
+    assert_false(px_node_is_leader(n));
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_steps_down_on_nack_with_higher_ballot(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = become_leader(n, r);
+    struct px_msg nack = pxu_msg(PX_MSG_NACK, 1, 0, px_ballot_make(9, 2), 0);
+    nack.a = b;
+    px_node_step(n, &nack, r);
+    assert_false(px_node_is_leader(n));
+    px_ready_clear(r);
+    /* its next ballot is above everything it has seen */
+    px_ballot_t b2 = tick_until_prepare(n, r, NULL);
+    assert_true(b2 > px_ballot_make(9, 2));
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_steps_down_on_accept_of_higher_ballot(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    become_leader(n, r);
+    struct px_msg a = pxu_msg(PX_MSG_ACCEPT, 2, PX_TO_ALL, px_ballot_make(5, 2), 1);
+    px_node_step(n, &a, r);
+    assert_false(px_node_is_leader(n));
+    assert_int_equal(px_node_leader(n), 2);
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_decides_on_majority_accepted_and_replies_to_client(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = become_leader(n, r);
+    assert_int_equal(submit(n, r, 1), 0);
+    assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 1);
+    assert_int_equal(r->recs_len, 1); /* its own acceptance */
+    assert_int_equal(r->recs[0].type, PX_REC_ACCEPTED);
+    px_ready_clear(r);
+    accepted(n, r, 2, b, 1, 1);
+    int k = pxu_find(r, PX_MSG_CLIENT_REPLY, 0);
+    assert_true(k >= 0);
+    assert_int_equal(r->msgs[k].to, 3); /* PX_CLIENT_NODE: endpoint N */
+    assert_int_equal(r->msgs[k].value.client_id, 9);
+    assert_int_equal(r->msgs[k].value.seq, 1);
+    assert_int_equal(r->msgs[k].instance, 1);
+    k = pxu_find(r, PX_MSG_DECIDE, 0);
+    assert_true(k >= 0);
+    assert_int_equal(r->msgs[k].a, 1);
+    assert_int_equal(r->apply_len, 1); /* the leader is a learner too */
+    assert_int_equal(px_node_stats(n)->decided, 1);
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_accepted_is_counted_once_per_acceptor(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 5, false);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = tick_until_prepare(n, r, NULL);
+    promise(n, r, 1, b, 0);
+    promise(n, r, 2, b, 0);
+    assert_true(px_node_is_leader(n));
+    submit(n, r, 1);
+    px_ready_clear(r);
+    accepted(n, r, 1, b, 1, 1);
+    accepted(n, r, 1, b, 1, 1); /* duplicate: still 2 of 5 */
+    assert_int_equal(px_node_stats(n)->decided, 0);
+    accepted(n, r, 2, b, 1, 1);
+    assert_int_equal(px_node_stats(n)->decided, 1);
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_window_limits_in_flight_and_grows_per_decision(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false); /* window_max 8, initial cwnd 8 */
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = become_leader(n, r);
+    for (uint32_t s = 1; s <= 20; s++)
+        assert_int_equal(submit(n, r, s), 0);
+    assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 8); /* the rest waits in the queue */
+    px_ready_clear(r);
+    accepted(n, r, 1, b, 1, 3);
+    /* 3 decided: 3 slots free */
+    assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 3);
+    int k = pxu_find(r, PX_MSG_ACCEPT, 0);
+    assert_int_equal(r->msgs[k].instance, 9);
+    assert_int_equal(r->msgs[k].a, 3); /* the decision rides on the ACCEPT */
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_congested_halves_window_aimd(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = become_leader(n, r);
+    px_node_congested(n); /* 8 -> 4 */
+    for (uint32_t s = 1; s <= 20; s++)
+        submit(n, r, s);
+    assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 4);
+    px_ready_clear(r);
+    accepted(n, r, 1, b, 1, 4); /* 4 decided: window 4 -> 8 (additive +1 each) */
+    assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 8);
+    px_ready_clear(r);
+    px_node_congested(n);
+    px_node_congested(n);
+    px_node_congested(n);
+    px_node_congested(n);       /* 8 -> 4 -> 2 -> 1 -> floor 1 */
+    accepted(n, r, 1, b, 5, 5); /* cwnd 2, still 7 in flight: nothing new */
+    assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 0);
+    accepted(n, r, 1, b, 6, 11); /* cwnd 8, 1 in flight: 7 new */
+    assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 7);
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_resends_accepts_when_commit_stalls(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    become_leader(n, r);
+    submit(n, r, 1);
+    submit(n, r, 2);
+    px_ready_clear(r);
+    uint32_t resent = 0;
+    for (uint32_t t = 0; t < 8; t++) {
+        px_node_tick(n, r);
+        resent += pxu_count(r, PX_MSG_ACCEPT);
+        px_ready_clear(r);
+    }
+    assert_int_equal(resent, 2);
+    assert_int_equal(px_node_stats(n)->resent, 2);
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_campaigns_at_once_when_leader_reported_down_and_rank_zero(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(1, 3, false);
+    struct px_ready *r = pxu_ready();
+    struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 0, PX_TO_ALL, px_ballot_make(1, 0), 0);
+    px_node_step(n, &hb, r);
+    assert_int_equal(px_node_leader(n), 0);
+    px_node_peer_status(n, 0, false, r);
+    assert_int_equal(px_node_leader(n), PX_NODE_NONE);
+    px_ready_clear(r);
+    uint32_t ticks = 0;
+    tick_until_prepare(n, r, &ticks);
+    assert_true(ticks <= 3); /* rank 0 among the live: only jitter (election_ticks / 4) */
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_queues_when_no_leader_and_reports_full_queue(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(1, 3, false);
+    struct px_ready *r = pxu_ready();
+    for (uint32_t s = 0; s < PX_QUEUE_MAX; s++)
+        assert_int_equal(submit(n, r, s), 0);
+    assert_int_equal(r->msgs_len, 0);
+    assert_int_equal(submit(n, r, PX_QUEUE_MAX), -EAGAIN);
+    /* a leader appears: queued values are forwarded (bounded per call) */
+    struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 2, PX_TO_ALL, px_ballot_make(1, 2), 0);
+    px_node_step(n, &hb, r);
+    assert_true(pxu_count(r, PX_MSG_CLIENT) > 0);
+    assert_true(r->msgs_len <= PX_STEP_OUTPUT_MAX);
+    int k = pxu_find(r, PX_MSG_CLIENT, 0);
+    assert_int_equal(r->msgs[k].to, 2);
+    assert_int_equal(r->msgs[k].value.seq, 0);
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_losing_proposer_role_steps_down_and_stops_campaigning(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    become_leader(n, r);
+    px_node_set_roles(n, 0, PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER, r);
+    assert_false(px_node_is_leader(n));
+    px_ready_clear(r);
+    for (uint32_t t = 0; t < 200; t++) {
+        px_node_tick(n, r);
+        assert_int_equal(pxu_count(r, PX_MSG_PREPARE), 0);
+        px_ready_clear(r);
+    }
+    px_node_set_roles(n, 0, PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER, r);
+    tick_until_prepare(n, r, NULL); /* a proposer again */
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_quorum_follows_acceptor_set_changes(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    /* nodes 1 and 2 stop being acceptors (between rounds, on every node): quorum 1 of 1 */
+    px_node_set_roles(n, 1, PX_ROLE_LEARNER, r);
+    px_node_set_roles(n, 2, PX_ROLE_LEARNER, r);
+    tick_until_prepare(n, r, NULL);
+    assert_true(px_node_is_leader(n)); /* its own promise is a majority of one */
+    submit(n, r, 1);
+    assert_int_equal(px_node_stats(n)->decided, 1);
+    pxu_free(n);
+    free(r);
+}
+
+static void test_proposer_that_is_no_acceptor_persists_its_ballot_before_prepare(void **state)
+{
+    (void)state;
+    struct px_config cfg = pxu_config(0, 3);
+    cfg.roles[0] = PX_ROLE_PROPOSER;
+    struct px_node *n = pxu_node_cfg(&cfg);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = 0;
+    for (uint32_t t = 0; t < 100 && b == 0; t++) {
+        px_node_tick(n, r);
+        int k = pxu_find(r, PX_MSG_PREPARE, 0);
+        if (k >= 0) {
+            b = r->msgs[k].ballot;
+            assert_int_equal(r->recs_len, 1); /* durable before the PREPARE is sent */
+            assert_int_equal(r->recs[0].type, PX_REC_PROMISE);
+            assert_int_equal(r->recs[0].ballot, b);
+        }
+        px_ready_clear(r);
+    }
+    assert_true(b != 0);
+    /* restart from that record: the next ballot is higher (ballots are never reused) */
+    struct px_rec rec = {.type = PX_REC_PROMISE, .ballot = b};
+    pxu_free(n);
+    n = pxu_node_cfg(&cfg);
+    px_node_load_rec(n, &rec);
+    px_ballot_t b2 = tick_until_prepare(n, r, NULL);
+    assert_true(b2 > b);
+    pxu_free(n);
+    free(r);
+}
+
+static void
+test_proposer_leader_answers_an_already_applied_resubmission_without_a_slot(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, false);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = become_leader(n, r);
+    submit(n, r, 1);
+    accepted(n, r, 1, b, 1, 1); /* decided and applied at instance 1 */
+    px_ready_clear(r);
+    submit(n, r, 1); /* the client timed out and resent it */
+    assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 0);
+    int k = pxu_find(r, PX_MSG_CLIENT_REPLY, 0);
+    assert_true(k >= 0);
+    assert_int_equal(r->msgs[k].value.seq, 1);
+    assert_int_equal(r->msgs[k].instance, 0); /* "applied earlier" */
+    pxu_free(n);
+    free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_proposer_campaigns_after_election_timeout_with_prepare_to_all),
+        cmocka_unit_test(test_proposer_lower_ranked_proposers_wait_longer),
+        cmocka_unit_test(test_proposer_becomes_leader_on_majority_of_promises_and_heartbeats),
+        cmocka_unit_test(test_proposer_adopts_highest_ballot_value_from_promises_p2c),
+        cmocka_unit_test(test_proposer_fills_gaps_below_highest_report_with_noops),
+        cmocka_unit_test(test_proposer_ignores_promise_with_a_lost_entry),
+        cmocka_unit_test(test_proposer_ignores_promise_with_a_duplicated_entry),
+        cmocka_unit_test(test_proposer_steps_down_on_nack_with_higher_ballot),
+        cmocka_unit_test(test_proposer_steps_down_on_accept_of_higher_ballot),
+        cmocka_unit_test(test_proposer_decides_on_majority_accepted_and_replies_to_client),
+        cmocka_unit_test(test_proposer_accepted_is_counted_once_per_acceptor),
+        cmocka_unit_test(test_proposer_window_limits_in_flight_and_grows_per_decision),
+        cmocka_unit_test(test_proposer_congested_halves_window_aimd),
+        cmocka_unit_test(test_proposer_resends_accepts_when_commit_stalls),
+        cmocka_unit_test(test_proposer_campaigns_at_once_when_leader_reported_down_and_rank_zero),
+        cmocka_unit_test(test_proposer_queues_when_no_leader_and_reports_full_queue),
+        cmocka_unit_test(test_proposer_losing_proposer_role_steps_down_and_stops_campaigning),
+        cmocka_unit_test(test_proposer_quorum_follows_acceptor_set_changes),
+        cmocka_unit_test(test_proposer_that_is_no_acceptor_persists_its_ballot_before_prepare),
+        cmocka_unit_test(
+            test_proposer_leader_answers_an_already_applied_resubmission_without_a_slot),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
