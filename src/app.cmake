@@ -5,6 +5,7 @@ add_library(paxos_app STATIC
   ${CMAKE_CURRENT_LIST_DIR}/hist.c
   ${CMAKE_CURRENT_LIST_DIR}/log.c
   ${CMAKE_CURRENT_LIST_DIR}/node.c
+  ${CMAKE_CURRENT_LIST_DIR}/persist.c
   ${CMAKE_CURRENT_LIST_DIR}/report.c
   ${CMAKE_CURRENT_LIST_DIR}/supervisor.c
   ${CMAKE_CURRENT_LIST_DIR}/transport_shm.c

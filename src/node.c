@@ -20,6 +20,7 @@
 
 #include "ipc/segment.h"
 #include "log.h"
+#include "persist.h"
 #include "pool.h"
 #include "store/store.h"
 #include "transport.h"
@@ -143,13 +144,7 @@ static int flush_ready(struct node *nd)
     bool fib_changed = fib->applied != nd->applied_persisted;
     if (r->recs_len > 0 || fib_changed) {
         failpoint(nd, FP_BEFORE_PERSIST);
-        int rc = store_begin(nd->store);
-        for (uint32_t i = 0; rc == 0 && i < r->recs_len; i++)
-            rc = store_put(nd->store, &r->recs[i]);
-        if (rc == 0 && fib_changed)
-            rc = store_put_fib(nd->store, fib);
-        if (rc == 0)
-            rc = store_commit(nd->store);
+        int rc = persist_ready(nd->store, r, fib_changed ? fib : NULL);
         if (rc != 0) {
             fprintf(stderr, "paxos-shm: node %u: %s\n", nd->a->id, store_errmsg(nd->store));
             return rc;

@@ -145,6 +145,14 @@ def chaos_5_nodes_sqlite():
     chaos("sqlite", 5, 60000, 20, 13)
 
 
+@case
+def chaos_shm_store_stays_bounded_across_restarts():
+    # Seeds that, before the node loop put a batch's TRUNCATE records first, made a restarted
+    # node's shm store report "log area full" (exit 3) in about 1 run of 4.
+    for nodes, seed in ((5, 202), (16, 212), (5, 216), (16, 218)):
+        chaos("shm", nodes, 60000, 20, seed)
+
+
 # --- bad input: exit 2 and one line naming the flag ---------------------------------------------
 
 BAD = [

@@ -1,0 +1,15 @@
+/* persist.h: one group commit of the core's output (the node loop's persist step). */
+#ifndef PX_PERSIST_H
+#define PX_PERSIST_H
+
+#include "paxos/px.h"
+#include "store/store.h"
+
+/* Writes r->recs and, when fib is not NULL, the applied state in one store transaction
+ * (begin .. commit). TRUNCATE records go first: the batch commits atomically, so their place in
+ * it does not matter for a crash, but a bounded store (shm) must free the slots before this
+ * batch's new entries take them (entries at or below the point are dropped anyway).
+ * Returns 0 when the batch is durable, or the store's negative code (store_errmsg says why). */
+int persist_ready(struct store *s, const struct px_ready *r, const struct px_fib *fib);
+
+#endif
