@@ -8,6 +8,7 @@
 #include <urcu/uatomic.h>
 
 #include "ipc/ipc_assert.h"
+#include "ipc/slots.h"
 
 #define BCAST_ATTACHED 1u
 
@@ -61,27 +62,6 @@ bool ipc_bcast_attached(const struct ipc_bcast *b, uint32_t c)
 {
     IPC_ASSERT(c < IPC_BCAST_CURSORS_MAX);
     return (uatomic_read(&b->cursors[c].state) & BCAST_ATTACHED) != 0;
-}
-
-/* Copies n slots starting at sequence seq between the ring and a flat buffer (two pieces when
- * the range wraps). */
-static void bcast_copy(struct ipc_bcast *b, uint64_t seq, void *buf, uint32_t n, bool to_ring)
-{
-    uint32_t first = (uint32_t)(seq & b->mask);
-    uint32_t run = b->mask + 1 - first;
-    if (run > n)
-        run = n;
-    unsigned char *ring1 = b->slots + (size_t)first * IPC_SLOT_BYTES;
-    unsigned char *flat2 = (unsigned char *)buf + (size_t)run * IPC_SLOT_BYTES;
-    size_t bytes1 = (size_t)run * IPC_SLOT_BYTES;
-    size_t bytes2 = (size_t)(n - run) * IPC_SLOT_BYTES;
-    if (to_ring) {
-        memcpy(ring1, buf, bytes1);
-        memcpy(b->slots, flat2, bytes2);
-    } else {
-        memcpy(buf, ring1, bytes1);
-        memcpy(flat2, b->slots, bytes2);
-    }
 }
 
 /* Producer: the lowest pos of the attached cursors (head if none), cached in min_cache. */
@@ -184,7 +164,7 @@ uint32_t ipc_bcast_publish(struct ipc_bcast *b, const void *slots, uint32_t n, u
                 return 0;
         }
     }
-    bcast_copy(b, head, (void *)(uintptr_t)slots, room, true);
+    ipc_slots_copy(b->slots, b->mask, head, (void *)(uintptr_t)slots, room, true);
     /* Release of head: slot stores before the new head. Pairs with the cmm_smp_rmb() after
      * the head load in ipc_bcast_read / ipc_bcast_empty. */
     cmm_smp_wmb();
@@ -231,7 +211,7 @@ struct ipc_bcast_read_result ipc_bcast_read(struct ipc_bcast *b, uint32_t c, voi
     uint32_t n = avail < max ? (uint32_t)avail : max;
     if (n == 0)
         return res;
-    bcast_copy(b, pos, out, n, false);
+    ipc_slots_copy(b->slots, b->mask, pos, out, n, false);
     /* Slot loads before the reserve load: pairs with the cmm_smp_mb() after the reserve store
      * in publish. If the producer began overwriting any slot we copied, we see its reserve. */
     cmm_smp_rmb();

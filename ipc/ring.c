@@ -8,6 +8,7 @@
 #include <urcu/uatomic.h>
 
 #include "ipc/ipc_assert.h"
+#include "ipc/slots.h"
 
 static bool ring_slots_valid(uint32_t slots)
 {
@@ -40,28 +41,6 @@ uint32_t ipc_ring_capacity(const struct ipc_ring *r)
     return r->mask_c + 1;
 }
 
-/* Copies n slots between the ring (starting at index `at`) and a flat buffer, in at most two
- * pieces because the ring may wrap. to_ring selects the direction. */
-static void ring_copy(struct ipc_ring *r, uint32_t mask, uint32_t at, void *buf, uint32_t n,
-                      bool to_ring)
-{
-    uint32_t first = at & mask;
-    uint32_t run = mask + 1 - first;
-    if (run > n)
-        run = n;
-    unsigned char *ring1 = r->slots + (size_t)first * IPC_SLOT_BYTES;
-    unsigned char *flat2 = (unsigned char *)buf + (size_t)run * IPC_SLOT_BYTES;
-    size_t bytes1 = (size_t)run * IPC_SLOT_BYTES;
-    size_t bytes2 = (size_t)(n - run) * IPC_SLOT_BYTES;
-    if (to_ring) {
-        memcpy(ring1, buf, bytes1);
-        memcpy(r->slots, flat2, bytes2);
-    } else {
-        memcpy(buf, ring1, bytes1);
-        memcpy(flat2, r->slots, bytes2);
-    }
-}
-
 uint32_t ipc_ring_push(struct ipc_ring *r, const void *slots, uint32_t n)
 {
     IPC_ASSERT(slots != NULL || n == 0);
@@ -83,7 +62,7 @@ uint32_t ipc_ring_push(struct ipc_ring *r, const void *slots, uint32_t n)
         n = free_slots;
     if (n == 0)
         return 0;
-    ring_copy(r, mask, head, (void *)(uintptr_t)slots, n, true);
+    ipc_slots_copy(r->slots, mask, head, (void *)(uintptr_t)slots, n, true);
     /* Release of head: the slot stores above become visible before the new head. Pairs with
      * the cmm_smp_rmb() after the head load in ipc_ring_pop / ipc_ring_empty. */
     cmm_smp_wmb();
@@ -108,7 +87,7 @@ uint32_t ipc_ring_pop(struct ipc_ring *r, void *out, uint32_t max)
     uint32_t n = avail < max ? avail : max;
     if (n == 0)
         return 0;
-    ring_copy(r, mask, tail, out, n, false);
+    ipc_slots_copy(r->slots, mask, tail, out, n, false);
     /* Release of tail: the slot loads above complete before the producer can see the slots
      * as free and overwrite them (load->store: full barrier). Pairs with the cmm_smp_mb()
      * after the tail load in ipc_ring_push. */

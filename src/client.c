@@ -76,13 +76,11 @@ bool client_decided(struct client *c, const struct px_value *v, uint64_t instanc
     uint64_t r = round_of(c, v);
     struct client_slot *s = r ? &c->slots[r % CLIENT_SPAN_MAX] : NULL;
     if (s == NULL || s->round != r) {
-        c->replies_dup++; /* a second reply after a resubmission, or of an earlier run */
-        return false;
+        return false; /* a second reply after a resubmission, or of an earlier run */
     }
     if (s->increment != v->increment) {
         /* A decided value that is not what was submitted: a validity violation. Count it (the
          * end-state check will fail too) rather than trust it. */
-        c->replies_bad++;
         fprintf(stderr,
                 "client: reply for round %llu (client %u seq %u) carries increment "
                 "%llu, submitted %llu\n",

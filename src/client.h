@@ -35,8 +35,7 @@ struct client {
     uint64_t oldest;     /* oldest round not yet decided */
     uint64_t done;       /* rounds decided */
     uint64_t inflight;
-    uint64_t resubmits, replies_dup;
-    uint64_t replies_bad;       /* replies whose value differs from the submitted one */
+    uint64_t resubmits;
     uint64_t max_instance;      /* highest instance a reply reported */
     uint64_t fib_prev, fib_cur; /* F(next_round - 2), F(next_round - 1) */
     struct hist latency_ns;

@@ -15,8 +15,6 @@ struct report_node {
     pid_t pid; /* 0 when not running */
     uint32_t incarnation, restarts;
     bool killing; /* chaos sent SIGKILL, not reaped yet */
-    bool exited;
-    int exit_status;
     bool learner;
     bool final_ok; /* published a final state */
     struct px_fib fib;

@@ -209,8 +209,6 @@ static void reap(struct sup *s)
             continue;
         struct report_node *rn = &s->rep.nodes[i];
         rn->pid = 0;
-        rn->exited = true;
-        rn->exit_status = st;
         bank_counters(s, i);
         set_alive(s, i, false);
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && s->stopping)
@@ -227,7 +225,6 @@ static void reap(struct sup *s)
             continue;
         rn->restarts++;
         s->rep.restarts++;
-        rn->exited = false;
         if (spawn(s, i) != 0)
             s->fatal = EXIT_RUNTIME;
     }
@@ -367,10 +364,20 @@ static void handle_replies(struct sup *s, struct px_msg *in, uint32_t n, uint64_
     }
 }
 
+/* Pushes what is queued, reads the replies, and sleeps up to 1 ms when there were none. */
+static void pump(struct sup *s)
+{
+    static struct px_msg in[SUP_BATCH_MAX];
+    transport_flush(s->t);
+    uint32_t n = transport_recv(s->t, in, SUP_BATCH_MAX);
+    handle_replies(s, in, n, util_now_ns());
+    if (n == 0)
+        transport_wait(s->t, 1000000);
+}
+
 /* Returns 0 when every round is decided, or the exit code that ended the run early. */
 static int drive(struct sup *s, uint64_t start_ns)
 {
-    static struct px_msg in[SUP_BATCH_MAX];
     struct px_value v;
     uint64_t last_progress = 0, last_overdue = start_ns;
     uint64_t deadline = s->cfg->timeout_s ? start_ns + s->cfg->timeout_s * 1000000000ull : 0;
@@ -397,15 +404,11 @@ static int drive(struct sup *s, uint64_t start_ns)
                 (void)submit(s, &again[i]);
             last_overdue = now;
         }
-        transport_flush(s->t);
-        uint32_t n = transport_recv(s->t, in, SUP_BATCH_MAX);
-        handle_replies(s, in, n, util_now_ns());
         if (now - last_progress > SUP_PROGRESS_NS) {
             progress(s, start_ns, now, false);
             last_progress = now;
         }
-        if (n == 0)
-            transport_wait(s->t, 1000000);
+        pump(s);
     }
     return 0;
 }
@@ -414,7 +417,6 @@ static int drive(struct sup *s, uint64_t start_ns)
  * instance a reply reported. Returns true when they converged in time. */
 static bool converge(struct sup *s)
 {
-    static struct px_msg in[SUP_BATCH_MAX];
     uint64_t deadline = util_now_ns() + SUP_CONVERGE_NS;
     while (util_now_ns() < deadline) {
         if (should_stop(s))
@@ -432,10 +434,7 @@ static bool converge(struct sup *s)
         }
         if (all_up && lo == hi && lo >= s->client->max_instance)
             return true;
-        transport_flush(s->t);
-        uint32_t n = transport_recv(s->t, in, SUP_BATCH_MAX);
-        handle_replies(s, in, n, util_now_ns());
-        transport_wait(s->t, 1000000);
+        pump(s);
     }
     return false;
 }
@@ -569,19 +568,15 @@ static int wait_loaded(struct sup *s)
 /* First global round not applied according to one client's dedup record. */
 static uint64_t first_missing(const struct px_fib *f, uint32_t client_id)
 {
-    for (uint32_t k = 0; k < PX_CLIENTS_MAX; k++) {
-        const struct px_dedup *d = &f->clients[k];
-        if (d->client_id != client_id)
-            continue;
-        /* Bit b of seen[] is seq_low + b; seqs start at 1, so a fresh record (seq_low 0)
-         * has bit 0 for a seq that never exists. */
-        uint64_t low = d->seq_low ? d->seq_low : 1;
-        while (low - d->seq_low < PX_DEDUP_SPAN &&
-               ((d->seen[(low - d->seq_low) / 64] >> ((low - d->seq_low) % 64)) & 1u))
-            low++;
-        return (low - 1) * CLIENT_IDS + client_id;
-    }
-    return client_id; /* never seen: its first request is global round client_id */
+    /* Seqs start at 1; px_fib_seen answers from the state machine's own exactly-once table,
+     * and a client's seen seqs past a gap stay within PX_DEDUP_SPAN of its oldest unapplied. */
+    struct px_value v = {.client_id = client_id, .seq = 1};
+    for (uint32_t k = 0; k < PX_CLIENTS_MAX; k++)
+        if (f->clients[k].client_id == client_id && f->clients[k].seq_low > 1)
+            v.seq = f->clients[k].seq_low;
+    while (px_fib_seen(f, &v))
+        v.seq++;
+    return (uint64_t)(v.seq - 1) * CLIENT_IDS + client_id;
 }
 
 /* Rounds decided by earlier runs on this data: the longest prefix of global rounds that the
