@@ -58,6 +58,10 @@ void px_assert_fail(const char *expr, const char *file, int line);
  * the window is full). Reached: px_node_submit returns -EAGAIN, a forwarded value is dropped
  * (counted; the client resubmits after its timeout). */
 #define PX_QUEUE_MAX 1024u
+/* A proposer more than PX_LOG_MAX / 2 instances behind what it knows is chosen lets this many
+ * election timeouts pass before it campaigns: time to catch up, and for a proposer that is not
+ * behind to win. Reached: it campaigns anyway, so a pool whose proposers all lag elects. */
+#define PX_CAMPAIGN_DEFER_TIMEOUTS 4u
 /* The most records / messages / applied entries a single entry call (step, tick, submit,
  * peer_status, flush) adds to a ready. */
 #define PX_STEP_OUTPUT_MAX 256u

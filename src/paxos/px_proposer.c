@@ -525,6 +525,16 @@ static void resend(struct px_node *n, struct px_ready *out)
     }
 }
 
+/* A proposer whose own log is far behind what is known to be chosen (a restarted or lagging
+ * learner) would win phase 1 with a ring that cannot reach the first instance it may propose,
+ * and stall the pool until it caught up: it waits PX_CAMPAIGN_DEFER_TIMEOUTS (px.h) first. */
+static bool defer_campaign(const struct px_node *n)
+{
+    bool behind = px_has_role(n, n->cfg.id, PX_ROLE_LEARNER) &&
+                  n->chosen_hi > n->fib.applied + PX_LOG_MAX / 2;
+    return behind && n->elapsed < n->timeout + PX_CAMPAIGN_DEFER_TIMEOUTS * n->cfg.election_ticks;
+}
+
 void px_proposer_tick(struct px_node *n, struct px_ready *out)
 {
     switch (n->state) {
@@ -540,7 +550,7 @@ void px_proposer_tick(struct px_node *n, struct px_ready *out)
     default:
         if (!px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER))
             break;
-        if (++n->elapsed >= n->timeout)
+        if (++n->elapsed >= n->timeout && !defer_campaign(n))
             campaign(n, out);
         break;
     }

@@ -466,6 +466,37 @@ test_proposer_leader_answers_an_already_applied_resubmission_without_a_slot(void
     free(r);
 }
 
+/* Hears leader 1 announce `decided` chosen instances, loses it, and counts the ticks until it
+ * campaigns. */
+static uint32_t ticks_to_campaign_after(px_inst_t decided)
+{
+    struct px_node *n = pxu_node(0, 3, true);
+    struct px_ready *r = pxu_ready();
+    struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(1, 1), 0);
+    hb.a = decided;
+    px_node_step(n, &hb, r);
+    px_ready_clear(r);
+    px_node_peer_status(n, 1, false, r);
+    px_ready_clear(r);
+    uint32_t ticks = 0;
+    tick_until_prepare(n, r, &ticks);
+    pxu_free(n);
+    free(r);
+    return ticks;
+}
+
+/* A restarted proposer far behind what is chosen would win phase 1 with a log ring that cannot
+ * reach the first instance it may propose, and stall the pool (seen in chaos runs): it gives
+ * the others PX_CAMPAIGN_DEFER_TIMEOUTS election timeouts first, then still campaigns. */
+static void test_proposer_far_behind_the_chosen_log_defers_its_campaign(void **state)
+{
+    (void)state;
+    struct px_config cfg = pxu_config(0, 3);
+    uint32_t up_to_date = ticks_to_campaign_after(0);
+    uint32_t behind = ticks_to_campaign_after(10 * PX_LOG_MAX);
+    assert_true(behind >= up_to_date + (PX_CAMPAIGN_DEFER_TIMEOUTS - 1) * cfg.election_ticks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_proposer_losing_proposer_role_steps_down_and_stops_campaigning),
         cmocka_unit_test(test_proposer_quorum_follows_acceptor_set_changes),
         cmocka_unit_test(test_proposer_that_is_no_acceptor_persists_its_ballot_before_prepare),
+        cmocka_unit_test(test_proposer_far_behind_the_chosen_log_defers_its_campaign),
         cmocka_unit_test(
             test_proposer_leader_answers_an_already_applied_resubmission_without_a_slot),
     };
