@@ -13,8 +13,8 @@
 
 #include <urcu/system.h>
 
-#include "hist.h"
-#include "util.h"
+#include "common/hist.h"
+#include "common/util.h"
 #include "ipc/bcast.h"
 #include "ipc/doorbell.h"
 #include "ipc/ring.h"

@@ -1,7 +1,7 @@
 # bench/throughput: rounds/s of paxos-shm against its baselines (a program, not a test).
 add_executable(throughput ${CMAKE_CURRENT_LIST_DIR}/throughput.c ${CMAKE_CURRENT_LIST_DIR}/bare.c)
 target_include_directories(throughput PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${PROJECT_SOURCE_DIR}/src)
-target_link_libraries(throughput PRIVATE paxos_app paxos_ipc)
+target_link_libraries(throughput PRIVATE paxos_supervisor paxos_ipc)
 set_target_properties(throughput PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
 add_dependencies(throughput paxos-shm)
 # Smoke test: the harness completes and writes valid JSON with every expected field.

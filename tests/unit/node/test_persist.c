@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "persist.h"
+#include "node/persist.h"
 
 #define ENTRIES_MAX 64u
 

@@ -1,5 +1,7 @@
 /* cli.c: getopt_long parsing with strict range checks; one error line per bad value. */
-#include "cli.h"
+#include "cli/cli.h"
+
+#include "paxos/px.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -286,4 +288,16 @@ int cli_parse(int argc, char **argv, struct cli_config *c)
         return -1;
     }
     return 0;
+}
+
+uint32_t cli_roles(const struct cli_config *c, uint32_t id)
+{
+    uint32_t r = 0;
+    if (id < c->proposers)
+        r |= PX_ROLE_PROPOSER;
+    if (id < c->acceptors)
+        r |= PX_ROLE_ACCEPTOR;
+    if (id >= c->nodes - c->learners)
+        r |= PX_ROLE_LEARNER;
+    return r;
 }

@@ -5,7 +5,7 @@
  * node that dies (perfect failure detector: SIGCHLD), inject chaos kills. End: wait for every
  * learner to apply the last decided instance, stop the nodes, verify their final states. */
 #define _FILE_OFFSET_BITS 64
-#include "supervisor.h"
+#include "supervisor/supervisor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,17 +23,17 @@
 #include <urcu/system.h>
 #include <urcu/uatomic.h>
 
-#include "client.h"
+#include "supervisor/client.h"
 #include "ipc/bcast.h"
 #include "ipc/doorbell.h"
 #include "ipc/segment.h"
-#include "log.h"
-#include "node.h"
-#include "pool.h"
-#include "report.h"
+#include "common/log.h"
+#include "node/node.h"
+#include "common/pool.h"
+#include "supervisor/report.h"
 #include "store/store.h"
-#include "transport.h"
-#include "util.h"
+#include "node/transport.h"
+#include "common/util.h"
 
 /* After the last reply, learners get this long to apply the last decided instance. */
 #define SUP_CONVERGE_NS (20ull * 1000 * 1000 * 1000)
@@ -84,26 +84,7 @@ static struct pool_node_shared *node_shared(struct sup *s, uint16_t i)
 
 static bool has_role(const struct cli_config *c, uint16_t i, unsigned role)
 {
-    switch (role) {
-    case PX_ROLE_PROPOSER:
-        return i < c->proposers;
-    case PX_ROLE_ACCEPTOR:
-        return i < c->acceptors;
-    default:
-        return i >= c->nodes - c->learners;
-    }
-}
-
-static uint32_t roles_of(const struct cli_config *c, uint16_t i)
-{
-    uint32_t r = 0;
-    if (has_role(c, i, PX_ROLE_PROPOSER))
-        r |= PX_ROLE_PROPOSER;
-    if (has_role(c, i, PX_ROLE_ACCEPTOR))
-        r |= PX_ROLE_ACCEPTOR;
-    if (has_role(c, i, PX_ROLE_LEARNER))
-        r |= PX_ROLE_LEARNER;
-    return r;
+    return (cli_roles(c, i) & role) != 0;
 }
 
 /* Records node i in the registry (sqlite store only). A failure here is reported once and
@@ -116,7 +97,7 @@ static void registry_note(struct sup *s, uint16_t i)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    if (store_registry_update(s->registry, i, roles_of(s->cfg, i), rn->pid, rn->incarnation,
+    if (store_registry_update(s->registry, i, cli_roles(s->cfg, i), rn->pid, rn->incarnation,
                               rn->restarts, now_ms) != 0) {
         fprintf(stderr, "paxos-shm: %s\n", store_registry_errmsg(s->registry));
         store_registry_close(s->registry);
@@ -144,18 +125,30 @@ static void set_alive(struct sup *s, uint16_t i, bool up)
         ipc_doorbell_ring(&ipc_segment_ctl(s->seg, p)->bell);
 }
 
+/* The node's own configuration, built from the command line once per start. */
+static void node_config_of(struct sup *s, uint16_t i, struct node_config *out)
+{
+    const struct cli_config *c = s->cfg;
+    memset(out, 0, sizeof(*out));
+    out->id = i;
+    out->nodes = (uint16_t)c->nodes;
+    for (uint16_t p = 0; p < c->nodes; p++)
+        out->roles[p] = cli_roles(c, p);
+    out->window = c->window;
+    out->rotate = c->rotate;
+    out->seed = c->seed;
+    out->store = c->store == CLI_STORE_SHM ? STORE_SHM : STORE_SQLITE;
+    out->sync = c->sync == CLI_SYNC_FULL ? STORE_SYNC_FULL : STORE_SYNC_NORMAL;
+    out->data_dir = s->data_dir[0] ? s->data_dir : NULL;
+    out->incarnation = s->rep.nodes[i].incarnation;
+}
+
 static int spawn(struct sup *s, uint16_t i)
 {
     struct report_node *rn = &s->rep.nodes[i];
     rn->incarnation++;
-    struct node_args a = {
-        .seg = s->seg,
-        .mesh = s->mesh,
-        .cfg = s->cfg,
-        .data_dir = s->data_dir[0] ? s->data_dir : NULL,
-        .id = i,
-        .incarnation = rn->incarnation,
-    };
+    struct node_args a = {.seg = s->seg, .mesh = s->mesh};
+    node_config_of(s, i, &a.cfg);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -211,7 +204,7 @@ static void reap(struct sup *s)
         rn->pid = 0;
         bank_counters(s, i);
         set_alive(s, i, false);
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && s->stopping)
+        if (WIFEXITED(st) && WEXITSTATUS(st) == NODE_EXIT_STOPPED && s->stopping)
             continue;
         if (WIFEXITED(st)) {
             /* A node that exits by itself met a failure it reported (storage, setup). */
@@ -663,7 +656,7 @@ static int setup_segment(struct sup *s)
     if (ipc_segment_clean_stale(&stale) == 0 && stale > 0)
         LOG(LOG_INFO, "removed %u stale segment(s) of dead supervisors", stale);
     ipc_segment_name(s->seg_name, sizeof(s->seg_name), getpid());
-    uint64_t user = node_user_bytes(c);
+    uint64_t user = node_user_bytes(c->store == CLI_STORE_SHM ? STORE_SHM : STORE_SQLITE);
     if (user < sizeof(struct pool_shared))
         user = sizeof(struct pool_shared);
     struct ipc_layout l = {

@@ -53,6 +53,11 @@ struct cli_config {
     bool quiet;
 };
 
+/* The role bits (enum px_role: proposer 1, acceptor 2, learner 4) of node `id`: nodes
+ * 0..proposers-1 propose, 0..acceptors-1 accept, the last `learners` learn. The one place this
+ * rule is written; the supervisor hands the result to every node. */
+uint32_t cli_roles(const struct cli_config *c, uint32_t id);
+
 /* Parses argv. Returns 0 (run), 1 (--help / --version printed: exit 0), or -1 after printing
  * one line naming the bad flag and its accepted range to stderr (exit EXIT_USAGE). */
 int cli_parse(int argc, char **argv, struct cli_config *cfg);

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hist.h"
+#include "common/hist.h"
 #include "paxos/px.h"
 
 /* Round r of a run continuing `base` earlier rounds is global round g = base + r, request

@@ -6,7 +6,7 @@
  *
  * A node's socket ends are inherited again by its restarted incarnation (the supervisor keeps
  * every end open), so bytes in flight to a dead node wait in the kernel like slots in a ring. */
-#include "transport.h"
+#include "node/transport.h"
 
 #include <errno.h>
 #include <poll.h>

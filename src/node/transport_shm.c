@@ -4,8 +4,8 @@
  * supervisor) and, for a node, the broadcast ring of every other node. Destinations: one
  * point-to-point ring per endpoint, plus this node's own broadcast ring for PX_TO_ALL.
  * Every destination has a bounded FIFO outbox in process memory that absorbs a full ring. */
-#include "transport.h"
-#include "util.h"
+#include "node/transport.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  *   -> only then push the batch's outbound messages -> sleep on the doorbell when idle.
  *
  * Persist-before-send holds because messages are queued only after store_commit returns. */
-#include "node.h"
+#include "node/node.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -19,12 +19,12 @@
 #include <urcu/uatomic.h>
 
 #include "ipc/segment.h"
-#include "log.h"
-#include "persist.h"
-#include "pool.h"
+#include "common/log.h"
+#include "node/persist.h"
+#include "common/pool.h"
 #include "store/store.h"
-#include "transport.h"
-#include "util.h"
+#include "node/transport.h"
+#include "common/util.h"
 
 /* Inbound messages stepped per iteration before persisting and sending: large enough to
  * amortise one commit over many accepts, small enough to keep round latency low. */
@@ -68,34 +68,25 @@ struct node {
     uint64_t applied_persisted;
 };
 
-uint64_t node_user_bytes(const struct cli_config *cfg)
+uint64_t node_user_bytes(enum store_kind store)
 {
     uint64_t bytes = sizeof(struct pool_node_shared);
-    if (cfg->store == CLI_STORE_SHM)
+    if (store == STORE_SHM)
         bytes += store_shm_bytes(NODE_SHM_ENTRIES_MAX);
     return (bytes + 63) & ~63ull;
 }
 
-void node_px_config(const struct cli_config *cfg, uint16_t id, struct px_config *out)
+void node_px_config(const struct node_config *cfg, struct px_config *out)
 {
     memset(out, 0, sizeof(*out));
-    out->id = id;
-    out->nodes = (uint16_t)cfg->nodes;
-    for (uint32_t i = 0; i < cfg->nodes; i++) {
-        uint64_t r = 0;
-        if (i < cfg->proposers)
-            r |= PX_ROLE_PROPOSER;
-        if (i < cfg->acceptors)
-            r |= PX_ROLE_ACCEPTOR;
-        if (i >= cfg->nodes - cfg->learners)
-            r |= PX_ROLE_LEARNER;
-        out->roles[i] = r;
-    }
+    out->id = cfg->id;
+    out->nodes = cfg->nodes;
+    memcpy(out->roles, cfg->roles, sizeof(out->roles));
     out->window_max = cfg->window;
     out->rotate_every = cfg->rotate;
     out->election_ticks = NODE_ELECTION_TICKS;
     out->heartbeat_ticks = NODE_HEARTBEAT_TICKS;
-    out->seed = cfg->seed * 0x9e3779b97f4a7c15ull + id;
+    out->seed = cfg->seed * 0x9e3779b97f4a7c15ull + cfg->id;
     out->batch = true; /* ACCEPTED ranges and DECIDE coalesced per batch (px_node_flush) */
 }
 
@@ -116,7 +107,7 @@ static int failpoint_parse(struct node *nd)
     else
         goto bad;
     nd->fp_one_in = n;
-    nd->fp_rng = nd->a->cfg->seed ^ ((uint64_t)nd->a->id << 32) ^ nd->a->incarnation;
+    nd->fp_rng = nd->a->cfg.seed ^ ((uint64_t)nd->a->cfg.id << 32) ^ nd->a->cfg.incarnation;
     return 0;
 bad:
     fprintf(stderr,
@@ -146,7 +137,7 @@ static int flush_ready(struct node *nd)
         failpoint(nd, FP_BEFORE_PERSIST);
         int rc = persist_ready(nd->store, r, fib_changed ? fib : NULL);
         if (rc != 0) {
-            fprintf(stderr, "paxos-shm: node %u: %s\n", nd->a->id, store_errmsg(nd->store));
+            fprintf(stderr, "paxos-shm: node %u: %s\n", nd->a->cfg.id, store_errmsg(nd->store));
             return rc;
         }
         nd->applied_persisted = fib->applied;
@@ -185,8 +176,8 @@ static void check_membership(struct node *nd)
     cmm_smp_rmb(); /* pairs with the supervisor's wmb between alive_mask and the epoch bump */
     uint64_t alive = CMM_LOAD_SHARED(nd->pool->alive_mask);
     uint64_t changed = alive ^ nd->alive_seen;
-    for (uint16_t p = 0; p < nd->a->cfg->nodes; p++) {
-        if (p == nd->a->id || !(changed & (1ull << p)))
+    for (uint16_t p = 0; p < nd->a->cfg.nodes; p++) {
+        if (p == nd->a->cfg.id || !(changed & (1ull << p)))
             continue;
         bool up = (alive >> p) & 1u;
         LOG(LOG_INFO, "peer %u is %s", p, up ? "up" : "down");
@@ -287,7 +278,7 @@ static int node_open(struct node *nd, void **core_mem)
 {
     const struct node_args *a = nd->a;
     struct px_config pc;
-    node_px_config(a->cfg, a->id, &pc);
+    node_px_config(&a->cfg, &pc);
     size_t bytes = px_node_size(&pc);
     if (posix_memalign(core_mem, 64, bytes) != 0)
         return -ENOMEM;
@@ -296,17 +287,17 @@ static int node_open(struct node *nd, void **core_mem)
 
     char err[256] = "";
     struct store_params sp = {
-        .kind = a->cfg->store == CLI_STORE_SHM ? STORE_SHM : STORE_SQLITE,
-        .dir = a->data_dir,
-        .node_id = a->id,
-        .nodes = (uint16_t)a->cfg->nodes,
-        .sync = a->cfg->sync == CLI_SYNC_FULL ? STORE_SYNC_FULL : STORE_SYNC_NORMAL,
+        .kind = a->cfg.store,
+        .dir = a->cfg.data_dir,
+        .node_id = a->cfg.id,
+        .nodes = a->cfg.nodes,
+        .sync = a->cfg.sync,
         .shm_area = (char *)nd->me + sizeof(struct pool_node_shared),
-        .shm_bytes = node_user_bytes(a->cfg) - sizeof(struct pool_node_shared),
+        .shm_bytes = node_user_bytes(a->cfg.store) - sizeof(struct pool_node_shared),
     };
     int rc = store_open(&sp, &nd->store, err, sizeof(err));
     if (rc != 0) {
-        fprintf(stderr, "paxos-shm: node %u: %s\n", a->id, err);
+        fprintf(stderr, "paxos-shm: node %u: %s\n", a->cfg.id, err);
         return rc;
     }
     struct px_durable d;
@@ -319,19 +310,19 @@ static int node_open(struct node *nd, void **core_mem)
         rc = store_load(nd->store, &d, load_rec, nd->core);
     }
     if (rc != 0) {
-        fprintf(stderr, "paxos-shm: node %u: %s\n", a->id, store_errmsg(nd->store));
+        fprintf(stderr, "paxos-shm: node %u: %s\n", a->cfg.id, store_errmsg(nd->store));
         return rc;
     }
     nd->applied_persisted = d.fib.applied;
     memcpy(&nd->me->recovered_fib, px_node_fib(nd->core), sizeof(nd->me->recovered_fib));
     cmm_smp_wmb(); /* the fib before the flag; pairs with the supervisor's rmb in wait_loaded */
-    CMM_STORE_SHARED(nd->me->loaded_incarnation, a->incarnation);
+    CMM_STORE_SHARED(nd->me->loaded_incarnation, a->cfg.incarnation);
     if (d.fib.applied > 0 || d.promised > 0)
         LOG(LOG_INFO, "recovered: promised %llx, applied %llu", (unsigned long long)d.promised,
             (unsigned long long)d.fib.applied);
     if (a->mesh)
-        return transport_sock_create(a->mesh, a->seg, a->id, (uint16_t)a->cfg->nodes, &nd->t);
-    return transport_shm_create(a->seg, a->id, (uint16_t)a->cfg->nodes, &nd->t);
+        return transport_sock_create(a->mesh, a->seg, a->cfg.id, a->cfg.nodes, &nd->t);
+    return transport_shm_create(a->seg, a->cfg.id, a->cfg.nodes, &nd->t);
 }
 
 static int node_loop(struct node *nd)
@@ -343,16 +334,16 @@ static int node_loop(struct node *nd)
         if (CMM_LOAD_SHARED(nd->pool->stop)) {
             log_summary(nd);
             publish_final(nd);
-            return EXIT_VERIFIED;
+            return NODE_EXIT_STOPPED;
         }
         check_membership(nd);
         uint32_t n = transport_recv(nd->t, in, NODE_BATCH_MAX);
         if (step_batch(nd, in, n) != 0)
-            return EXIT_RUNTIME;
+            return NODE_EXIT_FAILED;
         tick(nd);
         px_node_flush(nd->core, nd->ready);
         if (flush_ready(nd) != 0)
-            return EXIT_RUNTIME;
+            return NODE_EXIT_FAILED;
         uint32_t queued = transport_flush(nd->t);
         publish_status(nd);
         if (n == 0) {
@@ -373,24 +364,24 @@ int node_run(const struct node_args *a)
     /* Die with the supervisor; if it is already gone, stop now. */
     pid_t parent = getppid();
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || parent == 1)
-        return EXIT_RUNTIME;
+        return NODE_EXIT_FAILED;
     signal(SIGINT, SIG_IGN); /* the supervisor stops us on Ctrl-C */
     signal(SIGTERM, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit is a clear storage error, not a death */
-    log_set_node(a->id, a->incarnation);
+    log_set_node(a->cfg.id, a->cfg.incarnation);
 
-    uint16_t nodes = (uint16_t)a->cfg->nodes;
+    uint16_t nodes = a->cfg.nodes;
     struct node nd = {.a = a};
     nd.pool = ipc_segment_user(a->seg, nodes);
-    nd.me = ipc_segment_user(a->seg, a->id);
+    nd.me = ipc_segment_user(a->seg, a->cfg.id);
     nd.alive_seen = CMM_LOAD_SHARED(nd.pool->alive_mask);
     nd.elections_base = CMM_LOAD_SHARED(nd.me->elections_won);
     CMM_STORE_SHARED(nd.me->is_leader, 0);
     nd.epoch_seen = CMM_LOAD_SHARED(nd.pool->membership_epoch);
     nd.ready = malloc(sizeof(*nd.ready));
     void *core_mem = NULL;
-    int code = EXIT_RUNTIME;
+    int code = NODE_EXIT_FAILED;
     if (nd.ready == NULL || failpoint_parse(&nd) != 0)
         goto out;
     px_ready_clear(nd.ready);
@@ -398,7 +389,7 @@ int node_run(const struct node_args *a)
         goto out;
     /* Peers that are down right now. */
     for (uint16_t p = 0; p < nodes; p++)
-        if (p != a->id && !((nd.alive_seen >> p) & 1u))
+        if (p != a->cfg.id && !((nd.alive_seen >> p) & 1u))
             px_node_peer_status(nd.core, p, false, nd.ready);
     LOG(LOG_INFO, "started (pid %d)", (int)getpid());
     code = node_loop(&nd);

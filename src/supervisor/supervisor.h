@@ -3,7 +3,7 @@
 #ifndef PX_SUPERVISOR_H
 #define PX_SUPERVISOR_H
 
-#include "cli.h"
+#include "cli/cli.h"
 
 /* Runs the whole job. Returns the process exit code (cli.h: EXIT_*). */
 int sup_run(const struct cli_config *cfg);

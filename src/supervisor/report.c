@@ -1,4 +1,4 @@
-#include "report.h"
+#include "supervisor/report.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -6,9 +6,10 @@
 
 static void roles_str(const struct cli_config *c, uint32_t i, char out[4])
 {
-    out[0] = i < c->proposers ? 'P' : '-';
-    out[1] = i < c->acceptors ? 'A' : '-';
-    out[2] = i >= c->nodes - c->learners ? 'L' : '-';
+    uint32_t r = cli_roles(c, i);
+    out[0] = r & PX_ROLE_PROPOSER ? 'P' : '-';
+    out[1] = r & PX_ROLE_ACCEPTOR ? 'A' : '-';
+    out[2] = r & PX_ROLE_LEARNER ? 'L' : '-';
     out[3] = '\0';
 }
 

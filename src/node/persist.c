@@ -1,4 +1,4 @@
-#include "persist.h"
+#include "node/persist.h"
 
 int persist_ready(struct store *s, const struct px_ready *r, const struct px_fib *fib)
 {

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "cli.h"
-#include "hist.h"
+#include "cli/cli.h"
+#include "common/hist.h"
 #include "paxos/px.h"
 
 struct report_node {

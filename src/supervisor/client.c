@@ -1,4 +1,4 @@
-#include "client.h"
+#include "supervisor/client.h"
 
 #include <stdio.h>
 #include <string.h>

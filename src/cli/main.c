@@ -1,10 +1,10 @@
 /* main.c: paxos-shm entry point: parse the command line, run the supervisor. */
 #include <stdlib.h>
 
-#include "cli.h"
-#include "log.h"
+#include "cli/cli.h"
+#include "common/log.h"
 #include "paxos/px.h"
-#include "supervisor.h"
+#include "supervisor/supervisor.h"
 
 void px_assert_fail(const char *expr, const char *file, int line)
 {

@@ -1,4 +1,4 @@
-#include "hist.h"
+#include "common/hist.h"
 
 static uint32_t bucket_of(uint64_t v)
 {

@@ -1,0 +1,51 @@
+/* node.h: one node process's loop. Runs in a forked child of the supervisor.
+ *
+ * The node knows nothing of the command line: the supervisor builds one struct node_config per
+ * node (node_config is plain data, so it survives fork) and the node runs from it alone. */
+#ifndef PX_NODE_H
+#define PX_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "paxos/px.h"
+#include "store/store.h"
+
+/* Exit codes of a node process (the supervisor reads them with waitpid; they are the node's
+ * own, not the command's). A node that dies by a signal is restarted; one that exits with
+ * NODE_EXIT_FAILED reported why on stderr and stops the run. */
+enum {
+    NODE_EXIT_STOPPED = 0, /* stopped on request after publishing its final state */
+    NODE_EXIT_FAILED = 3,  /* storage, setup or configuration failure (one line on stderr) */
+};
+
+struct ipc_segment;
+struct sock_mesh;
+
+struct node_config {
+    uint16_t id, nodes;
+    uint64_t roles[PX_NODES_MAX]; /* enum px_role bits of every node */
+    uint32_t window;              /* congestion window cap */
+    uint32_t rotate;              /* leadership hand-over every K decided rounds, 0 = never */
+    uint64_t seed;                /* back-off and failpoint seed of the pool */
+    enum store_kind store;
+    enum store_sync sync;
+    const char *data_dir; /* sqlite store directory (NULL for the shm store) */
+    uint32_t incarnation; /* 1 for the first start of this id, +1 per restart */
+};
+
+struct node_args {
+    struct ipc_segment *seg;
+    struct sock_mesh *mesh; /* --transport socket: the socketpairs; NULL for the rings */
+    struct node_config cfg;
+};
+
+/* Bytes of a node's user area in the segment: struct pool_node_shared + the shm store. */
+uint64_t node_user_bytes(enum store_kind store);
+/* Fills the core configuration of the node from its node_config. */
+void node_px_config(const struct node_config *cfg, struct px_config *out);
+
+/* Runs the node until the supervisor sets stop. Returns the process exit code: NODE_EXIT_*. */
+int node_run(const struct node_args *a);
+
+#endif
