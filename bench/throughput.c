@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -411,6 +412,14 @@ static void usage(FILE *out)
             "in the same run; prints medians and ratios.\n");
 }
 
+/* A regular file this process may execute (a directory passes access(X_OK) too). */
+static bool is_program(const char *path)
+{
+    struct stat st;
+    errno = 0;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
 static int parse(int argc, char **argv, struct opts *o)
 {
     static const struct option opts[] = {
@@ -497,7 +506,8 @@ static int parse(int argc, char **argv, struct opts *o)
         return -1;
     }
     if (o->bin[0] == '\0') {
-        /* Default: paxos-shm in the build directory above bench/. */
+        /* Default: paxos-shm in the build directory above bench/, or, installed, in bin/
+         * beside libexec/paxos-shm/ (cmake --install). */
         char self[PATH_MAX - 32];
         ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
         if (len <= 0)
@@ -506,10 +516,12 @@ static int parse(int argc, char **argv, struct opts *o)
         char *slash = strrchr(self, '/');
         *slash = '\0';
         snprintf(o->bin, sizeof(o->bin), "%s/../paxos-shm", self);
+        if (!is_program(o->bin))
+            snprintf(o->bin, sizeof(o->bin), "%s/../../bin/paxos-shm", self);
     }
-    if (access(o->bin, X_OK) != 0) {
+    if (!is_program(o->bin)) {
         fprintf(stderr, "throughput: %s: %s (build paxos-shm or pass --bin)\n", o->bin,
-                strerror(errno));
+                errno ? strerror(errno) : "not an executable file");
         return -1;
     }
     return 0;

@@ -9,9 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef PX_VERSION
-#define PX_VERSION "0.0.0"
-#endif
+#include "px_version.h"
 
 void cli_usage(FILE *out)
 {
