@@ -1,26 +1,21 @@
-/* report.h: what a run did, printed as a human summary on stdout and as JSON. */
+/* report.h: what a run did, printed as a human summary on stdout and as JSON. The supervisor
+ * fills it once at the end of the run from its parts (supervisor.c: fill_report); this module
+ * only prints it. */
 #ifndef PX_REPORT_H
 #define PX_REPORT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/types.h>
 
 #include "cli/cli.h"
 #include "common/hist.h"
 #include "paxos/px.h"
 
 struct report_node {
-    pid_t pid; /* 0 when not running */
     uint32_t incarnation, restarts;
-    bool killing; /* chaos sent SIGKILL, not reaped yet */
-    bool learner;
-    bool final_ok; /* published a final state */
-    struct px_fib fib;
-    uint64_t msgs, ring_full, drops, lagged, elections;
-    uint64_t msgs_banked, ring_full_banked, drops_banked, lagged_banked;
-    const char *verdict; /* "ok", or why not */
+    struct px_fib fib;   /* the published final state (zero when none) */
+    const char *verdict; /* "ok", or why not; NULL: verification did not run */
 };
 
 struct report {

@@ -1,0 +1,91 @@
+/* chaos.c: --chaos N SIGKILLs N nodes at seeded moments (counted in rounds decided), the leader
+ * on the first kill and one in three afterwards, never leaving fewer than a majority of
+ * acceptors up unless --chaos-any. The failure detector (membership.c) restarts the victims. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <urcu/system.h>
+
+#include "common/log.h"
+#include "common/pool.h"
+#include "common/util.h"
+#include "supervisor/client.h"
+#include "supervisor/sup.h"
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int sup_chaos_plan(struct sup *s)
+{
+    struct sup_chaos *ch = &s->chaos;
+    uint32_t k = s->cfg->chaos_kills;
+    ch->rng = s->cfg->seed ^ 0x5eed5eed5eed5eedull;
+    if (k == 0)
+        return 0;
+    ch->kill_at = calloc(k, sizeof(uint64_t));
+    if (ch->kill_at == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < k; i++)
+        ch->kill_at[i] = util_splitmix64(&ch->rng) % s->cfg->rounds;
+    qsort(ch->kill_at, k, sizeof(uint64_t), cmp_u64);
+    return 0;
+}
+
+void sup_chaos_free(struct sup *s)
+{
+    free(s->chaos.kill_at);
+    s->chaos.kill_at = NULL;
+}
+
+static bool killable(const struct sup *s, uint16_t i)
+{
+    return sup_up(s, i) && !s->members.procs[i].killing;
+}
+
+/* Picks a victim, or -1 when the pick may not die now (tried again on the next step). */
+static int chaos_victim(struct sup *s)
+{
+    const struct cli_config *c = s->cfg;
+    struct sup_chaos *ch = &s->chaos;
+    uint32_t up_acceptors = 0;
+    for (uint16_t i = 0; i < c->nodes; i++)
+        if (killable(s, i) && sup_has_role(c, i, PX_ROLE_ACCEPTOR))
+            up_acceptors++;
+    uint16_t leader = sup_leader(s);
+    uint16_t pick;
+    if (leader != PX_NODE_NONE && (ch->next == 0 || util_splitmix64(&ch->rng) % 3 == 0))
+        pick = leader;
+    else
+        pick = (uint16_t)(util_splitmix64(&ch->rng) % c->nodes);
+    if (!killable(s, pick))
+        return -1;
+    if (sup_has_role(c, pick, PX_ROLE_ACCEPTOR) && !c->chaos_any &&
+        up_acceptors - 1 < c->acceptors / 2 + 1)
+        return -1;
+    return pick;
+}
+
+void sup_chaos_step(struct sup *s)
+{
+    struct sup_chaos *ch = &s->chaos;
+    while (ch->kill_at && ch->next < s->cfg->chaos_kills &&
+           s->drive.client->done >= ch->kill_at[ch->next]) {
+        int v = chaos_victim(s);
+        if (v < 0)
+            return;
+        struct sup_proc *p = &s->members.procs[v];
+        bool was_leader = CMM_LOAD_SHARED(sup_node_shared(s, (uint16_t)v)->is_leader) != 0;
+        LOG(LOG_INFO, "chaos: SIGKILL node %d%s", v, was_leader ? " (leader)" : "");
+        if (kill(p->pid, SIGKILL) != 0)
+            return;
+        p->killing = true;
+        ch->kills++;
+        if (was_leader)
+            ch->leader_kills++;
+        ch->next++;
+    }
+}

@@ -1,0 +1,167 @@
+/* drive.c: the client drive. Submits the client's rounds to the node that leads (a non-leader
+ * forwards), reads the replies, resubmits what is overdue, injects chaos at its moments, and at
+ * the end waits until every learner has applied the last decided instance. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <urcu/system.h>
+
+#include "common/pool.h"
+#include "common/util.h"
+#include "node/transport.h"
+#include "supervisor/client.h"
+#include "supervisor/sup.h"
+
+/* After the last reply, learners get this long to apply the last decided instance. */
+#define SUP_CONVERGE_NS (20ull * 1000 * 1000 * 1000)
+/* Replies read per pump: the transport's batch; more wait for the next pump. */
+#define SUP_BATCH_MAX   1024
+#define SUP_PROGRESS_NS (250ull * 1000 * 1000)
+/* Overdue requests resubmitted per check (the rest on the next check, CLIENT_RESUBMIT_NS/4
+ * later): bounds the burst a leader change causes. */
+#define SUP_RESUBMIT_MAX 64
+
+bool sup_should_stop(struct sup *s)
+{
+    if (sup_take_sigchld())
+        sup_reap(s);
+    return sup_signal() || s->fatal;
+}
+
+/* Where requests go: the node that says it leads, else the last target if it is up, else the
+ * first proposer that is up (a non-leader forwards to the leader it knows). */
+static void update_target(struct sup *s)
+{
+    uint16_t leader = sup_leader(s);
+    if (leader != PX_NODE_NONE) {
+        s->drive.target = leader;
+        return;
+    }
+    if (sup_up(s, s->drive.target) && sup_has_role(s->cfg, s->drive.target, PX_ROLE_PROPOSER))
+        return;
+    for (uint16_t i = 0; i < s->cfg->proposers; i++) {
+        if (sup_up(s, i)) {
+            s->drive.target = i;
+            return;
+        }
+    }
+}
+
+static bool submit(struct sup *s, const struct px_value *v)
+{
+    struct px_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = PX_MSG_CLIENT;
+    m.from = (uint16_t)s->cfg->nodes;
+    m.to = s->drive.target;
+    m.value = *v;
+    return transport_send(s->env.t, &m) == 0;
+}
+
+static void progress(struct sup *s, uint64_t start_ns, uint64_t now)
+{
+    if (s->cfg->quiet || !isatty(STDERR_FILENO))
+        return;
+    const struct client *c = s->drive.client;
+    double secs = (double)(now - start_ns) / 1e9;
+    fprintf(stderr, "\r\033[Kpaxos-shm: %" PRIu64 "/%" PRIu64 " rounds, %.0f rounds/s, leader %d",
+            c->done, s->cfg->rounds, secs > 0 ? (double)c->done / secs : 0.0, s->drive.target);
+}
+
+static void progress_end(struct sup *s)
+{
+    if (s->cfg->quiet || !isatty(STDERR_FILENO))
+        return;
+    fprintf(stderr, "\r\033[K");
+}
+
+/* Pushes what is queued, reads the replies, and sleeps up to 1 ms when there were none. */
+static void pump(struct sup *s)
+{
+    static struct px_msg in[SUP_BATCH_MAX];
+    transport_flush(s->env.t);
+    uint32_t n = transport_recv(s->env.t, in, SUP_BATCH_MAX);
+    uint64_t now = util_now_ns();
+    for (uint32_t i = 0; i < n; i++)
+        if (in[i].type == PX_MSG_CLIENT_REPLY)
+            client_decided(s->drive.client, &in[i].value, in[i].instance, now);
+    if (n == 0)
+        transport_wait(s->env.t, 1000000);
+}
+
+static void submit_due(struct sup *s, uint64_t now, uint64_t *last_overdue)
+{
+    struct px_value v;
+    while (client_next(s->drive.client, now, &v))
+        if (!submit(s, &v))
+            break; /* outbox full: resubmitted on timeout */
+    if (now - *last_overdue > CLIENT_RESUBMIT_NS / 4) {
+        struct px_value again[SUP_RESUBMIT_MAX];
+        uint32_t k = client_overdue(s->drive.client, now, again, SUP_RESUBMIT_MAX);
+        for (uint32_t i = 0; i < k; i++)
+            (void)submit(s, &again[i]);
+        *last_overdue = now;
+    }
+}
+
+int sup_drive_run(struct sup *s, uint64_t start_ns)
+{
+    uint64_t last_progress = 0, last_overdue = start_ns;
+    uint64_t deadline = s->cfg->timeout_s ? start_ns + s->cfg->timeout_s * 1000000000ull : 0;
+    int rc = 0;
+    while (!client_finished(s->drive.client)) {
+        if (sup_should_stop(s)) {
+            rc = s->fatal ? s->fatal : -1;
+            break;
+        }
+        uint64_t now = util_now_ns();
+        if (deadline && now > deadline) {
+            fprintf(stderr,
+                    "paxos-shm: timed out after %u s with %" PRIu64 " of %" PRIu64
+                    " rounds decided\n",
+                    s->cfg->timeout_s, s->drive.client->done, s->cfg->rounds);
+            rc = EXIT_RUNTIME;
+            break;
+        }
+        update_target(s);
+        sup_chaos_step(s);
+        submit_due(s, now, &last_overdue);
+        if (now - last_progress > SUP_PROGRESS_NS) {
+            progress(s, start_ns, now);
+            last_progress = now;
+        }
+        pump(s);
+    }
+    s->drive.seconds = (double)(util_now_ns() - start_ns) / 1e9;
+    progress_end(s);
+    return rc;
+}
+
+bool sup_converge(struct sup *s)
+{
+    uint64_t deadline = util_now_ns() + SUP_CONVERGE_NS;
+    while (util_now_ns() < deadline) {
+        if (sup_should_stop(s))
+            return false;
+        uint64_t lo = UINT64_MAX, hi = 0;
+        bool all_up = true;
+        for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+            if (!sup_has_role(s->cfg, i, PX_ROLE_LEARNER))
+                continue;
+            if (!sup_up(s, i))
+                all_up = false;
+            uint64_t a = CMM_LOAD_SHARED(sup_node_shared(s, i)->applied);
+            lo = a < lo ? a : lo;
+            hi = a > hi ? a : hi;
+        }
+        if (all_up && lo == hi && lo >= s->drive.client->max_instance)
+            return true;
+        pump(s);
+    }
+    if (!sup_signal() && !s->fatal)
+        fprintf(stderr, "paxos-shm: learners did not converge within %llu s\n",
+                (unsigned long long)(SUP_CONVERGE_NS / 1000000000ull));
+    return false;
+}

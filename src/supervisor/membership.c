@@ -1,0 +1,287 @@
+/* membership.c: the process table and the failure detector. The supervisor learns of a node's
+ * death at once (SIGCHLD, then waitpid), marks it down in the segment, detaches it from every
+ * broadcast ring and restarts it with the same id and the next incarnation. A node that exits
+ * by itself met a failure it reported (storage, setup) and stops the run. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <urcu/system.h>
+#include <urcu/uatomic.h>
+
+#include "common/log.h"
+#include "common/pool.h"
+#include "common/util.h"
+#include "ipc/bcast.h"
+#include "ipc/doorbell.h"
+#include "ipc/segment.h"
+#include "node/node.h"
+#include "store/store.h"
+#include "supervisor/sup.h"
+
+/* Nodes get this long to publish their final state after `stop` before SIGKILL. */
+#define SUP_STOP_NS (5ull * 1000 * 1000 * 1000)
+/* Nodes get this long to load their stores and elect a leader at start (a large sqlite log
+ * takes seconds to load on a loaded machine). */
+#define SUP_LOAD_NS (6 * SUP_STOP_NS)
+
+/* Records node i in the registry (sqlite store only). A failure here is reported once and
+ * stops nothing: the registry describes the pool, the nodes' own stores hold the state. */
+static void registry_note(struct sup *s, uint16_t i)
+{
+    const struct sup_proc *p = &s->members.procs[i];
+    if (s->env.registry == NULL)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (store_registry_update(s->env.registry, i, cli_roles(s->cfg, i), p->pid, p->incarnation,
+                              p->restarts, now_ms) != 0) {
+        fprintf(stderr, "paxos-shm: %s\n", store_registry_errmsg(s->env.registry));
+        store_registry_close(s->env.registry);
+        s->env.registry = NULL;
+    }
+}
+
+void sup_members_note_all(struct sup *s)
+{
+    for (uint16_t i = 0; i < s->cfg->nodes; i++)
+        registry_note(s, i);
+}
+
+void sup_members_load(struct sup *s)
+{
+    /* Stable node ids: a kept data directory continues each id's incarnations and restarts. */
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        struct store_node_info info;
+        if (store_registry_get(s->env.registry, i, &info) == 0) {
+            s->members.procs[i].incarnation = info.incarnation;
+            s->members.procs[i].restarts = info.restarts;
+        }
+    }
+}
+
+bool sup_up(const struct sup *s, uint16_t i)
+{
+    PX_ASSERT(i < s->cfg->nodes);
+    return s->members.procs[i].pid > 0;
+}
+
+uint16_t sup_leader(const struct sup *s)
+{
+    for (uint16_t i = 0; i < s->cfg->nodes; i++)
+        if (sup_up(s, i) && CMM_LOAD_SHARED(sup_node_shared(s, i)->is_leader))
+            return i;
+    return PX_NODE_NONE;
+}
+
+static void set_alive(struct sup *s, uint16_t i, bool up)
+{
+    struct ipc_segment *seg = s->env.seg;
+    struct pool_shared *pool = s->env.pool;
+    CMM_STORE_SHARED(ipc_segment_ctl(seg, i)->alive, up ? 1u : 0u);
+    uint64_t mask = CMM_LOAD_SHARED(pool->alive_mask);
+    mask = up ? mask | (1ull << i) : mask & ~(1ull << i);
+    CMM_STORE_SHARED(pool->alive_mask, mask);
+    cmm_smp_wmb(); /* alive flags before the epoch bump; pairs with check_membership's rmb */
+    uatomic_add(&pool->membership_epoch, 1);
+    if (!up) {
+        /* A dead consumer must not gate any producer's broadcast ring. */
+        for (uint16_t p = 0; p < s->cfg->nodes; p++)
+            if (p != i)
+                ipc_bcast_detach(ipc_segment_bcast(seg, p), i);
+    }
+    for (uint16_t p = 0; p < s->cfg->nodes; p++)
+        ipc_doorbell_ring(&ipc_segment_ctl(seg, p)->bell);
+}
+
+/* The node's own configuration, built from the command line once per start. */
+static void node_config_of(const struct sup *s, uint16_t i, struct node_config *out)
+{
+    const struct cli_config *c = s->cfg;
+    memset(out, 0, sizeof(*out));
+    out->id = i;
+    out->nodes = (uint16_t)c->nodes;
+    for (uint16_t p = 0; p < c->nodes; p++)
+        out->roles[p] = cli_roles(c, p);
+    out->window = c->window;
+    out->rotate = c->rotate;
+    out->seed = c->seed;
+    out->store = c->store == CLI_STORE_SHM ? STORE_SHM : STORE_SQLITE;
+    out->sync = c->sync == CLI_SYNC_FULL ? STORE_SYNC_FULL : STORE_SYNC_NORMAL;
+    out->data_dir = s->env.data_dir[0] ? s->env.data_dir : NULL;
+    out->incarnation = s->members.procs[i].incarnation;
+}
+
+int sup_spawn(struct sup *s, uint16_t i)
+{
+    struct sup_proc *p = &s->members.procs[i];
+    PX_ASSERT(p->pid == 0);
+    p->incarnation++;
+    struct node_args a = {.seg = s->env.seg, .mesh = s->env.mesh};
+    node_config_of(s, i, &a.cfg);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "paxos-shm: fork node %u: %s\n", i, strerror(errno));
+        return -errno;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        _exit(node_run(&a));
+    }
+    p->pid = pid;
+    p->killing = false;
+    CMM_STORE_SHARED(ipc_segment_ctl(s->env.seg, i)->pid, pid);
+    CMM_STORE_SHARED(ipc_segment_ctl(s->env.seg, i)->incarnation, p->incarnation);
+    set_alive(s, i, true);
+    registry_note(s, i);
+    LOG(LOG_INFO, "node %u incarnation %u is pid %d", i, p->incarnation, (int)pid);
+    return 0;
+}
+
+/* Keeps the counters of an incarnation that is gone (the next one starts from zero). */
+static void bank_counters(struct sup *s, uint16_t i)
+{
+    struct pool_node_shared *ns = sup_node_shared(s, i);
+    struct sup_counters *b = &s->members.procs[i].banked;
+    b->msgs += CMM_LOAD_SHARED(ns->msgs_sent);
+    b->ring_full += CMM_LOAD_SHARED(ns->ring_full);
+    b->drops += CMM_LOAD_SHARED(ns->drops);
+    b->lagged += CMM_LOAD_SHARED(ns->lagged);
+    CMM_STORE_SHARED(ns->msgs_sent, 0);
+    CMM_STORE_SHARED(ns->ring_full, 0);
+    CMM_STORE_SHARED(ns->drops, 0);
+    CMM_STORE_SHARED(ns->lagged, 0);
+}
+
+struct sup_counters sup_counters_of(const struct sup *s, uint16_t i)
+{
+    const struct pool_node_shared *ns = sup_node_shared(s, i);
+    struct sup_counters c = s->members.procs[i].banked;
+    c.msgs += CMM_LOAD_SHARED(ns->msgs_sent);
+    c.ring_full += CMM_LOAD_SHARED(ns->ring_full);
+    c.drops += CMM_LOAD_SHARED(ns->drops);
+    c.lagged += CMM_LOAD_SHARED(ns->lagged);
+    return c;
+}
+
+static int slot_of(const struct sup *s, pid_t pid)
+{
+    for (uint16_t i = 0; i < s->cfg->nodes; i++)
+        if (s->members.procs[i].pid == pid)
+            return i;
+    return -1;
+}
+
+/* One child is gone with wait status st: mark it down; restart it if it was killed. */
+static void on_death(struct sup *s, uint16_t i, int st)
+{
+    struct sup_proc *p = &s->members.procs[i];
+    p->pid = 0;
+    bank_counters(s, i);
+    set_alive(s, i, false);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == NODE_EXIT_STOPPED && s->members.stopping)
+        return;
+    if (WIFEXITED(st)) {
+        /* A node that exits by itself met a failure it reported (storage, setup). */
+        fprintf(stderr, "paxos-shm: node %u exited with status %d; stopping the run\n", i,
+                WEXITSTATUS(st));
+        s->fatal = EXIT_RUNTIME;
+        return;
+    }
+    LOG(LOG_INFO, "node %u died (signal %d)", i, WTERMSIG(st));
+    if (s->members.stopping || s->fatal)
+        return;
+    p->restarts++;
+    s->members.restarts++;
+    if (sup_spawn(s, i) != 0)
+        s->fatal = EXIT_RUNTIME;
+}
+
+void sup_reap(struct sup *s)
+{
+    for (;;) {
+        int st = 0;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid <= 0)
+            return;
+        int i = slot_of(s, pid);
+        if (i >= 0)
+            on_death(s, (uint16_t)i, st);
+    }
+}
+
+int sup_wait_loaded(struct sup *s)
+{
+    uint64_t deadline = util_now_ns() + SUP_LOAD_NS;
+    for (;;) {
+        if (sup_take_sigchld())
+            sup_reap(s);
+        if (sup_signal() || s->fatal)
+            return s->fatal ? s->fatal : -1;
+        bool all = true;
+        for (uint16_t i = 0; i < s->cfg->nodes; i++)
+            all &= CMM_LOAD_SHARED(sup_node_shared(s, i)->loaded_incarnation) ==
+                   s->members.procs[i].incarnation;
+        if (all && sup_leader(s) != PX_NODE_NONE)
+            break;
+        if (util_now_ns() > deadline) {
+            fprintf(stderr, "paxos-shm: nodes did not start and elect a leader within %llu s\n",
+                    (unsigned long long)(SUP_LOAD_NS / 1000000000ull));
+            return EXIT_RUNTIME;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    cmm_smp_rmb(); /* the flags before the fibs; pairs with node_open's wmb */
+    return 0;
+}
+
+static bool any_running(const struct sup *s)
+{
+    for (uint16_t i = 0; i < s->cfg->nodes; i++)
+        if (sup_up(s, i))
+            return true;
+    return false;
+}
+
+void sup_stop_nodes(struct sup *s)
+{
+    s->members.stopping = true;
+    CMM_STORE_SHARED(s->env.pool->stop, 1);
+    for (uint16_t i = 0; i < s->cfg->nodes; i++)
+        ipc_doorbell_ring(&ipc_segment_ctl(s->env.seg, i)->bell);
+    uint64_t deadline = util_now_ns() + SUP_STOP_NS;
+    for (;;) {
+        sup_reap(s);
+        if (!any_running(s))
+            return;
+        if (util_now_ns() > deadline)
+            break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    for (uint16_t i = 0; i < s->cfg->nodes; i++)
+        s->members.procs[i].did_not_stop = sup_up(s, i);
+    sup_kill_nodes(s);
+}
+
+void sup_kill_nodes(struct sup *s)
+{
+    for (uint16_t i = 0; i < s->cfg->nodes; i++)
+        if (sup_up(s, i))
+            kill(s->members.procs[i].pid, SIGKILL);
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        if (sup_up(s, i)) {
+            waitpid(s->members.procs[i].pid, NULL, 0);
+            s->members.procs[i].pid = 0;
+        }
+    }
+}

@@ -1,0 +1,162 @@
+/* sup.h: the supervisor's parts and the context they share (supervisor process only,
+ * single-threaded). One file per part:
+ *   setup.c       segment, data directory, registry, signals, teardown (sup_env)
+ *   membership.c  the process table, spawn, the failure detector and restarts (sup_members)
+ *   chaos.c       seeded SIGKILLs of nodes (sup_chaos)
+ *   drive.c       the client drive: submit, read replies, resubmit, converge (sup_drive)
+ *   verify.c      the nodes' final states against the client's own expectation (sup_verify)
+ *   supervisor.c  sup_run: the order of the parts, then the report, filled once from them.
+ * A part owns its struct; others read it through the part's functions or fields named in its
+ * header comment. */
+#ifndef PX_SUP_H
+#define PX_SUP_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cli/cli.h"
+#include "paxos/px.h"
+
+struct client;
+struct ipc_segment;
+struct pool_shared;
+struct pool_node_shared;
+struct sock_mesh;
+struct store_registry;
+struct transport;
+
+/* --- setup.c -------------------------------------------------------------------------------- */
+struct sup_env {
+    char seg_name[64]; /* "" when no segment was created */
+    struct ipc_segment *seg;
+    struct pool_shared *pool;        /* the supervisor's user area: stop, alive mask, epoch */
+    struct transport *t;             /* the supervisor's (client's) endpoint */
+    struct sock_mesh *mesh;          /* --transport socket only */
+    char data_dir[PATH_MAX];         /* "" with --store shm */
+    bool data_dir_fresh;             /* created by this run: removed at exit unless --keep-data */
+    struct store_registry *registry; /* sqlite store only; NULL after a registry failure */
+};
+
+/* --- membership.c --------------------------------------------------------------------------- */
+/* What an incarnation counted in the segment; banked when it dies (the next starts from 0). */
+struct sup_counters {
+    uint64_t msgs, ring_full, drops, lagged;
+};
+
+struct sup_proc {
+    pid_t pid;            /* 0 when not running */
+    uint32_t incarnation; /* starts of this id, continued across runs on the same data */
+    uint32_t restarts;    /* restarts of this id, continued across runs on the same data */
+    bool killing;         /* chaos sent SIGKILL, not reaped yet */
+    bool did_not_stop;    /* SIGKILLed because it did not stop when told to */
+    struct sup_counters banked;
+};
+
+struct sup_members {
+    struct sup_proc procs[CLI_NODES_MAX];
+    uint32_t restarts; /* restarts during this run */
+    bool stopping;     /* the nodes were told to stop: exits are expected, no restarts */
+};
+
+/* --- chaos.c -------------------------------------------------------------------------------- */
+struct sup_chaos {
+    uint64_t rng;
+    uint64_t *kill_at; /* sorted round counts at which a node is killed; NULL: no chaos */
+    uint32_t next;     /* index into kill_at */
+    uint32_t kills, leader_kills;
+};
+
+/* --- drive.c -------------------------------------------------------------------------------- */
+struct sup_drive {
+    struct client *client;
+    uint16_t target; /* the node requests go to */
+    double seconds;  /* first submission to last decision */
+};
+
+/* --- verify.c ------------------------------------------------------------------------------- */
+struct sup_node_end {
+    bool learner;
+    bool final_ok; /* published a final state */
+    struct px_fib fib;
+    struct sup_counters counters; /* every incarnation of this run */
+    uint64_t elections;
+    const char *verdict; /* "ok", or why not; NULL when verification did not run */
+};
+
+struct sup_verify {
+    struct sup_node_end nodes[CLI_NODES_MAX];
+    uint64_t expected_value;
+    uint32_t learners, learners_ok;
+    bool ran, verified;
+};
+
+struct sup {
+    const struct cli_config *cfg;
+    struct sup_env env;
+    struct sup_members members;
+    struct sup_chaos chaos;
+    struct sup_drive drive;
+    struct sup_verify verify;
+    int fatal; /* nonzero: the exit code of a runtime failure */
+};
+
+/* setup.c */
+int sup_setup_data_dir(struct sup *s);
+int sup_setup_segment(struct sup *s);
+void sup_install_signals(void);
+/* The signal (SIGINT, SIGTERM) that asks the run to end, 0 if none. */
+int sup_signal(void);
+/* True once per SIGCHLD delivery: a child may be waiting to be reaped. */
+bool sup_take_sigchld(void);
+void sup_teardown(struct sup *s);
+struct pool_node_shared *sup_node_shared(const struct sup *s, uint16_t i);
+bool sup_has_role(const struct cli_config *c, uint16_t i, unsigned role);
+
+/* membership.c */
+/* Continues each id's incarnations and restarts from the registry (a kept data dir). */
+void sup_members_load(struct sup *s);
+int sup_spawn(struct sup *s, uint16_t i);
+/* Reaps dead children: banks their counters, marks them down, restarts them unless the run
+ * is stopping; a node that exited by itself sets s->fatal. */
+void sup_reap(struct sup *s);
+bool sup_up(const struct sup *s, uint16_t i);
+uint16_t sup_leader(const struct sup *s);
+/* Waits until every node has loaded its store and a leader is elected. 0 or an exit code
+ * (-1: a signal). */
+int sup_wait_loaded(struct sup *s);
+/* Records every node's row in the registry (last activity: now). */
+void sup_members_note_all(struct sup *s);
+/* Sets stop, waits for the nodes to exit, SIGKILLs those that do not. */
+void sup_stop_nodes(struct sup *s);
+/* SIGKILLs and reaps every node still running (error paths). */
+void sup_kill_nodes(struct sup *s);
+/* Counters of node i over every incarnation of this run (banked + the live one). */
+struct sup_counters sup_counters_of(const struct sup *s, uint16_t i);
+
+/* chaos.c */
+int sup_chaos_plan(struct sup *s);
+/* Kills the nodes whose moment (rounds decided) has come. */
+void sup_chaos_step(struct sup *s);
+void sup_chaos_free(struct sup *s);
+
+/* drive.c */
+/* Returns 0 when every round is decided, or the exit code that ended the run (-1: a signal). */
+int sup_drive_run(struct sup *s, uint64_t start_ns);
+/* Waits until every learner has applied the highest decided instance. */
+bool sup_converge(struct sup *s);
+/* Reaps on SIGCHLD; true when the run must end (a signal or a fatal failure). */
+bool sup_should_stop(struct sup *s);
+
+/* verify.c */
+/* Reads every node's final state and counters (after sup_stop_nodes). */
+void sup_collect(struct sup *s);
+/* Checks the final states against the client's own expectation. */
+void sup_verify(struct sup *s);
+/* Rounds decided by earlier runs on this data, from the learners' recovered exactly-once
+ * tables: the longest prefix of global rounds the most advanced learner has applied. */
+uint64_t sup_earlier_rounds(const struct sup *s);
+
+#endif
