@@ -105,7 +105,8 @@ size_t store_shm_bytes(uint32_t entries_max);
 /* The entries_max of an open shm store (0 for sqlite). */
 uint32_t store_shm_entries_max(const struct store *s);
 
-/* --- The supervisor's registry: sqlite file `registry.db` in the data dir, table `nodes`. --- */
+/* --- The supervisor's registry: sqlite file `registry.db` in the data dir, tables `nodes` and
+ * `runs`. --- */
 struct store_registry;
 
 struct store_node_info {
@@ -116,14 +117,43 @@ struct store_node_info {
     int64_t last_activity_ms;
 };
 
-/* Same codes as store_open (a registry of another pool size -> -EINVAL). */
-int store_registry_open(const char *dir, uint16_t nodes, struct store_registry **out, char *err,
-                        size_t err_len);
+/* Same codes as store_open (a registry of another pool size -> -EINVAL; one written by a
+ * build that kept no `runs` table -> -EPROTO). sync: as for a node store (the client's record
+ * must be as durable as the nodes' accepted values). */
+int store_registry_open(const char *dir, uint16_t nodes, enum store_sync sync,
+                        struct store_registry **out, char *err, size_t err_len);
 /* Inserts or replaces node id's row (id < nodes); durable when it returns 0. */
 int store_registry_update(struct store_registry *r, uint16_t id, uint32_t roles, int pid,
                           uint32_t incarnation, uint32_t restarts, int64_t last_activity_ms);
 /* Reads node id's row: 0, or -ENOENT when it was never written. */
 int store_registry_get(struct store_registry *r, uint16_t id, struct store_node_info *out);
+
+/* The client's own record, table `runs`: one row per run of the supervisor on this data
+ * directory. Rounds are numbered globally across runs (supervisor/client.h maps a global round
+ * to the identity of its request). Invariants of a row:
+ * decided <= submitted; no global round above `submitted` was ever handed to a node (the
+ * supervisor writes `submitted` before the rounds go out); every round <= `decided` was seen
+ * decided. The rounds in (decided, submitted] of the last row are in doubt. */
+struct store_run {
+    int64_t id;         /* 1, 2, ... in the order of the runs */
+    int64_t started_ms; /* wall clock */
+    int64_t ended_ms;   /* 0 while running, or when the supervisor was killed */
+    uint64_t rounds;    /* new rounds asked for (--rounds) */
+    uint64_t in_doubt;  /* rounds of earlier runs in doubt at the start, resolved first */
+    uint64_t base;      /* global rounds before the new ones (earlier runs, in doubt included) */
+    uint64_t submitted; /* high-water mark of the global rounds submitted */
+    uint64_t decided;   /* every global round <= decided was seen decided */
+    uint64_t done;      /* new rounds of this run seen decided */
+    char outcome[32];   /* "" while running or when killed; else the report's verdict line */
+};
+
+/* The last run: 0, or -ENOENT when there was none. */
+int store_registry_run_last(struct store_registry *r, struct store_run *out);
+/* Appends run (its id is set to the last id + 1); durable when it returns 0. */
+int store_registry_run_begin(struct store_registry *r, struct store_run *run);
+/* Writes run's submitted, decided, done, ended_ms and outcome; durable when it returns 0.
+ * Precondition: decided <= submitted, and submitted never decreases. */
+int store_registry_run_update(struct store_registry *r, const struct store_run *run);
 void store_registry_close(struct store_registry *r);
 const char *store_registry_errmsg(const struct store_registry *r);
 

@@ -1,8 +1,9 @@
-/* store_registry.c: the supervisor's node registry, sqlite file `registry.db` in the data dir.
+/* store_registry.c: the supervisor's registry, sqlite file `registry.db` in the data dir.
  *
  * Tables: meta(key, value) with layout_version and nodes; nodes(id PRIMARY KEY, roles, pid,
- * incarnation, restarts, last_activity_ms). Normal (not exclusive) locking so that a person can
- * inspect the file with the sqlite3 shell during a run. Each update is its own transaction. */
+ * incarnation, restarts, last_activity_ms); runs (the client's record, store.h: struct
+ * store_run). Normal (not exclusive) locking so that a person can inspect the file with the
+ * sqlite3 shell during a run. Each update is its own transaction. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@ struct store_registry {
     sqlite3 *db;
     uint16_t nodes;
     sqlite3_stmt *st_put, *st_get;
+    sqlite3_stmt *st_run_last, *st_run_insert, *st_run_update;
     char path[STORE_NAME_MAX];
     char err[STORE_ERR_MAX];
 };
@@ -21,6 +23,66 @@ struct store_registry {
 static int reg_fail(struct store_registry *r, const char *what, int rc)
 {
     return store_sq_fail(r->err, sizeof(r->err), r->db, r->path, what, rc);
+}
+
+static const char *const reg_schema =
+    "CREATE TABLE nodes(id INTEGER PRIMARY KEY, roles INTEGER NOT NULL,"
+    " pid INTEGER NOT NULL, incarnation INTEGER NOT NULL,"
+    " restarts INTEGER NOT NULL, last_activity_ms INTEGER NOT NULL);"
+    "CREATE TABLE runs(id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL,"
+    " ended_ms INTEGER NOT NULL, rounds INTEGER NOT NULL, in_doubt INTEGER NOT NULL,"
+    " base INTEGER NOT NULL, submitted INTEGER NOT NULL, decided INTEGER NOT NULL,"
+    " done INTEGER NOT NULL, outcome TEXT NOT NULL)";
+
+/* A registry of an earlier build has no `runs` table: it holds no record of the rounds its
+ * client submitted, so a continued run could not know what to expect. */
+static int reg_check_runs(struct store_registry *r)
+{
+    sqlite3_stmt *st = NULL;
+    int sq =
+        sqlite3_prepare_v2(r->db, "SELECT 1 FROM sqlite_master WHERE name = 'runs'", -1, &st, NULL);
+    if (sq == SQLITE_OK)
+        sq = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (sq == SQLITE_ROW)
+        return 0;
+    if (sq == SQLITE_DONE)
+        return store_fail_buf(r->err, sizeof(r->err), -EPROTO,
+                              "%s: written by an earlier build that kept no record of the rounds"
+                              " it submitted (no runs table)",
+                              r->path);
+    return reg_fail(r, "reading the schema", sq);
+}
+
+static int reg_prepare(struct store_registry *r, const char *sql, sqlite3_stmt **st)
+{
+    int sq = sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    return sq == SQLITE_OK ? 0 : reg_fail(r, "prepare", sq);
+}
+
+static int reg_prepare_all(struct store_registry *r)
+{
+    int rc =
+        reg_prepare(r, "INSERT OR REPLACE INTO nodes VALUES(?1, ?2, ?3, ?4, ?5, ?6)", &r->st_put);
+    if (rc == 0)
+        rc = reg_prepare(r,
+                         "SELECT roles, pid, incarnation, restarts, last_activity_ms"
+                         " FROM nodes WHERE id = ?1",
+                         &r->st_get);
+    if (rc == 0)
+        rc = reg_prepare(r,
+                         "SELECT id, started_ms, ended_ms, rounds, in_doubt, base, submitted,"
+                         " decided, done, outcome FROM runs ORDER BY id DESC LIMIT 1",
+                         &r->st_run_last);
+    if (rc == 0)
+        rc = reg_prepare(r, "INSERT INTO runs VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                         &r->st_run_insert);
+    if (rc == 0)
+        rc = reg_prepare(r,
+                         "UPDATE runs SET ended_ms = ?2, submitted = ?3, decided = ?4, done = ?5,"
+                         " outcome = ?6 WHERE id = ?1",
+                         &r->st_run_update);
+    return rc;
 }
 
 static int reg_setup(struct store_registry *r)
@@ -32,30 +94,20 @@ static int reg_setup(struct store_registry *r)
         return rc;
     rc = store_sq_meta(r->db, r->path, kv, 1, &fresh, r->err, sizeof(r->err));
     if (rc == 0 && fresh)
-        rc = store_sq_exec(r->db, r->path,
-                           "CREATE TABLE nodes(id INTEGER PRIMARY KEY, roles INTEGER NOT NULL,"
-                           " pid INTEGER NOT NULL, incarnation INTEGER NOT NULL,"
-                           " restarts INTEGER NOT NULL, last_activity_ms INTEGER NOT NULL)",
-                           r->err, sizeof(r->err));
+        rc = store_sq_exec(r->db, r->path, reg_schema, r->err, sizeof(r->err));
+    if (rc == 0 && !fresh)
+        rc = reg_check_runs(r);
     if (rc == 0)
         rc = store_sq_exec(r->db, r->path, "COMMIT", r->err, sizeof(r->err));
     if (rc != 0 && !sqlite3_get_autocommit(r->db))
         sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
     if (rc != 0)
         return rc;
-    int sq =
-        sqlite3_prepare_v3(r->db, "INSERT OR REPLACE INTO nodes VALUES(?1, ?2, ?3, ?4, ?5, ?6)", -1,
-                           SQLITE_PREPARE_PERSISTENT, &r->st_put, NULL);
-    if (sq == SQLITE_OK)
-        sq = sqlite3_prepare_v3(r->db,
-                                "SELECT roles, pid, incarnation, restarts, last_activity_ms"
-                                " FROM nodes WHERE id = ?1",
-                                -1, SQLITE_PREPARE_PERSISTENT, &r->st_get, NULL);
-    return sq == SQLITE_OK ? 0 : reg_fail(r, "prepare", sq);
+    return reg_prepare_all(r);
 }
 
-int store_registry_open(const char *dir, uint16_t nodes, struct store_registry **out, char *err,
-                        size_t err_len)
+int store_registry_open(const char *dir, uint16_t nodes, enum store_sync sync,
+                        struct store_registry **out, char *err, size_t err_len)
 {
     STORE_ASSERT(out != NULL);
     *out = NULL;
@@ -72,7 +124,7 @@ int store_registry_open(const char *dir, uint16_t nodes, struct store_registry *
         return store_fail_buf(err, err_len, -ENOMEM, "%s: out of memory", dir);
     r->nodes = nodes;
     snprintf(r->path, sizeof(r->path), "%s/registry.db", dir);
-    rc = store_sq_open_db(r->path, STORE_SYNC_NORMAL, false, &r->db, r->err, sizeof(r->err));
+    rc = store_sq_open_db(r->path, sync, false, &r->db, r->err, sizeof(r->err));
     if (rc == 0)
         rc = reg_setup(r);
     if (rc != 0) {
@@ -124,12 +176,100 @@ int store_registry_get(struct store_registry *r, uint16_t id, struct store_node_
     return code;
 }
 
+int store_registry_run_last(struct store_registry *r, struct store_run *out)
+{
+    STORE_ASSERT(r != NULL);
+    STORE_ASSERT(out != NULL);
+    sqlite3_stmt *st = r->st_run_last;
+    int sq = sqlite3_step(st);
+    int code = 0;
+    memset(out, 0, sizeof(*out));
+    if (sq == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(st, 0);
+        out->started_ms = sqlite3_column_int64(st, 1);
+        out->ended_ms = sqlite3_column_int64(st, 2);
+        out->rounds = (uint64_t)sqlite3_column_int64(st, 3);
+        out->in_doubt = (uint64_t)sqlite3_column_int64(st, 4);
+        out->base = (uint64_t)sqlite3_column_int64(st, 5);
+        out->submitted = (uint64_t)sqlite3_column_int64(st, 6);
+        out->decided = (uint64_t)sqlite3_column_int64(st, 7);
+        out->done = (uint64_t)sqlite3_column_int64(st, 8);
+        const unsigned char *txt = sqlite3_column_text(st, 9);
+        snprintf(out->outcome, sizeof(out->outcome), "%s", txt ? (const char *)txt : "");
+        if (out->decided > out->submitted)
+            code = store_fail_buf(r->err, sizeof(r->err), -EBADMSG,
+                                  "%s: run %lld records more rounds decided than submitted",
+                                  r->path, (long long)out->id);
+    } else if (sq == SQLITE_DONE) {
+        code = store_fail_buf(r->err, sizeof(r->err), -ENOENT, "%s: no run recorded", r->path);
+    } else {
+        code = reg_fail(r, "read runs", sq);
+    }
+    sqlite3_reset(st);
+    return code;
+}
+
+static void reg_bind_run(sqlite3_stmt *st, const struct store_run *run)
+{
+    sqlite3_bind_int64(st, 1, run->id);
+    sqlite3_bind_int64(st, 2, run->ended_ms);
+    sqlite3_bind_int64(st, 3, (int64_t)run->submitted);
+    sqlite3_bind_int64(st, 4, (int64_t)run->decided);
+    sqlite3_bind_int64(st, 5, (int64_t)run->done);
+    sqlite3_bind_text(st, 6, run->outcome, -1, SQLITE_TRANSIENT);
+}
+
+int store_registry_run_begin(struct store_registry *r, struct store_run *run)
+{
+    STORE_ASSERT(r != NULL);
+    STORE_ASSERT(run->decided <= run->submitted);
+    struct store_run last;
+    int code = store_registry_run_last(r, &last);
+    if (code != 0 && code != -ENOENT)
+        return code;
+    run->id = code == 0 ? last.id + 1 : 1;
+    sqlite3_stmt *st = r->st_run_insert;
+    sqlite3_bind_int64(st, 1, run->id);
+    sqlite3_bind_int64(st, 2, run->started_ms);
+    sqlite3_bind_int64(st, 3, run->ended_ms);
+    sqlite3_bind_int64(st, 4, (int64_t)run->rounds);
+    sqlite3_bind_int64(st, 5, (int64_t)run->in_doubt);
+    sqlite3_bind_int64(st, 6, (int64_t)run->base);
+    sqlite3_bind_int64(st, 7, (int64_t)run->submitted);
+    sqlite3_bind_int64(st, 8, (int64_t)run->decided);
+    sqlite3_bind_int64(st, 9, (int64_t)run->done);
+    sqlite3_bind_text(st, 10, run->outcome, -1, SQLITE_TRANSIENT);
+    int sq = sqlite3_step(st);
+    code = sq == SQLITE_DONE ? 0 : reg_fail(r, "insert into runs", sq);
+    sqlite3_reset(st);
+    return code;
+}
+
+int store_registry_run_update(struct store_registry *r, const struct store_run *run)
+{
+    STORE_ASSERT(r != NULL);
+    STORE_ASSERT(run->id > 0);
+    STORE_ASSERT(run->decided <= run->submitted);
+    sqlite3_stmt *st = r->st_run_update;
+    reg_bind_run(st, run);
+    int sq = sqlite3_step(st);
+    int code = sq == SQLITE_DONE ? 0 : reg_fail(r, "update runs", sq);
+    if (code == 0 && sqlite3_changes(r->db) != 1)
+        code = store_fail_buf(r->err, sizeof(r->err), -EBADMSG, "%s: run %lld vanished", r->path,
+                              (long long)run->id);
+    sqlite3_reset(st);
+    return code;
+}
+
 void store_registry_close(struct store_registry *r)
 {
     if (r == NULL)
         return;
     sqlite3_finalize(r->st_put);
     sqlite3_finalize(r->st_get);
+    sqlite3_finalize(r->st_run_last);
+    sqlite3_finalize(r->st_run_insert);
+    sqlite3_finalize(r->st_run_update);
     sqlite3_close(r->db);
     free(r);
 }

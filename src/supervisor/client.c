@@ -1,6 +1,6 @@
+/* client.c: the supervisor's client (client.h). No I/O: the simulator can run it as is. */
 #include "supervisor/client.h"
 
-#include <stdio.h>
 #include <string.h>
 
 uint64_t client_fib(uint64_t n)
@@ -16,12 +16,16 @@ uint64_t client_fib(uint64_t n)
 
 void client_init(struct client *c, uint64_t rounds, uint32_t window, uint64_t base)
 {
+    PX_ASSERT(base <= CLIENT_GLOBAL_ROUNDS_MAX);
+    PX_ASSERT(rounds <= CLIENT_GLOBAL_ROUNDS_MAX - base);
+    PX_ASSERT(window >= 1 && window <= CLIENT_SPAN_MAX);
     memset(c, 0, sizeof(*c));
     c->rounds = rounds;
     c->window = window;
     c->base = base;
     c->next_round = 1;
     c->oldest = 1;
+    c->hwm = base; /* nothing may go out before the caller made a higher mark durable */
     /* Round r proposes F(base + r - 1): start the pair at (F(base - 1), F(base)), with
      * F(-1) = 1 so that F(0) = F(1) - F(-1) = 0. */
     c->fib_cur = client_fib(base);
@@ -57,6 +61,8 @@ bool client_next(struct client *c, uint64_t now_ns, struct px_value *out)
         return false;
     if (c->next_round - c->oldest >= CLIENT_SPAN_MAX)
         return false; /* a stuck old request holds the exactly-once span */
+    if (c->base + c->next_round > c->hwm)
+        return false; /* not covered by the durable record yet */
     uint64_t r = c->next_round++;
     struct client_slot *s = &c->slots[r % CLIENT_SPAN_MAX];
     PX_ASSERT(s->round == 0);
@@ -80,12 +86,8 @@ bool client_decided(struct client *c, const struct px_value *v, uint64_t instanc
     }
     if (s->increment != v->increment) {
         /* A decided value that is not what was submitted: a validity violation. Count it (the
-         * end-state check will fail too) rather than trust it. */
-        fprintf(stderr,
-                "client: reply for round %llu (client %u seq %u) carries increment "
-                "%llu, submitted %llu\n",
-                (unsigned long long)r, v->client_id, v->seq, (unsigned long long)v->increment,
-                (unsigned long long)s->increment);
+         * run fails verification) rather than trust it. */
+        c->bad_replies++;
         return false;
     }
     hist_add(&c->latency_ns, now_ns - s->first_ns);
@@ -116,4 +118,80 @@ uint32_t client_overdue(struct client *c, uint64_t now_ns, struct px_value *out,
 bool client_finished(const struct client *c)
 {
     return c->done == c->rounds;
+}
+
+uint64_t client_hwm_wanted(const struct client *c)
+{
+    uint64_t last = c->base + c->rounds;
+    uint64_t submitted = c->base + c->next_round - 1;
+    if (c->hwm >= last || c->hwm - submitted >= c->window)
+        return 0;
+    uint64_t want = submitted + CLIENT_HWM_CHUNK;
+    PX_ASSERT(want > c->hwm);
+    return want < last ? want : last;
+}
+
+void client_hwm_durable(struct client *c, uint64_t hwm)
+{
+    PX_ASSERT(hwm >= c->hwm);
+    PX_ASSERT(hwm <= c->base + c->rounds);
+    c->hwm = hwm;
+}
+
+uint64_t client_decided_prefix(const struct client *c)
+{
+    PX_ASSERT(c->oldest >= 1);
+    PX_ASSERT(c->base + c->oldest - 1 <= c->hwm);
+    return c->base + c->oldest - 1;
+}
+
+/* Requests of client id k among global rounds 1..g (rounds k, k + CLIENT_IDS, ...). */
+static uint64_t seqs_of(uint32_t k, uint64_t g)
+{
+    return g >= k ? (g - k) / CLIENT_IDS + 1 : 0;
+}
+
+static const struct px_dedup *dedup_of(const struct px_fib *f, uint32_t k)
+{
+    for (uint32_t i = 0; i < PX_CLIENTS_MAX; i++)
+        if (f->clients[i].client_id == k)
+            return &f->clients[i];
+    return NULL;
+}
+
+/* One client id's part of client_table_check: seqs 1..n applied and none above. */
+static enum client_table check_one(const struct px_fib *f, uint32_t k, uint64_t n)
+{
+    const struct px_dedup *d = dedup_of(f, k);
+    if (d == NULL)
+        return n == 0 ? CLIENT_TABLE_AGREES : CLIENT_TABLE_MISSING;
+    /* Seqs below seq_low count as applied, the next PX_DEDUP_SPAN as their bits say, and
+     * none beyond: n + 1 .. n + PX_DEDUP_SPAN covers every seq above n the table can hold. */
+    for (uint64_t q = n + 1; q <= n + PX_DEDUP_SPAN && q <= UINT32_MAX; q++)
+        if (px_fib_seen(f, &(struct px_value){.client_id = k, .seq = (uint32_t)q}))
+            return CLIENT_TABLE_UNKNOWN;
+    uint64_t from = d->seq_low > 1 ? d->seq_low : 1;
+    if (n >= from && n - from >= PX_DEDUP_SPAN)
+        return CLIENT_TABLE_MISSING; /* seq_low is not applied, and it is <= n */
+    for (uint64_t q = from; q <= n; q++)
+        if (!px_fib_seen(f, &(struct px_value){.client_id = k, .seq = (uint32_t)q}))
+            return CLIENT_TABLE_MISSING;
+    return CLIENT_TABLE_AGREES;
+}
+
+enum client_table client_table_check(const struct px_fib *f, uint64_t g)
+{
+    PX_ASSERT(g <= CLIENT_GLOBAL_ROUNDS_MAX);
+    for (uint32_t i = 0; i < PX_CLIENTS_MAX; i++)
+        if (f->clients[i].client_id > CLIENT_IDS)
+            return CLIENT_TABLE_UNKNOWN;
+    enum client_table worst = CLIENT_TABLE_AGREES;
+    for (uint32_t k = 1; k <= CLIENT_IDS; k++) {
+        enum client_table t = check_one(f, k, seqs_of(k, g));
+        if (t == CLIENT_TABLE_UNKNOWN)
+            return t;
+        if (t == CLIENT_TABLE_MISSING)
+            worst = t;
+    }
+    return worst;
 }

@@ -1,7 +1,14 @@
 /* client.h: the supervisor's client: submits the R round values, keeps at most a window of
  * them outstanding, resubmits after a timeout (a leader change loses the old leader's queue),
  * measures each round's latency from first submission to decision, and computes the expected
- * end state independently of the protocol. Single-threaded, supervisor process only. */
+ * end state independently of the protocol.
+ *
+ * A client that may have submitted a round must remember it: it never hands out a round above
+ * its durable high-water mark (client_hwm_wanted says when the caller must make a higher one
+ * durable, client_hwm_durable that it did), so after a crash the rounds in (decided prefix,
+ * high-water mark] are exactly the ones in doubt, and the next run resolves them first.
+ * Plain logic over plain data, no I/O: the caller owns the clock, the transport and the
+ * durable record. Single-threaded. */
 #ifndef PX_CLIENT_H
 #define PX_CLIENT_H
 
@@ -19,6 +26,11 @@
 #define CLIENT_SPAN_MAX (CLIENT_IDS * PX_DEDUP_SPAN / 2u) /* rounds between oldest and newest */
 /* A request not decided this long after its last submission is submitted again. */
 #define CLIENT_RESUBMIT_NS (300ull * 1000 * 1000)
+/* Rounds a high-water mark reserves beyond the last one submitted: one durable write per 4096
+ * rounds keeps the record off the hot path, and bounds the rounds in doubt after a crash. */
+#define CLIENT_HWM_CHUNK (4u * CLIENT_SPAN_MAX)
+/* Global rounds a data directory can hold: a request's seq is 32 bits per client id. */
+#define CLIENT_GLOBAL_ROUNDS_MAX ((uint64_t)CLIENT_IDS * UINT32_MAX)
 
 struct client_slot {
     uint64_t round;    /* 0 = free */
@@ -37,22 +49,44 @@ struct client {
     uint64_t inflight;
     uint64_t resubmits;
     uint64_t max_instance;      /* highest instance a reply reported */
+    uint64_t hwm;               /* durable high-water mark: no global round above it goes out */
+    uint64_t bad_replies;       /* replies whose value is not the one submitted (validity) */
     uint64_t fib_prev, fib_cur; /* F(next_round - 2), F(next_round - 1) */
     struct hist latency_ns;
     struct client_slot slots[CLIENT_SPAN_MAX];
 };
 
-/* base: rounds decided by earlier runs on the same data (0 for a fresh pool); the run then
- * proposes F(base) .. F(base + rounds - 1) and the expected end value is F(base + rounds + 1). */
+/* base: global rounds decided by earlier runs on the same data (0 for a fresh pool); the run
+ * then proposes F(base) .. F(base + rounds - 1) and the expected end value is
+ * F(base + rounds + 1). The high-water mark starts at base: nothing may go out until the
+ * caller reports a durable one. Precondition: base + rounds <= CLIENT_GLOBAL_ROUNDS_MAX. */
 void client_init(struct client *c, uint64_t rounds, uint32_t window, uint64_t base);
-/* The next request to submit, if the window allows. Returns false when none may go now. */
+/* The next request to submit, if the window and the high-water mark allow. Returns false when
+ * none may go now. */
 bool client_next(struct client *c, uint64_t now_ns, struct px_value *out);
-/* A decision for (client_id, seq) at instance. Returns true if it was new. */
+/* The high-water mark to make durable before submitting on (within a window of the current
+ * one, CLIENT_HWM_CHUNK further, at most base + rounds), or 0 when the current one will do. */
+uint64_t client_hwm_wanted(const struct client *c);
+/* The caller made hwm durable (hwm >= the current one, <= base + rounds). */
+void client_hwm_durable(struct client *c, uint64_t hwm);
+/* Every global round <= this was seen decided. */
+uint64_t client_decided_prefix(const struct client *c);
+/* A decision for (client_id, seq) at instance. Returns true if it was new; a value that is not
+ * the one submitted is counted in bad_replies and otherwise ignored. */
 bool client_decided(struct client *c, const struct px_value *v, uint64_t instance, uint64_t now_ns);
 /* Requests overdue for resubmission: fills up to max values, returns how many. */
 uint32_t client_overdue(struct client *c, uint64_t now_ns, struct px_value *out, uint32_t max);
 bool client_finished(const struct client *c);
 /* F(n) mod 2^64, computed directly (the independent check of the end state). */
 uint64_t client_fib(uint64_t n);
+
+/* How a learner's exactly-once table compares with "global rounds 1..g applied, nothing else"
+ * (the cross-check of the client's record against the state machine's own). */
+enum client_table {
+    CLIENT_TABLE_AGREES = 0,
+    CLIENT_TABLE_UNKNOWN, /* it holds a request the client never submitted (above g) */
+    CLIENT_TABLE_MISSING, /* a round <= g is not in it */
+};
+enum client_table client_table_check(const struct px_fib *f, uint64_t g);
 
 #endif

@@ -1,6 +1,8 @@
-/* drive.c: the client drive. Submits the client's rounds to the node that leads (a non-leader
- * forwards), reads the replies, resubmits what is overdue, injects chaos at its moments, and at
- * the end waits until every learner has applied the last decided instance. */
+/* drive.c: the client drive. First the rounds an earlier run left in doubt (record.c) are
+ * resubmitted with their own identity until each is decided, then the new rounds: submitted
+ * to the node that leads (a non-leader forwards), never beyond the durable high-water mark,
+ * replies read, overdue requests resubmitted, chaos injected at its moments. At the end it
+ * waits until every learner has applied the last decided instance. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,8 +68,9 @@ static void progress(struct sup *s, uint64_t start_ns, uint64_t now)
         return;
     const struct client *c = s->drive.client;
     double secs = (double)(now - start_ns) / 1e9;
-    fprintf(stderr, "\r\033[Kpaxos-shm: %" PRIu64 "/%" PRIu64 " rounds, %.0f rounds/s, leader %d",
-            c->done, s->cfg->rounds, secs > 0 ? (double)c->done / secs : 0.0, s->drive.target);
+    fprintf(stderr, "\r\033[Kpaxos-shm: %s%" PRIu64 "/%" PRIu64 " rounds, %.0f rounds/s, leader %d",
+            s->record.resolving ? "in doubt: " : "", c->done, c->rounds,
+            secs > 0 ? (double)c->done / secs : 0.0, s->drive.target);
 }
 
 static void progress_end(struct sup *s)
@@ -94,6 +97,9 @@ static void pump(struct sup *s)
 static void submit_due(struct sup *s, uint64_t now, uint64_t *last_overdue)
 {
     struct px_value v;
+    uint64_t hwm = client_hwm_wanted(s->drive.client);
+    if (hwm != 0 && sup_record_hwm(s, hwm) != 0)
+        return; /* s->fatal is set: the run ends */
     while (client_next(s->drive.client, now, &v))
         if (!submit(s, &v))
             break; /* outbox full: resubmitted on timeout */
@@ -106,10 +112,23 @@ static void submit_due(struct sup *s, uint64_t now, uint64_t *last_overdue)
     }
 }
 
-int sup_drive_run(struct sup *s, uint64_t start_ns)
+/* The deadline of --timeout passed: one line, exit 3. */
+static bool timed_out(struct sup *s, uint64_t now)
+{
+    if (s->drive.deadline_ns == 0 || now <= s->drive.deadline_ns)
+        return false;
+    fprintf(stderr,
+            "paxos-shm: timed out after %u s with %" PRIu64 " of %" PRIu64 " rounds%s decided\n",
+            s->cfg->timeout_s, s->drive.client->done, s->drive.client->rounds,
+            s->record.resolving ? " in doubt" : "");
+    return true;
+}
+
+/* Drives the client until every one of its rounds is decided. Returns 0, or the exit code
+ * that ended the run (-1: a signal). */
+static int drive_client(struct sup *s, uint64_t start_ns)
 {
     uint64_t last_progress = 0, last_overdue = start_ns;
-    uint64_t deadline = s->cfg->timeout_s ? start_ns + s->cfg->timeout_s * 1000000000ull : 0;
     int rc = 0;
     while (!client_finished(s->drive.client)) {
         if (sup_should_stop(s)) {
@@ -117,16 +136,13 @@ int sup_drive_run(struct sup *s, uint64_t start_ns)
             break;
         }
         uint64_t now = util_now_ns();
-        if (deadline && now > deadline) {
-            fprintf(stderr,
-                    "paxos-shm: timed out after %u s with %" PRIu64 " of %" PRIu64
-                    " rounds decided\n",
-                    s->cfg->timeout_s, s->drive.client->done, s->cfg->rounds);
+        if (timed_out(s, now)) {
             rc = EXIT_RUNTIME;
             break;
         }
         update_target(s);
-        sup_chaos_step(s);
+        if (!s->record.resolving)
+            sup_chaos_step(s); /* its moments count new rounds */
         submit_due(s, now, &last_overdue);
         if (now - last_progress > SUP_PROGRESS_NS) {
             progress(s, start_ns, now);
@@ -134,8 +150,41 @@ int sup_drive_run(struct sup *s, uint64_t start_ns)
         }
         pump(s);
     }
-    s->drive.seconds = (double)(util_now_ns() - start_ns) / 1e9;
     progress_end(s);
+    if (s->drive.client->max_instance > s->drive.max_instance)
+        s->drive.max_instance = s->drive.client->max_instance;
+    return rc;
+}
+
+/* Resubmits every round in doubt (same client id, seq and increment) until it is decided: a
+ * round decided before is answered as applied, one that never was is decided now. */
+static int resolve_in_doubt(struct sup *s)
+{
+    const struct store_run *run = &s->record.run;
+    if (run->in_doubt == 0)
+        return 0;
+    client_init(s->drive.client, run->in_doubt, s->cfg->window, run->base - run->in_doubt);
+    client_hwm_durable(s->drive.client, run->base); /* the earlier run's mark: durable */
+    s->record.resolving = true;
+    int rc = drive_client(s, util_now_ns());
+    if (rc == 0 && sup_record_resolved(s) != 0)
+        rc = s->fatal;
+    if (rc == 0)
+        s->record.resolving = false; /* else the record keeps what the client resolved */
+    return rc;
+}
+
+int sup_drive_run(struct sup *s)
+{
+    uint64_t start_ns = util_now_ns();
+    s->drive.deadline_ns = s->cfg->timeout_s ? start_ns + s->cfg->timeout_s * 1000000000ull : 0;
+    int rc = resolve_in_doubt(s);
+    if (rc != 0)
+        return rc;
+    client_init(s->drive.client, s->cfg->rounds, s->cfg->window, s->record.run.base);
+    start_ns = util_now_ns();
+    rc = drive_client(s, start_ns);
+    s->drive.seconds = (double)(util_now_ns() - start_ns) / 1e9;
     return rc;
 }
 
@@ -156,7 +205,7 @@ bool sup_converge(struct sup *s)
             lo = a < lo ? a : lo;
             hi = a > hi ? a : hi;
         }
-        if (all_up && lo == hi && lo >= s->drive.client->max_instance)
+        if (all_up && lo == hi && lo >= s->drive.max_instance)
             return true;
         pump(s);
     }

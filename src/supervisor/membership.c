@@ -30,11 +30,12 @@
 #define SUP_LOAD_NS (6 * SUP_STOP_NS)
 
 /* Records node i in the registry (sqlite store only). A failure here is reported once and
- * stops nothing: the registry describes the pool, the nodes' own stores hold the state. */
+ * stops nothing: the nodes table describes the pool, the nodes' own stores hold the state (the
+ * client's record in the same file is another matter: record.c ends the run when it fails). */
 static void registry_note(struct sup *s, uint16_t i)
 {
     const struct sup_proc *p = &s->members.procs[i];
-    if (s->env.registry == NULL)
+    if (s->env.registry == NULL || s->members.note_failed)
         return;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -42,8 +43,7 @@ static void registry_note(struct sup *s, uint16_t i)
     if (store_registry_update(s->env.registry, i, cli_roles(s->cfg, i), p->pid, p->incarnation,
                               p->restarts, now_ms) != 0) {
         fprintf(stderr, "paxos-shm: %s\n", store_registry_errmsg(s->env.registry));
-        store_registry_close(s->env.registry);
-        s->env.registry = NULL;
+        s->members.note_failed = true;
     }
 }
 

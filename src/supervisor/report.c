@@ -39,7 +39,10 @@ void report_print(const struct report *r, FILE *out)
             "faults      restarts %u  chaos kills %u (leader %u)  leader changes %" PRIu64 "\n",
             r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes);
     if (r->base)
-        fprintf(out, "continued   %" PRIu64 " rounds of earlier runs on this data\n", r->base);
+        fprintf(out,
+                "continued   %" PRIu64 " rounds of earlier runs on this data (%" PRIu64
+                " in doubt, resolved first)\n",
+                r->base, r->in_doubt);
     if (r->learners > 0) /* verification ran */
         fprintf(out, "expected    value F(%" PRIu64 ") mod 2^64 = %" PRIu64 "\n",
                 r->base + r->cfg->rounds + 1, r->expected_value);
@@ -70,7 +73,7 @@ int report_json(const struct report *r, const char *path)
     fprintf(f,
             "{\"nodes\":%u,\"proposers\":%u,\"acceptors\":%u,\"learners\":%u,"
             "\"store\":\"%s\",\"window\":%u,\"rounds\":%" PRIu64 ",\"rounds_done\":%" PRIu64
-            ",\"base\":%" PRIu64 ",\"seconds\":%.6f,\"rounds_per_s\":%.1f,"
+            ",\"base\":%" PRIu64 ",\"in_doubt\":%" PRIu64 ",\"seconds\":%.6f,\"rounds_per_s\":%.1f,"
             "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
             "\"messages\":%" PRIu64 ",\"ring_full\":%" PRIu64 ",\"drops\":%" PRIu64
             ",\"lagged\":%" PRIu64 ",\"resubmits\":%" PRIu64 ",\"restarts\":%u,"
@@ -78,7 +81,7 @@ int report_json(const struct report *r, const char *path)
             ",\"expected_value\":%" PRIu64 ",\"verified\":%s,\"outcome\":\"%s\",\"per_node\":[",
             c->nodes, c->proposers, c->acceptors, c->learners,
             c->store == CLI_STORE_SHM ? "shm" : "sqlite", c->window, c->rounds, r->rounds_done,
-            r->base, r->seconds, rate, us(hist_quantile(r->latency_ns, 0.50)),
+            r->base, r->in_doubt, r->seconds, rate, us(hist_quantile(r->latency_ns, 0.50)),
             us(hist_quantile(r->latency_ns, 0.99)), us(hist_quantile(r->latency_ns, 0.999)),
             us(r->latency_ns->max), r->msgs, r->ring_full, r->drops, r->lagged, r->resubmits,
             r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes,

@@ -20,7 +20,9 @@ struct report_node {
 
 struct report {
     const struct cli_config *cfg;
-    uint64_t rounds_done, base;
+    uint64_t rounds_done; /* new rounds of this run decided */
+    uint64_t base;        /* global rounds of earlier runs on this data (in doubt included) */
+    uint64_t in_doubt;    /* rounds of earlier runs that were in doubt, resolved first */
     double seconds;
     const struct hist *latency_ns;
     uint64_t msgs, ring_full, drops, lagged, resubmits;

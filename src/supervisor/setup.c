@@ -128,7 +128,9 @@ int sup_setup_data_dir(struct sup *s)
         return -1;
     }
     char err[256] = "";
-    if (store_registry_open(e->data_dir, (uint16_t)c->nodes, &e->registry, err, sizeof(err))) {
+    enum store_sync sync = c->sync == CLI_SYNC_FULL ? STORE_SYNC_FULL : STORE_SYNC_NORMAL;
+    if (store_registry_open(e->data_dir, (uint16_t)c->nodes, sync, &e->registry, err,
+                            sizeof(err))) {
         fprintf(stderr, "paxos-shm: %s\n", err);
         return -1;
     }

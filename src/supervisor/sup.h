@@ -3,7 +3,9 @@
  *   setup.c       segment, data directory, registry, signals, teardown (sup_env)
  *   membership.c  the process table, spawn, the failure detector and restarts (sup_members)
  *   chaos.c       seeded SIGKILLs of nodes (sup_chaos)
- *   drive.c       the client drive: submit, read replies, resubmit, converge (sup_drive)
+ *   record.c      the client's durable record of what it submitted and saw decided (sup_record)
+ *   drive.c       the client drive: resolve rounds in doubt, submit, read replies, resubmit,
+ *                 converge (sup_drive)
  *   verify.c      the nodes' final states against the client's own expectation (sup_verify)
  *   supervisor.c  sup_run: the order of the parts, then the report, filled once from them.
  * A part owns its struct; others read it through the part's functions or fields named in its
@@ -19,6 +21,7 @@
 
 #include "cli/cli.h"
 #include "paxos/px.h"
+#include "store/store.h"
 
 struct client;
 struct ipc_segment;
@@ -59,6 +62,7 @@ struct sup_members {
     struct sup_proc procs[CLI_NODES_MAX];
     uint32_t restarts; /* restarts during this run */
     bool stopping;     /* the nodes were told to stop: exits are expected, no restarts */
+    bool note_failed;  /* a registry write of the nodes table failed (reported once) */
 };
 
 /* --- chaos.c -------------------------------------------------------------------------------- */
@@ -72,8 +76,16 @@ struct sup_chaos {
 /* --- drive.c -------------------------------------------------------------------------------- */
 struct sup_drive {
     struct client *client;
-    uint16_t target; /* the node requests go to */
-    double seconds;  /* first submission to last decision */
+    uint16_t target;       /* the node requests go to */
+    uint64_t deadline_ns;  /* --timeout: the run gives up at this time; 0 = never */
+    uint64_t max_instance; /* highest instance a reply reported, over both phases */
+    double seconds;        /* the new rounds: first submission to last decision */
+};
+
+/* --- record.c ------------------------------------------------------------------------------- */
+struct sup_record {
+    struct store_run run; /* this run's row (id 0: not written, e.g. the shm store) */
+    bool resolving;       /* the client is resolving rounds in doubt, not driving new ones */
 };
 
 /* --- verify.c ------------------------------------------------------------------------------- */
@@ -99,6 +111,7 @@ struct sup {
     struct sup_members members;
     struct sup_chaos chaos;
     struct sup_drive drive;
+    struct sup_record record;
     struct sup_verify verify;
     int fatal; /* nonzero: the exit code of a runtime failure */
 };
@@ -142,9 +155,21 @@ int sup_chaos_plan(struct sup *s);
 void sup_chaos_step(struct sup *s);
 void sup_chaos_free(struct sup *s);
 
+/* record.c */
+/* Reads the last run's row and appends this run's: the rounds in doubt and the base of the new
+ * rounds. 0, or -1 with s->fatal set (one line on stderr). */
+int sup_record_begin(struct sup *s);
+/* Makes hwm durable as this run's high-water mark, then lets the client submit up to it. */
+int sup_record_hwm(struct sup *s, uint64_t hwm);
+/* Every round in doubt is decided: records it. */
+int sup_record_resolved(struct sup *s);
+/* Writes how the run ended. */
+void sup_record_end(struct sup *s, const char *outcome);
+
 /* drive.c */
-/* Returns 0 when every round is decided, or the exit code that ended the run (-1: a signal). */
-int sup_drive_run(struct sup *s, uint64_t start_ns);
+/* Resolves the rounds in doubt (s->record), then drives the new rounds. Returns 0 when every
+ * round is decided, or the exit code that ended the run (-1: a signal). */
+int sup_drive_run(struct sup *s);
 /* Waits until every learner has applied the highest decided instance. */
 bool sup_converge(struct sup *s);
 /* Reaps on SIGCHLD; true when the run must end (a signal or a fatal failure). */
@@ -155,8 +180,5 @@ bool sup_should_stop(struct sup *s);
 void sup_collect(struct sup *s);
 /* Checks the final states against the client's own expectation. */
 void sup_verify(struct sup *s);
-/* Rounds decided by earlier runs on this data, from the learners' recovered exactly-once
- * tables: the longest prefix of global rounds the most advanced learner has applied. */
-uint64_t sup_earlier_rounds(const struct sup *s);
 
 #endif

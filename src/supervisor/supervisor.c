@@ -36,14 +36,30 @@ static void fill_nodes(const struct sup *s, struct report *r)
     r->leader_changes = elections > 0 ? elections - 1 : 0;
 }
 
+static const char *outcome_of(const struct sup *s, int code)
+{
+    switch (code) {
+    case EXIT_SIGINT:
+        return "interrupted (SIGINT)";
+    case EXIT_SIGTERM:
+        return "terminated (SIGTERM)";
+    case EXIT_VERIFIED:
+    case EXIT_VERIFY_FAILED:
+        return s->verify.verified ? "VERIFIED" : "VERIFICATION FAILED";
+    default:
+        return "runtime failure";
+    }
+}
+
 /* The report, filled once from the parts. code: the exit code of the run. */
 static void fill_report(const struct sup *s, int code, struct report *r)
 {
     const struct client *c = s->drive.client;
     memset(r, 0, sizeof(*r));
     r->cfg = s->cfg;
-    r->rounds_done = c->done;
-    r->base = c->base;
+    r->rounds_done = s->record.resolving ? 0 : c->done;
+    r->base = s->record.run.base;
+    r->in_doubt = s->record.run.in_doubt;
     r->seconds = s->drive.seconds;
     r->latency_ns = &c->latency_ns;
     r->resubmits = c->resubmits;
@@ -57,32 +73,18 @@ static void fill_report(const struct sup *s, int code, struct report *r)
         r->learners_ok = s->verify.learners_ok;
         r->verified = s->verify.verified;
     }
-    switch (code) {
-    case EXIT_SIGINT:
-        r->outcome = "interrupted (SIGINT)";
-        break;
-    case EXIT_SIGTERM:
-        r->outcome = "terminated (SIGTERM)";
-        break;
-    case EXIT_VERIFIED:
-    case EXIT_VERIFY_FAILED:
-        r->outcome = r->verified ? "VERIFIED" : "VERIFICATION FAILED";
-        break;
-    default:
-        r->outcome = "runtime failure";
-        break;
-    }
+    r->outcome = outcome_of(s, code);
 }
 
 /* Waits for the forked pool, drives the rounds, stops the nodes and verifies. Returns the
  * exit code. */
 static int run(struct sup *s)
 {
-    const struct cli_config *cfg = s->cfg;
     int rc = sup_wait_loaded(s);
-    client_init(s->drive.client, cfg->rounds, cfg->window, rc == 0 ? sup_earlier_rounds(s) : 0);
+    if (rc == 0 && sup_record_begin(s) != 0)
+        rc = s->fatal;
     if (rc == 0)
-        rc = sup_drive_run(s, util_now_ns());
+        rc = sup_drive_run(s);
     if (rc == 0)
         (void)sup_converge(s); /* a node that did not converge fails verification */
     sup_stop_nodes(s);
@@ -94,6 +96,16 @@ static int run(struct sup *s)
         return rc > 0 ? rc : EXIT_RUNTIME;
     sup_verify(s);
     return s->verify.verified ? EXIT_VERIFIED : EXIT_VERIFY_FAILED;
+}
+
+/* Runs, then records how the run ended in the client's record. */
+static int run_and_record(struct sup *s)
+{
+    int code = run(s);
+    sup_record_end(s, outcome_of(s, code));
+    if (s->fatal && code != EXIT_SIGINT && code != EXIT_SIGTERM)
+        code = EXIT_RUNTIME; /* the record could not be written */
+    return code;
 }
 
 static int spawn_all(struct sup *s)
@@ -120,7 +132,7 @@ int sup_run(const struct cli_config *cfg)
     sup_install_signals();
     int code = EXIT_RUNTIME;
     if (sup_setup_data_dir(&s) == 0 && sup_setup_segment(&s) == 0 && spawn_all(&s) == 0) {
-        code = run(&s);
+        code = run_and_record(&s);
         fill_report(&s, code, &rep);
         if (!cfg->quiet)
             report_print(&rep, stdout);

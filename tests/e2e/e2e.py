@@ -5,6 +5,7 @@ input. Usage: e2e.py BINARY CASE   (ctest runs one CASE per test; `e2e.py BINARY
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -303,6 +304,87 @@ def kill_9_of_the_whole_pool_loses_no_decided_round():
         doc = expect_verified(["--nodes", "3", "--rounds", "2000", "--data-dir", d])
         assert doc["base"] > 0, doc
         assert not segments_of(p.pid), "stale segment of the killed supervisor left"
+
+
+def interrupt_mid_run(d, sig, nodes=3):
+    """Starts a long run on data dir d, lets it decide rounds with a full window in flight, then
+    sends sig to the supervisor and waits until every node is gone."""
+    p = subprocess.Popen([BIN, "--nodes", str(nodes), "--rounds", "1000000000", "--data-dir", d,
+                          "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 20
+    while time.time() < deadline and len(children_of(p.pid)) < nodes:
+        time.sleep(0.05)
+    kids = children_of(p.pid)
+    assert len(kids) == nodes, kids
+    time.sleep(1.5)
+    p.send_signal(sig)
+    p.wait(timeout=60)
+    expected = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGKILL: -signal.SIGKILL}[sig]
+    assert p.returncode == expected, (p.returncode, p.stderr.read())
+    deadline = time.time() + 10
+    while time.time() < deadline and any(os.path.exists("/proc/%d" % k) for k in kids):
+        time.sleep(0.05)
+
+
+def expect_continued(d, rounds):
+    """A continued run on d verifies against the supervisor's own record: F(base + R + 1), and
+    every learner applied base + R requests."""
+    doc = expect_verified(["--nodes", "3", "--rounds", str(rounds), "--data-dir", d])
+    assert doc["base"] > 0, doc
+    assert doc["expected_value"] == fib(doc["base"] + rounds + 1), doc
+    assert all(n["requests"] == doc["base"] + rounds for n in doc["per_node"]), doc["per_node"]
+    return doc
+
+
+def continue_after(sig):
+    # Fewer new rounds than the interrupted run had in flight: rounds it submitted and never
+    # saw decided are decided now (the new leader's phase 1 finds them accepted), and the
+    # expectation must count them. Four cycles: one alone passed by luck about half the time.
+    with tempfile.TemporaryDirectory() as d:
+        base = 0
+        for _ in range(4):
+            interrupt_mid_run(d, sig)
+            doc = expect_continued(d, 10)
+            assert doc["base"] > base, (doc["base"], base)
+            base = doc["base"] + 10
+
+
+@case
+def continued_run_after_sigterm_of_the_supervisor_verifies():
+    continue_after(signal.SIGTERM)
+
+
+@case
+def continued_run_after_sigkill_of_the_supervisor_verifies():
+    continue_after(signal.SIGKILL)
+
+
+@case
+def copy_of_an_interrupted_data_dir_verifies():
+    with tempfile.TemporaryDirectory() as top:
+        d = os.path.join(top, "a")
+        os.mkdir(d)
+        interrupt_mid_run(d, signal.SIGKILL)
+        copy = os.path.join(top, "b")
+        shutil.copytree(d, copy)
+        on_copy = expect_continued(copy, 10)
+        on_original = expect_continued(d, 10)
+        assert on_copy["base"] == on_original["base"], (on_copy["base"], on_original["base"])
+
+
+@case
+def continued_run_without_the_client_record_fails_verification():
+    # The nodes hold 500 applied requests; with the supervisor's own record gone it cannot know
+    # what to expect, and the state machine's table is no substitute for it.
+    with tempfile.TemporaryDirectory() as d:
+        expect_verified(["--nodes", "3", "--rounds", "500", "--data-dir", d])
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(os.path.join(d, "registry.db" + suffix)):
+                os.unlink(os.path.join(d, "registry.db" + suffix))
+        p, doc = run_json(["--nodes", "3", "--rounds", "100", "--data-dir", d])
+        assert p.returncode == 1, (p.returncode, p.stderr)
+        assert doc["verified"] is False, doc
+        assert all(n["verdict"] == "UNKNOWN REQUESTS" for n in doc["per_node"]), doc["per_node"]
 
 
 def failpoint_run(failpoint, store):

@@ -796,8 +796,9 @@ static void test_sqlite_dir_under_a_regular_file_fails_with_enotdir(void **state
     p.dir = dir;
     assert_int_equal(store_open(&p, &s, err, sizeof(err)), -ENOTDIR);
     assert_non_null(strstr(err, "Not a directory"));
-    assert_int_equal(
-        store_registry_open(dir, 1, &(struct store_registry *){NULL}, err, sizeof(err)), -ENOTDIR);
+    assert_int_equal(store_registry_open(dir, 1, STORE_SYNC_NORMAL,
+                                         &(struct store_registry *){NULL}, err, sizeof(err)),
+                     -ENOTDIR);
 }
 
 /* Child in a private mount namespace (it dies with the child: nothing is left mounted): a
@@ -904,14 +905,14 @@ static void test_registry_round_trip_and_reopen(void **state)
     char err[STORE_ERR_MAX];
     struct store_registry *r = NULL;
     struct store_node_info n;
-    assert_int_equal(store_registry_open(f->dir, 4, &r, err, sizeof(err)), 0);
+    assert_int_equal(store_registry_open(f->dir, 4, STORE_SYNC_NORMAL, &r, err, sizeof(err)), 0);
     assert_int_equal(store_registry_get(r, 2, &n), -ENOENT);
     assert_non_null(strstr(store_registry_errmsg(r), "registry.db: node 2 not registered"));
     assert_int_equal(store_registry_update(r, 2, 5, 1234, 1, 0, 1000), 0);
     assert_int_equal(store_registry_update(r, 2, 7, 4321, 2, 1, INT64_MAX), 0);
     assert_int_equal(store_registry_update(r, 3, 2, 99, 1, 0, 5), 0);
     store_registry_close(r);
-    assert_int_equal(store_registry_open(f->dir, 4, &r, err, sizeof(err)), 0);
+    assert_int_equal(store_registry_open(f->dir, 4, STORE_SYNC_NORMAL, &r, err, sizeof(err)), 0);
     assert_int_equal(store_registry_get(r, 2, &n), 0);
     assert_int_equal(n.roles, 7);
     assert_int_equal(n.pid, 4321);
@@ -921,8 +922,83 @@ static void test_registry_round_trip_and_reopen(void **state)
     assert_int_equal(store_registry_get(r, 3, &n), 0);
     assert_int_equal(n.pid, 99);
     store_registry_close(r);
-    assert_int_equal(store_registry_open(f->dir, 5, &r, err, sizeof(err)), -EINVAL);
+    assert_int_equal(store_registry_open(f->dir, 5, STORE_SYNC_NORMAL, &r, err, sizeof(err)),
+                     -EINVAL);
     assert_non_null(strstr(err, "registry.db: the store was made with nodes = 4"));
+}
+
+static void test_registry_runs_keep_the_client_record_across_reopen(void **state)
+{
+    struct fx *f = *state;
+    char err[STORE_ERR_MAX];
+    struct store_registry *r = NULL;
+    struct store_run last;
+    assert_int_equal(store_registry_open(f->dir, 3, STORE_SYNC_FULL, &r, err, sizeof(err)), 0);
+    assert_int_equal(store_registry_run_last(r, &last), -ENOENT);
+    struct store_run run = {.started_ms = 10, .rounds = 5000, .submitted = 4096, .decided = 0};
+    assert_int_equal(store_registry_run_begin(r, &run), 0);
+    assert_int_equal(run.id, 1);
+    run.submitted = 5000;
+    run.decided = 4321;
+    run.done = 4400;
+    store_registry_close(r);
+    assert_int_equal(store_registry_open(f->dir, 3, STORE_SYNC_FULL, &r, err, sizeof(err)), 0);
+    assert_int_equal(store_registry_run_update(r, &run), 0);
+    assert_int_equal(store_registry_run_last(r, &last), 0);
+    assert_int_equal(last.id, 1);
+    assert_int_equal(last.started_ms, 10);
+    assert_int_equal(last.ended_ms, 0);
+    assert_int_equal(last.rounds, 5000);
+    assert_int_equal(last.submitted, 5000);
+    assert_int_equal(last.decided, 4321);
+    assert_int_equal(last.done, 4400);
+    assert_string_equal(last.outcome, "");
+    struct store_run next = {.started_ms = 20,
+                             .rounds = 7,
+                             .in_doubt = 679,
+                             .base = 5000,
+                             .submitted = 5000,
+                             .decided = 4321};
+    assert_int_equal(store_registry_run_begin(r, &next), 0);
+    assert_int_equal(next.id, 2);
+    next.decided = 5007;
+    next.submitted = 5007;
+    next.ended_ms = 30;
+    snprintf(next.outcome, sizeof(next.outcome), "VERIFIED");
+    assert_int_equal(store_registry_run_update(r, &next), 0);
+    store_registry_close(r);
+    assert_int_equal(store_registry_open(f->dir, 3, STORE_SYNC_NORMAL, &r, err, sizeof(err)), 0);
+    assert_int_equal(store_registry_run_last(r, &last), 0);
+    assert_int_equal(last.id, 2);
+    assert_int_equal(last.in_doubt, 679);
+    assert_int_equal(last.base, 5000);
+    assert_int_equal(last.decided, 5007);
+    assert_int_equal(last.ended_ms, 30);
+    assert_string_equal(last.outcome, "VERIFIED");
+    store_registry_close(r);
+}
+
+static void test_registry_of_a_build_without_a_client_record_fails_with_eproto(void **state)
+{
+    /* What an earlier build left: meta and nodes, no runs table. */
+    struct fx *f = *state;
+    char err[STORE_ERR_MAX], path[300];
+    struct store_registry *r = NULL;
+    snprintf(path, sizeof(path), "%s/registry.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+                                  "INSERT INTO meta VALUES('layout_version', 2);"
+                                  "INSERT INTO meta VALUES('nodes', 3);"
+                                  "CREATE TABLE nodes(id INTEGER PRIMARY KEY, roles INTEGER);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_registry_open(f->dir, 3, STORE_SYNC_NORMAL, &r, err, sizeof(err)),
+                     -EPROTO);
+    assert_null(r);
+    assert_non_null(strstr(err, "registry.db: written by an earlier build"));
 }
 
 #define ON(t, f, tag)                                                                              \
@@ -967,6 +1043,8 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_full_disk_fails_with_enospc_and_keeps_committed_state),
         SQLITE(test_sqlite_second_open_of_a_held_file_fails_with_ebusy),
         SQLITE(test_registry_round_trip_and_reopen),
+        SQLITE(test_registry_runs_keep_the_client_record_across_reopen),
+        SQLITE(test_registry_of_a_build_without_a_client_record_fails_with_eproto),
     };
     const struct CMUnitTest on_shm[] = {
         CONTRACT(SHM),
