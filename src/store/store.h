@@ -35,6 +35,8 @@
  *   -ENOSPC  full: disk full or file size limit (SQLITE_FULL, ENOSPC, EFBIG), or the shm ring
  *            has no free slot (an instance > truncation point + entries_max)
  *   -EBUSY   the sqlite file is held by another live process
+ *   -ELOOP   a store file (or its -wal, -shm or -journal companion) is a symbolic link: never
+ *            followed, so a store never writes outside its data directory
  *   -EIO     any other I/O or database error;   -ENOMEM  out of memory
  * After any failed call of store_begin/put/put_fib/commit the store is broken: every later
  * call returns the same code; the caller closes it (the node exits and restarts; reopening
@@ -104,6 +106,12 @@ size_t store_shm_bytes(uint32_t entries_max);
 #define STORE_SHM_ENTRIES_DEFAULT (2u * PX_LOG_MAX)
 /* The entries_max of an open shm store (0 for sqlite). */
 uint32_t store_shm_entries_max(const struct store *s);
+
+/* Checks, before any store of the pool is opened, that none of the sqlite files of a pool of
+ * `nodes` and of the registry in dir (nor a -wal, -shm, -journal companion) is a symbolic
+ * link: 0, -ELOOP with one line naming the file, or a store_sq_check_dir code. Files that do
+ * not exist yet are fine. The stores check again at open. */
+int store_sqlite_check_files(const char *dir, uint16_t nodes, char *err, size_t err_len);
 
 /* --- The supervisor's registry: sqlite file `registry.db` in the data dir, tables `nodes` and
  * `runs`. --- */

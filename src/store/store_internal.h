@@ -66,8 +66,12 @@ int store_sq_code(sqlite3 *db, int rc);
  * into err; returns the code. */
 int store_sq_fail(char *err, size_t err_len, sqlite3 *db, const char *path, const char *what,
                   int rc);
-/* Opens path read-write (creating it), WAL mode, the given sync and locking mode. On failure
- * *db is NULL and err holds the line. */
+/* -ELOOP with one line naming the file when path or one of its -wal, -shm, -journal companions
+ * is a symbolic link; 0 otherwise. */
+int store_sq_refuse_links(const char *path, char *err, size_t err_len);
+/* Opens path read-write (creating it), WAL mode, the given sync and locking mode, never
+ * following a link in place of the file or a companion (-ELOOP). On failure *db is NULL and err
+ * holds the line. */
 int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, sqlite3 **db,
                      char *err, size_t err_len);
 /* Runs one SQL text without results; returns 0 or a mapped code with err filled. */

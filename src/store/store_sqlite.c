@@ -17,6 +17,7 @@
  * Per batch the records, the promised ballot, truncation point and fib are kept in memory and
  * written at commit: at most two INSERTs and one UPDATE per batch. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,8 @@ int store_sq_code(sqlite3 *db, int rc)
         /* sqlite reports a write that hit RLIMIT_FSIZE (EFBIG) as an I/O error. */
         return sys == ENOSPC || sys == EFBIG || sys == EDQUOT ? -ENOSPC : -EIO;
     case SQLITE_CANTOPEN:
+        if (rc == SQLITE_CANTOPEN_SYMLINK)
+            return -ELOOP;
         return sys > 0 ? -sys : -EACCES;
     case SQLITE_READONLY:
     case SQLITE_PERM:
@@ -156,6 +159,8 @@ static const char *store_sq_cause(int code)
         return "out of memory";
     case -EIO:
         return "I/O or database error";
+    case -ELOOP:
+        return "a symbolic link; a store does not follow links";
     default:
         return strerror(-code);
     }
@@ -234,14 +239,77 @@ static int sq_pragmas(sqlite3 *db, const char *path, enum store_sync sync, bool 
     return rc;
 }
 
+/* The files sqlite may create beside a database: a link in their place would be followed out
+ * of the data directory. */
+static const char *const sq_companions[] = {"", "-wal", "-shm", "-journal"};
+
+int store_sq_refuse_links(const char *path, char *err, size_t err_len)
+{
+    for (size_t i = 0; i < sizeof(sq_companions) / sizeof(sq_companions[0]); i++) {
+        char name[STORE_NAME_MAX + 16];
+        struct stat st;
+        snprintf(name, sizeof(name), "%s%s", path, sq_companions[i]);
+        if (lstat(name, &st) == 0 && S_ISLNK(st.st_mode))
+            return store_fail_buf(err, err_len, -ELOOP,
+                                  "%s: is a symbolic link; a store does not follow links (it"
+                                  " would write outside the data directory)",
+                                  name);
+    }
+    return 0;
+}
+
+int store_sqlite_check_files(const char *dir, uint16_t nodes, char *err, size_t err_len)
+{
+    char path[STORE_NAME_MAX];
+    int rc = store_sq_check_dir(dir, err, err_len);
+    snprintf(path, sizeof(path), "%s/registry.db", dir);
+    if (rc == 0)
+        rc = store_sq_refuse_links(path, err, err_len);
+    for (uint32_t i = 0; rc == 0 && i < nodes; i++) {
+        snprintf(path, sizeof(path), "%s/node-%u.db", dir, (unsigned)i);
+        rc = store_sq_refuse_links(path, err, err_len);
+    }
+    return rc;
+}
+
+/* path with its directory resolved (sqlite's NOFOLLOW refuses a link anywhere in the path,
+ * and the data directory may well be reached through one); path itself when it cannot be. */
+static void sq_resolved(const char *path, char *out, size_t out_len)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[STORE_NAME_MAX];
+    char real[PATH_MAX];
+    snprintf(out, out_len, "%s", path);
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    if (slash == path)
+        snprintf(dir, sizeof(dir), "/");
+    if (realpath(dir, real) == NULL)
+        return;
+    int n = snprintf(out, out_len, "%s/%s", real, slash ? slash + 1 : path);
+    if (n < 0 || (size_t)n >= out_len)
+        snprintf(out, out_len, "%s", path);
+}
+
 int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, sqlite3 **out,
                      char *err, size_t err_len)
 {
     sqlite3 *db = NULL;
+    char real[PATH_MAX + STORE_NAME_MAX];
     *out = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    int rc = store_sq_refuse_links(path, err, err_len);
+    if (rc != 0)
+        return rc;
+    /* NOFOLLOW: a link put in place of the file after the check above is refused too; sqlite
+     * opens the -wal, -shm and -journal files with O_NOFOLLOW itself. */
+    sq_resolved(path, real, sizeof(real));
+    rc = sqlite3_open_v2(real, &db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
     if (rc != SQLITE_OK) {
-        int code = store_sq_fail(err, err_len, db, path, "open", rc);
+        int code = store_sq_fail(err, err_len, db, path, "open",
+                                 db != NULL ? sqlite3_extended_errcode(db) : rc);
         sqlite3_close(db);
         return code;
     }

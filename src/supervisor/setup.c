@@ -127,7 +127,12 @@ int sup_setup_data_dir(struct sup *s)
     } else if (make_fresh_dir(e) != 0) {
         return -1;
     }
-    char err[256] = "";
+    char err[STORE_ERR_MAX] = "";
+    /* Before any store is opened: a link would make a store write outside the directory. */
+    if (store_sqlite_check_files(e->data_dir, (uint16_t)c->nodes, err, sizeof(err)) != 0) {
+        fprintf(stderr, "paxos-shm: %s\n", err);
+        return -1;
+    }
     enum store_sync sync = c->sync == CLI_SYNC_FULL ? STORE_SYNC_FULL : STORE_SYNC_NORMAL;
     if (store_registry_open(e->data_dir, (uint16_t)c->nodes, sync, &e->registry, err,
                             sizeof(err))) {

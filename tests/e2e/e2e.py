@@ -492,6 +492,67 @@ def full_disk_exits_3():
             subprocess.run(["umount", d])
 
 
+def expect_link_refused(name, target_size=None):
+    """A symbolic link `name` in the data dir (pointing outside it) makes the run stop with
+    exit 3 and one line naming the file, and the target outside is neither created nor
+    written."""
+    with tempfile.TemporaryDirectory() as top:
+        d = os.path.join(top, "data")
+        outside = os.path.join(top, "outside")
+        os.mkdir(d)
+        os.mkdir(outside)
+        target = os.path.join(outside, "target")
+        if target_size is not None:
+            with open(target, "wb") as f:
+                f.write(b"\0" * target_size)
+        os.symlink(target, os.path.join(d, name))
+        p = run(["--nodes", "3", "--rounds", "10", "--data-dir", d, "--quiet"], timeout=120)
+        assert p.returncode == 3, (name, p.returncode, p.stderr)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        assert len(lines) == 1, (name, p.stderr)
+        assert name in lines[0] and "link" in lines[0], (name, lines[0])
+        if target_size is None:
+            assert os.listdir(outside) == [], ("created outside", os.listdir(outside))
+        else:
+            assert os.path.getsize(target) == target_size, "target written"
+            assert open(target, "rb").read() == b"\0" * target_size, "target written"
+            assert sorted(os.listdir(outside)) == ["target"], os.listdir(outside)
+
+
+@case
+def dangling_symlink_as_a_node_database_exits_3():
+    expect_link_refused("node-0.db")
+
+
+@case
+def dangling_symlink_as_the_registry_exits_3():
+    expect_link_refused("registry.db")
+
+
+@case
+def symlink_to_an_empty_file_exits_3_and_leaves_it_empty():
+    expect_link_refused("node-1.db", target_size=0)
+    expect_link_refused("registry.db", target_size=0)
+
+
+@case
+def symlinked_wal_or_shm_companion_exits_3_naming_it():
+    for name in ("node-2.db-wal", "registry.db-wal", "registry.db-shm"):
+        expect_link_refused(name)
+
+
+@case
+def data_dir_reached_through_a_symlink_verifies():
+    # Links inside the data dir are refused; the directory itself may be reached through one.
+    with tempfile.TemporaryDirectory() as top:
+        real = os.path.join(top, "real")
+        os.mkdir(real)
+        os.symlink(real, os.path.join(top, "link"))
+        expect_verified(["--nodes", "3", "--rounds", "500", "--data-dir",
+                         os.path.join(top, "link")])
+        assert "node-0.db" in os.listdir(real) and "registry.db" in os.listdir(real)
+
+
 def main():
     global BIN
     BIN = os.path.abspath(sys.argv[1])

@@ -897,6 +897,86 @@ static void test_sqlite_second_open_of_a_held_file_fails_with_ebusy(void **state
     store_close(s);
 }
 
+/* A link in place of a store file (or a companion) would make sqlite write at its target,
+ * outside the data directory: refused with -ELOOP, the target neither created nor written. */
+static void expect_link_refused(struct fx *f, const char *name, bool target_exists)
+{
+    char err[STORE_ERR_MAX], target[300], link[300];
+    struct store *s = NULL;
+    struct store_registry *r = NULL;
+    snprintf(target, sizeof(target), "%s/outside-target", f->dir);
+    snprintf(link, sizeof(link), "%s/%s", f->dir, name);
+    if (target_exists) {
+        FILE *fp = fopen(target, "w");
+        assert_non_null(fp);
+        assert_int_equal(fclose(fp), 0);
+    }
+    assert_int_equal(symlink(target, link), 0);
+    struct store_params p = {.kind = STORE_SQLITE, .dir = f->dir, .node_id = 1, .nodes = 3};
+    int rc = strncmp(name, "registry", 8) == 0
+                 ? store_registry_open(f->dir, 3, STORE_SYNC_NORMAL, &r, err, sizeof(err))
+                 : store_open(&p, &s, err, sizeof(err));
+    assert_int_equal(rc, -ELOOP);
+    assert_null(s);
+    assert_null(r);
+    assert_non_null(strstr(err, link));
+    assert_non_null(strstr(err, "symbolic link"));
+    assert_int_equal(store_sqlite_check_files(f->dir, 3, err, sizeof(err)), -ELOOP);
+    assert_non_null(strstr(err, link));
+    struct stat st;
+    if (target_exists) {
+        assert_int_equal(stat(target, &st), 0);
+        assert_int_equal(st.st_size, 0);
+        assert_int_equal(unlink(target), 0);
+    } else {
+        assert_int_equal(stat(target, &st), -1);
+    }
+    assert_int_equal(unlink(link), 0);
+}
+
+static void test_sqlite_store_file_that_is_a_symlink_fails_with_eloop(void **state)
+{
+    expect_link_refused(*state, "node-1.db", false);
+    expect_link_refused(*state, "node-1.db", true);
+    expect_link_refused(*state, "registry.db", false);
+    expect_link_refused(*state, "registry.db", true);
+}
+
+static void test_sqlite_companion_that_is_a_symlink_fails_with_eloop(void **state)
+{
+    expect_link_refused(*state, "node-1.db-wal", false);
+    expect_link_refused(*state, "node-1.db-shm", false);
+    expect_link_refused(*state, "node-1.db-journal", false);
+    expect_link_refused(*state, "registry.db-wal", false);
+    expect_link_refused(*state, "registry.db-shm", false);
+}
+
+static void test_sqlite_dir_reached_through_a_symlink_opens(void **state)
+{
+    struct fx *f = *state;
+    char err[STORE_ERR_MAX], real[300], link[300];
+    struct store *s = NULL;
+    struct store_registry *r = NULL;
+    snprintf(real, sizeof(real), "%s/real", f->dir);
+    snprintf(link, sizeof(link), "%s/link", f->dir);
+    assert_int_equal(mkdir(real, 0755), 0);
+    assert_int_equal(symlink(real, link), 0);
+    struct store_params p = {.kind = STORE_SQLITE, .dir = link, .node_id = 0, .nodes = 1};
+    assert_int_equal(store_open(&p, &s, err, sizeof(err)), 0);
+    store_close(s);
+    assert_int_equal(store_registry_open(link, 1, STORE_SYNC_NORMAL, &r, err, sizeof(err)), 0);
+    store_registry_close(r);
+    assert_int_equal(store_sqlite_check_files(link, 1, err, sizeof(err)), 0);
+    struct stat st;
+    assert_int_equal(stat(real, &st), 0);
+    char file[320];
+    snprintf(file, sizeof(file), "%s/node-0.db", real);
+    assert_int_equal(lstat(file, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(unlink(link), 0);
+    fx_rmdir(real);
+}
+
 /* ---- registry ---- */
 
 static void test_registry_round_trip_and_reopen(void **state)
@@ -1042,6 +1122,9 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_read_only_dir_fails_with_erofs),
         SQLITE(test_sqlite_full_disk_fails_with_enospc_and_keeps_committed_state),
         SQLITE(test_sqlite_second_open_of_a_held_file_fails_with_ebusy),
+        SQLITE(test_sqlite_store_file_that_is_a_symlink_fails_with_eloop),
+        SQLITE(test_sqlite_companion_that_is_a_symlink_fails_with_eloop),
+        SQLITE(test_sqlite_dir_reached_through_a_symlink_opens),
         SQLITE(test_registry_round_trip_and_reopen),
         SQLITE(test_registry_runs_keep_the_client_record_across_reopen),
         SQLITE(test_registry_of_a_build_without_a_client_record_fails_with_eproto),
