@@ -1,6 +1,7 @@
 /* cli.c: getopt_long parsing with strict range checks; one error line per bad value. */
 #include "cli/cli.h"
 
+#include "common/log.h"
 #include "paxos/px.h"
 
 #include <errno.h>
@@ -41,7 +42,8 @@ void cli_usage(FILE *out)
             "  --quiet            no summary on stdout (errors still go to stderr)\n"
             "  --help, --version\n"
             "\n"
-            "Environment: PAXOS_LOG=info|debug|trace prints per-node logs on stderr.\n"
+            "Environment: PAXOS_LOG=" LOG_LEVELS " (any case; default error) sets how\n"
+            "much the processes log on stderr.\n"
             "Exit codes: 0 verified, 1 verification failed, 2 usage, 3 runtime failure,\n"
             "130 SIGINT, 143 SIGTERM.\n",
             CLI_NODES_MAX, (unsigned long long)CLI_ROUNDS_MAX, CLI_WINDOW_MAX, CLI_RING_SLOTS_MIN,

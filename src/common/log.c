@@ -2,26 +2,37 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* The longest part of a bad PAXOS_LOG value echoed in the error line: a level name has at most
+ * 5 characters, so 32 show any typo, and a pasted blob does not flood the terminal. */
+#define LOG_ECHO_MAX 32
 
 int log_level_current = LOG_ERROR;
 char log_who[32] = "supervisor";
+
+static const char *const log_names[] = {"error", "info", "debug", "trace"};
 
 int log_init(const char *who)
 {
     snprintf(log_who, sizeof(log_who), "%s", who);
     const char *v = getenv("PAXOS_LOG");
-    if (v == NULL || v[0] == '\0' || strcmp(v, "error") == 0) {
+    if (v == NULL || v[0] == '\0') {
         log_level_current = LOG_ERROR;
         return 0;
     }
-    static const char *names[] = {"error", "info", "debug", "trace"};
-    for (int i = 0; i < 4; i++) {
-        if (strcmp(v, names[i]) == 0) {
+    for (int i = 0; i < (int)(sizeof(log_names) / sizeof(log_names[0])); i++) {
+        if (strcasecmp(v, log_names[i]) == 0) {
             log_level_current = i;
             return 0;
         }
     }
-    fprintf(stderr, "paxos-shm: PAXOS_LOG: '%s' is not one of error|info|debug|trace\n", v);
+    size_t len = strlen(v);
+    if (len > LOG_ECHO_MAX)
+        fprintf(stderr, "paxos-shm: PAXOS_LOG: '%.*s...' (%zu characters) is not one of %s\n",
+                LOG_ECHO_MAX, v, len, LOG_LEVELS);
+    else
+        fprintf(stderr, "paxos-shm: PAXOS_LOG: '%s' is not one of %s\n", v, LOG_LEVELS);
     return -1;
 }
 

@@ -1,16 +1,19 @@
-/* log.h: per-process logs on stderr, filtered by PAXOS_LOG=info|debug|trace (default: errors
- * only). A line is "paxos-shm[who]: message". */
+/* log.h: per-process logs on stderr, filtered by PAXOS_LOG=error|info|debug|trace, in any case
+ * (default: errors only). A line is "paxos-shm[who]: message". */
 #ifndef PX_LOG_H
 #define PX_LOG_H
 
 #include <stdio.h>
 
 enum log_level { LOG_ERROR = 0, LOG_INFO, LOG_DEBUG, LOG_TRACE };
+/* The accepted values of PAXOS_LOG, as --help, the error line and the README spell them. */
+#define LOG_LEVELS "error|info|debug|trace"
 
 extern int log_level_current;
 extern char log_who[32];
 
-/* Reads PAXOS_LOG. Returns 0, or -1 (with one line on stderr) for an unknown level. */
+/* Reads PAXOS_LOG (any case). Returns 0, or -1 (with one line on stderr, the value cut to a
+ * few dozen characters) for an unknown level. */
 int log_init(const char *who);
 /* Names this process "node <id>.<incarnation>" in its log lines. */
 void log_set_node(unsigned id, unsigned incarnation);

@@ -202,6 +202,29 @@ def bad_paxos_log_exits_2():
 
 
 @case
+def paxos_log_accepts_any_case_and_cuts_a_long_value():
+    for level in ("DEBUG", "Info", "tRaCe", "ERROR"):
+        p = run(["--nodes", "1", "--rounds", "10", "--store", "shm", "--quiet"], timeout=60,
+                env={"PAXOS_LOG": level})
+        assert p.returncode == 0, (level, p.returncode, p.stderr[-500:])
+    p = run(["--nodes", "1", "--rounds", "1"], timeout=10, env={"PAXOS_LOG": "x" * 5000})
+    assert p.returncode == 2, p.returncode
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "PAXOS_LOG" in lines[0], p.stderr[:300]
+    assert len(lines[0]) < 200, len(lines[0])
+
+
+@case
+def paxos_log_error_and_help_name_the_same_levels():
+    p = run(["--nodes", "1", "--rounds", "1"], timeout=10, env={"PAXOS_LOG": "loud"})
+    assert p.returncode == 2
+    levels = "error|info|debug|trace"
+    assert levels in p.stderr, p.stderr
+    h = run(["--help"], timeout=10)
+    assert "PAXOS_LOG=" + levels in h.stdout, h.stdout
+
+
+@case
 def help_and_version_exit_0():
     p = run(["--help"], timeout=10)
     assert p.returncode == 0 and "--nodes" in p.stdout and "Exit codes" in p.stdout
