@@ -1,8 +1,10 @@
 #include "supervisor/report.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
+#include <unistd.h>
 
 static void roles_str(const struct cli_config *c, uint32_t i, char out[4])
 {
@@ -60,14 +62,52 @@ void report_print(const struct report *r, FILE *out)
             r->learners);
 }
 
-int report_json(const struct report *r, const char *path)
+static int json_fail(struct report_json_out *o, int e)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
-    if (f == NULL) {
-        int e = errno;
-        fprintf(stderr, "paxos-shm: --json %s: %s\n", path, strerror(e));
-        return -e;
+    fprintf(stderr, "paxos-shm: --json %s: %s\n", o->path, strerror(e));
+    return -e;
+}
+
+int report_json_open(const char *path, struct report_json_out *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->path = path;
+    if (strcmp(path, "-") == 0) {
+        o->f = stdout;
+        return 0;
     }
+    /* Not truncated now: an existing file keeps its content until the report replaces it. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    o->created = fd >= 0;
+    if (fd < 0 && errno == EEXIST)
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return json_fail(o, errno);
+    o->f = fdopen(fd, "w");
+    if (o->f == NULL) {
+        int e = errno;
+        close(fd);
+        return json_fail(o, e);
+    }
+    return 0;
+}
+
+void report_json_close(struct report_json_out *o)
+{
+    if (o->f == NULL || o->f == stdout)
+        return;
+    fclose(o->f);
+    if (o->created)
+        unlink(o->path); /* never written: leave no empty file behind */
+    o->f = NULL;
+}
+
+int report_json(const struct report *r, struct report_json_out *o)
+{
+    PX_ASSERT(o->f != NULL);
+    FILE *f = o->f;
+    if (f != stdout && ftruncate(fileno(f), 0) != 0)
+        return json_fail(o, errno);
     const struct cli_config *c = r->cfg;
     double rate = r->seconds > 0 ? (double)r->rounds_done / r->seconds : 0;
     fprintf(f,
@@ -98,14 +138,9 @@ int report_json(const struct report *r, const char *path)
                 n->fib.digest, n->fib.requests, n->verdict ? n->verdict : "-");
     }
     fprintf(f, "]}\n");
-    int rc = 0;
-    if (f != stdout) {
-        if (fclose(f) != 0) {
-            rc = -errno;
-            fprintf(stderr, "paxos-shm: --json %s: %s\n", path, strerror(errno));
-        }
-    } else {
-        fflush(f);
-    }
-    return rc;
+    if (f == stdout)
+        return fflush(f) == 0 ? 0 : json_fail(o, errno);
+    o->f = NULL;
+    o->created = false;
+    return fclose(f) == 0 ? 0 : json_fail(o, errno);
 }

@@ -36,7 +36,20 @@ struct report {
 };
 
 void report_print(const struct report *r, FILE *out);
-/* Returns 0, or -errno if the file cannot be written (one line on stderr). */
-int report_json(const struct report *r, const char *path);
+
+/* Where --json goes, opened before the run so that a path that cannot be written is a usage
+ * error at once rather than a failure after the whole run. */
+struct report_json_out {
+    const char *path; /* "-" = stdout */
+    FILE *f;
+    bool created; /* the file did not exist: removed if the report is never written */
+};
+/* Opens path for writing without truncating it. 0, or -errno with one line on stderr naming
+ * --json and the path. */
+int report_json_open(const char *path, struct report_json_out *o);
+/* Replaces the file's content with the report and closes it. 0, or -errno (one line). */
+int report_json(const struct report *r, struct report_json_out *o);
+/* Closes a file the report was never written to (removing it if report_json_open made it). */
+void report_json_close(struct report_json_out *o);
 
 #endif

@@ -120,12 +120,16 @@ int sup_run(const struct cli_config *cfg)
 {
     static struct sup s; /* static: the per-node tables are large; one run per process */
     static struct report rep;
+    struct report_json_out json = {0};
+    if (cfg->json_path && report_json_open(cfg->json_path, &json) != 0)
+        return EXIT_USAGE;
     memset(&s, 0, sizeof(s));
     s.cfg = cfg;
     s.drive.client = malloc(sizeof(*s.drive.client));
     if (s.drive.client == NULL || sup_chaos_plan(&s) != 0) {
         fprintf(stderr, "paxos-shm: out of memory\n");
         sup_teardown(&s);
+        report_json_close(&json);
         return EXIT_RUNTIME;
     }
     client_init(s.drive.client, cfg->rounds, cfg->window, 0);
@@ -136,9 +140,10 @@ int sup_run(const struct cli_config *cfg)
         fill_report(&s, code, &rep);
         if (!cfg->quiet)
             report_print(&rep, stdout);
-        if (cfg->json_path && report_json(&rep, cfg->json_path) != 0 && code == EXIT_VERIFIED)
+        if (cfg->json_path && report_json(&rep, &json) != 0 && code == EXIT_VERIFIED)
             code = EXIT_RUNTIME;
     }
     sup_teardown(&s);
+    report_json_close(&json);
     return code;
 }

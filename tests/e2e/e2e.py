@@ -224,6 +224,37 @@ def paxos_log_error_and_help_name_the_same_levels():
     assert "PAXOS_LOG=" + levels in h.stdout, h.stdout
 
 
+def expect_json_refused(path):
+    # Checked before anything starts: a run of a billion rounds would otherwise only fail at
+    # its end (--timeout 5 bounds the wait for the old behaviour).
+    p = run(["--nodes", "3", "--rounds", "1000000000", "--store", "shm", "--timeout", "5",
+             "--json", path], timeout=120)
+    assert p.returncode == 2, (path, p.returncode, p.stderr[-500:])
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "--json" in lines[0] and path in lines[0], (path, p.stderr)
+    assert p.stdout == "", p.stdout
+
+
+@case
+def unwritable_json_path_exits_2_before_the_run():
+    with tempfile.TemporaryDirectory() as d:
+        expect_json_refused(os.path.join(d, "no-such-dir", "out.json"))
+        expect_json_refused(d)  # a directory
+
+
+@case
+def json_file_is_replaced_only_at_the_end():
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "out.json")
+        with open(path, "w") as f:
+            f.write("x" * 100000)
+        p = run(["--nodes", "1", "--rounds", "10", "--store", "shm", "--quiet", "--json", path],
+                timeout=60)
+        assert p.returncode == 0, p.stderr
+        doc = json.load(open(path))
+        assert doc["verified"] is True, doc
+
+
 @case
 def help_and_version_exit_0():
     p = run(["--help"], timeout=10)
