@@ -2,6 +2,7 @@
 """End-to-end tests of the paxos-shm binary: real processes, real shared memory, kills and bad
 input. Usage: e2e.py BINARY CASE   (ctest runs one CASE per test; `e2e.py BINARY list` lists them)
 """
+import ctypes
 import glob
 import json
 import os
@@ -300,6 +301,37 @@ def sigint_stops_everything():
 @case
 def sigterm_stops_everything():
     interrupt(signal.SIGTERM, 143)
+
+
+@case
+def sigkill_of_the_supervisor_kills_every_node():
+    # PR_SET_PDEATHSIG: the nodes die with the supervisor. This process becomes the subreaper
+    # of the orphans, so it sees how each one ended instead of the machine's init (which may
+    # reap orphaned zombies late).
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    p = subprocess.Popen([BIN, "--nodes", "5", "--rounds", "1000000000", "--store", "shm",
+                          "--quiet"])
+    deadline = time.time() + 20
+    while time.time() < deadline and len(children_of(p.pid)) < 5:
+        time.sleep(0.05)
+    kids = children_of(p.pid)
+    assert len(kids) == 5, kids
+    time.sleep(0.5)
+    p.kill()
+    p.wait()
+    how = {}
+    deadline = time.time() + 30
+    while len(how) < len(kids) and time.time() < deadline:
+        for k in kids:
+            if k not in how:
+                pid, st = os.waitpid(k, os.WNOHANG)
+                if pid == k:
+                    how[k] = st
+        time.sleep(0.01)
+    assert len(how) == len(kids), ("nodes still running", set(kids) - set(how))
+    assert all(os.WIFSIGNALED(st) and os.WTERMSIG(st) == signal.SIGKILL
+               for st in how.values()), how
 
 
 @case
