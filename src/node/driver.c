@@ -19,22 +19,81 @@ static void trace(struct driver *d, bool send, const struct px_msg *m)
         d->env.trace(d->env.ctx, send, m);
 }
 
-/* Hands the committed messages to the transport, in the core's order. */
+/* Internal status of make_room: the backlog cannot take another core call's output, so the
+ * iteration stops stepping (driver.h, "backlog"). Never returned by the driver_* calls. */
+#define DRIVER_STALLED 2
+
+/* One pass of offering committed messages: the destinations found full stay full for the rest
+ * of the pass, so every later message to them queues behind (per-destination order). */
+struct send_pass {
+    uint64_t full[2]; /* bit per destination slot: nodes, the client (nodes), broadcast (+1) */
+    bool congested;   /* px_node_congested already told in this pass */
+};
+
+static uint32_t dest_slot(const struct driver *d, uint16_t to)
+{
+    uint32_t slot = to == PX_TO_ALL ? d->cfg.nodes + 1u : to;
+    PX_ASSERT(slot <= d->cfg.nodes + 1u);
+    return slot;
+}
+
+/* Offers one committed message: true when the transport took it, false when its destination's
+ * outbox is full (the caller keeps it). */
+static bool offer(struct driver *d, struct send_pass *p, const struct px_msg *m)
+{
+    uint32_t slot = dest_slot(d, m->to);
+    uint64_t bit = 1ull << (slot % 64u);
+    if (p->full[slot / 64u] & bit)
+        return false;
+    int rc = transport_send(d->t, m);
+    if (rc == -ENOBUFS) {
+        /* The outbox is full: tell the core to send less, push what the rings take, and try
+         * once more. Never wait here: the peers drain only if we keep draining them. */
+        if (!p->congested)
+            px_node_congested(d->core);
+        p->congested = true;
+        (void)transport_flush(d->t);
+        rc = transport_send(d->t, m);
+    }
+    if (rc == -ENOBUFS) {
+        p->full[slot / 64u] |= bit;
+        return false;
+    }
+    PX_ASSERT(rc == 0);
+    trace(d, true, m);
+    return true;
+}
+
+static bool sent_one(struct driver *d, struct driver_flush *f)
+{
+    f->sent++;
+    return fp_hit(d, DRIVER_FP_AFTER_SEND, f);
+}
+
+/* Hands the committed messages to the transport: the backlog first (older messages keep their
+ * place), then the ready's, in the core's order. What a full outbox refuses joins the backlog;
+ * call_fits guarantees it has room. */
 static int send_all(struct driver *d, struct driver_flush *f)
 {
+    struct send_pass p = {.full = {0, 0}, .congested = false};
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < d->backlog_len; i++) {
+        if (!offer(d, &p, &d->backlog[i]))
+            d->backlog[kept++] = d->backlog[i];
+        else if (sent_one(d, f))
+            return DRIVER_DIED;
+    }
+    d->backlog_len = kept;
     const struct px_ready *r = d->ready;
     for (uint32_t i = 0; i < r->msgs_len; i++) {
-        const struct px_msg *m = &r->msgs[i];
-        trace(d, true, m);
-        while (transport_send(d->t, m) == -ENOBUFS) {
-            /* The outbox is full: push what the rings take, tell the core to send less. */
-            px_node_congested(d->core);
-            if (transport_flush(d->t) > 0)
-                transport_wait(d->t, DRIVER_RETRY_NS);
+        if (offer(d, &p, &r->msgs[i])) {
+            if (sent_one(d, f))
+                return DRIVER_DIED;
+            continue;
         }
-        f->sent++;
-        if (fp_hit(d, DRIVER_FP_AFTER_SEND, f))
-            return DRIVER_DIED;
+        PX_ASSERT(d->backlog_len < DRIVER_BACKLOG_MAX);
+        d->backlog[d->backlog_len++] = r->msgs[i];
+        d->stats.backlogged++;
     }
     return 0;
 }
@@ -47,7 +106,10 @@ static int flush_point(struct driver *d)
     struct px_ready *r = d->ready;
     const struct px_fib *fib = px_node_fib(d->core);
     bool fib_changed = fib->applied != d->applied_persisted;
-    struct driver_flush f = {.persists = r->recs_len > 0 || fib_changed, .msgs = r->msgs_len};
+    struct driver_flush f = {
+        .persists = r->recs_len > 0 || fib_changed,
+        .msgs = d->backlog_len + r->msgs_len,
+    };
     if (fp_hit(d, DRIVER_FP_BEFORE_PERSIST, &f))
         return DRIVER_DIED;
     if (f.persists) {
@@ -69,22 +131,50 @@ static int flush_point(struct driver *d)
     return 0;
 }
 
-/* Room for one more core call (px.h: PX_STEP_OUTPUT_MAX free slots in each array). */
-static bool call_fits(const struct px_ready *r)
+/* Backlog room a core call leaves for one more that cannot wait (driver_set_roles). */
+#define DRIVER_RESERVE PX_STEP_OUTPUT_MAX
+
+/* Room for one more core call: PX_STEP_OUTPUT_MAX free slots in each array of the ready (px.h),
+ * and room in the backlog for the ready's messages plus the call's plus `reserve`, should
+ * every outbox refuse them. */
+static bool call_fits_with(const struct driver *d, uint32_t reserve)
 {
+    const struct px_ready *r = d->ready;
     return r->recs_len + PX_STEP_OUTPUT_MAX <= PX_READY_RECS_MAX &&
            r->msgs_len + PX_STEP_OUTPUT_MAX <= PX_READY_MSGS_MAX &&
-           r->apply_len + PX_STEP_OUTPUT_MAX <= PX_READY_APPLY_MAX;
+           r->apply_len + PX_STEP_OUTPUT_MAX <= PX_READY_APPLY_MAX &&
+           d->backlog_len + r->msgs_len + PX_STEP_OUTPUT_MAX + reserve <= DRIVER_BACKLOG_MAX;
 }
 
-/* Before every core call: runs the flush point early when the ready is short of room. */
+static bool call_fits(const struct driver *d)
+{
+    return call_fits_with(d, DRIVER_RESERVE);
+}
+
+/* Before every core call: runs the flush point early when there is no room. 0 (the call may
+ * run), DRIVER_STALLED (the backlog is too full even after it), DRIVER_DIED or a store code. */
 static int make_room(struct driver *d)
 {
-    if (call_fits(d->ready))
+    if (call_fits(d))
         return 0;
     int rc = flush_point(d);
-    PX_ASSERT(rc != 0 || call_fits(d->ready));
-    return rc;
+    if (rc != 0)
+        return rc;
+    PX_ASSERT(d->ready->msgs_len == 0 && d->ready->recs_len == 0);
+    return call_fits(d) ? 0 : DRIVER_STALLED;
+}
+
+/* A peer went down: what waits for it in the backlog will never be read. */
+static void drop_backlog_to(struct driver *d, uint16_t peer)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < d->backlog_len; i++) {
+        if (d->backlog[i].to == peer)
+            d->stats.dropped++;
+        else
+            d->backlog[kept++] = d->backlog[i];
+    }
+    d->backlog_len = kept;
 }
 
 /* Peers that died or came back since the last look (the failure detector is given). */
@@ -94,19 +184,22 @@ static int check_membership(struct driver *d)
     d->env.membership(d->env.ctx, &v);
     if (v.epoch == d->epoch_seen)
         return 0;
-    uint64_t changed = v.alive_mask ^ d->alive_seen;
     for (uint16_t p = 0; p < d->cfg.nodes; p++) {
-        if (p == d->cfg.id || !((changed >> p) & 1u))
+        uint64_t bit = 1ull << p;
+        if (p == d->cfg.id || !((v.alive_mask ^ d->alive_seen) & bit))
             continue;
-        bool up = (v.alive_mask >> p) & 1u;
-        if (d->env.peer != NULL)
-            d->env.peer(d->env.ctx, p, up);
-        if (!up)
-            d->t->ops->peer_down(d->t, p);
         int rc = make_room(d);
         if (rc != 0)
-            return rc;
+            return rc; /* alive_seen keeps the peers already told; the rest come next time */
+        bool up = (v.alive_mask & bit) != 0;
+        if (d->env.peer != NULL)
+            d->env.peer(d->env.ctx, p, up);
+        if (!up) {
+            d->t->ops->peer_down(d->t, p);
+            drop_backlog_to(d, p);
+        }
         px_node_peer_status(d->core, p, up, d->ready);
+        d->alive_seen ^= bit;
     }
     d->alive_seen = v.alive_mask;
     d->epoch_seen = v.epoch;
@@ -130,18 +223,33 @@ static int take_submits(struct driver *d)
     return 0;
 }
 
+/* Reads what the batch has room for, even when this iteration cannot step it: reading frees
+ * the senders' rings, which is what lets two nodes blocked on each other drain. */
+static void drain_input(struct driver *d)
+{
+    if (d->in_head > 0) {
+        memmove(d->in, d->in + d->in_head, (d->in_len - d->in_head) * sizeof(*d->in));
+        d->in_len -= d->in_head;
+        d->in_head = 0;
+    }
+    uint32_t room = d->cfg.batch_max - d->in_len;
+    uint32_t n = room > 0 ? transport_recv(d->t, d->in + d->in_len, room) : 0;
+    PX_ASSERT(n <= room);
+    d->in_len += n;
+    d->received = n;
+}
+
 static int step_input(struct driver *d)
 {
-    uint32_t n = transport_recv(d->t, d->in, d->cfg.batch_max);
-    PX_ASSERT(n <= d->cfg.batch_max);
-    d->received = n;
-    for (uint32_t i = 0; i < n; i++) {
+    while (d->in_head < d->in_len) {
         int rc = make_room(d);
         if (rc != 0)
             return rc;
-        trace(d, false, &d->in[i]);
-        px_node_step(d->core, &d->in[i], d->ready);
+        const struct px_msg *m = &d->in[d->in_head++];
+        trace(d, false, m);
+        px_node_step(d->core, m, d->ready);
     }
+    d->in_head = d->in_len = 0;
     return 0;
 }
 
@@ -162,13 +270,15 @@ static int tick(struct driver *d)
     return 0;
 }
 
-/* px_node_flush (what the core coalesced over the batch), then the flush point. */
+/* px_node_flush (what the core coalesced over the batch), then the flush point. Stalled, the
+ * coalesced output stays in the core for a later flush (px_acceptor_flush, px_proposer_flush). */
 static int finish(struct driver *d)
 {
     int rc = make_room(d);
-    if (rc != 0)
+    if (rc == 0)
+        px_node_flush(d->core, d->ready);
+    else if (rc != DRIVER_STALLED)
         return rc;
-    px_node_flush(d->core, d->ready);
     return flush_point(d);
 }
 
@@ -190,7 +300,8 @@ int driver_init(struct driver *d, const struct driver_config *cfg, const struct 
     d->store = store;
     d->ready = malloc(sizeof(*d->ready));
     d->in = malloc(cfg->batch_max * sizeof(*d->in));
-    if (d->ready == NULL || d->in == NULL) {
+    d->backlog = malloc(DRIVER_BACKLOG_MAX * sizeof(*d->backlog));
+    if (d->ready == NULL || d->in == NULL || d->backlog == NULL) {
         driver_fini(d);
         return -ENOMEM;
     }
@@ -240,16 +351,19 @@ int driver_start(struct driver *d)
 int driver_run_once(struct driver *d)
 {
     PX_ASSERT(d->ready->msgs_len == 0 && d->ready->recs_len == 0);
+    PX_ASSERT(d->in_head <= d->in_len && d->in_len <= d->cfg.batch_max);
     d->stats.loops++;
-    d->received = 0;
     int rc = check_membership(d);
+    drain_input(d);
     if (rc == 0)
         rc = take_submits(d);
     if (rc == 0)
         rc = step_input(d);
     if (rc == 0)
         rc = tick(d);
-    if (rc == 0)
+    if (rc == DRIVER_STALLED)
+        d->stats.stalls++;
+    if (rc == 0 || rc == DRIVER_STALLED)
         rc = finish(d);
     if (rc != 0)
         return rc;
@@ -263,7 +377,7 @@ void driver_idle(struct driver *d)
         return;
     uint64_t now = d->env.now_ns(d->env.ctx);
     uint64_t until_tick = d->next_tick > now ? d->next_tick - now : 0;
-    if (d->queued > 0 && until_tick > DRIVER_RETRY_NS)
+    if ((d->queued > 0 || d->backlog_len > 0) && until_tick > DRIVER_RETRY_NS)
         until_tick = DRIVER_RETRY_NS; /* a ring was full: retry soon */
     if (until_tick > 0) {
         d->stats.waits++;
@@ -274,23 +388,44 @@ void driver_idle(struct driver *d)
 int driver_poll_membership(struct driver *d)
 {
     int rc = check_membership(d);
-    return rc != 0 ? rc : finish(d);
+    if (rc != 0 && rc != DRIVER_STALLED)
+        return rc;
+    return finish(d); /* stalled: the next iteration tells the core the rest */
 }
 
 int driver_set_roles(struct driver *d, uint16_t node, uint64_t roles)
 {
     PX_ASSERT(node < d->cfg.nodes);
-    int rc = make_room(d);
+    /* Every node must get the same change at once (px.h), so it cannot wait for the backlog:
+     * it takes the reserve that ordinary calls leave. */
+    int rc = call_fits(d) ? 0 : flush_point(d);
     if (rc != 0)
         return rc;
+    PX_ASSERT(call_fits_with(d, 0));
     px_node_set_roles(d->core, node, roles, d->ready);
     return finish(d);
+}
+
+bool driver_busy(const struct driver *d)
+{
+    return d->backlog_len > 0 || d->in_head < d->in_len;
+}
+
+uint32_t driver_backlog_to(const struct driver *d, uint16_t to)
+{
+    PX_ASSERT(to < d->cfg.nodes);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < d->backlog_len; i++)
+        n += d->backlog[i].to == to || d->backlog[i].to == PX_TO_ALL;
+    return n;
 }
 
 void driver_fini(struct driver *d)
 {
     free(d->ready);
     free(d->in);
+    free(d->backlog);
     d->ready = NULL;
     d->in = NULL;
+    d->backlog = NULL;
 }

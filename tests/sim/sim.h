@@ -35,8 +35,12 @@
 #define SIM_CLIENTS_MAX PX_CLIENTS_MAX
 /* Messages in flight in the whole network; beyond it a send is a counted drop (a full ring). */
 #define SIM_NET_MAX (1u << 16)
-/* Messages one node steps per activation (the driver's bounded batch, cfg.batch_max). */
+/* Messages one driver iteration reads (the driver's bounded batch, cfg.batch_max). */
 #define SIM_BATCH_MAX 64
+/* Driver iterations of one activation, while each reads a full batch: the node process drains
+ * its rings between two ticks the same way. 256 x 64 messages is more than a node ever has
+ * queued; the bound only keeps a runaway activation finite. */
+#define SIM_RUNS_PER_TICK_MAX 256u
 /* Ring and outbox sizes: the real defaults (--ring-slots 4096, transport_shm's OUTBOX_MAX);
  * a seed may draw them tiny (sim_draw_net) so that rings and outboxes fill. */
 #define SIM_RING_SLOTS_MAX 4096u
