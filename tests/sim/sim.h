@@ -1,12 +1,14 @@
 /* sim.h: the deterministic simulator's internal contract (tests/sim only).
  *
- * One process holds N Paxos cores (struct px_node), a simulated network, each node's durable
- * store (kept in memory, updated only where a real node commits), one simulated client and the
- * checker. Everything is driven by virtual time (ticks) and one seeded PRNG, so a seed replays
- * exactly. Single-threaded; nothing here is shared.
+ * One process holds N nodes, each a Paxos core (struct px_node) run by the real node driver
+ * (src/node/driver.h) over a simulated transport (rings on a simulated network) and a memory
+ * store with the real crash contract; one simulated client; and the checker. Everything is
+ * driven by virtual time (ticks) and one seeded PRNG, so a seed replays exactly.
+ * Single-threaded; nothing here is shared.
  *
- * Modules: sim_world.c (nodes, network, store, client), sim_check.c (invariants),
- * sim_script.c (scenario scripts), px_sim.c (CLI, random fault driver, soak table).
+ * Modules: sim_world.c (nodes and their activation, crashes, client, time), sim_net.c
+ * (network, rings, each node's transport), sim_store.c (each node's store), sim_check.c
+ * (invariants), sim_script.c (scenario scripts), px_sim.c (CLI, random fault driver, soak).
  */
 #ifndef SIM_H
 #define SIM_H
@@ -16,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "node/driver.h"
 #include "px.h"
 
 /* Pools of 3..9 nodes exercise every quorum shape the faults need (minority/majority splits,
@@ -32,8 +35,20 @@
 #define SIM_CLIENTS_MAX PX_CLIENTS_MAX
 /* Messages in flight in the whole network; beyond it a send is a counted drop (a full ring). */
 #define SIM_NET_MAX (1u << 16)
-/* Messages one node steps per activation (the node loop's bounded batch). */
+/* Messages one driver iteration reads (the driver's bounded batch, cfg.batch_max). */
 #define SIM_BATCH_MAX 64
+/* Driver iterations of one activation, while each reads a full batch: the node process drains
+ * its rings between two ticks the same way. 256 x 64 messages is more than a node ever has
+ * queued; the bound only keeps a runaway activation finite. */
+#define SIM_RUNS_PER_TICK_MAX 256u
+/* Ring and outbox sizes: the real defaults (--ring-slots 4096, transport_shm's OUTBOX_MAX);
+ * a seed may draw them tiny (sim_draw_net) so that rings and outboxes fill. */
+#define SIM_RING_SLOTS_MAX 4096u
+#define SIM_OUTBOX_MAX     4096u
+/* Ticks a broadcast stays blocked by a consumer a full ring behind before the producer detaches
+ * it: transport_shm waits 200 ms, two thirds of the node's election timeout; 10 ticks is about
+ * half of a drawn election timeout (10..29 ticks). */
+#define SIM_BCAST_STALL_TICKS 10u
 
 enum sim_fault {
     SIM_F_DROP,
@@ -46,7 +61,11 @@ enum sim_fault {
     SIM_F_LAG,
     SIM_F_LEADER,
     SIM_F_ROTATION,
-    SIM_F_ROLES, /* a node gained or lost the proposer or learner role (px_node_set_roles) */
+    SIM_F_ROLES,       /* a node gained or lost the proposer or learner role (px_node_set_roles) */
+    SIM_F_RING_FULL,   /* sends that found their ring full and waited in the outbox */
+    SIM_F_OUTBOX_FULL, /* sends a full outbox refused (-ENOBUFS: the window shrinks) */
+    SIM_F_LAGGED,      /* broadcast reads that reported "lagged, missed = k" */
+    SIM_F_HANG,        /* hung-consumer episodes: a live node that stops reading for a while */
     SIM_F_COUNT,
 };
 extern const char *const sim_fault_names[SIM_F_COUNT];
@@ -77,13 +96,29 @@ uint64_t sim_rng_next(struct sim_rng *r);
 uint64_t sim_rng_below(struct sim_rng *r, uint64_t n); /* uniform in [0, n), n > 0 */
 bool sim_rng_chance(struct sim_rng *r, double p);      /* true with probability p */
 
-/* --- network --- */
+/* --- network (sim_net.c) --- */
+enum sim_ring { SIM_RING_NONE, SIM_RING_P2P, SIM_RING_BCAST };
 struct sim_env {
     uint64_t due;   /* tick at which it may be delivered */
     uint64_t order; /* tie-break within a tick: send order, or random when reordered */
     uint64_t seq;   /* global send order, for counting observed reorders */
     uint16_t to;    /* one endpoint (PX_TO_ALL already expanded) */
+    uint8_t ring;   /* enum sim_ring: the slot it holds until read (none: a wire duplicate) */
+    uint32_t epoch; /* SIM_RING_BCAST: the consumer's cursor epoch when it was published */
     struct px_msg m;
+};
+
+/* One consumer's cursor on a producer's broadcast ring. */
+struct sim_bcast_cursor {
+    uint32_t unread; /* published to it and not read yet (in flight or delivered) */
+    uint32_t epoch;  /* bumped on detach: envelopes of an older epoch were overwritten */
+    uint64_t missed; /* lost since it was detached, reported on its next read */
+    bool attached;   /* false: detached, its next read reports lagged */
+};
+struct sim_bcast {
+    bool stalled;           /* the last flush could push nothing */
+    uint64_t stalled_since; /* tick the stall began */
+    struct sim_bcast_cursor c[SIM_NODES_MAX];
 };
 
 /* --- one node's durable store (what survives a crash) --- */
@@ -100,12 +135,25 @@ struct sim_store {
     size_t cap;           /* length of acc and dec */
 };
 
+struct sim;
 struct sim_node {
+    struct sim *s; /* back pointer for the driver's hooks */
+    uint16_t id;
     struct px_node *px;
     void *mem;
     size_t mem_bytes;
     bool up;
     uint32_t incarnation;
+    /* The node process, while up: the driver over its transport and its store handle. */
+    struct driver drv;
+    struct transport *tp;
+    struct store *store;
+    uint64_t clock;              /* the node's clock, in ticks (the driver's tick_ns is 1) */
+    px_ballot_t promised_before; /* durable promise when the current batch began */
+    uint8_t crash_at;            /* enum sim_crash_point drawn for the flush point under way */
+    uint32_t crash_after;        /* SIM_CP_MID_SEND: dies after this many sends */
+    uint64_t hang_until;         /* a hung consumer: not run before this tick */
+    uint64_t hang_from;
     struct sim_store st;
     px_inst_t last_applied; /* of this incarnation's apply stream */
     bool was_leader;
@@ -115,7 +163,7 @@ struct sim_node {
     struct sim_env *inbox; /* delivered, not yet stepped */
     size_t inbox_len, inbox_cap;
     struct px_value *subq; /* client values handed to this node, not yet accepted by it */
-    size_t subq_len, subq_cap;
+    size_t subq_head, subq_len, subq_cap; /* [subq_head, subq_len) queued; both 0 when empty */
 };
 
 /* One client request (round r). */
@@ -165,7 +213,23 @@ struct sim {
     FILE *out;
 
     struct sim_node node[SIM_NODES_MAX];
-    struct px_ready *ready;
+
+    /* membership: the supervisor's failure detector (perfect for crashes) */
+    uint64_t alive_mask;
+    uint64_t membership_epoch;
+    bool crash_ok; /* the driver call under way may die at a failpoint */
+    /* Runs when a node waits on its transport inside an activation; NULL: that is reported as
+     * a liveness violation (nothing else could ever drain its rings). Tests set it. */
+    void (*wait_hook)(struct sim *s, uint16_t id, uint32_t blocked_on);
+
+    /* rings (sim_net.c) */
+    uint32_t ring_slots, bcast_slots, outbox_max;
+    uint32_t ring_used[SIM_ENDPOINTS_MAX][SIM_ENDPOINTS_MAX]; /* [from][to] p2p slots held */
+    struct sim_bcast bcast[SIM_NODES_MAX];
+    /* hung consumers (drawn by sim_draw_net, own PRNG stream) */
+    struct sim_rng net_rng;
+    double p_hang;
+    uint64_t hang_end; /* no hang lasts past this tick (the end of the chaos phase) */
 
     /* network */
     struct sim_env *heap;
@@ -211,7 +275,6 @@ void sim_restart(struct sim *s, uint16_t id);
 void sim_heal(struct sim *s);
 void sim_set_roles(struct sim *s, uint16_t id, uint64_t roles);
 void sim_block(struct sim *s, uint16_t from, uint16_t to, bool blocked);
-void sim_send(struct sim *s, const struct px_msg *m, bool faults);
 void sim_tick(struct sim *s, bool deliver, bool tick_nodes, bool client);
 void sim_client_submit(struct sim *s, uint32_t count, int to);
 void sim_activate(struct sim *s, uint16_t id, bool tick);
@@ -222,6 +285,23 @@ uint16_t sim_pick_proposer(struct sim *s, uint16_t avoid);
 uint64_t sim_fib(uint32_t k);
 const char *sim_msg_name(uint8_t type);
 int sim_msg_type_parse(const char *name);
+void sim_client_receive(struct sim *s, const struct px_msg *m);
+
+/* sim_net.c */
+void sim_trace_msg(struct sim *s, const char *what, const struct px_msg *m, uint16_t to);
+/* Puts m on the wire outside any ring (faults: drop, duplicate, reorder, delay). */
+void sim_send(struct sim *s, const struct px_msg *m, bool faults);
+void sim_arrive(struct sim *s, const struct sim_env *e);
+void sim_deliver_due(struct sim *s);
+size_t sim_net_take(struct sim *s, int from, int to, int type, size_t count, bool drop);
+void sim_net_crash(struct sim *s, uint16_t id);
+void sim_bcast_detach(struct sim *s, uint16_t from, uint16_t c);
+struct transport *sim_tp_create(struct sim *s, uint16_t id);
+uint32_t sim_tp_queued(struct transport *t);
+uint32_t sim_tp_queued_to(struct transport *t, uint16_t to);
+
+/* sim_store.c */
+struct store *sim_store_open(struct sim *s, uint16_t id);
 
 /* sim_check.c */
 void sim_violate(struct sim *s, enum sim_viol kind, const char *fmt, ...)

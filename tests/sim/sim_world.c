@@ -1,9 +1,12 @@
-/* sim_world.c: the simulated pool -- nodes, their durable stores, the network and the client.
+/* sim_world.c: the simulated pool -- its nodes, the client and time.
  *
- * A node activation mirrors the real node loop: step a bounded batch (client values, inbound
- * messages, one tick), persist ready->recs and px_node_fib() as one transaction, check, then
- * send ready->msgs. A crash can hit before the commit (everything of the batch is lost), after
- * it (the messages are lost) or part way through the sends.
+ * Every node runs through the real node driver (src/node/driver.c), the loop of the node
+ * process, over a simulated transport (sim_net.c) and a memory store (sim_store.c). What the
+ * simulator gives the driver instead of the process glue: a clock in ticks (one per activation
+ * that ticks), the failure detector's view (every death and restart is known at once), the
+ * client's values, the checker (env.committed: after the commit, before the sends) and a
+ * failpoint hook that crashes the node deterministically before the commit (the batch is lost),
+ * after it (its messages are lost) or part way through the sends (the rest is lost).
  */
 #include "sim.h"
 
@@ -12,8 +15,9 @@
 #include <string.h>
 
 const char *const sim_fault_names[SIM_F_COUNT] = {
-    "drops",    "duplicates", "reorders",       "delays",    "partitions",   "crashes",
-    "restarts", "lagging",    "leader changes", "rotations", "role changes",
+    "drops",        "duplicates", "reorders",    "delays",         "partitions",
+    "crashes",      "restarts",   "lagging",     "leader changes", "rotations",
+    "role changes", "ring full",  "outbox full", "lagged",         "hangs",
 };
 
 /* --- PRNG (splitmix64: tiny, full period, good enough for fault draws) --- */
@@ -81,129 +85,9 @@ int sim_msg_type_parse(const char *name)
     return -1;
 }
 
-static void sim_trace_msg(struct sim *s, const char *what, const struct px_msg *m, uint16_t to)
-{
-    if (!s->trace)
-        return;
-    fprintf(s->out, "t=%llu %s %s %u->%u b=%llu.%u i=%llu a=%llu b=%llu c=%llu v=(%u,%u,+%llu)\n",
-            (unsigned long long)s->now, what, sim_msg_name(m->type), m->from, to,
-            (unsigned long long)px_ballot_counter(m->ballot), px_ballot_node(m->ballot),
-            (unsigned long long)m->instance, (unsigned long long)m->a, (unsigned long long)m->b,
-            (unsigned long long)m->c, m->value.client_id, m->value.seq,
-            (unsigned long long)m->value.increment);
-}
-
-/* --- network: a min-heap of envelopes keyed by (due, order) --- */
-
-static bool sim_env_before(const struct sim_env *x, const struct sim_env *y)
-{
-    if (x->due != y->due)
-        return x->due < y->due;
-    if (x->order != y->order)
-        return x->order < y->order;
-    return x->seq < y->seq;
-}
-
-static void sim_heap_sift_down(struct sim *s, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, m = i;
-        if (l < s->heap_len && sim_env_before(&s->heap[l], &s->heap[m]))
-            m = l;
-        if (l + 1 < s->heap_len && sim_env_before(&s->heap[l + 1], &s->heap[m]))
-            m = l + 1;
-        if (m == i)
-            return;
-        struct sim_env t = s->heap[i];
-        s->heap[i] = s->heap[m];
-        s->heap[m] = t;
-        i = m;
-    }
-}
-
-static void sim_heap_push(struct sim *s, const struct sim_env *e)
-{
-    if (s->heap_len == s->heap_cap) {
-        s->heap_cap = s->heap_cap ? 2 * s->heap_cap : 256;
-        s->heap = sim_xrealloc(s->heap, s->heap_cap * sizeof(*s->heap));
-    }
-    size_t i = s->heap_len++;
-    s->heap[i] = *e;
-    while (i > 0 && sim_env_before(&s->heap[i], &s->heap[(i - 1) / 2])) {
-        struct sim_env t = s->heap[i];
-        s->heap[i] = s->heap[(i - 1) / 2];
-        s->heap[(i - 1) / 2] = t;
-        i = (i - 1) / 2;
-    }
-}
-
-static struct sim_env sim_heap_pop(struct sim *s)
-{
-    PX_ASSERT(s->heap_len > 0);
-    struct sim_env top = s->heap[0];
-    s->heap[0] = s->heap[--s->heap_len];
-    sim_heap_sift_down(s, 0);
-    return top;
-}
-
-static void sim_enqueue(struct sim *s, const struct px_msg *m, uint16_t to, bool faults)
-{
-    if (s->heap_len >= SIM_NET_MAX) {
-        s->faults[SIM_F_DROP]++; /* the network is full: a lost message, as on a full ring */
-        return;
-    }
-    if (faults && sim_rng_chance(&s->rng, s->p_drop)) {
-        s->faults[SIM_F_DROP]++;
-        sim_trace_msg(s, "drop", m, to);
-        return;
-    }
-    struct sim_env e = {.to = to, .m = *m, .seq = ++s->send_seq};
-    e.m.to = m->to; /* keep PX_TO_ALL visible to the receiver */
-    uint32_t span = s->lat_max - s->lat_min + 1;
-    e.due = s->now + s->lat_min + (faults ? sim_rng_below(&s->rng, span) : 0);
-    e.order = e.seq;
-    if (faults && sim_rng_chance(&s->rng, s->p_delay)) {
-        e.due += 1 + sim_rng_below(&s->rng, s->delay_max);
-        s->faults[SIM_F_DELAY]++;
-    }
-    if (faults && sim_rng_chance(&s->rng, s->p_reorder))
-        e.order = sim_rng_below(&s->rng, e.seq + 1); /* overtakes messages sent before it */
-    sim_heap_push(s, &e);
-    if (faults && sim_rng_chance(&s->rng, s->p_dup)) {
-        e.seq = ++s->send_seq;
-        e.due += sim_rng_below(&s->rng, 4);
-        sim_heap_push(s, &e);
-        s->faults[SIM_F_DUP]++;
-    }
-}
-
-void sim_send(struct sim *s, const struct px_msg *m, bool faults)
-{
-    PX_ASSERT(m->from < s->n);
-    if (m->to != PX_TO_ALL) {
-        PX_ASSERT(m->to <= s->n); /* a node, or the client endpoint cfg.nodes */
-        sim_trace_msg(s, "send", m, m->to);
-        sim_enqueue(s, m, m->to, faults);
-        return;
-    }
-    sim_trace_msg(s, "send", m, PX_TO_ALL);
-    for (uint16_t j = 0; j < s->n; j++)
-        if (j != m->from)
-            sim_enqueue(s, m, j, faults); /* each delivery faulted on its own: lossy broadcast */
-}
-
-static void sim_inbox_push(struct sim_node *nd, const struct sim_env *e)
-{
-    if (nd->inbox_len == nd->inbox_cap) {
-        nd->inbox_cap = nd->inbox_cap ? 2 * nd->inbox_cap : 64;
-        nd->inbox = sim_xrealloc(nd->inbox, nd->inbox_cap * sizeof(*nd->inbox));
-    }
-    nd->inbox[nd->inbox_len++] = *e;
-}
-
 /* A CLIENT_REPLY tells the client its request was decided at an instance: it must name a
  * submitted request with its own increment, and the value chosen there if the checker knows. */
-static void sim_client_receive(struct sim *s, const struct px_msg *m)
+void sim_client_receive(struct sim *s, const struct px_msg *m)
 {
     if (m->type != PX_MSG_CLIENT_REPLY)
         return;
@@ -229,191 +113,154 @@ static void sim_client_receive(struct sim *s, const struct px_msg *m)
     s->req[round].replied = true;
 }
 
-/* Hand one envelope to its endpoint, or lose it to a partition or a dead node. */
-static void sim_arrive(struct sim *s, const struct sim_env *e)
-{
-    uint16_t from = e->m.from, to = e->to;
-    if (s->blocked[from][to]) {
-        sim_trace_msg(s, "cut", &e->m, to);
-        return;
-    }
-    if (e->seq < s->link_last_seq[from][to])
-        s->faults[SIM_F_REORDER]++; /* observed: overtaken by a later send on this link */
-    else
-        s->link_last_seq[from][to] = e->seq;
-    if (to == s->n) {
-        sim_client_receive(s, &e->m);
-        return;
-    }
-    if (!s->node[to].up)
-        return;
-    sim_inbox_push(&s->node[to], e);
-}
-
-/* --- durable store --- */
-
-static void sim_store_grow(struct sim_store *st, px_inst_t i)
-{
-    if (i < st->cap)
-        return;
-    size_t cap = st->cap ? st->cap : 64;
-    while (cap <= i)
-        cap *= 2;
-    st->acc = sim_xrealloc(st->acc, cap * sizeof(*st->acc));
-    st->dec = sim_xrealloc(st->dec, cap * sizeof(*st->dec));
-    memset(st->acc + st->cap, 0, (cap - st->cap) * sizeof(*st->acc));
-    memset(st->dec + st->cap, 0, (cap - st->cap) * sizeof(*st->dec));
-    st->cap = cap;
-}
-
-static void sim_store_truncate(struct sim_store *st, px_inst_t upto)
-{
-    if (upto <= st->truncated)
-        return;
-    for (px_inst_t i = st->truncated + 1; i <= upto && i < st->cap; i++) {
-        memset(&st->acc[i], 0, sizeof(st->acc[i]));
-        memset(&st->dec[i], 0, sizeof(st->dec[i]));
-    }
-    st->truncated = upto;
-}
-
-/* Persist one record, checking that an acceptor's promise only ever grows. */
-static void sim_store_apply(struct sim *s, uint16_t id, const struct px_rec *r)
-{
-    struct sim_store *st = &s->node[id].st;
-    switch (r->type) {
-    case PX_REC_PROMISE:
-        if (r->ballot < st->promised)
-            sim_violate(s, SIM_V_PROMISE, "node %u persisted promise %llx below its promise %llx",
-                        id, (unsigned long long)r->ballot, (unsigned long long)st->promised);
-        st->promised = r->ballot;
-        break;
-    case PX_REC_ACCEPTED:
-        PX_ASSERT(r->instance > 0);
-        sim_store_grow(st, r->instance);
-        if (r->ballot < st->promised || r->ballot < st->acc[r->instance].ballot)
-            sim_violate(s, SIM_V_PROMISE,
-                        "node %u accepted instance %llu at ballot %llx below promise %llx", id,
-                        (unsigned long long)r->instance, (unsigned long long)r->ballot,
-                        (unsigned long long)st->promised);
-        st->acc[r->instance] = (struct sim_slot){r->ballot, r->value};
-        sim_note_accepted(s, id, r);
-        break;
-    case PX_REC_DECIDED:
-        PX_ASSERT(r->instance > 0);
-        sim_store_grow(st, r->instance);
-        st->dec[r->instance] = (struct sim_slot){1, r->value};
-        break;
-    case PX_REC_TRUNCATE:
-        sim_store_truncate(st, r->instance);
-        break;
-    default:
-        sim_violate(s, SIM_V_PERSIST, "node %u: unknown record type %u", id, r->type);
-    }
-}
-
-/* --- node activation: step, commit, check, send --- */
+/* --- the node process: what the driver is given --- */
 
 enum sim_crash_point { SIM_CP_NONE, SIM_CP_BEFORE_COMMIT, SIM_CP_BEFORE_SEND, SIM_CP_MID_SEND };
 
-static void sim_crash_node(struct sim *s, uint16_t id, bool notify);
-
-/* Commit the batch in s->ready and send it; returns false if the node died on the way. */
-static bool sim_commit(struct sim *s, uint16_t id, px_ballot_t promised_before, bool may_crash)
+static uint64_t sim_node_now(void *ctx)
 {
-    struct sim_node *nd = &s->node[id];
-    struct px_ready *r = s->ready;
-    enum sim_crash_point cp = SIM_CP_NONE;
-    if (may_crash && sim_rng_chance(&s->rng, s->p_crash_mid))
-        cp = (enum sim_crash_point)(1 + sim_rng_below(&s->rng, 3));
-    if (cp == SIM_CP_BEFORE_COMMIT) {
-        /* Nothing of this batch left the node: it is not observable, so not checked. */
-        if (s->trace)
-            fprintf(s->out, "t=%llu node %u dies before committing its batch\n",
-                    (unsigned long long)s->now, id);
-        px_ready_clear(r);
-        sim_crash_node(s, id, true);
-        return false;
+    const struct sim_node *nd = ctx;
+    return nd->clock;
+}
+
+static void sim_node_membership(void *ctx, struct driver_view *out)
+{
+    const struct sim_node *nd = ctx;
+    out->alive_mask = nd->s->alive_mask;
+    out->epoch = nd->s->membership_epoch;
+}
+
+static void sim_trace_death(const struct sim_node *nd, uint32_t sent, uint32_t total)
+{
+    const struct sim *s = nd->s;
+    if (!s->trace)
+        return;
+    if (nd->crash_at == SIM_CP_BEFORE_COMMIT)
+        fprintf(s->out, "t=%llu node %u dies before committing its batch\n",
+                (unsigned long long)s->now, nd->id);
+    else
+        fprintf(s->out, "t=%llu node %u dies after %u of %u sends\n", (unsigned long long)s->now,
+                nd->id, sent, total);
+}
+
+/* The crash points of one flush point are drawn when it begins; true = the node dies here.
+ * Before the commit nothing of the batch left the node, so it is not checked. */
+static bool sim_node_failpoint(void *ctx, enum driver_fp where, const struct driver_flush *f)
+{
+    struct sim_node *nd = ctx;
+    struct sim *s = nd->s;
+    bool dies = false;
+    if (where == DRIVER_FP_BEFORE_PERSIST) {
+        nd->crash_at = SIM_CP_NONE;
+        if (s->crash_ok && sim_rng_chance(&s->rng, s->p_crash_mid))
+            nd->crash_at = (uint8_t)(1 + sim_rng_below(&s->rng, 3));
+        nd->crash_after = 0;
+        if (nd->crash_at == SIM_CP_MID_SEND && f->msgs > 0)
+            nd->crash_after = (uint32_t)sim_rng_below(&s->rng, f->msgs);
+        dies = nd->crash_at == SIM_CP_BEFORE_COMMIT;
+    } else if (where == DRIVER_FP_AFTER_PERSIST) {
+        dies = nd->crash_at == SIM_CP_BEFORE_SEND ||
+               (nd->crash_at == SIM_CP_MID_SEND && nd->crash_after == 0);
+    } else {
+        dies = nd->crash_at == SIM_CP_MID_SEND && f->sent == nd->crash_after;
     }
-    for (uint32_t k = 0; k < r->recs_len; k++)
-        sim_store_apply(s, id, &r->recs[k]);
-    nd->st.fib = *px_node_fib(nd->px);
-    sim_check_commit(s, id, r, promised_before);
+    if (dies)
+        sim_trace_death(nd, f->sent, f->msgs);
+    return dies;
+}
+
+/* The checker sees each batch where it becomes the truth: durable, not yet sent. */
+static void sim_node_committed(void *ctx, const struct px_ready *r)
+{
+    struct sim_node *nd = ctx;
+    struct sim *s = nd->s;
+    sim_check_commit(s, nd->id, r, nd->promised_before);
     for (uint32_t k = 0; k < r->apply_len; k++)
-        sim_check_apply(s, id, &r->apply[k], r->snapshot);
+        sim_check_apply(s, nd->id, &r->apply[k], r->snapshot);
     if (r->snapshot > nd->last_applied)
         nd->last_applied = r->snapshot; /* installed: the state check below verifies it */
-    sim_check_state(s, id);
-    uint32_t total = r->msgs_len, sends = total;
-    if (cp == SIM_CP_BEFORE_SEND)
-        sends = 0;
-    else if (cp == SIM_CP_MID_SEND && sends > 0)
-        sends = (uint32_t)sim_rng_below(&s->rng, sends);
-    for (uint32_t k = 0; k < sends; k++)
-        sim_send(s, &r->msgs[k], true);
-    px_ready_clear(r);
-    if (cp != SIM_CP_NONE) {
-        if (s->trace)
-            fprintf(s->out, "t=%llu node %u dies after %u of %u sends\n",
-                    (unsigned long long)s->now, id, sends, total);
-        sim_crash_node(s, id, true);
+    sim_check_state(s, nd->id);
+    nd->promised_before = nd->st.promised;
+}
+
+static bool sim_node_submit_next(void *ctx, struct px_value *v)
+{
+    const struct sim_node *nd = ctx;
+    if (nd->subq_head == nd->subq_len)
         return false;
-    }
+    *v = nd->subq[nd->subq_head];
     return true;
 }
 
-/* After one core call: commit early only when the ready may not hold another call's output
- * plus the flush's (the caller's side of PX_STEP_OUTPUT_MAX). Returns false if the node died. */
-static bool sim_after_call(struct sim *s, uint16_t id, px_ballot_t *promised_before)
+static void sim_node_submit_taken(void *ctx)
 {
-    const struct px_ready *r = s->ready;
-    const uint32_t need = 2 * PX_STEP_OUTPUT_MAX;
-    if (PX_READY_MSGS_MAX - r->msgs_len >= need && PX_READY_RECS_MAX - r->recs_len >= need &&
-        PX_READY_APPLY_MAX - r->apply_len >= need)
-        return true; /* room for one more call: keep batching (group commit) */
-    px_node_flush(s->node[id].px, s->ready);
-    bool alive = sim_commit(s, id, *promised_before, true);
-    *promised_before = s->node[id].st.promised;
-    return alive;
+    struct sim_node *nd = ctx;
+    PX_ASSERT(nd->subq_head < nd->subq_len);
+    if (++nd->subq_head == nd->subq_len)
+        nd->subq_head = nd->subq_len = 0;
 }
 
-static bool sim_activate_submits(struct sim *s, uint16_t id, px_ballot_t *pb)
+/* Output the node holds that is not on the wire yet (its outboxes). */
+static bool sim_node_pending(const struct sim_node *nd)
 {
-    struct sim_node *nd = &s->node[id];
-    size_t k = 0;
-    while (k < nd->subq_len && nd->up) {
-        if (px_node_submit(nd->px, &nd->subq[k], s->ready) == -EAGAIN) {
-            if (!sim_after_call(s, id, pb))
-                return false;
-            break; /* backpressure: keep the rest for a later activation */
-        }
-        k++;
-        if (!sim_after_call(s, id, pb))
-            return false;
-    }
-    if (k > 0) /* (memmove of a NULL, never-grown queue is undefined even for 0 bytes) */
-        memmove(nd->subq, nd->subq + k, (nd->subq_len - k) * sizeof(*nd->subq));
-    nd->subq_len -= k;
-    return true;
+    return nd->up && sim_tp_queued(nd->tp) > 0;
 }
 
-static bool sim_activate_msgs(struct sim *s, uint16_t id, px_ballot_t *pb)
+static bool sim_node_busy(const struct sim_node *nd)
+{
+    return nd->inbox_len > 0 || nd->subq_len > 0 || sim_node_pending(nd);
+}
+
+/* The process starts: a fresh core, its store handle and transport, the driver over them, and
+ * the durable state loaded through the store (px_node_load, px_node_load_rec). */
+static void sim_node_start(struct sim *s, uint16_t id)
 {
     struct sim_node *nd = &s->node[id];
-    size_t budget = nd->lag ? 1 + sim_rng_below(&s->rng, 2) : SIM_BATCH_MAX;
-    size_t k = 0;
-    while (k < nd->inbox_len && k < budget) {
-        struct px_msg m = nd->inbox[k++].m;
-        if (s->trace)
-            sim_trace_msg(s, "recv", &m, id);
-        px_node_step(nd->px, &m, s->ready);
-        if (!sim_after_call(s, id, pb))
-            return false;
+    struct px_config c = s->cfg;
+    c.id = id;
+    c.seed = s->opt.seed * 0x100000001b3ull + id * 0x9e3779b97f4a7c15ull + nd->incarnation;
+    int rc = px_node_init(nd->mem, nd->mem_bytes, &c, &nd->px);
+    PX_ASSERT(rc == 0);
+    nd->store = sim_store_open(s, id);
+    nd->tp = sim_tp_create(s, id);
+    const struct driver_config dc = {
+        .id = id, .nodes = s->n, .batch_max = SIM_BATCH_MAX, .tick_ns = 1};
+    const struct driver_env env = {
+        .ctx = nd,
+        .now_ns = sim_node_now,
+        .membership = sim_node_membership,
+        .failpoint = sim_node_failpoint,
+        .committed = sim_node_committed,
+        .submit_next = sim_node_submit_next,
+        .submit_taken = sim_node_submit_taken,
+    };
+    rc = driver_init(&nd->drv, &dc, &env, nd->px, nd->tp, nd->store);
+    PX_ASSERT(rc == 0);
+    struct px_durable d;
+    rc = driver_recover(&nd->drv, &d);
+    PX_ASSERT(rc == 0); /* the memory store cannot fail */
+    nd->promised_before = nd->st.promised;
+    nd->last_applied = nd->st.fib.applied;
+    nd->up = true;
+    s->alive_mask |= 1ull << id;
+    s->membership_epoch++;
+    rc = driver_start(&nd->drv); /* crash_ok is false: no failpoint fires */
+    PX_ASSERT(rc == 0);
+}
+
+/* --- node activation, crashes and restarts --- */
+
+static void sim_crash_node(struct sim *s, uint16_t id, bool notify);
+
+/* Tell every live node that a peer died or came back (the supervisor's failure detector). */
+static void sim_notify_peers(struct sim *s, uint16_t id)
+{
+    for (uint16_t j = 0; j < s->n; j++) {
+        if (j == id || !s->node[j].up)
+            continue;
+        int rc = driver_poll_membership(&s->node[j].drv);
+        PX_ASSERT(rc == 0);
     }
-    if (k > 0)
-        memmove(nd->inbox, nd->inbox + k, (nd->inbox_len - k) * sizeof(*nd->inbox));
-    nd->inbox_len -= k;
-    return true;
 }
 
 void sim_activate(struct sim *s, uint16_t id, bool tick)
@@ -422,31 +269,23 @@ void sim_activate(struct sim *s, uint16_t id, bool tick)
     if (!nd->up)
         return;
     s->steps++;
-    px_ready_clear(s->ready);
-    px_ballot_t pb = nd->st.promised;
-    if (!sim_activate_submits(s, id, &pb) || !sim_activate_msgs(s, id, &pb))
+    if (tick)
+        nd->clock++; /* one tick_ns: the driver ticks the core once */
+    s->crash_ok = true;
+    int rc = driver_run_once(&nd->drv);
+    /* Like the node process, which loops over its rings until they are empty and only then
+     * sleeps until the next tick: more iterations while the last one read a full batch. A
+     * lagging node stays slow (one iteration, one or two messages). */
+    for (uint32_t k = 1; rc == 0 && k < SIM_RUNS_PER_TICK_MAX && !nd->lag &&
+                         nd->drv.received == SIM_BATCH_MAX && nd->inbox_len > 0;
+         k++)
+        rc = driver_run_once(&nd->drv);
+    s->crash_ok = false;
+    if (rc == DRIVER_DIED) {
+        sim_crash_node(s, id, true);
         return;
-    if (tick) {
-        px_node_tick(nd->px, s->ready);
-        if (!sim_after_call(s, id, &pb))
-            return;
     }
-    px_node_flush(nd->px, s->ready);
-    (void)sim_commit(s, id, pb, true);
-}
-
-/* Tell every live node that peer id died or came back (the supervisor's failure detector). */
-static void sim_notify_peers(struct sim *s, uint16_t id, bool alive)
-{
-    for (uint16_t j = 0; j < s->n; j++) {
-        if (j == id || !s->node[j].up)
-            continue;
-        px_ready_clear(s->ready);
-        px_ballot_t pb = s->node[j].st.promised;
-        px_node_peer_status(s->node[j].px, id, alive, s->ready);
-        px_node_flush(s->node[j].px, s->ready);
-        (void)sim_commit(s, j, pb, false);
-    }
+    PX_ASSERT(rc == 0);
 }
 
 static void sim_crash_node(struct sim *s, uint16_t id, bool notify)
@@ -454,15 +293,25 @@ static void sim_crash_node(struct sim *s, uint16_t id, bool notify)
     struct sim_node *nd = &s->node[id];
     PX_ASSERT(nd->up);
     nd->up = false;
-    nd->inbox_len = 0;
-    nd->subq_len = 0;
+    s->alive_mask &= ~(1ull << id);
+    s->membership_epoch++;
+    sim_net_crash(s, id);
+    nd->subq_head = nd->subq_len = 0;
     nd->was_leader = false;
-    memset(nd->mem, 0xa5, nd->mem_bytes); /* the process is gone: nothing of it may survive */
+    nd->hang_until = 0;
+    /* The process is gone: its driver, outboxes and open batch with it, and nothing of its
+     * memory may survive. */
+    driver_fini(&nd->drv);
+    nd->tp->ops->destroy(nd->tp);
+    store_close(nd->store);
+    nd->tp = NULL;
+    nd->store = NULL;
+    memset(nd->mem, 0xa5, nd->mem_bytes);
     s->faults[SIM_F_CRASH]++;
     if (s->trace)
         fprintf(s->out, "t=%llu crash %u\n", (unsigned long long)s->now, id);
     if (notify)
-        sim_notify_peers(s, id, false);
+        sim_notify_peers(s, id);
 }
 
 void sim_crash(struct sim *s, uint16_t id)
@@ -471,60 +320,21 @@ void sim_crash(struct sim *s, uint16_t id)
         sim_crash_node(s, id, true);
 }
 
-static void sim_node_boot(struct sim *s, uint16_t id)
-{
-    struct sim_node *nd = &s->node[id];
-    struct px_config c = s->cfg;
-    c.id = id;
-    c.seed = s->opt.seed * 0x100000001b3ull + id * 0x9e3779b97f4a7c15ull + nd->incarnation;
-    int rc = px_node_init(nd->mem, nd->mem_bytes, &c, &nd->px);
-    PX_ASSERT(rc == 0);
-}
-
 void sim_restart(struct sim *s, uint16_t id)
 {
     struct sim_node *nd = &s->node[id];
     if (nd->up)
         return;
     nd->incarnation++;
-    sim_node_boot(s, id);
-    struct px_durable d = {.promised = nd->st.promised, .fib = nd->st.fib};
-    px_node_load(nd->px, &d);
-    if (nd->st.truncated > 0) {
-        struct px_rec t = {.type = PX_REC_TRUNCATE, .instance = nd->st.truncated};
-        px_node_load_rec(nd->px, &t);
-    }
-    for (px_inst_t i = nd->st.truncated + 1; i < nd->st.cap; i++) {
-        if (nd->st.acc[i].ballot != 0) {
-            struct px_rec r = {.type = PX_REC_ACCEPTED,
-                               .instance = i,
-                               .ballot = nd->st.acc[i].ballot,
-                               .value = nd->st.acc[i].value};
-            px_node_load_rec(nd->px, &r);
-        }
-        if (nd->st.dec[i].ballot != 0) {
-            struct px_rec r = {.type = PX_REC_DECIDED, .instance = i, .value = nd->st.dec[i].value};
-            px_node_load_rec(nd->px, &r);
-        }
-    }
-    nd->up = true;
-    nd->last_applied = nd->st.fib.applied;
     nd->lag = 0;
+    nd->hang_until = 0;
     s->faults[SIM_F_RESTART]++;
     if (s->trace)
         fprintf(s->out, "t=%llu restart %u (incarnation %u, promised %llx, applied %llu)\n",
                 (unsigned long long)s->now, id, nd->incarnation,
                 (unsigned long long)nd->st.promised, (unsigned long long)nd->st.fib.applied);
-    for (uint16_t p = 0; p < s->n; p++) {
-        if (p == id || s->node[p].up || !nd->up)
-            continue;
-        px_ready_clear(s->ready);
-        px_ballot_t pb = nd->st.promised;
-        px_node_peer_status(nd->px, p, false, s->ready);
-        px_node_flush(nd->px, s->ready);
-        (void)sim_commit(s, id, pb, false);
-    }
-    sim_notify_peers(s, id, true);
+    sim_node_start(s, id);
+    sim_notify_peers(s, id);
 }
 
 /* Every node gets the same role change at once (the supervisor's broadcast); a node that is
@@ -535,11 +345,8 @@ void sim_set_roles(struct sim *s, uint16_t id, uint64_t roles)
     for (uint16_t j = 0; j < s->n; j++) {
         if (!s->node[j].up)
             continue;
-        px_ready_clear(s->ready);
-        px_ballot_t pb = s->node[j].st.promised;
-        px_node_set_roles(s->node[j].px, id, roles, s->ready);
-        px_node_flush(s->node[j].px, s->ready);
-        (void)sim_commit(s, j, pb, false);
+        int rc = driver_set_roles(&s->node[j].drv, id, roles);
+        PX_ASSERT(rc == 0);
     }
     s->faults[SIM_F_ROLES]++;
     if (s->trace)
@@ -655,12 +462,36 @@ void sim_set_rounds(struct sim *s, uint32_t rounds, uint32_t clients, uint32_t w
 
 /* --- time --- */
 
-static void sim_deliver_due(struct sim *s)
+/* A hung consumer: a live node that stops running (SIGSTOP) for a while. Its rings fill, the
+ * broadcasts it blocks detach it, senders' outboxes fill; its clock runs on meanwhile. */
+static void sim_maybe_hang(struct sim *s)
 {
-    while (s->heap_len > 0 && s->heap[0].due <= s->now) {
-        struct sim_env e = sim_heap_pop(s);
-        sim_arrive(s, &e);
-    }
+    if (s->p_hang <= 0.0 || s->now >= s->hang_end || !sim_rng_chance(&s->net_rng, s->p_hang))
+        return;
+    struct sim_node *nd = &s->node[sim_rng_below(&s->net_rng, s->n)];
+    if (!nd->up || nd->hang_until > s->now)
+        return;
+    nd->hang_from = s->now;
+    nd->hang_until = s->now + 10 + sim_rng_below(&s->net_rng, 150);
+    if (nd->hang_until > s->hang_end)
+        nd->hang_until = s->hang_end;
+    s->faults[SIM_F_HANG]++;
+    if (s->trace)
+        fprintf(s->out, "t=%llu node %u hangs until t=%llu\n", (unsigned long long)s->now, nd->id,
+                (unsigned long long)nd->hang_until);
+}
+
+/* False while the node hangs; when the hang ends, its clock catches up with the ticks it slept
+ * (the driver delivers at most DRIVER_TICKS_BURST_MAX of them). */
+static bool sim_node_runs(struct sim *s, struct sim_node *nd)
+{
+    if (nd->hang_until == 0)
+        return true;
+    if (s->now < nd->hang_until)
+        return false;
+    nd->clock += s->now - nd->hang_from - 1;
+    nd->hang_until = 0;
+    return true;
 }
 
 void sim_tick(struct sim *s, bool deliver, bool tick_nodes, bool client)
@@ -670,6 +501,7 @@ void sim_tick(struct sim *s, bool deliver, bool tick_nodes, bool client)
         sim_client_step(s);
     if (deliver)
         sim_deliver_due(s);
+    sim_maybe_hang(s);
     uint16_t order[SIM_NODES_MAX];
     for (uint16_t j = 0; j < s->n; j++)
         order[j] = j;
@@ -681,13 +513,13 @@ void sim_tick(struct sim *s, bool deliver, bool tick_nodes, bool client)
     }
     for (uint16_t j = 0; j < s->n && s->viol == SIM_V_NONE; j++) {
         struct sim_node *nd = &s->node[order[j]];
-        if (!nd->up)
+        if (!nd->up || !sim_node_runs(s, nd))
             continue;
         if (nd->lag && s->now >= nd->lag_until)
             nd->lag = 0;
         if (nd->lag && s->now % nd->lag != 0)
             continue; /* a slow process: it runs every lag-th tick only */
-        if (tick_nodes || nd->inbox_len > 0 || nd->subq_len > 0)
+        if (tick_nodes || sim_node_busy(nd))
             sim_activate(s, order[j], tick_nodes);
     }
     sim_check_leaders(s);
@@ -697,31 +529,9 @@ void sim_tick(struct sim *s, bool deliver, bool tick_nodes, bool client)
  * then let the receivers step them. -1 matches anything. Returns how many matched. */
 size_t sim_deliver_matching(struct sim *s, int from, int to, int type, size_t count, bool drop)
 {
-    struct sim_env *keep = malloc((s->heap_len + 1) * sizeof(*keep));
-    struct sim_env *take = malloc((s->heap_len + 1) * sizeof(*take));
-    PX_ASSERT(keep != NULL && take != NULL);
-    size_t nk = 0, nt = 0;
-    while (s->heap_len > 0) {
-        struct sim_env e = sim_heap_pop(s);
-        bool match = (from < 0 || e.m.from == from) && (to < 0 || e.to == to) &&
-                     (type < 0 || e.m.type == type) && nt < count;
-        if (match)
-            take[nt++] = e;
-        else
-            keep[nk++] = e;
-    }
-    for (size_t k = 0; k < nk; k++)
-        sim_heap_push(s, &keep[k]);
-    for (size_t k = 0; k < nt; k++) {
-        if (drop)
-            sim_trace_msg(s, "drop", &take[k].m, take[k].to);
-        else
-            sim_arrive(s, &take[k]);
-    }
-    free(keep);
-    free(take);
+    size_t nt = sim_net_take(s, from, to, type, count, drop);
     for (uint16_t j = 0; j < s->n && !drop; j++)
-        if (s->node[j].up && (s->node[j].inbox_len > 0 || s->node[j].subq_len > 0))
+        if (s->node[j].up && sim_node_busy(&s->node[j]))
             sim_activate(s, j, false);
     sim_check_leaders(s);
     return nt;
@@ -732,7 +542,7 @@ bool sim_quiet(const struct sim *s)
     if (s->heap_len > 0)
         return false;
     for (uint16_t j = 0; j < s->n; j++)
-        if (s->node[j].inbox_len > 0 || s->node[j].subq_len > 0)
+        if (sim_node_busy(&s->node[j]))
             return false;
     return true;
 }
@@ -774,25 +584,30 @@ int sim_init(struct sim *s, const struct px_config *cfg, uint64_t seed, FILE *ou
     s->lat_min = s->lat_max = 1;
     s->delay_max = 1;
     s->resubmit_ticks = 4 * cfg->election_ticks + 20;
+    s->ring_slots = s->bcast_slots = SIM_RING_SLOTS_MAX;
+    s->outbox_max = SIM_OUTBOX_MAX;
     PX_ASSERT(s->n >= 1 && s->n <= SIM_NODES_MAX);
-    s->ready = calloc(1, sizeof(*s->ready));
-    if (s->ready == NULL)
-        return -ENOMEM;
+    for (uint16_t p = 0; p < s->n; p++)
+        for (uint16_t c = 0; c < s->n; c++)
+            s->bcast[p].c[c].attached = c != p;
     for (uint16_t j = 0; j < s->n; j++) {
         if (cfg->roles[j] & PX_ROLE_ACCEPTOR)
             s->acceptors++;
         struct sim_node *nd = &s->node[j];
         struct px_config c = *cfg;
         c.id = j;
+        nd->s = s;
+        nd->id = j;
         nd->mem_bytes = (px_node_size(&c) + 63) / 64 * 64;
         nd->mem = aligned_alloc(64, nd->mem_bytes);
         if (nd->mem == NULL)
             return -ENOMEM;
         memset(nd->mem, 0xa5, nd->mem_bytes); /* px_node_init must not rely on zeroed memory */
-        sim_node_boot(s, j);
-        nd->up = true;
-        nd->st.fib = *px_node_fib(nd->px);
+        px_fib_init(&nd->st.fib);
     }
+    s->alive_mask = s->n == 64 ? UINT64_MAX : (1ull << s->n) - 1; /* everybody starts up */
+    for (uint16_t j = 0; j < s->n; j++)
+        sim_node_start(s, j);
     return 0;
 }
 
@@ -800,6 +615,11 @@ void sim_free(struct sim *s)
 {
     for (uint16_t j = 0; j < s->n; j++) {
         struct sim_node *nd = &s->node[j];
+        if (nd->up) {
+            driver_fini(&nd->drv);
+            nd->tp->ops->destroy(nd->tp);
+            store_close(nd->store);
+        }
         free(nd->mem);
         free(nd->inbox);
         free(nd->subq);
@@ -810,5 +630,4 @@ void sim_free(struct sim *s)
         free(s->inst[i].accs);
     free(s->inst);
     free(s->heap);
-    free(s->ready);
 }

@@ -1,0 +1,431 @@
+/* driver.c: the node driver (driver.h). Pure glue between the core, the transport and the
+ * store: no clock, no randomness, no printing of its own -- everything it needs is given. */
+#include "node/driver.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/persist.h"
+
+static bool fp_hit(struct driver *d, enum driver_fp where, const struct driver_flush *f)
+{
+    return d->env.failpoint != NULL && d->env.failpoint(d->env.ctx, where, f);
+}
+
+static void trace(struct driver *d, bool send, const struct px_msg *m)
+{
+    if (d->env.trace != NULL)
+        d->env.trace(d->env.ctx, send, m);
+}
+
+/* Internal status of make_room: the backlog cannot take another core call's output, so the
+ * iteration stops stepping (driver.h, "backlog"). Never returned by the driver_* calls. */
+#define DRIVER_STALLED 2
+
+/* One pass of offering committed messages: the destinations found full stay full for the rest
+ * of the pass, so every later message to them queues behind (per-destination order). */
+struct send_pass {
+    uint64_t full[2]; /* bit per destination slot: nodes, the client (nodes), broadcast (+1) */
+    bool congested;   /* px_node_congested already told in this pass */
+};
+
+static uint32_t dest_slot(const struct driver *d, uint16_t to)
+{
+    uint32_t slot = to == PX_TO_ALL ? d->cfg.nodes + 1u : to;
+    PX_ASSERT(slot <= d->cfg.nodes + 1u);
+    return slot;
+}
+
+/* Offers one committed message: true when the transport took it, false when its destination's
+ * outbox is full (the caller keeps it). */
+static bool offer(struct driver *d, struct send_pass *p, const struct px_msg *m)
+{
+    uint32_t slot = dest_slot(d, m->to);
+    uint64_t bit = 1ull << (slot % 64u);
+    if (p->full[slot / 64u] & bit)
+        return false;
+    int rc = transport_send(d->t, m);
+    if (rc == -ENOBUFS) {
+        /* The outbox is full: tell the core to send less, push what the rings take, and try
+         * once more. Never wait here: the peers drain only if we keep draining them. */
+        if (!p->congested)
+            px_node_congested(d->core);
+        p->congested = true;
+        (void)transport_flush(d->t);
+        rc = transport_send(d->t, m);
+    }
+    if (rc == -ENOBUFS) {
+        p->full[slot / 64u] |= bit;
+        return false;
+    }
+    PX_ASSERT(rc == 0);
+    trace(d, true, m);
+    return true;
+}
+
+static bool sent_one(struct driver *d, struct driver_flush *f)
+{
+    f->sent++;
+    return fp_hit(d, DRIVER_FP_AFTER_SEND, f);
+}
+
+/* Hands the committed messages to the transport: the backlog first (older messages keep their
+ * place), then the ready's, in the core's order. What a full outbox refuses joins the backlog;
+ * call_fits guarantees it has room. */
+static int send_all(struct driver *d, struct driver_flush *f)
+{
+    struct send_pass p = {.full = {0, 0}, .congested = false};
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < d->backlog_len; i++) {
+        if (!offer(d, &p, &d->backlog[i]))
+            d->backlog[kept++] = d->backlog[i];
+        else if (sent_one(d, f))
+            return DRIVER_DIED;
+    }
+    d->backlog_len = kept;
+    const struct px_ready *r = d->ready;
+    for (uint32_t i = 0; i < r->msgs_len; i++) {
+        if (offer(d, &p, &r->msgs[i])) {
+            if (sent_one(d, f))
+                return DRIVER_DIED;
+            continue;
+        }
+        PX_ASSERT(d->backlog_len < DRIVER_BACKLOG_MAX);
+        d->backlog[d->backlog_len++] = r->msgs[i];
+        d->stats.backlogged++;
+    }
+    return 0;
+}
+
+/* The flush point: persists the ready's records and the applied state in one transaction, then
+ * hands its messages to the transport. The order is the safety rule of the whole system:
+ * nothing is sent before the record behind it is durable. */
+static int flush_point(struct driver *d)
+{
+    struct px_ready *r = d->ready;
+    const struct px_fib *fib = px_node_fib(d->core);
+    bool fib_changed = fib->applied != d->applied_persisted;
+    struct driver_flush f = {
+        .persists = r->recs_len > 0 || fib_changed,
+        .msgs = d->backlog_len + r->msgs_len,
+    };
+    if (fp_hit(d, DRIVER_FP_BEFORE_PERSIST, &f))
+        return DRIVER_DIED;
+    if (f.persists) {
+        int rc = persist_ready(d->store, r, fib_changed ? fib : NULL);
+        if (rc != 0)
+            return rc;
+        d->applied_persisted = fib->applied;
+        d->stats.batches++;
+        d->stats.records += r->recs_len;
+    }
+    if (d->env.committed != NULL)
+        d->env.committed(d->env.ctx, r);
+    if (fp_hit(d, DRIVER_FP_AFTER_PERSIST, &f))
+        return DRIVER_DIED;
+    int rc = send_all(d, &f);
+    if (rc != 0)
+        return rc;
+    px_ready_clear(r);
+    return 0;
+}
+
+/* Backlog room a core call leaves for one more that cannot wait (driver_set_roles). */
+#define DRIVER_RESERVE PX_STEP_OUTPUT_MAX
+
+/* Room for one more core call: PX_STEP_OUTPUT_MAX free slots in each array of the ready (px.h),
+ * and room in the backlog for the ready's messages plus the call's plus `reserve`, should
+ * every outbox refuse them. */
+static bool call_fits_with(const struct driver *d, uint32_t reserve)
+{
+    const struct px_ready *r = d->ready;
+    return r->recs_len + PX_STEP_OUTPUT_MAX <= PX_READY_RECS_MAX &&
+           r->msgs_len + PX_STEP_OUTPUT_MAX <= PX_READY_MSGS_MAX &&
+           r->apply_len + PX_STEP_OUTPUT_MAX <= PX_READY_APPLY_MAX &&
+           d->backlog_len + r->msgs_len + PX_STEP_OUTPUT_MAX + reserve <= DRIVER_BACKLOG_MAX;
+}
+
+static bool call_fits(const struct driver *d)
+{
+    return call_fits_with(d, DRIVER_RESERVE);
+}
+
+/* Before every core call: runs the flush point early when there is no room. 0 (the call may
+ * run), DRIVER_STALLED (the backlog is too full even after it), DRIVER_DIED or a store code. */
+static int make_room(struct driver *d)
+{
+    if (call_fits(d))
+        return 0;
+    int rc = flush_point(d);
+    if (rc != 0)
+        return rc;
+    PX_ASSERT(d->ready->msgs_len == 0 && d->ready->recs_len == 0);
+    return call_fits(d) ? 0 : DRIVER_STALLED;
+}
+
+/* A peer went down: what waits for it in the backlog will never be read. */
+static void drop_backlog_to(struct driver *d, uint16_t peer)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < d->backlog_len; i++) {
+        if (d->backlog[i].to == peer)
+            d->stats.dropped++;
+        else
+            d->backlog[kept++] = d->backlog[i];
+    }
+    d->backlog_len = kept;
+}
+
+/* Peers that died or came back since the last look (the failure detector is given). */
+static int check_membership(struct driver *d)
+{
+    struct driver_view v;
+    d->env.membership(d->env.ctx, &v);
+    if (v.epoch == d->epoch_seen)
+        return 0;
+    for (uint16_t p = 0; p < d->cfg.nodes; p++) {
+        uint64_t bit = 1ull << p;
+        if (p == d->cfg.id || !((v.alive_mask ^ d->alive_seen) & bit))
+            continue;
+        int rc = make_room(d);
+        if (rc != 0)
+            return rc; /* alive_seen keeps the peers already told; the rest come next time */
+        bool up = (v.alive_mask & bit) != 0;
+        if (d->env.peer != NULL)
+            d->env.peer(d->env.ctx, p, up);
+        if (!up) {
+            d->t->ops->peer_down(d->t, p);
+            drop_backlog_to(d, p);
+        }
+        px_node_peer_status(d->core, p, up, d->ready);
+        d->alive_seen ^= bit;
+    }
+    d->alive_seen = v.alive_mask;
+    d->epoch_seen = v.epoch;
+    return 0;
+}
+
+/* Client values handed to this node directly, until the core's queue pushes back. */
+static int take_submits(struct driver *d)
+{
+    struct px_value v;
+    if (d->env.submit_next == NULL)
+        return 0;
+    while (d->env.submit_next(d->env.ctx, &v)) {
+        int rc = make_room(d);
+        if (rc != 0)
+            return rc;
+        if (px_node_submit(d->core, &v, d->ready) == -EAGAIN)
+            break; /* backpressure: the value stays with the caller for a later iteration */
+        d->env.submit_taken(d->env.ctx);
+    }
+    return 0;
+}
+
+/* Reads what the batch has room for, even when this iteration cannot step it: reading frees
+ * the senders' rings, which is what lets two nodes blocked on each other drain. */
+static void drain_input(struct driver *d)
+{
+    if (d->in_head > 0) {
+        memmove(d->in, d->in + d->in_head, (d->in_len - d->in_head) * sizeof(*d->in));
+        d->in_len -= d->in_head;
+        d->in_head = 0;
+    }
+    uint32_t room = d->cfg.batch_max - d->in_len;
+    uint32_t n = room > 0 ? transport_recv(d->t, d->in + d->in_len, room) : 0;
+    PX_ASSERT(n <= room);
+    d->in_len += n;
+    d->received = n;
+}
+
+static int step_input(struct driver *d)
+{
+    while (d->in_head < d->in_len) {
+        int rc = make_room(d);
+        if (rc != 0)
+            return rc;
+        const struct px_msg *m = &d->in[d->in_head++];
+        trace(d, false, m);
+        px_node_step(d->core, m, d->ready);
+    }
+    d->in_head = d->in_len = 0;
+    return 0;
+}
+
+static int tick(struct driver *d)
+{
+    uint64_t now = d->env.now_ns(d->env.ctx);
+    uint32_t ticks = 0;
+    while (now >= d->next_tick && ticks < DRIVER_TICKS_BURST_MAX) {
+        int rc = make_room(d);
+        if (rc != 0)
+            return rc;
+        px_node_tick(d->core, d->ready);
+        d->next_tick += d->cfg.tick_ns;
+        ticks++;
+    }
+    if (now >= d->next_tick)
+        d->next_tick = now + d->cfg.tick_ns; /* slept long: skip the backlog of ticks */
+    return 0;
+}
+
+/* px_node_flush (what the core coalesced over the batch), then the flush point. Stalled, the
+ * coalesced output stays in the core for a later flush (px_acceptor_flush, px_proposer_flush). */
+static int finish(struct driver *d)
+{
+    int rc = make_room(d);
+    if (rc == 0)
+        px_node_flush(d->core, d->ready);
+    else if (rc != DRIVER_STALLED)
+        return rc;
+    return flush_point(d);
+}
+
+int driver_init(struct driver *d, const struct driver_config *cfg, const struct driver_env *env,
+                struct px_node *core, struct transport *t, struct store *store)
+{
+    PX_ASSERT(cfg->id < cfg->nodes);
+    PX_ASSERT(cfg->nodes <= PX_NODES_MAX);
+    PX_ASSERT(cfg->batch_max >= 1 && cfg->batch_max <= DRIVER_BATCH_MAX);
+    PX_ASSERT(cfg->tick_ns > 0);
+    PX_ASSERT(env->now_ns != NULL && env->membership != NULL);
+    PX_ASSERT((env->submit_next == NULL) == (env->submit_taken == NULL));
+    PX_ASSERT(core != NULL && t != NULL && store != NULL);
+    memset(d, 0, sizeof(*d));
+    d->cfg = *cfg;
+    d->env = *env;
+    d->core = core;
+    d->t = t;
+    d->store = store;
+    d->ready = malloc(sizeof(*d->ready));
+    d->in = malloc(cfg->batch_max * sizeof(*d->in));
+    d->backlog = malloc(DRIVER_BACKLOG_MAX * sizeof(*d->backlog));
+    if (d->ready == NULL || d->in == NULL || d->backlog == NULL) {
+        driver_fini(d);
+        return -ENOMEM;
+    }
+    px_ready_clear(d->ready);
+    return 0;
+}
+
+static void load_rec(void *ctx, const struct px_rec *r)
+{
+    px_node_load_rec(ctx, r);
+}
+
+int driver_recover(struct driver *d, struct px_durable *out)
+{
+    /* Two passes: the promised ballot and the applied state first (px_node_load), then the
+     * log entries on top of them (px_node_load_rec). */
+    memset(out, 0, sizeof(*out));
+    int rc = store_load(d->store, out, NULL, NULL);
+    if (rc != 0)
+        return rc;
+    px_node_load(d->core, out);
+    rc = store_load(d->store, out, load_rec, d->core);
+    if (rc != 0)
+        return rc;
+    d->applied_persisted = out->fib.applied;
+    return 0;
+}
+
+int driver_start(struct driver *d)
+{
+    struct driver_view v;
+    d->env.membership(d->env.ctx, &v);
+    d->alive_seen = v.alive_mask;
+    d->epoch_seen = v.epoch;
+    for (uint16_t p = 0; p < d->cfg.nodes; p++) {
+        if (p == d->cfg.id || ((v.alive_mask >> p) & 1u))
+            continue;
+        int rc = make_room(d);
+        if (rc != 0)
+            return rc;
+        px_node_peer_status(d->core, p, false, d->ready);
+    }
+    d->next_tick = d->env.now_ns(d->env.ctx) + d->cfg.tick_ns;
+    return finish(d);
+}
+
+int driver_run_once(struct driver *d)
+{
+    PX_ASSERT(d->ready->msgs_len == 0 && d->ready->recs_len == 0);
+    PX_ASSERT(d->in_head <= d->in_len && d->in_len <= d->cfg.batch_max);
+    d->stats.loops++;
+    int rc = check_membership(d);
+    drain_input(d);
+    if (rc == 0)
+        rc = take_submits(d);
+    if (rc == 0)
+        rc = step_input(d);
+    if (rc == 0)
+        rc = tick(d);
+    if (rc == DRIVER_STALLED)
+        d->stats.stalls++;
+    if (rc == 0 || rc == DRIVER_STALLED)
+        rc = finish(d);
+    if (rc != 0)
+        return rc;
+    d->queued = transport_flush(d->t);
+    return 0;
+}
+
+void driver_idle(struct driver *d)
+{
+    if (d->received > 0)
+        return;
+    uint64_t now = d->env.now_ns(d->env.ctx);
+    uint64_t until_tick = d->next_tick > now ? d->next_tick - now : 0;
+    if ((d->queued > 0 || d->backlog_len > 0) && until_tick > DRIVER_RETRY_NS)
+        until_tick = DRIVER_RETRY_NS; /* a ring was full: retry soon */
+    if (until_tick > 0) {
+        d->stats.waits++;
+        transport_wait(d->t, until_tick);
+    }
+}
+
+int driver_poll_membership(struct driver *d)
+{
+    int rc = check_membership(d);
+    if (rc != 0 && rc != DRIVER_STALLED)
+        return rc;
+    return finish(d); /* stalled: the next iteration tells the core the rest */
+}
+
+int driver_set_roles(struct driver *d, uint16_t node, uint64_t roles)
+{
+    PX_ASSERT(node < d->cfg.nodes);
+    /* Every node must get the same change at once (px.h), so it cannot wait for the backlog:
+     * it takes the reserve that ordinary calls leave. */
+    int rc = call_fits(d) ? 0 : flush_point(d);
+    if (rc != 0)
+        return rc;
+    PX_ASSERT(call_fits_with(d, 0));
+    px_node_set_roles(d->core, node, roles, d->ready);
+    return finish(d);
+}
+
+bool driver_busy(const struct driver *d)
+{
+    return d->backlog_len > 0 || d->in_head < d->in_len;
+}
+
+uint32_t driver_backlog_to(const struct driver *d, uint16_t to)
+{
+    PX_ASSERT(to < d->cfg.nodes);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < d->backlog_len; i++)
+        n += d->backlog[i].to == to || d->backlog[i].to == PX_TO_ALL;
+    return n;
+}
+
+void driver_fini(struct driver *d)
+{
+    free(d->ready);
+    free(d->in);
+    free(d->backlog);
+    d->ready = NULL;
+    d->in = NULL;
+    d->backlog = NULL;
+}

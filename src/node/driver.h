@@ -1,0 +1,187 @@
+/* driver.h: the node driver -- the one loop that runs a Paxos core against a transport and a
+ * store. The node process (node.c) and the deterministic simulator (tests/sim) both run every
+ * node through it; only what the driver is given differs: the transport (shm rings, sockets,
+ * the simulated network), the store (sqlite, shm, the simulator's memory store), the clock
+ * (monotonic ns, virtual ticks), the membership view (the supervisor's alive mask, the
+ * simulator's) and the failpoint hook (SIGKILL, a simulated crash).
+ *
+ * One iteration (driver_run_once):
+ *   1. membership: peers that died or came back since the last look; what is queued for a dead
+ *      peer is dropped (transport and backlog), the core hears px_node_peer_status;
+ *   2. input: read up to cfg.batch_max messages from the transport (always, even when this
+ *      iteration cannot step them: reading frees the senders' rings);
+ *   3. local client values (env.submit_next, the simulator's client; the real client's values
+ *      arrive as messages) -> px_node_submit, until the core pushes back with -EAGAIN;
+ *   4. the input read -> px_node_step each, in order;
+ *   5. time: one px_node_tick per cfg.tick_ns of the clock, at most DRIVER_TICKS_BURST_MAX;
+ *   6. px_node_flush, then the flush point: the ready's records and the applied state are
+ *      persisted in one store transaction (group commit), env.committed observes the batch,
+ *      and only then are messages handed to the transport: the backlog first, then the batch's,
+ *      in the core's order;
+ *   7. transport flush (push the outboxes into the rings, wake the readers).
+ * The driver never waits inside an iteration: only driver_idle sleeps.
+ *
+ * Bounds, and what happens at each when it is full:
+ *   batch (cfg.batch_max <= DRIVER_BATCH_MAX): input read and not stepped yet. Full: nothing
+ *     more is read; the messages wait in the rings, and their senders' outboxes (then their
+ *     backlogs) absorb what follows.
+ *   ready (PX_READY_*_MAX): the core's output since the last flush point. Fewer than
+ *     PX_STEP_OUTPUT_MAX free slots in any array before a core call (the core's contract): the
+ *     flush point runs early, in the middle of the batch.
+ *   outbox (the transport's, per destination): a full one refuses a send with -ENOBUFS. The
+ *     driver halves the congestion window (px_node_congested, once per flush point), pushes
+ *     the outboxes into the rings and offers the message once more. Still refused, that
+ *     message and every later one to the same destination go to the backlog, in order;
+ *     other destinations are not held up.
+ *   backlog (DRIVER_BACKLOG_MAX): committed messages a full outbox refused, offered again first
+ *     at every flush point. A core call runs only when the backlog could take the ready's
+ *     messages plus the call's whole output; otherwise the iteration stops stepping (input
+ *     stays in the batch, ticks wait) and only flushes. No message is ever dropped, except to
+ *     a peer the membership view says is down (stats.dropped).
+ *   ticks: at most DRIVER_TICKS_BURST_MAX per iteration; after a longer sleep the rest are
+ *     skipped (a node that slept a second does not campaign 200 times).
+ * Nodes whose outboxes towards each other are full keep reading and stepping, so each drains
+ * the other; only a cycle in which every node holds more than ring + outbox + backlog for the
+ * next would stop, and the core bounds what it sends per input (window, catch-up batches).
+ *
+ * Safety: nothing of a batch is handed to the transport before store_commit returned 0.
+ *
+ * Context: a struct driver belongs to one thread; it calls the transport, the store and the
+ * env hooks from that thread only, never concurrently.
+ */
+#ifndef PX_DRIVER_H
+#define PX_DRIVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "node/transport.h"
+#include "paxos/px.h"
+#include "store/store.h"
+
+/* Inbound messages stepped per iteration before the flush point: large enough to amortise one
+ * commit over many accepts, small enough to keep round latency low. */
+#define DRIVER_BATCH_MAX 512u
+/* Ticks delivered at once after a long sleep (or a stopped process); the rest are skipped. */
+#define DRIVER_TICKS_BURST_MAX 16u
+/* Committed messages a full outbox refused: two readies, so the messages of one whole ready
+ * always fit behind a backlog that still lets a core call run. */
+#define DRIVER_BACKLOG_MAX (2u * PX_READY_MSGS_MAX)
+/* Longest sleep while messages wait for room in a ring: a reader frees room within about one
+ * of its iterations, so retrying sooner than this burns the CPU the reader needs. */
+#define DRIVER_RETRY_NS 100000ull
+
+/* Return code of driver_* calls: the failpoint hook said the process dies here. The driver
+ * stopped at that point and did nothing more; the caller must only driver_fini it. */
+#define DRIVER_DIED 1
+
+/* Where the failpoint hook is called, in the order of one flush point. */
+enum driver_fp {
+    DRIVER_FP_BEFORE_PERSIST, /* the batch is complete, nothing of it is durable yet */
+    DRIVER_FP_AFTER_PERSIST,  /* the batch is durable, none of its messages handed over */
+    DRIVER_FP_AFTER_SEND,     /* after the sent-th message was handed to the transport */
+};
+
+/* The flush point in progress, as the failpoint hook sees it. */
+struct driver_flush {
+    bool persists; /* records or a changed applied state go to the store */
+    uint32_t msgs; /* messages this flush point sends */
+    uint32_t sent; /* of them handed to the transport so far */
+};
+
+/* The failure detector's view: bit i of alive_mask = node i is up; epoch changes with it. */
+struct driver_view {
+    uint64_t alive_mask;
+    uint64_t epoch;
+};
+
+/* What the driver is given besides the transport and the store. ctx is passed to every hook. */
+struct driver_env {
+    void *ctx;
+    /* Required. Monotonic time in the unit of cfg.tick_ns. */
+    uint64_t (*now_ns)(void *ctx);
+    /* Required. The current membership view. */
+    void (*membership)(void *ctx, struct driver_view *out);
+    /* Optional. Returns true when the process dies at this point (the simulator); the real node
+     * raises SIGKILL inside and never returns true. */
+    bool (*failpoint)(void *ctx, enum driver_fp where, const struct driver_flush *f);
+    /* Optional. After the persist step of every flush point, before its messages go out:
+     * r->recs are durable, r->msgs not sent yet, r->apply applied (the simulator's checker). */
+    void (*committed)(void *ctx, const struct px_ready *r);
+    /* Optional. Client values handed to this node directly: submit_next peeks at the oldest
+     * (false: none), submit_taken removes it once the core accepted it. */
+    bool (*submit_next)(void *ctx, struct px_value *v);
+    void (*submit_taken)(void *ctx);
+    /* Optional. A peer went down or came back (a log line). */
+    void (*peer)(void *ctx, uint16_t peer, bool up);
+    /* Optional. A message stepped (send = false) or handed to the transport (send = true). */
+    void (*trace)(void *ctx, bool send, const struct px_msg *m);
+};
+
+struct driver_config {
+    uint16_t id, nodes;
+    uint32_t batch_max; /* 1..DRIVER_BATCH_MAX inbound messages per iteration */
+    uint64_t tick_ns;   /* clock units per core tick, > 0 */
+};
+
+struct driver_stats {
+    uint64_t loops;      /* iterations */
+    uint64_t waits;      /* sleeps in driver_idle */
+    uint64_t batches;    /* store transactions committed */
+    uint64_t records;    /* records persisted */
+    uint64_t backlogged; /* messages a full outbox refused (kept in the backlog) */
+    uint64_t stalls;     /* iterations that stopped stepping: the backlog had no room */
+    uint64_t dropped;    /* backlog messages dropped because their peer went down */
+};
+
+/* Owned by the driver between driver_init and driver_fini; callers read stats only. */
+struct driver {
+    struct driver_config cfg;
+    struct driver_env env;
+    struct px_node *core;
+    struct transport *t;
+    struct store *store;
+    struct px_ready *ready; /* empty between calls */
+    struct px_msg *in;      /* cfg.batch_max slots: [in_head, in_len) read, not stepped */
+    uint32_t in_head, in_len;
+    struct px_msg *backlog; /* DRIVER_BACKLOG_MAX slots: [0, backlog_len) committed, unsent */
+    uint32_t backlog_len;
+    uint32_t received; /* messages read by the last iteration */
+    uint32_t queued;   /* messages the transport still held after the last iteration */
+    uint64_t next_tick;
+    uint64_t alive_seen, epoch_seen;
+    px_inst_t applied_persisted; /* fib->applied as of the last persisted fib */
+    struct driver_stats stats;
+};
+
+/* Prepares d over an initialised core, an open transport and an open store (all owned by the
+ * caller, used by the driver until driver_fini). Allocates the driver's buffers: 0 or
+ * -ENOMEM; a bad config is an assertion. */
+int driver_init(struct driver *d, const struct driver_config *cfg, const struct driver_env *env,
+                struct px_node *core, struct transport *t, struct store *store);
+/* Loads the core's durable state from the store (promise and applied state, then the log);
+ * *out gets the promise and the applied state. 0 or the store's code (store_errmsg says why). */
+int driver_recover(struct driver *d, struct px_durable *out);
+/* Tells the core which peers are down now, starts the clock, runs a flush point.
+ * 0, DRIVER_DIED or a store code. */
+int driver_start(struct driver *d);
+/* One iteration (header comment). 0, DRIVER_DIED or a store code. */
+int driver_run_once(struct driver *d);
+/* Sleeps on the transport when the last iteration read nothing: until the next tick is due, at
+ * most DRIVER_RETRY_NS while messages wait for ring room (the outboxes or the backlog). */
+void driver_idle(struct driver *d);
+/* Looks at the membership view now and runs a flush point (the simulator tells every live node
+ * of a death at once). 0, DRIVER_DIED or a store code. */
+int driver_poll_membership(struct driver *d);
+/* Changes node `node`'s roles in this node's core (px_node_set_roles) and runs a flush point.
+ * 0, DRIVER_DIED or a store code. */
+int driver_set_roles(struct driver *d, uint16_t node, uint64_t roles);
+/* True when the driver holds work that needs no new input: committed messages waiting for
+ * outbox room, or input read and not stepped yet. The caller runs it again soon. */
+bool driver_busy(const struct driver *d);
+/* Committed messages waiting for room towards node `to` (a broadcast counts for every node). */
+uint32_t driver_backlog_to(const struct driver *d, uint16_t to);
+/* Frees the driver's buffers; the core, transport and store stay the caller's. */
+void driver_fini(struct driver *d);
+
+#endif
