@@ -236,6 +236,7 @@ static void publish_status(struct node *nd)
     CMM_STORE_SHARED(me->ring_full, st->ring_full);
     CMM_STORE_SHARED(me->drops, st->drops);
     CMM_STORE_SHARED(me->lagged, st->lagged);
+    CMM_STORE_SHARED(me->bad_messages, st->bad_messages);
 }
 
 static void log_summary(const struct node *nd)

@@ -125,7 +125,7 @@ static uint32_t recv_peer(struct sock_transport *s, uint16_t p, struct px_msg *o
     PX_ASSERT(rest < PX_MSG_BYTES);
     memcpy(pe->in, s->buf + off, rest);
     pe->in_len = (uint32_t)rest;
-    return n;
+    return transport_check_in(&s->base, p, out, n);
 }
 
 static uint32_t sock_recv(struct transport *t, struct px_msg *out, uint32_t max)
@@ -157,9 +157,13 @@ static int queue(struct sock_transport *s, uint16_t p, const struct px_msg *m)
     return 0;
 }
 
-static int sock_send(struct transport *t, const struct px_msg *m)
+static int sock_send(struct transport *t, const struct px_msg *m_in)
 {
     struct sock_transport *s = to_sock(t);
+    PX_ASSERT(m_in->from == s->self);
+    struct px_msg sealed = *m_in;
+    const struct px_msg *m = &sealed;
+    transport_seal(&sealed); /* final from here on: one check for every copy queued */
     if (m->to != PX_TO_ALL) {
         PX_ASSERT(m->to < s->endpoints && m->to != s->self);
         if (!alive(s, m->to)) {
@@ -286,6 +290,8 @@ int transport_sock_create(struct sock_mesh *m, struct ipc_segment *seg, uint16_t
     if (s == NULL)
         return -ENOMEM;
     s->base.ops = &sock_ops;
+    s->base.self = self;
+    s->base.nodes = nodes;
     s->seg = seg;
     s->self = self;
     s->nodes = nodes;

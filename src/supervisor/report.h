@@ -20,6 +20,8 @@ struct report_node {
     struct px_fib fib;
     uint64_t msgs, ring_full, drops, lagged, elections;
     uint64_t msgs_banked, ring_full_banked, drops_banked, lagged_banked;
+    /* Messages this node received damaged and dropped (all incarnations, earlier ones banked). */
+    uint64_t bad_messages, bad_messages_banked;
     const char *verdict; /* "ok", or why not */
 };
 
@@ -29,6 +31,7 @@ struct report {
     double seconds;
     const struct hist *latency_ns;
     uint64_t msgs, ring_full, drops, lagged, resubmits;
+    uint64_t bad_messages; /* every node's and the client's */
     uint32_t restarts, chaos_kills, chaos_leader_kills;
     uint64_t leader_changes;
     uint64_t expected_value;

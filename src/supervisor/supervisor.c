@@ -180,6 +180,8 @@ static void bank_counters(struct sup *s, uint16_t i)
     rn->ring_full_banked += CMM_LOAD_SHARED(ns->ring_full);
     rn->drops_banked += CMM_LOAD_SHARED(ns->drops);
     rn->lagged_banked += CMM_LOAD_SHARED(ns->lagged);
+    rn->bad_messages_banked += CMM_LOAD_SHARED(ns->bad_messages);
+    CMM_STORE_SHARED(ns->bad_messages, 0);
     CMM_STORE_SHARED(ns->msgs_sent, 0);
     CMM_STORE_SHARED(ns->ring_full, 0);
     CMM_STORE_SHARED(ns->drops, 0);
@@ -470,6 +472,7 @@ static void collect(struct sup *s)
 {
     struct report *r = &s->rep;
     r->msgs = r->ring_full = r->drops = r->lagged = 0;
+    r->bad_messages = s->t->stats.bad_messages; /* the client's own */
     uint64_t elections = 0;
     for (uint16_t i = 0; i < s->cfg->nodes; i++) {
         struct pool_node_shared *ns = node_shared(s, i);
@@ -478,6 +481,8 @@ static void collect(struct sup *s)
         n->ring_full = n->ring_full_banked + CMM_LOAD_SHARED(ns->ring_full);
         n->drops = n->drops_banked + CMM_LOAD_SHARED(ns->drops);
         n->lagged = n->lagged_banked + CMM_LOAD_SHARED(ns->lagged);
+        n->bad_messages = n->bad_messages_banked + CMM_LOAD_SHARED(ns->bad_messages);
+        r->bad_messages += n->bad_messages;
         n->elections = CMM_LOAD_SHARED(ns->elections_won);
         r->msgs += n->msgs;
         r->ring_full += n->ring_full;
