@@ -60,6 +60,9 @@ void transport_seal(struct px_msg *m);
  * the others in stats.bad_messages and names the sender in one stderr line the first time.
  * Returns how many were kept (at the front of msgs). */
 uint32_t transport_check_in(struct transport *t, uint16_t sender, struct px_msg *msgs, uint32_t n);
+/* Counts n messages from `sender` as bad that arrived cut (a packet of `bytes`, no whole number
+ * of messages), naming the sender in one stderr line the first time. */
+void transport_bad_cut(struct transport *t, uint16_t sender, uint64_t n, size_t bytes);
 
 static inline uint32_t transport_recv(struct transport *t, struct px_msg *out, uint32_t max)
 {
@@ -88,6 +91,8 @@ int transport_shm_create(struct ipc_segment *seg, uint16_t self, uint16_t nodes,
 struct sock_mesh;
 int transport_sock_mesh_create(uint16_t endpoints, struct sock_mesh **out);
 void transport_sock_mesh_destroy(struct sock_mesh *m);
+/* Endpoint a's end of the pair (a, b), a != b (for tests that write into a link directly). */
+int transport_sock_mesh_fd(const struct sock_mesh *m, uint16_t a, uint16_t b);
 int transport_sock_create(struct sock_mesh *m, struct ipc_segment *seg, uint16_t self,
                           uint16_t nodes, struct transport **out);
 

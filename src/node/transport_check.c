@@ -26,7 +26,7 @@ static void endpoint_name(const struct transport *t, uint16_t e, char *buf, size
 }
 
 /* One line per sender and process: a damaged link would otherwise print once per message. */
-static void name_sender_once(struct transport *t, uint16_t sender, const struct px_msg *m)
+static void name_sender_once(struct transport *t, uint16_t sender, const char *why)
 {
     uint64_t bit = UINT64_C(1) << (sender % 64);
     if (t->bad_named[sender / 64] & bit)
@@ -38,16 +38,32 @@ static void name_sender_once(struct transport *t, uint16_t sender, const struct 
     else
         endpoint_name(t, t->self, me, sizeof(me));
     endpoint_name(t, sender, from, sizeof(from));
+    fprintf(stderr,
+            "paxos-shm: %s: dropped a damaged message from %s (%s); later ones are only "
+            "counted in bad_messages\n",
+            me, from, why);
+}
+
+static void bad_message(struct transport *t, uint16_t sender, const struct px_msg *m)
+{
+    char why[64];
     if (m->from != sender)
-        fprintf(stderr,
-                "paxos-shm: %s: dropped a damaged message from %s (it names node %u as its "
-                "sender); later ones are only counted in bad_messages\n",
-                me, from, (unsigned)m->from);
+        snprintf(why, sizeof(why), "it names node %u as its sender", (unsigned)m->from);
     else
-        fprintf(stderr,
-                "paxos-shm: %s: dropped a damaged message from %s (check %04x, content %04x); "
-                "later ones are only counted in bad_messages\n",
-                me, from, (unsigned)m->check, (unsigned)ipc_check_compute(m, CHECK_OFF));
+        snprintf(why, sizeof(why), "check %04x, content %04x", (unsigned)m->check,
+                 (unsigned)ipc_check_compute(m, CHECK_OFF));
+    t->stats.bad_messages++;
+    name_sender_once(t, sender, why);
+}
+
+void transport_bad_cut(struct transport *t, uint16_t sender, uint64_t n, size_t bytes)
+{
+    PX_ASSERT(sender < IPC_ENDPOINTS_MAX);
+    PX_ASSERT(n > 0);
+    char why[64];
+    snprintf(why, sizeof(why), "a packet of %zu bytes", bytes);
+    t->stats.bad_messages += n;
+    name_sender_once(t, sender, why);
 }
 
 uint32_t transport_check_in(struct transport *t, uint16_t sender, struct px_msg *msgs, uint32_t n)
@@ -62,8 +78,7 @@ uint32_t transport_check_in(struct transport *t, uint16_t sender, struct px_msg 
             kept++;
             continue;
         }
-        t->stats.bad_messages++;
-        name_sender_once(t, sender, &msgs[i]);
+        bad_message(t, sender, &msgs[i]);
     }
     PX_ASSERT(kept <= n);
     return kept;

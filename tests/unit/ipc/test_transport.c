@@ -1,6 +1,7 @@
-/* test_transport.c: the node's transports (src/node/transport.h) over a real segment: every
- * message is checked on arrival, and a damaged or misrouted one is dropped, counted and reported
- * once per sender, never handed to the core. Endpoints: node 0, node 1 and the client (2). */
+/* test_transport.c: the node's transports (src/node/transport.h) over a real segment and real
+ * socketpairs: every message is checked on arrival, and a damaged or misrouted one is dropped,
+ * counted and reported once per sender, never handed to the core; a sender killed in the middle
+ * of a write never leaves a link out of step. Endpoints: node 0, node 1 and the client (2). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <sys/socket.h>
 
 #include "ipc/check.h"
 #include "ipc/segment.h"
@@ -20,6 +22,8 @@
 #define TEST_SLOTS 64u
 #define RECV_MAX   64u
 #define ERR_MAX    256
+/* Messages a filling sender queues per flush. */
+#define FILL_BATCH 1000u
 /* Bytes of captured stderr a test looks at. */
 #define CAPTURE_MAX 4096
 
@@ -203,6 +207,140 @@ static void test_shm_transport_names_each_damaging_sender_once_on_stderr(void **
     assert_non_null(strstr(text, "node 1: dropped a damaged message from the client"));
 }
 
+/* ---- socket transport ---- */
+
+struct sock_fx {
+    struct fx shm; /* the segment holds the alive flags */
+    struct sock_mesh *mesh;
+};
+
+static int sock_setup(void **state)
+{
+    static struct sock_fx f;
+    if (fx_setup(state) != 0)
+        return -1;
+    f.shm = *(struct fx *)*state;
+    if (transport_sock_mesh_create(ENDPOINTS, &f.mesh) != 0)
+        return -1;
+    *state = &f;
+    return 0;
+}
+
+static int sock_teardown(void **state)
+{
+    struct sock_fx *f = *state;
+    void *shm = &f->shm;
+    transport_sock_mesh_destroy(f->mesh);
+    return fx_teardown(&shm);
+}
+
+static struct transport *sock_transport(struct sock_fx *f, uint16_t self)
+{
+    struct transport *t = NULL;
+    assert_int_equal(transport_sock_create(f->mesh, f->shm.seg, self, NODES, &t), 0);
+    return t;
+}
+
+/* Receives until nothing more arrives; returns how many messages, the last one in *last. */
+static uint32_t sock_drain(struct transport *t, struct px_msg *last)
+{
+    struct px_msg in[RECV_MAX];
+    uint32_t total = 0;
+    for (int idle = 0; idle < 3;) {
+        uint32_t n = transport_recv(t, in, RECV_MAX);
+        if (n == 0) {
+            idle++;
+            continue;
+        }
+        idle = 0;
+        total += n;
+        *last = in[n - 1];
+    }
+    return total;
+}
+
+static void
+test_sock_transport_a_partial_write_of_a_dead_sender_leaves_the_link_in_step(void **state)
+{
+    struct sock_fx *f = *state;
+    /* What an incarnation of node 0 killed in the middle of a write leaves in the link. */
+    struct px_msg half = msg(0, 1, 99);
+    transport_seal(&half);
+    int fd = transport_sock_mesh_fd(f->mesh, 0, 1);
+    assert_int_equal(send(fd, &half, 10, MSG_DONTWAIT), 10);
+    /* Its next incarnation sends three messages. */
+    struct transport *a = sock_transport(f, 0), *b = sock_transport(f, 1);
+    for (uint64_t i = 1; i <= 3; i++)
+        send_ok(a, 0, 1, i);
+    assert_int_equal(transport_flush(a), 0);
+    const uint64_t want[] = {1, 2, 3};
+    recv_expect(b, want, 3);
+    assert_int_equal(b->stats.bad_messages, 1); /* the fragment: dropped and counted */
+    a->ops->destroy(a);
+    b->ops->destroy(b);
+}
+
+struct fill_run {
+    struct sock_fx *f;
+    uint32_t full; /* child -> parent: the link is full */
+};
+
+/* Child: node 0 sends until its link to node 1 is full, then waits to be killed. */
+static int sock_fill_until_full(void *arg)
+{
+    struct fill_run *run = arg;
+    struct transport *a = NULL;
+    if (transport_sock_create(run->f->mesh, run->f->shm.seg, 0, NODES, &a) != 0)
+        return 2;
+    /* Batches of FILL_BATCH: one write each, which the kernel may cut anywhere. */
+    for (uint64_t i = 1;;) {
+        for (uint32_t k = 0; k < FILL_BATCH; k++, i++) {
+            struct px_msg m = msg(0, 1, i);
+            if (transport_send(a, &m) != 0)
+                return 3;
+        }
+        if (transport_flush(a) > 0)
+            break;
+    }
+    uatomic_set(&run->full, 1);
+    for (;;)
+        pause();
+}
+
+static void test_sock_transport_sender_killed_with_a_full_link_leaves_the_link_in_step(void **state)
+{
+    struct sock_fx *f = *state;
+    /* A send buffer whose half (the kernel's chunk for one write) is no multiple of a message,
+     * so a write into a nearly full link can stop inside a message. */
+    int sndbuf = 10000;
+    int fd = transport_sock_mesh_fd(f->mesh, 0, 1);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+    struct fill_run *run = ipc_test_shared(sizeof(*run));
+    run->f = f;
+    pid_t child = ipc_test_fork(sock_fill_until_full, run);
+    unsigned spins = 0;
+    while (uatomic_read(&run->full) == 0)
+        ipc_test_backoff(&spins);
+    assert_int_equal(kill(child, SIGKILL), 0);
+    assert_int_equal(ipc_test_wait(child), 100 + SIGKILL);
+    munmap(run, sizeof(*run));
+    /* Node 0 restarted: its first message must arrive whole after what the dead one sent. */
+    struct transport *a = sock_transport(f, 0), *b = sock_transport(f, 1);
+    send_ok(a, 0, 1, 1000000);
+    struct px_msg last;
+    memset(&last, 0, sizeof(last));
+    uint32_t got = 0;
+    while (transport_flush(a) > 0) /* the link is full: make room for it */
+        got += sock_drain(b, &last);
+    got += sock_drain(b, &last);
+    print_message("killed sender: %u messages received after it filled the link\n", got);
+    assert_true(got > 1);
+    assert_int_equal(b->stats.bad_messages, 0);
+    assert_int_equal(last.instance, 1000000);
+    a->ops->destroy(a);
+    b->ops->destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +354,12 @@ int main(void)
             fx_teardown),
         cmocka_unit_test_setup_teardown(
             test_shm_transport_names_each_damaging_sender_once_on_stderr, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sock_transport_a_partial_write_of_a_dead_sender_leaves_the_link_in_step,
+            sock_setup, sock_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sock_transport_sender_killed_with_a_full_link_leaves_the_link_in_step, sock_setup,
+            sock_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
