@@ -194,6 +194,34 @@ static void test_bcast_overrun_before_reattach_is_reported_again_exactly(void **
     free(b);
 }
 
+/* A producer killed between its reserve store and its head store leaves reserve above head and
+ * some slots overwritten; a consumer stopped in the middle of copying those slots (detached
+ * meanwhile) must find, when it checks the reserve after its copy, a reserve that still covers
+ * them, however little the restarted producer publishes first. The dead producer's state is
+ * written directly: a process cannot be stopped between two of publish's stores on purpose. */
+static void test_bcast_restarted_producer_never_lowers_the_reserve_of_a_dead_one(void **state)
+{
+    (void)state;
+    enum { SLOTS = 8 };
+    struct ipc_bcast *b = bcast_new(SLOTS, 0x2);
+    assert_int_equal(publish_seq(b, 0, SLOTS, 0), SLOTS);
+    struct ipc_test_msg m;
+    assert_int_equal(ipc_bcast_read(b, 1, &m, 1).n, 1);
+    uint64_t pos = b->cursors[1].pos; /* the consumer now copies [pos, head) */
+    ipc_bcast_detach(b, 1);           /* ... and is detached while stopped */
+    uint64_t head = ipc_bcast_head(b);
+    /* The dead producer announced [head, head + SLOTS) and overwrote the first slots. */
+    b->reserve = head + SLOTS;
+    memset(b->slots, 0xdd, 3 * IPC_SLOT_BYTES);
+    /* Its next incarnation publishes one message. */
+    assert_int_equal(publish_seq(b, head, 1, 0), 1);
+    /* The guard of the consumer's copy: the slots of [pos, head + SLOTS - capacity) were
+     * overwritten, so it must read reserve > pos + capacity and report lagged. */
+    assert_true(b->reserve >= head + SLOTS);
+    assert_true(b->reserve > pos + SLOTS);
+    free(b);
+}
+
 struct fanout_arg {
     struct ipc_bcast *b;
     uint32_t consumer;
@@ -556,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_bcast_detach_laggards_spares_consumers_less_than_a_ring_behind),
         cmocka_unit_test(test_bcast_detached_consumer_stops_gating_and_is_told_on_next_read),
         cmocka_unit_test(test_bcast_overrun_before_reattach_is_reported_again_exactly),
+        cmocka_unit_test(test_bcast_restarted_producer_never_lowers_the_reserve_of_a_dead_one),
         cmocka_unit_test(test_bcast_forked_15_consumers_each_read_every_message_in_order),
         cmocka_unit_test(
             test_bcast_sigstopped_consumer_is_detached_then_reads_exact_missed_and_all_later),
