@@ -65,6 +65,52 @@ __attribute__((target("sse4.2"))) static uint32_t check_crc_sse42(const unsigned
 }
 #endif
 
+uint32_t ipc_crc32c_portable(uint32_t crc, const void *p, size_t bytes)
+{
+    IPC_ASSERT(p != NULL || bytes == 0);
+    const unsigned char *b = p;
+    for (size_t i = 0; i < bytes; i++) {
+        crc ^= b[i];
+        for (int bit = 0; bit < 8; bit++)
+            crc = (crc >> 1) ^ (CHECK_CRC32C_REFLECTED & (0u - (crc & 1u)));
+    }
+    return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const unsigned char *p,
+                                                               size_t bytes)
+{
+    uint64_t c = crc;
+    for (; bytes >= 8; bytes -= 8, p += 8) {
+        uint64_t w;
+        memcpy(&w, p, sizeof(w));
+        c = _mm_crc32_u64(c, w);
+    }
+    uint32_t c32 = (uint32_t)c;
+    if (bytes >= 4) { /* one instruction instead of four (the records of the shm store) */
+        uint32_t w;
+        memcpy(&w, p, sizeof(w));
+        c32 = _mm_crc32_u32(c32, w);
+        bytes -= 4;
+        p += 4;
+    }
+    for (; bytes > 0; bytes--, p++)
+        c32 = _mm_crc32_u8(c32, *p);
+    return c32;
+}
+#endif
+
+uint32_t ipc_crc32c(uint32_t crc, const void *p, size_t bytes)
+{
+    IPC_ASSERT(p != NULL || bytes == 0);
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2"))
+        return crc32c_sse42(crc, p, bytes);
+#endif
+    return ipc_crc32c_portable(crc, p, bytes);
+}
+
 uint16_t ipc_check_compute_portable(const void *slot, uint32_t check_off)
 {
     IPC_ASSERT(slot != NULL);

@@ -23,6 +23,7 @@
 #define IPC_CHECK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ipc/ring.h"
@@ -40,5 +41,11 @@ void ipc_check_seal(void *slot, uint32_t check_off);
 bool ipc_check_ok(const void *slot, uint32_t check_off);
 /* The portable path of ipc_check_compute, whatever the CPU (for tests). */
 uint16_t ipc_check_compute_portable(const void *slot, uint32_t check_off);
+
+/* CRC-32C of `bytes` bytes, continuing from crc (no inversion in or out: the caller chooses the
+ * start, e.g. a seed that tells kinds of records apart). The same instruction or portable path
+ * as the slot check; the shm store checks its records with it. */
+uint32_t ipc_crc32c(uint32_t crc, const void *p, size_t bytes);
+uint32_t ipc_crc32c_portable(uint32_t crc, const void *p, size_t bytes);
 
 #endif

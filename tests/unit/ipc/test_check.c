@@ -122,7 +122,18 @@ static void test_check_portable_path_equals_the_fast_path(void **state)
         fill_random(slot, &rng);
         uint32_t off = (uint32_t)(i % (IPC_CHECK_OFF_MAX + 1));
         assert_int_equal(ipc_check_compute(slot, off), ipc_check_compute_portable(slot, off));
+        size_t len = (size_t)(i % (IPC_SLOT_BYTES + 1)); /* words and a tail */
+        assert_int_equal(ipc_crc32c((uint32_t)i, slot, len),
+                         ipc_crc32c_portable((uint32_t)i, slot, len));
     }
+}
+
+static void test_crc32c_is_the_castagnoli_crc(void **state)
+{
+    (void)state;
+    /* The standard check value of CRC-32C: "123456789" -> 0xe3069283 (inverted in and out). */
+    assert_int_equal(~ipc_crc32c(0xffffffffu, "123456789", 9), 0xe3069283u);
+    assert_int_equal(~ipc_crc32c_portable(0xffffffffu, "123456789", 9), 0xe3069283u);
 }
 
 /* The tear seen in a run: one 8-byte word of a slot from another message. A fixed seed, so the
@@ -156,6 +167,7 @@ int main(void)
         cmocka_unit_test(test_check_detects_every_change_within_9_consecutive_bits),
         cmocka_unit_test(test_check_of_an_all_zero_slot_is_not_zero),
         cmocka_unit_test(test_check_portable_path_equals_the_fast_path),
+        cmocka_unit_test(test_crc32c_is_the_castagnoli_crc),
         cmocka_unit_test(test_check_catches_torn_slots_but_one_in_about_65536),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
