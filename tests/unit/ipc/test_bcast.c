@@ -17,6 +17,8 @@
 #define KILL_ROUNDS       50
 #define KILL_DELAY_US_MAX 3000
 #define KILL_SEED         7u
+/* Failed publishes before the restarts test's producer detaches a stalled consumer. */
+#define STALL_TRIES 256u
 
 static struct ipc_bcast *bcast_new(uint32_t slots, uint64_t consumers)
 {
@@ -573,6 +575,118 @@ static void test_bcast_producer_killed_at_random_moments_exposes_only_whole_mess
     munmap(b, ipc_bcast_bytes(SLOTS));
 }
 
+/* Shared state of the restarts stress test. */
+struct restarts_ctl {
+    struct ipc_bcast *b;
+    uint32_t stop;      /* parent -> producer: finish */
+    uint32_t total_set; /* parent -> consumer: total is final */
+    uint64_t total;     /* head when the last producer finished */
+    uint64_t read, missed, lag_reports;
+};
+
+/* Producer incarnation `gen`: continues at head; message = (stream gen, seq = its position). Its
+ * first publish is one message, the smallest reservation after a dead incarnation's. */
+static int restarts_producer(void *p)
+{
+    struct fanout_arg *a = p;
+    struct restarts_ctl *s = (struct restarts_ctl *)(void *)a->b;
+    struct ipc_test_msg m[BATCH_MAX];
+    unsigned spins = 0, blocked = 0;
+    uint32_t n = 1;
+    while (!uatomic_read(&s->stop)) {
+        uint64_t head = ipc_bcast_head(s->b);
+        for (uint32_t i = 0; i < n; i++)
+            ipc_test_fill(&m[i], a->consumer, head + i);
+        /* Like the transport: backpressure, and detach only a consumer that stalls it. */
+        unsigned flags = blocked >= STALL_TRIES ? IPC_BCAST_DETACH_LAGGARDS : 0;
+        if (ipc_bcast_publish(s->b, m, n, flags) == 0) {
+            blocked++;
+            ipc_test_backoff(&spins);
+            continue;
+        }
+        blocked = 0;
+        n = 1 + (uint32_t)(ipc_test_mix(head) % BATCH_MAX);
+    }
+    return 0;
+}
+
+/* Reads in whole-ring batches (long copies); after a lag it waits a little before re-attaching,
+ * as a descheduled node does, so the producer may run on without seeing it. */
+static int restarts_consumer(void *p)
+{
+    struct restarts_ctl *s = p;
+    struct ipc_test_msg m[BATCH_MAX];
+    uint64_t next = 0, read = 0, missed = 0, lags = 0;
+    unsigned spins = 0, seed = KILL_SEED;
+    while (!uatomic_read(&s->total_set) || next < uatomic_read(&s->total)) {
+        struct ipc_bcast_read_result r = ipc_bcast_read(s->b, 1, m, BATCH_MAX);
+        if (r.lagged) {
+            next += r.missed;
+            missed += r.missed;
+            lags++;
+            usleep((useconds_t)(rand_r(&seed) % 50));
+            ipc_bcast_reattach(s->b, 1);
+            continue;
+        }
+        if (r.n == 0)
+            ipc_test_backoff(&spins);
+        for (uint32_t i = 0; i < r.n; i++) {
+            if (!ipc_test_whole(&m[i]))
+                return 2; /* torn, or a dead incarnation's slot */
+            if (m[i].seq != next++)
+                return 3; /* skipped without being told, or a stale slot */
+        }
+        read += r.n;
+    }
+    s->read = read;
+    s->missed = missed;
+    s->lag_reports = lags;
+    return next == uatomic_read(&s->total) ? 0 : 4;
+}
+
+/* The producer is killed at random moments (mid-publish among them) and restarted while the
+ * consumer is stopped at random moments: whatever the consumer returns is whole, in order and
+ * published, and read + missed is exactly the final head. */
+static void test_bcast_producer_restarts_and_consumer_stops_never_yield_a_torn_message(void **st)
+{
+    (void)st;
+    enum { SLOTS = 64, ROUNDS = 300 };
+    struct restarts_ctl *s = ipc_test_shared(sizeof(*s));
+    s->b = ipc_bcast_init(ipc_test_shared(ipc_bcast_bytes(SLOTS)), SLOTS, 0x2);
+    pid_t consumer = ipc_test_fork(restarts_consumer, s);
+    struct fanout_arg a = {.b = (struct ipc_bcast *)(void *)s, .consumer = 1, .msgs = 0};
+    pid_t producer = ipc_test_fork(restarts_producer, &a);
+    unsigned seed = KILL_SEED;
+    for (int i = 0; i < ROUNDS; i++) {
+        usleep((useconds_t)(rand_r(&seed) % 300));
+        bool stop_consumer = rand_r(&seed) % 2 == 0;
+        if (stop_consumer) {
+            assert_int_equal(kill(consumer, SIGSTOP), 0);
+            int status = 0;
+            assert_int_equal(waitpid(consumer, &status, WUNTRACED), consumer);
+            usleep((useconds_t)(rand_r(&seed) % 300));
+        }
+        assert_int_equal(kill(producer, SIGKILL), 0);
+        assert_int_equal(ipc_test_wait(producer), 100 + SIGKILL);
+        a.consumer = (uint32_t)i + 2; /* the next incarnation's stream */
+        producer = ipc_test_fork(restarts_producer, &a);
+        usleep((useconds_t)(rand_r(&seed) % 100));
+        if (stop_consumer)
+            assert_int_equal(kill(consumer, SIGCONT), 0);
+    }
+    uatomic_set(&s->stop, 1);
+    assert_int_equal(ipc_test_wait(producer), 0);
+    uatomic_set(&s->total, ipc_bcast_head(s->b));
+    uatomic_set(&s->total_set, 1);
+    assert_int_equal(ipc_test_wait(consumer), 0);
+    print_message("restarts: %llu published, %llu read, %llu missed in %llu lags\n",
+                  (unsigned long long)s->total, (unsigned long long)s->read,
+                  (unsigned long long)s->missed, (unsigned long long)s->lag_reports);
+    assert_int_equal(s->read + s->missed, s->total);
+    munmap(s->b, ipc_bcast_bytes(SLOTS));
+    munmap(s, sizeof(*s));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +705,8 @@ int main(void)
         cmocka_unit_test(
             test_bcast_consumer_stopped_at_random_moments_never_reads_overwritten_slots),
         cmocka_unit_test(test_bcast_producer_killed_at_random_moments_exposes_only_whole_messages),
+        cmocka_unit_test(
+            test_bcast_producer_restarts_and_consumer_stops_never_yield_a_torn_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
