@@ -12,6 +12,11 @@
 
 #define BCAST_ATTACHED 1u
 
+static uint64_t bcast_max(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+
 static bool bcast_slots_valid(uint32_t slots)
 {
     return slots >= 1 && slots <= IPC_BCAST_SLOTS_MAX && (slots & (slots - 1)) == 0;
@@ -146,7 +151,11 @@ uint32_t ipc_bcast_publish(struct ipc_bcast *b, const void *slots, uint32_t n, u
     uint32_t room = bcast_room(b, head, n, flags);
     if (room == 0)
         return 0;
-    uatomic_set(&b->reserve, head + room);
+    /* Never lower the reserve: an earlier incarnation killed between its reserve store and its
+     * head store may have overwritten slots up to its reserve, and a consumer still copying
+     * them must see that reserve (bcast.h, torn-read guard). */
+    uint64_t reserve_floor = CMM_LOAD_SHARED(b->reserve); /* only producers store it */
+    uatomic_set(&b->reserve, bcast_max(reserve_floor, head + room));
     /* Orders the reserve store before (1) the slot stores: pairs with the cmm_smp_rmb()
      * between a consumer's slot copy and its reserve load (torn-read guard); and (2) the
      * attach_gen load below: Dekker pair with the uatomic_add_return() in
@@ -159,7 +168,7 @@ uint32_t ipc_bcast_publish(struct ipc_bcast *b, const void *slots, uint32_t n, u
             /* A consumer re-attached behind us. Shrinking the reservation before any slot
              * is written is safe; a consumer that saw the larger one reports lagged. */
             room = (uint32_t)limit;
-            uatomic_set(&b->reserve, head + room);
+            uatomic_set(&b->reserve, bcast_max(reserve_floor, head + room));
             if (room == 0)
                 return 0;
         }

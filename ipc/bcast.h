@@ -19,6 +19,9 @@
  *   is about to write). A consumer copies slots, then re-reads reserve; if reserve > pos +
  *   capacity its copy may be overwritten (it was detached meanwhile, e.g. SIGSTOPped mid-copy)
  *   and the read is discarded. So no consumer ever returns a torn slot, attached or not.
+ *   reserve never decreases: a restarted producer stores the maximum of its range's end and
+ *   the reserve it finds, which a killed incarnation may have left above head (with slots up
+ *   to it overwritten).
  * - lagged: a consumer that finds itself detached (or its slots overwritten) returns
  *   {lagged = true, missed = k}: k is exactly the number of messages it skips, from its cursor
  *   to the head at that moment; its cursor moves to that head. ipc_bcast_reattach then attaches

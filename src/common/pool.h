@@ -32,6 +32,8 @@ struct pool_node_shared {
     uint64_t lagged;    /* broadcast reads that returned "lagged" */
     uint64_t batches;   /* persisted batches (group commits) */
     uint64_t records;   /* records persisted */
+    /* Messages that arrived damaged (failed their check): dropped, counted. */
+    uint64_t bad_messages;
     /* Set once per incarnation after the store is loaded (the supervisor waits for every node
      * before the client starts; it computes the rounds of earlier runs from these). */
     uint32_t loaded_incarnation;

@@ -22,6 +22,8 @@ struct transport_stats {
     uint64_t drops;     /* messages for a down peer dropped */
     uint64_t lagged;    /* broadcast reads that reported "lagged" */
     uint64_t missed;    /* messages those lagged reads reported missed */
+    /* Messages that arrived damaged or on another sender's link: dropped, counted. */
+    uint64_t bad_messages;
 };
 
 struct transport;
@@ -43,7 +45,24 @@ struct transport_ops {
 struct transport {
     const struct transport_ops *ops;
     struct transport_stats stats;
+    uint16_t self, nodes;  /* this endpoint and the pool size, for the report line */
+    uint64_t bad_named[2]; /* senders already named on stderr, bit = endpoint id */
 };
+
+/* Integrity of every message (transport_check.c), the same for both transports. A transport
+ * seals a message when it takes it in send (the message is final then), so the check covers
+ * the outbox, the ring or socket, and the copy out; the receiving transport checks every
+ * message before the core sees it (ipc/check.h: every change of up to 3 bits is caught, any
+ * other damage passes with probability 2^-16). A message that fails, or that names another
+ * sender than the link it came on, is dropped: the protocol tolerates loss, not forgery. */
+void transport_seal(struct px_msg *m);
+/* Keeps, in order, the messages of msgs[0..n) that arrived from endpoint `sender` whole; counts
+ * the others in stats.bad_messages and names the sender in one stderr line the first time.
+ * Returns how many were kept (at the front of msgs). */
+uint32_t transport_check_in(struct transport *t, uint16_t sender, struct px_msg *msgs, uint32_t n);
+/* Counts n messages from `sender` as bad that arrived cut (a packet of `bytes`, no whole number
+ * of messages), naming the sender in one stderr line the first time. */
+void transport_bad_cut(struct transport *t, uint16_t sender, uint64_t n, size_t bytes);
 
 static inline uint32_t transport_recv(struct transport *t, struct px_msg *out, uint32_t max)
 {
@@ -72,6 +91,8 @@ int transport_shm_create(struct ipc_segment *seg, uint16_t self, uint16_t nodes,
 struct sock_mesh;
 int transport_sock_mesh_create(uint16_t endpoints, struct sock_mesh **out);
 void transport_sock_mesh_destroy(struct sock_mesh *m);
+/* Endpoint a's end of the pair (a, b), a != b (for tests that write into a link directly). */
+int transport_sock_mesh_fd(const struct sock_mesh *m, uint16_t a, uint16_t b);
 int transport_sock_create(struct sock_mesh *m, struct ipc_segment *seg, uint16_t self,
                           uint16_t nodes, struct transport **out);
 

@@ -77,7 +77,8 @@ static uint32_t recv_source(struct shm_transport *s, uint32_t k, struct px_msg *
     if (k <= s->nodes) {
         if (k == s->self)
             return 0;
-        return ipc_ring_pop(ipc_segment_ring(s->seg, k, s->self), out, max);
+        uint32_t n = ipc_ring_pop(ipc_segment_ring(s->seg, k, s->self), out, max);
+        return transport_check_in(&s->base, (uint16_t)k, out, n);
     }
     uint32_t producer = k - s->nodes - 1;
     if (producer == s->self)
@@ -92,7 +93,7 @@ static uint32_t recv_source(struct shm_transport *s, uint32_t k, struct px_msg *
         ipc_bcast_reattach(b, s->self);
         return 0;
     }
-    return r.n;
+    return transport_check_in(&s->base, (uint16_t)producer, out, r.n);
 }
 
 static uint32_t shm_recv(struct transport *t, struct px_msg *out, uint32_t max)
@@ -117,6 +118,7 @@ static bool peer_alive(struct shm_transport *s, uint32_t endpoint)
 static int shm_send(struct transport *t, const struct px_msg *m)
 {
     struct shm_transport *s = to_shm(t);
+    PX_ASSERT(m->from == s->self);
     uint32_t d;
     if (m->to == PX_TO_ALL) {
         if (!is_node(s) || s->nodes == 1)
@@ -134,7 +136,9 @@ static int shm_send(struct transport *t, const struct px_msg *m)
     struct outbox *o = &s->out[d];
     if (o->tail - o->head == OUTBOX_MAX)
         return -ENOBUFS;
-    o->msgs[o->tail % OUTBOX_MAX] = *m;
+    struct px_msg *q = &o->msgs[o->tail % OUTBOX_MAX];
+    *q = *m;
+    transport_seal(q); /* final from here on: the check covers outbox, ring and copy out */
     o->tail++;
     o->urgent |= !is_lazy(m);
     return 0;
@@ -274,6 +278,8 @@ int transport_shm_create(struct ipc_segment *seg, uint16_t self, uint16_t nodes,
     if (s == NULL)
         return -ENOMEM;
     s->base.ops = &shm_ops;
+    s->base.self = self;
+    s->base.nodes = nodes;
     s->seg = seg;
     s->self = self;
     s->nodes = nodes;

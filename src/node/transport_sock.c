@@ -1,11 +1,16 @@
-/* transport_sock.c: the same transport contract over UNIX-domain stream socketpairs, one per
- * pair of endpoints, created by the supervisor before fork. It exists to measure what the
+/* transport_sock.c: the same transport contract over UNIX-domain socketpairs, one per pair of
+ * endpoints, created by the supervisor before fork. It exists to measure what the
  * shared-memory rings gain (bench/throughput): same protocol, same node loop, same batching
- * (an outbox is written with one send() per destination and flush), only the medium differs.
- * PX_TO_ALL is a send to every other node (sockets have no broadcast).
+ * (an outbox is written with one send() per destination and flush, in packets of up to
+ * SOCK_PACKET_MSGS_MAX messages), only the medium differs. PX_TO_ALL is a send to every other
+ * node (sockets have no broadcast).
  *
  * A node's socket ends are inherited again by its restarted incarnation (the supervisor keeps
- * every end open), so bytes in flight to a dead node wait in the kernel like slots in a ring. */
+ * every end open), so what is in flight to a dead node waits in the kernel like slots in a
+ * ring. That is why the pairs are SOCK_SEQPACKET, not SOCK_STREAM: a packet is sent and
+ * received whole or not at all, so a sender killed in the middle of a write or a receiver
+ * killed after reading half a message cannot leave bytes that put the link out of step for
+ * the next incarnation (a stream did: every later message was read shifted). */
 #include "node/transport.h"
 
 #include <errno.h>
@@ -22,8 +27,15 @@
 
 /* Same bound as the shm transport's outbox. */
 #define SOCK_OUTBOX_MAX 4096
-/* Bytes read from one socket per call: whole messages only are consumed. */
-#define SOCK_RECV_BYTES (256 * PX_MSG_BYTES)
+/* Messages in one packet (one send): 16 KiB, so a burst costs few system calls and a packet
+ * stays far below the send buffer (a packet larger than the buffer fails with EMSGSIZE). */
+#define SOCK_PACKET_MSGS_MAX 256
+#define SOCK_PACKET_BYTES    (SOCK_PACKET_MSGS_MAX * PX_MSG_BYTES)
+/* Send buffer every end gets at least: two packets in flight (the kernel doubles the value). */
+#define SOCK_SNDBUF_MIN SOCK_PACKET_BYTES
+/* Packets read from one peer per receive call, so a peer sending damaged packets cannot keep
+ * the receiver in one call. */
+#define SOCK_RECV_PACKETS_MAX 16
 
 struct sock_mesh {
     uint16_t endpoints;
@@ -34,9 +46,8 @@ struct sock_peer {
     int fd;
     uint32_t head, tail; /* outbox indices, mod SOCK_OUTBOX_MAX */
     struct px_msg *out;
-    uint32_t in_len; /* bytes of a partial message kept in `in` */
-    unsigned char in[PX_MSG_BYTES];
-    uint32_t out_off; /* bytes of out[head] already written */
+    uint32_t in_head, in_len; /* messages of the last packet read: in[in_head..in_len) left */
+    struct px_msg *in;        /* SOCK_PACKET_MSGS_MAX */
 };
 
 struct sock_transport {
@@ -46,8 +57,20 @@ struct sock_transport {
     uint32_t recv_start;
     struct sock_peer *peers;
     struct pollfd *pfds;
-    unsigned char buf[SOCK_RECV_BYTES];
 };
+
+/* A packet must fit the send buffer; a system configured with a smaller default gets more. */
+static int sock_sndbuf_at_least(int fd)
+{
+    int have = 0;
+    socklen_t len = sizeof(have);
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) != 0)
+        return -errno;
+    int want = SOCK_SNDBUF_MIN;
+    if (have >= 2 * want) /* Linux reports the doubled value it uses */
+        return 0;
+    return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) == 0 ? 0 : -errno;
+}
 
 int transport_sock_mesh_create(uint16_t endpoints, struct sock_mesh **out)
 {
@@ -66,13 +89,20 @@ int transport_sock_mesh_create(uint16_t endpoints, struct sock_mesh **out)
     for (uint16_t a = 0; a < endpoints; a++) {
         for (uint16_t b = a + 1; b < endpoints; b++) {
             int sv[2];
-            if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+            if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
                 int e = errno;
                 transport_sock_mesh_destroy(m);
                 return -e;
             }
             m->fds[a * endpoints + b] = sv[0];
             m->fds[b * endpoints + a] = sv[1];
+            int rc = sock_sndbuf_at_least(sv[0]);
+            if (rc == 0)
+                rc = sock_sndbuf_at_least(sv[1]);
+            if (rc != 0) {
+                transport_sock_mesh_destroy(m);
+                return rc;
+            }
         }
     }
     *out = m;
@@ -89,42 +119,59 @@ void transport_sock_mesh_destroy(struct sock_mesh *m)
     free(m);
 }
 
+int transport_sock_mesh_fd(const struct sock_mesh *m, uint16_t a, uint16_t b)
+{
+    PX_ASSERT(a < m->endpoints && b < m->endpoints);
+    PX_ASSERT(a != b);
+    return m->fds[a * m->endpoints + b];
+}
+
 static struct sock_transport *to_sock(struct transport *t)
 {
     return (struct sock_transport *)t;
 }
 
-/* Reads whole messages from peer p's socket into out (at most max). */
+/* Reads one packet of peer p into its `in` buffer; false when there is none. A packet that is
+ * no whole number of messages, or longer than a packet may be, is counted bad (the part that is
+ * a whole number of messages is still checked one by one). */
+static bool read_packet(struct sock_transport *s, uint16_t p)
+{
+    struct sock_peer *pe = &s->peers[p];
+    PX_ASSERT(pe->in_head == pe->in_len);
+    /* MSG_TRUNC: the real length of a packet longer than the buffer (its rest is discarded). */
+    ssize_t got = recv(pe->fd, pe->in, SOCK_PACKET_BYTES, MSG_TRUNC | MSG_DONTWAIT);
+    if (got <= 0)
+        return false; /* EAGAIN, or a peer end that is closed: nothing to read */
+    size_t kept = (size_t)got < SOCK_PACKET_BYTES ? (size_t)got : SOCK_PACKET_BYTES;
+    uint32_t whole = (uint32_t)(kept / PX_MSG_BYTES);
+    size_t cut = (size_t)got - (size_t)whole * PX_MSG_BYTES;
+    if (cut > 0)
+        transport_bad_cut(&s->base, p, (cut + PX_MSG_BYTES - 1) / PX_MSG_BYTES, (size_t)got);
+    pe->in_head = 0;
+    pe->in_len = transport_check_in(&s->base, p, pe->in, whole);
+    return true;
+}
+
+/* Hands out up to max messages of peer p, reading packets as needed. */
 static uint32_t recv_peer(struct sock_transport *s, uint16_t p, struct px_msg *out, uint32_t max)
 {
     struct sock_peer *pe = &s->peers[p];
     uint32_t n = 0;
-    size_t want = (size_t)max * PX_MSG_BYTES - pe->in_len;
-    if (want > sizeof(s->buf))
-        want = sizeof(s->buf);
-    ssize_t got = recv(pe->fd, s->buf, want, 0);
-    if (got <= 0)
-        return 0; /* EAGAIN, or a peer end that is closed: nothing to read */
-    size_t off = 0;
-    if (pe->in_len > 0) {
-        size_t need = PX_MSG_BYTES - pe->in_len;
-        size_t take = (size_t)got < need ? (size_t)got : need;
-        memcpy(pe->in + pe->in_len, s->buf, take);
-        pe->in_len += (uint32_t)take;
-        off = take;
-        if (pe->in_len < PX_MSG_BYTES)
-            return 0;
-        memcpy(&out[n++], pe->in, PX_MSG_BYTES);
-        pe->in_len = 0;
+    for (uint32_t packets = 0; n < max;) {
+        if (pe->in_head == pe->in_len) {
+            if (packets == SOCK_RECV_PACKETS_MAX || !read_packet(s, p))
+                break;
+            packets++;
+            continue;
+        }
+        uint32_t take = pe->in_len - pe->in_head;
+        if (take > max - n)
+            take = max - n;
+        memcpy(&out[n], &pe->in[pe->in_head], (size_t)take * PX_MSG_BYTES);
+        pe->in_head += take;
+        n += take;
     }
-    while ((size_t)got - off >= PX_MSG_BYTES && n < max) {
-        memcpy(&out[n++], s->buf + off, PX_MSG_BYTES);
-        off += PX_MSG_BYTES;
-    }
-    size_t rest = (size_t)got - off;
-    PX_ASSERT(rest < PX_MSG_BYTES);
-    memcpy(pe->in, s->buf + off, rest);
-    pe->in_len = (uint32_t)rest;
+    PX_ASSERT(n <= max);
     return n;
 }
 
@@ -157,9 +204,13 @@ static int queue(struct sock_transport *s, uint16_t p, const struct px_msg *m)
     return 0;
 }
 
-static int sock_send(struct transport *t, const struct px_msg *m)
+static int sock_send(struct transport *t, const struct px_msg *m_in)
 {
     struct sock_transport *s = to_sock(t);
+    PX_ASSERT(m_in->from == s->self);
+    struct px_msg sealed = *m_in;
+    const struct px_msg *m = &sealed;
+    transport_seal(&sealed); /* final from here on: one check for every copy queued */
     if (m->to != PX_TO_ALL) {
         PX_ASSERT(m->to < s->endpoints && m->to != s->self);
         if (!alive(s, m->to)) {
@@ -184,7 +235,7 @@ static int sock_send(struct transport *t, const struct px_msg *m)
     return 0;
 }
 
-/* Writes the outbox of peer p with as few send() calls as the wrap allows. */
+/* Writes the outbox of peer p in packets of up to SOCK_PACKET_MSGS_MAX messages. */
 static void flush_peer(struct sock_transport *s, uint16_t p)
 {
     struct sock_peer *pe = &s->peers[p];
@@ -193,21 +244,21 @@ static void flush_peer(struct sock_transport *s, uint16_t p)
         uint32_t len = pe->tail - pe->head;
         if (len > SOCK_OUTBOX_MAX - start)
             len = SOCK_OUTBOX_MAX - start;
-        const unsigned char *from = (const unsigned char *)&pe->out[start] + pe->out_off;
-        size_t bytes = (size_t)len * PX_MSG_BYTES - pe->out_off;
-        ssize_t w = send(pe->fd, from, bytes, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w <= 0) {
-            s->base.stats.ring_full++;
-            return; /* socket buffer full: retried on the next flush */
-        }
-        size_t done = (size_t)w + pe->out_off;
-        pe->head += (uint32_t)(done / PX_MSG_BYTES);
-        pe->out_off = (uint32_t)(done % PX_MSG_BYTES);
-        s->base.stats.sent += done / PX_MSG_BYTES;
-        if ((size_t)w < bytes) {
+        if (len > SOCK_PACKET_MSGS_MAX)
+            len = SOCK_PACKET_MSGS_MAX;
+        size_t bytes = (size_t)len * PX_MSG_BYTES;
+        ssize_t w = send(pe->fd, &pe->out[start], bytes, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            /* EAGAIN: the buffer is full, retried on the next flush. EMSGSIZE cannot happen:
+             * mesh_create gave every end room for a packet. A peer end closed (EPIPE) only
+             * when the supervisor is gone, and then the node dies with it. */
+            PX_ASSERT(errno != EMSGSIZE);
             s->base.stats.ring_full++;
             return;
         }
+        PX_ASSERT((size_t)w == bytes); /* a packet is sent whole or not at all */
+        pe->head += len;
+        s->base.stats.sent += len;
     }
 }
 
@@ -219,7 +270,7 @@ static uint32_t sock_flush(struct transport *t)
         struct sock_peer *pe = &s->peers[p];
         if (p == s->self || pe->tail == pe->head)
             continue;
-        if (!alive(s, p) && pe->out_off == 0) {
+        if (!alive(s, p)) {
             t->stats.drops += pe->tail - pe->head;
             pe->head = pe->tail;
             continue;
@@ -251,10 +302,8 @@ static void sock_peer_down(struct transport *t, uint16_t peer)
     struct sock_peer *pe = &s->peers[peer];
     if (peer == s->self)
         return;
-    /* A message half written stays: its rest must follow or the stream would be torn. */
-    uint32_t keep = pe->out_off ? 1u : 0u;
-    t->stats.drops += pe->tail - pe->head - keep;
-    pe->tail = pe->head + keep;
+    t->stats.drops += pe->tail - pe->head;
+    pe->tail = pe->head;
 }
 
 static void sock_destroy(struct transport *t)
@@ -263,8 +312,10 @@ static void sock_destroy(struct transport *t)
     if (s == NULL)
         return;
     if (s->peers)
-        for (uint16_t p = 0; p < s->endpoints; p++)
+        for (uint16_t p = 0; p < s->endpoints; p++) {
             free(s->peers[p].out);
+            free(s->peers[p].in);
+        }
     free(s->peers);
     free(s->pfds);
     free(s);
@@ -286,6 +337,8 @@ int transport_sock_create(struct sock_mesh *m, struct ipc_segment *seg, uint16_t
     if (s == NULL)
         return -ENOMEM;
     s->base.ops = &sock_ops;
+    s->base.self = self;
+    s->base.nodes = nodes;
     s->seg = seg;
     s->self = self;
     s->nodes = nodes;
@@ -299,7 +352,8 @@ int transport_sock_create(struct sock_mesh *m, struct ipc_segment *seg, uint16_t
         if (p == self)
             continue;
         s->peers[p].out = malloc(SOCK_OUTBOX_MAX * sizeof(struct px_msg));
-        if (s->peers[p].out == NULL)
+        s->peers[p].in = malloc(SOCK_PACKET_MSGS_MAX * sizeof(struct px_msg));
+        if (s->peers[p].out == NULL || s->peers[p].in == NULL)
             goto err;
     }
     *out = &s->base;

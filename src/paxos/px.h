@@ -149,7 +149,10 @@ struct px_msg {
     uint8_t flags;
     uint16_t from; /* sender node id */
     uint16_t to;   /* node id, or PX_TO_ALL */
-    uint16_t reserved;
+    /* Integrity check of the other 62 bytes (ipc/check.h), owned by the transports: the
+     * sending transport seals it, the receiving one drops a message that fails it. The core
+     * neither reads nor sets it (0 in what it produces). */
+    uint16_t check;
     px_ballot_t ballot;
     px_inst_t instance;
     uint64_t a; /* type specific */

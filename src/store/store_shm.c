@@ -17,6 +17,20 @@
  *     so the next batch C + 1 never mistakes them for its own.
  * Bound: live instances are (truncated, truncated + entries_max]; an instance beyond that finds
  * its slot held by a live instance and fails with -ENOSPC.
+ *
+ * Damage (a stray write into the segment, garbage) is detected and named, never taken for
+ * content or for a full ring: -EBADMSG with a line saying "damaged". Every committed piece
+ * carries a 32-bit check (shm_sum, CRC-32C; random damage passes with probability 2^-32):
+ *   - the header's fixed fields (hdr_check);
+ *   - the committed ctl (ctl.check), and `committed` must name it;
+ *   - every slot copy stamped 1..C (copy.check, over its position too, so a copy moved to
+ *     another slot fails). Copies stamped 0 or > C are free and never read;
+ *   - which copies are the valid ones: ctl.slots_sum is the XOR of the checks of every slot's
+ *     valid copy, so damage that turns a valid copy into a free one (its stamp) or an older
+ *     copy into the valid one is caught too.
+ * Open and load check everything (one pass over the slots); a batch checks the header,
+ * `committed` and the ctl at begin and commit, and every copy whose content or instance it
+ * uses. Damage elsewhere is found at the next open (its only reader, a restarted incarnation).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,10 +40,15 @@
 #include <urcu/compiler.h>
 #include <urcu/system.h>
 
+#include "ipc/check.h"
 #include "store_internal.h"
 
-#define SHM_MAGIC UINT64_C(0x31306d6873787070) /* "ppxshm01" little endian */
+#define SHM_MAGIC UINT64_C(0x32306d6873787070) /* "ppxshm02" little endian: checked format */
 #define SHM_ALIGN 64                           /* cache line; every struct below is a multiple */
+/* Seeds of shm_sum, one per kind of record, so a record copied over another kind fails. */
+#define SHM_SEED_HDR  0x68647221u /* "hdr!" */
+#define SHM_SEED_CTL  0x63746c21u /* "ctl!" */
+#define SHM_SEED_COPY 0x63707921u /* "cpy!" */
 
 enum { SHM_ACCEPTED = 1u << 0, SHM_DECIDED = 1u << 1 };
 
@@ -37,18 +56,19 @@ struct shm_ctl { /* one committed state; double buffered */
     uint64_t seq;
     px_ballot_t promised;
     px_inst_t truncated;
-    uint64_t reserved;
     struct px_fib fib;
+    uint32_t slots_sum; /* XOR of the checks of every slot's valid copy */
+    uint32_t check;     /* shm_sum of the bytes before it: last, so one pass sums them */
 };
 
 struct shm_copy {   /* one version of one log slot */
     uint64_t stamp; /* sequence of the batch that wrote it; 0 = empty */
     px_inst_t instance;
     px_ballot_t acc_ballot;
-    uint32_t flags; /* SHM_ACCEPTED | SHM_DECIDED */
-    uint32_t reserved;
     struct px_value acc_value;
     struct px_value dec_value;
+    uint32_t flags; /* SHM_ACCEPTED | SHM_DECIDED */
+    uint32_t check; /* shm_sum of the bytes before it and the copy's place: last, one pass */
 };
 
 struct shm_slot {
@@ -62,20 +82,82 @@ struct shm_hdr {
     uint16_t node_id, nodes;
     uint32_t fib_bytes;
     uint64_t committed; /* published last by store_commit, with a release store */
+    uint32_t hdr_check; /* shm_sum of the fields above but magic and `committed` */
     struct shm_ctl ctl[2] __attribute__((aligned(SHM_ALIGN)));
 };
 
 static_assert(sizeof(struct shm_copy) == 64, "one slot copy is one cache line");
 static_assert(sizeof(struct shm_slot) % SHM_ALIGN == 0, "slots stay cache-line aligned");
 static_assert(sizeof(struct shm_hdr) % SHM_ALIGN == 0, "slots start cache-line aligned");
+static_assert(sizeof(struct shm_ctl) == 32 + sizeof(struct px_fib), "no padding in a summed ctl");
+static_assert(offsetof(struct shm_ctl, check) + 4 == sizeof(struct shm_ctl), "check last");
+static_assert(offsetof(struct shm_copy, check) + 4 == sizeof(struct shm_copy), "check last");
 
 struct store_shm {
     struct store base; /* first: struct store * <-> struct store_shm * */
     struct shm_hdr *hdr;
     struct shm_slot *slots;
+    uint32_t entries;     /* entries_max, read once at open: damage cannot redirect writes */
     uint64_t seq;         /* committed sequence C */
     struct shm_ctl batch; /* the open batch's state, written to the free ctl at commit */
+    struct shm_ctl last;  /* the committed ctl as this process checked or wrote it */
 };
+
+/* CRC-32C (ipc/check.h: the crc32 instruction) of a record's bytes before its 4-byte check
+ * field, which is the record's last field; the seed tells kinds and places apart. Random damage
+ * passes with probability 2^-32. */
+static uint32_t shm_sum(const void *record, size_t bytes, uint32_t seed)
+{
+    STORE_ASSERT(bytes >= sizeof(uint32_t));
+    return ipc_crc32c(seed, record, bytes - sizeof(uint32_t));
+}
+
+static uint32_t shm_hdr_sum(const struct shm_hdr *h)
+{
+    uint64_t w[2] = {(uint64_t)h->layout_version | (uint64_t)h->entries_max << 32,
+                     (uint64_t)h->node_id | (uint64_t)h->nodes << 16 |
+                         (uint64_t)h->fib_bytes << 32};
+    return ipc_crc32c(SHM_SEED_HDR, w, sizeof(w));
+}
+
+static uint32_t shm_ctl_sum(const struct shm_ctl *c)
+{
+    return shm_sum(c, sizeof(*c), SHM_SEED_CTL);
+}
+
+/* `where` = 2 * slot index + copy index: the same content elsewhere has another check. */
+static uint32_t shm_copy_sum(const struct shm_copy *c, uint64_t where)
+{
+    uint32_t seed = SHM_SEED_COPY ^ (uint32_t)(where * UINT64_C(0x9e3779b97f4a7c15) >> 32);
+    return shm_sum(c, sizeof(*c), seed);
+}
+
+static uint64_t shm_where(const struct store_shm *m, const struct shm_copy *c)
+{
+    size_t index = (size_t)((const char *)c - (const char *)m->slots) / sizeof(*c);
+    STORE_ASSERT(index < 2 * (size_t)m->entries);
+    return index;
+}
+
+/* A copy stamped 1..upto must hold its check: upto = C for the committed copies, C + 1 for
+ * those of the open batch too. Stamp 0 or above: free, never read. */
+static bool shm_copy_intact(const struct store_shm *m, const struct shm_copy *c, uint64_t upto)
+{
+    uint64_t stamp = c->stamp;
+    if (stamp == 0 || stamp > upto)
+        return true;
+    return c->check == shm_copy_sum(c, shm_where(m, c));
+}
+
+static int shm_damaged_copy(struct store_shm *m, const struct shm_copy *c)
+{
+    uint64_t where = shm_where(m, c);
+    return store_fail(&m->base, -EBADMSG,
+                      "damaged: log slot %llu copy %llu fails its check (stamp %llu, committed "
+                      "batch %llu)",
+                      (unsigned long long)(where / 2), (unsigned long long)(where % 2),
+                      (unsigned long long)c->stamp, (unsigned long long)m->seq);
+}
 
 static struct store_shm *shm_of(struct store *s)
 {
@@ -104,13 +186,16 @@ static struct shm_copy *shm_valid(struct shm_slot *slot, uint64_t seq)
 static void shm_format(struct shm_hdr *h, size_t bytes, const struct store_params *p,
                        uint32_t entries_max)
 {
-    /* The area may hold the remains of a format that died before its magic was written. */
+    /* The area may hold the remains of a format that died before its magic was written. All
+     * copies start free (stamp 0), so only the header and the committed ctl need a check. */
     memset(h, 0, bytes);
     h->layout_version = STORE_LAYOUT_VERSION;
     h->entries_max = entries_max;
     h->node_id = p->node_id;
     h->nodes = p->nodes;
     h->fib_bytes = (uint32_t)sizeof(struct px_fib);
+    h->hdr_check = shm_hdr_sum(h);
+    h->ctl[0].check = shm_ctl_sum(&h->ctl[0]); /* batch 0: the empty store */
     /* Release: the fields above are complete before the magic says the area is formatted;
      * pairs with the read barrier after the magic load in shm_check. */
     cmm_smp_wmb();
@@ -123,8 +208,12 @@ static int shm_check(struct store_shm *m, const struct store_params *p)
     uint64_t magic = CMM_LOAD_SHARED(h->magic);
     cmm_smp_rmb(); /* pairs with the release in shm_format */
     if (magic != SHM_MAGIC)
-        return store_fail(&m->base, -EBADMSG, "not a store area (magic %#llx)",
+        return store_fail(&m->base, -EBADMSG, "not a store area, or damaged (magic %#llx)",
                           (unsigned long long)magic);
+    /* Another version first: its header need not follow our check. Within our version, a
+     * header that fails its check is damaged, whatever field changed. */
+    if (h->layout_version == STORE_LAYOUT_VERSION && h->hdr_check != shm_hdr_sum(h))
+        return store_fail(&m->base, -EBADMSG, "damaged: the area's header fails its check");
     if (h->layout_version != STORE_LAYOUT_VERSION || h->fib_bytes != sizeof(struct px_fib))
         return store_fail(&m->base, -EPROTO,
                           "layout version %u (px_fib %u bytes), this build reads version %d "
@@ -136,25 +225,81 @@ static int shm_check(struct store_shm *m, const struct store_params *p)
                           "the store was made for node %u of %u, opened as node %u of %u",
                           h->node_id, h->nodes, p->node_id, p->nodes);
     if (h->entries_max == 0 || store_shm_bytes(h->entries_max) > p->shm_bytes)
-        return store_fail(&m->base, -EBADMSG, "entries_max %u does not fit the %zu-byte area",
-                          h->entries_max, p->shm_bytes);
+        return store_fail(&m->base, -EBADMSG,
+                          "damaged: entries_max %u does not fit the %zu-byte area", h->entries_max,
+                          p->shm_bytes);
+    m->entries = h->entries_max;
     return 0;
 }
 
-/* Reads `committed` and clears the copies of a batch that died before its commit. */
+/* The committed ctl, checked: `committed` names it and its check holds. */
+static int shm_ctl_verify(struct store_shm *m)
+{
+    const struct shm_ctl *c = &m->hdr->ctl[m->seq & 1];
+    if (c->seq != m->seq)
+        return store_fail(&m->base, -EBADMSG,
+                          "damaged: committed batch %llu has the state of batch %llu",
+                          (unsigned long long)m->seq, (unsigned long long)c->seq);
+    if (c->check != shm_ctl_sum(c))
+        return store_fail(&m->base, -EBADMSG,
+                          "damaged: the state of committed batch %llu fails its check",
+                          (unsigned long long)m->seq);
+    return 0;
+}
+
+/* Checks every committed copy and that the valid ones are the committed set (slots_sum). */
+static int shm_slots_verify(struct store_shm *m)
+{
+    uint32_t sum = 0;
+    for (uint32_t i = 0; i < m->entries; i++) {
+        struct shm_slot *slot = &m->slots[i];
+        for (int k = 0; k < 2; k++)
+            if (!shm_copy_intact(m, &slot->copy[k], m->seq))
+                return shm_damaged_copy(m, &slot->copy[k]);
+        const struct shm_copy *v = shm_valid(slot, m->seq);
+        sum ^= v != NULL ? v->check : 0u;
+    }
+    uint32_t want = m->hdr->ctl[m->seq & 1].slots_sum;
+    if (sum != want)
+        return store_fail(&m->base, -EBADMSG,
+                          "damaged: the log slots are not those of committed batch %llu (sum "
+                          "%08x, recorded %08x)",
+                          (unsigned long long)m->seq, sum, want);
+    return 0;
+}
+
+/* Header and `committed` as this process left them (every batch; two words of CRC). */
+static int shm_verify_header(struct store_shm *m)
+{
+    const struct shm_hdr *h = m->hdr;
+    if (CMM_LOAD_SHARED(h->magic) != SHM_MAGIC || h->entries_max != m->entries ||
+        h->hdr_check != shm_hdr_sum(h))
+        return store_fail(&m->base, -EBADMSG, "damaged: the area's header changed under the store");
+    uint64_t committed = CMM_LOAD_SHARED(h->committed); /* only this process stores it */
+    if (committed != m->seq)
+        return store_fail(&m->base, -EBADMSG, "damaged: committed batch %llu reads as %llu",
+                          (unsigned long long)m->seq, (unsigned long long)committed);
+    return 0;
+}
+
+/* Reads `committed`, checks everything, then clears the copies of a batch that died before its
+ * commit (after the check, so that damage is reported, not cleared away). */
 static int shm_recover(struct store_shm *m)
 {
     struct shm_hdr *h = m->hdr;
     m->seq = CMM_LOAD_SHARED(h->committed);
     cmm_smp_rmb(); /* pairs with the release in shm_commit: ctl and slots after the seq */
-    if (h->ctl[m->seq & 1].seq != m->seq)
-        return store_fail(&m->base, -EBADMSG, "committed batch %llu has state of batch %llu",
-                          (unsigned long long)m->seq, (unsigned long long)h->ctl[m->seq & 1].seq);
-    for (uint32_t i = 0; i < h->entries_max; i++)
+    int rc = shm_ctl_verify(m);
+    if (rc == 0)
+        rc = shm_slots_verify(m);
+    if (rc != 0)
+        return rc;
+    m->last = h->ctl[m->seq & 1];
+    for (uint32_t i = 0; i < m->entries; i++)
         for (int k = 0; k < 2; k++)
             if (m->slots[i].copy[k].stamp > m->seq)
-                CMM_STORE_SHARED(m->slots[i].copy[k].stamp, 0);
-    m->base.entries_max = h->entries_max;
+                CMM_STORE_SHARED(m->slots[i].copy[k].stamp, 0); /* free: never read again */
+    m->base.entries_max = m->entries;
     return 0;
 }
 
@@ -189,8 +334,15 @@ static void shm_emit(struct store_shm *m, const struct shm_copy *c, store_each_f
 static int shm_load(struct store *s, struct px_durable *d, store_each_fn each, void *ctx)
 {
     struct store_shm *m = shm_of(s);
+    int rc = shm_verify_header(m);
+    if (rc == 0)
+        rc = shm_ctl_verify(m);
+    if (rc == 0)
+        rc = shm_slots_verify(m);
+    if (rc != 0)
+        return rc;
     const struct shm_ctl *ctl = &m->hdr->ctl[m->seq & 1];
-    uint32_t n = m->hdr->entries_max;
+    uint32_t n = m->entries;
     d->promised = ctl->promised;
     d->fib = ctl->fib;
     store_emit_truncate(ctl->truncated, each, ctx);
@@ -207,14 +359,29 @@ static int shm_load(struct store *s, struct px_durable *d, store_each_fn each, v
 static int shm_begin(struct store *s)
 {
     struct store_shm *m = shm_of(s);
-    m->batch = m->hdr->ctl[m->seq & 1];
+    int rc = shm_verify_header(m);
+    if (rc != 0)
+        return rc;
+    /* From this process's copy: the committed ctl in the area is read only at open and load
+     * (and checked there), so damage to it cannot slip into a batch. */
+    m->batch = m->last;
     m->batch.seq = m->seq + 1;
     return 0;
 }
 
+/* Seals a copy this batch wrote and keeps the batch's slots_sum in step: the sum holds the
+ * copy's check already, except right after shm_copy_set (check 0, accounted by the caller). */
+static void shm_copy_seal(struct store_shm *m, struct shm_copy *c)
+{
+    uint32_t old = c->check;
+    c->check = shm_copy_sum(c, shm_where(m, c));
+    m->batch.slots_sum ^= old ^ c->check;
+}
+
 /* Rewrites a copy that is not the committed one. The stamp goes first, in one 8-byte store,
  * so at no moment does dst carry a stamp a reader could take for committed (it holds its old
- * stamp, below the committed copy's, or `stamp` > committed); the content follows. */
+ * stamp, below the committed copy's, or `stamp` > committed); the content and the check
+ * follow. The caller accounts dst in slots_sum (shm_copy_seal). */
 static void shm_copy_set(struct shm_copy *dst, uint64_t stamp, const struct shm_copy *content,
                          px_inst_t inst)
 {
@@ -223,30 +390,51 @@ static void shm_copy_set(struct shm_copy *dst, uint64_t stamp, const struct shm_
     dst->instance = inst;
     dst->acc_ballot = content != NULL ? content->acc_ballot : 0;
     dst->flags = content != NULL ? content->flags : 0;
-    dst->reserved = 0;
+    dst->check = 0;
     dst->acc_value = content != NULL ? content->acc_value : (struct px_value){0, 0, 0};
     dst->dec_value = content != NULL ? content->dec_value : (struct px_value){0, 0, 0};
 }
 
 /* The copy batch seq + 1 writes for instance inst, set up with the slot's current content;
- * NULL when the slot holds another live instance (the ring is full). */
-static struct shm_copy *shm_target(struct store_shm *m, px_inst_t inst)
+ * NULL when the slot holds another live instance (the ring is full) or is damaged (*rc set). */
+static struct shm_copy *shm_target(struct store_shm *m, px_inst_t inst, int *rc)
 {
     uint64_t next = m->batch.seq;
-    struct shm_slot *slot = &m->slots[inst % m->hdr->entries_max];
+    struct shm_slot *slot = &m->slots[inst % m->entries];
     struct shm_copy *cur = shm_valid(slot, m->seq);
     struct shm_copy *mine = slot->copy[0].stamp == next   ? &slot->copy[0]
                             : slot->copy[1].stamp == next ? &slot->copy[1]
                                                           : NULL;
-    const struct shm_copy *base = mine != NULL ? mine : cur;
-    if (base != NULL && base->instance != inst && base->instance > m->batch.truncated)
+    struct shm_copy *base = mine != NULL ? mine : cur;
+    /* Checked before it is used: content carried into this batch's copy (it would be sealed
+     * as if it were ours), or an instance that says the ring is full (damage, not capacity, is
+     * the likelier cause then). A copy of a dead instance is overwritten unread: no check, so
+     * the common case, a new instance, costs one check (the seal). Unread damage is found at
+     * the next open. */
+    bool used = base != NULL && (base->instance == inst || base->instance > m->batch.truncated);
+    if (used && !shm_copy_intact(m, base, next)) {
+        *rc = shm_damaged_copy(m, base);
         return NULL;
+    }
+    if (base != NULL && base->instance != inst && base->instance > m->batch.truncated) {
+        *rc = store_fail(&m->base, -ENOSPC,
+                         "log area full: instance %llu needs a slot held by a live instance "
+                         "(truncated at %llu, %u slots)",
+                         (unsigned long long)inst, (unsigned long long)m->batch.truncated,
+                         m->entries);
+        return NULL;
+    }
     if (mine == NULL) {
-        /* The copy that is not the committed one; its stamp is below cur's or 0. */
+        /* The copy that is not the committed one; its stamp is below cur's or 0. From now on
+         * it, not cur, is the slot's valid copy in the batch's slots_sum. */
         mine = cur == &slot->copy[0] ? &slot->copy[1] : &slot->copy[0];
+        m->batch.slots_sum ^= cur != NULL ? cur->check : 0u;
         shm_copy_set(mine, next, cur != NULL && cur->instance == inst ? cur : NULL, inst);
+        shm_copy_seal(m, mine);
     } else if (mine->instance != inst) {
-        shm_copy_set(mine, next, NULL, inst); /* held a dead instance earlier in this batch */
+        m->batch.slots_sum ^= mine->check; /* held a dead instance earlier in this batch */
+        shm_copy_set(mine, next, NULL, inst);
+        shm_copy_seal(m, mine);
     }
     return mine;
 }
@@ -255,13 +443,10 @@ static int shm_put_entry(struct store_shm *m, const struct px_rec *r)
 {
     if (r->instance <= m->batch.truncated)
         return 0;
-    struct shm_copy *c = shm_target(m, r->instance);
+    int rc = 0;
+    struct shm_copy *c = shm_target(m, r->instance, &rc);
     if (c == NULL)
-        return store_fail(&m->base, -ENOSPC,
-                          "log area full: instance %llu needs a slot held by a live instance "
-                          "(truncated at %llu, %u slots)",
-                          (unsigned long long)r->instance, (unsigned long long)m->batch.truncated,
-                          m->hdr->entries_max);
+        return rc;
     if (r->type == PX_REC_ACCEPTED) {
         c->acc_ballot = r->ballot;
         c->acc_value = r->value;
@@ -270,6 +455,7 @@ static int shm_put_entry(struct store_shm *m, const struct px_rec *r)
         c->dec_value = r->value;
         c->flags |= SHM_DECIDED;
     }
+    shm_copy_seal(m, c);
     return 0;
 }
 
@@ -303,7 +489,12 @@ static int shm_commit(struct store *s)
     struct store_shm *m = shm_of(s);
     uint64_t next = m->batch.seq;
     STORE_ASSERT(next == m->seq + 1);
+    int rc = shm_verify_header(m); /* damage during the batch: do not publish over it */
+    if (rc != 0)
+        return rc;
+    m->batch.check = shm_ctl_sum(&m->batch);
     m->hdr->ctl[next & 1] = m->batch; /* the free buffer: not the committed ctl[seq & 1] */
+    m->last = m->batch;
     /* Release: the batch's slot copies and ctl are complete before `committed` names them;
      * pairs with the read barrier after the load of `committed` in shm_recover. */
     cmm_smp_wmb();
@@ -339,7 +530,9 @@ int store_shm_open(const struct store_params *p, struct store **out, char *err, 
     snprintf(m->base.name, sizeof(m->base.name), "shm store of node %u", (unsigned)p->node_id);
     m->hdr = p->shm_area;
     m->slots = (struct shm_slot *)(void *)((char *)p->shm_area + sizeof(struct shm_hdr));
-    if (CMM_LOAD_SHARED(m->hdr->magic) == 0) {
+    /* Fresh (zero) or a format that died before its magic: format. A store that committed a
+     * batch has its magic; without it, it is damaged (shm_check says so), not fresh. */
+    if (CMM_LOAD_SHARED(m->hdr->magic) == 0 && CMM_LOAD_SHARED(m->hdr->committed) == 0) {
         size_t fit = (p->shm_bytes - sizeof(struct shm_hdr)) / sizeof(struct shm_slot);
         uint32_t entries = fit > UINT32_MAX ? UINT32_MAX : (uint32_t)fit;
         shm_format(m->hdr, store_shm_bytes(entries), p, entries);

@@ -20,6 +20,25 @@ static double us(uint64_t ns)
     return (double)ns / 1000.0;
 }
 
+/* Messages that failed their check on arrival (dropped), by receiving node. */
+static void report_bad_messages(const struct report *r, FILE *out)
+{
+    fprintf(out, "bad msgs    %" PRIu64 " dropped on arrival (failed their check)",
+            r->bad_messages);
+    const char *sep = ": ";
+    uint64_t nodes_total = 0;
+    for (uint32_t i = 0; i < r->cfg->nodes; i++) {
+        if (r->nodes[i].bad_messages == 0)
+            continue;
+        fprintf(out, "%snode %u got %" PRIu64, sep, i, r->nodes[i].bad_messages);
+        nodes_total += r->nodes[i].bad_messages;
+        sep = ", ";
+    }
+    if (r->bad_messages > nodes_total)
+        fprintf(out, "%sthe client got %" PRIu64, sep, r->bad_messages - nodes_total);
+    fprintf(out, "\n");
+}
+
 void report_print(const struct report *r, FILE *out)
 {
     const struct cli_config *c = r->cfg;
@@ -37,6 +56,7 @@ void report_print(const struct report *r, FILE *out)
             "  lagged %" PRIu64 "  resubmits %" PRIu64 "\n",
             r->msgs, r->rounds_done ? (double)r->msgs / (double)r->rounds_done : 0.0, r->ring_full,
             r->drops, r->lagged, r->resubmits);
+    report_bad_messages(r, out);
     fprintf(out,
             "faults      restarts %u  chaos kills %u (leader %u)  leader changes %" PRIu64 "\n",
             r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes);
@@ -118,7 +138,7 @@ int report_json(const struct report *r, struct report_json_out *o)
             "\"messages\":%" PRIu64 ",\"ring_full\":%" PRIu64 ",\"drops\":%" PRIu64
             ",\"lagged\":%" PRIu64 ",\"resubmits\":%" PRIu64 ",\"restarts\":%u,"
             "\"chaos_kills\":%u,\"chaos_leader_kills\":%u,\"leader_changes\":%" PRIu64
-            ",\"expected_value\":%" PRIu64 ",\"verified\":%s,\"outcome\":\"%s\",\"per_node\":[",
+            ",\"expected_value\":%" PRIu64 ",\"verified\":%s,\"outcome\":\"%s\",",
             c->nodes, c->proposers, c->acceptors, c->learners,
             c->store == CLI_STORE_SHM ? "shm" : "sqlite", c->window, c->rounds, r->rounds_done,
             r->base, r->in_doubt, r->seconds, rate, us(hist_quantile(r->latency_ns, 0.50)),
@@ -126,6 +146,7 @@ int report_json(const struct report *r, struct report_json_out *o)
             us(r->latency_ns->max), r->msgs, r->ring_full, r->drops, r->lagged, r->resubmits,
             r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes,
             r->expected_value, r->verified ? "true" : "false", r->outcome);
+    fprintf(f, "\"bad_messages\":%" PRIu64 ",\"per_node\":[", r->bad_messages);
     for (uint32_t i = 0; i < c->nodes; i++) {
         const struct report_node *n = &r->nodes[i];
         char roles[4];
@@ -133,9 +154,9 @@ int report_json(const struct report *r, struct report_json_out *o)
         fprintf(f,
                 "%s{\"id\":%u,\"roles\":\"%s\",\"incarnation\":%u,\"restarts\":%u,"
                 "\"applied\":%" PRIu64 ",\"value\":%" PRIu64 ",\"digest\":\"%016" PRIx64
-                "\",\"requests\":%" PRIu64 ",\"verdict\":\"%s\"}",
+                "\",\"requests\":%" PRIu64 ",\"bad_messages\":%" PRIu64 ",\"verdict\":\"%s\"}",
                 i ? "," : "", i, roles, n->incarnation, n->restarts, n->fib.applied, n->fib.value,
-                n->fib.digest, n->fib.requests, n->verdict ? n->verdict : "-");
+                n->fib.digest, n->fib.requests, n->bad_messages, n->verdict ? n->verdict : "-");
     }
     fprintf(f, "]}\n");
     if (f == stdout)

@@ -14,8 +14,9 @@
 
 struct report_node {
     uint32_t incarnation, restarts;
-    struct px_fib fib;   /* the published final state (zero when none) */
-    const char *verdict; /* "ok", or why not; NULL: verification did not run */
+    struct px_fib fib;     /* the published final state (zero when none) */
+    uint64_t bad_messages; /* received damaged and dropped, all incarnations */
+    const char *verdict;   /* "ok", or why not; NULL: verification did not run */
 };
 
 struct report {
@@ -26,6 +27,7 @@ struct report {
     double seconds;
     const struct hist *latency_ns;
     uint64_t msgs, ring_full, drops, lagged, resubmits;
+    uint64_t bad_messages; /* every node's and the client's */
     uint32_t restarts, chaos_kills, chaos_leader_kills;
     uint64_t leader_changes;
     uint64_t expected_value;

@@ -47,6 +47,7 @@ struct sup_env {
 /* What an incarnation counted in the segment; banked when it dies (the next starts from 0). */
 struct sup_counters {
     uint64_t msgs, ring_full, drops, lagged;
+    uint64_t bad_messages; /* received damaged and dropped */
 };
 
 struct sup_proc {

@@ -30,9 +30,12 @@ static void fill_nodes(const struct sup *s, struct report *r)
         r->ring_full += e->counters.ring_full;
         r->drops += e->counters.drops;
         r->lagged += e->counters.lagged;
+        n->bad_messages = e->counters.bad_messages;
+        r->bad_messages += e->counters.bad_messages;
         elections += e->elections;
     }
     r->msgs += s->env.t ? s->env.t->stats.sent : 0;
+    r->bad_messages += s->env.t ? s->env.t->stats.bad_messages : 0; /* the client's own */
     r->leader_changes = elections > 0 ? elections - 1 : 0;
 }
 

@@ -17,6 +17,8 @@
 #define KILL_ROUNDS       50
 #define KILL_DELAY_US_MAX 3000
 #define KILL_SEED         7u
+/* Failed publishes before the restarts test's producer detaches a stalled consumer. */
+#define STALL_TRIES 256u
 
 static struct ipc_bcast *bcast_new(uint32_t slots, uint64_t consumers)
 {
@@ -191,6 +193,34 @@ static void test_bcast_overrun_before_reattach_is_reported_again_exactly(void **
     assert_int_equal(publish_seq(b, 8, 2, 0), 2);
     read_expect(b, 1, 8, 2);
     assert_int_equal(b->cursors[1].missed_total, 8);
+    free(b);
+}
+
+/* A producer killed between its reserve store and its head store leaves reserve above head and
+ * some slots overwritten; a consumer stopped in the middle of copying those slots (detached
+ * meanwhile) must find, when it checks the reserve after its copy, a reserve that still covers
+ * them, however little the restarted producer publishes first. The dead producer's state is
+ * written directly: a process cannot be stopped between two of publish's stores on purpose. */
+static void test_bcast_restarted_producer_never_lowers_the_reserve_of_a_dead_one(void **state)
+{
+    (void)state;
+    enum { SLOTS = 8 };
+    struct ipc_bcast *b = bcast_new(SLOTS, 0x2);
+    assert_int_equal(publish_seq(b, 0, SLOTS, 0), SLOTS);
+    struct ipc_test_msg m;
+    assert_int_equal(ipc_bcast_read(b, 1, &m, 1).n, 1);
+    uint64_t pos = b->cursors[1].pos; /* the consumer now copies [pos, head) */
+    ipc_bcast_detach(b, 1);           /* ... and is detached while stopped */
+    uint64_t head = ipc_bcast_head(b);
+    /* The dead producer announced [head, head + SLOTS) and overwrote the first slots. */
+    b->reserve = head + SLOTS;
+    memset(b->slots, 0xdd, 3 * IPC_SLOT_BYTES);
+    /* Its next incarnation publishes one message. */
+    assert_int_equal(publish_seq(b, head, 1, 0), 1);
+    /* The guard of the consumer's copy: the slots of [pos, head + SLOTS - capacity) were
+     * overwritten, so it must read reserve > pos + capacity and report lagged. */
+    assert_true(b->reserve >= head + SLOTS);
+    assert_true(b->reserve > pos + SLOTS);
     free(b);
 }
 
@@ -545,6 +575,118 @@ static void test_bcast_producer_killed_at_random_moments_exposes_only_whole_mess
     munmap(b, ipc_bcast_bytes(SLOTS));
 }
 
+/* Shared state of the restarts stress test. */
+struct restarts_ctl {
+    struct ipc_bcast *b;
+    uint32_t stop;      /* parent -> producer: finish */
+    uint32_t total_set; /* parent -> consumer: total is final */
+    uint64_t total;     /* head when the last producer finished */
+    uint64_t read, missed, lag_reports;
+};
+
+/* Producer incarnation `gen`: continues at head; message = (stream gen, seq = its position). Its
+ * first publish is one message, the smallest reservation after a dead incarnation's. */
+static int restarts_producer(void *p)
+{
+    struct fanout_arg *a = p;
+    struct restarts_ctl *s = (struct restarts_ctl *)(void *)a->b;
+    struct ipc_test_msg m[BATCH_MAX];
+    unsigned spins = 0, blocked = 0;
+    uint32_t n = 1;
+    while (!uatomic_read(&s->stop)) {
+        uint64_t head = ipc_bcast_head(s->b);
+        for (uint32_t i = 0; i < n; i++)
+            ipc_test_fill(&m[i], a->consumer, head + i);
+        /* Like the transport: backpressure, and detach only a consumer that stalls it. */
+        unsigned flags = blocked >= STALL_TRIES ? IPC_BCAST_DETACH_LAGGARDS : 0;
+        if (ipc_bcast_publish(s->b, m, n, flags) == 0) {
+            blocked++;
+            ipc_test_backoff(&spins);
+            continue;
+        }
+        blocked = 0;
+        n = 1 + (uint32_t)(ipc_test_mix(head) % BATCH_MAX);
+    }
+    return 0;
+}
+
+/* Reads in whole-ring batches (long copies); after a lag it waits a little before re-attaching,
+ * as a descheduled node does, so the producer may run on without seeing it. */
+static int restarts_consumer(void *p)
+{
+    struct restarts_ctl *s = p;
+    struct ipc_test_msg m[BATCH_MAX];
+    uint64_t next = 0, read = 0, missed = 0, lags = 0;
+    unsigned spins = 0, seed = KILL_SEED;
+    while (!uatomic_read(&s->total_set) || next < uatomic_read(&s->total)) {
+        struct ipc_bcast_read_result r = ipc_bcast_read(s->b, 1, m, BATCH_MAX);
+        if (r.lagged) {
+            next += r.missed;
+            missed += r.missed;
+            lags++;
+            usleep((useconds_t)(rand_r(&seed) % 50));
+            ipc_bcast_reattach(s->b, 1);
+            continue;
+        }
+        if (r.n == 0)
+            ipc_test_backoff(&spins);
+        for (uint32_t i = 0; i < r.n; i++) {
+            if (!ipc_test_whole(&m[i]))
+                return 2; /* torn, or a dead incarnation's slot */
+            if (m[i].seq != next++)
+                return 3; /* skipped without being told, or a stale slot */
+        }
+        read += r.n;
+    }
+    s->read = read;
+    s->missed = missed;
+    s->lag_reports = lags;
+    return next == uatomic_read(&s->total) ? 0 : 4;
+}
+
+/* The producer is killed at random moments (mid-publish among them) and restarted while the
+ * consumer is stopped at random moments: whatever the consumer returns is whole, in order and
+ * published, and read + missed is exactly the final head. */
+static void test_bcast_producer_restarts_and_consumer_stops_never_yield_a_torn_message(void **st)
+{
+    (void)st;
+    enum { SLOTS = 64, ROUNDS = 300 };
+    struct restarts_ctl *s = ipc_test_shared(sizeof(*s));
+    s->b = ipc_bcast_init(ipc_test_shared(ipc_bcast_bytes(SLOTS)), SLOTS, 0x2);
+    pid_t consumer = ipc_test_fork(restarts_consumer, s);
+    struct fanout_arg a = {.b = (struct ipc_bcast *)(void *)s, .consumer = 1, .msgs = 0};
+    pid_t producer = ipc_test_fork(restarts_producer, &a);
+    unsigned seed = KILL_SEED;
+    for (int i = 0; i < ROUNDS; i++) {
+        usleep((useconds_t)(rand_r(&seed) % 300));
+        bool stop_consumer = rand_r(&seed) % 2 == 0;
+        if (stop_consumer) {
+            assert_int_equal(kill(consumer, SIGSTOP), 0);
+            int status = 0;
+            assert_int_equal(waitpid(consumer, &status, WUNTRACED), consumer);
+            usleep((useconds_t)(rand_r(&seed) % 300));
+        }
+        assert_int_equal(kill(producer, SIGKILL), 0);
+        assert_int_equal(ipc_test_wait(producer), 100 + SIGKILL);
+        a.consumer = (uint32_t)i + 2; /* the next incarnation's stream */
+        producer = ipc_test_fork(restarts_producer, &a);
+        usleep((useconds_t)(rand_r(&seed) % 100));
+        if (stop_consumer)
+            assert_int_equal(kill(consumer, SIGCONT), 0);
+    }
+    uatomic_set(&s->stop, 1);
+    assert_int_equal(ipc_test_wait(producer), 0);
+    uatomic_set(&s->total, ipc_bcast_head(s->b));
+    uatomic_set(&s->total_set, 1);
+    assert_int_equal(ipc_test_wait(consumer), 0);
+    print_message("restarts: %llu published, %llu read, %llu missed in %llu lags\n",
+                  (unsigned long long)s->total, (unsigned long long)s->read,
+                  (unsigned long long)s->missed, (unsigned long long)s->lag_reports);
+    assert_int_equal(s->read + s->missed, s->total);
+    munmap(s->b, ipc_bcast_bytes(SLOTS));
+    munmap(s, sizeof(*s));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,12 +698,15 @@ int main(void)
         cmocka_unit_test(test_bcast_detach_laggards_spares_consumers_less_than_a_ring_behind),
         cmocka_unit_test(test_bcast_detached_consumer_stops_gating_and_is_told_on_next_read),
         cmocka_unit_test(test_bcast_overrun_before_reattach_is_reported_again_exactly),
+        cmocka_unit_test(test_bcast_restarted_producer_never_lowers_the_reserve_of_a_dead_one),
         cmocka_unit_test(test_bcast_forked_15_consumers_each_read_every_message_in_order),
         cmocka_unit_test(
             test_bcast_sigstopped_consumer_is_detached_then_reads_exact_missed_and_all_later),
         cmocka_unit_test(
             test_bcast_consumer_stopped_at_random_moments_never_reads_overwritten_slots),
         cmocka_unit_test(test_bcast_producer_killed_at_random_moments_exposes_only_whole_messages),
+        cmocka_unit_test(
+            test_bcast_producer_restarts_and_consumer_stops_never_yield_a_torn_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /* test_ring.c: the SPSC ring (ipc/ring.h): semantics in one process, then forked producer and
- * consumer streams, and a producer killed at random moments. */
+ * consumer streams, a producer killed at random moments, and both sides killed and restarted. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +17,8 @@
 #define KILL_ROUNDS       50
 #define KILL_DELAY_US_MAX 3000
 #define KILL_SEED         20261126u
+/* Restarts test: batches up to 256 slots (16 KiB), as the node's receive per source. */
+#define RESTARTS_BATCH_MAX 256u
 
 static struct ipc_ring *ring_new(uint32_t slots)
 {
@@ -285,6 +287,105 @@ static void test_ring_producer_killed_at_random_moments_exposes_only_whole_messa
     munmap(r, ipc_ring_bytes(SLOTS));
 }
 
+/* Shared state of the restarts stress test. */
+struct restarts_ctl {
+    struct ipc_ring *ring;
+    uint32_t stop;     /* parent -> producer: finish */
+    uint32_t drain;    /* parent -> consumer: the producer is done, empty the ring and exit */
+    uint64_t stream;   /* the next producer incarnation's stream */
+    uint64_t checked;  /* consumer: messages checked, all incarnations */
+    uint32_t consumed; /* consumer: it read something since its start */
+};
+
+/* Producer incarnation: each message says which ring index it was pushed at (seq = head + i),
+ * so a stale slot of an earlier lap or a slot read before it was written is told apart. Large
+ * batches: copies of more than 2 KiB go through memcpy's string path (rep movsb). */
+static int restarts_ring_producer(void *p)
+{
+    struct restarts_ctl *s = p;
+    static struct ipc_test_msg batch[RESTARTS_BATCH_MAX];
+    unsigned spins = 0;
+    uint64_t stream = s->stream;
+    while (!uatomic_read(&s->stop)) {
+        uint32_t head = CMM_LOAD_SHARED(s->ring->head); /* the producer's own index */
+        uint32_t n = 1 + (uint32_t)(ipc_test_mix(head ^ stream) % RESTARTS_BATCH_MAX);
+        for (uint32_t i = 0; i < n; i++)
+            ipc_test_fill(&batch[i], stream, (uint64_t)head + i);
+        if (ipc_ring_push(s->ring, batch, n) == 0)
+            ipc_test_backoff(&spins);
+    }
+    return 0;
+}
+
+/* Consumer incarnation: continues at tail, as a restarted node does. */
+static int restarts_ring_consumer(void *p)
+{
+    struct restarts_ctl *s = p;
+    static struct ipc_test_msg batch[RESTARTS_BATCH_MAX];
+    unsigned spins = 0;
+    for (;;) {
+        uint32_t tail = CMM_LOAD_SHARED(s->ring->tail); /* the consumer's own index */
+        uint32_t n = ipc_ring_pop(s->ring, batch, RESTARTS_BATCH_MAX);
+        if (n == 0) {
+            if (uatomic_read(&s->drain) && ipc_ring_empty(s->ring))
+                return 0;
+            ipc_test_backoff(&spins);
+            continue;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            if (!ipc_test_whole(&batch[i]))
+                return 2; /* torn */
+            if ((uint32_t)batch[i].seq != tail + i)
+                return 3; /* another lap's slot, or one not yet written */
+        }
+        uatomic_add(&s->checked, n);
+        uatomic_set(&s->consumed, 1);
+    }
+}
+
+/* Producer and consumer are killed at random moments (in the middle of a copy among them) and
+ * restarted, each continuing from the indices the dead one left: every message read is whole
+ * and is the one pushed at that index. */
+static void
+test_ring_producer_and_consumer_restarts_never_yield_a_torn_or_stale_message(void **state)
+{
+    (void)state;
+    enum { SLOTS = 1024, ROUNDS = 200 };
+    struct restarts_ctl *s = ipc_test_shared(sizeof(*s));
+    s->ring = ipc_ring_init(ipc_test_shared(ipc_ring_bytes(SLOTS)), SLOTS);
+    s->stream = 1;
+    pid_t producer = ipc_test_fork(restarts_ring_producer, s);
+    pid_t consumer = ipc_test_fork(restarts_ring_consumer, s);
+    unsigned seed = KILL_SEED;
+    for (int i = 0; i < ROUNDS; i++) {
+        usleep((useconds_t)(rand_r(&seed) % 500));
+        uint32_t which = (uint32_t)rand_r(&seed) % 3; /* 0 producer, 1 consumer, 2 both */
+        if (which != 1) {
+            assert_int_equal(kill(producer, SIGKILL), 0);
+            assert_int_equal(ipc_test_wait(producer), 100 + SIGKILL);
+            s->stream++;
+            producer = ipc_test_fork(restarts_ring_producer, s);
+        }
+        if (which != 0) {
+            assert_int_equal(kill(consumer, SIGKILL), 0);
+            int st = ipc_test_wait(consumer);
+            if (st != 100 + SIGKILL)
+                fail_msg("consumer failed with status %d before round %d", st, i);
+            consumer = ipc_test_fork(restarts_ring_consumer, s);
+        }
+    }
+    uatomic_set(&s->stop, 1);
+    assert_int_equal(ipc_test_wait(producer), 0);
+    uatomic_set(&s->drain, 1);
+    assert_int_equal(ipc_test_wait(consumer), 0);
+    print_message("ring restarts: %llu messages checked, %llu producer incarnations\n",
+                  (unsigned long long)s->checked, (unsigned long long)s->stream);
+    assert_true(s->checked > 0);
+    assert_int_equal(s->ring->head, s->ring->tail);
+    munmap(s->ring, ipc_ring_bytes(SLOTS));
+    munmap(s, sizeof(*s));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +397,8 @@ int main(void)
         cmocka_unit_test(test_ring_index_overflow_past_2_32_keeps_order),
         cmocka_unit_test(test_ring_forked_stream_delivers_every_message_exactly_once_in_order),
         cmocka_unit_test(test_ring_producer_killed_at_random_moments_exposes_only_whole_messages),
+        cmocka_unit_test(
+            test_ring_producer_and_consumer_restarts_never_yield_a_torn_or_stale_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
