@@ -313,6 +313,9 @@ void px_proposer_pump(struct px_node *n, struct px_ready *out)
     if (n->state != PX_LEADER)
         return;
     if (n->handing_over) {
+        /* No new proposals, but the decisions a full output cut short continue here: the
+         * hand-over waits for them, and no further ACCEPTED may come to trigger them. */
+        advance_commit(n, out);
         hand_over(n, out);
         return;
     }
