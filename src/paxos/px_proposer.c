@@ -528,14 +528,20 @@ static void resend(struct px_node *n, struct px_ready *out)
     }
 }
 
-/* A proposer whose own log is far behind what is known to be chosen (a restarted or lagging
- * learner) would win phase 1 with a ring that cannot reach the first instance it may propose,
- * and stall the pool until it caught up: it waits PX_CAMPAIGN_DEFER_TIMEOUTS (px.h) first. */
+/* A learner more than PX_CAMPAIGN_LAG_MAX (px.h) behind what it knows is chosen (restarted,
+ * partitioned, slow): its phase 1 would cost about that many promise entries per acceptor. */
+static bool far_behind(const struct px_node *n)
+{
+    return px_has_role(n, n->cfg.id, PX_ROLE_LEARNER) &&
+           n->chosen_hi > n->fib.applied + PX_CAMPAIGN_LAG_MAX;
+}
+
+/* A proposer far behind catches up first: it waits PX_CAMPAIGN_DEFER_TIMEOUTS (px.h) more
+ * election timeouts before it campaigns. */
 static bool defer_campaign(const struct px_node *n)
 {
-    bool behind = px_has_role(n, n->cfg.id, PX_ROLE_LEARNER) &&
-                  n->chosen_hi > n->fib.applied + PX_LOG_MAX / 2;
-    return behind && n->elapsed < n->timeout + PX_CAMPAIGN_DEFER_TIMEOUTS * n->cfg.election_ticks;
+    return far_behind(n) &&
+           n->elapsed < n->timeout + PX_CAMPAIGN_DEFER_TIMEOUTS * n->cfg.election_ticks;
 }
 
 void px_proposer_tick(struct px_node *n, struct px_ready *out)
