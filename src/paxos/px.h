@@ -149,7 +149,9 @@ enum px_msg_type {
  *   CLIENT_REPLY   value = the request, instance = where it was decided (0: it had been
  *                  applied earlier; the leader answers a resubmission without a new slot)
  *   HEARTBEAT      ballot b, a = decided-up-to, b = truncation hint (all live learners applied)
- *   TAKEOVER       ballot = the sender's ballot */
+ *   TAKEOVER       ballot = the handing-over leader's ballot, a = 1 when a successor more than
+ *                  PX_CAMPAIGN_LAG_MAX behind hands it back (the receiver campaigns, never
+ *                  hands it back again) */
 struct px_msg {
     uint8_t type; /* enum px_msg_type */
     uint8_t flags;

@@ -178,6 +178,55 @@ test_rotation_leader_keeps_deciding_a_long_accepted_range_while_handing_over(voi
     free(r);
 }
 
+/* Node 0 of 3 follows leader 1, which announced `decided` chosen instances. */
+static struct px_node *follower_after(px_inst_t decided, struct px_ready *r)
+{
+    struct px_node *n = pxu_node(0, 3, true);
+    struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(1, 1), 0);
+    hb.a = decided;
+    px_node_step(n, &hb, r);
+    px_ready_clear(r);
+    return n;
+}
+
+static struct px_msg takeover_from_1(uint64_t handed_back)
+{
+    struct px_msg m = pxu_msg(PX_MSG_TAKEOVER, 1, 0, px_ballot_make(1, 1), 0);
+    m.a = handed_back;
+    return m;
+}
+
+/* The planned campaign skipped the check a timed-out campaign makes: a successor far behind
+ * the chosen log campaigned at once, with the promise streams that cost (see
+ * test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campaign). It hands the
+ * request back instead, once: the up-to-date former leader campaigns at once. */
+static void test_rotation_successor_far_behind_hands_the_takeover_back(void **state)
+{
+    (void)state;
+    struct px_ready *r = pxu_ready();
+    struct px_node *n = follower_after(PX_CAMPAIGN_LAG_MAX + 1, r);
+    struct px_msg t = takeover_from_1(0);
+    px_node_step(n, &t, r);
+    assert_int_equal(pxu_count(r, PX_MSG_PREPARE), 0);
+    int k = pxu_find(r, PX_MSG_TAKEOVER, 0);
+    assert_true(k >= 0);
+    assert_int_equal(r->msgs[k].to, 1);
+    assert_int_equal(r->msgs[k].a, 1); /* handed back: never returned again */
+    px_ready_clear(r);
+    t = takeover_from_1(1); /* handed back to a node also behind: it campaigns anyway */
+    px_node_step(n, &t, r);
+    assert_int_equal(pxu_count(r, PX_MSG_PREPARE), 1);
+    assert_int_equal(pxu_count(r, PX_MSG_TAKEOVER), 0);
+    pxu_free(n);
+    n = follower_after(PX_CAMPAIGN_LAG_MAX, r); /* close enough: campaigns at once */
+    px_ready_clear(r);
+    t = takeover_from_1(0);
+    px_node_step(n, &t, r);
+    assert_int_equal(pxu_count(r, PX_MSG_PREPARE), 1);
+    pxu_free(n);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_rotation_without_another_proposer_keeps_leading),
         cmocka_unit_test(
             test_rotation_leader_keeps_deciding_a_long_accepted_range_while_handing_over),
+        cmocka_unit_test(test_rotation_successor_far_behind_hands_the_takeover_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
