@@ -58,9 +58,15 @@ void px_assert_fail(const char *expr, const char *file, int line);
  * the window is full). Reached: px_node_submit returns -EAGAIN, a forwarded value is dropped
  * (counted; the client resubmits after its timeout). */
 #define PX_QUEUE_MAX 1024u
-/* A proposer more than PX_LOG_MAX / 2 instances behind what it knows is chosen lets this many
- * election timeouts pass before it campaigns: time to catch up, and for a proposer that is not
- * behind to win. Reached: it campaigns anyway, so a pool whose proposers all lag elects. */
+/* A proposer (that is a learner) more than PX_CAMPAIGN_LAG_MAX instances behind what it knows
+ * is chosen catches up before it campaigns: its phase 1 would draw about that many promise
+ * entries from every acceptor, more than it steps in one phase-1 timeout, and the backlog
+ * would hide the leader's heartbeats from it (it deposed a live leader again and again). One
+ * catch-up batch: a proposer that keeps up with the leader is never that far behind. */
+#define PX_CAMPAIGN_LAG_MAX PX_CATCHUP_BATCH_MAX
+/* A proposer behind by more than PX_CAMPAIGN_LAG_MAX lets this many election timeouts pass
+ * before it campaigns: time to catch up, and for a proposer that is not behind to win.
+ * Reached: it campaigns anyway, so a pool whose proposers all lag elects. */
 #define PX_CAMPAIGN_DEFER_TIMEOUTS 4u
 /* The most records / messages / applied entries a single entry call (step, tick, submit,
  * peer_status, flush) adds to a ready. */
@@ -143,7 +149,9 @@ enum px_msg_type {
  *   CLIENT_REPLY   value = the request, instance = where it was decided (0: it had been
  *                  applied earlier; the leader answers a resubmission without a new slot)
  *   HEARTBEAT      ballot b, a = decided-up-to, b = truncation hint (all live learners applied)
- *   TAKEOVER       ballot = the sender's ballot */
+ *   TAKEOVER       ballot = the handing-over leader's ballot, a = 1 when a successor more than
+ *                  PX_CAMPAIGN_LAG_MAX behind hands it back (the receiver campaigns, never
+ *                  hands it back again) */
 struct px_msg {
     uint8_t type; /* enum px_msg_type */
     uint8_t flags;

@@ -313,6 +313,9 @@ void px_proposer_pump(struct px_node *n, struct px_ready *out)
     if (n->state != PX_LEADER)
         return;
     if (n->handing_over) {
+        /* No new proposals, but the decisions a full output cut short continue here: the
+         * hand-over waits for them, and no further ACCEPTED may come to trigger them. */
+        advance_commit(n, out);
         hand_over(n, out);
         return;
     }
@@ -424,11 +427,31 @@ static void hand_over(struct px_node *n, struct px_ready *out)
     n->timeout += n->cfg.election_ticks; /* give the successor time to win */
 }
 
+/* A learner more than PX_CAMPAIGN_LAG_MAX (px.h) behind what it knows is chosen (restarted,
+ * partitioned, slow): its phase 1 would cost about that many promise entries per acceptor. */
+static bool far_behind(const struct px_node *n)
+{
+    return px_has_role(n, n->cfg.id, PX_ROLE_LEARNER) &&
+           n->chosen_hi > n->fib.applied + PX_CAMPAIGN_LAG_MAX;
+}
+
+/* The leader asks this node to campaign now (planned rotation). A successor far behind hands
+ * the request back (a = 1) instead, so the up-to-date former leader campaigns at once; a
+ * request handed back is never returned again, so two lagging nodes cannot bounce it. */
 void px_proposer_takeover(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
     px_proposer_observe(n, m->ballot, out);
-    if (n->state == PX_FOLLOWER && px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER))
-        campaign(n, out);
+    if (n->state != PX_FOLLOWER || !px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER))
+        return;
+    if (far_behind(n) && m->a == 0) {
+        struct px_msg *r = px_out_msg(n, out, PX_MSG_TAKEOVER, m->from);
+        if (r != NULL) {
+            r->ballot = m->ballot;
+            r->a = 1;
+        }
+        return; /* no room: the election timers elect someone */
+    }
+    campaign(n, out);
 }
 
 void px_proposer_ack(struct px_node *n, const struct px_msg *m)
@@ -525,14 +548,12 @@ static void resend(struct px_node *n, struct px_ready *out)
     }
 }
 
-/* A proposer whose own log is far behind what is known to be chosen (a restarted or lagging
- * learner) would win phase 1 with a ring that cannot reach the first instance it may propose,
- * and stall the pool until it caught up: it waits PX_CAMPAIGN_DEFER_TIMEOUTS (px.h) first. */
+/* A proposer far behind catches up first: it waits PX_CAMPAIGN_DEFER_TIMEOUTS (px.h) more
+ * election timeouts before it campaigns. */
 static bool defer_campaign(const struct px_node *n)
 {
-    bool behind = px_has_role(n, n->cfg.id, PX_ROLE_LEARNER) &&
-                  n->chosen_hi > n->fib.applied + PX_LOG_MAX / 2;
-    return behind && n->elapsed < n->timeout + PX_CAMPAIGN_DEFER_TIMEOUTS * n->cfg.election_ticks;
+    return far_behind(n) &&
+           n->elapsed < n->timeout + PX_CAMPAIGN_DEFER_TIMEOUTS * n->cfg.election_ticks;
 }
 
 void px_proposer_tick(struct px_node *n, struct px_ready *out)

@@ -25,6 +25,17 @@
  * hung run still ends in well under a second. */
 #define SIM_LIVE_TICKS_BASE      3000u
 #define SIM_LIVE_TICKS_PER_ROUND 50u
+/* The work a seed may do, besides its virtual time (a tick's cost grows with what is in flight,
+ * so a bound on ticks alone let a livelocked seed run for hours). Every message costs its
+ * receiver at most one core step, so bounding messages bounds steps too:
+ *   - messages sent: at most SIM_WORK_MSGS_PER_NODE_TICK per node per tick of the seed's time
+ *     bound (the most of 20,000 soak seeds was 0.75, see tests/sim/README.md);
+ *   - backlog (delivered, not yet stepped, all nodes): at most SIM_BACKLOG_MAX, four full
+ *     promise streams (PX_LOG_MAX entries) from every acceptor of the largest pool; beyond it
+ *     the pool is fed faster than it steps, and each tick costs more than the last.
+ * Past either bound the seed reports a liveness violation with its replay line. */
+#define SIM_WORK_MSGS_PER_NODE_TICK 2u
+#define SIM_BACKLOG_MAX             (4u * PX_LOG_MAX * SIM_NODES_MAX)
 /* Share of seeds that run past PX_LOG_MAX instances (ring wrap-around, truncation, snapshots
  * at scale); each costs about as much as a hundred short seeds. */
 #define SIM_LONG_SEEDS 0.02
@@ -221,6 +232,36 @@ static void sim_heal_all(struct sim *s)
         fprintf(s->out, "t=%llu all faults healed\n", (unsigned long long)s->now);
 }
 
+/* A seed's bounds of virtual time and of work, fixed before it starts. */
+struct sim_bounds {
+    uint64_t ticks_max, msgs_max;
+};
+
+static struct sim_bounds sim_bounds_of(const struct sim *s, const struct sim_mix *x)
+{
+    struct sim_bounds b;
+    b.ticks_max =
+        x->chaos_ticks + SIM_LIVE_TICKS_BASE + (uint64_t)SIM_LIVE_TICKS_PER_ROUND * s->rounds;
+    b.msgs_max = b.ticks_max * s->n * SIM_WORK_MSGS_PER_NODE_TICK;
+    return b;
+}
+
+/* False (and a liveness violation) once the seed did more work than its bounds allow. */
+static bool sim_within_work(struct sim *s, const struct sim_bounds *b)
+{
+    size_t backlog = 0;
+    for (uint16_t j = 0; j < s->n; j++)
+        backlog += s->node[j].inbox_len;
+    if (s->send_seq <= b->msgs_max && backlog <= SIM_BACKLOG_MAX)
+        return true;
+    sim_violate(s, SIM_V_LIVENESS,
+                "work bound: %llu messages sent (bound %llu), %zu delivered but not stepped "
+                "(bound %u), %u of %u requests applied",
+                (unsigned long long)s->send_seq, (unsigned long long)b->msgs_max, backlog,
+                SIM_BACKLOG_MAX, s->done, s->rounds);
+    return false;
+}
+
 static void sim_run_seed(struct sim *s, const struct sim_run_opts *o)
 {
     struct sim_mix x;
@@ -234,7 +275,8 @@ static void sim_run_seed(struct sim *s, const struct sim_run_opts *o)
         x.role_rng.s = s->opt.seed ^ 0x5eed0f0e1e5ull;
         x.roles = sim_uniform(&x.role_rng, 0.001, 0.01);
     }
-    while (s->now < x.chaos_ticks && s->viol == SIM_V_NONE) {
+    struct sim_bounds b = sim_bounds_of(s, &x);
+    while (s->now < x.chaos_ticks && s->viol == SIM_V_NONE && sim_within_work(s, &b)) {
         sim_chaos(s, &x);
         sim_chaos_roles(s, &x);
         sim_tick(s, true, true, true);
@@ -242,15 +284,16 @@ static void sim_run_seed(struct sim *s, const struct sim_run_opts *o)
     if (s->viol != SIM_V_NONE)
         return;
     sim_heal_all(s);
-    uint64_t limit = s->now + SIM_LIVE_TICKS_BASE + SIM_LIVE_TICKS_PER_ROUND * s->rounds;
     while (s->viol == SIM_V_NONE && !(s->submitted == s->rounds && sim_converged(s, true))) {
-        if (s->now >= limit) {
+        if (s->now >= b.ticks_max) {
             sim_violate(s, SIM_V_LIVENESS,
                         "%u of %u requests applied, learners not converged %llu ticks after "
                         "healing",
-                        s->done, s->rounds, (unsigned long long)(limit - x.chaos_ticks));
+                        s->done, s->rounds, (unsigned long long)(b.ticks_max - x.chaos_ticks));
             return;
         }
+        if (!sim_within_work(s, &b))
+            return;
         sim_tick(s, true, true, true);
     }
     sim_check_final(s);

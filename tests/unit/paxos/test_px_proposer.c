@@ -497,6 +497,22 @@ static void test_proposer_far_behind_the_chosen_log_defers_its_campaign(void **s
     assert_true(behind >= up_to_date + (PX_CAMPAIGN_DEFER_TIMEOUTS - 1) * cfg.election_ticks);
 }
 
+/* Seed 913282 of the simulator: a restarted proposer 1,830 instances behind (under the old
+ * PX_LOG_MAX / 2 threshold) campaigned; its promise streams (1,830 entries from each of five
+ * acceptors) took ten times its phase-1 timeout to step and buried the leader's heartbeats,
+ * so it timed out, campaigned again over the leader, and the pool never converged. More than
+ * PX_CAMPAIGN_LAG_MAX (one catch-up batch) behind, a proposer catches up before it campaigns. */
+static void test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campaign(void **state)
+{
+    (void)state;
+    struct px_config cfg = pxu_config(0, 3);
+    uint32_t up_to_date = ticks_to_campaign_after(0);
+    assert_int_equal(ticks_to_campaign_after(PX_CAMPAIGN_LAG_MAX), up_to_date);
+    uint32_t behind = ticks_to_campaign_after(PX_CAMPAIGN_LAG_MAX + 1);
+    assert_true(behind >= up_to_date + (PX_CAMPAIGN_DEFER_TIMEOUTS - 1) * cfg.election_ticks);
+    assert_int_equal(ticks_to_campaign_after(1830), behind);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -520,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_proposer_quorum_follows_acceptor_set_changes),
         cmocka_unit_test(test_proposer_that_is_no_acceptor_persists_its_ballot_before_prepare),
         cmocka_unit_test(test_proposer_far_behind_the_chosen_log_defers_its_campaign),
+        cmocka_unit_test(test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campaign),
         cmocka_unit_test(
             test_proposer_leader_answers_an_already_applied_resubmission_without_a_slot),
     };

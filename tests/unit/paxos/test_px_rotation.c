@@ -93,6 +93,140 @@ static void test_rotation_without_another_proposer_keeps_leading(void **state)
     pxc_free(c);
 }
 
+/* What one leader call produced: the highest instance proposed, replies and hand-overs. */
+struct lead_out {
+    px_inst_t proposed_hi;
+    uint32_t replies, takeovers;
+};
+
+static void collect(struct px_ready *r, struct lead_out *o)
+{
+    for (uint32_t i = 0; i < r->msgs_len; i++) {
+        const struct px_msg *m = &r->msgs[i];
+        if (m->type == PX_MSG_ACCEPT && m->instance > o->proposed_hi)
+            o->proposed_hi = m->instance;
+        o->replies += m->type == PX_MSG_CLIENT_REPLY;
+        o->takeovers += m->type == PX_MSG_TAKEOVER;
+    }
+    px_ready_clear(r);
+}
+
+/* One ACCEPTED range can decide more instances than a call has room to reply to
+ * (PX_STEP_OUTPUT_MAX); the rest are decided on later calls. When that range also completes
+ * the rotation period, the leader stops proposing to hand over -- and it used to stop deciding
+ * too: its last instances stayed undecided with a quorum of acks, never resent, and the pool
+ * stalled with the leader heartbeating (a --rotate 1000 --window 1024 chaos run, 3 of 4). */
+static void
+test_rotation_leader_keeps_deciding_a_long_accepted_range_while_handing_over(void **state)
+{
+    (void)state;
+    struct px_config cfg = pxu_config(0, 3);
+    cfg.window_max = 1024;
+    cfg.rotate_every = 600;
+    cfg.batch = true;
+    struct px_node *n = pxu_node_cfg(&cfg);
+    struct px_ready *r = pxu_ready();
+    struct lead_out o = {0};
+    px_ballot_t b = 0;
+    while (b == 0) { /* campaign, then node 1's empty promise makes a quorum */
+        px_node_tick(n, r);
+        int k = pxu_find(r, PX_MSG_PREPARE, 0);
+        if (k >= 0)
+            b = r->msgs[k].ballot;
+        px_ready_clear(r);
+    }
+    struct px_msg p = pxu_msg(PX_MSG_PROMISE, 1, 0, b, 1);
+    px_node_step(n, &p, r);
+    assert_true(px_node_is_leader(n));
+    px_ready_clear(r);
+    uint32_t values = 1000;
+    for (uint32_t seq = 1; seq <= values; seq++) {
+        struct px_value v = {.increment = seq, .client_id = 9, .seq = seq};
+        assert_int_equal(px_node_submit(n, &v, r), 0);
+        collect(r, &o);
+    }
+    /* Node 1 acknowledges in ranges of at most 200 until 500 are decided: the window grows
+     * to hold more than a call can reply to. */
+    px_inst_t acked = 0;
+    while (acked < 500) {
+        px_inst_t hi = o.proposed_hi < acked + 200 ? o.proposed_hi : acked + 200;
+        struct px_msg m = pxu_msg(PX_MSG_ACCEPTED, 1, 0, b, acked + 1);
+        m.a = hi;
+        px_node_step(n, &m, r);
+        collect(r, &o);
+        acked = hi;
+    }
+    assert_int_equal(o.replies, acked);
+    for (int k = 0; k < 4; k++) { /* each call proposes what its output room allows */
+        px_node_flush(n, r);
+        collect(r, &o);
+    }
+    assert_true(o.proposed_hi >= acked + PX_STEP_OUTPUT_MAX); /* more in flight than one call */
+    struct px_msg m = pxu_msg(PX_MSG_ACCEPTED, 1, 0, b, acked + 1);
+    m.a = o.proposed_hi; /* decides them all, passing the rotation period */
+    px_node_step(n, &m, r);
+    collect(r, &o);
+    assert_true(o.replies < o.proposed_hi); /* the call ran out of room part way */
+    for (uint32_t t = 0; t < 20 && o.takeovers == 0; t++) {
+        px_node_tick(n, r);
+        collect(r, &o);
+    }
+    assert_int_equal(o.replies, o.proposed_hi); /* every acknowledged instance decided */
+    assert_int_equal(o.takeovers, 1);
+    assert_false(px_node_is_leader(n));
+    pxu_free(n);
+    free(r);
+}
+
+/* Node 0 of 3 follows leader 1, which announced `decided` chosen instances. */
+static struct px_node *follower_after(px_inst_t decided, struct px_ready *r)
+{
+    struct px_node *n = pxu_node(0, 3, true);
+    struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(1, 1), 0);
+    hb.a = decided;
+    px_node_step(n, &hb, r);
+    px_ready_clear(r);
+    return n;
+}
+
+static struct px_msg takeover_from_1(uint64_t handed_back)
+{
+    struct px_msg m = pxu_msg(PX_MSG_TAKEOVER, 1, 0, px_ballot_make(1, 1), 0);
+    m.a = handed_back;
+    return m;
+}
+
+/* The planned campaign skipped the check a timed-out campaign makes: a successor far behind
+ * the chosen log campaigned at once, with the promise streams that cost (see
+ * test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campaign). It hands the
+ * request back instead, once: the up-to-date former leader campaigns at once. */
+static void test_rotation_successor_far_behind_hands_the_takeover_back(void **state)
+{
+    (void)state;
+    struct px_ready *r = pxu_ready();
+    struct px_node *n = follower_after(PX_CAMPAIGN_LAG_MAX + 1, r);
+    struct px_msg t = takeover_from_1(0);
+    px_node_step(n, &t, r);
+    assert_int_equal(pxu_count(r, PX_MSG_PREPARE), 0);
+    int k = pxu_find(r, PX_MSG_TAKEOVER, 0);
+    assert_true(k >= 0);
+    assert_int_equal(r->msgs[k].to, 1);
+    assert_int_equal(r->msgs[k].a, 1); /* handed back: never returned again */
+    px_ready_clear(r);
+    t = takeover_from_1(1); /* handed back to a node also behind: it campaigns anyway */
+    px_node_step(n, &t, r);
+    assert_int_equal(pxu_count(r, PX_MSG_PREPARE), 1);
+    assert_int_equal(pxu_count(r, PX_MSG_TAKEOVER), 0);
+    pxu_free(n);
+    n = follower_after(PX_CAMPAIGN_LAG_MAX, r); /* close enough: campaigns at once */
+    px_ready_clear(r);
+    t = takeover_from_1(0);
+    px_node_step(n, &t, r);
+    assert_int_equal(pxu_count(r, PX_MSG_PREPARE), 1);
+    pxu_free(n);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +234,9 @@ int main(void)
         cmocka_unit_test(test_rotation_skips_a_dead_proposer),
         cmocka_unit_test(test_rotation_skips_nodes_that_are_not_proposers),
         cmocka_unit_test(test_rotation_without_another_proposer_keeps_leading),
+        cmocka_unit_test(
+            test_rotation_leader_keeps_deciding_a_long_accepted_range_while_handing_over),
+        cmocka_unit_test(test_rotation_successor_far_behind_hands_the_takeover_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
