@@ -199,7 +199,7 @@ bool sup_converge(struct sup *s)
         for (uint16_t i = 0; i < s->cfg->nodes; i++) {
             if (!sup_has_role(s->cfg, i, PX_ROLE_LEARNER))
                 continue;
-            if (!sup_up(s, i))
+            if (!sup_settled(s, i))
                 all_up = false;
             uint64_t a = CMM_LOAD_SHARED(sup_node_shared(s, i)->applied);
             lo = a < lo ? a : lo;

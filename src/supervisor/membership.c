@@ -71,6 +71,14 @@ bool sup_up(const struct sup *s, uint16_t i)
     return s->members.procs[i].pid > 0;
 }
 
+bool sup_settled(const struct sup *s, uint16_t i)
+{
+    PX_ASSERT(i < s->cfg->nodes);
+    const struct sup_proc *p = &s->members.procs[i];
+    return p->pid > 0 && !p->killing &&
+           CMM_LOAD_SHARED(sup_node_shared(s, i)->loaded_incarnation) == p->incarnation;
+}
+
 uint16_t sup_leader(const struct sup *s)
 {
     for (uint16_t i = 0; i < s->cfg->nodes; i++)

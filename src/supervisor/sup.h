@@ -137,6 +137,9 @@ int sup_spawn(struct sup *s, uint16_t i);
  * is stopping; a node that exited by itself sets s->fatal. */
 void sup_reap(struct sup *s);
 bool sup_up(const struct sup *s, uint16_t i);
+/* Up, not a chaos victim waiting to be reaped, and loaded its current incarnation: what it
+ * publishes in the segment (applied, final state) is its own, not a dead predecessor's. */
+bool sup_settled(const struct sup *s, uint16_t i);
 uint16_t sup_leader(const struct sup *s);
 /* Waits until every node has loaded its store and a leader is elected. 0 or an exit code
  * (-1: a signal). */
