@@ -1,12 +1,16 @@
 #include "common/log.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* The longest part of a bad PAXOS_LOG value echoed in the error line: a level name has at most
  * 5 characters, so 32 show any typo, and a pasted blob does not flood the terminal. */
 #define LOG_ECHO_MAX 32
+/* The longest log line; a longer one is cut (and still ends in a newline). */
+#define LOG_LINE_MAX 1024
 
 int log_level_current = LOG_ERROR;
 char log_who[32] = "supervisor";
@@ -39,4 +43,23 @@ int log_init(const char *who)
 void log_set_node(unsigned id, unsigned incarnation)
 {
     snprintf(log_who, sizeof(log_who), "node %u.%u", id, incarnation);
+}
+
+void log_line(const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX];
+    int n = snprintf(line, sizeof(line), "paxos-shm[%s]: ", log_who);
+    if (n < 0 || (size_t)n >= sizeof(line) - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    size_t len = m < 0 ? (size_t)n : (size_t)n + (size_t)m;
+    if (len > sizeof(line) - 2)
+        len = sizeof(line) - 2;
+    line[len++] = '\n';
+    fflush(stderr); /* what the process printed before stays before this line */
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w; /* a log line that cannot be written is not worth failing the run over */
 }

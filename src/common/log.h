@@ -18,13 +18,14 @@ int log_init(const char *who);
 /* Names this process "node <id>.<incarnation>" in its log lines. */
 void log_set_node(unsigned id, unsigned incarnation);
 
+/* Writes one whole line "paxos-shm[who]: message\n" with one write(2): the processes of a pool
+ * share stderr, and a line written in pieces interleaves with theirs. */
+void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #define LOG(level, ...)                                                                            \
     do {                                                                                           \
-        if ((level) <= log_level_current) {                                                        \
-            fprintf(stderr, "paxos-shm[%s]: ", log_who);                                           \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
+        if ((level) <= log_level_current)                                                          \
+            log_line(__VA_ARGS__);                                                                 \
     } while (0)
 
 #endif

@@ -6,6 +6,7 @@ import ctypes
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -510,6 +511,63 @@ def failpoint_kill_between_persist_and_send_still_verifies():
 @case
 def failpoint_kill_between_receive_and_persist_still_verifies():
     failpoint_run("before-persist:100", "shm")
+
+
+@case
+def failpoint_kill_mid_send_sqlite_still_verifies():
+    failpoint_run("mid-send:20", "sqlite")
+
+
+@case
+def failpoint_kill_between_receive_and_persist_sqlite_still_verifies():
+    failpoint_run("before-persist:100", "sqlite")
+
+
+def fsyncs_and_batches(sync):
+    """Runs 3 sqlite nodes under strace; returns {node: (fsync calls, batches persisted)} of
+    every node process (the supervisor's own syncs, for the client record, are not counted)."""
+    work = tempfile.mkdtemp()
+    try:
+        data = os.path.join(work, "data")
+        os.mkdir(data)
+        trace = os.path.join(work, "trace")
+        e = dict(os.environ, PAXOS_LOG="debug")
+        p = subprocess.run(["strace", "-f", "-qq", "-o", trace, "-e", "trace=fsync,fdatasync",
+                            BIN, "--nodes", "3", "--rounds", "3000", "--window", "4", "--store",
+                            "sqlite", "--sync", sync, "--data-dir", data, "--quiet"],
+                           capture_output=True, text=True, timeout=300, env=e)
+        assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
+        pid_node = {int(m.group(2)): int(m.group(1)) for m in
+                    re.finditer(r"node (\d+) incarnation \d+ is pid (\d+)", p.stderr)}
+        batches = {int(m.group(1)): int(m.group(2)) for m in
+                   re.finditer(r"\[node (\d+)\.\d+\]: loops .* batches (\d+) ", p.stderr)}
+        syncs = {n: 0 for n in pid_node.values()}
+        for line in open(trace):
+            pid = int(line.split()[0])
+            if pid in pid_node and re.search(r"\b(fsync|fdatasync)\(", line):
+                syncs[pid_node[pid]] += 1
+        assert len(pid_node) == 3 and sorted(batches) == [0, 1, 2], (pid_node, batches)
+        return {n: (syncs[n], batches[n]) for n in batches}
+    finally:
+        shutil.rmtree(work)
+
+
+@case
+def sync_full_fsyncs_every_batch():
+    # --sync full promises power-loss durability: the WAL is synced at every commit, and the
+    # node sends a batch's replies only after its commit returned (the driver's order).
+    for node, (syncs, batches) in fsyncs_and_batches("full").items():
+        assert batches >= 100, (node, batches)
+        assert syncs >= batches, "node %d: %d fsyncs for %d batches" % (node, syncs, batches)
+
+
+@case
+def sync_normal_does_not_fsync_per_batch():
+    # --sync normal promises survival of a process crash only (the failpoint cases above kill
+    # nodes between receive, persist and send): the OS holds every commit, no fsync is paid.
+    for node, (syncs, batches) in fsyncs_and_batches("normal").items():
+        assert batches >= 100, (node, batches)
+        assert syncs <= 8, "node %d: %d fsyncs for %d batches" % (node, syncs, batches)
 
 
 def expect_storage_error(args, needle, env=None):
