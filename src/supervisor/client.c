@@ -195,3 +195,9 @@ enum client_table client_table_check(const struct px_fib *f, uint64_t g)
     }
     return worst;
 }
+
+bool client_same_history(const struct px_fib *a, const struct px_fib *b)
+{
+    PX_ASSERT(a != NULL && b != NULL);
+    return a->digest == b->digest && a->value == b->value && a->requests == b->requests;
+}

@@ -89,4 +89,12 @@ enum client_table {
 };
 enum client_table client_table_check(const struct px_fib *f, uint64_t g);
 
+/* Whether two learners applied the same history: the same requests at the same instances
+ * (the digest chains instance, identity and increment of every request that changed the
+ * state), hence the same value and count. Their applied indexes may differ: instances past
+ * the last request that changed anything hold no-ops or duplicates (a resubmitted request
+ * decided again after the client had its reply), and a learner stopped at the end of the run
+ * may not have applied those yet. */
+bool client_same_history(const struct px_fib *a, const struct px_fib *b);
+
 #endif

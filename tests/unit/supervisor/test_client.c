@@ -166,6 +166,42 @@ static void test_table_without_a_recorded_round_is_missing(void **state)
     assert_int_equal(client_table_check(&f, 20000), CLIENT_TABLE_MISSING);
 }
 
+static void test_learners_with_trailing_duplicates_and_no_ops_have_the_same_history(void **state)
+{
+    (void)state;
+    static struct px_fib a, b;
+    table_of(&a, 900, 0);
+    table_of(&b, 900, 0);
+    /* b applied 64 more instances after the run's last request: a duplicate decided again
+     * (a resubmission answered late) and no-ops. The soak saw this as DIVERGED when applied
+     * indexes had to be equal (seed 20261201, cases 726 and 907). */
+    struct px_value dup = {.client_id = 1, .seq = 1, .increment = 1};
+    struct px_value noop = {0};
+    px_fib_apply(&b, 901, &dup);
+    for (px_inst_t i = 902; i <= 964; i++)
+        px_fib_apply(&b, i, &noop);
+    assert_int_not_equal(a.applied, b.applied);
+    assert_true(client_same_history(&a, &b));
+    assert_true(client_same_history(&b, &a));
+}
+
+static void test_learners_that_applied_a_request_at_another_instance_differ(void **state)
+{
+    (void)state;
+    static struct px_fib a, b;
+    table_of(&a, 900, 0);
+    table_of(&b, 899, 0);
+    struct px_value last = {.client_id = (uint32_t)(899 % CLIENT_IDS + 1),
+                            .seq = (uint32_t)(899 / CLIENT_IDS + 1),
+                            .increment = 900};
+    px_fib_apply(&b, 901, &last); /* the same request, one instance later */
+    assert_int_equal(a.value, b.value);
+    assert_int_equal(a.requests, b.requests);
+    assert_false(client_same_history(&a, &b));
+    table_of(&b, 899, 0);
+    assert_false(client_same_history(&a, &b)); /* one request short */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +215,8 @@ int main(void)
         cmocka_unit_test(test_table_of_exactly_the_recorded_rounds_agrees),
         cmocka_unit_test(test_table_with_a_request_the_client_never_submitted_is_unknown),
         cmocka_unit_test(test_table_without_a_recorded_round_is_missing),
+        cmocka_unit_test(test_learners_with_trailing_duplicates_and_no_ops_have_the_same_history),
+        cmocka_unit_test(test_learners_that_applied_a_request_at_another_instance_differ),
     };
     return cmocka_run_group_tests_name("supervisor_client", tests, NULL, NULL);
 }
