@@ -88,6 +88,11 @@ enum sim_viol {
 };
 extern const char *const sim_viol_names[SIM_V_COUNT];
 
+/* Where a node dies inside a flush point (the real crash contract of the store): before the
+ * commit (the batch is lost), after it before any send (its messages are lost), part way
+ * through the sends (the rest is lost). */
+enum sim_crash_point { SIM_CP_NONE, SIM_CP_BEFORE_COMMIT, SIM_CP_BEFORE_SEND, SIM_CP_MID_SEND };
+
 /* --- PRNG: splitmix64, one stream per run --- */
 struct sim_rng {
     uint64_t s;
@@ -152,6 +157,8 @@ struct sim_node {
     px_ballot_t promised_before; /* durable promise when the current batch began */
     uint8_t crash_at;            /* enum sim_crash_point drawn for the flush point under way */
     uint32_t crash_after;        /* SIM_CP_MID_SEND: dies after this many sends */
+    uint8_t crash_armed;         /* a script's crash point for the next flush point it fits */
+    uint32_t crash_armed_after;  /* ... SIM_CP_MID_SEND: after this many sends */
     uint64_t hang_until;         /* a hung consumer: not run before this tick */
     uint64_t hang_from;
     struct sim_store st;
@@ -271,6 +278,11 @@ int sim_init(struct sim *s, const struct px_config *cfg, uint64_t seed, FILE *ou
 void sim_free(struct sim *s);
 void sim_set_rounds(struct sim *s, uint32_t rounds, uint32_t clients, uint32_t window);
 void sim_crash(struct sim *s, uint16_t id);
+/* Scripts: node id dies at `point` of its next flush point that persists something (or, for
+ * SIM_CP_MID_SEND, that sends more than `after` messages), after `after` sends. */
+void sim_crash_at(struct sim *s, uint16_t id, enum sim_crash_point point, uint32_t after);
+/* Node id stops running (a hung consumer, SIGSTOP) for `ticks` ticks. */
+void sim_hang(struct sim *s, uint16_t id, uint64_t ticks);
 void sim_restart(struct sim *s, uint16_t id);
 void sim_heal(struct sim *s);
 void sim_set_roles(struct sim *s, uint16_t id, uint64_t roles);
