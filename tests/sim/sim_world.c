@@ -15,9 +15,9 @@
 #include <string.h>
 
 const char *const sim_fault_names[SIM_F_COUNT] = {
-    "drops",        "duplicates", "reorders",    "delays",         "partitions",
-    "crashes",      "restarts",   "lagging",     "leader changes", "rotations",
-    "role changes", "ring full",  "outbox full", "lagged",         "hangs",
+    "drops",       "duplicates", "reorders",       "delays",         "partitions",   "crashes",
+    "restarts",    "lagging",    "leader changes", "rotations",      "role changes", "ring full",
+    "outbox full", "lagged",     "hangs",          "client crashes",
 };
 
 /* --- PRNG (splitmix64: tiny, full period, good enough for fault draws) --- */
@@ -111,6 +111,8 @@ void sim_client_receive(struct sim *s, const struct px_msg *m)
         return;
     }
     s->req[round].replied = true;
+    if (s->cc.on)
+        sim_cc_receive(s, m);
 }
 
 /* --- the node process: what the driver is given --- */
@@ -421,7 +423,7 @@ uint16_t sim_pick_proposer(struct sim *s, uint16_t avoid)
     return cand[sim_rng_below(&s->rng, k)];
 }
 
-static void sim_submit_round(struct sim *s, uint32_t round, int to)
+void sim_submit_round(struct sim *s, uint32_t round, int to)
 {
     struct sim_req *q = &s->req[round];
     uint16_t t = to >= 0 ? (uint16_t)to : sim_pick_proposer(s, q->sent_at ? q->target : 0xffff);
@@ -534,7 +536,9 @@ static bool sim_node_runs(struct sim *s, struct sim_node *nd)
 void sim_tick(struct sim *s, bool deliver, bool tick_nodes, bool client)
 {
     s->now++;
-    if (client)
+    if (client && s->cc.on)
+        sim_cc_step(s);
+    else if (client)
         sim_client_step(s);
     if (deliver)
         sim_deliver_due(s);
@@ -585,9 +589,14 @@ bool sim_quiet(const struct sim *s)
 }
 
 /* Every request applied, every (live, unless all) learner up and holding the same state. */
+bool sim_client_all_out(const struct sim *s)
+{
+    return s->cc.on ? sim_cc_done(s) : s->submitted == s->rounds;
+}
+
 bool sim_converged(const struct sim *s, bool all)
 {
-    if (s->done < s->submitted)
+    if (s->cc.on ? !sim_cc_done(s) : s->done < s->submitted)
         return false;
     const struct px_fib *ref = NULL;
     for (uint16_t j = 0; j < s->n; j++) {
@@ -598,8 +607,8 @@ bool sim_converged(const struct sim *s, bool all)
         if (!s->node[j].up)
             continue;
         const struct px_fib *f = px_node_fib(s->node[j].px);
-        if (f->requests != s->submitted)
-            return false;
+        if (s->cc.on ? f->applied < s->decided_max : f->requests != s->submitted)
+            return false; /* the supervisor's client: its own check says what must be there */
         if (ref != NULL &&
             (f->applied != ref->applied || f->value != ref->value || f->digest != ref->digest))
             return false;
