@@ -34,6 +34,8 @@ struct pool_node_shared {
     uint64_t records;   /* records persisted */
     /* Messages that arrived damaged (failed their check): dropped, counted. */
     uint64_t bad_messages;
+    /* Client values the core dropped at a full request queue (px_stats.requests_dropped). */
+    uint64_t requests_dropped;
     /* Set once per incarnation after the store is loaded (the supervisor waits for every node
      * before the client starts; it computes the rounds of earlier runs from these). */
     uint32_t loaded_incarnation;

@@ -199,6 +199,7 @@ static void publish_status(struct node *nd)
     CMM_STORE_SHARED(me->batches, nd->batches_base + nd->drv.stats.batches);
     CMM_STORE_SHARED(me->records, nd->records_base + nd->drv.stats.records);
     CMM_STORE_SHARED(me->bad_messages, st->bad_messages);
+    CMM_STORE_SHARED(me->requests_dropped, px_node_stats(nd->core)->requests_dropped);
 }
 
 static void log_summary(const struct node *nd)

@@ -293,7 +293,10 @@ struct px_stats {
     uint64_t catchup_reqs;   /* CATCHUP_REQ sent */
     uint64_t snapshots_sent; /* SNAPSHOT headers sent */
     uint64_t snapshots_installed;
-    uint64_t dropped;   /* inputs ignored: no room in the log ring or the queue */
+    uint64_t dropped; /* inputs ignored: no room in the log ring or the queue */
+    /* Of them, client values a full queue (PX_QUEUE_MAX) refused: a CLIENT message cannot be
+     * pushed back, so the client resubmits it after its timeout. Reported by the node loop. */
+    uint64_t requests_dropped;
     uint64_t truncated; /* log base advances */
 };
 const struct px_stats *px_node_stats(const struct px_node *n);

@@ -22,6 +22,13 @@
 /* Client values forwarded at most this many times (0..3 fits PX_FLAG_HOPS), so two nodes that
  * each think the other leads do not bounce a value forever. */
 #define PX_HOPS_MAX 2u
+/* Output room a forwarding of held client values leaves to the rest of its call: the replies
+ * of the message being stepped (the ACCEPTED of the leader's ACCEPT that triggered it, a
+ * catch-up request) and the call's continued work. Without it an acceptor holding more values
+ * than a call can send dropped that ACCEPT for want of room, and with a quorum of every
+ * acceptor nothing was decided until the leader resent it. What is left is forwarded on the
+ * leader's next message. */
+#define PX_FORWARD_RESERVE (PX_STEP_OUTPUT_MAX / 2)
 
 /* log entry flags */
 #define PX_E_ACCEPTED 0x01u /* acc_*: accepted by this acceptor, or seen in an ACCEPT (learner) */

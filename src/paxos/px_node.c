@@ -377,8 +377,10 @@ void px_node_step(struct px_node *n, const struct px_msg *m, struct px_ready *ou
     px_begin(n, out);
     if (m->type == PX_MSG_CLIENT) {
         uint32_t hops = (m->flags & PX_FLAG_HOPS) >> 4;
-        if (px_proposer_client(n, &m->value, hops, out) != 0)
+        if (px_proposer_client(n, &m->value, hops, out) != 0) {
             n->stats.dropped++; /* queue full: the client resubmits after its timeout */
+            n->stats.requests_dropped++;
+        }
     } else if (m->from >= n->cfg.nodes || m->from == n->cfg.id) {
         n->stats.dropped++;
     } else {

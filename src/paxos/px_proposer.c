@@ -30,7 +30,7 @@ void px_proposer_reset_timer(struct px_node *n, bool leader_lost)
 
 static void forward_queue(struct px_node *n, uint16_t to, struct px_ready *out)
 {
-    while (n->q_len > 0 && to != n->cfg.id && px_room_msgs(n, out) > 1) {
+    while (n->q_len > 0 && to != n->cfg.id && px_room_msgs(n, out) > PX_FORWARD_RESERVE) {
         struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, to);
         m->value = n->queue[n->q_head];
         m->flags = 1u << 4;

@@ -145,6 +145,31 @@ uint64_t client_decided_prefix(const struct client *c)
     return c->base + c->oldest - 1;
 }
 
+struct client_resume client_resume_of(const struct client_record *last)
+{
+    PX_ASSERT(last->decided <= last->submitted);
+    struct client_resume r = {.base = last->submitted, .in_doubt = last->submitted - last->decided};
+    return r;
+}
+
+void client_record_take(struct client_record *r, const struct client *c)
+{
+    uint64_t decided = client_decided_prefix(c);
+    r->decided = decided > r->decided ? decided : r->decided;
+    r->submitted = c->hwm > r->submitted ? c->hwm : r->submitted;
+    PX_ASSERT(r->decided <= r->submitted);
+}
+
+bool client_resolve_init(struct client *c, const struct client_resume *from, uint32_t window)
+{
+    PX_ASSERT(from->in_doubt <= from->base);
+    if (from->in_doubt == 0)
+        return false;
+    client_init(c, from->in_doubt, window, from->base - from->in_doubt);
+    client_hwm_durable(c, from->base); /* the earlier run's mark: durable */
+    return true;
+}
+
 /* Requests of client id k among global rounds 1..g (rounds k, k + CLIENT_IDS, ...). */
 static uint64_t seqs_of(uint32_t k, uint64_t g)
 {

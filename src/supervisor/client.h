@@ -80,6 +80,30 @@ bool client_finished(const struct client *c);
 /* F(n) mod 2^64, computed directly (the independent check of the end state). */
 uint64_t client_fib(uint64_t n);
 
+/* The client's durable record across runs (the supervisor keeps it as one row per run in the
+ * registry, store.h struct store_run): every global round <= decided was seen decided, no
+ * global round above submitted was ever handed out. After a crash the rounds in
+ * (decided, submitted] are in doubt: each may or may not have been decided. */
+struct client_record {
+    uint64_t decided;
+    uint64_t submitted;
+};
+
+/* Where a run continuing a record starts: base = global rounds of earlier runs (the rounds in
+ * doubt included: their identities are used up), in_doubt = those resolved first. */
+struct client_resume {
+    uint64_t base;
+    uint64_t in_doubt;
+};
+struct client_resume client_resume_of(const struct client_record *last);
+/* Folds what c knows into r: the decided prefix and the high-water mark only grow. */
+void client_record_take(struct client_record *r, const struct client *c);
+/* Prepares c to resolve the rounds in doubt of `from` (same identities and increments as
+ * when they were first submitted, covered by the earlier run's durable high-water mark): a
+ * round decided before is answered as applied, one that never was is decided now. False, and
+ * c untouched, when no round is in doubt. */
+bool client_resolve_init(struct client *c, const struct client_resume *from, uint32_t window);
+
 /* How a learner's exactly-once table compares with "global rounds 1..g applied, nothing else"
  * (the cross-check of the client's record against the state machine's own). */
 enum client_table {

@@ -161,10 +161,9 @@ static int drive_client(struct sup *s, uint64_t start_ns)
 static int resolve_in_doubt(struct sup *s)
 {
     const struct store_run *run = &s->record.run;
-    if (run->in_doubt == 0)
+    const struct client_resume from = {.base = run->base, .in_doubt = run->in_doubt};
+    if (!client_resolve_init(s->drive.client, &from, s->cfg->window))
         return 0;
-    client_init(s->drive.client, run->in_doubt, s->cfg->window, run->base - run->in_doubt);
-    client_hwm_durable(s->drive.client, run->base); /* the earlier run's mark: durable */
     s->record.resolving = true;
     int rc = drive_client(s, util_now_ns());
     if (rc == 0 && sup_record_resolved(s) != 0)

@@ -164,11 +164,13 @@ static void bank_counters(struct sup *s, uint16_t i)
     b->drops += CMM_LOAD_SHARED(ns->drops);
     b->lagged += CMM_LOAD_SHARED(ns->lagged);
     b->bad_messages += CMM_LOAD_SHARED(ns->bad_messages);
+    b->requests_dropped += CMM_LOAD_SHARED(ns->requests_dropped);
     CMM_STORE_SHARED(ns->msgs_sent, 0);
     CMM_STORE_SHARED(ns->ring_full, 0);
     CMM_STORE_SHARED(ns->drops, 0);
     CMM_STORE_SHARED(ns->lagged, 0);
     CMM_STORE_SHARED(ns->bad_messages, 0);
+    CMM_STORE_SHARED(ns->requests_dropped, 0);
 }
 
 struct sup_counters sup_counters_of(const struct sup *s, uint16_t i)
@@ -180,6 +182,7 @@ struct sup_counters sup_counters_of(const struct sup *s, uint16_t i)
     c.drops += CMM_LOAD_SHARED(ns->drops);
     c.lagged += CMM_LOAD_SHARED(ns->lagged);
     c.bad_messages += CMM_LOAD_SHARED(ns->bad_messages);
+    c.requests_dropped += CMM_LOAD_SHARED(ns->requests_dropped);
     return c;
 }
 

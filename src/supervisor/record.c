@@ -40,10 +40,12 @@ int sup_record_begin(struct sup *s)
     int rc = store_registry_run_last(s->env.registry, &last);
     if (rc != 0 && rc != -ENOENT)
         return record_failed(s);
+    struct client_record was = {.decided = last.decided, .submitted = last.submitted};
+    struct client_resume from = client_resume_of(&was);
     rec->run.decided = last.decided;
     rec->run.submitted = last.submitted;
-    rec->run.in_doubt = last.submitted - last.decided;
-    rec->run.base = last.submitted;
+    rec->run.in_doubt = from.in_doubt;
+    rec->run.base = from.base;
     if (s->cfg->rounds > CLIENT_GLOBAL_ROUNDS_MAX - rec->run.base) {
         fprintf(stderr,
                 "paxos-shm: --rounds %" PRIu64 ": the data directory holds %" PRIu64
@@ -62,9 +64,10 @@ static void record_take(struct sup *s)
 {
     const struct client *c = s->drive.client;
     struct store_run *run = &s->record.run;
-    uint64_t decided = client_decided_prefix(c);
-    run->decided = decided > run->decided ? decided : run->decided;
-    run->submitted = c->hwm > run->submitted ? c->hwm : run->submitted;
+    struct client_record r = {.decided = run->decided, .submitted = run->submitted};
+    client_record_take(&r, c);
+    run->decided = r.decided;
+    run->submitted = r.submitted;
     if (!s->record.resolving)
         run->done = c->done;
 }

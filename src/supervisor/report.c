@@ -56,6 +56,8 @@ void report_print(const struct report *r, FILE *out)
             "  lagged %" PRIu64 "  resubmits %" PRIu64 "\n",
             r->msgs, r->rounds_done ? (double)r->msgs / (double)r->rounds_done : 0.0, r->ring_full,
             r->drops, r->lagged, r->resubmits);
+    fprintf(out, "requests    %" PRIu64 " dropped by the nodes (request queue full; resubmitted)\n",
+            r->requests_dropped);
     report_bad_messages(r, out);
     fprintf(out,
             "faults      restarts %u  chaos kills %u (leader %u)  leader changes %" PRIu64 "\n",
@@ -146,7 +148,8 @@ int report_json(const struct report *r, struct report_json_out *o)
             us(r->latency_ns->max), r->msgs, r->ring_full, r->drops, r->lagged, r->resubmits,
             r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes,
             r->expected_value, r->verified ? "true" : "false", r->outcome);
-    fprintf(f, "\"bad_messages\":%" PRIu64 ",\"per_node\":[", r->bad_messages);
+    fprintf(f, "\"bad_messages\":%" PRIu64 ",\"requests_dropped\":%" PRIu64 ",\"per_node\":[",
+            r->bad_messages, r->requests_dropped);
     for (uint32_t i = 0; i < c->nodes; i++) {
         const struct report_node *n = &r->nodes[i];
         char roles[4];

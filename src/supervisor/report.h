@@ -27,7 +27,8 @@ struct report {
     double seconds;
     const struct hist *latency_ns;
     uint64_t msgs, ring_full, drops, lagged, resubmits;
-    uint64_t bad_messages; /* every node's and the client's */
+    uint64_t bad_messages;     /* every node's and the client's */
+    uint64_t requests_dropped; /* client values the nodes' cores dropped (queue full) */
     uint32_t restarts, chaos_kills, chaos_leader_kills;
     uint64_t leader_changes;
     uint64_t expected_value;

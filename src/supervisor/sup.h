@@ -47,7 +47,8 @@ struct sup_env {
 /* What an incarnation counted in the segment; banked when it dies (the next starts from 0). */
 struct sup_counters {
     uint64_t msgs, ring_full, drops, lagged;
-    uint64_t bad_messages; /* received damaged and dropped */
+    uint64_t bad_messages;     /* received damaged and dropped */
+    uint64_t requests_dropped; /* client values the core dropped at a full request queue */
 };
 
 struct sup_proc {

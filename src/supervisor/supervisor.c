@@ -32,6 +32,7 @@ static void fill_nodes(const struct sup *s, struct report *r)
         r->lagged += e->counters.lagged;
         n->bad_messages = e->counters.bad_messages;
         r->bad_messages += e->counters.bad_messages;
+        r->requests_dropped += e->counters.requests_dropped;
         elections += e->elections;
     }
     r->msgs += s->env.t ? s->env.t->stats.sent : 0;

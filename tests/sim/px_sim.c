@@ -8,8 +8,9 @@
  *
  * Each seed draws its own pool (3..7 nodes, roles, window, rotation, batching) and its own
  * fault mix (drop, duplicate, reorder, delay, partitions, crashes at any point of a batch,
- * lagging nodes), runs a chaos phase, heals everything and then demands liveness and one final
- * state on every learner equal to F(R+1) mod 2^64.
+ * lagging nodes, hung consumers, tiny rings; in some seeds the supervisor's client, killed
+ * and continued: sim_client.c), runs a chaos phase, heals everything and then demands liveness and
+ * one final state on every learner equal to F(R+1) mod 2^64.
  */
 #include "sim.h"
 
@@ -129,6 +130,34 @@ static void sim_draw_faults(struct sim *s, struct sim_mix *x)
     s->p_crash_mid = x->crash > 0.0 ? sim_uniform(r, 0.0, 0.002) : 0.0;
     x->lag = sim_rng_chance(r, 0.4) ? sim_uniform(r, 0.002, 0.01) : 0.0;
     x->chaos_ticks = 300 + (uint32_t)sim_rng_below(r, 4700);
+}
+
+/* The rings of one seed and its hung consumers, from their own stream (net_rng): a seed that
+ * draws neither replays as it did before they were drawn. Some seeds get tiny rings and
+ * outboxes (1..64 slots, where the real ones hold 4096), so that sends find their ring full and
+ * queue in the outbox, a full outbox refuses with -ENOBUFS and the congestion window halves,
+ * and a broadcast blocked by a consumer a full ring behind detaches it (`lagged, missed = k`).
+ * Rings of fewer than 8 slots carry less than one round trip (up to 5 ticks) of a leader's
+ * heartbeats and a follower's acks: the pool then falls behind its own heartbeats for good, a
+ * liveness failure of the model, not of the code (the binary takes 64..65536 slots).
+ * Others get hung consumers: a live node stops reading for 10..160 ticks (sim_maybe_hang), its
+ * senders see full rings, until the end of the chaos phase. */
+#define SIM_TINY_RINGS_SEEDS 0.15
+#define SIM_HANG_SEEDS       0.2
+static void sim_draw_net(struct sim *s, const struct sim_mix *x)
+{
+    struct sim_rng *r = &s->net_rng;
+    r->s = s->opt.seed ^ 0x72696e67732e2e2eull;
+    if (sim_rng_chance(r, SIM_TINY_RINGS_SEEDS)) {
+        s->ring_slots = 1u << (3 + sim_rng_below(r, 4)); /* 8..64 */
+        s->bcast_slots = 1u << (3 + sim_rng_below(r, 4));
+        s->outbox_max = 1u << sim_rng_below(r, 7); /* 1..64 */
+    }
+    s->p_hang = sim_rng_chance(r, SIM_HANG_SEEDS) ? sim_uniform(r, 0.002, 0.01) : 0.0;
+    s->hang_end = x->chaos_ticks;
+    if (s->trace)
+        fprintf(s->out, "rings %u, broadcast %u, outbox %u; hung consumers %.4f per tick\n",
+                s->ring_slots, s->bcast_slots, s->outbox_max, s->p_hang);
 }
 
 /* One partition: a node cut off, a minority/majority split, or one-way links. */
@@ -266,11 +295,14 @@ static void sim_run_seed(struct sim *s, const struct sim_run_opts *o)
 {
     struct sim_mix x;
     sim_draw_faults(s, &x);
+    sim_draw_net(s, &x);
     if (o->no_faults) { /* after the draws, so the pool and load stay those of the seed */
         s->p_drop = s->p_dup = s->p_reorder = s->p_delay = s->p_crash_mid = 0.0;
+        s->p_hang = 0.0;
         s->lat_max = s->lat_min;
         x.partition = x.crash = x.lag = 0.0;
     }
+    (void)sim_cc_draw(s, x.chaos_ticks, !o->no_faults);
     if (o->role_changes) {
         x.role_rng.s = s->opt.seed ^ 0x5eed0f0e1e5ull;
         x.roles = sim_uniform(&x.role_rng, 0.001, 0.01);
@@ -284,7 +316,7 @@ static void sim_run_seed(struct sim *s, const struct sim_run_opts *o)
     if (s->viol != SIM_V_NONE)
         return;
     sim_heal_all(s);
-    while (s->viol == SIM_V_NONE && !(s->submitted == s->rounds && sim_converged(s, true))) {
+    while (s->viol == SIM_V_NONE && !(sim_client_all_out(s) && sim_converged(s, true))) {
         if (s->now >= b.ticks_max) {
             sim_violate(s, SIM_V_LIVENESS,
                         "%u of %u requests applied, learners not converged %llu ticks after "
@@ -449,7 +481,7 @@ static void sim_usage(FILE *f)
         "       px_sim --seeds N [--from S] [--expect-violation KIND] [--role-changes]\n"
         "       px_sim --script FILE [--trace]\n"
         "KIND: agreement validity exactly-once promise persist order state liveness "
-        "final assert\n");
+        "final assert client\n");
 }
 
 static int sim_viol_parse(const char *name)

@@ -20,6 +20,7 @@
 
 #include "node/driver.h"
 #include "px.h"
+#include "supervisor/client.h"
 
 /* Pools of 3..9 nodes exercise every quorum shape the faults need (minority/majority splits,
  * non-acceptor nodes) and keep a seed cheap. */
@@ -61,11 +62,12 @@ enum sim_fault {
     SIM_F_LAG,
     SIM_F_LEADER,
     SIM_F_ROTATION,
-    SIM_F_ROLES,       /* a node gained or lost the proposer or learner role (px_node_set_roles) */
-    SIM_F_RING_FULL,   /* sends that found their ring full and waited in the outbox */
-    SIM_F_OUTBOX_FULL, /* sends a full outbox refused (-ENOBUFS: the window shrinks) */
-    SIM_F_LAGGED,      /* broadcast reads that reported "lagged, missed = k" */
-    SIM_F_HANG,        /* hung-consumer episodes: a live node that stops reading for a while */
+    SIM_F_ROLES,        /* a node gained or lost the proposer or learner role (px_node_set_roles) */
+    SIM_F_RING_FULL,    /* sends that found their ring full and waited in the outbox */
+    SIM_F_OUTBOX_FULL,  /* sends a full outbox refused (-ENOBUFS: the window shrinks) */
+    SIM_F_LAGGED,       /* broadcast reads that reported "lagged, missed = k" */
+    SIM_F_HANG,         /* hung-consumer episodes: a live node that stops reading for a while */
+    SIM_F_CLIENT_CRASH, /* the supervisor's client killed; a continued run resolves its doubt */
     SIM_F_COUNT,
 };
 extern const char *const sim_fault_names[SIM_F_COUNT];
@@ -84,9 +86,15 @@ enum sim_viol {
     SIM_V_FINAL,     /* learners differ at the end, or value != F(R+1) */
     SIM_V_SCRIPT,    /* a scenario check failed */
     SIM_V_ASSERT,    /* the core's own PX_ASSERT fired */
+    SIM_V_CLIENT,    /* the continued client's expectation differs from what the pool holds */
     SIM_V_COUNT,
 };
 extern const char *const sim_viol_names[SIM_V_COUNT];
+
+/* Where a node dies inside a flush point (the real crash contract of the store): before the
+ * commit (the batch is lost), after it before any send (its messages are lost), part way
+ * through the sends (the rest is lost). */
+enum sim_crash_point { SIM_CP_NONE, SIM_CP_BEFORE_COMMIT, SIM_CP_BEFORE_SEND, SIM_CP_MID_SEND };
 
 /* --- PRNG: splitmix64, one stream per run --- */
 struct sim_rng {
@@ -152,6 +160,8 @@ struct sim_node {
     px_ballot_t promised_before; /* durable promise when the current batch began */
     uint8_t crash_at;            /* enum sim_crash_point drawn for the flush point under way */
     uint32_t crash_after;        /* SIM_CP_MID_SEND: dies after this many sends */
+    uint8_t crash_armed;         /* a script's crash point for the next flush point it fits */
+    uint32_t crash_armed_after;  /* ... SIM_CP_MID_SEND: after this many sends */
     uint64_t hang_until;         /* a hung consumer: not run before this tick */
     uint64_t hang_from;
     struct sim_store st;
@@ -200,6 +210,20 @@ struct sim_inst {
 
 struct sim_opts {
     uint64_t seed;
+};
+
+/* The supervisor's client, crashed and continued (sim_client.c). */
+enum sim_cc_phase { SIM_CC_FIRST, SIM_CC_RESOLVE, SIM_CC_NEXT, SIM_CC_DONE };
+struct sim_cc {
+    bool on;
+    enum sim_cc_phase phase;
+    struct client cl;          /* the client process's memory (lost in a crash) */
+    struct client_record rec;  /* its durable record (survives) */
+    struct client_resume from; /* where the continued run started */
+    uint32_t window, rounds_first, rounds_next;
+    uint64_t crash_at; /* tick the first run is killed; 0 = it ends cleanly */
+    uint32_t crashes;
+    uint64_t ns_per_tick; /* the client's clock */
 };
 
 struct sim {
@@ -264,6 +288,8 @@ struct sim {
 
     uint64_t faults[SIM_F_COUNT];
     uint64_t steps;
+
+    struct sim_cc cc; /* cc.on: the client is the supervisor's (sim_client.c) */
 };
 
 /* sim_world.c */
@@ -271,6 +297,11 @@ int sim_init(struct sim *s, const struct px_config *cfg, uint64_t seed, FILE *ou
 void sim_free(struct sim *s);
 void sim_set_rounds(struct sim *s, uint32_t rounds, uint32_t clients, uint32_t window);
 void sim_crash(struct sim *s, uint16_t id);
+/* Scripts: node id dies at `point` of its next flush point that persists something (or, for
+ * SIM_CP_MID_SEND, that sends more than `after` messages), after `after` sends. */
+void sim_crash_at(struct sim *s, uint16_t id, enum sim_crash_point point, uint32_t after);
+/* Node id stops running (a hung consumer, SIGSTOP) for `ticks` ticks. */
+void sim_hang(struct sim *s, uint16_t id, uint64_t ticks);
 void sim_restart(struct sim *s, uint16_t id);
 void sim_heal(struct sim *s);
 void sim_set_roles(struct sim *s, uint16_t id, uint64_t roles);
@@ -286,6 +317,19 @@ uint64_t sim_fib(uint32_t k);
 const char *sim_msg_name(uint8_t type);
 int sim_msg_type_parse(const char *name);
 void sim_client_receive(struct sim *s, const struct px_msg *m);
+/* Hands global round `round` to node `to` (-1: a proposer the client picks). */
+void sim_submit_round(struct sim *s, uint32_t round, int to);
+/* True when the client handed out every round it will (and, for the supervisor's client,
+ * saw each decided). */
+bool sim_client_all_out(const struct sim *s);
+
+/* sim_client.c: the supervisor's client, crashed and continued, in the seeds that draw it
+ * (before the first tick; false: the simulator's own client). */
+bool sim_cc_draw(struct sim *s, uint64_t chaos_ticks, bool crash);
+void sim_cc_step(struct sim *s);
+void sim_cc_receive(struct sim *s, const struct px_msg *m);
+bool sim_cc_done(const struct sim *s);
+void sim_cc_check_final(struct sim *s);
 
 /* sim_net.c */
 void sim_trace_msg(struct sim *s, const char *what, const struct px_msg *m, uint16_t to);

@@ -12,8 +12,8 @@
 #include <string.h>
 
 const char *const sim_viol_names[SIM_V_COUNT] = {
-    "none",  "agreement", "validity", "exactly-once", "promise", "persist",
-    "order", "state",     "liveness", "final",        "script",  "assert",
+    "none",  "agreement", "validity", "exactly-once", "promise", "persist", "order",
+    "state", "liveness",  "final",    "script",       "assert",  "client",
 };
 
 void sim_violate(struct sim *s, enum sim_viol kind, const char *fmt, ...)
@@ -303,6 +303,10 @@ void sim_check_leaders(struct sim *s)
 
 void sim_check_final(struct sim *s)
 {
+    if (s->cc.on) {
+        sim_cc_check_final(s);
+        return;
+    }
     uint64_t want = sim_fib(s->submitted + 1);
     for (uint16_t j = 0; j < s->n && s->viol == SIM_V_NONE; j++) {
         if (!(s->cfg.roles[j] & PX_ROLE_LEARNER))

@@ -2,7 +2,9 @@
  *
  * One command per line, '#' starts a comment. The first command may be `config key=value...`
  * (nodes rounds clients window rotate election heartbeat batch seed proposers acceptors
- * learners; role lists are `all` or `0,1,2`). Commands:
+ * learners ring bcast outbox; role lists are `all` or `0,1,2`; ring, bcast and outbox are the
+ * slots of each point-to-point ring, each broadcast ring and each outbox, default 4096).
+ * Commands:
  *   submit N [to=K]          the client hands the next N rounds to node K (default: a proposer)
  *   tick N [nodes=a,b]       N ticks of the listed (default: every live) node, no delivery
  *   campaign K [max=T]       only K's timers run, messages flow, until K leads
@@ -11,6 +13,10 @@
  *   deliver [from=] [to=] [type=] [count=]   deliver matching messages in network order
  *   drop [from=] [to=] [type=] [count=]      lose matching messages
  *   crash K | restart K | partition 0,1 | 2,3,4 | block from=A to=B | heal
+ *   crash-at K point=before-commit|after-commit|mid-send [after=N]   K dies at that point of
+ *                            its next flush point that persists (mid-send: that has more than
+ *                            N sends, after the N-th); the store keeps what was committed
+ *   hang K ticks=T           K stops running for T ticks (a hung consumer: its rings fill)
  *   stabilize [max=T]        run until every submitted round is applied on every live learner
  *   check-decided A..B [node=K]   instances chosen (and applied by node K)
  *   check-undecided A..B     no learner decided any of them
@@ -18,6 +24,9 @@
  *   check-accepted node=K inst=I (noop | client=C seq=S)   in K's durable store
  *   check-chosen inst=I (noop | client=C seq=S)   the value decided for instance I
  *   check-truncated node=K atleast=T
+ *   check-unaccepted node=K inst=I   K's durable store holds no accepted entry for I
+ *   check-fault NAME atleast=N   the soak counter NAME (ring-full, outbox-full, lagged, hangs,
+ *                            crashes...; dashes for spaces) reached N
  *   check-final              converged, same state everywhere, value F(R+1)
  * Every invariant of the random simulator is checked after every step as well.
  */
@@ -47,6 +56,7 @@ struct sim_script {
     struct px_config cfg;
     uint64_t seed;
     uint32_t rounds, clients, window;
+    uint32_t ring_slots, bcast_slots, outbox_max;
     struct sim s;
 };
 
@@ -128,6 +138,15 @@ static int sim_cmd_config(struct sim_script *x, char **w, int nw)
     x->cfg.heartbeat_ticks = (uint32_t)sim_num(sim_arg(w, nw, "heartbeat"), 5);
     x->cfg.batch = sim_num(sim_arg(w, nw, "batch"), 0) != 0;
     x->seed = (uint64_t)sim_num(sim_arg(w, nw, "seed"), 1);
+    long ring = sim_num(sim_arg(w, nw, "ring"), SIM_RING_SLOTS_MAX);
+    long bcast = sim_num(sim_arg(w, nw, "bcast"), SIM_RING_SLOTS_MAX);
+    long outbox = sim_num(sim_arg(w, nw, "outbox"), SIM_OUTBOX_MAX);
+    if (ring < 1 || ring > SIM_RING_SLOTS_MAX || bcast < 1 || bcast > SIM_RING_SLOTS_MAX ||
+        outbox < 1 || outbox > SIM_OUTBOX_MAX)
+        return sim_fail(x, "ring, bcast or outbox out of range in '%s'", w[0]);
+    x->ring_slots = (uint32_t)ring;
+    x->bcast_slots = (uint32_t)bcast;
+    x->outbox_max = (uint32_t)outbox;
     const char *p = sim_arg(w, nw, "proposers"), *a = sim_arg(w, nw, "acceptors");
     const char *l = sim_arg(w, nw, "learners");
     if (sim_roles(x, p ? p : "all", PX_ROLE_PROPOSER) ||
@@ -153,6 +172,9 @@ static int sim_start(struct sim_script *x)
         x->clients > SIM_CLIENTS_MAX || x->window == 0 || x->window >= PX_DEDUP_SPAN)
         return sim_fail(x, "%s", "config: rounds, clients or window out of range");
     sim_set_rounds(&x->s, x->rounds, x->clients, x->window);
+    x->s.ring_slots = x->ring_slots;
+    x->s.bcast_slots = x->bcast_slots;
+    x->s.outbox_max = x->outbox_max;
     x->started = true;
     return 0;
 }
@@ -389,6 +411,64 @@ static int sim_cmd_node(struct sim_script *x, char **w, int nw)
     return 0;
 }
 
+/* crash-at K point=... [after=N] | hang K ticks=T */
+static int sim_cmd_fault(struct sim_script *x, char **w, int nw)
+{
+    static const char *const points[] = {"", "before-commit", "after-commit", "mid-send"};
+    uint16_t id = 0;
+    if (sim_node_arg(x, nw > 1 ? w[1] : NULL, &id))
+        return -1;
+    if (strcmp(w[0], "hang") == 0) {
+        long t = sim_num(sim_arg(w, nw, "ticks"), -1);
+        if (t <= 0)
+            return sim_fail(x, "%s", "hang: ticks=T (T > 0) missing");
+        sim_hang(&x->s, id, (uint64_t)t);
+        return 0;
+    }
+    const char *p = sim_arg(w, nw, "point");
+    long after = sim_num(sim_arg(w, nw, "after"), 0);
+    for (int k = SIM_CP_BEFORE_COMMIT; p != NULL && k <= SIM_CP_MID_SEND && after >= 0; k++) {
+        if (strcmp(p, points[k]) == 0) {
+            sim_crash_at(&x->s, id, (enum sim_crash_point)k, (uint32_t)after);
+            return 0;
+        }
+    }
+    return sim_fail(x, "%s", "crash-at: point=before-commit|after-commit|mid-send [after=N]");
+}
+
+/* check-fault NAME atleast=N: NAME is a soak column with dashes for spaces. */
+static int sim_cmd_check_fault(struct sim_script *x, char **w, int nw)
+{
+    char name[32] = "";
+    snprintf(name, sizeof(name), "%s", nw > 1 ? w[1] : "");
+    for (char *c = name; *c; c++)
+        *c = *c == '-' ? ' ' : *c;
+    long want = sim_num(sim_arg(w, nw, "atleast"), 1);
+    for (int k = 0; k < SIM_F_COUNT; k++) {
+        if (strcmp(name, sim_fault_names[k]) != 0)
+            continue;
+        if ((long)x->s.faults[k] >= want)
+            return 0;
+        return sim_fail(x, "check-fault: %s is %llu", sim_fault_names[k],
+                        (unsigned long long)x->s.faults[k]);
+    }
+    return sim_fail(x, "check-fault: unknown counter '%s'", nw > 1 ? w[1] : "");
+}
+
+static int sim_cmd_check_unaccepted(struct sim_script *x, char **w, int nw)
+{
+    uint16_t id = 0;
+    if (sim_node_arg(x, sim_arg(w, nw, "node"), &id))
+        return -1;
+    long i = sim_num(sim_arg(w, nw, "inst"), -1);
+    const struct sim_store *st = &x->s.node[id].st;
+    if (i <= 0)
+        return sim_fail(x, "%s", "check-unaccepted: inst=I missing");
+    if ((size_t)i < st->cap && st->acc[i].ballot != 0)
+        return sim_fail(x, "check-unaccepted: node %u durably accepted instance %ld", id, i);
+    return 0;
+}
+
 static int sim_cmd_misc(struct sim_script *x, char **w, int nw)
 {
     struct sim *s = &x->s;
@@ -460,6 +540,12 @@ static int sim_command(struct sim_script *x, char **w, int nw)
         return sim_cmd_check_leaders(x, w, nw, c[12] == 's');
     if (strcmp(c, "check-final") == 0)
         return sim_cmd_check_final(x);
+    if (strcmp(c, "crash-at") == 0 || strcmp(c, "hang") == 0)
+        return sim_cmd_fault(x, w, nw);
+    if (strcmp(c, "check-fault") == 0)
+        return sim_cmd_check_fault(x, w, nw);
+    if (strcmp(c, "check-unaccepted") == 0)
+        return sim_cmd_check_unaccepted(x, w, nw);
     return sim_cmd_misc(x, w, nw);
 }
 

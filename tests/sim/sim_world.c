@@ -15,9 +15,9 @@
 #include <string.h>
 
 const char *const sim_fault_names[SIM_F_COUNT] = {
-    "drops",        "duplicates", "reorders",    "delays",         "partitions",
-    "crashes",      "restarts",   "lagging",     "leader changes", "rotations",
-    "role changes", "ring full",  "outbox full", "lagged",         "hangs",
+    "drops",       "duplicates", "reorders",       "delays",         "partitions",   "crashes",
+    "restarts",    "lagging",    "leader changes", "rotations",      "role changes", "ring full",
+    "outbox full", "lagged",     "hangs",          "client crashes",
 };
 
 /* --- PRNG (splitmix64: tiny, full period, good enough for fault draws) --- */
@@ -111,11 +111,11 @@ void sim_client_receive(struct sim *s, const struct px_msg *m)
         return;
     }
     s->req[round].replied = true;
+    if (s->cc.on)
+        sim_cc_receive(s, m);
 }
 
 /* --- the node process: what the driver is given --- */
-
-enum sim_crash_point { SIM_CP_NONE, SIM_CP_BEFORE_COMMIT, SIM_CP_BEFORE_SEND, SIM_CP_MID_SEND };
 
 static uint64_t sim_node_now(void *ctx)
 {
@@ -143,6 +143,15 @@ static void sim_trace_death(const struct sim_node *nd, uint32_t sent, uint32_t t
                 nd->id, sent, total);
 }
 
+/* A script's crash point applies to the first flush point where it loses something: one that
+ * persists (before or after the commit), or one with more than `after` sends (mid-send). */
+static bool sim_armed_fits(const struct sim_node *nd, const struct driver_flush *f)
+{
+    if (nd->crash_armed == SIM_CP_MID_SEND)
+        return f->msgs > nd->crash_armed_after;
+    return nd->crash_armed != SIM_CP_NONE && f->persists;
+}
+
 /* The crash points of one flush point are drawn when it begins; true = the node dies here.
  * Before the commit nothing of the batch left the node, so it is not checked. */
 static bool sim_node_failpoint(void *ctx, enum driver_fp where, const struct driver_flush *f)
@@ -157,6 +166,11 @@ static bool sim_node_failpoint(void *ctx, enum driver_fp where, const struct dri
         nd->crash_after = 0;
         if (nd->crash_at == SIM_CP_MID_SEND && f->msgs > 0)
             nd->crash_after = (uint32_t)sim_rng_below(&s->rng, f->msgs);
+        if (s->crash_ok && sim_armed_fits(nd, f)) {
+            nd->crash_at = nd->crash_armed;
+            nd->crash_after = nd->crash_armed_after;
+            nd->crash_armed = SIM_CP_NONE;
+        }
         dies = nd->crash_at == SIM_CP_BEFORE_COMMIT;
     } else if (where == DRIVER_FP_AFTER_PERSIST) {
         dies = nd->crash_at == SIM_CP_BEFORE_SEND ||
@@ -256,18 +270,21 @@ static void sim_crash_node(struct sim *s, uint16_t id, bool notify);
 static void sim_notify_peers(struct sim *s, uint16_t id)
 {
     for (uint16_t j = 0; j < s->n; j++) {
-        if (j == id || !s->node[j].up)
-            continue;
+        const struct sim_node *nd = &s->node[j];
+        if (j == id || !nd->up || (nd->hang_until != 0 && s->now < nd->hang_until))
+            continue; /* a hung node sees the change when it runs again (driver_run_once) */
         int rc = driver_poll_membership(&s->node[j].drv);
         PX_ASSERT(rc == 0);
     }
 }
 
+static bool sim_node_runs(struct sim *s, struct sim_node *nd);
+
 void sim_activate(struct sim *s, uint16_t id, bool tick)
 {
     struct sim_node *nd = &s->node[id];
-    if (!nd->up)
-        return;
+    if (!nd->up || !sim_node_runs(s, nd))
+        return; /* a hung process runs no code at all, whoever asks */
     s->steps++;
     if (tick)
         nd->clock++; /* one tick_ns: the driver ticks the core once */
@@ -299,6 +316,7 @@ static void sim_crash_node(struct sim *s, uint16_t id, bool notify)
     nd->subq_head = nd->subq_len = 0;
     nd->was_leader = false;
     nd->hang_until = 0;
+    nd->crash_armed = SIM_CP_NONE;
     /* The process is gone: its driver, outboxes and open batch with it, and nothing of its
      * memory may survive. */
     driver_fini(&nd->drv);
@@ -318,6 +336,13 @@ void sim_crash(struct sim *s, uint16_t id)
 {
     if (s->node[id].up)
         sim_crash_node(s, id, true);
+}
+
+void sim_crash_at(struct sim *s, uint16_t id, enum sim_crash_point point, uint32_t after)
+{
+    PX_ASSERT(id < s->n && point != SIM_CP_NONE);
+    s->node[id].crash_armed = (uint8_t)point;
+    s->node[id].crash_armed_after = after;
 }
 
 void sim_restart(struct sim *s, uint16_t id)
@@ -398,7 +423,7 @@ uint16_t sim_pick_proposer(struct sim *s, uint16_t avoid)
     return cand[sim_rng_below(&s->rng, k)];
 }
 
-static void sim_submit_round(struct sim *s, uint32_t round, int to)
+void sim_submit_round(struct sim *s, uint32_t round, int to)
 {
     struct sim_req *q = &s->req[round];
     uint16_t t = to >= 0 ? (uint16_t)to : sim_pick_proposer(s, q->sent_at ? q->target : 0xffff);
@@ -481,6 +506,20 @@ static void sim_maybe_hang(struct sim *s)
                 (unsigned long long)nd->hang_until);
 }
 
+void sim_hang(struct sim *s, uint16_t id, uint64_t ticks)
+{
+    struct sim_node *nd = &s->node[id];
+    PX_ASSERT(id < s->n);
+    if (!nd->up || ticks == 0)
+        return;
+    nd->hang_from = s->now;
+    nd->hang_until = s->now + ticks;
+    s->faults[SIM_F_HANG]++;
+    if (s->trace)
+        fprintf(s->out, "t=%llu node %u hangs until t=%llu\n", (unsigned long long)s->now, id,
+                (unsigned long long)nd->hang_until);
+}
+
 /* False while the node hangs; when the hang ends, its clock catches up with the ticks it slept
  * (the driver delivers at most DRIVER_TICKS_BURST_MAX of them). */
 static bool sim_node_runs(struct sim *s, struct sim_node *nd)
@@ -497,7 +536,9 @@ static bool sim_node_runs(struct sim *s, struct sim_node *nd)
 void sim_tick(struct sim *s, bool deliver, bool tick_nodes, bool client)
 {
     s->now++;
-    if (client)
+    if (client && s->cc.on)
+        sim_cc_step(s);
+    else if (client)
         sim_client_step(s);
     if (deliver)
         sim_deliver_due(s);
@@ -548,9 +589,14 @@ bool sim_quiet(const struct sim *s)
 }
 
 /* Every request applied, every (live, unless all) learner up and holding the same state. */
+bool sim_client_all_out(const struct sim *s)
+{
+    return s->cc.on ? sim_cc_done(s) : s->submitted == s->rounds;
+}
+
 bool sim_converged(const struct sim *s, bool all)
 {
-    if (s->done < s->submitted)
+    if (s->cc.on ? !sim_cc_done(s) : s->done < s->submitted)
         return false;
     const struct px_fib *ref = NULL;
     for (uint16_t j = 0; j < s->n; j++) {
@@ -561,8 +607,8 @@ bool sim_converged(const struct sim *s, bool all)
         if (!s->node[j].up)
             continue;
         const struct px_fib *f = px_node_fib(s->node[j].px);
-        if (f->requests != s->submitted)
-            return false;
+        if (s->cc.on ? f->applied < s->decided_max : f->requests != s->submitted)
+            return false; /* the supervisor's client: its own check says what must be there */
         if (ref != NULL &&
             (f->applied != ref->applied || f->value != ref->value || f->digest != ref->digest))
             return false;

@@ -103,6 +103,34 @@ static void test_client_submit_on_full_queue_returns_eagain(void **state)
     free(r);
 }
 
+/* A CLIENT message (from the client or forwarded by a peer) cannot be pushed back: at a full
+ * queue the value is dropped, and the drop is counted where the node loop can report it (the
+ * client resubmits it after its timeout). A local submit is refused instead, never counted. */
+static void test_client_message_on_full_queue_is_dropped_and_counted(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(2, 3, false);
+    struct px_ready *r = pxu_ready();
+    struct px_value v = {.increment = 1, .client_id = 1};
+    for (uint32_t s = 0; s < PX_QUEUE_MAX; s++) {
+        v.seq = s;
+        assert_int_equal(px_node_submit(n, &v, r), 0);
+    }
+    v.seq = PX_QUEUE_MAX;
+    assert_int_equal(px_node_submit(n, &v, r), -EAGAIN);
+    assert_int_equal(px_node_stats(n)->requests_dropped, 0);
+    struct px_msg m = pxu_msg(PX_MSG_CLIENT, 3, 2, 0, 0);
+    m.value = v;
+    px_node_step(n, &m, r);
+    m.from = 0; /* forwarded by a peer */
+    m.flags = 1u << 4;
+    px_node_step(n, &m, r);
+    assert_int_equal(px_node_stats(n)->requests_dropped, 2);
+    assert_int_equal(r->msgs_len, 0);
+    pxu_free(n);
+    free(r);
+}
+
 static void test_client_values_queued_without_leader_are_proposed_once_one_is_elected(void **state)
 {
     (void)state;
@@ -130,6 +158,7 @@ int main(void)
         cmocka_unit_test(test_client_reply_goes_to_client_endpoint_after_decision),
         cmocka_unit_test(test_client_resubmitted_request_is_applied_once_and_flagged_duplicate),
         cmocka_unit_test(test_client_submit_on_full_queue_returns_eagain),
+        cmocka_unit_test(test_client_message_on_full_queue_is_dropped_and_counted),
         cmocka_unit_test(test_client_values_queued_without_leader_are_proposed_once_one_is_elected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

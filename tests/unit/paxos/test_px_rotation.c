@@ -227,6 +227,31 @@ static void test_rotation_successor_far_behind_hands_the_takeover_back(void **st
     free(r);
 }
 
+/* Values a former leader still holds after a hand-over (more than one call can forward) go to
+ * its successor as the successor's messages arrive. They used to take all the output room of
+ * the call stepping the successor's ACCEPT, so the acceptor dropped that ACCEPT "as if lost";
+ * with two acceptors (a quorum of both) nothing was decided until the leader resent it
+ * PX_RESEND_TICKS later, and a --nodes 2 --window 1024 --rotate 10 run made 900 rounds/s with
+ * a commit p50 of 350 ms. Here no tick runs: every value must be decided by messages alone. */
+static void test_rotation_values_held_after_a_hand_over_never_crowd_out_an_accept(void **state)
+{
+    (void)state;
+    struct pxc *c = pxc_new(2, NULL, 1024, 10);
+    pxc_campaign(c, 0);
+    pxc_run(c, 100000);
+    assert_int_equal(pxc_leader(c), 0);
+    uint32_t values = 900; /* > 2 x PX_STEP_OUTPUT_MAX: held over several hand-overs */
+    for (uint32_t k = 0; k < values; k++) /* 8 clients: each stays inside its dedup span */
+        assert_int_equal(pxc_submit(c, 0, 1 + k % 8, 1 + k / 8, pxc_fib_number(k)), 0);
+    pxc_run(c, 1000000);
+    for (uint16_t i = 0; i < 2; i++) {
+        assert_int_equal(px_node_stats(c->node[i].px)->dropped, 0);
+        assert_int_equal(pxc_applied_requests(c, i), values);
+    }
+    assert_true(px_node_stats(c->node[1].px)->elections_won > 0); /* it did rotate */
+    pxc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +262,7 @@ int main(void)
         cmocka_unit_test(
             test_rotation_leader_keeps_deciding_a_long_accepted_range_while_handing_over),
         cmocka_unit_test(test_rotation_successor_far_behind_hands_the_takeover_back),
+        cmocka_unit_test(test_rotation_values_held_after_a_hand_over_never_crowd_out_an_accept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,6 +103,51 @@ static void test_client_resolving_rounds_in_doubt_resubmits_their_identity(void 
     assert_int_equal(global_of(&again[3]), 16);
 }
 
+/* A crash keeps only the record: the rounds between the decided prefix and the durable mark
+ * are in doubt, the continued run's base is the mark (their identities are used up), and the
+ * client that resolves them resubmits exactly those rounds, from the oldest undecided one. */
+static void test_record_after_a_crash_resolves_the_rounds_between_prefix_and_mark(void **state)
+{
+    (void)state;
+    static struct client resolver;
+    struct px_value v[8], again[64];
+    struct client_record rec = {0};
+    client_init(&cl, 100, 8, 0);
+    client_hwm_durable(&cl, 40);
+    client_record_take(&rec, &cl);
+    assert_int_equal(take_all(&cl, v, 8), 8);
+    for (int k = 0; k < 5; k++)
+        if (k != 3)
+            assert_true(client_decided(&cl, &v[k], (uint64_t)k + 1, 0)); /* 1..3 and 5 */
+    client_record_take(&rec, &cl);
+    assert_int_equal(rec.decided, 3);
+    assert_int_equal(rec.submitted, 40);
+    struct client_resume from = client_resume_of(&rec);
+    assert_int_equal(from.base, 40);
+    assert_int_equal(from.in_doubt, 37);
+    assert_true(client_resolve_init(&resolver, &from, 64));
+    assert_int_equal(take_all(&resolver, again, 64), 37);
+    assert_memory_equal(&again[0], &v[3], sizeof(v[3])); /* round 4, as first submitted */
+    assert_int_equal(global_of(&again[36]), 40);
+    /* The record only grows: a client that knows less changes nothing. */
+    client_init(&cl, 10, 8, 0);
+    client_record_take(&rec, &cl);
+    assert_int_equal(rec.decided, 3);
+    assert_int_equal(rec.submitted, 40);
+}
+
+static void test_record_with_nothing_in_doubt_resolves_nothing(void **state)
+{
+    (void)state;
+    struct client_record rec = {.decided = 250, .submitted = 250};
+    struct client_resume from = client_resume_of(&rec);
+    assert_int_equal(from.base, 250);
+    assert_int_equal(from.in_doubt, 0);
+    client_init(&cl, 7, 1, 3);
+    assert_false(client_resolve_init(&cl, &from, 8));
+    assert_int_equal(cl.base, 3); /* untouched */
+}
+
 static void test_client_counts_a_reply_with_another_value_and_ignores_it(void **state)
 {
     (void)state;
@@ -211,6 +256,8 @@ int main(void)
         cmocka_unit_test(test_client_mark_stops_at_the_last_round_of_the_run),
         cmocka_unit_test(test_client_decided_prefix_waits_for_the_oldest_undecided_round),
         cmocka_unit_test(test_client_resolving_rounds_in_doubt_resubmits_their_identity),
+        cmocka_unit_test(test_record_after_a_crash_resolves_the_rounds_between_prefix_and_mark),
+        cmocka_unit_test(test_record_with_nothing_in_doubt_resolves_nothing),
         cmocka_unit_test(test_client_counts_a_reply_with_another_value_and_ignores_it),
         cmocka_unit_test(test_table_of_exactly_the_recorded_rounds_agrees),
         cmocka_unit_test(test_table_with_a_request_the_client_never_submitted_is_unknown),
