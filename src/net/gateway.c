@@ -221,8 +221,9 @@ static void membership_step(struct gw *g, uint64_t now)
             apply_status(g, h, in);
         }
         pthread_mutex_unlock(&g->lock);
+        /* The inbound thread may have heard the host after `now` was read: not silence. */
         uint64_t heard = uatomic_read(&g->heard_ns[h]);
-        if (g->up[h] && now - heard > NET_HOST_DEAD_NS)
+        if (g->up[h] && heard < now && now - heard > NET_HOST_DEAD_NS)
             host_down(g, h);
     }
 }
