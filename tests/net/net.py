@@ -3,6 +3,7 @@
 veth pair to a bridge in a hub namespace, and runs its own supervisor, as on real machines.
 
 Usage: net.py PAXOS_SHM KEYGEN CASE   (ctest runs one CASE per test; CASE `list` lists them)
+       net.py PAXOS_SHM KEYGEN pool HOSTS NODES JSON ARGS...   (one run, for bench/throughput)
 
 Needs root (ip netns). Without it, or when namespaces cannot be made, a case prints why and
 exits 77, which ctest reports as skipped. Every namespace (and with it every veth and the
@@ -215,6 +216,23 @@ def restart_of_a_host_supervisor_mid_run_verifies():
         assert all(n["incarnation"] == 2 for n in b_nodes), b_nodes
 
 
+def pool_run(hosts_n, nodes, json_path, args):
+    """One pool of `nodes` nodes spread round-robin over `hosts_n` namespaced hosts, for the
+    benchmark: the first host's JSON report goes to json_path; returns its exit code."""
+    names = [chr(ord("a") + k) for k in range(hosts_n)]
+    spread = {h: [i for i in range(nodes) if i % hosts_n == k] for k, h in enumerate(names)}
+    with Hosts(names, spread, proposers=min(3, nodes)) as hosts:
+        for h in names[1:]:
+            hosts.start(h, ["--quiet"] + args)
+        hosts.start("a", ["--json", json_path, "--quiet"] + args)
+        code = hosts.wait("a")
+        if code != 0:
+            sys.stderr.write(hosts.output("a", "err"))
+        for h in names[1:]:
+            hosts.wait(h, timeout=60)
+        return code
+
+
 def can_make_namespaces():
     if os.geteuid() != 0:
         return "not root: network namespaces need CAP_SYS_ADMIN"
@@ -234,7 +252,7 @@ def on_signal(sig, frame):
 
 def main():
     global BIN, KEYGEN
-    if len(sys.argv) != 4:
+    if len(sys.argv) < 4 or (sys.argv[3] != "pool" and len(sys.argv) != 4):
         print(__doc__, file=sys.stderr)
         return 2
     BIN, KEYGEN, name = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), sys.argv[3]
@@ -246,6 +264,8 @@ def main():
         print("SKIP %s: %s" % (name, why))
         return SKIP
     signal.signal(signal.SIGTERM, on_signal)
+    if name == "pool":  # pool HOSTS NODES JSON ARGS...: one run for bench/throughput
+        return pool_run(int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7:])
     CASES[name]()
     print("PASS", name)
     return 0
