@@ -27,6 +27,7 @@
 #include "net/gateway.h"
 #include "net/pool_file.h"
 #include "net/wire.h"
+#include "supervisor/report.h"
 #include "supervisor/sup.h"
 
 /* The gateway gets this long to listen and connect. */
@@ -242,6 +243,26 @@ int sup_net_follow(struct sup *s)
     if (sup_signal())
         return sup_signal() == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
     return s->fatal ? s->fatal : EXIT_VERIFIED;
+}
+
+void sup_net_report(const struct sup *s, struct report_net *out)
+{
+    memset(out, 0, sizeof(*out));
+    const struct sup_net *n = s->net;
+    if (n == NULL || n->sh == NULL)
+        return;
+    const struct net_shared *sh = n->sh;
+    out->hosts = n->pool.hosts;
+    out->frames_sent = CMM_LOAD_SHARED(sh->frames_sent);
+    out->frames_received = CMM_LOAD_SHARED(sh->frames_received);
+    out->hwm_full = CMM_LOAD_SHARED(sh->hwm_full);
+    out->drops = CMM_LOAD_SHARED(sh->drops);
+    out->bad_frames = CMM_LOAD_SHARED(sh->bad_frames);
+    out->bad_messages = CMM_LOAD_SHARED(sh->bad_messages);
+    out->lagged = CMM_LOAD_SHARED(sh->lagged);
+    out->missed = CMM_LOAD_SHARED(sh->missed);
+    out->status_dropped = CMM_LOAD_SHARED(sh->status_dropped);
+    out->host_down = CMM_LOAD_SHARED(sh->host_down);
 }
 
 void sup_net_teardown(struct sup *s)

@@ -209,6 +209,9 @@ void sup_net_collect(struct sup *s);
 /* Another host: serves until the first host says stop, stops the nodes, hands over their
  * final states. Returns the exit code. */
 int sup_net_follow(struct sup *s);
+/* The gateway's counters for the report (hosts 0 without --pool). */
+struct report_net;
+void sup_net_report(const struct sup *s, struct report_net *out);
 /* Every exit path: tells the other hosts we are done, stops the gateway, frees. */
 void sup_net_teardown(struct sup *s);
 

@@ -77,6 +77,7 @@ static void fill_report(const struct sup *s, int code, struct report *r)
         r->verified = s->verify.verified;
     }
     r->outcome = outcome_of(s, code);
+    sup_net_report(s, &r->net);
 }
 
 /* Waits for the forked pool, drives the rounds, stops the nodes and verifies. Returns the
