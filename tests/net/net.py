@@ -13,6 +13,7 @@ end, failed assertion, exception, SIGINT/SIGTERM.
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -301,6 +302,23 @@ def can_make_namespaces():
     return None
 
 
+def remove_stale():
+    """Namespaces of an earlier run of this driver that was SIGKILLed (a ctest timeout), with
+    the processes still in them: nothing else can clean them up."""
+    p = sh("ip", "netns", "list", check=False)
+    for line in p.stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = re.match(r"pxn(\d+)-", name)
+        if not m or os.path.exists("/proc/%s" % m.group(1)):
+            continue
+        for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        sh("ip", "netns", "del", name, check=False)
+
+
 def on_signal(sig, frame):
     raise KeyboardInterrupt  # unwinds through every `with Hosts` (cleanup)
 
@@ -319,6 +337,8 @@ def main():
         print("SKIP %s: %s" % (name, why))
         return SKIP
     signal.signal(signal.SIGTERM, on_signal)
+    if name not in NO_NAMESPACES:
+        remove_stale()
     if name == "pool":  # pool HOSTS NODES JSON ARGS...: one run for bench/throughput
         return pool_run(int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7:])
     CASES[name]()
