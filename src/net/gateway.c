@@ -171,11 +171,7 @@ static void mirror_node(struct gw *g, uint32_t h, const struct net_node_status *
     CMM_STORE_SHARED(ns->drops, st->drops);
     CMM_STORE_SHARED(ns->lagged, st->lagged);
     CMM_STORE_SHARED(ns->bad_messages, st->bad_messages);
-    if (CMM_LOAD_SHARED(ns->loaded_incarnation) != st->loaded_incarnation) {
-        memcpy(&ns->recovered_fib, &st->recovered_fib, sizeof(ns->recovered_fib));
-        cmm_smp_wmb(); /* the fib before the flag, as node_open publishes it */
-        CMM_STORE_SHARED(ns->loaded_incarnation, st->loaded_incarnation);
-    }
+    CMM_STORE_SHARED(ns->loaded_incarnation, st->loaded_incarnation);
     bool final = st->final_ok && st->final_seq != 0 && st->final_seq % 2 == 0;
     if (final && CMM_LOAD_SHARED(ns->final_seq) != st->final_seq) {
         /* The node's own sequence-word protocol (publish_final): odd, fields, even. */
@@ -239,18 +235,17 @@ static void fill_node_status(struct gw *g, uint16_t i, struct net_node_status *s
     st->alive = (uint16_t)CMM_LOAD_SHARED(ctl->alive);
     st->incarnation = CMM_LOAD_SHARED(ctl->incarnation);
     st->loaded_incarnation = CMM_LOAD_SHARED(ns->loaded_incarnation);
-    cmm_smp_rmb(); /* the flag before the fib; pairs with node_open's wmb */
-    memcpy(&st->recovered_fib, &ns->recovered_fib, sizeof(st->recovered_fib));
     st->elections_won = CMM_LOAD_SHARED(ns->elections_won);
     st->leader = CMM_LOAD_SHARED(ns->leader);
     st->is_leader = CMM_LOAD_SHARED(ns->is_leader);
     st->applied = CMM_LOAD_SHARED(ns->applied);
-    st->msgs_sent = CMM_LOAD_SHARED(ns->msgs_sent);
+    const struct net_banked *b = &g->sh->banked[i];
+    st->msgs_sent = CMM_LOAD_SHARED(b->msgs) + CMM_LOAD_SHARED(ns->msgs_sent);
     st->msgs_received = CMM_LOAD_SHARED(ns->msgs_received);
-    st->ring_full = CMM_LOAD_SHARED(ns->ring_full);
-    st->drops = CMM_LOAD_SHARED(ns->drops);
-    st->lagged = CMM_LOAD_SHARED(ns->lagged);
-    st->bad_messages = CMM_LOAD_SHARED(ns->bad_messages);
+    st->ring_full = CMM_LOAD_SHARED(b->ring_full) + CMM_LOAD_SHARED(ns->ring_full);
+    st->drops = CMM_LOAD_SHARED(b->drops) + CMM_LOAD_SHARED(ns->drops);
+    st->lagged = CMM_LOAD_SHARED(b->lagged) + CMM_LOAD_SHARED(ns->lagged);
+    st->bad_messages = CMM_LOAD_SHARED(b->bad_messages) + CMM_LOAD_SHARED(ns->bad_messages);
     /* The final state under the node's sequence word: copied only when it was stable. */
     uint64_t seq = uatomic_read(&ns->final_seq);
     cmm_smp_rmb(); /* pairs with publish_final's wmb */

@@ -56,6 +56,12 @@ struct net_shared {
     uint64_t lagged, missed; /* broadcast cursors detached while a host was slow */
     uint64_t status_dropped; /* status frames not sent (high-water mark) */
     uint64_t host_down;      /* times a host was marked down */
+    /* supervisor (other host): what earlier incarnations of each local node counted (its
+     * process table banks them when a node dies); the status adds them to the live ones so
+     * the first host reports every incarnation, as for its own nodes. */
+    struct net_banked {
+        uint64_t msgs, ring_full, drops, lagged, bad_messages;
+    } banked[NET_NODES_MAX];
 };
 
 struct ipc_segment;

@@ -61,8 +61,7 @@ struct net_node_status {
     uint32_t final_ok;
     uint64_t applied, msgs_sent, msgs_received, ring_full, drops, lagged, bad_messages;
     uint64_t final_seq;
-    struct px_fib final_fib;
-    struct px_fib recovered_fib;
+    struct px_fib final_fib; /* zero until the node published its final state */
 };
 
 #define NET_FRAME_BYTES_MAX                                                                        \

@@ -176,6 +176,10 @@ void sup_net_reaped(struct sup *s, pid_t pid, int status)
 
 static bool remote_finals_in(const struct sup *s)
 {
+    /* Each other host says "stopped" once its nodes exited and its counters are final. */
+    for (uint32_t h = 1; h < s->net->pool.hosts; h++)
+        if (!(CMM_LOAD_SHARED(s->net->sh->host_flags[h]) & NET_ST_STOPPED))
+            return false;
     for (uint16_t i = 0; i < s->cfg->nodes; i++) {
         if (sup_net_local(s, i) || !sup_has_role(s->cfg, i, PX_ROLE_LEARNER))
             continue;
@@ -205,6 +209,22 @@ void sup_net_collect(struct sup *s)
                 CMM_LOAD_SHARED(ipc_segment_ctl(s->env.seg, i)->incarnation);
 }
 
+/* Another host: hands its banked counters to the gateway's status. */
+static void publish_banked(struct sup *s)
+{
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        if (!sup_net_local(s, i))
+            continue;
+        const struct sup_counters *c = &s->members.procs[i].banked;
+        struct net_banked *b = &s->net->sh->banked[i];
+        CMM_STORE_SHARED(b->msgs, c->msgs);
+        CMM_STORE_SHARED(b->ring_full, c->ring_full);
+        CMM_STORE_SHARED(b->drops, c->drops);
+        CMM_STORE_SHARED(b->lagged, c->lagged);
+        CMM_STORE_SHARED(b->bad_messages, c->bad_messages);
+    }
+}
+
 /* Another host: true once the first host has said done, or was silent long after the stop. */
 static bool released(const struct sup_net *n, uint64_t stopped_ns)
 {
@@ -228,9 +248,12 @@ int sup_net_follow(struct sup *s)
                     n->pool.host[n->self].name, s->cfg->timeout_s);
             return EXIT_RUNTIME;
         }
+        publish_banked(s);
         nanosleep(&ts, NULL);
     }
     sup_stop_nodes(s);
+    publish_banked(s);
+    cmm_smp_wmb(); /* the counters before the flag the status carries */
     CMM_STORE_SHARED(n->sh->stopped, 1);
     uint64_t stopped_ns = util_now_ns();
     while (!released(n, stopped_ns) && !sup_signal() && !s->fatal) {
