@@ -109,8 +109,7 @@ static int open_pull(struct net_link *l, const char *secret, char *err, size_t e
         set_int(l->pull, ZMQ_CURVE_SERVER, 1) ||
         zmq_setsockopt(l->pull, ZMQ_CURVE_SECRETKEY, secret, NET_KEY_TEXT_BYTES) ||
         zmq_setsockopt(l->pull, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN)) ||
-        set_int(l->pull, ZMQ_HEARTBEAT_IVL, NET_ZMTP_HEARTBEAT_MS) ||
-        set_int(l->pull, ZMQ_HEARTBEAT_TIMEOUT, NET_ZMTP_TIMEOUT_MS) || zmq_bind(l->pull, ep)) {
+        zmq_bind(l->pull, ep)) {
         snprintf(err, err_len, "host %s: cannot listen on %s: %s", me->name, ep,
                  zmq_strerror(zmq_errno()));
         return -1;
@@ -130,8 +129,6 @@ static int open_push(struct net_link *l, uint32_t h, const char *secret, char *e
         set_int(s, ZMQ_IMMEDIATE, 1) || set_int(s, ZMQ_IPV6, strchr(to->address, ':') != NULL) ||
         set_int(s, ZMQ_RECONNECT_IVL, NET_RECONNECT_MS) ||
         set_int(s, ZMQ_RECONNECT_IVL_MAX, NET_RECONNECT_MAX_MS) ||
-        set_int(s, ZMQ_HEARTBEAT_IVL, NET_ZMTP_HEARTBEAT_MS) ||
-        set_int(s, ZMQ_HEARTBEAT_TIMEOUT, NET_ZMTP_TIMEOUT_MS) ||
         zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, to->public_key, NET_KEY_TEXT_BYTES) ||
         zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, NET_KEY_TEXT_BYTES) ||
         zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, NET_KEY_TEXT_BYTES) || zmq_connect(s, ep)) {

@@ -11,8 +11,14 @@
  * (ZMQ_SNDHWM) and queues nothing for a host it is not connected to (ZMQ_IMMEDIATE), so
  * net_link_send returns -EAGAIN instead of queueing: the caller keeps the frame and tells its
  * producers (backpressure). A PULL takes frames of at most NET_FRAME_BYTES_MAX bytes
- * (ZMQ_MAXMSGSIZE: a larger one closes that connection). ZMTP heartbeats close a connection
- * whose peer stopped answering, and ZeroMQ reconnects by itself.
+ * (ZMQ_MAXMSGSIZE: a larger one closes that connection).
+ *
+ * No ZMTP heartbeats, on purpose: a receiver that stops reading (its rings are full) stops
+ * reading the socket too, so it would miss the pings, close the connection after the timeout
+ * and lose every frame in flight on it. Without them a connection only breaks when the peer
+ * process is gone (then its nodes are down and what was in flight to them may be lost like
+ * any message to a down node); a cut link resumes by TCP retransmission when it comes back.
+ * A host's silence is detected above the link, by its missing status frames (gateway.h).
  *
  * Context: net_link_send only from one thread, net_link_recv / net_link_wait only from one
  * (possibly another) thread; open and close from the owner while neither runs. */
@@ -28,9 +34,6 @@
 /* Frames a PUSH holds for a slow host before send says -EAGAIN: 64 frames of up to 256
  * messages, several windows of a busy leader. */
 #define NET_SNDHWM_FRAMES 64
-/* ZMTP heartbeat: a connection silent this long is closed and re-established. */
-#define NET_ZMTP_HEARTBEAT_MS 200
-#define NET_ZMTP_TIMEOUT_MS   1000
 
 struct net_link;
 
