@@ -8,7 +8,7 @@
     flake-utils.lib.eachSystem [ "x86_64-linux" "aarch64-linux" ] (system:
       let
         pkgs = nixpkgs.legacyPackages.${system};
-        buildInputs = with pkgs; [ liburcu cmocka sqlite ];
+        buildInputs = with pkgs; [ liburcu cmocka sqlite zeromq ];
         nativeBuildInputs = with pkgs; [ cmake pkg-config git ];
         # The install test renders the man page (man -l, col) and runs the installed bench.
         checkInputs = with pkgs; [ man-db util-linux python3 ];

@@ -7,6 +7,8 @@
  *   socket     the same protocol and node loop over UNIX-domain socketpairs (--transport socket)
  *   bare       the message pattern of a round over the same rings with no protocol work
  *   prototype  the original prototype's way: one proposer, window 1 (no pipelining)
+ * and, with --hosts K (root), the same pool spread over K hosts made of network namespaces
+ * (tests/net/net.py): kind "zmq", nodes on one host on the rings, between hosts ZeroMQ.
  * Nothing here asserts a time: it prints figures. */
 #include <errno.h>
 #include <getopt.h>
@@ -34,7 +36,7 @@ struct figures {
 };
 
 struct row {
-    const char *kind; /* "paxos-shm", "socket", "prototype", "bare" */
+    const char *kind; /* "paxos-shm", "socket", "prototype", "bare", "zmq" */
     uint32_t nodes, window;
     const char *store;
     uint32_t reps;
@@ -51,8 +53,10 @@ struct opts {
     uint32_t reps;
     uint64_t rounds, rounds_w1;
     bool quick;
+    uint32_t hosts; /* --hosts K: zmq rows over K namespaced hosts; 0 = none */
     const char *json, *plot;
     char bin[PATH_MAX];
+    char keygen[PATH_MAX + 8];
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -89,20 +93,37 @@ static int run_paxos(const struct opts *o, const struct row *r, struct figures *
     snprintf(nodes, sizeof(nodes), "%u", r->nodes);
     snprintf(rounds, sizeof(rounds), "%" PRIu64, r->window == 1 ? o->rounds_w1 : o->rounds);
     snprintf(window, sizeof(window), "%u", r->window);
-    const char *argv[24];
+    const char *argv[32];
     int a = 0;
-    argv[a++] = o->bin;
-    argv[a++] = "--nodes";
-    argv[a++] = nodes;
+    char hosts[16];
+    snprintf(hosts, sizeof(hosts), "%u", o->hosts);
+    bool zmq = strcmp(r->kind, "zmq") == 0;
+    if (zmq) {
+        /* The pool file sets the nodes; net.py makes the hosts and runs one supervisor each. */
+        argv[a++] = "python3";
+        argv[a++] = PX_NET_PY;
+        argv[a++] = o->bin;
+        argv[a++] = o->keygen;
+        argv[a++] = "pool";
+        argv[a++] = hosts;
+        argv[a++] = nodes;
+        argv[a++] = path;
+    } else {
+        argv[a++] = o->bin;
+        argv[a++] = "--nodes";
+        argv[a++] = nodes;
+    }
     argv[a++] = "--rounds";
     argv[a++] = rounds;
     argv[a++] = "--window";
     argv[a++] = window;
     argv[a++] = "--store";
     argv[a++] = r->store;
-    argv[a++] = "--json";
-    argv[a++] = path;
-    argv[a++] = "--quiet";
+    if (!zmq) {
+        argv[a++] = "--json";
+        argv[a++] = path;
+        argv[a++] = "--quiet";
+    }
     argv[a++] = "--timeout";
     argv[a++] = "300";
     if (strcmp(r->kind, "socket") == 0) {
@@ -119,7 +140,7 @@ static int run_paxos(const struct opts *o, const struct row *r, struct figures *
     if (pid < 0)
         return -errno;
     if (pid == 0) {
-        execv(o->bin, (char *const *)argv);
+        execvp(argv[0], (char *const *)argv);
         fprintf(stderr, "throughput: cannot run %s: %s\n", o->bin, strerror(errno));
         _exit(127);
     }
@@ -406,10 +427,11 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: throughput [--quick] [--nodes 3,5,16] [--window 1,1024] [--store shm,sqlite]\n"
             "                  [--reps N] [--rounds N] [--json FILE] [--plot FILE.png]\n"
-            "                  [--bin PATH-TO-paxos-shm]\n"
+            "                  [--bin PATH-TO-paxos-shm] [--hosts K]\n"
             "Runs paxos-shm over the matrix nodes x store x window, several times each, and the\n"
             "baselines (socket transport, bare messaging ceiling, one proposer with window 1)\n"
-            "in the same run; prints medians and ratios.\n");
+            "in the same run; prints medians and ratios. --hosts K (root) adds rows of the same\n"
+            "pools spread over K hosts made of network namespaces, linked by ZeroMQ.\n");
 }
 
 /* A regular file this process may execute (a directory passes access(X_OK) too). */
@@ -423,17 +445,12 @@ static bool is_program(const char *path)
 static int parse(int argc, char **argv, struct opts *o)
 {
     static const struct option opts[] = {
-        {"quick", no_argument, NULL, 'q'},
-        {"nodes", required_argument, NULL, 'n'},
-        {"window", required_argument, NULL, 'w'},
-        {"store", required_argument, NULL, 's'},
-        {"reps", required_argument, NULL, 'r'},
-        {"rounds", required_argument, NULL, 'R'},
-        {"json", required_argument, NULL, 'j'},
-        {"plot", required_argument, NULL, 'p'},
-        {"bin", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"quick", no_argument, NULL, 'q'},        {"nodes", required_argument, NULL, 'n'},
+        {"window", required_argument, NULL, 'w'}, {"store", required_argument, NULL, 's'},
+        {"reps", required_argument, NULL, 'r'},   {"rounds", required_argument, NULL, 'R'},
+        {"json", required_argument, NULL, 'j'},   {"plot", required_argument, NULL, 'p'},
+        {"bin", required_argument, NULL, 'b'},    {"hosts", required_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     uint32_t reps = 0, one = 0;
     uint64_t rounds = 0;
@@ -474,6 +491,10 @@ static int parse(int argc, char **argv, struct opts *o)
             break;
         case 'b':
             snprintf(o->bin, sizeof(o->bin), "%s", optarg);
+            break;
+        case 'H':
+            if (parse_list("hosts", optarg, &o->hosts, &one, 2, 16) || one != 1)
+                return -1;
             break;
         case 'h':
             usage(stdout);
@@ -519,6 +540,7 @@ static int parse(int argc, char **argv, struct opts *o)
         if (!is_program(o->bin))
             snprintf(o->bin, sizeof(o->bin), "%s/../../bin/paxos-shm", self);
     }
+    snprintf(o->keygen, sizeof(o->keygen), "%s-keygen", o->bin);
     if (!is_program(o->bin)) {
         fprintf(stderr, "throughput: %s: %s (build paxos-shm or pass --bin)\n", o->bin,
                 errno ? strerror(errno) : "not an executable file");
@@ -546,6 +568,11 @@ int main(int argc, char **argv)
                 .kind = "socket", .nodes = o.nodes[i], .window = o.windows[w], .store = "shm"};
             rows[n++] = (struct row){
                 .kind = "bare", .nodes = o.nodes[i], .window = o.windows[w], .store = "-"};
+            for (uint32_t s = 0; o.hosts && o.nodes[i] >= o.hosts && s < o.nstores; s++)
+                rows[n++] = (struct row){.kind = "zmq",
+                                         .nodes = o.nodes[i],
+                                         .window = o.windows[w],
+                                         .store = o.stores[s]};
         }
         rows[n++] =
             (struct row){.kind = "prototype", .nodes = o.nodes[i], .window = 1, .store = "shm"};

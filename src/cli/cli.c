@@ -40,6 +40,10 @@ void cli_usage(FILE *out)
             "  --timeout SEC      give up after SEC seconds, 0..%d (default 0 = never)\n"
             "  --json FILE        write the summary as JSON to FILE (- for stdout)\n"
             "  --quiet            no summary on stdout (errors still go to stderr)\n"
+            "  --pool FILE        a pool across hosts: FILE lists the hosts, their nodes and\n"
+            "                     keys (nodes and roles come from it); needs --host\n"
+            "  --host NAME        the host of FILE this supervisor runs; the first host of\n"
+            "                     FILE runs the client and prints the report\n"
             "  --help, --version\n"
             "\n"
             "Environment: PAXOS_LOG=" LOG_LEVELS " (any case; default error) sets how\n"
@@ -114,6 +118,8 @@ enum {
     OPT_TIMEOUT,
     OPT_JSON,
     OPT_QUIET,
+    OPT_POOL,
+    OPT_HOST,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -138,6 +144,8 @@ static const struct option options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"json", required_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, OPT_QUIET},
+    {"pool", required_argument, NULL, OPT_POOL},
+    {"host", required_argument, NULL, OPT_HOST},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -222,6 +230,15 @@ static int parse_one(int opt, const char *arg, struct cli_config *c, struct pend
     case OPT_QUIET:
         c->quiet = true;
         return 0;
+    case OPT_POOL:
+    case OPT_HOST:
+        if (arg[0] == '\0') {
+            fprintf(stderr, "paxos-shm: --%s: the value is empty\n",
+                    opt == OPT_POOL ? "pool" : "host");
+            return -1;
+        }
+        *(opt == OPT_POOL ? &c->pool_path : &c->host_name) = arg;
+        return 0;
     default:
         return -1;
     }
@@ -283,6 +300,15 @@ int cli_parse(int argc, char **argv, struct cli_config *c)
     }
     if (check_roles(c, &p) != 0)
         return -1;
+    if ((c->pool_path == NULL) != (c->host_name == NULL)) {
+        fprintf(stderr, "paxos-shm: --pool and --host go together\n");
+        return -1;
+    }
+    if (c->pool_path && (c->chaos_kills > 0 || c->transport != CLI_TRANSPORT_SHM)) {
+        fprintf(stderr, "paxos-shm: --pool: runs on the rings within a host; --chaos and "
+                        "--transport socket are for one-host pools\n");
+        return -1;
+    }
     if (c->keep_data && c->store != CLI_STORE_SQLITE) {
         fprintf(stderr, "paxos-shm: --keep-data: only meaningful with --store sqlite\n");
         return -1;

@@ -51,6 +51,8 @@ struct cli_config {
     bool keep_data;
     const char *json_path; /* "-" = stdout */
     bool quiet;
+    const char *pool_path; /* --pool: a pool across hosts (src/net), NULL for one host */
+    const char *host_name; /* --host: this supervisor's host in the pool file */
 };
 
 /* The role bits (enum px_role: proposer 1, acceptor 2, learner 4) of node `id`: nodes

@@ -50,7 +50,8 @@ static void registry_note(struct sup *s, uint16_t i)
 void sup_members_note_all(struct sup *s)
 {
     for (uint16_t i = 0; i < s->cfg->nodes; i++)
-        registry_note(s, i);
+        if (sup_net_local(s, i)) /* another host's registry records its own nodes */
+            registry_note(s, i);
 }
 
 void sup_members_load(struct sup *s)
@@ -68,12 +69,16 @@ void sup_members_load(struct sup *s)
 bool sup_up(const struct sup *s, uint16_t i)
 {
     PX_ASSERT(i < s->cfg->nodes);
+    if (!sup_net_local(s, i))
+        return sup_net_remote_up(s, i);
     return s->members.procs[i].pid > 0;
 }
 
 bool sup_settled(const struct sup *s, uint16_t i)
 {
     PX_ASSERT(i < s->cfg->nodes);
+    if (!sup_net_local(s, i))
+        return sup_net_remote_settled(s, i);
     const struct sup_proc *p = &s->members.procs[i];
     return p->pid > 0 && !p->killing &&
            CMM_LOAD_SHARED(sup_node_shared(s, i)->loaded_incarnation) == p->incarnation;
@@ -92,9 +97,11 @@ static void set_alive(struct sup *s, uint16_t i, bool up)
     struct ipc_segment *seg = s->env.seg;
     struct pool_shared *pool = s->env.pool;
     CMM_STORE_SHARED(ipc_segment_ctl(seg, i)->alive, up ? 1u : 0u);
-    uint64_t mask = CMM_LOAD_SHARED(pool->alive_mask);
-    mask = up ? mask | (1ull << i) : mask & ~(1ull << i);
-    CMM_STORE_SHARED(pool->alive_mask, mask);
+    /* Atomic: with --pool the gateway updates the bits of the remote nodes concurrently. */
+    if (up)
+        uatomic_or(&pool->alive_mask, 1ull << i);
+    else
+        uatomic_and(&pool->alive_mask, ~(1ull << i));
     cmm_smp_wmb(); /* alive flags before the epoch bump; pairs with check_membership's rmb */
     uatomic_add(&pool->membership_epoch, 1);
     if (!up) {
@@ -229,6 +236,8 @@ void sup_reap(struct sup *s)
         int i = slot_of(s, pid);
         if (i >= 0)
             on_death(s, (uint16_t)i, st);
+        else
+            sup_net_reaped(s, pid, st);
     }
 }
 
@@ -242,8 +251,10 @@ int sup_wait_loaded(struct sup *s)
             return s->fatal ? s->fatal : -1;
         bool all = true;
         for (uint16_t i = 0; i < s->cfg->nodes; i++)
-            all &= CMM_LOAD_SHARED(sup_node_shared(s, i)->loaded_incarnation) ==
-                   s->members.procs[i].incarnation;
+            all &= sup_net_local(s, i)
+                       ? CMM_LOAD_SHARED(sup_node_shared(s, i)->loaded_incarnation) ==
+                             s->members.procs[i].incarnation
+                       : sup_net_remote_settled(s, i);
         if (all && sup_leader(s) != PX_NODE_NONE)
             break;
         if (util_now_ns() > deadline) {
@@ -261,7 +272,7 @@ int sup_wait_loaded(struct sup *s)
 static bool any_running(const struct sup *s)
 {
     for (uint16_t i = 0; i < s->cfg->nodes; i++)
-        if (sup_up(s, i))
+        if (s->members.procs[i].pid > 0)
             return true;
     return false;
 }
@@ -271,7 +282,8 @@ void sup_stop_nodes(struct sup *s)
     s->members.stopping = true;
     CMM_STORE_SHARED(s->env.pool->stop, 1);
     for (uint16_t i = 0; i < s->cfg->nodes; i++)
-        ipc_doorbell_ring(&ipc_segment_ctl(s->env.seg, i)->bell);
+        if (sup_net_local(s, i))
+            ipc_doorbell_ring(&ipc_segment_ctl(s->env.seg, i)->bell);
     uint64_t deadline = util_now_ns() + SUP_STOP_NS;
     for (;;) {
         sup_reap(s);
@@ -283,17 +295,17 @@ void sup_stop_nodes(struct sup *s)
         nanosleep(&ts, NULL);
     }
     for (uint16_t i = 0; i < s->cfg->nodes; i++)
-        s->members.procs[i].did_not_stop = sup_up(s, i);
+        s->members.procs[i].did_not_stop = s->members.procs[i].pid > 0;
     sup_kill_nodes(s);
 }
 
 void sup_kill_nodes(struct sup *s)
 {
     for (uint16_t i = 0; i < s->cfg->nodes; i++)
-        if (sup_up(s, i))
+        if (s->members.procs[i].pid > 0)
             kill(s->members.procs[i].pid, SIGKILL);
     for (uint16_t i = 0; i < s->cfg->nodes; i++) {
-        if (sup_up(s, i)) {
+        if (s->members.procs[i].pid > 0) {
             waitpid(s->members.procs[i].pid, NULL, 0);
             s->members.procs[i].pid = 0;
         }

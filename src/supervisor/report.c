@@ -59,6 +59,14 @@ void report_print(const struct report *r, FILE *out)
     fprintf(out, "requests    %" PRIu64 " dropped by the nodes (request queue full; resubmitted)\n",
             r->requests_dropped);
     report_bad_messages(r, out);
+    if (r->net.hosts > 1)
+        fprintf(out,
+                "network     %u hosts; this host's gateway: frames %" PRIu64 " sent %" PRIu64
+                " received, hwm-full %" PRIu64 ", drops %" PRIu64 ", bad frames %" PRIu64
+                " messages %" PRIu64 ", lagged %" PRIu64 ", hosts marked down %" PRIu64 "\n",
+                r->net.hosts, r->net.frames_sent, r->net.frames_received, r->net.hwm_full,
+                r->net.drops, r->net.bad_frames, r->net.bad_messages, r->net.lagged,
+                r->net.host_down);
     fprintf(out,
             "faults      restarts %u  chaos kills %u (leader %u)  leader changes %" PRIu64 "\n",
             r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes);
@@ -148,6 +156,15 @@ int report_json(const struct report *r, struct report_json_out *o)
             us(r->latency_ns->max), r->msgs, r->ring_full, r->drops, r->lagged, r->resubmits,
             r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes,
             r->expected_value, r->verified ? "true" : "false", r->outcome);
+    if (r->net.hosts > 1)
+        fprintf(f,
+                "\"network\":{\"hosts\":%u,\"frames_sent\":%" PRIu64 ",\"frames_received\":%" PRIu64
+                ",\"hwm_full\":%" PRIu64 ",\"drops\":%" PRIu64 ",\"bad_frames\":%" PRIu64
+                ",\"bad_messages\":%" PRIu64 ",\"lagged\":%" PRIu64 ",\"missed\":%" PRIu64
+                ",\"status_dropped\":%" PRIu64 ",\"host_down\":%" PRIu64 "},",
+                r->net.hosts, r->net.frames_sent, r->net.frames_received, r->net.hwm_full,
+                r->net.drops, r->net.bad_frames, r->net.bad_messages, r->net.lagged, r->net.missed,
+                r->net.status_dropped, r->net.host_down);
     fprintf(f, "\"bad_messages\":%" PRIu64 ",\"requests_dropped\":%" PRIu64 ",\"per_node\":[",
             r->bad_messages, r->requests_dropped);
     for (uint32_t i = 0; i < c->nodes; i++) {

@@ -35,6 +35,12 @@ struct report {
     uint32_t learners, learners_ok;
     bool verified;
     const char *outcome; /* "verified", "verification failed", "interrupted", ... */
+    /* --pool: the first host's gateway (src/net/gateway.h); hosts 0 for one host. */
+    struct report_net {
+        uint32_t hosts;
+        uint64_t frames_sent, frames_received, hwm_full, drops, bad_frames, bad_messages;
+        uint64_t lagged, missed, status_dropped, host_down;
+    } net;
     struct report_node nodes[CLI_NODES_MAX];
 };
 

@@ -192,6 +192,7 @@ int sup_setup_segment(struct sup *s)
 void sup_teardown(struct sup *s)
 {
     struct sup_env *e = &s->env;
+    sup_net_teardown(s);
     sup_kill_nodes(s);
     if (e->t)
         e->t->ops->destroy(e->t);

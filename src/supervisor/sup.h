@@ -7,6 +7,7 @@
  *   drive.c       the client drive: resolve rounds in doubt, submit, read replies, resubmit,
  *                 converge (sup_drive)
  *   verify.c      the nodes' final states against the client's own expectation (sup_verify)
+ *   net.c         a pool across hosts (--pool): the gateway, remote nodes, stop and collect
  *   supervisor.c  sup_run: the order of the parts, then the report, filled once from them.
  * A part owns its struct; others read it through the part's functions or fields named in its
  * header comment. */
@@ -29,6 +30,7 @@ struct pool_shared;
 struct pool_node_shared;
 struct sock_mesh;
 struct store_registry;
+struct sup_net;
 struct transport;
 
 /* --- setup.c -------------------------------------------------------------------------------- */
@@ -115,7 +117,8 @@ struct sup {
     struct sup_drive drive;
     struct sup_record record;
     struct sup_verify verify;
-    int fatal; /* nonzero: the exit code of a runtime failure */
+    struct sup_net *net; /* --pool: the hosts of the pool (net.c); NULL for one host */
+    int fatal;           /* nonzero: the exit code of a runtime failure */
 };
 
 /* setup.c */
@@ -185,5 +188,32 @@ bool sup_should_stop(struct sup *s);
 void sup_collect(struct sup *s);
 /* Checks the final states against the client's own expectation. */
 void sup_verify(struct sup *s);
+
+/* net.c: a pool across hosts. Every function is a no-op (or says "local") without --pool. */
+/* Reads the pool file and this host's key; cfg_out = cfg with the pool file's nodes and roles.
+ * 0, or -1 after one line on stderr (exit 2). */
+int sup_net_load(struct sup *s, const struct cli_config *cfg, struct cli_config *cfg_out);
+/* True when node i runs on this host (always without --pool). */
+bool sup_net_local(const struct sup *s, uint16_t i);
+/* True when this host runs the client (always without --pool). */
+bool sup_net_first(const struct sup *s);
+/* A remote node as the gateway mirrors it: up, and up with its current incarnation loaded. */
+bool sup_net_remote_up(const struct sup *s, uint16_t i);
+bool sup_net_remote_settled(const struct sup *s, uint16_t i);
+/* After the segment exists, before the nodes fork: detaches the broadcast cursors nobody
+ * reads here and starts the gateway. 0 or -1 (one line on stderr). */
+int sup_net_start(struct sup *s);
+/* A reaped child that is no node: the gateway's death ends the run. */
+void sup_net_reaped(struct sup *s, pid_t pid, int status);
+/* First host, after sup_stop_nodes: waits for the other hosts' final states. */
+void sup_net_collect(struct sup *s);
+/* Another host: serves until the first host says stop, stops the nodes, hands over their
+ * final states. Returns the exit code. */
+int sup_net_follow(struct sup *s);
+/* The gateway's counters for the report (hosts 0 without --pool). */
+struct report_net;
+void sup_net_report(const struct sup *s, struct report_net *out);
+/* Every exit path: tells the other hosts we are done, stops the gateway, frees. */
+void sup_net_teardown(struct sup *s);
 
 #endif

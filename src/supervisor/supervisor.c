@@ -78,6 +78,7 @@ static void fill_report(const struct sup *s, int code, struct report *r)
         r->verified = s->verify.verified;
     }
     r->outcome = outcome_of(s, code);
+    sup_net_report(s, &r->net);
 }
 
 /* Waits for the forked pool, drives the rounds, stops the nodes and verifies. Returns the
@@ -92,6 +93,7 @@ static int run(struct sup *s)
     if (rc == 0)
         (void)sup_converge(s); /* a node that did not converge fails verification */
     sup_stop_nodes(s);
+    sup_net_collect(s); /* --pool: the other hosts' final states reach the segment */
     sup_collect(s);
     sup_members_note_all(s); /* last activity: the end of this run */
     if (sup_signal())
@@ -115,7 +117,7 @@ static int run_and_record(struct sup *s)
 static int spawn_all(struct sup *s)
 {
     for (uint16_t i = 0; i < s->cfg->nodes; i++)
-        if (sup_spawn(s, i) != 0)
+        if (sup_net_local(s, i) && sup_spawn(s, i) != 0)
             return -1;
     return 0;
 }
@@ -124,10 +126,16 @@ int sup_run(const struct cli_config *cfg)
 {
     static struct sup s; /* static: the per-node tables are large; one run per process */
     static struct report rep;
+    static struct cli_config pool_cfg; /* --pool: cfg with the pool file's nodes and roles */
     struct report_json_out json = {0};
+    memset(&s, 0, sizeof(s));
+    if (cfg->pool_path) {
+        if (sup_net_load(&s, cfg, &pool_cfg) != 0)
+            return EXIT_USAGE;
+        cfg = &pool_cfg;
+    }
     if (cfg->json_path && report_json_open(cfg->json_path, &json) != 0)
         return EXIT_USAGE;
-    memset(&s, 0, sizeof(s));
     s.cfg = cfg;
     s.drive.client = malloc(sizeof(*s.drive.client));
     if (s.drive.client == NULL || sup_chaos_plan(&s) != 0) {
@@ -139,7 +147,11 @@ int sup_run(const struct cli_config *cfg)
     client_init(s.drive.client, cfg->rounds, cfg->window, 0);
     sup_install_signals();
     int code = EXIT_RUNTIME;
-    if (sup_setup_data_dir(&s) == 0 && sup_setup_segment(&s) == 0 && spawn_all(&s) == 0) {
+    bool ready = sup_setup_data_dir(&s) == 0 && sup_setup_segment(&s) == 0 &&
+                 sup_net_start(&s) == 0 && spawn_all(&s) == 0;
+    if (ready && !sup_net_first(&s)) {
+        code = sup_net_follow(&s); /* another host of a pool: the first one reports */
+    } else if (ready) {
         code = run_and_record(&s);
         fill_report(&s, code, &rep);
         if (!cfg->quiet)

@@ -11,6 +11,7 @@ fail() {
     exit 1
 }
 [ -x "$prefix/bin/paxos-shm" ] || fail "bin/paxos-shm was not installed"
+[ -x "$prefix/bin/paxos-shm-keygen" ] || fail "bin/paxos-shm-keygen was not installed"
 version=$("$prefix/bin/paxos-shm" --version)
 case $version in
 paxos-shm\ *) ;;
