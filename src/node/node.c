@@ -57,8 +57,10 @@ struct node {
     bool drv_ready; /* drv initialised (driver_fini needed) */
     struct pool_shared *pool;
     struct pool_node_shared *me;
-    uint64_t elections_base;             /* elections won by earlier incarnations of this id */
-    uint64_t batches_base, records_base; /* the same for persisted batches and records */
+    uint64_t elections_base;                 /* elections won by earlier incarnations of this id */
+    uint64_t batches_base, records_base;     /* the same for persisted batches and records */
+    uint32_t peer_incarnation[PX_NODES_MAX]; /* as of the last membership look */
+    bool peer_incarnation_known;
 };
 
 uint64_t node_user_bytes(enum store_kind store)
@@ -163,6 +165,16 @@ static void node_membership(void *ctx, struct driver_view *out)
     out->epoch = CMM_LOAD_SHARED(nd->pool->membership_epoch);
     cmm_smp_rmb(); /* pairs with the supervisor's wmb between alive_mask and the epoch bump */
     out->alive_mask = CMM_LOAD_SHARED(nd->pool->alive_mask);
+    /* A peer killed and restarted between two looks leaves the alive mask as it was: its new
+     * incarnation shows the death (the supervisor writes it before the epoch bump). */
+    out->restarted_mask = 0;
+    for (uint16_t p = 0; p < nd->a->cfg.nodes; p++) {
+        uint32_t inc = CMM_LOAD_SHARED(ipc_segment_ctl(nd->a->seg, p)->incarnation);
+        if (nd->peer_incarnation_known && inc != nd->peer_incarnation[p])
+            out->restarted_mask |= 1ull << p;
+        nd->peer_incarnation[p] = inc;
+    }
+    nd->peer_incarnation_known = true;
 }
 
 static void node_peer(void *ctx, uint16_t peer, bool up)

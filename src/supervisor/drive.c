@@ -51,6 +51,27 @@ static void update_target(struct sup *s)
     }
 }
 
+/* The leader's queue and its in-flight proposals die with it: once another leader is known,
+ * every outstanding request goes to it at once instead of after CLIENT_RESUBMIT_NS (a request
+ * the old leader had decided is answered "applied earlier", so the resend is harmless). A
+ * leader that merely changed while alive (rotation) handed its queue over: nothing is resent. */
+static void watch_leader(struct sup *s)
+{
+    struct sup_drive *d = &s->drive;
+    uint16_t l = sup_leader(s);
+    if (l == PX_NODE_NONE)
+        return;
+    pid_t pid = s->members.procs[l].pid;
+    if (l == d->leader && pid == d->leader_pid)
+        return;
+    if (d->leader != PX_NODE_NONE && s->members.procs[d->leader].pid != d->leader_pid) {
+        client_expire_all(d->client);
+        d->resend = true;
+    }
+    d->leader = l;
+    d->leader_pid = pid;
+}
+
 static bool submit(struct sup *s, const struct px_value *v)
 {
     struct px_msg m;
@@ -103,12 +124,13 @@ static void submit_due(struct sup *s, uint64_t now, uint64_t *last_overdue)
     while (client_next(s->drive.client, now, &v))
         if (!submit(s, &v))
             break; /* outbox full: resubmitted on timeout */
-    if (now - *last_overdue > CLIENT_RESUBMIT_NS / 4) {
+    if (s->drive.resend || now - *last_overdue > CLIENT_RESUBMIT_NS / 4) {
         struct px_value again[SUP_RESUBMIT_MAX];
         uint32_t k = client_overdue(s->drive.client, now, again, SUP_RESUBMIT_MAX);
         for (uint32_t i = 0; i < k; i++)
             (void)submit(s, &again[i]);
         *last_overdue = now;
+        s->drive.resend = k == SUP_RESUBMIT_MAX; /* more expired ones: the next pass sends them */
     }
 }
 
@@ -141,6 +163,7 @@ static int drive_client(struct sup *s, uint64_t start_ns)
             break;
         }
         update_target(s);
+        watch_leader(s);
         if (!s->record.resolving)
             sup_chaos_step(s); /* its moments count new rounds */
         submit_due(s, now, &last_overdue);

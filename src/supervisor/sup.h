@@ -81,6 +81,9 @@ struct sup_drive {
     uint64_t deadline_ns;  /* --timeout: the run gives up at this time; 0 = never */
     uint64_t max_instance; /* highest instance a reply reported, over both phases */
     double seconds;        /* the new rounds: first submission to last decision */
+    uint16_t leader;       /* the leader the client last saw, PX_NODE_NONE before any */
+    pid_t leader_pid;      /* its process: another pid under the same id is another leader */
+    bool resend;           /* the old leader is gone: resend every outstanding request now */
 };
 
 /* --- record.c ------------------------------------------------------------------------------- */

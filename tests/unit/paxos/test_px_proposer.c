@@ -571,6 +571,41 @@ static void test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campai
     assert_int_equal(ticks_to_campaign_after(1830), behind);
 }
 
+/* An acceptor's promise longer than one call's output bound continues on later calls: the
+ * node reports pending work until the stream is out, so its loop does not sleep a tick
+ * between the parts (that sleep once cost a fail-over a tick per PX_STEP_OUTPUT_MAX entries). */
+static void test_node_reports_pending_work_while_a_long_promise_streams(void **state)
+{
+    (void)state;
+    struct px_config cfg = pxu_config(1, 3);
+    cfg.window_max = PX_WINDOW_MAX;
+    struct px_node *n = pxu_node_cfg(&cfg);
+    struct px_ready *r = pxu_ready();
+    const uint32_t entries = 3 * PX_STEP_OUTPUT_MAX;
+    for (uint32_t i = 1; i <= entries; i++) {
+        struct px_msg acc = pxu_msg(PX_MSG_ACCEPT, 0, PX_TO_ALL, px_ballot_make(1, 0), i);
+        acc.value = (struct px_value){.increment = i, .client_id = 3, .seq = i};
+        px_node_step(n, &acc, r);
+        px_node_flush(n, r);
+        px_ready_clear(r);
+    }
+    assert_false(px_node_pending(n));
+    struct px_msg prep = pxu_msg(PX_MSG_PREPARE, 2, PX_TO_ALL, px_ballot_make(2, 2), 1);
+    px_node_step(n, &prep, r);
+    assert_true(px_node_pending(n)); /* the output bound cut the promise short */
+    uint32_t calls = 0;
+    while (px_node_pending(n) && calls < 10) {
+        px_ready_clear(r);
+        px_node_flush(n, r);
+        calls++;
+    }
+    assert_false(px_node_pending(n));
+    assert_int_equal(pxu_count(r, PX_MSG_PROMISE), 1); /* the stream ended with its PROMISE */
+    assert_true(calls >= 2);
+    pxu_free(n);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +627,7 @@ int main(void)
         cmocka_unit_test(
             test_proposer_second_in_rank_waits_an_election_timeout_when_leader_reported_down),
         cmocka_unit_test(test_proposer_new_leader_reproposes_the_whole_reported_window_at_once),
+        cmocka_unit_test(test_node_reports_pending_work_while_a_long_promise_streams),
         cmocka_unit_test(test_proposer_queues_when_no_leader_and_reports_full_queue),
         cmocka_unit_test(test_proposer_losing_proposer_role_steps_down_and_stops_campaigning),
         cmocka_unit_test(test_proposer_quorum_follows_acceptor_set_changes),
