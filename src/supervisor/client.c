@@ -91,7 +91,8 @@ bool client_decided(struct client *c, const struct px_value *v, uint64_t instanc
         c->bad_replies++;
         return false;
     }
-    hist_add(&c->latency_ns, now_ns - s->first_ns);
+    c->last_latency_ns = now_ns - s->first_ns;
+    hist_add(&c->latency_ns, c->last_latency_ns);
     s->round = 0;
     c->inflight--;
     c->done++;

@@ -53,6 +53,7 @@ struct client {
     uint64_t hwm;               /* durable high-water mark: no global round above it goes out */
     uint64_t bad_replies;       /* replies whose value is not the one submitted (validity) */
     uint64_t fib_prev, fib_cur; /* F(next_round - 2), F(next_round - 1) */
+    uint64_t last_latency_ns;   /* of the last new decision client_decided counted */
     struct hist latency_ns;
     struct client_slot slots[CLIENT_SPAN_MAX];
 };

@@ -169,6 +169,9 @@ static void bank_counters(struct sup *s, uint16_t i)
     CMM_STORE_SHARED(ns->drops, 0);
     CMM_STORE_SHARED(ns->lagged, 0);
     CMM_STORE_SHARED(ns->bad_messages, 0);
+    /* A dead leader leads no more: the client must not take its stale flag for the new
+     * incarnation's (which clears it only once it runs). */
+    CMM_STORE_SHARED(ns->is_leader, 0);
 }
 
 struct sup_counters sup_counters_of(const struct sup *s, uint16_t i)
@@ -212,8 +215,23 @@ static void on_death(struct sup *s, uint16_t i, int st)
         return;
     p->restarts++;
     s->members.restarts++;
-    if (sup_spawn(s, i) != 0)
-        s->fatal = EXIT_RUNTIME;
+    p->restart_due = true;
+    if (!s->members.defer_restarts)
+        sup_restart_due(s);
+}
+
+void sup_restart_due(struct sup *s)
+{
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        struct sup_proc *p = &s->members.procs[i];
+        if (!p->restart_due)
+            continue;
+        p->restart_due = false;
+        if (s->members.stopping || s->fatal)
+            continue;
+        if (sup_spawn(s, i) != 0)
+            s->fatal = EXIT_RUNTIME;
+    }
 }
 
 void sup_reap(struct sup *s)

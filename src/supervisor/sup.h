@@ -56,6 +56,7 @@ struct sup_proc {
     uint32_t restarts;    /* restarts of this id, continued across runs on the same data */
     bool killing;         /* chaos sent SIGKILL, not reaped yet */
     bool did_not_stop;    /* SIGKILLed because it did not stop when told to */
+    bool restart_due;     /* died; sup_restart_due starts its next incarnation */
     struct sup_counters banked;
 };
 
@@ -64,6 +65,9 @@ struct sup_members {
     uint32_t restarts; /* restarts during this run */
     bool stopping;     /* the nodes were told to stop: exits are expected, no restarts */
     bool note_failed;  /* a registry write of the nodes table failed (reported once) */
+    /* The drive restarts the dead after it handed their requests on: a fork of the supervisor
+     * takes milliseconds, which a fail-over should not wait for. */
+    bool defer_restarts;
 };
 
 /* --- chaos.c -------------------------------------------------------------------------------- */
@@ -72,6 +76,31 @@ struct sup_chaos {
     uint64_t *kill_at; /* sorted round counts at which a node is killed; NULL: no chaos */
     uint32_t next;     /* index into kill_at */
     uint32_t kills, leader_kills;
+};
+
+/* --- failover.c ----------------------------------------------------------------------------- */
+/* Events per run: more than a run of --failover-every 1 holds for a minute of drive. */
+#define SUP_FAILOVER_EVENTS_MAX 65536u
+/* Decisions per ms are counted for this many ms of drive (10 minutes; later ones are not). */
+#define SUP_FAILOVER_MS_MAX (600u * 1000u)
+
+struct sup_failover_event {
+    uint64_t at_ns;    /* the signal was sent */
+    uint64_t first_ns; /* the first decision after it by another leader; 0 = none */
+    uint64_t worst_ns; /* worst commit latency of the rounds decided until the next event */
+    uint16_t victim;
+    pid_t victim_pid;
+};
+
+struct sup_failover {
+    uint64_t start_ns, next_ns;
+    struct sup_failover_event *events; /* NULL without --failover-every */
+    uint32_t len;
+    int32_t stopped; /* the SIGSTOPped leader waiting for its SIGCONT, -1 = none */
+    pid_t stopped_pid;
+    uint64_t cont_ns;
+    uint32_t *per_ms;                         /* decisions in each ms since start_ns */
+    double *to_decision_us, *worst_commit_us; /* sup_failover_report's, freed with the rest */
 };
 
 /* --- drive.c -------------------------------------------------------------------------------- */
@@ -114,6 +143,7 @@ struct sup {
     struct sup_env env;
     struct sup_members members;
     struct sup_chaos chaos;
+    struct sup_failover failover;
     struct sup_drive drive;
     struct sup_record record;
     struct sup_verify verify;
@@ -139,6 +169,8 @@ int sup_spawn(struct sup *s, uint16_t i);
 /* Reaps dead children: banks their counters, marks them down, restarts them unless the run
  * is stopping; a node that exited by itself sets s->fatal. */
 void sup_reap(struct sup *s);
+/* Starts the next incarnation of every node that died and is due a restart. */
+void sup_restart_due(struct sup *s);
 bool sup_up(const struct sup *s, uint16_t i);
 /* Up, not a chaos victim waiting to be reaped, and loaded its current incarnation: what it
  * publishes in the segment (applied, final state) is its own, not a dead predecessor's. */
@@ -161,6 +193,22 @@ int sup_chaos_plan(struct sup *s);
 /* Kills the nodes whose moment (rounds decided) has come. */
 void sup_chaos_step(struct sup *s);
 void sup_chaos_free(struct sup *s);
+
+/* failover.c */
+int sup_failover_init(struct sup *s); /* 0 or -ENOMEM */
+void sup_failover_free(struct sup *s);
+/* The drive starts: the first event comes --failover-every ms later. */
+void sup_failover_start(struct sup *s, uint64_t now_ns);
+/* Signals the leader when its moment has come; SIGCONTs a stopped one whose time is up. */
+void sup_failover_step(struct sup *s, uint64_t now_ns);
+/* The client saw a new decision of a round whose commit latency was latency_ns, replied by
+ * node `from` (the leader that decided it). */
+void sup_failover_decided(struct sup *s, uint64_t now_ns, uint16_t from, uint64_t latency_ns);
+/* SIGCONTs a leader still stopped (before the nodes are told to stop). */
+void sup_failover_finish(struct sup *s);
+struct report_failover;
+/* The events as the report shows them (per-event figures, percentiles, the plot). */
+void sup_failover_report(struct sup *s, struct report_failover *out);
 
 /* record.c */
 /* Reads the last run's row and appends this run's: the rounds in doubt and the base of the new

@@ -55,7 +55,7 @@ static const char *outcome_of(const struct sup *s, int code)
 }
 
 /* The report, filled once from the parts. code: the exit code of the run. */
-static void fill_report(const struct sup *s, int code, struct report *r)
+static void fill_report(struct sup *s, int code, struct report *r)
 {
     const struct client *c = s->drive.client;
     memset(r, 0, sizeof(*r));
@@ -77,6 +77,7 @@ static void fill_report(const struct sup *s, int code, struct report *r)
         r->verified = s->verify.verified;
     }
     r->outcome = outcome_of(s, code);
+    sup_failover_report(s, &r->failover);
 }
 
 /* Waits for the forked pool, drives the rounds, stops the nodes and verifies. Returns the
@@ -130,7 +131,7 @@ int sup_run(const struct cli_config *cfg)
     s.drive.leader = PX_NODE_NONE;
     s.cfg = cfg;
     s.drive.client = malloc(sizeof(*s.drive.client));
-    if (s.drive.client == NULL || sup_chaos_plan(&s) != 0) {
+    if (s.drive.client == NULL || sup_chaos_plan(&s) != 0 || sup_failover_init(&s) != 0) {
         fprintf(stderr, "paxos-shm: out of memory\n");
         sup_teardown(&s);
         report_json_close(&json);
