@@ -57,6 +57,7 @@ struct node {
     bool drv_ready; /* drv initialised (driver_fini needed) */
     struct pool_shared *pool;
     struct pool_node_shared *me;
+    struct ipc_ctl *ctl;                     /* this node's control block: the heartbeat it bumps */
     uint64_t elections_base;                 /* elections won by earlier incarnations of this id */
     uint64_t batches_base, records_base;     /* the same for persisted batches and records */
     uint32_t peer_incarnation[PX_NODES_MAX]; /* as of the last membership look */
@@ -333,6 +334,9 @@ static int node_loop(struct node *nd)
         rc = driver_run_once(&nd->drv);
         if (rc != 0)
             break;
+        /* Progress for the supervisor's hang watch: at least once per tick (NODE_TICK_NS),
+         * since an idle node wakes for every tick. Single writer: this node. */
+        CMM_STORE_SHARED(nd->ctl->heartbeat, CMM_LOAD_SHARED(nd->ctl->heartbeat) + 1);
         publish_status(nd);
         driver_idle(&nd->drv);
     }
@@ -357,6 +361,7 @@ int node_run(const struct node_args *a)
     struct node nd = {.a = a};
     nd.pool = ipc_segment_user(a->seg, a->cfg.nodes);
     nd.me = ipc_segment_user(a->seg, a->cfg.id);
+    nd.ctl = ipc_segment_ctl(a->seg, a->cfg.id);
     nd.elections_base = CMM_LOAD_SHARED(nd.me->elections_won);
     nd.batches_base = CMM_LOAD_SHARED(nd.me->batches);
     nd.records_base = CMM_LOAD_SHARED(nd.me->records);

@@ -29,6 +29,7 @@ bool sup_should_stop(struct sup *s)
 {
     if (sup_take_sigchld())
         sup_reap(s);
+    sup_watch_hangs(s);
     return sup_signal() || s->fatal;
 }
 
@@ -41,10 +42,10 @@ static void update_target(struct sup *s)
         s->drive.target = leader;
         return;
     }
-    if (sup_up(s, s->drive.target) && sup_has_role(s->cfg, s->drive.target, PX_ROLE_PROPOSER))
+    if (sup_alive(s, s->drive.target) && sup_has_role(s->cfg, s->drive.target, PX_ROLE_PROPOSER))
         return;
     for (uint16_t i = 0; i < s->cfg->proposers; i++) {
-        if (sup_up(s, i)) {
+        if (sup_alive(s, i)) {
             s->drive.target = i;
             return;
         }
@@ -56,7 +57,7 @@ static void update_target(struct sup *s)
 static uint16_t successor_of(const struct sup *s, uint16_t dead)
 {
     for (uint16_t i = 0; i < s->cfg->proposers; i++)
-        if (i != dead && sup_up(s, i) && !s->members.procs[i].killing)
+        if (i != dead && sup_alive(s, i) && !s->members.procs[i].killing)
             return i;
     return PX_NODE_NONE;
 }
@@ -70,7 +71,8 @@ static uint16_t successor_of(const struct sup *s, uint16_t dead)
 static void watch_leader(struct sup *s)
 {
     struct sup_drive *d = &s->drive;
-    if (d->leader != PX_NODE_NONE && s->members.procs[d->leader].pid != d->leader_pid) {
+    if (d->leader != PX_NODE_NONE &&
+        (s->members.procs[d->leader].pid != d->leader_pid || s->members.procs[d->leader].hung)) {
         uint16_t next = successor_of(s, d->leader);
         client_expire_all(d->client);
         d->resend = true;
@@ -243,8 +245,8 @@ bool sup_converge(struct sup *s)
         uint64_t lo = UINT64_MAX, hi = 0;
         bool all_up = true;
         for (uint16_t i = 0; i < s->cfg->nodes; i++) {
-            if (!sup_has_role(s->cfg, i, PX_ROLE_LEARNER))
-                continue;
+            if (!sup_has_role(s->cfg, i, PX_ROLE_LEARNER) || s->members.procs[i].hung)
+                continue; /* a hung learner is left out of the verification */
             if (!sup_settled(s, i))
                 all_up = false;
             uint64_t a = CMM_LOAD_SHARED(sup_node_shared(s, i)->applied);

@@ -71,18 +71,24 @@ bool sup_up(const struct sup *s, uint16_t i)
     return s->members.procs[i].pid > 0;
 }
 
+bool sup_alive(const struct sup *s, uint16_t i)
+{
+    PX_ASSERT(i < s->cfg->nodes);
+    return s->members.procs[i].pid > 0 && !s->members.procs[i].hung;
+}
+
 bool sup_settled(const struct sup *s, uint16_t i)
 {
     PX_ASSERT(i < s->cfg->nodes);
     const struct sup_proc *p = &s->members.procs[i];
-    return p->pid > 0 && !p->killing &&
+    return p->pid > 0 && !p->killing && !p->hung &&
            CMM_LOAD_SHARED(sup_node_shared(s, i)->loaded_incarnation) == p->incarnation;
 }
 
 uint16_t sup_leader(const struct sup *s)
 {
     for (uint16_t i = 0; i < s->cfg->nodes; i++)
-        if (sup_up(s, i) && CMM_LOAD_SHARED(sup_node_shared(s, i)->is_leader))
+        if (sup_alive(s, i) && CMM_LOAD_SHARED(sup_node_shared(s, i)->is_leader))
             return i;
     return PX_NODE_NONE;
 }
@@ -146,6 +152,8 @@ int sup_spawn(struct sup *s, uint16_t i)
     }
     p->pid = pid;
     p->killing = false;
+    p->hung = false;
+    p->progress_ns = 0;
     CMM_STORE_SHARED(ipc_segment_ctl(s->env.seg, i)->pid, pid);
     CMM_STORE_SHARED(ipc_segment_ctl(s->env.seg, i)->incarnation, p->incarnation);
     set_alive(s, i, true);
@@ -281,9 +289,55 @@ static bool any_running(const struct sup *s)
     return false;
 }
 
+/* Hang detection timeout (README, "Hung nodes"). An idle node wakes once per 5 ms tick, so
+ * 100 ms is 20 missed wake-ups in a row: beyond the scheduling delays of a loaded 2-core
+ * machine (a few ms, rarely tens), yet short enough that a hung leader is replaced well
+ * before the nodes' own election timeout (300 ms). A wrong call costs only a leader change. */
+#define SUP_HANG_NS (100ull * 1000 * 1000)
+
+void sup_watch_hangs(struct sup *s)
+{
+    struct sup_members *m = &s->members;
+    uint64_t now = util_now_ns();
+    /* The watch itself was descheduled for a while: the nodes' silence proves nothing. */
+    bool judge = m->watch_ns != 0 && now - m->watch_ns < SUP_HANG_NS / 2;
+    m->watch_ns = now;
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        struct sup_proc *p = &m->procs[i];
+        bool loaded = CMM_LOAD_SHARED(sup_node_shared(s, i)->loaded_incarnation) == p->incarnation;
+        uint64_t hb = CMM_LOAD_SHARED(ipc_segment_ctl(s->env.seg, i)->heartbeat);
+        bool moved = hb != p->heartbeat_seen;
+        p->heartbeat_seen = hb;
+        if (p->pid <= 0 || p->killing || !loaded || moved || !judge || p->progress_ns == 0) {
+            p->progress_ns = now;
+            if (p->hung && moved) {
+                p->hung = false;
+                LOG(LOG_INFO, "node %u resumed", i);
+                set_alive(s, i, true);
+            }
+            continue;
+        }
+        if (!p->hung && now - p->progress_ns > SUP_HANG_NS) {
+            p->hung = true;
+            m->hangs++;
+            LOG(LOG_INFO, "node %u hung (no progress for %llu ms)", i,
+                (unsigned long long)((now - p->progress_ns) / 1000000));
+            set_alive(s, i, false);
+        }
+    }
+}
+
 void sup_stop_nodes(struct sup *s)
 {
     s->members.stopping = true;
+    /* A node still hung cannot stop: it is killed now, and verification leaves it out. */
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        struct sup_proc *p = &s->members.procs[i];
+        if (p->pid > 0 && p->hung) {
+            p->hung_at_end = true;
+            kill(p->pid, SIGKILL);
+        }
+    }
     CMM_STORE_SHARED(s->env.pool->stop, 1);
     for (uint16_t i = 0; i < s->cfg->nodes; i++)
         ipc_doorbell_ring(&ipc_segment_ctl(s->env.seg, i)->bell);

@@ -58,8 +58,9 @@ void report_print(const struct report *r, FILE *out)
             r->drops, r->lagged, r->resubmits);
     report_bad_messages(r, out);
     fprintf(out,
-            "faults      restarts %u  chaos kills %u (leader %u)  leader changes %" PRIu64 "\n",
-            r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes);
+            "faults      restarts %u  chaos kills %u (leader %u)  leader changes %" PRIu64
+            "  hangs %u\n",
+            r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes, r->hangs);
     const struct report_failover *fo = &r->failover;
     if (fo->on)
         fprintf(out,
@@ -85,6 +86,9 @@ void report_print(const struct report *r, FILE *out)
                 n->incarnation, n->fib.applied, n->fib.value, n->fib.digest,
                 n->verdict ? n->verdict : "-");
     }
+    if (r->hung_learners > 0)
+        fprintf(out, "hung        %u learner%s still hung at the end: killed, left out\n",
+                r->hung_learners, r->hung_learners == 1 ? "" : "s");
     fprintf(out, "verdict     %s (%u of %u learners verified)\n", r->outcome, r->learners_ok,
             r->learners);
 }
@@ -173,6 +177,7 @@ int report_json(const struct report *r, struct report_json_out *o)
             us(r->latency_ns->max), r->msgs, r->ring_full, r->drops, r->lagged, r->resubmits,
             r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes,
             r->expected_value, r->verified ? "true" : "false", r->outcome);
+    fprintf(f, "\"hangs\":%u,\"hung_learners\":%u,", r->hangs, r->hung_learners);
     fprintf(f, "\"bad_messages\":%" PRIu64 ",\"per_node\":[", r->bad_messages);
     for (uint32_t i = 0; i < c->nodes; i++) {
         const struct report_node *n = &r->nodes[i];

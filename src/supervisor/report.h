@@ -49,6 +49,8 @@ struct report {
     uint64_t leader_changes;
     uint64_t expected_value;
     uint32_t learners, learners_ok;
+    uint32_t hangs;         /* hangs detected during the run */
+    uint32_t hung_learners; /* learners still hung at the end: left out of verification */
     bool verified;
     const char *outcome; /* "verified", "verification failed", "interrupted", ... */
     struct report_node nodes[CLI_NODES_MAX];

@@ -57,6 +57,9 @@ struct sup_proc {
     bool killing;         /* chaos sent SIGKILL, not reaped yet */
     bool did_not_stop;    /* SIGKILLed because it did not stop when told to */
     bool restart_due;     /* died; sup_restart_due starts its next incarnation */
+    bool hung;            /* no progress for SUP_HANG_NS: marked down until it moves again */
+    bool hung_at_end;     /* still hung when the run ended: SIGKILLed, verdict "hung" */
+    uint64_t heartbeat_seen, progress_ns; /* the hang watch's last look */
     struct sup_counters banked;
 };
 
@@ -68,6 +71,8 @@ struct sup_members {
     /* The drive restarts the dead after it handed their requests on: a fork of the supervisor
      * takes milliseconds, which a fail-over should not wait for. */
     bool defer_restarts;
+    uint64_t watch_ns; /* the hang watch's last run */
+    uint32_t hangs;    /* hangs detected during this run */
 };
 
 /* --- chaos.c -------------------------------------------------------------------------------- */
@@ -135,6 +140,7 @@ struct sup_verify {
     struct sup_node_end nodes[CLI_NODES_MAX];
     uint64_t expected_value;
     uint32_t learners, learners_ok;
+    uint32_t hung; /* learners left out: hung when the run ended */
     bool ran, verified;
 };
 
@@ -172,6 +178,12 @@ void sup_reap(struct sup *s);
 /* Starts the next incarnation of every node that died and is due a restart. */
 void sup_restart_due(struct sup *s);
 bool sup_up(const struct sup *s, uint16_t i);
+/* Up and not hung: a node that takes messages. */
+bool sup_alive(const struct sup *s, uint16_t i);
+/* The hang watch: a node whose heartbeat (ipc_ctl) has not moved for SUP_HANG_NS is marked
+ * down in the segment, like a dead one (its peers elect another leader, drop what they queue
+ * for it); when it moves again it is marked up and catches up. */
+void sup_watch_hangs(struct sup *s);
 /* Up, not a chaos victim waiting to be reaped, and loaded its current incarnation: what it
  * publishes in the segment (applied, final state) is its own, not a dead predecessor's. */
 bool sup_settled(const struct sup *s, uint16_t i);

@@ -67,6 +67,7 @@ static void fill_report(struct sup *s, int code, struct report *r)
     r->latency_ns = &c->latency_ns;
     r->resubmits = c->resubmits;
     r->restarts = s->members.restarts;
+    r->hangs = s->members.hangs;
     r->chaos_kills = s->chaos.kills;
     r->chaos_leader_kills = s->chaos.leader_kills;
     fill_nodes(s, r);
@@ -74,6 +75,7 @@ static void fill_report(struct sup *s, int code, struct report *r)
         r->expected_value = s->verify.expected_value;
         r->learners = s->verify.learners;
         r->learners_ok = s->verify.learners_ok;
+        r->hung_learners = s->verify.hung;
         r->verified = s->verify.verified;
     }
     r->outcome = outcome_of(s, code);
