@@ -394,12 +394,15 @@ int driver_run_once(struct driver *d)
 
 void driver_idle(struct driver *d)
 {
-    if (d->received > 0 || px_node_pending(d->core))
+    if (d->received > 0)
+        return;
+    bool blocked = d->queued > 0 || d->backlog_len > 0;
+    if (!blocked && px_node_pending(d->core))
         return; /* more work without new input: a sleep here would delay it by a tick */
     uint64_t now = d->env.now_ns(d->env.ctx);
     uint64_t until_tick = d->next_tick > now ? d->next_tick - now : 0;
-    if ((d->queued > 0 || d->backlog_len > 0) && until_tick > DRIVER_RETRY_NS)
-        until_tick = DRIVER_RETRY_NS; /* a ring was full: retry soon */
+    if (blocked && until_tick > DRIVER_RETRY_NS)
+        until_tick = DRIVER_RETRY_NS; /* a ring was full: retry soon, pending work included */
     if (until_tick > 0) {
         d->stats.waits++;
         transport_wait(d->t, until_tick);

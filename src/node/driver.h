@@ -173,7 +173,8 @@ int driver_start(struct driver *d);
 /* One iteration (header comment). 0, DRIVER_DIED or a store code. */
 int driver_run_once(struct driver *d);
 /* Sleeps on the transport when the last iteration read nothing and the core has no pending
- * work (px_node_pending): until the next tick is due, at
+ * work (px_node_pending; with messages waiting for ring room, pending work waits like them):
+ * until the next tick is due, at
  * most DRIVER_RETRY_NS while messages wait for ring room (the outboxes or the backlog). */
 void driver_idle(struct driver *d);
 /* Looks at the membership view now and runs a flush point (the simulator tells every live node
