@@ -197,6 +197,7 @@ static void test_driver_tells_the_core_of_a_peer_restarted_between_two_looks(voi
     assert_int_equal(driver_run_once(&d), 0);
     assert_int_equal(peer_downs, 1);
     driver_fini(&d);
+    store_close(st);
     free(core_mem);
     sim_free(&s);
 }
