@@ -245,8 +245,13 @@ bool sup_converge(struct sup *s)
         uint64_t lo = UINT64_MAX, hi = 0;
         bool all_up = true;
         for (uint16_t i = 0; i < s->cfg->nodes; i++) {
-            if (!sup_has_role(s->cfg, i, PX_ROLE_LEARNER) || s->members.procs[i].hung)
-                continue; /* a hung learner is left out of the verification */
+            if (!sup_has_role(s->cfg, i, PX_ROLE_LEARNER))
+                continue;
+            /* A learner hung for SUP_LEFT_OUT_NS is left out (verdict "hung"); one hung for
+             * less may resume (or only have been slow): it is waited for. */
+            s->members.procs[i].left_out = sup_hung_ns(s, i, util_now_ns()) > SUP_LEFT_OUT_NS;
+            if (s->members.procs[i].left_out)
+                continue;
             if (!sup_settled(s, i))
                 all_up = false;
             uint64_t a = CMM_LOAD_SHARED(sup_node_shared(s, i)->applied);

@@ -289,11 +289,11 @@ static bool any_running(const struct sup *s)
     return false;
 }
 
-/* Hang detection timeout (README, "Hung nodes"). An idle node wakes once per 5 ms tick, so
- * 100 ms is 20 missed wake-ups in a row: beyond the scheduling delays of a loaded 2-core
- * machine (a few ms, rarely tens), yet short enough that a hung leader is replaced well
- * before the nodes' own election timeout (300 ms). A wrong call costs only a leader change. */
-#define SUP_HANG_NS (100ull * 1000 * 1000)
+uint64_t sup_hung_ns(const struct sup *s, uint16_t i, uint64_t now_ns)
+{
+    const struct sup_proc *p = &s->members.procs[i];
+    return p->hung && now_ns > p->progress_ns ? now_ns - p->progress_ns : 0;
+}
 
 void sup_watch_hangs(struct sup *s)
 {
@@ -330,10 +330,10 @@ void sup_watch_hangs(struct sup *s)
 void sup_stop_nodes(struct sup *s)
 {
     s->members.stopping = true;
-    /* A node still hung cannot stop: it is killed now, and verification leaves it out. */
+    /* Left out of convergence: whatever it would publish now is behind. */
     for (uint16_t i = 0; i < s->cfg->nodes; i++) {
         struct sup_proc *p = &s->members.procs[i];
-        if (p->pid > 0 && p->hung) {
+        if (p->pid > 0 && p->left_out) {
             p->hung_at_end = true;
             kill(p->pid, SIGKILL);
         }
@@ -346,13 +346,18 @@ void sup_stop_nodes(struct sup *s)
         sup_reap(s);
         if (!any_running(s))
             return;
+        sup_watch_hangs(s); /* a node that only was slow moves again and stops */
         if (util_now_ns() > deadline)
             break;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    for (uint16_t i = 0; i < s->cfg->nodes; i++)
-        s->members.procs[i].did_not_stop = sup_up(s, i);
+    /* Still hung after SUP_STOP_NS: it cannot stop; verification leaves it out (README). */
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        struct sup_proc *p = &s->members.procs[i];
+        p->hung_at_end |= sup_up(s, i) && p->hung;
+        p->did_not_stop = sup_up(s, i) && !p->hung_at_end;
+    }
     sup_kill_nodes(s);
 }
 

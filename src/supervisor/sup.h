@@ -59,6 +59,7 @@ struct sup_proc {
     bool restart_due;     /* died; sup_restart_due starts its next incarnation */
     bool hung;            /* no progress for SUP_HANG_NS: marked down until it moves again */
     bool hung_at_end;     /* still hung when the run ended: SIGKILLed, verdict "hung" */
+    bool left_out;        /* hung for good when the learners converged without it */
     uint64_t heartbeat_seen, progress_ns; /* the hang watch's last look */
     struct sup_counters banked;
 };
@@ -178,6 +179,17 @@ void sup_reap(struct sup *s);
 /* Starts the next incarnation of every node that died and is due a restart. */
 void sup_restart_due(struct sup *s);
 bool sup_up(const struct sup *s, uint16_t i);
+/* Hang detection timeout (README, "Fail-over and hung nodes"). An idle node wakes once per
+ * 5 ms tick, so 100 ms is 20 missed wake-ups in a row: beyond the scheduling delays of a
+ * loaded 2-core machine (a few ms, rarely tens), yet short enough that a hung leader is
+ * replaced well before the nodes' own election timeout (300 ms). A wrong call costs only a
+ * leader change. */
+#define SUP_HANG_NS (100ull * 1000 * 1000)
+/* A learner hung this long when the rounds are decided is left out of convergence and of
+ * verification: as long as the nodes get to stop (a SIGSTOP of a few seconds is waited for). */
+#define SUP_LEFT_OUT_NS (5ull * 1000 * 1000 * 1000)
+/* How long node i has been hung at now_ns (0: it is not). */
+uint64_t sup_hung_ns(const struct sup *s, uint16_t i, uint64_t now_ns);
 /* Up and not hung: a node that takes messages. */
 bool sup_alive(const struct sup *s, uint16_t i);
 /* The hang watch: a node whose heartbeat (ipc_ctl) has not moved for SUP_HANG_NS is marked
