@@ -32,6 +32,9 @@ void cli_usage(FILE *out)
             "  --chaos N          SIGKILL N nodes at seeded random moments, leader included,\n"
             "                     0..%d (default 0)\n"
             "  --chaos-any        chaos may kill below a majority of acceptors\n"
+            "  --failover-every MS  SIGKILL the leader every MS ms, 0..%d (default 0 = never),\n"
+            "                     and time the fail-over (the report's failover section)\n"
+            "  --failover-signal SIG  kill|stop: stop = SIGSTOP for MS / 2, then SIGCONT\n"
             "  --store KIND       sqlite|shm (default sqlite)\n"
             "  --sync MODE        sqlite durability: normal (process crash) | full (power loss)\n"
             "  --data-dir DIR     keep node databases in DIR and continue its log\n"
@@ -51,7 +54,7 @@ void cli_usage(FILE *out)
             "Exit codes: 0 verified, 1 verification failed, 2 usage, 3 runtime failure,\n"
             "130 SIGINT, 143 SIGTERM.\n",
             CLI_NODES_MAX, (unsigned long long)CLI_ROUNDS_MAX, CLI_WINDOW_MAX, CLI_RING_SLOTS_MIN,
-            CLI_RING_SLOTS_MAX, CLI_CHAOS_MAX, CLI_TIMEOUT_MAX);
+            CLI_RING_SLOTS_MAX, CLI_CHAOS_MAX, CLI_FAILOVER_MAX, CLI_TIMEOUT_MAX);
 }
 
 /* Parses an unsigned decimal in [lo, hi]; rejects signs, spaces, trailing garbage, overflow. */
@@ -116,6 +119,8 @@ enum {
     OPT_KEEP_DATA,
     OPT_TRANSPORT,
     OPT_TIMEOUT,
+    OPT_FAILOVER_EVERY,
+    OPT_FAILOVER_SIGNAL,
     OPT_JSON,
     OPT_QUIET,
     OPT_POOL,
@@ -142,6 +147,8 @@ static const struct option options[] = {
     {"keep-data", no_argument, NULL, OPT_KEEP_DATA},
     {"transport", required_argument, NULL, OPT_TRANSPORT},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"failover-every", required_argument, NULL, OPT_FAILOVER_EVERY},
+    {"failover-signal", required_argument, NULL, OPT_FAILOVER_SIGNAL},
     {"json", required_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"pool", required_argument, NULL, OPT_POOL},
@@ -220,6 +227,13 @@ static int parse_one(int opt, const char *arg, struct cli_config *c, struct pend
         return 0;
     case OPT_TIMEOUT:
         return parse_u32("timeout", arg, 0, CLI_TIMEOUT_MAX, &c->timeout_s);
+    case OPT_FAILOVER_EVERY:
+        return parse_u32("failover-every", arg, 0, CLI_FAILOVER_MAX, &c->failover_ms);
+    case OPT_FAILOVER_SIGNAL:
+        if (parse_choice("failover-signal", arg, "kill", "stop", &choice))
+            return -1;
+        c->failover_stop = choice == 1;
+        return 0;
     case OPT_JSON:
         if (arg[0] == '\0') {
             fprintf(stderr, "paxos-shm: --json: the file name is empty (use - for stdout)\n");

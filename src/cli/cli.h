@@ -26,6 +26,7 @@ enum {
 #define CLI_RING_SLOTS_MAX 65536
 #define CLI_CHAOS_MAX      100000
 #define CLI_TIMEOUT_MAX    86400
+#define CLI_FAILOVER_MAX   60000 /* ms between leader kills or stops */
 
 enum cli_store { CLI_STORE_SQLITE, CLI_STORE_SHM };
 enum cli_sync { CLI_SYNC_NORMAL, CLI_SYNC_FULL };
@@ -43,6 +44,8 @@ struct cli_config {
     uint64_t seed;
     uint32_t chaos_kills; /* SIGKILLs during the run; 0 = no chaos */
     bool chaos_any;       /* may kill below a majority of acceptors */
+    uint32_t failover_ms; /* SIGKILL (or SIGSTOP) the leader every this many ms; 0 = never */
+    bool failover_stop;   /* SIGSTOP the leader for failover_ms / 2, then SIGCONT */
     uint32_t timeout_s;   /* give up (exit 3) after this long; 0 = never */
     enum cli_store store;
     enum cli_sync sync;

@@ -177,28 +177,49 @@ static void drop_backlog_to(struct driver *d, uint16_t peer)
     d->backlog_len = kept;
 }
 
+/* Tells the transport, the backlog and the core that peer p went down or came back. */
+static int tell_peer(struct driver *d, uint16_t p, bool up)
+{
+    int rc = make_room(d);
+    if (rc != 0)
+        return rc;
+    if (d->env.peer != NULL)
+        d->env.peer(d->env.ctx, p, up);
+    if (!up) {
+        d->t->ops->peer_down(d->t, p);
+        drop_backlog_to(d, p);
+    }
+    px_node_peer_status(d->core, p, up, d->ready);
+    return 0;
+}
+
 /* Peers that died or came back since the last look (the failure detector is given). */
 static int check_membership(struct driver *d)
 {
     struct driver_view v;
     d->env.membership(d->env.ctx, &v);
-    if (v.epoch == d->epoch_seen)
+    /* A peer replaced by a new process between two looks is up in both views, yet the old
+     * process died: the core must hear it go down (its leader may be gone), then come back.
+     * Kept even when the epoch looks unchanged (the restart may show before its epoch bump). */
+    d->restarted_seen |= v.restarted_mask & d->alive_seen;
+    if (v.epoch == d->epoch_seen && d->restarted_seen == 0)
         return 0;
     for (uint16_t p = 0; p < d->cfg.nodes; p++) {
         uint64_t bit = 1ull << p;
-        if (p == d->cfg.id || !((v.alive_mask ^ d->alive_seen) & bit))
+        if (p == d->cfg.id)
             continue;
-        int rc = make_room(d);
+        if (d->restarted_seen & bit) {
+            int rc = tell_peer(d, p, false);
+            if (rc != 0)
+                return rc; /* restarted_seen keeps it for the next look */
+            d->restarted_seen &= ~bit;
+            d->alive_seen &= ~bit;
+        }
+        if (!((v.alive_mask ^ d->alive_seen) & bit))
+            continue;
+        int rc = tell_peer(d, p, (v.alive_mask & bit) != 0);
         if (rc != 0)
             return rc; /* alive_seen keeps the peers already told; the rest come next time */
-        bool up = (v.alive_mask & bit) != 0;
-        if (d->env.peer != NULL)
-            d->env.peer(d->env.ctx, p, up);
-        if (!up) {
-            d->t->ops->peer_down(d->t, p);
-            drop_backlog_to(d, p);
-        }
-        px_node_peer_status(d->core, p, up, d->ready);
         d->alive_seen ^= bit;
     }
     d->alive_seen = v.alive_mask;
@@ -375,10 +396,13 @@ void driver_idle(struct driver *d)
 {
     if (d->received > 0)
         return;
+    bool blocked = d->queued > 0 || d->backlog_len > 0;
+    if (!blocked && px_node_pending(d->core))
+        return; /* more work without new input: a sleep here would delay it by a tick */
     uint64_t now = d->env.now_ns(d->env.ctx);
     uint64_t until_tick = d->next_tick > now ? d->next_tick - now : 0;
-    if ((d->queued > 0 || d->backlog_len > 0) && until_tick > DRIVER_RETRY_NS)
-        until_tick = DRIVER_RETRY_NS; /* a ring was full: retry soon */
+    if (blocked && until_tick > DRIVER_RETRY_NS)
+        until_tick = DRIVER_RETRY_NS; /* a ring was full: retry soon, pending work included */
     if (until_tick > 0) {
         d->stats.waits++;
         transport_wait(d->t, until_tick);
@@ -408,7 +432,7 @@ int driver_set_roles(struct driver *d, uint16_t node, uint64_t roles)
 
 bool driver_busy(const struct driver *d)
 {
-    return d->backlog_len > 0 || d->in_head < d->in_len;
+    return d->backlog_len > 0 || d->in_head < d->in_len || px_node_pending(d->core);
 }
 
 uint32_t driver_backlog_to(const struct driver *d, uint16_t to)

@@ -6,8 +6,9 @@
  * simulator's) and the failpoint hook (SIGKILL, a simulated crash).
  *
  * One iteration (driver_run_once):
- *   1. membership: peers that died or came back since the last look; what is queued for a dead
- *      peer is dropped (transport and backlog), the core hears px_node_peer_status;
+ *   1. membership: peers that died or came back since the last look (a peer restarted in
+ *      between is told down, then up); what is queued for a dead peer is dropped (transport
+ *      and backlog), the core hears px_node_peer_status;
  *   2. input: read up to cfg.batch_max messages from the transport (always, even when this
  *      iteration cannot step them: reading frees the senders' rings);
  *   3. local client values (env.submit_next, the simulator's client; the real client's values
@@ -89,10 +90,13 @@ struct driver_flush {
     uint32_t sent; /* of them handed to the transport so far */
 };
 
-/* The failure detector's view: bit i of alive_mask = node i is up; epoch changes with it. */
+/* The failure detector's view: bit i of alive_mask = node i is up; epoch changes with it.
+ * Bit i of restarted_mask: node i is another process than at the previous look (it died and
+ * was restarted in between, so alive_mask alone may not show it). */
 struct driver_view {
     uint64_t alive_mask;
     uint64_t epoch;
+    uint64_t restarted_mask;
 };
 
 /* What the driver is given besides the transport and the store. ctx is passed to every hook. */
@@ -150,6 +154,7 @@ struct driver {
     uint32_t queued;   /* messages the transport still held after the last iteration */
     uint64_t next_tick;
     uint64_t alive_seen, epoch_seen;
+    uint64_t restarted_seen;     /* peers seen restarted whose death the core was not told yet */
     px_inst_t applied_persisted; /* fib->applied as of the last persisted fib */
     struct driver_stats stats;
 };
@@ -167,7 +172,9 @@ int driver_recover(struct driver *d, struct px_durable *out);
 int driver_start(struct driver *d);
 /* One iteration (header comment). 0, DRIVER_DIED or a store code. */
 int driver_run_once(struct driver *d);
-/* Sleeps on the transport when the last iteration read nothing: until the next tick is due, at
+/* Sleeps on the transport when the last iteration read nothing and the core has no pending
+ * work (px_node_pending; with messages waiting for ring room, pending work waits like them):
+ * until the next tick is due, at
  * most DRIVER_RETRY_NS while messages wait for ring room (the outboxes or the backlog). */
 void driver_idle(struct driver *d);
 /* Looks at the membership view now and runs a flush point (the simulator tells every live node
@@ -177,7 +184,8 @@ int driver_poll_membership(struct driver *d);
  * 0, DRIVER_DIED or a store code. */
 int driver_set_roles(struct driver *d, uint16_t node, uint64_t roles);
 /* True when the driver holds work that needs no new input: committed messages waiting for
- * outbox room, or input read and not stepped yet. The caller runs it again soon. */
+ * outbox room, input read and not stepped yet, or the core's pending work. The caller runs it again
+ * soon. */
 bool driver_busy(const struct driver *d);
 /* Committed messages waiting for room towards node `to` (a broadcast counts for every node). */
 uint32_t driver_backlog_to(const struct driver *d, uint16_t to);

@@ -57,8 +57,11 @@ struct node {
     bool drv_ready; /* drv initialised (driver_fini needed) */
     struct pool_shared *pool;
     struct pool_node_shared *me;
-    uint64_t elections_base;             /* elections won by earlier incarnations of this id */
-    uint64_t batches_base, records_base; /* the same for persisted batches and records */
+    struct ipc_ctl *ctl;                     /* this node's control block: the heartbeat it bumps */
+    uint64_t elections_base;                 /* elections won by earlier incarnations of this id */
+    uint64_t batches_base, records_base;     /* the same for persisted batches and records */
+    uint32_t peer_incarnation[PX_NODES_MAX]; /* as of the last membership look */
+    bool peer_incarnation_known;
 };
 
 uint64_t node_user_bytes(enum store_kind store)
@@ -163,6 +166,16 @@ static void node_membership(void *ctx, struct driver_view *out)
     out->epoch = CMM_LOAD_SHARED(nd->pool->membership_epoch);
     cmm_smp_rmb(); /* pairs with the supervisor's wmb between alive_mask and the epoch bump */
     out->alive_mask = CMM_LOAD_SHARED(nd->pool->alive_mask);
+    /* A peer killed and restarted between two looks leaves the alive mask as it was: its new
+     * incarnation shows the death (the supervisor writes it before the epoch bump). */
+    out->restarted_mask = 0;
+    for (uint16_t p = 0; p < nd->a->cfg.nodes; p++) {
+        uint32_t inc = CMM_LOAD_SHARED(ipc_segment_ctl(nd->a->seg, p)->incarnation);
+        if (nd->peer_incarnation_known && inc != nd->peer_incarnation[p])
+            out->restarted_mask |= 1ull << p;
+        nd->peer_incarnation[p] = inc;
+    }
+    nd->peer_incarnation_known = true;
 }
 
 static void node_peer(void *ctx, uint16_t peer, bool up)
@@ -322,6 +335,9 @@ static int node_loop(struct node *nd)
         rc = driver_run_once(&nd->drv);
         if (rc != 0)
             break;
+        /* Progress for the supervisor's hang watch: at least once per tick (NODE_TICK_NS),
+         * since an idle node wakes for every tick. Single writer: this node. */
+        CMM_STORE_SHARED(nd->ctl->heartbeat, CMM_LOAD_SHARED(nd->ctl->heartbeat) + 1);
         publish_status(nd);
         driver_idle(&nd->drv);
     }
@@ -346,6 +362,7 @@ int node_run(const struct node_args *a)
     struct node nd = {.a = a};
     nd.pool = ipc_segment_user(a->seg, a->cfg.nodes);
     nd.me = ipc_segment_user(a->seg, a->cfg.id);
+    nd.ctl = ipc_segment_ctl(a->seg, a->cfg.id);
     nd.elections_base = CMM_LOAD_SHARED(nd.me->elections_won);
     nd.batches_base = CMM_LOAD_SHARED(nd.me->batches);
     nd.records_base = CMM_LOAD_SHARED(nd.me->records);

@@ -274,6 +274,11 @@ void px_node_peer_status(struct px_node *n, uint16_t peer, bool alive, struct px
 /* A send of this message failed because the ring was full: shrink the congestion window. */
 void px_node_congested(struct px_node *n);
 
+/* True when a call with no new input would produce output now: a promise stream, decided
+ * entries to apply, decisions or proposals that an earlier call's output bound cut short. The
+ * caller must not sleep while it holds (px_node_flush continues the work). */
+bool px_node_pending(const struct px_node *n);
+
 /* Emits what was coalesced since the last flush (ACCEPTED ranges, DECIDE); call after a batch,
  * before persisting. Harmless without cfg->batch. */
 void px_node_flush(struct px_node *n, struct px_ready *out);

@@ -435,6 +435,23 @@ void px_node_flush(struct px_node *n, struct px_ready *out)
     emit_truncate(n, out);
 }
 
+bool px_node_pending(const struct px_node *n)
+{
+    if (n->pout.active && n->pout.ballot == n->promised)
+        return true; /* px_acceptor_continue streams the rest */
+    const struct px_entry *e = px_log_get((struct px_node *)n, n->fib.applied + 1);
+    if (px_has_role(n, n->cfg.id, PX_ROLE_LEARNER) && e != NULL && (e->flags & PX_E_DECIDED))
+        return true; /* px_learner_apply stopped at its output bound */
+    if (n->state != PX_LEADER)
+        return false;
+    e = px_log_get((struct px_node *)n, n->commit + 1);
+    if (n->commit + 1 < n->next && e != NULL && (e->flags & PX_E_PROPOSED) &&
+        e->acc_count >= n->quorum)
+        return true; /* advance_commit stopped at its output bound */
+    return !n->handing_over && n->q_len > 0 && n->next - 1 - n->commit < n->cwnd &&
+           n->next - n->base < PX_LOG_MAX; /* the pump stopped at its output bound */
+}
+
 void px_node_set_roles(struct px_node *n, uint16_t node, uint64_t roles, struct px_ready *out)
 {
     px_begin(n, out);

@@ -256,7 +256,12 @@ static void become_leader(struct px_node *n, struct px_ready *out)
     n->next = n->p1_start;
     px_note_chosen(n, n->commit);
     n->decide_sent = 0;
-    n->cwnd = n->cfg.window_max < PX_CWND_INIT ? n->cfg.window_max : PX_CWND_INIT;
+    /* Every instance phase 1 reported is re-proposed at once (one round trip for the whole
+     * window the old leader left), then AIMD takes over from there. */
+    uint32_t reported = n->p1_max >= n->p1_start ? (uint32_t)(n->p1_max - n->p1_start + 1) : 0;
+    n->cwnd = reported > PX_CWND_INIT ? reported : PX_CWND_INIT;
+    if (n->cwnd > n->cfg.window_max)
+        n->cwnd = n->cfg.window_max;
     n->rotate_count = 0;
     n->handing_over = false;
     n->resend_commit = n->commit;
@@ -577,13 +582,19 @@ void px_proposer_tick(struct px_node *n, struct px_ready *out)
     }
 }
 
+/* The failure detector is exact for crashes (and the hung-node watch errs only on liveness):
+ * when it reports the leader down, the first live proposer by id campaigns in this very call,
+ * with no timer. The others keep a timer, rank * election_ticks plus jitter, so the seeded
+ * back-off still separates them if that campaign fails. A proposer far behind does not jump
+ * the queue: its phase 1 would be long (far_behind), so it keeps its deferred timer. */
 void px_proposer_peer_down(struct px_node *n, uint16_t peer, struct px_ready *out)
 {
-    (void)out;
-    if (peer == n->leader && n->state == PX_FOLLOWER) {
-        px_proposer_reset_timer(n, true);
-        n->leader = PX_NODE_NONE;
-    }
+    if (peer != n->leader || n->state != PX_FOLLOWER)
+        return;
+    px_proposer_reset_timer(n, true);
+    n->leader = PX_NODE_NONE;
+    if (live_rank(n) == 0 && px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER) && !far_behind(n))
+        campaign(n, out);
 }
 
 static int enqueue(struct px_node *n, const struct px_value *v)

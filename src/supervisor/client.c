@@ -68,6 +68,7 @@ bool client_next(struct client *c, uint64_t now_ns, struct px_value *out)
     PX_ASSERT(s->round == 0);
     s->round = r;
     s->first_ns = s->last_ns = now_ns;
+    s->expired = false;
     s->increment = c->fib_cur;
     uint64_t next = c->fib_prev + c->fib_cur;
     c->fib_prev = c->fib_cur;
@@ -90,7 +91,8 @@ bool client_decided(struct client *c, const struct px_value *v, uint64_t instanc
         c->bad_replies++;
         return false;
     }
-    hist_add(&c->latency_ns, now_ns - s->first_ns);
+    c->last_latency_ns = now_ns - s->first_ns;
+    hist_add(&c->latency_ns, c->last_latency_ns);
     s->round = 0;
     c->inflight--;
     c->done++;
@@ -101,14 +103,24 @@ bool client_decided(struct client *c, const struct px_value *v, uint64_t instanc
     return true;
 }
 
+void client_expire_all(struct client *c)
+{
+    for (uint64_t r = c->oldest; r < c->next_round; r++) {
+        struct client_slot *s = &c->slots[r % CLIENT_SPAN_MAX];
+        if (s->round == r)
+            s->expired = true;
+    }
+}
+
 uint32_t client_overdue(struct client *c, uint64_t now_ns, struct px_value *out, uint32_t max)
 {
     uint32_t n = 0;
     for (uint64_t r = c->oldest; r < c->next_round && n < max; r++) {
         struct client_slot *s = &c->slots[r % CLIENT_SPAN_MAX];
-        if (s->round != r || now_ns - s->last_ns < CLIENT_RESUBMIT_NS)
+        if (s->round != r || (!s->expired && now_ns - s->last_ns < CLIENT_RESUBMIT_NS))
             continue;
         s->last_ns = now_ns;
+        s->expired = false;
         c->resubmits++;
         out[n++] = value_of(c, r, s->increment);
     }

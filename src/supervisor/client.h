@@ -37,6 +37,7 @@ struct client_slot {
     uint64_t first_ns; /* first submission: latency is measured from here */
     uint64_t last_ns;  /* last (re)submission */
     uint64_t increment;
+    bool expired; /* client_expire_all: due now, whatever last_ns says */
 };
 
 struct client {
@@ -52,6 +53,7 @@ struct client {
     uint64_t hwm;               /* durable high-water mark: no global round above it goes out */
     uint64_t bad_replies;       /* replies whose value is not the one submitted (validity) */
     uint64_t fib_prev, fib_cur; /* F(next_round - 2), F(next_round - 1) */
+    uint64_t last_latency_ns;   /* of the last new decision client_decided counted */
     struct hist latency_ns;
     struct client_slot slots[CLIENT_SPAN_MAX];
 };
@@ -74,6 +76,9 @@ uint64_t client_decided_prefix(const struct client *c);
 /* A decision for (client_id, seq) at instance. Returns true if it was new; a value that is not
  * the one submitted is counted in bad_replies and otherwise ignored. */
 bool client_decided(struct client *c, const struct px_value *v, uint64_t instance, uint64_t now_ns);
+/* Makes every outstanding request overdue now: the leader that held them died, so waiting
+ * for CLIENT_RESUBMIT_NS would only delay them (exactly-once makes the resend harmless). */
+void client_expire_all(struct client *c);
 /* Requests overdue for resubmission: fills up to max values, returns how many. */
 uint32_t client_overdue(struct client *c, uint64_t now_ns, struct px_value *out, uint32_t max);
 bool client_finished(const struct client *c);

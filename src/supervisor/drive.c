@@ -29,6 +29,7 @@ bool sup_should_stop(struct sup *s)
 {
     if (sup_take_sigchld())
         sup_reap(s);
+    sup_watch_hangs(s);
     return sup_signal() || s->fatal;
 }
 
@@ -41,14 +42,50 @@ static void update_target(struct sup *s)
         s->drive.target = leader;
         return;
     }
-    if (sup_up(s, s->drive.target) && sup_has_role(s->cfg, s->drive.target, PX_ROLE_PROPOSER))
+    if (sup_alive(s, s->drive.target) && sup_has_role(s->cfg, s->drive.target, PX_ROLE_PROPOSER))
         return;
     for (uint16_t i = 0; i < s->cfg->proposers; i++) {
-        if (sup_up(s, i)) {
+        if (sup_alive(s, i)) {
             s->drive.target = i;
             return;
         }
     }
+}
+
+/* The proposer the nodes elect when `dead` dies: the first live proposer by id (the core's
+ * rank order, px_proposer_peer_down). PX_NODE_NONE when none is up. */
+static uint16_t successor_of(const struct sup *s, uint16_t dead)
+{
+    for (uint16_t i = 0; i < s->cfg->proposers; i++)
+        if (i != dead && sup_alive(s, i) && !s->members.procs[i].killing)
+            return i;
+    return PX_NODE_NONE;
+}
+
+/* The leader's queue and its in-flight proposals die with it. As soon as the client learns
+ * of the death (SIGCHLD), every outstanding request goes to the proposer that campaigns now:
+ * it holds them while it runs phase 1 and proposes them the moment it wins, with no wait for
+ * CLIENT_RESUBMIT_NS nor for the new leader to show itself. A request the old leader had
+ * decided is answered "applied earlier", so the resend is harmless. A leader that changed
+ * while alive (rotation) handed its queue over: nothing is resent. */
+static void watch_leader(struct sup *s)
+{
+    struct sup_drive *d = &s->drive;
+    if (d->leader != PX_NODE_NONE &&
+        (s->members.procs[d->leader].pid != d->leader_pid || s->members.procs[d->leader].hung)) {
+        uint16_t next = successor_of(s, d->leader);
+        client_expire_all(d->client);
+        d->resend = true;
+        d->leader = PX_NODE_NONE;
+        if (next != PX_NODE_NONE)
+            d->target = next;
+        return;
+    }
+    uint16_t l = sup_leader(s);
+    if (l == PX_NODE_NONE)
+        return;
+    d->leader = l;
+    d->leader_pid = s->members.procs[l].pid;
 }
 
 static bool submit(struct sup *s, const struct px_value *v)
@@ -88,8 +125,9 @@ static void pump(struct sup *s)
     uint32_t n = transport_recv(s->env.t, in, SUP_BATCH_MAX);
     uint64_t now = util_now_ns();
     for (uint32_t i = 0; i < n; i++)
-        if (in[i].type == PX_MSG_CLIENT_REPLY)
-            client_decided(s->drive.client, &in[i].value, in[i].instance, now);
+        if (in[i].type == PX_MSG_CLIENT_REPLY &&
+            client_decided(s->drive.client, &in[i].value, in[i].instance, now))
+            sup_failover_decided(s, now, in[i].from, s->drive.client->last_latency_ns);
     if (n == 0)
         transport_wait(s->env.t, 1000000);
 }
@@ -103,12 +141,13 @@ static void submit_due(struct sup *s, uint64_t now, uint64_t *last_overdue)
     while (client_next(s->drive.client, now, &v))
         if (!submit(s, &v))
             break; /* outbox full: resubmitted on timeout */
-    if (now - *last_overdue > CLIENT_RESUBMIT_NS / 4) {
+    if (s->drive.resend || now - *last_overdue > CLIENT_RESUBMIT_NS / 4) {
         struct px_value again[SUP_RESUBMIT_MAX];
         uint32_t k = client_overdue(s->drive.client, now, again, SUP_RESUBMIT_MAX);
         for (uint32_t i = 0; i < k; i++)
             (void)submit(s, &again[i]);
         *last_overdue = now;
+        s->drive.resend = k == SUP_RESUBMIT_MAX; /* more expired ones: the next pass sends them */
     }
 }
 
@@ -130,6 +169,7 @@ static int drive_client(struct sup *s, uint64_t start_ns)
 {
     uint64_t last_progress = 0, last_overdue = start_ns;
     int rc = 0;
+    s->members.defer_restarts = true;
     while (!client_finished(s->drive.client)) {
         if (sup_should_stop(s)) {
             rc = s->fatal ? s->fatal : -1;
@@ -141,15 +181,21 @@ static int drive_client(struct sup *s, uint64_t start_ns)
             break;
         }
         update_target(s);
-        if (!s->record.resolving)
+        watch_leader(s);
+        if (!s->record.resolving) {
             sup_chaos_step(s); /* its moments count new rounds */
+            sup_failover_step(s, now);
+        }
         submit_due(s, now, &last_overdue);
+        sup_restart_due(s); /* after the requests of a dead leader went to its successor */
         if (now - last_progress > SUP_PROGRESS_NS) {
             progress(s, start_ns, now);
             last_progress = now;
         }
         pump(s);
     }
+    s->members.defer_restarts = false;
+    sup_restart_due(s);
     progress_end(s);
     if (s->drive.client->max_instance > s->drive.max_instance)
         s->drive.max_instance = s->drive.client->max_instance;
@@ -182,7 +228,9 @@ int sup_drive_run(struct sup *s)
         return rc;
     client_init(s->drive.client, s->cfg->rounds, s->cfg->window, s->record.run.base);
     start_ns = util_now_ns();
+    sup_failover_start(s, start_ns);
     rc = drive_client(s, start_ns);
+    sup_failover_finish(s);
     s->drive.seconds = (double)(util_now_ns() - start_ns) / 1e9;
     return rc;
 }
@@ -197,6 +245,11 @@ bool sup_converge(struct sup *s)
         bool all_up = true;
         for (uint16_t i = 0; i < s->cfg->nodes; i++) {
             if (!sup_has_role(s->cfg, i, PX_ROLE_LEARNER))
+                continue;
+            /* A learner hung for SUP_LEFT_OUT_NS is left out (verdict "hung"); one hung for
+             * less may resume (or only have been slow): it is waited for. */
+            s->members.procs[i].left_out = sup_hung_ns(s, i, util_now_ns()) > SUP_LEFT_OUT_NS;
+            if (s->members.procs[i].left_out)
                 continue;
             if (!sup_settled(s, i))
                 all_up = false;

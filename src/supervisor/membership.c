@@ -74,20 +74,26 @@ bool sup_up(const struct sup *s, uint16_t i)
     return s->members.procs[i].pid > 0;
 }
 
+bool sup_alive(const struct sup *s, uint16_t i)
+{
+    PX_ASSERT(i < s->cfg->nodes);
+    return s->members.procs[i].pid > 0 && !s->members.procs[i].hung;
+}
+
 bool sup_settled(const struct sup *s, uint16_t i)
 {
     PX_ASSERT(i < s->cfg->nodes);
     if (!sup_net_local(s, i))
         return sup_net_remote_settled(s, i);
     const struct sup_proc *p = &s->members.procs[i];
-    return p->pid > 0 && !p->killing &&
+    return p->pid > 0 && !p->killing && !p->hung &&
            CMM_LOAD_SHARED(sup_node_shared(s, i)->loaded_incarnation) == p->incarnation;
 }
 
 uint16_t sup_leader(const struct sup *s)
 {
     for (uint16_t i = 0; i < s->cfg->nodes; i++)
-        if (sup_up(s, i) && CMM_LOAD_SHARED(sup_node_shared(s, i)->is_leader))
+        if (sup_alive(s, i) && CMM_LOAD_SHARED(sup_node_shared(s, i)->is_leader))
             return i;
     return PX_NODE_NONE;
 }
@@ -153,6 +159,8 @@ int sup_spawn(struct sup *s, uint16_t i)
     }
     p->pid = pid;
     p->killing = false;
+    p->hung = false;
+    p->progress_ns = 0;
     CMM_STORE_SHARED(ipc_segment_ctl(s->env.seg, i)->pid, pid);
     CMM_STORE_SHARED(ipc_segment_ctl(s->env.seg, i)->incarnation, p->incarnation);
     set_alive(s, i, true);
@@ -178,6 +186,9 @@ static void bank_counters(struct sup *s, uint16_t i)
     CMM_STORE_SHARED(ns->lagged, 0);
     CMM_STORE_SHARED(ns->bad_messages, 0);
     CMM_STORE_SHARED(ns->requests_dropped, 0);
+    /* A dead leader leads no more: the client must not take its stale flag for the new
+     * incarnation's (which clears it only once it runs). */
+    CMM_STORE_SHARED(ns->is_leader, 0);
 }
 
 struct sup_counters sup_counters_of(const struct sup *s, uint16_t i)
@@ -222,8 +233,23 @@ static void on_death(struct sup *s, uint16_t i, int st)
         return;
     p->restarts++;
     s->members.restarts++;
-    if (sup_spawn(s, i) != 0)
-        s->fatal = EXIT_RUNTIME;
+    p->restart_due = true;
+    if (!s->members.defer_restarts)
+        sup_restart_due(s);
+}
+
+void sup_restart_due(struct sup *s)
+{
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        struct sup_proc *p = &s->members.procs[i];
+        if (!p->restart_due)
+            continue;
+        p->restart_due = false;
+        if (s->members.stopping || s->fatal)
+            continue;
+        if (sup_spawn(s, i) != 0)
+            s->fatal = EXIT_RUNTIME;
+    }
 }
 
 void sup_reap(struct sup *s)
@@ -277,9 +303,55 @@ static bool any_running(const struct sup *s)
     return false;
 }
 
+uint64_t sup_hung_ns(const struct sup *s, uint16_t i, uint64_t now_ns)
+{
+    const struct sup_proc *p = &s->members.procs[i];
+    return p->hung && now_ns > p->progress_ns ? now_ns - p->progress_ns : 0;
+}
+
+void sup_watch_hangs(struct sup *s)
+{
+    struct sup_members *m = &s->members;
+    uint64_t now = util_now_ns();
+    /* The watch itself was descheduled for a while: the nodes' silence proves nothing. */
+    bool judge = m->watch_ns != 0 && now - m->watch_ns < SUP_HANG_NS / 2;
+    m->watch_ns = now;
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        struct sup_proc *p = &m->procs[i];
+        bool loaded = CMM_LOAD_SHARED(sup_node_shared(s, i)->loaded_incarnation) == p->incarnation;
+        uint64_t hb = CMM_LOAD_SHARED(ipc_segment_ctl(s->env.seg, i)->heartbeat);
+        bool moved = hb != p->heartbeat_seen;
+        p->heartbeat_seen = hb;
+        if (p->pid <= 0 || p->killing || !loaded || moved || !judge || p->progress_ns == 0) {
+            p->progress_ns = now;
+            if (p->hung && moved) {
+                p->hung = false;
+                LOG(LOG_INFO, "node %u resumed", i);
+                set_alive(s, i, true);
+            }
+            continue;
+        }
+        if (!p->hung && now - p->progress_ns > SUP_HANG_NS) {
+            p->hung = true;
+            m->hangs++;
+            LOG(LOG_INFO, "node %u hung (no progress for %llu ms)", i,
+                (unsigned long long)((now - p->progress_ns) / 1000000));
+            set_alive(s, i, false);
+        }
+    }
+}
+
 void sup_stop_nodes(struct sup *s)
 {
     s->members.stopping = true;
+    /* Left out of convergence: whatever it would publish now is behind. */
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        struct sup_proc *p = &s->members.procs[i];
+        if (p->pid > 0 && p->left_out) {
+            p->hung_at_end = true;
+            kill(p->pid, SIGKILL);
+        }
+    }
     CMM_STORE_SHARED(s->env.pool->stop, 1);
     for (uint16_t i = 0; i < s->cfg->nodes; i++)
         if (sup_net_local(s, i))
@@ -289,13 +361,19 @@ void sup_stop_nodes(struct sup *s)
         sup_reap(s);
         if (!any_running(s))
             return;
+        sup_watch_hangs(s); /* a node that only was slow moves again and stops */
         if (util_now_ns() > deadline)
             break;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    for (uint16_t i = 0; i < s->cfg->nodes; i++)
-        s->members.procs[i].did_not_stop = s->members.procs[i].pid > 0;
+    /* Still hung after SUP_STOP_NS: it cannot stop; verification leaves it out (README).
+     * Only local processes: a remote node is its own host's to stop. */
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        struct sup_proc *p = &s->members.procs[i];
+        p->hung_at_end |= p->pid > 0 && p->hung;
+        p->did_not_stop = p->pid > 0 && !p->hung_at_end;
+    }
     sup_kill_nodes(s);
 }
 

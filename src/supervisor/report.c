@@ -68,8 +68,16 @@ void report_print(const struct report *r, FILE *out)
                 r->net.drops, r->net.bad_frames, r->net.bad_messages, r->net.lagged,
                 r->net.host_down);
     fprintf(out,
-            "faults      restarts %u  chaos kills %u (leader %u)  leader changes %" PRIu64 "\n",
-            r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes);
+            "faults      restarts %u  chaos kills %u (leader %u)  leader changes %" PRIu64
+            "  hangs %u\n",
+            r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes, r->hangs);
+    const struct report_failover *fo = &r->failover;
+    if (fo->on)
+        fprintf(out,
+                "failover    %u leader %ss (%u answered): to the next decision p50 %.1f us  "
+                "p99 %.1f us  max %.1f us; worst commit p50 %.1f us  max %.1f us\n",
+                fo->events, fo->signal, fo->answered, fo->to_decision_p50, fo->to_decision_p99,
+                fo->to_decision_max, fo->worst_commit_p50, fo->worst_commit_max);
     if (r->base)
         fprintf(out,
                 "continued   %" PRIu64 " rounds of earlier runs on this data (%" PRIu64
@@ -88,6 +96,9 @@ void report_print(const struct report *r, FILE *out)
                 n->incarnation, n->fib.applied, n->fib.value, n->fib.digest,
                 n->verdict ? n->verdict : "-");
     }
+    if (r->hung_learners > 0)
+        fprintf(out, "hung        %u learner%s still hung at the end: killed, left out\n",
+                r->hung_learners, r->hung_learners == 1 ? "" : "s");
     fprintf(out, "verdict     %s (%u of %u learners verified)\n", r->outcome, r->learners_ok,
             r->learners);
 }
@@ -132,6 +143,26 @@ void report_json_close(struct report_json_out *o)
     o->f = NULL;
 }
 
+static void report_json_failover(const struct report_failover *fo, FILE *f)
+{
+    if (!fo->on)
+        return;
+    fprintf(f,
+            ",\"failover\":{\"signal\":\"%s\",\"every_ms\":%u,\"events\":%u,\"answered\":%u,"
+            "\"to_decision_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},"
+            "\"worst_commit_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},\"per_event\":[",
+            fo->signal, fo->every_ms, fo->events, fo->answered, fo->to_decision_p50,
+            fo->to_decision_p99, fo->to_decision_max, fo->worst_commit_p50, fo->worst_commit_p99,
+            fo->worst_commit_max);
+    for (uint32_t i = 0; i < fo->events; i++)
+        fprintf(f, "%s[%.1f,%.1f]", i ? "," : "", fo->to_decision_us[i], fo->worst_commit_us[i]);
+    fprintf(f, "],\"plot\":{\"event\":%u,\"from_ms\":%d,\"decisions_per_ms\":[", fo->plot_event,
+            -REPORT_PLOT_BEFORE_MS);
+    for (uint32_t i = 0; i < REPORT_PLOT_MS; i++)
+        fprintf(f, "%s%u", i ? "," : "", fo->plot[i]);
+    fprintf(f, "]}}");
+}
+
 int report_json(const struct report *r, struct report_json_out *o)
 {
     PX_ASSERT(o->f != NULL);
@@ -165,6 +196,7 @@ int report_json(const struct report *r, struct report_json_out *o)
                 r->net.hosts, r->net.frames_sent, r->net.frames_received, r->net.hwm_full,
                 r->net.drops, r->net.bad_frames, r->net.bad_messages, r->net.lagged, r->net.missed,
                 r->net.status_dropped, r->net.host_down);
+    fprintf(f, "\"hangs\":%u,\"hung_learners\":%u,", r->hangs, r->hung_learners);
     fprintf(f, "\"bad_messages\":%" PRIu64 ",\"requests_dropped\":%" PRIu64 ",\"per_node\":[",
             r->bad_messages, r->requests_dropped);
     for (uint32_t i = 0; i < c->nodes; i++) {
@@ -178,7 +210,9 @@ int report_json(const struct report *r, struct report_json_out *o)
                 i ? "," : "", i, roles, n->incarnation, n->restarts, n->fib.applied, n->fib.value,
                 n->fib.digest, n->fib.requests, n->bad_messages, n->verdict ? n->verdict : "-");
     }
-    fprintf(f, "]}\n");
+    fprintf(f, "]");
+    report_json_failover(&r->failover, f);
+    fprintf(f, "}\n");
     if (f == stdout)
         return fflush(f) == 0 ? 0 : json_fail(o, errno);
     o->f = NULL;

@@ -19,6 +19,23 @@ struct report_node {
     const char *verdict;   /* "ok", or why not; NULL: verification did not run */
 };
 
+/* --failover-every: the fail-over events of the run (failover.c). */
+#define REPORT_PLOT_BEFORE_MS 20
+#define REPORT_PLOT_MS        120 /* decisions per ms from 20 ms before the event to 100 after */
+struct report_failover {
+    bool on;
+    const char *signal; /* "kill" or "stop" */
+    uint32_t every_ms;
+    uint32_t events;               /* signals sent */
+    uint32_t answered;             /* events followed by a decision before the run ended */
+    const double *to_decision_us;  /* per event: signal to the first decision; -1 = none */
+    const double *worst_commit_us; /* per event: worst commit latency until the next event */
+    double to_decision_p50, to_decision_p99, to_decision_max; /* us, over answered events */
+    double worst_commit_p50, worst_commit_p99, worst_commit_max;
+    uint32_t plot_event; /* the event drawn: the one whose to_decision is the median */
+    uint32_t plot[REPORT_PLOT_MS];
+};
+
 struct report {
     const struct cli_config *cfg;
     uint64_t rounds_done; /* new rounds of this run decided */
@@ -33,6 +50,8 @@ struct report {
     uint64_t leader_changes;
     uint64_t expected_value;
     uint32_t learners, learners_ok;
+    uint32_t hangs;         /* hangs detected during the run */
+    uint32_t hung_learners; /* learners still hung at the end: left out of verification */
     bool verified;
     const char *outcome; /* "verified", "verification failed", "interrupted", ... */
     /* --pool: the first host's gateway (src/net/gateway.h); hosts 0 for one host. */
@@ -42,6 +61,7 @@ struct report {
         uint64_t lagged, missed, status_dropped, host_down;
     } net;
     struct report_node nodes[CLI_NODES_MAX];
+    struct report_failover failover;
 };
 
 void report_print(const struct report *r, FILE *out);

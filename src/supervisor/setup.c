@@ -208,5 +208,6 @@ void sup_teardown(struct sup *s)
     else if (e->data_dir_fresh && !s->cfg->quiet)
         fprintf(stderr, "paxos-shm: data kept in %s\n", e->data_dir);
     sup_chaos_free(s);
+    sup_failover_free(s);
     free(s->drive.client);
 }

@@ -59,6 +59,11 @@ struct sup_proc {
     uint32_t restarts;    /* restarts of this id, continued across runs on the same data */
     bool killing;         /* chaos sent SIGKILL, not reaped yet */
     bool did_not_stop;    /* SIGKILLed because it did not stop when told to */
+    bool restart_due;     /* died; sup_restart_due starts its next incarnation */
+    bool hung;            /* no progress for SUP_HANG_NS: marked down until it moves again */
+    bool hung_at_end;     /* still hung when the run ended: SIGKILLed, verdict "hung" */
+    bool left_out;        /* hung for good when the learners converged without it */
+    uint64_t heartbeat_seen, progress_ns; /* the hang watch's last look */
     struct sup_counters banked;
 };
 
@@ -67,6 +72,11 @@ struct sup_members {
     uint32_t restarts; /* restarts during this run */
     bool stopping;     /* the nodes were told to stop: exits are expected, no restarts */
     bool note_failed;  /* a registry write of the nodes table failed (reported once) */
+    /* The drive restarts the dead after it handed their requests on: a fork of the supervisor
+     * takes milliseconds, which a fail-over should not wait for. */
+    bool defer_restarts;
+    uint64_t watch_ns; /* the hang watch's last run */
+    uint32_t hangs;    /* hangs detected during this run */
 };
 
 /* --- chaos.c -------------------------------------------------------------------------------- */
@@ -77,6 +87,31 @@ struct sup_chaos {
     uint32_t kills, leader_kills;
 };
 
+/* --- failover.c ----------------------------------------------------------------------------- */
+/* Events per run: more than a run of --failover-every 1 holds for a minute of drive. */
+#define SUP_FAILOVER_EVENTS_MAX 65536u
+/* Decisions per ms are counted for this many ms of drive (10 minutes; later ones are not). */
+#define SUP_FAILOVER_MS_MAX (600u * 1000u)
+
+struct sup_failover_event {
+    uint64_t at_ns;    /* the signal was sent */
+    uint64_t first_ns; /* the first decision after it by another leader; 0 = none */
+    uint64_t worst_ns; /* worst commit latency of the rounds decided until the next event */
+    uint16_t victim;
+    pid_t victim_pid;
+};
+
+struct sup_failover {
+    uint64_t start_ns, next_ns;
+    struct sup_failover_event *events; /* NULL without --failover-every */
+    uint32_t len;
+    int32_t stopped; /* the SIGSTOPped leader waiting for its SIGCONT, -1 = none */
+    pid_t stopped_pid;
+    uint64_t cont_ns;
+    uint32_t *per_ms;                         /* decisions in each ms since start_ns */
+    double *to_decision_us, *worst_commit_us; /* sup_failover_report's, freed with the rest */
+};
+
 /* --- drive.c -------------------------------------------------------------------------------- */
 struct sup_drive {
     struct client *client;
@@ -84,6 +119,9 @@ struct sup_drive {
     uint64_t deadline_ns;  /* --timeout: the run gives up at this time; 0 = never */
     uint64_t max_instance; /* highest instance a reply reported, over both phases */
     double seconds;        /* the new rounds: first submission to last decision */
+    uint16_t leader;       /* the leader the client last saw, PX_NODE_NONE before any */
+    pid_t leader_pid;      /* its process: another pid under the same id is another leader */
+    bool resend;           /* the old leader is gone: resend every outstanding request now */
 };
 
 /* --- record.c ------------------------------------------------------------------------------- */
@@ -106,6 +144,7 @@ struct sup_verify {
     struct sup_node_end nodes[CLI_NODES_MAX];
     uint64_t expected_value;
     uint32_t learners, learners_ok;
+    uint32_t hung; /* learners left out: hung when the run ended */
     bool ran, verified;
 };
 
@@ -114,6 +153,7 @@ struct sup {
     struct sup_env env;
     struct sup_members members;
     struct sup_chaos chaos;
+    struct sup_failover failover;
     struct sup_drive drive;
     struct sup_record record;
     struct sup_verify verify;
@@ -140,7 +180,26 @@ int sup_spawn(struct sup *s, uint16_t i);
 /* Reaps dead children: banks their counters, marks them down, restarts them unless the run
  * is stopping; a node that exited by itself sets s->fatal. */
 void sup_reap(struct sup *s);
+/* Starts the next incarnation of every node that died and is due a restart. */
+void sup_restart_due(struct sup *s);
 bool sup_up(const struct sup *s, uint16_t i);
+/* Hang detection timeout (README, "Fail-over and hung nodes"). An idle node wakes once per
+ * 5 ms tick, so 100 ms is 20 missed wake-ups in a row: beyond the scheduling delays of a
+ * loaded 2-core machine (a few ms, rarely tens), yet short enough that a hung leader is
+ * replaced well before the nodes' own election timeout (300 ms). A wrong call costs only a
+ * leader change. */
+#define SUP_HANG_NS (100ull * 1000 * 1000)
+/* A learner hung this long when the rounds are decided is left out of convergence and of
+ * verification: as long as the nodes get to stop (a SIGSTOP of a few seconds is waited for). */
+#define SUP_LEFT_OUT_NS (5ull * 1000 * 1000 * 1000)
+/* How long node i has been hung at now_ns (0: it is not). */
+uint64_t sup_hung_ns(const struct sup *s, uint16_t i, uint64_t now_ns);
+/* Up and not hung: a node that takes messages. */
+bool sup_alive(const struct sup *s, uint16_t i);
+/* The hang watch: a node whose heartbeat (ipc_ctl) has not moved for SUP_HANG_NS is marked
+ * down in the segment, like a dead one (its peers elect another leader, drop what they queue
+ * for it); when it moves again it is marked up and catches up. */
+void sup_watch_hangs(struct sup *s);
 /* Up, not a chaos victim waiting to be reaped, and loaded its current incarnation: what it
  * publishes in the segment (applied, final state) is its own, not a dead predecessor's. */
 bool sup_settled(const struct sup *s, uint16_t i);
@@ -162,6 +221,22 @@ int sup_chaos_plan(struct sup *s);
 /* Kills the nodes whose moment (rounds decided) has come. */
 void sup_chaos_step(struct sup *s);
 void sup_chaos_free(struct sup *s);
+
+/* failover.c */
+int sup_failover_init(struct sup *s); /* 0 or -ENOMEM */
+void sup_failover_free(struct sup *s);
+/* The drive starts: the first event comes --failover-every ms later. */
+void sup_failover_start(struct sup *s, uint64_t now_ns);
+/* Signals the leader when its moment has come; SIGCONTs a stopped one whose time is up. */
+void sup_failover_step(struct sup *s, uint64_t now_ns);
+/* The client saw a new decision of a round whose commit latency was latency_ns, replied by
+ * node `from` (the leader that decided it). */
+void sup_failover_decided(struct sup *s, uint64_t now_ns, uint16_t from, uint64_t latency_ns);
+/* SIGCONTs a leader still stopped (before the nodes are told to stop). */
+void sup_failover_finish(struct sup *s);
+struct report_failover;
+/* The events as the report shows them (per-event figures, percentiles, the plot). */
+void sup_failover_report(struct sup *s, struct report_failover *out);
 
 /* record.c */
 /* Reads the last run's row and appends this run's: the rounds in doubt and the base of the new

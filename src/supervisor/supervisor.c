@@ -56,7 +56,7 @@ static const char *outcome_of(const struct sup *s, int code)
 }
 
 /* The report, filled once from the parts. code: the exit code of the run. */
-static void fill_report(const struct sup *s, int code, struct report *r)
+static void fill_report(struct sup *s, int code, struct report *r)
 {
     const struct client *c = s->drive.client;
     memset(r, 0, sizeof(*r));
@@ -68,6 +68,7 @@ static void fill_report(const struct sup *s, int code, struct report *r)
     r->latency_ns = &c->latency_ns;
     r->resubmits = c->resubmits;
     r->restarts = s->members.restarts;
+    r->hangs = s->members.hangs;
     r->chaos_kills = s->chaos.kills;
     r->chaos_leader_kills = s->chaos.leader_kills;
     fill_nodes(s, r);
@@ -75,10 +76,12 @@ static void fill_report(const struct sup *s, int code, struct report *r)
         r->expected_value = s->verify.expected_value;
         r->learners = s->verify.learners;
         r->learners_ok = s->verify.learners_ok;
+        r->hung_learners = s->verify.hung;
         r->verified = s->verify.verified;
     }
     r->outcome = outcome_of(s, code);
     sup_net_report(s, &r->net);
+    sup_failover_report(s, &r->failover);
 }
 
 /* Waits for the forked pool, drives the rounds, stops the nodes and verifies. Returns the
@@ -136,9 +139,10 @@ int sup_run(const struct cli_config *cfg)
     }
     if (cfg->json_path && report_json_open(cfg->json_path, &json) != 0)
         return EXIT_USAGE;
+    s.drive.leader = PX_NODE_NONE;
     s.cfg = cfg;
     s.drive.client = malloc(sizeof(*s.drive.client));
-    if (s.drive.client == NULL || sup_chaos_plan(&s) != 0) {
+    if (s.drive.client == NULL || sup_chaos_plan(&s) != 0 || sup_failover_init(&s) != 0) {
         fprintf(stderr, "paxos-shm: out of memory\n");
         sup_teardown(&s);
         report_json_close(&json);

@@ -71,11 +71,16 @@ void sup_verify(struct sup *s)
     v->ran = true;
     v->expected_value = client_fib(c->base + c->rounds + 1);
     const struct sup_node_end *ref = reference(v, s->cfg->nodes);
-    v->learners = v->learners_ok = 0;
+    v->learners = v->learners_ok = v->hung = 0;
     for (uint16_t i = 0; i < s->cfg->nodes; i++) {
         struct sup_node_end *n = &v->nodes[i];
         if (!n->learner) {
             n->verdict = n->verdict ? n->verdict : "not a learner";
+            continue;
+        }
+        if (s->members.procs[i].hung_at_end) {
+            n->verdict = "hung"; /* left out: README, "Hung nodes" */
+            v->hung++;
             continue;
         }
         v->learners++;

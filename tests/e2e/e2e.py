@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BIN = None
@@ -713,6 +714,99 @@ def data_dir_reached_through_a_symlink_verifies():
         expect_verified(["--nodes", "3", "--rounds", "500", "--data-dir",
                          os.path.join(top, "link")])
         assert "node-0.db" in os.listdir(real) and "registry.db" in os.listdir(real)
+
+
+# --- hung nodes (SIGSTOP): detected, replaced as leader, caught up, or left out -------------
+
+HANG_ROUNDS = "60000"  # window 1, shm: several seconds of drive, longer than any stop below
+
+
+def stop_node_during_a_run(which, seconds, forever=False):
+    """Runs 5 shm nodes at window 1, SIGSTOPs the leader or a follower once the pool is at
+    steady state, SIGCONTs it `seconds` later (never if `forever`); returns (exit code, JSON
+    report, victim id)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        path = f.name
+    env = dict(os.environ)
+    env["PAXOS_LOG"] = "info"
+    p = subprocess.Popen([BIN, "--nodes", "5", "--rounds", HANG_ROUNDS, "--window", "1",
+                          "--store", "shm", "--json", path, "--quiet"],
+                         stderr=subprocess.PIPE, text=True, env=env)
+    pids, leader, lines = {}, [None], []
+
+    def read():
+        for line in p.stderr:
+            lines.append(line)
+            m = re.search(r"node (\d+) incarnation \d+ is pid (\d+)", line)
+            if m:
+                pids[int(m.group(1))] = int(m.group(2))
+            m = re.search(r"\[node (\d+)\.\d+\]: became leader", line)
+            if m:
+                leader[0] = int(m.group(1))
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    try:
+        deadline = time.time() + 60
+        while leader[0] is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert leader[0] is not None, "no leader elected:\n" + "".join(lines)
+        time.sleep(1.0)  # steady state
+        assert p.poll() is None, "the run ended before the stop"
+        victim = leader[0] if which == "leader" else (leader[0] + 4) % 5
+        os.kill(pids[victim], signal.SIGSTOP)
+        if not forever:
+            time.sleep(seconds)
+            assert p.poll() is None, "the run ended while the node was stopped: too short"
+            os.kill(pids[victim], signal.SIGCONT)
+        p.wait(timeout=600)
+        t.join(timeout=10)
+        doc = None
+        if os.path.getsize(path) > 0:
+            with open(path) as f:
+                doc = json.load(f)
+        log = "".join(lines)
+        return p.returncode, doc, victim, log
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.unlink(path)
+
+
+def expect_stop_and_resume_verifies(which):
+    code, doc, victim, log = stop_node_during_a_run(which, 3.0)
+    assert code == 0, "exit %d:\n%s" % (code, log[-4000:])
+    assert doc["verified"] is True and doc["hung_learners"] == 0, doc
+    assert all(n["verdict"] == "ok" for n in doc["per_node"]), doc["per_node"]
+    assert doc["hangs"] >= 1, doc  # the stop was seen as a hang ...
+    assert "node %d hung" % victim in log and "node %d resumed" % victim in log, log[-4000:]
+    assert doc["per_node"][victim]["incarnation"] == 1, doc  # ... not as a death
+    return doc, victim, log
+
+
+@case
+def follower_stopped_3s_and_resumed_catches_up_and_verifies():
+    expect_stop_and_resume_verifies("follower")
+
+
+@case
+def leader_stopped_3s_is_replaced_then_steps_down_catches_up_and_verifies():
+    doc, victim, log = expect_stop_and_resume_verifies("leader")
+    assert doc["leader_changes"] >= 1, doc
+    # another node led while the old leader was stopped
+    after = log[log.index("node %d hung" % victim):]
+    assert re.search(r"\[node (?!%d\.)\d+\.\d+\]: became leader" % victim, after), after[-4000:]
+
+
+@case
+def node_stopped_for_good_is_reported_hung_and_the_others_verify():
+    code, doc, victim, log = stop_node_during_a_run("follower", 0, forever=True)
+    assert code == 0, "exit %d:\n%s" % (code, log[-4000:])
+    assert doc["rounds_done"] == doc["rounds"], doc
+    assert doc["verified"] is True and doc["hung_learners"] == 1, doc
+    for n in doc["per_node"]:
+        assert n["verdict"] == ("hung" if n["id"] == victim else "ok"), doc["per_node"]
 
 
 def main():

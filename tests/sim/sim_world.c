@@ -128,6 +128,7 @@ static void sim_node_membership(void *ctx, struct driver_view *out)
     const struct sim_node *nd = ctx;
     out->alive_mask = nd->s->alive_mask;
     out->epoch = nd->s->membership_epoch;
+    out->restarted_mask = 0; /* the simulator tells every live node of a death at once */
 }
 
 static void sim_trace_death(const struct sim_node *nd, uint32_t sent, uint32_t total)

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "node/driver.h"
 #include "sim.h"
 
 /* Ticks a two-node pool gets to decide and apply ROUNDS rounds through 2-slot rings: far more
@@ -96,11 +97,117 @@ static void test_nodes_with_full_outboxes_towards_each_other_keep_draining_their
     sim_free(&s);
 }
 
+/* --- the membership view: a peer killed and restarted between two looks --- */
+
+/* A transport that takes every message and delivers none: what the core sends is counted. */
+static uint32_t null_recv(struct transport *t, struct px_msg *out, uint32_t max)
+{
+    (void)t;
+    (void)out;
+    (void)max;
+    return 0;
+}
+static uint32_t prepares_sent;
+static int null_send(struct transport *t, const struct px_msg *m)
+{
+    (void)t;
+    prepares_sent += m->type == PX_MSG_PREPARE;
+    return 0;
+}
+static uint32_t null_flush(struct transport *t)
+{
+    (void)t;
+    return 0;
+}
+static void null_wait(struct transport *t, uint64_t ns)
+{
+    (void)t;
+    (void)ns;
+}
+static uint32_t peer_downs;
+static void null_peer_down(struct transport *t, uint16_t peer)
+{
+    (void)t;
+    (void)peer;
+    peer_downs++;
+}
+static const struct transport_ops null_ops = {
+    null_recv, null_send, null_flush, null_wait, null_peer_down, NULL,
+};
+
+static struct driver_view view;
+static void view_membership(void *ctx, struct driver_view *out)
+{
+    (void)ctx;
+    *out = view;
+}
+static uint64_t clock_ns;
+static uint64_t view_now(void *ctx)
+{
+    (void)ctx;
+    return clock_ns;
+}
+
+/* Node 0, the leader, is SIGKILLed and restarted before node 1 looks again: the alive mask is
+ * the same as before, only its incarnation changed. Node 1 must still hear the death (and, as
+ * the next proposer, campaign at once), then the peer's return. */
+static void test_driver_tells_the_core_of_a_peer_restarted_between_two_looks(void **state)
+{
+    (void)state;
+    static struct sim s;
+    struct px_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.nodes = 3;
+    for (uint16_t j = 0; j < 3; j++)
+        cfg.roles[j] = PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER;
+    cfg.window_max = 8;
+    cfg.election_ticks = 10;
+    cfg.heartbeat_ticks = 2;
+    cfg.seed = 1;
+    assert_int_equal(sim_init(&s, &cfg, 1, stdout, false), 0);
+    cfg.id = 1;
+    void *core_mem = NULL;
+    assert_int_equal(posix_memalign(&core_mem, 64, px_node_size(&cfg)), 0);
+    struct px_node *core = NULL;
+    assert_int_equal(px_node_init(core_mem, px_node_size(&cfg), &cfg, &core), 0);
+    struct transport t = {.ops = &null_ops, .self = 1, .nodes = 3};
+    struct store *st = sim_store_open(&s, 1);
+    assert_non_null(st);
+    struct driver d;
+    const struct driver_config dc = {.id = 1, .nodes = 3, .batch_max = 16, .tick_ns = 1000};
+    const struct driver_env env = {.now_ns = view_now, .membership = view_membership};
+    view = (struct driver_view){.alive_mask = 7, .epoch = 1};
+    assert_int_equal(driver_init(&d, &dc, &env, core, &t, st), 0);
+    assert_int_equal(driver_start(&d), 0);
+    struct px_ready *r = calloc(1, sizeof(*r));
+    struct px_msg hb = {.type = PX_MSG_HEARTBEAT, .from = 0, .to = PX_TO_ALL};
+    hb.ballot = px_ballot_make(1, 0);
+    px_node_step(core, &hb, r);
+    assert_int_equal(px_node_leader(core), 0);
+    free(r);
+    prepares_sent = peer_downs = 0;
+    /* died and restarted: two epoch bumps, the same alive mask, a new incarnation */
+    view = (struct driver_view){.alive_mask = 7, .epoch = 3, .restarted_mask = 1};
+    assert_int_equal(driver_run_once(&d), 0);
+    assert_int_equal(peer_downs, 1);
+    assert_int_equal(prepares_sent, 1); /* node 1 is the next proposer: it campaigned */
+    assert_int_equal(px_node_stats(core)->campaigns, 1);
+    /* the restarted node counts as alive again: node 2's rank is behind both 0 and 1 */
+    view.restarted_mask = 0;
+    assert_int_equal(driver_run_once(&d), 0);
+    assert_int_equal(peer_downs, 1);
+    driver_fini(&d);
+    store_close(st);
+    free(core_mem);
+    sim_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(
             test_nodes_with_full_outboxes_towards_each_other_keep_draining_their_input),
+        cmocka_unit_test(test_driver_tells_the_core_of_a_peer_restarted_between_two_looks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

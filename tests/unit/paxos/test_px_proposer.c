@@ -340,6 +340,8 @@ static void test_proposer_resends_accepts_when_commit_stalls(void **state)
     free(r);
 }
 
+/* The failure detector is exact: the first live proposer by id campaigns in the very call that
+ * reports the leader dead, with no timer and no jitter (the fail-over fast path). */
 static void test_proposer_campaigns_at_once_when_leader_reported_down_and_rank_zero(void **state)
 {
     (void)state;
@@ -348,13 +350,67 @@ static void test_proposer_campaigns_at_once_when_leader_reported_down_and_rank_z
     struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 0, PX_TO_ALL, px_ballot_make(1, 0), 0);
     px_node_step(n, &hb, r);
     assert_int_equal(px_node_leader(n), 0);
-    px_node_peer_status(n, 0, false, r);
-    assert_int_equal(px_node_leader(n), PX_NODE_NONE);
     px_ready_clear(r);
+    px_node_peer_status(n, 0, false, r);
+    int k = pxu_find(r, PX_MSG_PREPARE, 0);
+    assert_true(k >= 0);
+    assert_int_equal(r->msgs[k].to, PX_TO_ALL);
+    assert_true(r->msgs[k].ballot > px_ballot_make(1, 0));
+    assert_int_equal(px_ballot_node(r->msgs[k].ballot), 1);
+    assert_int_equal(px_node_stats(n)->campaigns, 1);
+    pxu_free(n);
+    free(r);
+}
+
+/* Only the rank-next proposer jumps: the one behind it keeps the seeded back-off (a timer of
+ * at least one election timeout), so two live proposers do not duel on every leader death. */
+static void
+test_proposer_second_in_rank_waits_an_election_timeout_when_leader_reported_down(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(2, 3, false);
+    struct px_ready *r = pxu_ready();
+    struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 0, PX_TO_ALL, px_ballot_make(1, 0), 0);
+    px_node_step(n, &hb, r);
+    px_ready_clear(r);
+    px_node_peer_status(n, 0, false, r);
+    assert_int_equal(pxu_count(r, PX_MSG_PREPARE), 0);
+    assert_int_equal(px_node_leader(n), PX_NODE_NONE);
     uint32_t ticks = 0;
     tick_until_prepare(n, r, &ticks);
-    assert_true(ticks <= 3); /* rank 0 among the live: only jitter (election_ticks / 4) */
+    struct px_config cfg = pxu_config(2, 3);
+    assert_true(ticks >= cfg.election_ticks); /* node 1 is live and ranks first */
     pxu_free(n);
+    free(r);
+}
+
+/* A new leader re-proposes every instance its phase 1 reported in one go, not a slow-start
+ * congestion window of them: the old leader's whole window is decided in one round trip. */
+static void test_proposer_new_leader_reproposes_the_whole_reported_window_at_once(void **state)
+{
+    (void)state;
+    struct px_config cfg = pxu_config(0, 3);
+    cfg.window_max = 64;
+    struct px_node *n = pxu_node_cfg(&cfg);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = tick_until_prepare(n, r, NULL);
+    for (uint32_t i = 1; i <= 20; i++)
+        promise_entry(n, r, 1, b, i, px_ballot_make(0, 2), i, i);
+    promise(n, r, 1, b, 20);
+    assert_true(px_node_is_leader(n));
+    assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 20);
+    px_ready_clear(r);
+    /* the cap still holds: window_max bounds what is re-proposed at once */
+    cfg.window_max = 8;
+    struct px_node *m = pxu_node_cfg(&cfg);
+    b = tick_until_prepare(m, r, NULL);
+    for (uint32_t i = 1; i <= 20; i++)
+        promise_entry(m, r, 1, b, i, px_ballot_make(0, 2), i, i);
+    promise(m, r, 1, b, 20);
+    assert_true(px_node_is_leader(m));
+    assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 8);
+    pxu_free(n);
+    pxu_free(m);
     free(r);
 }
 
@@ -477,9 +533,11 @@ static uint32_t ticks_to_campaign_after(px_inst_t decided)
     px_node_step(n, &hb, r);
     px_ready_clear(r);
     px_node_peer_status(n, 1, false, r);
-    px_ready_clear(r);
     uint32_t ticks = 0;
-    tick_until_prepare(n, r, &ticks);
+    if (pxu_find(r, PX_MSG_PREPARE, 0) < 0) { /* else it campaigned in that very call */
+        px_ready_clear(r);
+        tick_until_prepare(n, r, &ticks);
+    }
     pxu_free(n);
     free(r);
     return ticks;
@@ -513,6 +571,41 @@ static void test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campai
     assert_int_equal(ticks_to_campaign_after(1830), behind);
 }
 
+/* An acceptor's promise longer than one call's output bound continues on later calls: the
+ * node reports pending work until the stream is out, so its loop does not sleep a tick
+ * between the parts (that sleep once cost a fail-over a tick per PX_STEP_OUTPUT_MAX entries). */
+static void test_node_reports_pending_work_while_a_long_promise_streams(void **state)
+{
+    (void)state;
+    struct px_config cfg = pxu_config(1, 3);
+    cfg.window_max = PX_WINDOW_MAX;
+    struct px_node *n = pxu_node_cfg(&cfg);
+    struct px_ready *r = pxu_ready();
+    const uint32_t entries = 3 * PX_STEP_OUTPUT_MAX;
+    for (uint32_t i = 1; i <= entries; i++) {
+        struct px_msg acc = pxu_msg(PX_MSG_ACCEPT, 0, PX_TO_ALL, px_ballot_make(1, 0), i);
+        acc.value = (struct px_value){.increment = i, .client_id = 3, .seq = i};
+        px_node_step(n, &acc, r);
+        px_node_flush(n, r);
+        px_ready_clear(r);
+    }
+    assert_false(px_node_pending(n));
+    struct px_msg prep = pxu_msg(PX_MSG_PREPARE, 2, PX_TO_ALL, px_ballot_make(2, 2), 1);
+    px_node_step(n, &prep, r);
+    assert_true(px_node_pending(n)); /* the output bound cut the promise short */
+    uint32_t calls = 0;
+    while (px_node_pending(n) && calls < 10) {
+        px_ready_clear(r);
+        px_node_flush(n, r);
+        calls++;
+    }
+    assert_false(px_node_pending(n));
+    assert_int_equal(pxu_count(r, PX_MSG_PROMISE), 1); /* the stream ended with its PROMISE */
+    assert_true(calls >= 2);
+    pxu_free(n);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +624,10 @@ int main(void)
         cmocka_unit_test(test_proposer_congested_halves_window_aimd),
         cmocka_unit_test(test_proposer_resends_accepts_when_commit_stalls),
         cmocka_unit_test(test_proposer_campaigns_at_once_when_leader_reported_down_and_rank_zero),
+        cmocka_unit_test(
+            test_proposer_second_in_rank_waits_an_election_timeout_when_leader_reported_down),
+        cmocka_unit_test(test_proposer_new_leader_reproposes_the_whole_reported_window_at_once),
+        cmocka_unit_test(test_node_reports_pending_work_while_a_long_promise_streams),
         cmocka_unit_test(test_proposer_queues_when_no_leader_and_reports_full_queue),
         cmocka_unit_test(test_proposer_losing_proposer_role_steps_down_and_stops_campaigning),
         cmocka_unit_test(test_proposer_quorum_follows_acceptor_set_changes),

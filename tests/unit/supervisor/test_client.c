@@ -247,6 +247,30 @@ static void test_learners_that_applied_a_request_at_another_instance_differ(void
     assert_false(client_same_history(&a, &b)); /* one request short */
 }
 
+/* A leader death: every outstanding request goes out again at once, not after the
+ * resubmission timer; decided ones are not resent, and a resent one is due again only after
+ * the timer (the expiry is one-shot). */
+static void test_client_expire_all_makes_every_outstanding_request_due_at_once(void **state)
+{
+    (void)state;
+    static struct px_value v[CLIENT_SPAN_MAX];
+    static struct px_value again[CLIENT_SPAN_MAX];
+    client_init(&cl, 100, 8, 0);
+    client_hwm_durable(&cl, 100);
+    assert_int_equal(take_all(&cl, v, CLIENT_SPAN_MAX), 8);
+    assert_true(client_decided(&cl, &v[2], 3, 1000));
+    uint64_t soon = 1000; /* far below CLIENT_RESUBMIT_NS */
+    assert_int_equal(client_overdue(&cl, soon, again, CLIENT_SPAN_MAX), 0);
+    client_expire_all(&cl);
+    assert_int_equal(client_overdue(&cl, soon, again, CLIENT_SPAN_MAX), 7);
+    assert_int_equal(global_of(&again[0]), 1);
+    assert_int_equal(global_of(&again[2]), 4); /* round 3 was decided: not resent */
+    assert_int_equal(again[2].increment, v[3].increment);
+    assert_int_equal(cl.resubmits, 7);
+    assert_int_equal(client_overdue(&cl, soon + 1, again, CLIENT_SPAN_MAX), 0);
+    assert_int_equal(client_overdue(&cl, soon + CLIENT_RESUBMIT_NS, again, CLIENT_SPAN_MAX), 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_client_resolving_rounds_in_doubt_resubmits_their_identity),
         cmocka_unit_test(test_record_after_a_crash_resolves_the_rounds_between_prefix_and_mark),
         cmocka_unit_test(test_record_with_nothing_in_doubt_resolves_nothing),
+        cmocka_unit_test(test_client_expire_all_makes_every_outstanding_request_due_at_once),
         cmocka_unit_test(test_client_counts_a_reply_with_another_value_and_ignores_it),
         cmocka_unit_test(test_table_of_exactly_the_recorded_rounds_agrees),
         cmocka_unit_test(test_table_with_a_request_the_client_never_submitted_is_unknown),
