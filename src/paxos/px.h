@@ -124,9 +124,16 @@ enum px_msg_type {
 };
 
 /* msg flags */
-#define PX_FLAG_DECIDED 0x01u /* PROMISE_ENTRY: the entry is decided (a = 0) */
-#define PX_FLAG_LAST    0x02u /* CATCHUP_ENTRY: last entry of this reply */
-#define PX_FLAG_HOPS    0x30u /* CLIENT: forwarding hops so far (bits 4-5), bounds ping-pong */
+#define PX_FLAG_DECIDED    0x01u /* PROMISE_ENTRY: the entry is decided (a = 0) */
+#define PX_FLAG_LAST       0x02u /* CATCHUP_ENTRY: last entry of this reply */
+#define PX_FLAG_HOPS       0x30u /* CLIENT: forwarding hops so far (bits 4-5), bounds ping-pong */
+#define PX_FLAG_HOPS_SHIFT 4u    /* the lowest bit of PX_FLAG_HOPS */
+/* Any type: the receiver need not be woken for this message. The core decides (px_msg_lazy in
+ * px_node.c: DECIDE, HEARTBEAT, ACK), a transport only obeys the mark: a lazy message waits
+ * in the ring until the reader wakes for something else or for its next tick. */
+#define PX_FLAG_LAZY 0x40u
+static_assert((PX_FLAG_LAZY & (PX_FLAG_DECIDED | PX_FLAG_LAST | PX_FLAG_HOPS)) == 0,
+              "the mark sits beside the type-specific flags");
 
 /* One message = one ring slot. Unused fields are zero. Field meaning per type:
  *   PREPARE        ballot b, instance = first instance the proposer lacks (from)

@@ -84,7 +84,7 @@ static void promise_entry(struct px_node *n, const struct px_entry *e, struct px
     r->instance = e->instance;
     r->value = e->acc_value;
     if (e->flags & PX_E_DECIDED)
-        r->flags = PX_FLAG_DECIDED;
+        r->flags |= PX_FLAG_DECIDED;
     else
         r->a = e->acc_ballot;
     r->b = ++n->pout.seq;

@@ -92,6 +92,15 @@ uint32_t px_room_apply(const struct px_node *n, const struct px_ready *out)
     return out->apply_len < n->lim_apply ? n->lim_apply - out->apply_len : 0;
 }
 
+/* Messages whose receiver need not be woken (PX_FLAG_LAZY): what they carry (a decided-up-to,
+ * a heartbeat, a learner's applied index) is picked up at the reader's next wake-up -- its next
+ * urgent message or its next tick -- and nothing on the client's path waits for them. A round
+ * at window 1 saves one context switch per follower (the DECIDE after the ACCEPT). */
+static bool px_msg_lazy(uint8_t type)
+{
+    return type == PX_MSG_DECIDE || type == PX_MSG_HEARTBEAT || type == PX_MSG_ACK;
+}
+
 struct px_msg *px_out_msg(struct px_node *n, struct px_ready *out, uint8_t type, uint16_t to)
 {
     if (px_room_msgs(n, out) == 0)
@@ -100,6 +109,7 @@ struct px_msg *px_out_msg(struct px_node *n, struct px_ready *out, uint8_t type,
     struct px_msg *m = &out->msgs[out->msgs_len++];
     memset(m, 0, sizeof(*m));
     m->type = type;
+    m->flags = px_msg_lazy(type) ? PX_FLAG_LAZY : 0;
     m->from = n->cfg.id;
     m->to = to;
     return m;
@@ -376,7 +386,7 @@ void px_node_step(struct px_node *n, const struct px_msg *m, struct px_ready *ou
 {
     px_begin(n, out);
     if (m->type == PX_MSG_CLIENT) {
-        uint32_t hops = (m->flags & PX_FLAG_HOPS) >> 4;
+        uint32_t hops = (m->flags & PX_FLAG_HOPS) >> PX_FLAG_HOPS_SHIFT;
         if (px_proposer_client(n, &m->value, hops, out) != 0)
             n->stats.dropped++; /* queue full: the client resubmits after its timeout */
     } else if (m->from >= n->cfg.nodes || m->from == n->cfg.id) {

@@ -33,7 +33,7 @@ static void forward_queue(struct px_node *n, uint16_t to, struct px_ready *out)
     while (n->q_len > 0 && to != n->cfg.id && px_room_msgs(n, out) > 1) {
         struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, to);
         m->value = n->queue[n->q_head];
-        m->flags = 1u << 4;
+        m->flags |= 1u << PX_FLAG_HOPS_SHIFT;
         n->q_head = (n->q_head + 1) % PX_QUEUE_MAX;
         n->q_len--;
     }
@@ -605,7 +605,7 @@ int px_proposer_client(struct px_node *n, const struct px_value *v, uint32_t hop
         px_room_msgs(n, out) > 1) {
         struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, l);
         m->value = *v;
-        m->flags = (uint8_t)((hops + 1) << 4);
+        m->flags |= (uint8_t)((hops + 1) << PX_FLAG_HOPS_SHIFT);
         return 0;
     }
     return enqueue(n, v);
