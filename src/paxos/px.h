@@ -31,9 +31,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Assertions stay on in release builds (TigerBeetle style). */
-void px_assert_fail(const char *expr, const char *file, int line);
-#define PX_ASSERT(e) ((e) ? (void)0 : px_assert_fail(#e, __FILE__, __LINE__))
+/* Assertions stay on in release builds (TigerBeetle style). The handler never returns (it
+ * aborts, or the simulator jumps back to its seed loop) and is cold: the compiler moves the
+ * failure path out of line, so a small hot function keeps its frameless fast path. */
+__attribute__((cold, noreturn)) void px_assert_fail(const char *expr, const char *file, int line);
+#define PX_ASSERT(e) (__builtin_expect(!!(e), 1) ? (void)0 : px_assert_fail(#e, __FILE__, __LINE__))
 
 /* Node ids fit in the low 16 bits of a ballot; 64 because the broadcast ring serves at most 63
  * consumers besides its producer. */
