@@ -116,7 +116,7 @@ void px_acceptor_continue(struct px_node *n, struct px_ready *out)
         p->next = n->base;
     PX_ASSERT(p->next >= p->from);
     while (p->next <= n->log_hi) {
-        if (px_room_msgs(n, out) <= 1)
+        if (px_room_msgs(n, out) <= PX_ROOM_SPARE_MSGS)
             return; /* keep one slot: the stream resumes on the next call */
         const struct px_entry *e = px_log_get(n, p->next);
         if (e != NULL && (e->flags & (PX_E_ACCEPTED | PX_E_DECIDED)))
@@ -174,7 +174,7 @@ static void ack(struct px_node *n, px_ballot_t b, px_inst_t i, struct px_ready *
 static bool accept_entry(struct px_node *n, px_ballot_t b, px_inst_t i, const struct px_value *v,
                          struct px_ready *out)
 {
-    if (px_room_recs(n, out) < 2 || !raise_promise(n, b, out))
+    if (px_room_recs(n, out) < PX_ROOM_ACCEPT_RECS || !raise_promise(n, b, out))
         return false;
     PX_ASSERT(n->promised == b); /* raised above: promise >= accepted ballot */
     struct px_entry *e = px_log_make(n, i, out);
@@ -212,7 +212,8 @@ void px_acceptor_accept(struct px_node *n, const struct px_msg *m, struct px_rea
         ack(n, m->ballot, m->instance, out);
         return;
     }
-    if (px_room_msgs(n, out) < 2 || !accept_entry(n, m->ballot, m->instance, &m->value, out)) {
+    if (px_room_msgs(n, out) < PX_ROOM_ACCEPT_MSGS ||
+        !accept_entry(n, m->ballot, m->instance, &m->value, out)) {
         n->stats.dropped++;
         return;
     }

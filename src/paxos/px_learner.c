@@ -160,7 +160,7 @@ static void apply_out_of_order(struct px_node *n, struct px_ready *out)
         const struct px_entry *e = px_log_get(n, i);
         if (e == NULL || !(e->flags & PX_E_DECIDED))
             continue;
-        if (px_room_apply(n, out) == 0 || px_room_recs(n, out) < 2)
+        if (px_room_apply(n, out) == 0 || px_room_recs(n, out) <= PX_ROOM_SPARE_RECS)
             return;
         apply_one(n, i, &e->acc_value, out);
     }
@@ -178,7 +178,7 @@ void px_learner_apply(struct px_node *n, struct px_ready *out)
     apply_out_of_order(n, out);
 #endif
     bool gap = false;
-    while (px_room_apply(n, out) > 0 && px_room_recs(n, out) > 1) {
+    while (px_room_apply(n, out) > 0 && px_room_recs(n, out) > PX_ROOM_SPARE_RECS) {
         px_inst_t i = n->fib.applied + 1;
         const struct px_entry *e = px_log_get(n, i);
         if (e == NULL || !(e->flags & PX_E_DECIDED)) {
@@ -206,7 +206,7 @@ static void send_snapshot(struct px_node *n, uint16_t to, struct px_ready *out)
     for (uint32_t k = 0; k < PX_CLIENTS_MAX; k++)
         parts += n->fib.clients[k].client_id != 0;
     PX_ASSERT(parts <= PX_CLIENTS_MAX);
-    if (px_room_msgs(n, out) < parts + 2)
+    if (px_room_msgs(n, out) < 1 + parts + PX_ROOM_SPARE_MSGS) /* header, parts, spare */
         return;
     struct px_msg *m = px_out_msg(n, out, PX_MSG_SNAPSHOT, to);
     PX_ASSERT(m != NULL); /* room checked above */
@@ -250,7 +250,8 @@ void px_learner_catchup_req(struct px_node *n, const struct px_msg *m, struct px
         return;
     }
     struct px_msg *last = NULL;
-    for (px_inst_t i = from; i < from + PX_CATCHUP_BATCH_MAX && px_room_msgs(n, out) > 1; i++) {
+    for (px_inst_t i = from;
+         i < from + PX_CATCHUP_BATCH_MAX && px_room_msgs(n, out) > PX_ROOM_SPARE_MSGS; i++) {
         const struct px_entry *e = px_log_get(n, i);
         if (e == NULL || !(e->flags & PX_E_DECIDED))
             break;
@@ -277,7 +278,7 @@ void px_learner_catchup_entry(struct px_node *n, const struct px_msg *m, struct 
         /* The ring dropped this part of the log (e.g. while this node was no learner): apply
          * the entry straight from the message when it is the next one. */
         if (m->instance == n->fib.applied + 1 && px_room_apply(n, out) > 0 &&
-            px_room_recs(n, out) > 1)
+            px_room_recs(n, out) > PX_ROOM_SPARE_RECS)
             apply_one(n, m->instance, &m->value, out);
     } else {
         struct px_entry *e = px_log_get(n, m->instance);

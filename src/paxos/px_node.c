@@ -6,26 +6,15 @@
 #include <string.h>
 
 #include "px_internal.h"
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+#include "px_mix.h"
 
 /* xorshift64*: the seeded back-off stream (no rand(): replayable in the simulator). */
 uint64_t px_rand(struct px_node *n)
 {
-    uint64_t x = n->rng;
-    PX_ASSERT(x != 0); /* xorshift's one fixed point: the stream would be all zeros */
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    n->rng = x;
+    PX_ASSERT(n->rng != 0); /* xorshift's one fixed point: the stream would be all zeros */
+    uint64_t r = px_xorshift64star(&n->rng);
     PX_ASSERT(n->rng != 0);
-    return x * 0x2545f4914f6cdd1dull;
+    return r;
 }
 
 bool px_has_role(const struct px_node *n, uint16_t node, uint64_t role)
@@ -289,10 +278,10 @@ int px_node_init(void *mem, size_t mem_bytes, const struct px_config *cfg, struc
     struct px_node *n = mem;
     memset(n, 0, sizeof(*n));
     n->cfg = *cfg;
-    n->alive_mask = cfg->nodes == 64 ? UINT64_MAX : (1ull << cfg->nodes) - 1;
+    n->alive_mask = cfg->nodes == PX_NODES_MAX ? UINT64_MAX : (1ull << cfg->nodes) - 1;
     n->quorum = quorum_of(cfg);
-    uint64_t s = cfg->seed ^ ((uint64_t)cfg->id << 48);
-    n->rng = splitmix64(&s) | 1u; /* xorshift state must not be 0 */
+    uint64_t s = cfg->seed ^ ((uint64_t)cfg->id << PX_SEED_ID_SHIFT);
+    n->rng = px_splitmix64(&s) | 1u; /* xorshift state must not be 0 */
     px_fib_init(&n->fib);
     n->base = 1;
     n->leader = PX_NODE_NONE;

@@ -25,7 +25,7 @@ void px_proposer_reset_timer(struct px_node *n, bool leader_lost)
 {
     uint32_t e = n->cfg.election_ticks;
     PX_ASSERT(e >= 2); /* config_ok */
-    uint32_t jitter = (uint32_t)(px_rand(n) % (e / 4 + 1));
+    uint32_t jitter = (uint32_t)(px_rand(n) % (e / PX_ELECTION_JITTER_DIV + 1));
     n->elapsed = 0;
     n->timeout = (leader_lost ? 0 : e) + live_rank(n) * e + jitter + 1;
     PX_ASSERT(n->timeout > n->elapsed); /* a timer that is reset has not fired */
@@ -34,7 +34,7 @@ void px_proposer_reset_timer(struct px_node *n, bool leader_lost)
 static void forward_queue(struct px_node *n, uint16_t to, struct px_ready *out)
 {
     PX_ASSERT(to < n->cfg.nodes);
-    while (n->q_len > 0 && to != n->cfg.id && px_room_msgs(n, out) > 1) {
+    while (n->q_len > 0 && to != n->cfg.id && px_room_msgs(n, out) > PX_ROOM_SPARE_MSGS) {
         struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, to);
         PX_ASSERT(m != NULL); /* room checked by the loop */
         m->value = n->queue[n->q_head];
@@ -166,8 +166,9 @@ static void count_promise(struct px_node *n, uint16_t from, struct px_ready *out
 
 static void campaign(struct px_node *n, struct px_ready *out)
 {
-    if (!px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER) || px_room_msgs(n, out) < 2 ||
-        px_room_recs(n, out) < 1)
+    if (!px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER) ||
+        px_room_msgs(n, out) < PX_ROOM_CAMPAIGN_MSGS ||
+        px_room_recs(n, out) < PX_ROOM_CAMPAIGN_RECS)
         return; /* retried on the next tick */
     px_ballot_t ballot_before = n->ballot;
     n->ballot = px_ballot_make(px_ballot_counter(n->max_seen) + 1, n->cfg.id);
@@ -342,7 +343,8 @@ static void skip_applied(struct px_node *n, struct px_ready *out)
     if (!px_has_role(n, n->cfg.id, PX_ROLE_LEARNER))
         return;
     PX_ASSERT(n->state == PX_LEADER);
-    while (n->q_len > 0 && px_room_msgs(n, out) > 3 && px_fib_seen(&n->fib, &n->queue[n->q_head])) {
+    while (n->q_len > 0 && px_room_msgs(n, out) > PX_ROOM_PROPOSE_MSGS &&
+           px_fib_seen(&n->fib, &n->queue[n->q_head])) {
         reply_client(n, 0, &n->queue[n->q_head], out);
         n->q_head = (n->q_head + 1) % PX_QUEUE_MAX;
         n->q_len--;
@@ -365,8 +367,8 @@ void px_proposer_pump(struct px_node *n, struct px_ready *out)
         hand_over(n, out);
         return;
     }
-    while (n->next - 1 - n->commit < n->cwnd && px_room_msgs(n, out) > 2 &&
-           px_room_recs(n, out) > 2) {
+    while (n->next - 1 - n->commit < n->cwnd && px_room_msgs(n, out) >= PX_ROOM_PROPOSE_MSGS &&
+           px_room_recs(n, out) >= PX_ROOM_PROPOSE_RECS) {
         if (n->next - n->base >= PX_LOG_MAX && n->next - PX_LOG_MAX > learners_max_ack(n))
             break; /* the ring is full of entries no learner applied yet: backpressure */
         struct px_entry *e = px_log_make(n, n->next, out);
@@ -403,7 +405,7 @@ static void advance_commit(struct px_node *n, struct px_ready *out)
 {
     PX_ASSERT(n->state == PX_LEADER);
     PX_ASSERT(n->commit < n->next);
-    while (n->commit + 1 < n->next && px_room_msgs(n, out) > 1) {
+    while (n->commit + 1 < n->next && px_room_msgs(n, out) > PX_ROOM_SPARE_MSGS) {
         struct px_entry *e = px_log_get(n, n->commit + 1);
         if (e == NULL) {
             /* Our in-flight entry was dropped because this node learned (catch-up, snapshot)
@@ -472,7 +474,7 @@ static void hand_over(struct px_node *n, struct px_ready *out)
         n->rotate_count = 0;
         return;
     }
-    if (n->commit + 1 < n->next || px_room_msgs(n, out) < 3)
+    if (n->commit + 1 < n->next || px_room_msgs(n, out) < PX_ROOM_HANDOVER_MSGS)
         return;
     PX_ASSERT(n->commit + 1 == n->next); /* nothing in flight is left behind */
     px_proposer_flush(n, out); /* learners get the last decisions before the leader goes */
@@ -602,7 +604,8 @@ static void resend(struct px_node *n, struct px_ready *out)
     if (++n->resend_elapsed < PX_RESEND_TICKS)
         return;
     n->resend_elapsed = 0;
-    for (px_inst_t i = n->commit + 1; i < n->next && px_room_msgs(n, out) > 2; i++) {
+    for (px_inst_t i = n->commit + 1; i < n->next && px_room_msgs(n, out) >= PX_ROOM_PROPOSE_MSGS;
+         i++) {
         const struct px_entry *e = px_log_get(n, i);
         if (e == NULL || !(e->flags & PX_E_PROPOSED)) {
             px_proposer_step_down(n, out); /* dropped: chosen under a newer leader */
@@ -681,7 +684,7 @@ int px_proposer_client(struct px_node *n, const struct px_value *v, uint32_t hop
         return enqueue(n, v);
     uint16_t l = n->leader;
     if (l != PX_NODE_NONE && l != n->cfg.id && px_is_alive(n, l) && hops < PX_HOPS_MAX &&
-        px_room_msgs(n, out) > 1) {
+        px_room_msgs(n, out) > PX_ROOM_SPARE_MSGS) {
         struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, l);
         PX_ASSERT(m != NULL);                                      /* room checked above */
         PX_ASSERT(hops + 1 <= PX_FLAG_HOPS >> PX_FLAG_HOPS_SHIFT); /* fits the flag bits */
