@@ -185,6 +185,7 @@ static bool accept_entry(struct px_node *n, px_ballot_t b, px_inst_t i, const st
         e->acc_value = *v; /* a decided entry keeps its value (P2c: equal anyway) */
     e->acc_ballot = b;
     e->flags |= PX_E_ACCEPTED;
+    PX_ASSERT(e->acc_ballot <= n->promised); /* promise >= accepted ballot */
     struct px_rec *r = acc_rec(n, out, PX_REC_ACCEPTED);
     if (r != NULL) {
         r->instance = i;
@@ -217,8 +218,6 @@ void px_acceptor_accept(struct px_node *n, const struct px_msg *m, struct px_rea
         n->stats.dropped++;
         return;
     }
-    PX_ASSERT(px_log_get(n, m->instance) != NULL);
-    PX_ASSERT(px_log_get(n, m->instance)->acc_ballot == m->ballot);
     ack(n, m->ballot, m->instance, out);
 }
 
