@@ -14,7 +14,9 @@
 
 static uint64_t bcast_max(uint64_t a, uint64_t b)
 {
-    return a > b ? a : b;
+    uint64_t m = a > b ? a : b;
+    IPC_ASSERT(m >= a && m >= b);
+    return m;
 }
 
 static bool bcast_slots_valid(uint32_t slots)
@@ -32,7 +34,8 @@ static struct ipc_bcast_cursor *bcast_cursor(struct ipc_bcast *b, uint32_t c)
 size_t ipc_bcast_bytes(uint32_t slots)
 {
     IPC_ASSERT(bcast_slots_valid(slots));
-    return sizeof(struct ipc_bcast) + (size_t)slots * IPC_SLOT_BYTES;
+    size_t bytes = sizeof(struct ipc_bcast) + (size_t)slots * IPC_SLOT_BYTES;
+    return bytes;
 }
 
 struct ipc_bcast *ipc_bcast_init(void *mem, uint32_t slots, uint64_t consumers_mask)
@@ -49,29 +52,36 @@ struct ipc_bcast *ipc_bcast_init(void *mem, uint32_t slots, uint64_t consumers_m
         if ((consumers_mask >> c) & 1u)
             b->cursors[c].state = BCAST_ATTACHED;
     }
+    IPC_ASSERT(b->head == 0 && b->reserve == 0); /* empty */
+    IPC_ASSERT(ipc_bcast_capacity(b) == slots);
     cmm_smp_mb(); /* belt and braces: users are forked later, fork is a full barrier */
     return b;
 }
 
 uint32_t ipc_bcast_capacity(const struct ipc_bcast *b)
 {
+    IPC_ASSERT(bcast_slots_valid(b->mask + 1));
     return b->mask + 1;
 }
 
 uint64_t ipc_bcast_head(const struct ipc_bcast *b)
 {
-    return uatomic_read(&b->head);
+    uint64_t head = uatomic_read(&b->head);
+    IPC_ASSERT(head <= uatomic_read(&b->reserve)); /* the reserve is set before the head */
+    return head;
 }
 
 bool ipc_bcast_attached(const struct ipc_bcast *b, uint32_t c)
 {
     IPC_ASSERT(c < IPC_BCAST_CURSORS_MAX);
+    IPC_ASSERT((b->consumers_mask >> c) & 1u); /* only a consumer has a cursor */
     return (uatomic_read(&b->cursors[c].state) & BCAST_ATTACHED) != 0;
 }
 
 /* Producer: the lowest pos of the attached cursors (head if none), cached in min_cache. */
 static uint64_t bcast_scan(struct ipc_bcast *b, uint64_t head)
 {
+    IPC_ASSERT(head == CMM_LOAD_SHARED(b->head)); /* producer only: head is its own */
     b->gen_seen = uatomic_read(&b->attach_gen);
     /* attach_gen before the states: a re-attach stores its state before bumping attach_gen
      * (uatomic_add_return is a full barrier), so a generation we saw implies its state. */
@@ -94,6 +104,7 @@ static uint64_t bcast_scan(struct ipc_bcast *b, uint64_t head)
      * (load->store needs a full barrier). Pairs with the cmm_smp_mb() before the pos store in
      * ipc_bcast_read. */
     cmm_smp_mb();
+    IPC_ASSERT(min <= head); /* no cursor is ahead of the producer */
     b->min_cache = min;
     return min;
 }
@@ -102,6 +113,7 @@ static uint64_t bcast_scan(struct ipc_bcast *b, uint64_t head)
 static uint32_t bcast_detach_laggards(struct ipc_bcast *b, uint64_t head)
 {
     uint64_t cap = (uint64_t)b->mask + 1;
+    IPC_ASSERT(head == CMM_LOAD_SHARED(b->head)); /* producer only */
     uint32_t detached = 0;
     for (uint32_t c = 0; c < IPC_BCAST_CURSORS_MAX; c++) {
         if (!((b->consumers_mask >> c) & 1u))
@@ -117,6 +129,7 @@ static uint32_t bcast_detach_laggards(struct ipc_bcast *b, uint64_t head)
             CMM_STORE_SHARED(b->detached_events, b->detached_events + 1);
         }
     }
+    IPC_ASSERT(detached <= IPC_BCAST_CONSUMERS_MAX);
     return detached;
 }
 
@@ -125,6 +138,8 @@ static uint32_t bcast_detach_laggards(struct ipc_bcast *b, uint64_t head)
 static uint32_t bcast_room(struct ipc_bcast *b, uint64_t head, uint32_t n, unsigned flags)
 {
     uint64_t cap = (uint64_t)b->mask + 1;
+    IPC_ASSERT(n >= 1 && n <= cap);
+    IPC_ASSERT(b->min_cache <= head);
     if (b->min_cache + cap >= head + n)
         return n; /* min_cache is a lower bound, so this is safe without a rescan */
     uint64_t min = bcast_scan(b, head);
@@ -135,6 +150,7 @@ static uint32_t bcast_room(struct ipc_bcast *b, uint64_t head, uint32_t n, unsig
     if (min + cap <= head)
         return 0;
     uint64_t room = min + cap - head;
+    IPC_ASSERT(room <= cap);
     return room < n ? (uint32_t)room : n;
 }
 
@@ -151,6 +167,7 @@ uint32_t ipc_bcast_publish(struct ipc_bcast *b, const void *slots, uint32_t n, u
     uint32_t room = bcast_room(b, head, n, flags);
     if (room == 0)
         return 0;
+    IPC_ASSERT(room <= n); /* room before the grab */
     /* Never lower the reserve: an earlier incarnation killed between its reserve store and its
      * head store may have overwritten slots up to its reserve, and a consumer still copying
      * them must see that reserve (bcast.h, torn-read guard). */
@@ -173,6 +190,7 @@ uint32_t ipc_bcast_publish(struct ipc_bcast *b, const void *slots, uint32_t n, u
                 return 0;
         }
     }
+    IPC_ASSERT(uatomic_read(&b->reserve) >= head + room); /* reserved before written */
     ipc_slots_copy(b->slots, b->mask, head, (void *)(uintptr_t)slots, room, true);
     /* Release of head: slot stores before the new head. Pairs with the cmm_smp_rmb() after
      * the head load in ipc_bcast_read / ipc_bcast_empty. */
@@ -189,6 +207,8 @@ static struct ipc_bcast_read_result bcast_lagged(struct ipc_bcast *b, struct ipc
 {
     if (st & BCAST_ATTACHED) /* overrun while attached: stop gating (may already be done) */
         (void)uatomic_cmpxchg(&cur->state, st, st & ~BCAST_ATTACHED);
+    /* detached now: by the CAS above or by the producer; only this consumer re-attaches */
+    IPC_ASSERT(!(uatomic_read(&cur->state) & BCAST_ATTACHED));
     uint64_t pos = CMM_LOAD_SHARED(cur->pos);
     uint64_t head = uatomic_read(&b->head);
     IPC_ASSERT(head >= pos);
@@ -220,6 +240,7 @@ struct ipc_bcast_read_result ipc_bcast_read(struct ipc_bcast *b, uint32_t c, voi
     uint32_t n = avail < max ? (uint32_t)avail : max;
     if (n == 0)
         return res;
+    IPC_ASSERT(pos + n <= head); /* only published slots are read */
     ipc_slots_copy(b->slots, b->mask, pos, out, n, false);
     /* Slot loads before the reserve load: pairs with the cmm_smp_mb() after the reserve store
      * in publish. If the producer began overwriting any slot we copied, we see its reserve. */
@@ -231,6 +252,7 @@ struct ipc_bcast_read_result ipc_bcast_read(struct ipc_bcast *b, uint32_t c, voi
     cmm_smp_mb();
     uatomic_set(&cur->pos, pos + n);
     res.n = n;
+    IPC_ASSERT(!res.lagged && res.n <= max);
     return res;
 }
 
@@ -240,6 +262,7 @@ void ipc_bcast_reattach(struct ipc_bcast *b, uint32_t c)
     uint32_t st = uatomic_read(&cur->state);
     if (st & BCAST_ATTACHED)
         return;
+    IPC_ASSERT(uatomic_read(&cur->pos) <= uatomic_read(&b->head)); /* resumes at or behind */
     /* pos (left by the lagged read) before the attached state: pairs with the cmm_smp_rmb()
      * between the state and pos loads in bcast_scan. */
     cmm_smp_wmb();
@@ -270,6 +293,7 @@ void ipc_bcast_detach(struct ipc_bcast *b, uint32_t c)
 bool ipc_bcast_empty(const struct ipc_bcast *b, uint32_t c)
 {
     IPC_ASSERT(c < IPC_BCAST_CURSORS_MAX);
+    IPC_ASSERT((b->consumers_mask >> c) & 1u); /* only a consumer has a cursor */
     const struct ipc_bcast_cursor *cur = &b->cursors[c];
     if (!(uatomic_read(&cur->state) & BCAST_ATTACHED))
         return false;

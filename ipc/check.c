@@ -21,16 +21,21 @@ _Static_assert(IPC_SLOT_BYTES % 8 == 0, "a slot is whole 64-bit words");
  * check.h, wherever the check bytes are. */
 static uint16_t check_fold(uint32_t crc)
 {
+    _Static_assert(IPC_CHECK_BYTES == 2, "the fold yields 16 bits");
     return (uint16_t)(crc ^ (crc >> 11) ^ (crc >> 22));
 }
 
 static bool check_byte_skipped(uint32_t i, uint32_t check_off)
 {
+    IPC_ASSERT(i < IPC_SLOT_BYTES);
+    IPC_ASSERT(check_off <= IPC_CHECK_OFF_MAX);
     return i >= check_off && i < check_off + IPC_CHECK_BYTES;
 }
 
 static uint32_t check_crc_portable(const unsigned char *p, uint32_t check_off)
 {
+    IPC_ASSERT(p != NULL);
+    IPC_ASSERT(check_off + IPC_CHECK_BYTES <= IPC_SLOT_BYTES);
     uint32_t crc = 0xffffffffu;
     for (uint32_t i = 0; i < IPC_SLOT_BYTES; i++) {
         crc ^= check_byte_skipped(i, check_off) ? 0u : p[i];
@@ -48,7 +53,9 @@ static uint32_t check_crc_portable(const unsigned char *p, uint32_t check_off)
 __attribute__((target("sse4.2"))) static uint32_t check_crc_sse42(const unsigned char *p,
                                                                   uint32_t check_off)
 {
+    IPC_ASSERT(check_off + IPC_CHECK_BYTES <= IPC_SLOT_BYTES);
     uint32_t lo_word = check_off / 8, hi_word = (check_off + 1) / 8;
+    IPC_ASSERT(hi_word < CHECK_WORDS); /* both check bytes are inside the slot */
     uint64_t lo_mask = ~(UINT64_C(0xff) << (8 * (check_off % 8)));
     uint64_t hi_mask = ~(UINT64_C(0xff) << (8 * ((check_off + 1) % 8)));
     uint64_t crc = 0xffffffffu;
@@ -81,6 +88,7 @@ uint32_t ipc_crc32c_portable(uint32_t crc, const void *p, size_t bytes)
 __attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const unsigned char *p,
                                                                size_t bytes)
 {
+    IPC_ASSERT(p != NULL || bytes == 0);
     uint64_t c = crc;
     for (; bytes >= 8; bytes -= 8, p += 8) {
         uint64_t w;
@@ -95,6 +103,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, con
         bytes -= 4;
         p += 4;
     }
+    IPC_ASSERT(bytes < 4); /* the words are done: only a tail of bytes is left */
     for (; bytes > 0; bytes--, p++)
         c32 = _mm_crc32_u8(c32, *p);
     return c32;
@@ -131,6 +140,7 @@ uint16_t ipc_check_compute(const void *slot, uint32_t check_off)
 
 void ipc_check_seal(void *slot, uint32_t check_off)
 {
+    IPC_ASSERT(slot != NULL);
     uint16_t c = ipc_check_compute(slot, check_off);
     unsigned char le[IPC_CHECK_BYTES] = {(unsigned char)c, (unsigned char)(c >> 8)};
     memcpy((unsigned char *)slot + check_off, le, sizeof(le));
@@ -138,6 +148,8 @@ void ipc_check_seal(void *slot, uint32_t check_off)
 
 bool ipc_check_ok(const void *slot, uint32_t check_off)
 {
+    IPC_ASSERT(slot != NULL);
+    IPC_ASSERT(check_off <= IPC_CHECK_OFF_MAX);
     unsigned char le[IPC_CHECK_BYTES];
     memcpy(le, (const unsigned char *)slot + check_off, sizeof(le));
     uint16_t stored = (uint16_t)(le[0] | (le[1] << 8));

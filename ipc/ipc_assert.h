@@ -5,8 +5,10 @@
 #define IPC_ASSERT_H
 
 /* Prints "ipc assertion failed: expr (file:line)" to stderr and aborts. Never returns. */
-_Noreturn void ipc_assert_fail(const char *expr, const char *file, int line);
+/* Cold: the failure path is moved out of line, the fast path keeps no frame for it. */
+__attribute__((cold)) _Noreturn void ipc_assert_fail(const char *expr, const char *file, int line);
 
-#define IPC_ASSERT(e) ((e) ? (void)0 : ipc_assert_fail(#e, __FILE__, __LINE__))
+#define IPC_ASSERT(e)                                                                              \
+    (__builtin_expect(!!(e), 1) ? (void)0 : ipc_assert_fail(#e, __FILE__, __LINE__))
 
 #endif

@@ -12,13 +12,16 @@
 
 static bool ring_slots_valid(uint32_t slots)
 {
+    _Static_assert(IPC_RING_SLOTS_MAX <= UINT32_MAX / 2,
+                   "free-running 32-bit indices tell full from empty");
     return slots >= 1 && slots <= IPC_RING_SLOTS_MAX && (slots & (slots - 1)) == 0;
 }
 
 size_t ipc_ring_bytes(uint32_t slots)
 {
     IPC_ASSERT(ring_slots_valid(slots));
-    return sizeof(struct ipc_ring) + (size_t)slots * IPC_SLOT_BYTES;
+    size_t bytes = sizeof(struct ipc_ring) + (size_t)slots * IPC_SLOT_BYTES;
+    return bytes;
 }
 
 struct ipc_ring *ipc_ring_init(void *mem, uint32_t slots)
@@ -30,6 +33,8 @@ struct ipc_ring *ipc_ring_init(void *mem, uint32_t slots)
     memset(r, 0, sizeof(*r));
     r->mask_p = slots - 1;
     r->mask_c = slots - 1;
+    IPC_ASSERT(r->head == r->tail); /* empty */
+    IPC_ASSERT(ipc_ring_capacity(r) == slots);
     /* Publishes the initialised header to processes forked later; they inherit the mapping
      * after fork, which is itself a full barrier, so this is only belt and braces. */
     cmm_smp_mb();
@@ -38,6 +43,7 @@ struct ipc_ring *ipc_ring_init(void *mem, uint32_t slots)
 
 uint32_t ipc_ring_capacity(const struct ipc_ring *r)
 {
+    IPC_ASSERT(ring_slots_valid(r->mask_c + 1));
     return r->mask_c + 1;
 }
 
@@ -46,7 +52,9 @@ uint32_t ipc_ring_push(struct ipc_ring *r, const void *slots, uint32_t n)
     IPC_ASSERT(slots != NULL || n == 0);
     uint32_t mask = r->mask_p;
     uint32_t cap = mask + 1;
+    IPC_ASSERT(ring_slots_valid(cap));        /* a corrupted header must not steer the copy */
     uint32_t head = CMM_LOAD_SHARED(r->head); /* our own index: no ordering needed */
+    IPC_ASSERT(head - r->tail_cache <= cap);  /* the cached tail is a lower bound */
     uint32_t free_slots = cap - (head - r->tail_cache);
     if (free_slots < n) {
         r->tail_cache = uatomic_read(&r->tail);
@@ -62,6 +70,7 @@ uint32_t ipc_ring_push(struct ipc_ring *r, const void *slots, uint32_t n)
         n = free_slots;
     if (n == 0)
         return 0;
+    IPC_ASSERT(n <= free_slots); /* room before the grab: never overwrite an unread slot */
     ipc_slots_copy(r->slots, mask, head, (void *)(uintptr_t)slots, n, true);
     /* Release of head: the slot stores above become visible before the new head. Pairs with
      * the cmm_smp_rmb() after the head load in ipc_ring_pop / ipc_ring_empty. */
@@ -74,6 +83,7 @@ uint32_t ipc_ring_pop(struct ipc_ring *r, void *out, uint32_t max)
 {
     IPC_ASSERT(out != NULL || max == 0);
     uint32_t mask = r->mask_c;
+    IPC_ASSERT(ring_slots_valid(mask + 1));
     uint32_t tail = CMM_LOAD_SHARED(r->tail); /* our own index */
     uint32_t avail = r->head_cache - tail;
     if (avail < max) {
@@ -87,6 +97,7 @@ uint32_t ipc_ring_pop(struct ipc_ring *r, void *out, uint32_t max)
     uint32_t n = avail < max ? avail : max;
     if (n == 0)
         return 0;
+    IPC_ASSERT(n <= mask + 1); /* never read a slot twice in one pop */
     ipc_slots_copy(r->slots, mask, tail, out, n, false);
     /* Release of tail: the slot loads above complete before the producer can see the slots
      * as free and overwrite them (load->store: full barrier). Pairs with the cmm_smp_mb()
@@ -102,7 +113,9 @@ bool ipc_ring_empty(const struct ipc_ring *r)
     /* Acquire of head, pairs with the cmm_smp_wmb() in ipc_ring_push; a caller that sees
      * "not empty" goes on to pop. */
     cmm_smp_rmb();
-    return head == CMM_LOAD_SHARED(r->tail);
+    uint32_t tail = CMM_LOAD_SHARED(r->tail);
+    IPC_ASSERT(head - tail <= r->mask_c + 1); /* the consumer calls it: tail is its own */
+    return head == tail;
 }
 
 uint32_t ipc_ring_count(const struct ipc_ring *r)

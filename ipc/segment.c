@@ -33,6 +33,7 @@ static void seg_err(char *err, size_t err_len, const char *fmt, ...)
 
 static void seg_err(char *err, size_t err_len, const char *fmt, ...)
 {
+    IPC_ASSERT(fmt != NULL);
     if (err == NULL || err_len == 0)
         return;
     va_list ap;
@@ -43,17 +44,23 @@ static void seg_err(char *err, size_t err_len, const char *fmt, ...)
 
 static uint64_t round_up(uint64_t v, uint64_t to)
 {
-    return (v + to - 1) / to * to;
+    IPC_ASSERT(to > 0);
+    uint64_t r = (v + to - 1) / to * to;
+    IPC_ASSERT(r >= v && r - v < to);
+    return r;
 }
 
 static bool pow2_in(uint32_t v, uint32_t lo, uint32_t hi)
 {
+    IPC_ASSERT(lo >= 1); /* 0 & -1 == 0 would pass as a power of two */
+    IPC_ASSERT(lo <= hi);
     return v >= lo && v <= hi && (v & (v - 1)) == 0;
 }
 
 /* Checks a layout; on failure writes why into err and returns -EINVAL. */
 static int layout_check(const struct ipc_layout *l, char *err, size_t err_len)
 {
+    IPC_ASSERT(l != NULL);
     if (l->endpoints < 2 || l->endpoints > IPC_ENDPOINTS_MAX) {
         seg_err(err, err_len, "ipc layout: endpoints %" PRIu32 " not in 2..%d", l->endpoints,
                 IPC_ENDPOINTS_MAX);
@@ -91,6 +98,7 @@ static int layout_check(const struct ipc_layout *l, char *err, size_t err_len)
 static int layout_plan(const struct ipc_layout *l, struct ipc_segment_header *h, char *err,
                        size_t err_len)
 {
+    IPC_ASSERT(h != NULL);
     int rc = layout_check(l, err, err_len);
     if (rc != 0)
         return rc;
@@ -110,6 +118,10 @@ static int layout_plan(const struct ipc_layout *l, struct ipc_segment_header *h,
     h->user_off = h->bcast_off + (uint64_t)l->bcast_producers * h->bcast_stride;
     h->user_stride = round_up(l->user_bytes, IPC_LINE_BYTES);
     h->total_bytes = h->user_off + e * h->user_stride;
+    /* the areas follow each other, each line-aligned */
+    IPC_ASSERT(h->ctl_off < h->ring_off && h->ring_off <= h->bcast_off);
+    IPC_ASSERT(h->bcast_off <= h->user_off && h->user_off <= h->total_bytes);
+    IPC_ASSERT(h->ring_stride % IPC_LINE_BYTES == 0 && h->bcast_stride % IPC_LINE_BYTES == 0);
     if (h->total_bytes > IPC_SEGMENT_BYTES_MAX) {
         seg_err(err, err_len, "ipc layout: segment would be %" PRIu64 " bytes, max %" PRIu64,
                 h->total_bytes, IPC_SEGMENT_BYTES_MAX);
@@ -121,6 +133,8 @@ static int layout_plan(const struct ipc_layout *l, struct ipc_segment_header *h,
 static struct ipc_segment *segment_handle(void *base, size_t bytes,
                                           const struct ipc_segment_header *plan)
 {
+    IPC_ASSERT(base != NULL);
+    IPC_ASSERT(bytes >= plan->total_bytes); /* every offset of the plan is mapped */
     struct ipc_segment *s = malloc(sizeof(*s));
     if (s == NULL)
         return NULL;
@@ -135,6 +149,8 @@ static void segment_init(struct ipc_segment *s)
 {
     const struct ipc_layout *l = &s->plan.layout;
     struct ipc_segment_header *h = (struct ipc_segment_header *)(void *)s->base;
+    IPC_ASSERT(h->magic == 0); /* a fresh, zero-filled segment */
+    IPC_ASSERT(s->plan.magic == 0);
     *h = s->plan;
     h->owner_pid = (int32_t)getpid();
     for (uint32_t e = 0; e < l->endpoints; e++)
@@ -199,6 +215,7 @@ int ipc_segment_create(const char *name, const struct ipc_layout *l, struct ipc_
         goto fail;
     }
     segment_init(s);
+    IPC_ASSERT(uatomic_read(&((struct ipc_segment_header *)base)->magic) == IPC_SEGMENT_MAGIC);
     if (close(fd) != 0) {
         rc = -errno;
         seg_err(err, err_len, "close %s: %s", name, strerror(errno));
@@ -221,6 +238,8 @@ fail:
 static int header_check(const struct ipc_segment_header *h, uint64_t file_bytes, const char *name,
                         struct ipc_segment_header *plan, char *err, size_t err_len)
 {
+    IPC_ASSERT(file_bytes >= sizeof(*h)); /* checked by the caller before mapping */
+    IPC_ASSERT(plan != NULL);
     uint64_t magic = uatomic_read(&h->magic);
     /* Acquire of magic: pairs with the cmm_smp_wmb() before the magic store in
      * segment_init. */
@@ -296,6 +315,7 @@ int ipc_segment_attach(const char *name, struct ipc_segment **out, char *err, si
         seg_err(err, err_len, "ipc segment handle: %s", strerror(ENOMEM));
         goto out;
     }
+    IPC_ASSERT(s->plan.total_bytes == (uint64_t)st.st_size); /* header_check */
     *out = s;
     base = MAP_FAILED; /* owned by the handle now */
 out:
@@ -312,6 +332,8 @@ out:
 
 int ipc_segment_unlink(const char *name)
 {
+    IPC_ASSERT(name != NULL);
+    IPC_ASSERT(name[0] == '/'); /* a POSIX shm name */
     if (shm_unlink(name) != 0 && errno != ENOENT)
         return -errno;
     return 0;
@@ -321,6 +343,7 @@ void ipc_segment_close(struct ipc_segment *s)
 {
     if (s == NULL)
         return;
+    IPC_ASSERT(s->base != NULL);
     int rc = munmap(s->base, s->bytes);
     IPC_ASSERT(rc == 0); /* only EINVAL (a corrupted handle) can fail */
     free(s);
@@ -328,6 +351,7 @@ void ipc_segment_close(struct ipc_segment *s)
 
 void ipc_segment_name(char *buf, size_t len, pid_t owner)
 {
+    IPC_ASSERT(owner > 0);
     int n = snprintf(buf, len, "/" SEGMENT_PREFIX "%ld", (long)owner);
     IPC_ASSERT(n > 0 && (size_t)n < len);
 }
@@ -335,6 +359,7 @@ void ipc_segment_name(char *buf, size_t len, pid_t owner)
 /* The owner pid of a segment file name "paxos-shm-<pid>", or 0 if the name is not one. */
 static pid_t stale_owner(const char *file)
 {
+    IPC_ASSERT(file != NULL);
     size_t plen = strlen(SEGMENT_PREFIX);
     if (strncmp(file, SEGMENT_PREFIX, plen) != 0)
         return 0;
@@ -379,16 +404,21 @@ int ipc_segment_clean_stale(unsigned *removed)
 
 const struct ipc_layout *ipc_segment_layout(const struct ipc_segment *s)
 {
+    IPC_ASSERT(s != NULL);
     return &s->plan.layout;
 }
 
 size_t ipc_segment_bytes(const struct ipc_segment *s)
 {
+    IPC_ASSERT(s != NULL);
+    IPC_ASSERT(s->bytes >= s->plan.total_bytes);
     return s->bytes;
 }
 
 void *ipc_segment_base(const struct ipc_segment *s)
 {
+    IPC_ASSERT(s != NULL);
+    IPC_ASSERT(((uintptr_t)s->base % IPC_LINE_BYTES) == 0); /* mmap is page-aligned */
     return s->base;
 }
 
@@ -398,12 +428,14 @@ struct ipc_ring *ipc_segment_ring(struct ipc_segment *s, uint32_t from, uint32_t
     IPC_ASSERT(from < e && to < e);
     IPC_ASSERT(from != to);
     uint64_t index = (uint64_t)from * (e - 1) + (to < from ? to : to - 1);
+    IPC_ASSERT(index < (uint64_t)e * (e - 1)); /* one ring per ordered pair */
     return (struct ipc_ring *)(void *)(s->base + s->plan.ring_off + index * s->plan.ring_stride);
 }
 
 struct ipc_bcast *ipc_segment_bcast(struct ipc_segment *s, uint32_t producer)
 {
     IPC_ASSERT(producer < s->plan.layout.bcast_producers);
+    IPC_ASSERT(s->plan.bcast_stride != 0); /* a layout with broadcast rings */
     return (struct ipc_bcast *)(void *)(s->base + s->plan.bcast_off +
                                         (uint64_t)producer * s->plan.bcast_stride);
 }
@@ -411,6 +443,8 @@ struct ipc_bcast *ipc_segment_bcast(struct ipc_segment *s, uint32_t producer)
 struct ipc_ctl *ipc_segment_ctl(struct ipc_segment *s, uint32_t endpoint)
 {
     IPC_ASSERT(endpoint < s->plan.layout.endpoints);
+    IPC_ASSERT(s->plan.ctl_off + ((uint64_t)endpoint + 1) * sizeof(struct ipc_ctl) <=
+               s->plan.ring_off);
     return (struct ipc_ctl *)(void *)(s->base + s->plan.ctl_off +
                                       (uint64_t)endpoint * sizeof(struct ipc_ctl));
 }
@@ -420,5 +454,6 @@ void *ipc_segment_user(struct ipc_segment *s, uint32_t endpoint)
     IPC_ASSERT(endpoint < s->plan.layout.endpoints);
     if (s->plan.layout.user_bytes == 0)
         return NULL;
+    IPC_ASSERT(s->plan.user_off + ((uint64_t)endpoint + 1) * s->plan.user_stride <= s->bytes);
     return s->base + s->plan.user_off + (uint64_t)endpoint * s->plan.user_stride;
 }

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "paxos/px_mix.h"
+
 /* Monotonic time in nanoseconds (vDSO, no syscall). */
 static inline uint64_t util_now_ns(void)
 {
@@ -13,13 +15,11 @@ static inline uint64_t util_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* splitmix64: the seeded generator of chaos and failpoints. */
+/* splitmix64 (the core's one definition, px_mix.h): the seeded generator of chaos and
+ * failpoints. */
 static inline uint64_t util_splitmix64(uint64_t *state)
 {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return px_splitmix64(state);
 }
 
 #endif

@@ -34,6 +34,11 @@
 #define NODE_HEARTBEAT_TICKS 2
 /* Entries the shm store keeps: the core's log bound plus a margin for one batch. */
 #define NODE_SHM_ENTRIES_MAX (2u * PX_LOG_MAX)
+/* A node's user area is a whole number of cache lines, so the next node's never shares one. */
+#define NODE_USER_ALIGN_BYTES 64ull
+/* The failpoint stream's seed: the node id above the low 32 bits, where a small --seed and
+ * the incarnation live, so ids and incarnations never cancel out. */
+#define NODE_FP_SEED_ID_SHIFT 32
 
 /* Failpoints for crash tests: PAXOS_FAILPOINT=WHERE:N makes the node SIGKILL itself with
  * probability 1/N per batch (seeded by --seed, id and incarnation); the supervisor restarts it
@@ -69,7 +74,7 @@ uint64_t node_user_bytes(enum store_kind store)
     uint64_t bytes = sizeof(struct pool_node_shared);
     if (store == STORE_SHM)
         bytes += store_shm_bytes(NODE_SHM_ENTRIES_MAX);
-    return (bytes + 63) & ~63ull;
+    return (bytes + NODE_USER_ALIGN_BYTES - 1) & ~(NODE_USER_ALIGN_BYTES - 1);
 }
 
 void node_px_config(const struct node_config *cfg, struct px_config *out)
@@ -82,7 +87,8 @@ void node_px_config(const struct node_config *cfg, struct px_config *out)
     out->rotate_every = cfg->rotate;
     out->election_ticks = NODE_ELECTION_TICKS;
     out->heartbeat_ticks = NODE_HEARTBEAT_TICKS;
-    out->seed = cfg->seed * 0x9e3779b97f4a7c15ull + cfg->id;
+    /* the golden-ratio step spreads a small --seed over 64 bits before the id is added */
+    out->seed = cfg->seed * PX_SPLITMIX64_GAMMA + cfg->id;
     out->batch = true; /* ACCEPTED ranges and DECIDE coalesced per batch (px_node_flush) */
 }
 
@@ -112,7 +118,8 @@ static int failpoint_parse(struct node *nd)
             break;
         nd->fp = names[i].fp;
         nd->fp_one_in = n;
-        nd->fp_rng = nd->a->cfg.seed ^ ((uint64_t)nd->a->cfg.id << 32) ^ nd->a->cfg.incarnation;
+        nd->fp_rng = nd->a->cfg.seed ^ ((uint64_t)nd->a->cfg.id << NODE_FP_SEED_ID_SHIFT) ^
+                     nd->a->cfg.incarnation;
         return 0;
     }
     fprintf(stderr,

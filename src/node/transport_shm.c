@@ -7,6 +7,7 @@
 #include "node/transport.h"
 #include "common/util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,19 +32,9 @@
 
 struct outbox {
     uint32_t head, tail; /* tail - head = queued; indices mod OUTBOX_MAX */
-    bool urgent;         /* a queued message should wake its reader (see is_lazy) */
+    bool urgent;         /* a queued message lacks PX_FLAG_LAZY: wake its reader */
     struct px_msg *msgs;
 };
-
-/* Messages that need not wake a sleeping reader: what they carry (a decided-up-to, a
- * heartbeat, a learner's applied index) is picked up at the reader's next wake-up -- the next
- * urgent message or its next tick, within NODE_TICK_NS -- and nothing on the client's path
- * waits for them. A round at window 1 saves one context switch per follower (the DECIDE after
- * the ACCEPT). */
-static bool is_lazy(const struct px_msg *m)
-{
-    return m->type == PX_MSG_DECIDE || m->type == PX_MSG_HEARTBEAT || m->type == PX_MSG_ACK;
-}
 
 struct shm_transport {
     struct transport base;
@@ -77,6 +68,7 @@ static uint32_t recv_source(struct shm_transport *s, uint32_t k, struct px_msg *
     if (k <= s->nodes) {
         if (k == s->self)
             return 0;
+        static_assert(sizeof(*out) == IPC_SLOT_BYTES, "one ring slot per message");
         uint32_t n = ipc_ring_pop(ipc_segment_ring(s->seg, k, s->self), out, max);
         return transport_check_in(&s->base, (uint16_t)k, out, n);
     }
@@ -84,6 +76,7 @@ static uint32_t recv_source(struct shm_transport *s, uint32_t k, struct px_msg *
     if (producer == s->self)
         return 0;
     struct ipc_bcast *b = ipc_segment_bcast(s->seg, producer);
+    static_assert(sizeof(*out) == IPC_SLOT_BYTES, "one bcast slot per message");
     struct ipc_bcast_read_result r = ipc_bcast_read(b, s->self, out, max);
     if (r.lagged) {
         /* Explicit, never silent: count it, re-attach at the head; the core notices the gap
@@ -140,7 +133,7 @@ static int shm_send(struct transport *t, const struct px_msg *m)
     *q = *m;
     transport_seal(q); /* final from here on: the check covers outbox, ring and copy out */
     o->tail++;
-    o->urgent |= !is_lazy(m);
+    o->urgent |= (m->flags & PX_FLAG_LAZY) == 0; /* the core's decision */
     return 0;
 }
 
@@ -160,12 +153,14 @@ static uint32_t push_some(struct shm_transport *s, uint32_t d, struct outbox *o)
             if (s->bcast_blocked_since_ns != 0 &&
                 util_now_ns() - s->bcast_blocked_since_ns > BCAST_STALL_NS)
                 flags = IPC_BCAST_DETACH_LAGGARDS;
+            static_assert(sizeof(o->msgs[0]) == IPC_SLOT_BYTES, "one message per bcast slot");
             pushed = ipc_bcast_publish(b, &o->msgs[start], len, flags);
             if (pushed == 0 && s->bcast_blocked_since_ns == 0)
                 s->bcast_blocked_since_ns = util_now_ns();
             if (pushed > 0)
                 s->bcast_blocked_since_ns = 0;
         } else {
+            static_assert(sizeof(o->msgs[0]) == IPC_SLOT_BYTES, "one message per ring slot");
             pushed = ipc_ring_push(ipc_segment_ring(s->seg, s->self, d), &o->msgs[start], len);
         }
         o->head += pushed;

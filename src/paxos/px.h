@@ -31,9 +31,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Assertions stay on in release builds (TigerBeetle style). */
-void px_assert_fail(const char *expr, const char *file, int line);
-#define PX_ASSERT(e) ((e) ? (void)0 : px_assert_fail(#e, __FILE__, __LINE__))
+/* Assertions stay on in release builds (TigerBeetle style). The handler never returns (it
+ * aborts, or the simulator jumps back to its seed loop) and is cold: the compiler moves the
+ * failure path out of line, so a small hot function keeps its frameless fast path. */
+__attribute__((cold, noreturn)) void px_assert_fail(const char *expr, const char *file, int line);
+#define PX_ASSERT(e) (__builtin_expect(!!(e), 1) ? (void)0 : px_assert_fail(#e, __FILE__, __LINE__))
 
 /* Node ids fit in the low 16 bits of a ballot; 64 because the broadcast ring serves at most 63
  * consumers besides its producer. */
@@ -72,20 +74,23 @@ void px_assert_fail(const char *expr, const char *file, int line);
  * peer_status, flush) adds to a ready. */
 #define PX_STEP_OUTPUT_MAX 256u
 
-typedef uint64_t px_ballot_t; /* (counter << 16) | node_id; 0 = none */
-typedef uint64_t px_inst_t;   /* log instance (= round), 1-based; 0 = none */
+typedef uint64_t px_ballot_t; /* (counter << PX_BALLOT_NODE_BITS) | node_id; 0 = none */
+/* The node id's share of a ballot: ids are < PX_NODES_MAX, the counter keeps 48 bits. */
+#define PX_BALLOT_NODE_BITS 16
+#define PX_BALLOT_NODE_MASK ((1ull << PX_BALLOT_NODE_BITS) - 1)
+typedef uint64_t px_inst_t; /* log instance (= round), 1-based; 0 = none */
 
 static inline px_ballot_t px_ballot_make(uint64_t counter, uint16_t node_id)
 {
-    return (counter << 16) | node_id;
+    return (counter << PX_BALLOT_NODE_BITS) | node_id;
 }
 static inline uint16_t px_ballot_node(px_ballot_t b)
 {
-    return (uint16_t)(b & 0xffffu);
+    return (uint16_t)(b & PX_BALLOT_NODE_MASK);
 }
 static inline uint64_t px_ballot_counter(px_ballot_t b)
 {
-    return b >> 16;
+    return b >> PX_BALLOT_NODE_BITS;
 }
 
 /* A client value. client_id 0 is the no-op that fills gaps. (client_id, seq) identifies a
@@ -95,6 +100,8 @@ struct px_value {
     uint32_t client_id;
     uint32_t seq;
 };
+/* A request (client_id, seq) as one 64-bit word (the digest chain): seq in the low 32 bits. */
+#define PX_REQUEST_CLIENT_SHIFT 32
 
 enum px_role {
     PX_ROLE_PROPOSER = 1u << 0,
@@ -124,9 +131,16 @@ enum px_msg_type {
 };
 
 /* msg flags */
-#define PX_FLAG_DECIDED 0x01u /* PROMISE_ENTRY: the entry is decided (a = 0) */
-#define PX_FLAG_LAST    0x02u /* CATCHUP_ENTRY: last entry of this reply */
-#define PX_FLAG_HOPS    0x30u /* CLIENT: forwarding hops so far (bits 4-5), bounds ping-pong */
+#define PX_FLAG_DECIDED    0x01u /* PROMISE_ENTRY: the entry is decided (a = 0) */
+#define PX_FLAG_LAST       0x02u /* CATCHUP_ENTRY: last entry of this reply */
+#define PX_FLAG_HOPS       0x30u /* CLIENT: forwarding hops so far (bits 4-5), bounds ping-pong */
+#define PX_FLAG_HOPS_SHIFT 4u    /* the lowest bit of PX_FLAG_HOPS */
+/* Any type: the receiver need not be woken for this message. The core decides (px_msg_lazy in
+ * px_node.c: DECIDE, HEARTBEAT, ACK), a transport only obeys the mark: a lazy message waits
+ * in the ring until the reader wakes for something else or for its next tick. */
+#define PX_FLAG_LAZY 0x40u
+static_assert((PX_FLAG_LAZY & (PX_FLAG_DECIDED | PX_FLAG_LAST | PX_FLAG_HOPS)) == 0,
+              "the mark sits beside the type-specific flags");
 
 /* One message = one ring slot. Unused fields are zero. Field meaning per type:
  *   PREPARE        ballot b, instance = first instance the proposer lacks (from)
@@ -175,13 +189,17 @@ static_assert(sizeof(struct px_msg) == PX_MSG_BYTES, "one message is one ring sl
  * not yet applied stays below PX_DEDUP_SPAN (not merely fewer than PX_DEDUP_SPAN outstanding:
  * a newer seq slides the window and an older seq outside it counts as applied). A new client
  * beyond PX_CLIENTS_MAX evicts the lowest client id (deterministically on every learner). */
-#define PX_CLIENTS_MAX 8
-#define PX_DEDUP_SPAN  256
+#define PX_CLIENTS_MAX     8
+#define PX_DEDUP_SPAN      256
+#define PX_DEDUP_WORD_BITS 64 /* seen[] is an array of uint64_t */
 struct px_dedup {
     uint32_t client_id; /* 0 = free slot */
     uint32_t seq_low;
-    uint64_t seen[PX_DEDUP_SPAN / 64];
+    uint64_t seen[PX_DEDUP_SPAN / PX_DEDUP_WORD_BITS];
 };
+/* A SNAPSHOT_PART carries a client's seen[] in its four 64-bit fields ballot, a, b, c. */
+#define PX_DEDUP_WORDS (PX_DEDUP_SPAN / PX_DEDUP_WORD_BITS)
+static_assert(PX_DEDUP_WORDS == 4, "seen[0..3] travel in ballot, a, b, c of a SNAPSHOT_PART");
 
 /* The replicated state machine (DESIGN.md: distributed Fibonacci). Plain data: it is the
  * snapshot that is persisted and shipped to lagging learners. */

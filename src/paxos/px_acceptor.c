@@ -18,12 +18,14 @@ static struct px_rec *acc_rec(struct px_node *n, struct px_ready *out, uint8_t t
     *r = (struct px_rec){.type = type};
     return r;
 #else
+    PX_ASSERT(type == PX_REC_PROMISE || type == PX_REC_ACCEPTED);
     return px_out_rec(n, out, type);
 #endif
 }
 
 void px_acceptor_nack(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->ballot < n->promised); /* only a ballot below the promise is refused */
     struct px_msg *r = px_out_msg(n, out, PX_MSG_NACK, m->from);
     if (r == NULL)
         return;
@@ -45,6 +47,8 @@ static bool raise_promise(struct px_node *n, px_ballot_t b, struct px_ready *out
     n->promised = b;
     if (b > n->max_seen)
         n->max_seen = b;
+    PX_ASSERT(n->promised == b);
+    PX_ASSERT(n->promised <= n->max_seen);
     return true;
 }
 
@@ -58,7 +62,8 @@ void px_acceptor_prepare(struct px_node *n, const struct px_msg *m, struct px_re
         n->stats.dropped++; /* as if the PREPARE was lost; the proposer retries */
         return;
     }
-    px_acceptor_flush(n, out); /* acks of the old ballot first: they stay true */
+    PX_ASSERT(n->promised == m->ballot); /* P1a: promised before the promise goes out */
+    px_acceptor_flush(n, out);           /* acks of the old ballot first: they stay true */
     n->pout = (struct px_promise_out){
         .active = true,
         .to = m->from,
@@ -67,24 +72,30 @@ void px_acceptor_prepare(struct px_node *n, const struct px_msg *m, struct px_re
         .next = m->instance,
     };
     px_acceptor_continue(n, out);
+    PX_ASSERT(!n->pout.active || n->pout.ballot == n->promised);
 }
 
 bool px_acceptor_promise_local(struct px_node *n, px_ballot_t b, struct px_ready *out)
 {
+    PX_ASSERT(px_ballot_node(b) == n->cfg.id); /* only for the own campaign */
     if (b < n->promised)
         return false;
-    return raise_promise(n, b, out);
+    bool ok = raise_promise(n, b, out);
+    PX_ASSERT(!ok || n->promised == b);
+    return ok;
 }
 
 static void promise_entry(struct px_node *n, const struct px_entry *e, struct px_ready *out)
 {
+    PX_ASSERT(n->pout.active);
+    PX_ASSERT(e->flags & (PX_E_ACCEPTED | PX_E_DECIDED)); /* only what it holds is reported */
     struct px_msg *r = px_out_msg(n, out, PX_MSG_PROMISE_ENTRY, n->pout.to);
-    PX_ASSERT(r != NULL);
+    PX_ASSERT(r != NULL); /* room checked by the caller */
     r->ballot = n->pout.ballot;
     r->instance = e->instance;
     r->value = e->acc_value;
     if (e->flags & PX_E_DECIDED)
-        r->flags = PX_FLAG_DECIDED;
+        r->flags |= PX_FLAG_DECIDED;
     else
         r->a = e->acc_ballot;
     r->b = ++n->pout.seq;
@@ -103,8 +114,9 @@ void px_acceptor_continue(struct px_node *n, struct px_ready *out)
     }
     if (p->next < n->base)
         p->next = n->base;
+    PX_ASSERT(p->next >= p->from);
     while (p->next <= n->log_hi) {
-        if (px_room_msgs(n, out) <= 1)
+        if (px_room_msgs(n, out) <= PX_ROOM_SPARE_MSGS)
             return; /* keep one slot: the stream resumes on the next call */
         const struct px_entry *e = px_log_get(n, p->next);
         if (e != NULL && (e->flags & (PX_E_ACCEPTED | PX_E_DECIDED)))
@@ -119,12 +131,15 @@ void px_acceptor_continue(struct px_node *n, struct px_ready *out)
     r->a = p->seq;
     r->c = n->base - 1;
     p->active = false;
+    PX_ASSERT(r->ballot == n->promised);
 }
 
 void px_acceptor_flush(struct px_node *n, struct px_ready *out)
 {
     if (n->ack_ballot == 0)
         return;
+    PX_ASSERT(n->ack_lo <= n->ack_hi);
+    PX_ASSERT(px_ballot_node(n->ack_ballot) < n->cfg.nodes); /* a leader's ballot */
     struct px_msg *r = px_out_msg(n, out, PX_MSG_ACCEPTED, px_ballot_node(n->ack_ballot));
     if (r == NULL)
         return; /* stays pending: sent on a later flush */
@@ -137,6 +152,8 @@ void px_acceptor_flush(struct px_node *n, struct px_ready *out)
 /* Acknowledges (b, i): at once, or merged into the pending range (cfg->batch). */
 static void ack(struct px_node *n, px_ballot_t b, px_inst_t i, struct px_ready *out)
 {
+    PX_ASSERT(i > 0);
+    PX_ASSERT(b >= n->promised); /* P2b: acknowledge only where no higher promise exists */
     if (n->ack_ballot == b && i == n->ack_hi + 1) {
         n->ack_hi = i;
     } else if (!(n->ack_ballot == b && i >= n->ack_lo && i <= n->ack_hi)) {
@@ -149,6 +166,7 @@ static void ack(struct px_node *n, px_ballot_t b, px_inst_t i, struct px_ready *
     }
     if (!n->cfg.batch)
         px_acceptor_flush(n, out);
+    PX_ASSERT(n->ack_ballot == 0 || n->ack_lo <= n->ack_hi);
 }
 
 /* Accepts (b, i, v) into the log with its record. False if it cannot (ring full of undecided
@@ -156,15 +174,18 @@ static void ack(struct px_node *n, px_ballot_t b, px_inst_t i, struct px_ready *
 static bool accept_entry(struct px_node *n, px_ballot_t b, px_inst_t i, const struct px_value *v,
                          struct px_ready *out)
 {
-    if (px_room_recs(n, out) < 2 || !raise_promise(n, b, out))
+    if (px_room_recs(n, out) < PX_ROOM_ACCEPT_RECS || !raise_promise(n, b, out))
         return false;
+    PX_ASSERT(n->promised == b); /* raised above: promise >= accepted ballot */
     struct px_entry *e = px_log_make(n, i, out);
     if (e == NULL)
         return false;
+    PX_ASSERT(e->instance == i);
     if (!(e->flags & PX_E_DECIDED))
         e->acc_value = *v; /* a decided entry keeps its value (P2c: equal anyway) */
     e->acc_ballot = b;
     e->flags |= PX_E_ACCEPTED;
+    PX_ASSERT(e->acc_ballot <= n->promised); /* promise >= accepted ballot */
     struct px_rec *r = acc_rec(n, out, PX_REC_ACCEPTED);
     if (r != NULL) {
         r->instance = i;
@@ -192,7 +213,8 @@ void px_acceptor_accept(struct px_node *n, const struct px_msg *m, struct px_rea
         ack(n, m->ballot, m->instance, out);
         return;
     }
-    if (px_room_msgs(n, out) < 2 || !accept_entry(n, m->ballot, m->instance, &m->value, out)) {
+    if (px_room_msgs(n, out) < PX_ROOM_ACCEPT_MSGS ||
+        !accept_entry(n, m->ballot, m->instance, &m->value, out)) {
         n->stats.dropped++;
         return;
     }
@@ -202,6 +224,8 @@ void px_acceptor_accept(struct px_node *n, const struct px_msg *m, struct px_rea
 bool px_acceptor_accept_local(struct px_node *n, px_ballot_t b, px_inst_t i,
                               const struct px_value *v, struct px_ready *out)
 {
+    PX_ASSERT(px_ballot_node(b) == n->cfg.id); /* the leader's own proposal */
+    PX_ASSERT(i > 0);
     if (b < n->promised)
         return false;
     return accept_entry(n, b, i, v, out);

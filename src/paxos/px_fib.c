@@ -3,38 +3,34 @@
 #include <string.h>
 
 #include "px.h"
-
-/* splitmix64's finalizer: a cheap full-avalanche mix for the digest chain. */
-static uint64_t fib_mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
+#include "px_mix.h"
 
 void px_fib_init(struct px_fib *f)
 {
     memset(f, 0, sizeof(*f));
     f->value = 1; /* F(1) */
+    PX_ASSERT(f->applied == 0);
+    PX_ASSERT(f->requests == 0);
 }
 
 static bool dedup_bit(const struct px_dedup *d, uint32_t k)
 {
-    return (d->seen[k / 64] >> (k % 64)) & 1u;
+    PX_ASSERT(k < PX_DEDUP_SPAN);
+    return (d->seen[k / PX_DEDUP_WORD_BITS] >> (k % PX_DEDUP_WORD_BITS)) & 1u;
 }
 
 /* Slides the window one seq forward: seq_low is forgotten (it is < the new seq_low). */
 static void dedup_shift_one(struct px_dedup *d)
 {
-    for (uint32_t w = 0; w < PX_DEDUP_SPAN / 64; w++) {
+    PX_ASSERT(d->client_id != 0); /* no-ops have no table */
+    uint32_t seq_low_before = d->seq_low;
+    for (uint32_t w = 0; w < PX_DEDUP_WORDS; w++) {
         d->seen[w] >>= 1;
-        if (w + 1 < PX_DEDUP_SPAN / 64)
-            d->seen[w] |= (d->seen[w + 1] & 1u) << 63;
+        if (w + 1 < PX_DEDUP_WORDS)
+            d->seen[w] |= (d->seen[w + 1] & 1u) << (PX_DEDUP_WORD_BITS - 1);
     }
     d->seq_low++;
+    PX_ASSERT(d->seq_low == seq_low_before + 1);
 }
 
 /* The slot of client_id; a new client takes a free slot, or, when all PX_CLIENTS_MAX are in
@@ -42,6 +38,7 @@ static void dedup_shift_one(struct px_dedup *d)
  * the evicted client loses its exactly-once guarantee for requests it still resends). */
 static struct px_dedup *dedup_slot(struct px_fib *f, uint32_t client_id)
 {
+    PX_ASSERT(client_id != 0);
     struct px_dedup *victim = NULL;
     for (uint32_t i = 0; i < PX_CLIENTS_MAX; i++) {
         struct px_dedup *d = &f->clients[i];
@@ -50,6 +47,7 @@ static struct px_dedup *dedup_slot(struct px_fib *f, uint32_t client_id)
         if (victim == NULL || d->client_id < victim->client_id)
             victim = d;
     }
+    PX_ASSERT(victim != NULL); /* PX_CLIENTS_MAX >= 1 */
     memset(victim, 0, sizeof(*victim));
     victim->client_id = client_id;
     return victim;
@@ -64,16 +62,19 @@ static bool dedup_check_and_set(struct px_fib *f, const struct px_value *v)
     while (v->seq - d->seq_low >= PX_DEDUP_SPAN)
         dedup_shift_one(d); /* the client promises < PX_DEDUP_SPAN outstanding: older are done */
     uint32_t k = v->seq - d->seq_low;
+    PX_ASSERT(k < PX_DEDUP_SPAN); /* the window slid far enough */
     if (dedup_bit(d, k))
         return true;
-    d->seen[k / 64] |= 1ull << (k % 64);
+    d->seen[k / PX_DEDUP_WORD_BITS] |= 1ull << (k % PX_DEDUP_WORD_BITS);
     while (dedup_bit(d, 0))
         dedup_shift_one(d);
+    PX_ASSERT(v->seq < d->seq_low || dedup_bit(d, v->seq - d->seq_low)); /* now recorded */
     return false;
 }
 
 bool px_fib_seen(const struct px_fib *f, const struct px_value *v)
 {
+    PX_ASSERT(v != NULL);
     if (v->client_id == 0)
         return false;
     for (uint32_t i = 0; i < PX_CLIENTS_MAX; i++) {
@@ -101,8 +102,12 @@ bool px_fib_apply(struct px_fib *f, px_inst_t instance, const struct px_value *v
         return true;
     f->value += v->increment;
     f->requests++;
-    f->digest = fib_mix(f->digest ^ instance);
-    f->digest = fib_mix(f->digest ^ (((uint64_t)v->client_id << 32) | v->seq));
-    f->digest = fib_mix(f->digest ^ v->increment);
+    /* splitmix64's finalizer: a cheap full-avalanche mix for the digest chain */
+    f->digest = px_mix64(f->digest ^ instance);
+    f->digest =
+        px_mix64(f->digest ^ (((uint64_t)v->client_id << PX_REQUEST_CLIENT_SHIFT) | v->seq));
+    f->digest = px_mix64(f->digest ^ v->increment);
+    PX_ASSERT(f->applied >= instance);
+    PX_ASSERT(px_fib_seen(f, v)); /* applied at most once from now on */
     return false;
 }

@@ -5,6 +5,10 @@
 
 #include "px.h"
 
+/* The node id goes into the top 16 bits of the pool seed before it seeds the back-off stream:
+ * every node draws its own stream from one seed, and ids (< 2^16) never overlap seed bits
+ * that differ between runs with small seeds. */
+#define PX_SEED_ID_SHIFT 48
 /* A decided entry reported in a promise outranks every ballot. */
 #define PX_BALLOT_DECIDED UINT64_MAX
 /* TRUNCATE records are emitted once the base moved this far: one store delete per 64
@@ -17,6 +21,9 @@
 /* A learner also acknowledges every this many applied instances (besides on each heartbeat),
  * so a leader that is no learner can free its ring long before the ring is full. */
 #define PX_ACK_EVERY (PX_LOG_MAX / 8)
+/* Election back-off jitter: up to 1 / PX_ELECTION_JITTER_DIV of an election timeout, enough
+ * to split proposers of equal rank, small against the whole timeout between ranks. */
+#define PX_ELECTION_JITTER_DIV 4u
 /* Initial congestion window: small, AIMD grows it by one per decided instance. */
 #define PX_CWND_INIT 8u
 /* Client values forwarded at most this many times (0..3 fits PX_FLAG_HOPS), so two nodes that
@@ -29,6 +36,28 @@
  * acceptor nothing was decided until the leader resent it. What is left is forwarded on the
  * leader's next message. */
 #define PX_FORWARD_RESERVE (PX_STEP_OUTPUT_MAX / 2)
+
+/* Output room (px_room_*) a step keeps or needs, so that what it must still add finds a slot.
+ * One message kept free by the loops that emit many (forwarded values, promise entries,
+ * catch-up entries, decisions): the PROMISE that closes a stream, the ACCEPTED or DECIDE a
+ * flush adds at the end of the same call. */
+#define PX_ROOM_SPARE_MSGS 1u
+/* One record kept free by the apply loops: the TRUNCATE the end of the call may add. */
+#define PX_ROOM_SPARE_RECS 1u
+/* An acceptance: its ACCEPTED, and before it the flush of a pending range of another ballot. */
+#define PX_ROOM_ACCEPT_MSGS 2u
+/* An acceptance's records: the raised PROMISE and the ACCEPTED. */
+#define PX_ROOM_ACCEPT_RECS 2u
+/* A campaign: the PREPARE, and the HEARTBEAT of a leader that its own promise elects (a pool
+ * of one acceptor); one record: the PROMISE of its ballot. */
+#define PX_ROOM_CAMPAIGN_MSGS 2u
+#define PX_ROOM_CAMPAIGN_RECS 1u
+/* A proposal (or its resend): the ACCEPT, the CLIENT_REPLY of a decision a lone acceptor makes
+ * at once, and the spare; its records: the leader's own acceptance and the spare. */
+#define PX_ROOM_PROPOSE_MSGS 3u
+#define PX_ROOM_PROPOSE_RECS (PX_ROOM_ACCEPT_RECS + PX_ROOM_SPARE_RECS)
+/* A hand-over: the last DECIDE, the TAKEOVER and at least one forwarded client value. */
+#define PX_ROOM_HANDOVER_MSGS 3u
 
 /* log entry flags */
 #define PX_E_ACCEPTED 0x01u /* acc_*: accepted by this acceptor, or seen in an ACCEPT (learner) */

@@ -8,15 +8,19 @@
 
 static bool is_learner(const struct px_node *n)
 {
+    PX_ASSERT(n->cfg.id < n->cfg.nodes);
     return px_has_role(n, n->cfg.id, PX_ROLE_LEARNER);
 }
 
 void px_learner_decided(struct px_node *n, px_inst_t i, const struct px_value *v)
 {
+    PX_ASSERT(i > 0);
     px_note_chosen(n, i);
+    PX_ASSERT(n->chosen_hi >= i);
     struct px_entry *e = px_log_make(n, i, NULL);
     if (e == NULL)
         return; /* already truncated (applied or in a snapshot) */
+    PX_ASSERT(e->instance == i);
     e->acc_value = *v;
     e->flags |= PX_E_DECIDED;
 }
@@ -27,6 +31,7 @@ void px_learner_accept_seen(struct px_node *n, const struct px_msg *m, struct px
 {
     if (!is_learner(n) || m->instance == 0)
         return;
+    PX_ASSERT(m->type == PX_MSG_ACCEPT);
     struct px_entry *e = px_log_make(n, m->instance, out);
     if (e == NULL || (e->flags & PX_E_DECIDED))
         return;
@@ -35,6 +40,7 @@ void px_learner_accept_seen(struct px_node *n, const struct px_msg *m, struct px
     e->acc_ballot = m->ballot;
     e->acc_value = m->value;
     e->flags |= PX_E_ACCEPTED;
+    PX_ASSERT(e->acc_ballot == m->ballot);
     if (m->ballot == n->dec_ballot && m->instance <= n->dec_hi)
         px_learner_decided(n, m->instance, &m->value);
 }
@@ -46,6 +52,7 @@ void px_learner_decide(struct px_node *n, px_ballot_t b, px_inst_t hi, uint16_t 
                        struct px_ready *out)
 {
     (void)out;
+    px_ballot_t dec_ballot_before = n->dec_ballot;
     px_note_chosen(n, hi);
     if (b < n->dec_ballot)
         return;
@@ -67,17 +74,21 @@ void px_learner_decide(struct px_node *n, px_ballot_t b, px_inst_t hi, uint16_t 
     if (hi > n->dec_scan)
         n->dec_scan = hi;
     (void)from;
+    PX_ASSERT(n->dec_ballot >= dec_ballot_before); /* DECIDE ballots only move up */
+    PX_ASSERT(n->dec_hi >= hi);
 }
 
 /* The next live peer after `after`, by id. Any node may hold what a learner lacks: learners
  * and the leader hold decided entries, a former learner still holds its state machine. */
 static uint16_t next_peer(const struct px_node *n, uint16_t after)
 {
+    PX_ASSERT(after < n->cfg.nodes);
     for (uint16_t k = 1; k <= n->cfg.nodes; k++) {
         uint16_t p = (uint16_t)((after + k) % n->cfg.nodes);
         if (p != n->cfg.id && px_is_alive(n, p))
             return p;
     }
+    PX_ASSERT(n->cfg.nodes == 1 || n->alive_mask == 1ull << n->cfg.id); /* nobody else up */
     return PX_NODE_NONE;
 }
 
@@ -91,6 +102,8 @@ static uint16_t catchup_target(struct px_node *n)
     uint16_t p = next_peer(n, n->catchup_peer < n->cfg.nodes ? n->catchup_peer : n->cfg.id);
     if (p != PX_NODE_NONE)
         n->catchup_peer = p;
+    PX_ASSERT(p == PX_NODE_NONE || p < n->cfg.nodes);
+    PX_ASSERT(p != n->cfg.id);
     return p;
 }
 
@@ -99,6 +112,7 @@ static void request_catchup(struct px_node *n, struct px_ready *out)
     uint16_t to = catchup_target(n);
     if (to == PX_NODE_NONE)
         return;
+    PX_ASSERT(n->fib.applied < n->chosen_hi); /* only a real gap is asked for */
     struct px_msg *m = px_out_msg(n, out, PX_MSG_CATCHUP_REQ, to);
     if (m == NULL)
         return;
@@ -110,6 +124,12 @@ static void request_catchup(struct px_node *n, struct px_ready *out)
 static void apply_one(struct px_node *n, px_inst_t i, const struct px_value *v,
                       struct px_ready *out)
 {
+    PX_ASSERT(px_room_apply(n, out) > 0); /* room before the grab */
+    PX_ASSERT(px_room_recs(n, out) > 0);
+#ifndef PX_BUG_APPLY_OUT_OF_ORDER
+    PX_ASSERT(i == n->fib.applied + 1); /* strictly in instance order */
+#endif
+    PX_ASSERT(i <= n->chosen_hi);
     bool dup = px_fib_apply(&n->fib, i, v);
     struct px_applied *a = &out->apply[out->apply_len++];
     a->instance = i;
@@ -123,11 +143,13 @@ static void apply_one(struct px_node *n, px_inst_t i, const struct px_value *v,
 
 static void send_ack(struct px_node *n, uint16_t to, struct px_ready *out)
 {
+    PX_ASSERT(to < n->cfg.nodes);
     struct px_msg *r = px_out_msg(n, out, PX_MSG_ACK, to);
     if (r == NULL)
         return;
     r->instance = n->fib.applied;
     n->ack_sent = n->fib.applied;
+    PX_ASSERT(n->ack_sent <= n->chosen_hi);
 }
 
 #ifdef PX_BUG_APPLY_OUT_OF_ORDER
@@ -138,7 +160,7 @@ static void apply_out_of_order(struct px_node *n, struct px_ready *out)
         const struct px_entry *e = px_log_get(n, i);
         if (e == NULL || !(e->flags & PX_E_DECIDED))
             continue;
-        if (px_room_apply(n, out) == 0 || px_room_recs(n, out) < 2)
+        if (px_room_apply(n, out) == 0 || px_room_recs(n, out) <= PX_ROOM_SPARE_RECS)
             return;
         apply_one(n, i, &e->acc_value, out);
     }
@@ -156,7 +178,7 @@ void px_learner_apply(struct px_node *n, struct px_ready *out)
     apply_out_of_order(n, out);
 #endif
     bool gap = false;
-    while (px_room_apply(n, out) > 0 && px_room_recs(n, out) > 1) {
+    while (px_room_apply(n, out) > 0 && px_room_recs(n, out) > PX_ROOM_SPARE_RECS) {
         px_inst_t i = n->fib.applied + 1;
         const struct px_entry *e = px_log_get(n, i);
         if (e == NULL || !(e->flags & PX_E_DECIDED)) {
@@ -165,6 +187,8 @@ void px_learner_apply(struct px_node *n, struct px_ready *out)
         }
         apply_one(n, i, &e->acc_value, out);
     }
+    PX_ASSERT(n->fib.applied >= before); /* applied only moves forward */
+    PX_ASSERT(n->fib.applied <= n->chosen_hi);
     if (n->fib.applied != before)
         n->catchup_tries = 0; /* progress: the leader first again */
     uint16_t l = n->leader;
@@ -181,9 +205,11 @@ static void send_snapshot(struct px_node *n, uint16_t to, struct px_ready *out)
     uint32_t parts = 0;
     for (uint32_t k = 0; k < PX_CLIENTS_MAX; k++)
         parts += n->fib.clients[k].client_id != 0;
-    if (px_room_msgs(n, out) < parts + 2)
+    PX_ASSERT(parts <= PX_CLIENTS_MAX);
+    if (px_room_msgs(n, out) < 1 + parts + PX_ROOM_SPARE_MSGS) /* header, parts, spare */
         return;
     struct px_msg *m = px_out_msg(n, out, PX_MSG_SNAPSHOT, to);
+    PX_ASSERT(m != NULL); /* room checked above */
     m->instance = n->fib.applied;
     m->a = n->fib.value;
     m->b = n->fib.digest;
@@ -195,6 +221,7 @@ static void send_snapshot(struct px_node *n, uint16_t to, struct px_ready *out)
         if (d->client_id == 0)
             continue;
         struct px_msg *p = px_out_msg(n, out, PX_MSG_SNAPSHOT_PART, to);
+        PX_ASSERT(p != NULL); /* room for every part checked above */
         p->instance = n->fib.applied;
         p->value.client_id = d->client_id;
         p->value.seq = d->seq_low;
@@ -204,6 +231,7 @@ static void send_snapshot(struct px_node *n, uint16_t to, struct px_ready *out)
         p->b = d->seen[2];
         p->c = d->seen[3];
     }
+    PX_ASSERT(idx == parts);
     n->stats.snapshots_sent++;
 }
 
@@ -222,16 +250,20 @@ void px_learner_catchup_req(struct px_node *n, const struct px_msg *m, struct px
         return;
     }
     struct px_msg *last = NULL;
-    for (px_inst_t i = from; i < from + PX_CATCHUP_BATCH_MAX && px_room_msgs(n, out) > 1; i++) {
+    for (px_inst_t i = from;
+         i < from + PX_CATCHUP_BATCH_MAX && px_room_msgs(n, out) > PX_ROOM_SPARE_MSGS; i++) {
         const struct px_entry *e = px_log_get(n, i);
         if (e == NULL || !(e->flags & PX_E_DECIDED))
             break;
         last = px_out_msg(n, out, PX_MSG_CATCHUP_ENTRY, m->from);
+        PX_ASSERT(last != NULL); /* room checked by the loop */
+        PX_ASSERT(i <= n->chosen_hi);
         last->instance = i;
         last->value = e->acc_value;
     }
     if (last != NULL)
         last->flags |= PX_FLAG_LAST;
+    PX_ASSERT(last == NULL || last->instance < from + PX_CATCHUP_BATCH_MAX); /* one batch */
 }
 
 void px_learner_catchup_entry(struct px_node *n, const struct px_msg *m, struct px_ready *out)
@@ -241,11 +273,12 @@ void px_learner_catchup_entry(struct px_node *n, const struct px_msg *m, struct 
         return;
     /* decisions are cumulative: a decided entry i means every instance <= i is chosen */
     px_note_chosen(n, m->instance);
+    PX_ASSERT(m->instance > n->fib.applied);
     if (m->instance < n->base) {
         /* The ring dropped this part of the log (e.g. while this node was no learner): apply
          * the entry straight from the message when it is the next one. */
         if (m->instance == n->fib.applied + 1 && px_room_apply(n, out) > 0 &&
-            px_room_recs(n, out) > 1)
+            px_room_recs(n, out) > PX_ROOM_SPARE_RECS)
             apply_one(n, m->instance, &m->value, out);
     } else {
         struct px_entry *e = px_log_get(n, m->instance);
@@ -254,6 +287,7 @@ void px_learner_catchup_entry(struct px_node *n, const struct px_msg *m, struct 
     }
     if (m->flags & PX_FLAG_LAST)
         n->catchup_wait = 0; /* ask for the next batch at once if a gap remains */
+    PX_ASSERT(n->fib.applied <= n->chosen_hi);
 }
 
 static void install_snapshot(struct px_node *n, struct px_ready *out)
@@ -261,9 +295,11 @@ static void install_snapshot(struct px_node *n, struct px_ready *out)
     n->snap_active = false;
     if (n->snap.applied <= n->fib.applied)
         return; /* entries overtook the snapshot while its parts arrived: never go back */
+    PX_ASSERT(n->snap_got == n->snap_want); /* only a complete snapshot */
     n->fib = n->snap;
     px_note_chosen(n, n->fib.applied);
     px_log_truncate(n, n->fib.applied, NULL);
+    PX_ASSERT(n->base > n->fib.applied); /* the log holds nothing the snapshot replaced */
     if (n->dec_scan < n->fib.applied)
         n->dec_scan = n->fib.applied;
     out->snapshot = n->fib.applied;
@@ -289,6 +325,8 @@ void px_learner_snapshot(struct px_node *n, const struct px_msg *m, struct px_re
     n->snap_mask = 0;
     n->snap_got = 0;
     n->snap_active = true;
+    PX_ASSERT(n->snap_want <= PX_CLIENTS_MAX);
+    PX_ASSERT(n->snap.applied > n->fib.applied); /* a snapshot never goes back */
     if (n->snap_want == 0)
         install_snapshot(n, out);
 }
@@ -298,6 +336,8 @@ void px_learner_snapshot_part(struct px_node *n, const struct px_msg *m, struct 
     uint64_t idx = m->value.increment;
     if (!n->snap_active || m->instance != n->snap.applied || idx >= n->snap_want)
         return;
+    PX_ASSERT(idx < PX_CLIENTS_MAX);
+    PX_ASSERT(n->snap_want <= PX_CLIENTS_MAX);
     struct px_dedup *d = &n->snap.clients[idx];
     d->client_id = m->value.client_id;
     d->seq_low = m->value.seq;
@@ -309,6 +349,7 @@ void px_learner_snapshot_part(struct px_node *n, const struct px_msg *m, struct 
         n->snap_mask |= 1u << idx;
         n->snap_got++;
     }
+    PX_ASSERT((n->snap_mask >> idx) & 1u);
     if (n->snap_got == n->snap_want)
         install_snapshot(n, out); /* only a complete snapshot is installed */
 }
@@ -320,6 +361,8 @@ void px_learner_heartbeat(struct px_node *n, const struct px_msg *m, struct px_r
     px_inst_t limit = m->b < n->chosen_hi ? m->b : n->chosen_hi;
     if (is_learner(n) && n->fib.applied < limit)
         limit = n->fib.applied;
+    PX_ASSERT(limit <= n->chosen_hi);                     /* truncate only what is chosen */
+    PX_ASSERT(!is_learner(n) || limit <= n->fib.applied); /* and, on a learner, applied */
     if (limit >= n->base - 1 + PX_TRUNCATE_STEP)
         px_log_truncate(n, limit, out);
     if (!is_learner(n))
@@ -331,8 +374,10 @@ void px_learner_heartbeat(struct px_node *n, const struct px_msg *m, struct px_r
 void px_learner_tick(struct px_node *n, struct px_ready *out)
 {
     (void)out;
+    PX_ASSERT(n->catchup_wait <= PX_CATCHUP_RETRY_TICKS);
     if (n->catchup_wait > 0)
         n->catchup_wait--; /* at 0 a request goes to the next peer (catchup_target) */
     if (n->snap_active && n->catchup_wait == 0)
         n->snap_active = false; /* parts lost: drop the partial snapshot, ask again */
+    PX_ASSERT(!n->snap_active || n->catchup_wait > 0);
 }

@@ -6,41 +6,38 @@
 #include <string.h>
 
 #include "px_internal.h"
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+#include "px_mix.h"
 
 /* xorshift64*: the seeded back-off stream (no rand(): replayable in the simulator). */
 uint64_t px_rand(struct px_node *n)
 {
-    uint64_t x = n->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    n->rng = x;
-    return x * 0x2545f4914f6cdd1dull;
+    PX_ASSERT(n->rng != 0); /* xorshift's one fixed point: the stream would be all zeros */
+    uint64_t r = px_xorshift64star(&n->rng);
+    PX_ASSERT(n->rng != 0);
+    return r;
 }
 
 bool px_has_role(const struct px_node *n, uint16_t node, uint64_t role)
 {
+    PX_ASSERT(role != 0);
+    PX_ASSERT((role & ~(uint64_t)(PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER)) == 0);
     return node < n->cfg.nodes && (n->cfg.roles[node] & role) != 0;
 }
 
 bool px_is_alive(const struct px_node *n, uint16_t node)
 {
+    PX_ASSERT(n->cfg.nodes <= PX_NODES_MAX);
+    PX_ASSERT((n->alive_mask >> n->cfg.id) & 1u); /* a node never sees itself down */
     return node < n->cfg.nodes && ((n->alive_mask >> node) & 1u);
 }
 
 static uint32_t count_acceptors(const struct px_config *cfg)
 {
     uint32_t k = 0;
+    PX_ASSERT(cfg->nodes <= PX_NODES_MAX);
     for (uint16_t i = 0; i < cfg->nodes; i++)
         k += (cfg->roles[i] & PX_ROLE_ACCEPTOR) != 0;
+    PX_ASSERT(k <= cfg->nodes);
     return k;
 }
 
@@ -50,8 +47,42 @@ static uint32_t quorum_of(const struct px_config *cfg)
     (void)cfg;
     return 1; /* planted bug: one acceptance "decides" */
 #else
-    return count_acceptors(cfg) / 2 + 1;
+    uint32_t acceptors = count_acceptors(cfg);
+    PX_ASSERT(acceptors >= 1);
+    uint32_t q = acceptors / 2 + 1;
+    PX_ASSERT(2 * q > acceptors); /* two quorums always share an acceptor */
+    return q;
 #endif
+}
+
+/* --- invariants --- */
+
+/* What holds between entry calls; checked at the end of every one (and after init and load),
+ * so it holds at the start of the next without a second check on the hot path. */
+static void px_check_invariants(const struct px_node *n)
+{
+    /* log: base <= chosen_hi + 1 (only chosen entries are truncated), the store was told of
+     * no truncation beyond the base, and nothing is applied or known decided that is not
+     * chosen */
+    PX_ASSERT(n->base >= 1);
+    PX_ASSERT(n->base - 1 <= n->chosen_hi);
+    PX_ASSERT(n->trunc_sent <= n->base - 1);
+    PX_ASSERT(n->fib.applied <= n->chosen_hi);
+    PX_ASSERT(n->dec_hi <= n->chosen_hi);
+    /* acceptor: a promise is a ballot seen; a pending ACCEPTED range is a range */
+    PX_ASSERT(n->promised <= n->max_seen);
+    PX_ASSERT(n->ack_ballot == 0 || n->ack_lo <= n->ack_hi);
+    /* proposer: own ballots carry the own id; a leader's commit < next, its window >= 1 */
+    PX_ASSERT(n->ballot == 0 || px_ballot_node(n->ballot) == n->cfg.id);
+    PX_ASSERT(n->state == PX_FOLLOWER || n->ballot <= n->max_seen);
+    PX_ASSERT(n->state != PX_LEADER || n->commit < n->next);
+    PX_ASSERT(n->state != PX_LEADER || n->leader == n->cfg.id);
+    PX_ASSERT(n->state != PX_LEADER || (n->cwnd >= 1 && n->cwnd <= n->cfg.window_max));
+    PX_ASSERT(n->q_len <= PX_QUEUE_MAX);
+    PX_ASSERT(n->q_head < PX_QUEUE_MAX);
+    /* learner: a snapshot in progress never has more parts than clients */
+    PX_ASSERT(n->snap_got <= n->snap_want);
+    PX_ASSERT(n->snap_want <= PX_CLIENTS_MAX);
 }
 
 /* --- bounded output --- */
@@ -59,7 +90,8 @@ static uint32_t quorum_of(const struct px_config *cfg)
 static void px_begin(struct px_node *n, struct px_ready *out)
 {
     PX_ASSERT(out->msgs_len <= PX_READY_MSGS_MAX);
-    PX_ASSERT(out->recs_len <= PX_READY_RECS_MAX && out->apply_len <= PX_READY_APPLY_MAX);
+    PX_ASSERT(out->recs_len <= PX_READY_RECS_MAX);
+    PX_ASSERT(out->apply_len <= PX_READY_APPLY_MAX);
 #ifdef PX_BUG_REPLY_BEFORE_PERSIST
     /* planted bug: the acceptor records of the previous batch go out only in the next one
      * (an empty ready: the caller already sent the replies that depended on them) */
@@ -75,21 +107,37 @@ static void px_begin(struct px_node *n, struct px_ready *out)
     n->lim_msgs = m < PX_READY_MSGS_MAX ? m : PX_READY_MSGS_MAX;
     n->lim_recs = r < PX_READY_RECS_MAX ? r : PX_READY_RECS_MAX;
     n->lim_apply = a < PX_READY_APPLY_MAX ? a : PX_READY_APPLY_MAX;
+    PX_ASSERT(n->lim_msgs >= out->msgs_len);
+    PX_ASSERT(n->lim_recs >= out->recs_len);
 }
 
 uint32_t px_room_msgs(const struct px_node *n, const struct px_ready *out)
 {
+    PX_ASSERT(n->lim_msgs <= PX_READY_MSGS_MAX);
     return out->msgs_len < n->lim_msgs ? n->lim_msgs - out->msgs_len : 0;
 }
 
 uint32_t px_room_recs(const struct px_node *n, const struct px_ready *out)
 {
+    PX_ASSERT(n->lim_recs <= PX_READY_RECS_MAX);
     return out->recs_len < n->lim_recs ? n->lim_recs - out->recs_len : 0;
 }
 
 uint32_t px_room_apply(const struct px_node *n, const struct px_ready *out)
 {
+    PX_ASSERT(n->lim_apply <= PX_READY_APPLY_MAX);
     return out->apply_len < n->lim_apply ? n->lim_apply - out->apply_len : 0;
+}
+
+/* Messages whose receiver need not be woken (PX_FLAG_LAZY): what they carry (a decided-up-to,
+ * a heartbeat, a learner's applied index) is picked up at the reader's next wake-up -- its next
+ * urgent message or its next tick -- and nothing on the client's path waits for them. A round
+ * at window 1 saves one context switch per follower (the DECIDE after the ACCEPT). */
+static bool px_msg_lazy(uint8_t type)
+{
+    PX_ASSERT(type > PX_MSG_NONE);
+    PX_ASSERT(type < PX_MSG_TYPE_COUNT);
+    return type == PX_MSG_DECIDE || type == PX_MSG_HEARTBEAT || type == PX_MSG_ACK;
 }
 
 struct px_msg *px_out_msg(struct px_node *n, struct px_ready *out, uint8_t type, uint16_t to)
@@ -97,9 +145,11 @@ struct px_msg *px_out_msg(struct px_node *n, struct px_ready *out, uint8_t type,
     if (px_room_msgs(n, out) == 0)
         return NULL;
     PX_ASSERT(to != n->cfg.id);
+    PX_ASSERT(to <= PX_CLIENT_NODE(&n->cfg) || to == PX_TO_ALL);
     struct px_msg *m = &out->msgs[out->msgs_len++];
     memset(m, 0, sizeof(*m));
     m->type = type;
+    m->flags = px_msg_lazy(type) ? PX_FLAG_LAZY : 0;
     m->from = n->cfg.id;
     m->to = to;
     return m;
@@ -107,6 +157,8 @@ struct px_msg *px_out_msg(struct px_node *n, struct px_ready *out, uint8_t type,
 
 struct px_rec *px_out_rec(struct px_node *n, struct px_ready *out, uint8_t type)
 {
+    PX_ASSERT(type >= PX_REC_PROMISE);
+    PX_ASSERT(type <= PX_REC_TRUNCATE);
     if (px_room_recs(n, out) == 0)
         return NULL;
     struct px_rec *r = &out->recs[out->recs_len++];
@@ -127,6 +179,8 @@ static void px_end(struct px_node *n, struct px_ready *out)
         px_proposer_flush(n, out);
     }
     emit_truncate(n, out);
+    PX_ASSERT(out->msgs_len <= n->lim_msgs);
+    px_check_invariants(n);
 }
 
 /* --- log ring --- */
@@ -159,6 +213,8 @@ struct px_entry *px_log_make(struct px_node *n, px_inst_t i, struct px_ready *ou
     }
     if (i > n->log_hi)
         n->log_hi = i;
+    PX_ASSERT(i >= n->base);
+    PX_ASSERT(i - n->base < PX_LOG_MAX);
     return e;
 }
 
@@ -169,7 +225,9 @@ void px_log_truncate(struct px_node *n, px_inst_t upto, struct px_ready *out)
         return;
     PX_ASSERT(upto <= n->chosen_hi);
     (void)out; /* the store hears of it at the end of the call (emit_truncate) */
+    px_inst_t base_before = n->base;
     n->base = upto + 1;
+    PX_ASSERT(n->base > base_before); /* the base only moves forward */
     n->stats.truncated++;
 }
 
@@ -182,14 +240,19 @@ static void emit_truncate(struct px_node *n, struct px_ready *out)
     struct px_rec *r = px_out_rec(n, out, PX_REC_TRUNCATE);
     if (r == NULL)
         return; /* next call */
+    PX_ASSERT(n->base - 1 > n->trunc_sent);
     r->instance = n->base - 1;
     n->trunc_sent = n->base - 1;
+    PX_ASSERT(n->trunc_sent <= n->chosen_hi);
 }
 
 void px_note_chosen(struct px_node *n, px_inst_t hi)
 {
+    px_inst_t before = n->chosen_hi;
     if (hi > n->chosen_hi)
         n->chosen_hi = hi;
+    PX_ASSERT(n->chosen_hi >= before); /* what is chosen stays chosen */
+    PX_ASSERT(n->chosen_hi >= hi);
 }
 
 /* --- init and restart --- */
@@ -215,21 +278,27 @@ int px_node_init(void *mem, size_t mem_bytes, const struct px_config *cfg, struc
     struct px_node *n = mem;
     memset(n, 0, sizeof(*n));
     n->cfg = *cfg;
-    n->alive_mask = cfg->nodes == 64 ? UINT64_MAX : (1ull << cfg->nodes) - 1;
+    n->alive_mask = cfg->nodes == PX_NODES_MAX ? UINT64_MAX : (1ull << cfg->nodes) - 1;
     n->quorum = quorum_of(cfg);
-    uint64_t s = cfg->seed ^ ((uint64_t)cfg->id << 48);
-    n->rng = splitmix64(&s) | 1u; /* xorshift state must not be 0 */
+    uint64_t s = cfg->seed ^ ((uint64_t)cfg->id << PX_SEED_ID_SHIFT);
+    n->rng = px_splitmix64(&s) | 1u; /* xorshift state must not be 0 */
     px_fib_init(&n->fib);
     n->base = 1;
     n->leader = PX_NODE_NONE;
     n->state = PX_FOLLOWER;
     px_proposer_reset_timer(n, false);
+    PX_ASSERT(n->quorum >= 1);
+    PX_ASSERT(n->rng != 0);
+    PX_ASSERT((n->alive_mask >> cfg->id) & 1u);
+    PX_ASSERT(n->leader == PX_NODE_NONE); /* a fresh node knows no leader */
+    px_check_invariants(n);
     *out = n;
     return 0;
 }
 
 void px_node_load(struct px_node *n, const struct px_durable *d)
 {
+    PX_ASSERT(n->state == PX_FOLLOWER); /* loaded before the first input */
     if (d->promised > n->promised)
         n->promised = d->promised;
     if (n->promised > n->max_seen)
@@ -244,6 +313,8 @@ void px_node_load(struct px_node *n, const struct px_durable *d)
     if (n->log_hi < n->fib.applied)
         n->log_hi = n->fib.applied;
     n->dec_scan = n->fib.applied;
+    PX_ASSERT(n->promised >= d->promised);
+    px_check_invariants(n);
 }
 
 static void load_entry(struct px_node *n, const struct px_rec *r)
@@ -255,6 +326,7 @@ static void load_entry(struct px_node *n, const struct px_rec *r)
     struct px_entry *e = px_log_make(n, r->instance, NULL);
     if (e == NULL)
         return;
+    PX_ASSERT(e->instance == r->instance);
     if (r->type == PX_REC_DECIDED) {
         e->acc_value = r->value;
         e->flags |= PX_E_DECIDED;
@@ -271,6 +343,7 @@ static void load_entry(struct px_node *n, const struct px_rec *r)
 
 void px_node_load_rec(struct px_node *n, const struct px_rec *r)
 {
+    PX_ASSERT(n->state == PX_FOLLOWER); /* records are replayed before the first input */
     switch (r->type) {
     case PX_REC_PROMISE:
         if (r->ballot > n->promised)
@@ -294,12 +367,15 @@ void px_node_load_rec(struct px_node *n, const struct px_rec *r)
     default:
         break; /* unknown record: a newer store format; nothing the core needs */
     }
+    px_check_invariants(n);
 }
 
 /* --- entry points --- */
 
 static void step_leader_msg(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_ACCEPT || m->type == PX_MSG_DECIDE || m->type == PX_MSG_HEARTBEAT);
+    PX_ASSERT(m->from < n->cfg.nodes);
     px_proposer_heard_leader(n, m->ballot, out);
     switch (m->type) {
     case PX_MSG_ACCEPT:
@@ -325,6 +401,8 @@ static void step_leader_msg(struct px_node *n, const struct px_msg *m, struct px
 
 static void step_peer(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->from < n->cfg.nodes); /* checked by px_node_step */
+    PX_ASSERT(m->from != n->cfg.id);
     switch (m->type) {
     case PX_MSG_PREPARE:
         px_proposer_observe(n, m->ballot, out);
@@ -374,9 +452,10 @@ static void step_peer(struct px_node *n, const struct px_msg *m, struct px_ready
 
 void px_node_step(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m != NULL);
     px_begin(n, out);
     if (m->type == PX_MSG_CLIENT) {
-        uint32_t hops = (m->flags & PX_FLAG_HOPS) >> 4;
+        uint32_t hops = (m->flags & PX_FLAG_HOPS) >> PX_FLAG_HOPS_SHIFT;
         if (px_proposer_client(n, &m->value, hops, out) != 0) {
             n->stats.dropped++; /* queue full: the client resubmits after its timeout */
             n->stats.requests_dropped++;
@@ -391,17 +470,21 @@ void px_node_step(struct px_node *n, const struct px_msg *m, struct px_ready *ou
 
 void px_node_tick(struct px_node *n, struct px_ready *out)
 {
+    uint32_t elapsed_before = n->elapsed;
     px_begin(n, out);
     px_learner_tick(n, out);
     px_proposer_tick(n, out);
     px_end(n, out);
+    PX_ASSERT(n->state == PX_LEADER || n->elapsed <= elapsed_before + 1); /* one unit of time */
 }
 
 int px_node_submit(struct px_node *n, const struct px_value *v, struct px_ready *out)
 {
+    PX_ASSERT(v != NULL);
     px_begin(n, out);
     int rc = px_proposer_client(n, v, 0, out);
     px_end(n, out);
+    PX_ASSERT(rc == 0 || rc == -EAGAIN);
     return rc;
 }
 
@@ -417,11 +500,15 @@ void px_node_peer_status(struct px_node *n, uint16_t peer, bool alive, struct px
         }
     }
     px_end(n, out);
+    PX_ASSERT(peer >= n->cfg.nodes || peer == n->cfg.id || ((n->alive_mask >> peer) & 1u) == alive);
 }
 
 void px_node_congested(struct px_node *n)
 {
+    uint32_t before = n->cwnd;
     n->cwnd = n->cwnd > 1 ? n->cwnd / 2 : 1;
+    PX_ASSERT(n->cwnd >= 1);
+    PX_ASSERT(n->cwnd <= before || before == 0);
 }
 
 void px_node_flush(struct px_node *n, struct px_ready *out)
@@ -433,6 +520,8 @@ void px_node_flush(struct px_node *n, struct px_ready *out)
     px_acceptor_flush(n, out);
     px_proposer_flush(n, out);
     emit_truncate(n, out);
+    PX_ASSERT(n->ack_ballot == 0 || px_room_msgs(n, out) == 0); /* flushed, unless no room */
+    px_check_invariants(n);
 }
 
 bool px_node_pending(const struct px_node *n)
@@ -459,10 +548,13 @@ void px_node_set_roles(struct px_node *n, uint16_t node, uint64_t roles, struct 
         n->cfg.roles[node] = roles;
         if (count_acceptors(&n->cfg) >= 1)
             n->quorum = quorum_of(&n->cfg);
+        PX_ASSERT(n->quorum >= 1); /* the last acceptor never leaves the quorum empty */
         if (node == n->cfg.id && !(roles & PX_ROLE_PROPOSER))
             px_proposer_step_down(n, out);
     }
     px_end(n, out);
+    PX_ASSERT(node >= n->cfg.nodes || n->cfg.roles[node] == roles);
+    PX_ASSERT(!(node == n->cfg.id && !(roles & PX_ROLE_PROPOSER)) || n->state == PX_FOLLOWER);
 }
 
 void px_ready_clear(struct px_ready *r)
@@ -480,11 +572,13 @@ const struct px_fib *px_node_fib(const struct px_node *n)
 
 uint16_t px_node_leader(const struct px_node *n)
 {
+    PX_ASSERT(n->leader == PX_NODE_NONE || n->leader < n->cfg.nodes);
     return n->state == PX_LEADER ? n->cfg.id : n->leader;
 }
 
 bool px_node_is_leader(const struct px_node *n)
 {
+    PX_ASSERT(n->state != PX_LEADER || n->leader == n->cfg.id);
     return n->state == PX_LEADER;
 }
 

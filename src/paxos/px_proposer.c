@@ -17,23 +17,28 @@ static uint32_t live_rank(const struct px_node *n)
     for (uint16_t p = 0; p < n->cfg.id; p++)
         if (p != n->leader && px_is_alive(n, p) && px_has_role(n, p, PX_ROLE_PROPOSER))
             r++;
+    PX_ASSERT(r < n->cfg.nodes);
     return r;
 }
 
 void px_proposer_reset_timer(struct px_node *n, bool leader_lost)
 {
     uint32_t e = n->cfg.election_ticks;
-    uint32_t jitter = (uint32_t)(px_rand(n) % (e / 4 + 1));
+    PX_ASSERT(e >= 2); /* config_ok */
+    uint32_t jitter = (uint32_t)(px_rand(n) % (e / PX_ELECTION_JITTER_DIV + 1));
     n->elapsed = 0;
     n->timeout = (leader_lost ? 0 : e) + live_rank(n) * e + jitter + 1;
+    PX_ASSERT(n->timeout > n->elapsed); /* a timer that is reset has not fired */
 }
 
 static void forward_queue(struct px_node *n, uint16_t to, struct px_ready *out)
 {
+    PX_ASSERT(to < n->cfg.nodes);
     while (n->q_len > 0 && to != n->cfg.id && px_room_msgs(n, out) > PX_FORWARD_RESERVE) {
         struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, to);
+        PX_ASSERT(m != NULL); /* room checked by the loop */
         m->value = n->queue[n->q_head];
-        m->flags = 1u << 4;
+        m->flags |= 1u << PX_FLAG_HOPS_SHIFT;
         n->q_head = (n->q_head + 1) % PX_QUEUE_MAX;
         n->q_len--;
     }
@@ -49,6 +54,8 @@ void px_proposer_step_down(struct px_node *n, struct px_ready *out)
     if (n->leader == n->cfg.id)
         n->leader = PX_NODE_NONE;
     px_proposer_reset_timer(n, false);
+    PX_ASSERT(n->state == PX_FOLLOWER);
+    PX_ASSERT(n->leader != n->cfg.id);
 }
 
 void px_proposer_observe(struct px_node *n, px_ballot_t b, struct px_ready *out)
@@ -57,6 +64,8 @@ void px_proposer_observe(struct px_node *n, px_ballot_t b, struct px_ready *out)
         n->max_seen = b;
     if (n->state != PX_FOLLOWER && b > n->ballot)
         px_proposer_step_down(n, out); /* a higher ballot exists: ours cannot win */
+    PX_ASSERT(n->max_seen >= b);       /* ballots seen only grow */
+    PX_ASSERT(n->state == PX_FOLLOWER || n->ballot >= b);
 }
 
 void px_proposer_heard_leader(struct px_node *n, px_ballot_t b, struct px_ready *out)
@@ -74,12 +83,16 @@ void px_proposer_heard_leader(struct px_node *n, px_ballot_t b, struct px_ready 
     if (n->q_len > 0)
         forward_queue(n, n->leader, out); /* values held while there was no leader to take them */
     n->elapsed = 0;
+    PX_ASSERT(n->leader_ballot == b);
+    PX_ASSERT(n->leader == px_ballot_node(b));
 }
 
 /* First instance this node does not know decided: phase 1 starts there. */
 static px_inst_t first_undecided(struct px_node *n)
 {
     px_inst_t i = n->fib.applied + 1 > n->base ? n->fib.applied + 1 : n->base;
+    PX_ASSERT(i >= n->base);
+    PX_ASSERT(i > n->fib.applied);
     for (;;) {
         const struct px_entry *e = px_log_get(n, i);
         if (e == NULL || !(e->flags & PX_E_DECIDED))
@@ -91,9 +104,11 @@ static px_inst_t first_undecided(struct px_node *n)
 /* `trunc`: a reporter dropped every instance <= trunc, so they are chosen. */
 static void note_trunc(struct px_node *n, px_inst_t trunc)
 {
+    PX_ASSERT(n->state == PX_CANDIDATE || trunc == n->base - 1);
     px_note_chosen(n, trunc);
     if (trunc >= n->p1_start)
         n->p1_start = trunc + 1; /* chosen below: learned by catch-up, never re-proposed */
+    PX_ASSERT(n->p1_start > trunc);
 }
 
 /* Merges one reported entry (ballot, or PX_BALLOT_DECIDED) into the candidate's proposals:
@@ -114,11 +129,15 @@ static bool merge_report(struct px_node *n, px_inst_t i, px_ballot_t ballot,
     }
     if (i > n->p1_max)
         n->p1_max = i;
+    PX_ASSERT(e->flags & PX_E_REPORTED);
+    PX_ASSERT(e->prop_ballot >= ballot); /* P2c: the highest report per instance wins */
     return true;
 }
 
 static void merge_own_entries(struct px_node *n, struct px_ready *out)
 {
+    PX_ASSERT(n->state == PX_CANDIDATE);
+    PX_ASSERT(n->promised == n->ballot); /* its own promise counts only for its own ballot */
     px_note_chosen(n, n->base - 1);
     for (px_inst_t i = n->p1_from > n->base ? n->p1_from : n->base; i <= n->log_hi; i++) {
         const struct px_entry *e = px_log_get(n, i);
@@ -135,6 +154,8 @@ static void become_leader(struct px_node *n, struct px_ready *out);
 
 static void count_promise(struct px_node *n, uint16_t from, struct px_ready *out)
 {
+    PX_ASSERT(from < n->cfg.nodes);
+    PX_ASSERT(px_has_role(n, from, PX_ROLE_ACCEPTOR)); /* only acceptors make a quorum */
     if ((n->promise_mask >> from) & 1u)
         return;
     n->promise_mask |= 1ull << from;
@@ -145,10 +166,14 @@ static void count_promise(struct px_node *n, uint16_t from, struct px_ready *out
 
 static void campaign(struct px_node *n, struct px_ready *out)
 {
-    if (!px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER) || px_room_msgs(n, out) < 2 ||
-        px_room_recs(n, out) < 1)
+    if (!px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER) ||
+        px_room_msgs(n, out) < PX_ROOM_CAMPAIGN_MSGS ||
+        px_room_recs(n, out) < PX_ROOM_CAMPAIGN_RECS)
         return; /* retried on the next tick */
+    px_ballot_t ballot_before = n->ballot;
     n->ballot = px_ballot_make(px_ballot_counter(n->max_seen) + 1, n->cfg.id);
+    PX_ASSERT(n->ballot > n->max_seen);   /* above every ballot seen: never reused */
+    PX_ASSERT(n->ballot > ballot_before); /* own ballots are monotonic */
     n->max_seen = n->ballot;
     n->state = PX_CANDIDATE;
     n->leader = PX_NODE_NONE;
@@ -165,7 +190,10 @@ static void campaign(struct px_node *n, struct px_ready *out)
             e->flags &= (uint16_t) ~(PX_E_REPORTED | PX_E_PROPOSED);
     }
     n->stats.campaigns++;
+    PX_ASSERT(n->p1_from >= n->base);
+    PX_ASSERT(n->p1_from > n->fib.applied); /* phase 1 never re-opens what is applied */
     struct px_msg *m = px_out_msg(n, out, PX_MSG_PREPARE, PX_TO_ALL);
+    PX_ASSERT(m != NULL); /* room checked above */
     m->ballot = n->ballot;
     m->instance = n->p1_from;
     if (px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR)) {
@@ -186,6 +214,7 @@ void px_proposer_promise_entry(struct px_node *n, const struct px_msg *m, struct
 {
     if (n->state != PX_CANDIDATE || m->ballot != n->ballot || m->instance == 0)
         return;
+    PX_ASSERT(m->from < PX_NODES_MAX);
     struct px_promise_slot *s = &n->promises[m->from];
     if (m->b == 1)
         *s = (struct px_promise_slot){.ballot = n->ballot, .next_seq = 1};
@@ -198,6 +227,7 @@ void px_proposer_promise_entry(struct px_node *n, const struct px_msg *m, struct
     px_ballot_t b = (m->flags & PX_FLAG_DECIDED) ? PX_BALLOT_DECIDED : m->a;
     if (!merge_report(n, m->instance, b, &m->value, m->c, out))
         s->broken = true; /* could not hold it: do not count this promise */
+    PX_ASSERT(s->ballot == n->ballot);
 }
 
 void px_proposer_promise(struct px_node *n, const struct px_msg *m, struct px_ready *out)
@@ -210,8 +240,10 @@ void px_proposer_promise(struct px_node *n, const struct px_msg *m, struct px_re
                               : (s->ballot == n->ballot && !s->broken && s->next_seq == m->a + 1);
     if (!complete)
         return; /* an incomplete promise is not counted; phase 1 times out and retries */
+    PX_ASSERT(m->ballot == n->ballot);
     note_trunc(n, m->c);
     count_promise(n, m->from, out);
+    PX_ASSERT((n->promise_mask >> m->from) & 1u);
 }
 
 void px_proposer_nack(struct px_node *n, const struct px_msg *m, struct px_ready *out)
@@ -220,17 +252,21 @@ void px_proposer_nack(struct px_node *n, const struct px_msg *m, struct px_ready
         n->max_seen = m->ballot;
     if (n->state != PX_FOLLOWER && m->a == n->ballot && m->ballot > n->ballot)
         px_proposer_step_down(n, out);
+    PX_ASSERT(n->max_seen >= m->ballot);
 }
 
 static void propose(struct px_node *n, struct px_entry *e, const struct px_value *v,
                     struct px_ready *out)
 {
+    PX_ASSERT(n->state == PX_LEADER);
+    PX_ASSERT(e->instance == n->next);
     e->prop_ballot = n->ballot;
     e->prop_value = *v;
     e->flags |= PX_E_PROPOSED;
     e->acc_mask = 0;
     e->acc_count = 0;
     struct px_msg *m = px_out_msg(n, out, PX_MSG_ACCEPT, PX_TO_ALL);
+    PX_ASSERT(m != NULL); /* room checked by px_proposer_pump */
     m->ballot = n->ballot;
     m->instance = e->instance;
     m->value = *v;
@@ -248,6 +284,8 @@ static void advance_commit(struct px_node *n, struct px_ready *out);
 
 static void become_leader(struct px_node *n, struct px_ready *out)
 {
+    PX_ASSERT(n->state == PX_CANDIDATE);
+    PX_ASSERT(n->promise_count >= n->quorum); /* phase 1 done: a quorum promised */
     n->state = PX_LEADER;
     n->leader = n->cfg.id;
     n->leader_ballot = n->ballot;
@@ -267,6 +305,8 @@ static void become_leader(struct px_node *n, struct px_ready *out)
     n->resend_commit = n->commit;
     n->resend_elapsed = 0;
     memset(n->acked, 0, sizeof(n->acked));
+    PX_ASSERT(n->commit < n->next); /* base <= commit + 1 <= next */
+    PX_ASSERT(n->cwnd >= 1);
     send_heartbeat(n, out);
 }
 
@@ -274,6 +314,8 @@ static void become_leader(struct px_node *n, struct px_ready *out)
 static bool next_value(struct px_node *n, const struct px_entry *e, struct px_value *v)
 {
     (void)e; /* unused when the planted bug PX_BUG_NO_ADOPT compiles adoption out */
+    PX_ASSERT(e->instance == n->next);
+    PX_ASSERT(n->next >= n->p1_start); /* nothing below phase 1's start is proposed again */
     if (n->next <= n->p1_max) {
 #ifndef PX_BUG_NO_ADOPT
         if (e->flags & PX_E_REPORTED) {
@@ -288,9 +330,11 @@ static bool next_value(struct px_node *n, const struct px_entry *e, struct px_va
     } else if (n->q_len == 0) {
         return false;
     }
+    PX_ASSERT(n->q_len > 0);
     *v = n->queue[n->q_head];
     n->q_head = (n->q_head + 1) % PX_QUEUE_MAX;
     n->q_len--;
+    PX_ASSERT(n->q_len < PX_QUEUE_MAX);
     return true;
 }
 
@@ -303,7 +347,9 @@ static void skip_applied(struct px_node *n, struct px_ready *out)
 {
     if (!px_has_role(n, n->cfg.id, PX_ROLE_LEARNER))
         return;
-    while (n->q_len > 0 && px_room_msgs(n, out) > 3 && px_fib_seen(&n->fib, &n->queue[n->q_head])) {
+    PX_ASSERT(n->state == PX_LEADER);
+    while (n->q_len > 0 && px_room_msgs(n, out) > PX_ROOM_PROPOSE_MSGS &&
+           px_fib_seen(&n->fib, &n->queue[n->q_head])) {
         reply_client(n, 0, &n->queue[n->q_head], out);
         n->q_head = (n->q_head + 1) % PX_QUEUE_MAX;
         n->q_len--;
@@ -317,6 +363,8 @@ void px_proposer_pump(struct px_node *n, struct px_ready *out)
 {
     if (n->state != PX_LEADER)
         return;
+    PX_ASSERT(n->leader == n->cfg.id);
+    PX_ASSERT(n->cwnd >= 1); /* a window of 0 would stall the leader for good */
     if (n->handing_over) {
         /* No new proposals, but the decisions a full output cut short continue here: the
          * hand-over waits for them, and no further ACCEPTED may come to trigger them. */
@@ -324,13 +372,14 @@ void px_proposer_pump(struct px_node *n, struct px_ready *out)
         hand_over(n, out);
         return;
     }
-    while (n->next - 1 - n->commit < n->cwnd && px_room_msgs(n, out) > 2 &&
-           px_room_recs(n, out) > 2) {
+    while (n->next - 1 - n->commit < n->cwnd && px_room_msgs(n, out) >= PX_ROOM_PROPOSE_MSGS &&
+           px_room_recs(n, out) >= PX_ROOM_PROPOSE_RECS) {
         if (n->next - n->base >= PX_LOG_MAX && n->next - PX_LOG_MAX > learners_max_ack(n))
             break; /* the ring is full of entries no learner applied yet: backpressure */
         struct px_entry *e = px_log_make(n, n->next, out);
         if (e == NULL)
             break; /* the ring is full of undecided entries: backpressure */
+        PX_ASSERT(!(e->flags & PX_E_PROPOSED)); /* never two proposals for one slot */
         skip_applied(n, out);
         struct px_value v;
         if (!next_value(n, e, &v))
@@ -340,6 +389,7 @@ void px_proposer_pump(struct px_node *n, struct px_ready *out)
         n->stats.proposed++;
     }
     advance_commit(n, out); /* a lone acceptor (or a planted quorum of one) decides at once */
+    PX_ASSERT(n->state != PX_LEADER || n->commit < n->next);
 }
 
 /* CLIENT_REPLY(client_id, seq, instance); instance 0 = applied at an earlier instance. */
@@ -348,14 +398,19 @@ static void reply_client(struct px_node *n, px_inst_t i, const struct px_value *
 {
     if (v->client_id == 0)
         return;
+    PX_ASSERT(n->state == PX_LEADER);
     struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT_REPLY, PX_CLIENT_NODE(&n->cfg));
+    PX_ASSERT(m != NULL); /* room checked by the callers */
+    PX_ASSERT(i <= n->commit);
     m->value = *v;
     m->instance = i;
 }
 
 static void advance_commit(struct px_node *n, struct px_ready *out)
 {
-    while (n->commit + 1 < n->next && px_room_msgs(n, out) > 1) {
+    PX_ASSERT(n->state == PX_LEADER);
+    PX_ASSERT(n->commit < n->next);
+    while (n->commit + 1 < n->next && px_room_msgs(n, out) > PX_ROOM_SPARE_MSGS) {
         struct px_entry *e = px_log_get(n, n->commit + 1);
         if (e == NULL) {
             /* Our in-flight entry was dropped because this node learned (catch-up, snapshot)
@@ -365,6 +420,8 @@ static void advance_commit(struct px_node *n, struct px_ready *out)
         }
         if (!(e->flags & PX_E_PROPOSED) || e->acc_count < n->quorum)
             break;
+        PX_ASSERT(e->prop_ballot == n->ballot); /* decided by this leadership's quorum */
+        PX_ASSERT(e->acc_mask != 0);            /* the quorum's acceptors are on record */
         n->commit++;
         px_note_chosen(n, n->commit);
         px_learner_decided(n, n->commit, &e->prop_value);
@@ -384,6 +441,7 @@ void px_proposer_accepted(struct px_node *n, const struct px_msg *m, struct px_r
     if (n->state != PX_LEADER || m->ballot != n->ballot ||
         !px_has_role(n, m->from, PX_ROLE_ACCEPTOR))
         return;
+    PX_ASSERT(m->from < n->cfg.nodes);
     uint64_t bit = 1ull << m->from;
     px_inst_t lo = m->instance > n->commit + 1 ? m->instance : n->commit + 1;
     px_inst_t hi = m->a < n->next ? m->a : n->next - 1;
@@ -392,6 +450,7 @@ void px_proposer_accepted(struct px_node *n, const struct px_msg *m, struct px_r
         if (e != NULL && (e->flags & PX_E_PROPOSED) && !(e->acc_mask & bit)) {
             e->acc_mask |= bit;
             e->acc_count++;
+            PX_ASSERT(e->acc_count <= n->cfg.nodes);
         }
     }
     advance_commit(n, out);
@@ -402,8 +461,10 @@ static uint16_t rotation_target(const struct px_node *n)
 {
     for (uint16_t k = 1; k < n->cfg.nodes; k++) {
         uint16_t p = (uint16_t)((n->cfg.id + k) % n->cfg.nodes);
-        if (px_is_alive(n, p) && px_has_role(n, p, PX_ROLE_PROPOSER))
+        if (px_is_alive(n, p) && px_has_role(n, p, PX_ROLE_PROPOSER)) {
+            PX_ASSERT(p != n->cfg.id);
             return p;
+        }
     }
     return PX_NODE_NONE;
 }
@@ -418,10 +479,12 @@ static void hand_over(struct px_node *n, struct px_ready *out)
         n->rotate_count = 0;
         return;
     }
-    if (n->commit + 1 < n->next || px_room_msgs(n, out) < 3)
+    if (n->commit + 1 < n->next || px_room_msgs(n, out) < PX_ROOM_HANDOVER_MSGS)
         return;
+    PX_ASSERT(n->commit + 1 == n->next); /* nothing in flight is left behind */
     px_proposer_flush(n, out); /* learners get the last decisions before the leader goes */
     struct px_msg *m = px_out_msg(n, out, PX_MSG_TAKEOVER, to);
+    PX_ASSERT(m != NULL); /* room checked above */
     m->ballot = n->ballot;
     m->instance = n->commit;
     n->state = PX_FOLLOWER;
@@ -445,6 +508,7 @@ static bool far_behind(const struct px_node *n)
  * request handed back is never returned again, so two lagging nodes cannot bounce it. */
 void px_proposer_takeover(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_TAKEOVER);
     px_proposer_observe(n, m->ballot, out);
     if (n->state != PX_FOLLOWER || !px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER))
         return;
@@ -461,8 +525,10 @@ void px_proposer_takeover(struct px_node *n, const struct px_msg *m, struct px_r
 
 void px_proposer_ack(struct px_node *n, const struct px_msg *m)
 {
+    PX_ASSERT(m->from < n->cfg.nodes);
     if (m->instance > n->acked[m->from])
         n->acked[m->from] = m->instance;
+    PX_ASSERT(n->acked[m->from] >= m->instance); /* acknowledged indexes only grow */
 }
 
 /* The highest index any learner (live or not) acknowledged: beyond it no learner holds the
@@ -479,6 +545,7 @@ static px_inst_t learners_max_ack(const struct px_node *n)
         if (a > m)
             m = a;
     }
+    PX_ASSERT(!any || m != UINT64_MAX);
     return any ? m : UINT64_MAX;
 }
 
@@ -495,12 +562,16 @@ static px_inst_t truncation_hint(const struct px_node *n)
             h = a;
     }
     px_inst_t m = learners_max_ack(n);
-    return h < m ? h : m;
+    px_inst_t hint = h < m ? h : m;
+    PX_ASSERT(hint <= n->commit); /* never beyond what this leader knows decided */
+    return hint;
 }
 
 static void send_heartbeat(struct px_node *n, struct px_ready *out)
 {
+    PX_ASSERT(n->state == PX_LEADER);
     px_inst_t hint = truncation_hint(n);
+    PX_ASSERT(hint <= n->chosen_hi);
     if (hint >= n->base - 1 + PX_TRUNCATE_STEP)
         px_log_truncate(n, hint, out);
     struct px_msg *m = px_out_msg(n, out, PX_MSG_HEARTBEAT, PX_TO_ALL);
@@ -517,12 +588,14 @@ void px_proposer_flush(struct px_node *n, struct px_ready *out)
 {
     if (n->state != PX_LEADER || n->commit <= n->decide_sent)
         return;
+    PX_ASSERT(n->commit <= n->chosen_hi);
     struct px_msg *m = px_out_msg(n, out, PX_MSG_DECIDE, PX_TO_ALL);
     if (m == NULL)
         return;
     m->ballot = n->ballot;
     m->a = n->commit;
     n->decide_sent = n->commit;
+    PX_ASSERT(n->decide_sent < n->next);
 }
 
 /* Retransmits the in-flight ACCEPTs when the commit point stalled (lost messages). */
@@ -536,7 +609,8 @@ static void resend(struct px_node *n, struct px_ready *out)
     if (++n->resend_elapsed < PX_RESEND_TICKS)
         return;
     n->resend_elapsed = 0;
-    for (px_inst_t i = n->commit + 1; i < n->next && px_room_msgs(n, out) > 2; i++) {
+    for (px_inst_t i = n->commit + 1; i < n->next && px_room_msgs(n, out) >= PX_ROOM_PROPOSE_MSGS;
+         i++) {
         const struct px_entry *e = px_log_get(n, i);
         if (e == NULL || !(e->flags & PX_E_PROPOSED)) {
             px_proposer_step_down(n, out); /* dropped: chosen under a newer leader */
@@ -545,6 +619,8 @@ static void resend(struct px_node *n, struct px_ready *out)
         if (e->acc_count >= n->quorum)
             continue;
         struct px_msg *m = px_out_msg(n, out, PX_MSG_ACCEPT, PX_TO_ALL);
+        PX_ASSERT(m != NULL);                   /* room checked by the loop */
+        PX_ASSERT(e->prop_ballot == n->ballot); /* the same proposal, never a new value */
         m->ballot = n->ballot;
         m->instance = i;
         m->value = e->prop_value;
@@ -557,12 +633,14 @@ static void resend(struct px_node *n, struct px_ready *out)
  * election timeouts before it campaigns. */
 static bool defer_campaign(const struct px_node *n)
 {
+    PX_ASSERT(n->state == PX_FOLLOWER);
     return far_behind(n) &&
            n->elapsed < n->timeout + PX_CAMPAIGN_DEFER_TIMEOUTS * n->cfg.election_ticks;
 }
 
 void px_proposer_tick(struct px_node *n, struct px_ready *out)
 {
+    PX_ASSERT(n->cfg.heartbeat_ticks < n->cfg.election_ticks); /* config_ok */
     switch (n->state) {
     case PX_LEADER:
         if (++n->hb_elapsed >= n->cfg.heartbeat_ticks)
@@ -589,6 +667,8 @@ void px_proposer_tick(struct px_node *n, struct px_ready *out)
  * the queue: its phase 1 would be long (far_behind), so it keeps its deferred timer. */
 void px_proposer_peer_down(struct px_node *n, uint16_t peer, struct px_ready *out)
 {
+    PX_ASSERT(peer < n->cfg.nodes);
+    PX_ASSERT(peer != n->cfg.id); /* checked by px_node_peer_status */
     if (peer != n->leader || n->state != PX_FOLLOWER)
         return;
     px_proposer_reset_timer(n, true);
@@ -599,10 +679,12 @@ void px_proposer_peer_down(struct px_node *n, uint16_t peer, struct px_ready *ou
 
 static int enqueue(struct px_node *n, const struct px_value *v)
 {
+    PX_ASSERT(n->q_head < PX_QUEUE_MAX);
     if (n->q_len >= PX_QUEUE_MAX)
         return -EAGAIN;
     n->queue[(n->q_head + n->q_len) % PX_QUEUE_MAX] = *v;
     n->q_len++;
+    PX_ASSERT(n->q_len <= PX_QUEUE_MAX);
     return 0;
 }
 
@@ -613,10 +695,12 @@ int px_proposer_client(struct px_node *n, const struct px_value *v, uint32_t hop
         return enqueue(n, v);
     uint16_t l = n->leader;
     if (l != PX_NODE_NONE && l != n->cfg.id && px_is_alive(n, l) && hops < PX_HOPS_MAX &&
-        px_room_msgs(n, out) > 1) {
+        px_room_msgs(n, out) > PX_ROOM_SPARE_MSGS) {
         struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, l);
+        PX_ASSERT(m != NULL);                                      /* room checked above */
+        PX_ASSERT(hops + 1 <= PX_FLAG_HOPS >> PX_FLAG_HOPS_SHIFT); /* fits the flag bits */
         m->value = *v;
-        m->flags = (uint8_t)((hops + 1) << 4);
+        m->flags |= (uint8_t)((hops + 1) << PX_FLAG_HOPS_SHIFT);
         return 0;
     }
     return enqueue(n, v);

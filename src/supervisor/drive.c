@@ -19,8 +19,13 @@
 /* After the last reply, learners get this long to apply the last decided instance. */
 #define SUP_CONVERGE_NS (20ull * 1000 * 1000 * 1000)
 /* Replies read per pump: the transport's batch; more wait for the next pump. */
-#define SUP_BATCH_MAX   1024
+#define SUP_BATCH_MAX 1024
+/* The live progress line on a terminal is redrawn at most this often (4 per second). */
 #define SUP_PROGRESS_NS (250ull * 1000 * 1000)
+/* The client sleeps at most this long when no reply came: short against a round's latency at
+ * a full window, long enough that an idle client makes no more than 1000 wake-ups per second;
+ * a reply rings the supervisor's doorbell and ends the wait at once. */
+#define SUP_REPLY_WAIT_NS (1000ull * 1000)
 /* Overdue requests resubmitted per check (the rest on the next check, CLIENT_RESUBMIT_NS/4
  * later): bounds the burst a leader change causes. */
 #define SUP_RESUBMIT_MAX 64
@@ -129,7 +134,7 @@ static void pump(struct sup *s)
             client_decided(s->drive.client, &in[i].value, in[i].instance, now))
             sup_failover_decided(s, now, in[i].from, s->drive.client->last_latency_ns);
     if (n == 0)
-        transport_wait(s->env.t, 1000000);
+        transport_wait(s->env.t, SUP_REPLY_WAIT_NS);
 }
 
 static void submit_due(struct sup *s, uint64_t now, uint64_t *last_overdue)

@@ -28,6 +28,9 @@
 /* Nodes get this long to load their stores and elect a leader at start (a large sqlite log
  * takes seconds to load on a loaded machine). */
 #define SUP_LOAD_NS (6 * SUP_STOP_NS)
+/* Poll period while waiting for nodes to load or to stop: these waits last up to seconds, a
+ * millisecond between looks costs nothing and delays the outcome by at most that. */
+#define SUP_POLL_NS (1000l * 1000)
 
 /* Records node i in the registry (sqlite store only). A failure here is reported once and
  * stops nothing: the nodes table describes the pool, the nodes' own stores hold the state (the
@@ -288,7 +291,7 @@ int sup_wait_loaded(struct sup *s)
                     (unsigned long long)(SUP_LOAD_NS / 1000000000ull));
             return EXIT_RUNTIME;
         }
-        struct timespec ts = {0, 1000000};
+        struct timespec ts = {0, SUP_POLL_NS};
         nanosleep(&ts, NULL);
     }
     cmm_smp_rmb(); /* the flags before the fibs; pairs with node_open's wmb */
@@ -364,7 +367,7 @@ void sup_stop_nodes(struct sup *s)
         sup_watch_hangs(s); /* a node that only was slow moves again and stops */
         if (util_now_ns() > deadline)
             break;
-        struct timespec ts = {0, 1000000};
+        struct timespec ts = {0, SUP_POLL_NS};
         nanosleep(&ts, NULL);
     }
     /* Still hung after SUP_STOP_NS: it cannot stop; verification leaves it out (README).

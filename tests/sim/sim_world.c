@@ -9,6 +9,7 @@
  * after it (its messages are lost) or part way through the sends (the rest is lost).
  */
 #include "sim.h"
+#include "px_mix.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -24,10 +25,7 @@ const char *const sim_fault_names[SIM_F_COUNT] = {
 
 uint64_t sim_rng_next(struct sim_rng *r)
 {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return px_splitmix64(&r->s);
 }
 
 uint64_t sim_rng_below(struct sim_rng *r, uint64_t n)
@@ -233,7 +231,7 @@ static void sim_node_start(struct sim *s, uint16_t id)
     struct sim_node *nd = &s->node[id];
     struct px_config c = s->cfg;
     c.id = id;
-    c.seed = s->opt.seed * 0x100000001b3ull + id * 0x9e3779b97f4a7c15ull + nd->incarnation;
+    c.seed = s->opt.seed * 0x100000001b3ull + id * PX_SPLITMIX64_GAMMA + nd->incarnation;
     int rc = px_node_init(nd->mem, nd->mem_bytes, &c, &nd->px);
     PX_ASSERT(rc == 0);
     nd->store = sim_store_open(s, id);

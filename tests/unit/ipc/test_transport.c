@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "ipc/check.h"
+#include "ipc/doorbell.h"
 #include "ipc/segment.h"
 #include "ipc_test.h"
 #include "node/transport.h"
@@ -341,6 +342,29 @@ static void test_sock_transport_sender_killed_with_a_full_link_leaves_the_link_i
     b->ops->destroy(b);
 }
 
+/* The transport obeys the core's PX_FLAG_LAZY and nothing else: a marked message (of any type)
+ * leaves a sleeping reader asleep, an unmarked one (of any type) wakes it. */
+static void test_shm_transport_wakes_the_reader_exactly_for_unmarked_messages(void **state)
+{
+    struct fx *f = *state;
+    struct ipc_doorbell *bell = &ipc_segment_ctl(f->seg, 1)->bell;
+    ipc_doorbell_prepare(bell); /* node 1 announced sleep */
+    struct px_msg m = msg(0, 1, 1);
+    m.flags = PX_FLAG_LAZY; /* an ACCEPT, marked: the type does not matter */
+    assert_int_equal(transport_send(f->t[0], &m), 0);
+    assert_int_equal(transport_flush(f->t[0]), 0);
+    assert_int_equal(uatomic_read(&bell->word), 1);
+    assert_int_equal(ipc_doorbell_wake_syscalls(bell), 0);
+    m = msg(0, 1, 2);
+    m.type = PX_MSG_DECIDE; /* unmarked: the type does not matter either */
+    assert_int_equal(transport_send(f->t[0], &m), 0);
+    assert_int_equal(transport_flush(f->t[0]), 0);
+    assert_int_equal(uatomic_read(&bell->word), 0);
+    assert_int_equal(ipc_doorbell_wake_syscalls(bell), 1);
+    const uint64_t both[] = {1, 2};
+    recv_expect(f->t[1], both, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +378,9 @@ int main(void)
             fx_teardown),
         cmocka_unit_test_setup_teardown(
             test_shm_transport_names_each_damaging_sender_once_on_stderr, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_shm_transport_wakes_the_reader_exactly_for_unmarked_messages, fx_setup,
+            fx_teardown),
         cmocka_unit_test_setup_teardown(
             test_sock_transport_a_partial_write_of_a_dead_sender_leaves_the_link_in_step,
             sock_setup, sock_teardown),
