@@ -4,7 +4,9 @@
  *   px_sim --seeds N [--from S]          soak: N seeds, then faults injected by kind and seconds
  *   px_sim --seeds N --expect-violation KIND
  *                                        exit 0 only if some seed violates KIND (planted bugs)
- *   px_sim --script FILE [--trace]       replay a scenario script (scenarios/NAME.txt)
+ *   px_sim --script FILE [--trace]       replay a scenario script (scenarios/NAME.txt), compare
+ *                                        its golden trace (after `-- expect --`)
+ *   px_sim --script FILE --rewrite       ... and write the run's trace there instead
  *
  * Each seed draws its own pool (3..7 nodes, roles, window, rotation, batching) and its own
  * fault mix (drop, duplicate, reorder, delay, partitions, crashes at any point of a batch,
@@ -479,7 +481,7 @@ static void sim_usage(FILE *f)
         f,
         "usage: px_sim --seed S [--trace] [--nodes N] [--rounds R] [--role-changes] [--no-faults]\n"
         "       px_sim --seeds N [--from S] [--expect-violation KIND] [--role-changes]\n"
-        "       px_sim --script FILE [--trace]\n"
+        "       px_sim --script FILE [--trace] [--rewrite]\n"
         "KIND: agreement validity exactly-once promise persist order state liveness "
         "final assert client\n");
 }
@@ -497,7 +499,8 @@ struct sim_cli {
     uint64_t seed, seeds, from;
     bool have_seed;
     const char *script;
-    int expect; /* enum sim_viol, or -1 */
+    bool rewrite; /* --rewrite: the script's golden trace is written, not compared */
+    int expect;   /* enum sim_viol, or -1 */
 };
 
 /* One option; returns 0, or the exit code (2 usage) when main must stop. */
@@ -533,6 +536,9 @@ static int sim_parse_opt(struct sim_cli *cli, int c)
     case 'S':
         cli->script = optarg;
         return 0;
+    case 'w':
+        cli->rewrite = true;
+        return 0;
     case 'e':
         cli->expect = sim_viol_parse(optarg);
         if (cli->expect >= 0)
@@ -555,6 +561,7 @@ int main(int argc, char **argv)
         {"nodes", required_argument, NULL, 'N'},
         {"rounds", required_argument, NULL, 'R'},
         {"script", required_argument, NULL, 'S'},
+        {"rewrite", no_argument, NULL, 'w'},
         {"expect-violation", required_argument, NULL, 'e'},
         {"role-changes", no_argument, NULL, 'r'},
         {"no-faults", no_argument, NULL, 'z'},
@@ -572,12 +579,13 @@ int main(int argc, char **argv)
         if (rc != 0)
             return rc;
     }
-    if (optind != argc || (cli.script == NULL && !cli.have_seed && cli.seeds == 0)) {
+    if (optind != argc || (cli.script == NULL && !cli.have_seed && cli.seeds == 0) ||
+        (cli.rewrite && cli.script == NULL)) {
         sim_usage(stderr);
         return 2;
     }
     if (cli.script != NULL)
-        return sim_script_run(cli.script, cli.o.trace) == 0 ? 0 : 1;
+        return sim_script_run(cli.script, cli.o.trace, cli.rewrite) == 0 ? 0 : 1;
     if (cli.seeds > 0)
         return sim_soak(&cli.o, cli.from, cli.seeds, cli.expect);
     uint64_t totals[SIM_F_COUNT] = {0};

@@ -360,7 +360,17 @@ void sim_note_decided(struct sim *s, uint16_t id, px_inst_t i, const struct px_v
 void sim_note_accepted(struct sim *s, uint16_t id, const struct px_rec *r);
 struct sim_inst *sim_inst_at(struct sim *s, px_inst_t i);
 
-/* sim_script.c: returns 0 when every command and check passed. */
-int sim_script_run(const char *path, bool trace);
+/* sim_script.c: runs the script at path; with a golden trace (after `-- expect --`) the run's
+ * summary must equal it; rewrite: the summary replaces the golden trace in the file instead.
+ * Returns 0 when every command and check passed. */
+int sim_script_run(const char *path, bool trace, bool rewrite);
+
+/* sim_golden.c: golden traces of scripts */
+extern const char sim_golden_marker[]; /* "-- expect --\n" */
+void sim_golden_summary(const struct sim *s, FILE *out);
+/* 0 when want == got; else prints the first differing lines to stderr and returns -1. */
+int sim_golden_compare(const char *path, const char *want, const char *got);
+/* Keeps the first script_bytes of path, writes the marker and got after them. */
+int sim_golden_rewrite(const char *path, long script_bytes, const char *got);
 
 #endif

@@ -29,6 +29,10 @@
  *                            crashes...; dashes for spaces) reached N
  *   check-final              converged, same state everywhere, value F(R+1)
  * Every invariant of the random simulator is checked after every step as well.
+ *
+ * A line `-- expect --` ends the commands; what follows is the golden trace, the summary a
+ * clean run must print (sim_golden.c: time, rounds, each node's roles, leader belief and
+ * durable state, the decided log, the fault counters that moved). --rewrite writes it there.
  */
 #include "sim.h"
 
@@ -561,7 +565,54 @@ static int sim_split(char *line, char **w)
     return nw;
 }
 
-int sim_script_run(const char *path, bool trace)
+/* The rest of f (the golden trace after the marker), ending in a newline; NULL when out of
+ * memory or unreadable. */
+static char *sim_read_rest(FILE *f)
+{
+    size_t len = 0, cap = 1024;
+    char *buf = malloc(cap);
+    while (buf != NULL) {
+        size_t k = fread(buf + len, 1, cap - len - 2, f);
+        len += k;
+        if (k == 0)
+            break;
+        char *bigger = cap - len <= 2 ? realloc(buf, cap * 2) : buf;
+        if (bigger == NULL)
+            free(buf);
+        cap = bigger != buf ? cap * 2 : cap;
+        buf = bigger;
+    }
+    if (buf == NULL || ferror(f)) {
+        free(buf);
+        return NULL;
+    }
+    if (len > 0 && buf[len - 1] != '\n')
+        buf[len++] = '\n';
+    buf[len] = '\0';
+    return buf;
+}
+
+/* After a clean run: the summary compared with the golden trace (want), or written into the
+ * file (rewrite). */
+static int sim_golden_finish(struct sim_script *x, const char *want, long script_bytes,
+                             bool rewrite)
+{
+    char *got = NULL;
+    size_t got_len = 0;
+    FILE *m = open_memstream(&got, &got_len);
+    if (m == NULL)
+        return sim_fail(x, "%s", "out of memory");
+    sim_golden_summary(&x->s, m);
+    int rc = fclose(m) == 0 ? 0 : sim_fail(x, "%s", "out of memory");
+    if (rc == 0 && rewrite)
+        rc = sim_golden_rewrite(x->path, script_bytes, got);
+    else if (rc == 0)
+        rc = sim_golden_compare(x->path, want, got);
+    free(got);
+    return rc;
+}
+
+int sim_script_run(const char *path, bool trace, bool rewrite)
 {
     static struct sim_script x;
     memset(&x, 0, sizeof(x));
@@ -579,8 +630,16 @@ int sim_script_run(const char *path, bool trace)
         return -1;
     }
     int rc = 0;
+    char *want = NULL;
+    long script_bytes = ftell(f);
     while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
         x.line++;
+        if (strcmp(line, sim_golden_marker) == 0) {
+            want = sim_read_rest(f);
+            rc = want ? 0 : sim_fail(&x, "%s", "cannot read the golden trace");
+            break;
+        }
+        script_bytes = ftell(f);
         if (trace)
             printf("> %s", line);
         int nw = sim_split(line, w);
@@ -590,9 +649,12 @@ int sim_script_run(const char *path, bool trace)
             rc = sim_fail(&x, "invariant violated: %s", x.s.viol_msg);
     }
     fclose(f);
+    if (rc == 0 && (want != NULL || rewrite))
+        rc = sim_start(&x) ? -1 : sim_golden_finish(&x, want, script_bytes, rewrite);
+    free(want);
     if (x.started)
         sim_free(&x.s);
     if (rc == 0)
-        printf("%s: ok (%d lines)\n", path, x.line);
+        printf("%s: ok (%d lines)%s\n", path, x.line, rewrite ? ", golden trace rewritten" : "");
     return rc;
 }
