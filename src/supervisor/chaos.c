@@ -46,6 +46,17 @@ static bool killable(const struct sup *s, uint16_t i)
     return sup_up(s, i) && !s->members.procs[i].killing;
 }
 
+/* Whether node i may be killed now: it is up, and without --chaos-any an acceptor dies only
+ * if a majority of the acceptors stays up. */
+static bool may_die(struct sup *s, uint16_t i, uint32_t up_acceptors)
+{
+    const struct cli_config *c = s->cfg;
+    if (!killable(s, i))
+        return false;
+    return !sup_has_role(c, i, PX_ROLE_ACCEPTOR) || c->chaos_any ||
+           up_acceptors - 1 >= c->acceptors / 2 + 1;
+}
+
 /* Picks a victim, or -1 when the pick may not die now (tried again on the next step). */
 static int chaos_victim(struct sup *s)
 {
@@ -57,16 +68,16 @@ static int chaos_victim(struct sup *s)
             up_acceptors++;
     uint16_t leader = sup_leader(s);
     uint16_t pick;
-    if (leader != PX_NODE_NONE && (ch->next == 0 || util_splitmix64(&ch->rng) % 3 == 0))
+    if (leader != PX_NODE_NONE && (ch->next == 0 || util_splitmix64(&ch->rng) % 3 == 0)) {
         pick = leader;
-    else
+        /* A leader that may not die (it is one of too few acceptors) must not block every kill
+         * of the run: another node is drawn instead. */
+        if (!may_die(s, pick, up_acceptors))
+            pick = (uint16_t)(util_splitmix64(&ch->rng) % c->nodes);
+    } else {
         pick = (uint16_t)(util_splitmix64(&ch->rng) % c->nodes);
-    if (!killable(s, pick))
-        return -1;
-    if (sup_has_role(c, pick, PX_ROLE_ACCEPTOR) && !c->chaos_any &&
-        up_acceptors - 1 < c->acceptors / 2 + 1)
-        return -1;
-    return pick;
+    }
+    return may_die(s, pick, up_acceptors) ? pick : -1;
 }
 
 void sup_chaos_step(struct sup *s)

@@ -168,19 +168,39 @@ static bool timed_out(struct sup *s, uint64_t now)
     return true;
 }
 
-/* Drives the client until every one of its rounds is decided. Returns 0, or the exit code
- * that ended the run (-1: a signal). */
+/* True while chaos kills are owed after the last round was decided (SUP_CHAOS_TAIL_NS). Not
+ * when no kill can ever happen: every node an acceptor, fewer than three of them, and no
+ * --chaos-any (any kill would leave less than a majority). */
+static bool chaos_owed(struct sup *s, uint64_t now)
+{
+    const struct cli_config *c = s->cfg;
+    if (s->record.resolving || s->chaos.next >= c->chaos_kills)
+        return false;
+    if (!c->chaos_any && c->acceptors == c->nodes && c->acceptors < 3)
+        return false;
+    if (s->drive.chaos_tail_ns == 0)
+        s->drive.chaos_tail_ns = now + SUP_CHAOS_TAIL_NS;
+    return now < s->drive.chaos_tail_ns;
+}
+
+/* Drives the client until every one of its rounds is decided (and the chaos kills still owed
+ * then happened). Returns 0, or the exit code that ended the run (-1: a signal). */
 static int drive_client(struct sup *s, uint64_t start_ns)
 {
     uint64_t last_progress = 0, last_overdue = start_ns;
     int rc = 0;
     s->members.defer_restarts = true;
-    while (!client_finished(s->drive.client)) {
+    for (;;) {
+        uint64_t now = util_now_ns();
+        bool finished = client_finished(s->drive.client);
+        if (finished && s->drive.finished_ns == 0)
+            s->drive.finished_ns = now; /* rounds/s ends here, not after the chaos tail */
+        if (finished && !chaos_owed(s, now))
+            break;
         if (sup_should_stop(s)) {
             rc = s->fatal ? s->fatal : -1;
             break;
         }
-        uint64_t now = util_now_ns();
         if (timed_out(s, now)) {
             rc = EXIT_RUNTIME;
             break;
@@ -189,7 +209,8 @@ static int drive_client(struct sup *s, uint64_t start_ns)
         watch_leader(s);
         if (!s->record.resolving) {
             sup_chaos_step(s); /* its moments count new rounds */
-            sup_failover_step(s, now);
+            if (!finished)
+                sup_failover_step(s, now);
         }
         submit_due(s, now, &last_overdue);
         sup_restart_due(s); /* after the requests of a dead leader went to its successor */
@@ -234,9 +255,11 @@ int sup_drive_run(struct sup *s)
     client_init(s->drive.client, s->cfg->rounds, s->cfg->window, s->record.run.base);
     start_ns = util_now_ns();
     sup_failover_start(s, start_ns);
+    s->drive.finished_ns = 0;
     rc = drive_client(s, start_ns);
     sup_failover_finish(s);
-    s->drive.seconds = (double)(util_now_ns() - start_ns) / 1e9;
+    uint64_t end_ns = s->drive.finished_ns ? s->drive.finished_ns : util_now_ns();
+    s->drive.seconds = (double)(end_ns - start_ns) / 1e9;
     return rc;
 }
 

@@ -67,10 +67,12 @@ void report_print(const struct report *r, FILE *out)
                 r->net.hosts, r->net.frames_sent, r->net.frames_received, r->net.hwm_full,
                 r->net.drops, r->net.bad_frames, r->net.bad_messages, r->net.lagged,
                 r->net.host_down);
-    fprintf(out,
-            "faults      restarts %u  chaos kills %u (leader %u)  leader changes %" PRIu64
-            "  hangs %u\n",
-            r->restarts, r->chaos_kills, r->chaos_leader_kills, r->leader_changes, r->hangs);
+    fprintf(
+        out,
+        "faults      restarts %u  chaos kills %u of %u planned (leader %u)  leader changes %" PRIu64
+        "  hangs %u\n",
+        r->restarts, r->chaos_kills, r->chaos_planned, r->chaos_leader_kills, r->leader_changes,
+        r->hangs);
     const struct report_failover *fo = &r->failover;
     if (fo->on)
         fprintf(out,
@@ -197,6 +199,7 @@ int report_json(const struct report *r, struct report_json_out *o)
                 r->net.drops, r->net.bad_frames, r->net.bad_messages, r->net.lagged, r->net.missed,
                 r->net.status_dropped, r->net.host_down);
     fprintf(f, "\"hangs\":%u,\"hung_learners\":%u,", r->hangs, r->hung_learners);
+    fprintf(f, "\"chaos_planned\":%u,", r->chaos_planned);
     fprintf(f, "\"bad_messages\":%" PRIu64 ",\"requests_dropped\":%" PRIu64 ",\"per_node\":[",
             r->bad_messages, r->requests_dropped);
     for (uint32_t i = 0; i < c->nodes; i++) {

@@ -46,7 +46,7 @@ struct report {
     uint64_t msgs, ring_full, drops, lagged, resubmits;
     uint64_t bad_messages;     /* every node's and the client's */
     uint64_t requests_dropped; /* client values the nodes' cores dropped (queue full) */
-    uint32_t restarts, chaos_kills, chaos_leader_kills;
+    uint32_t restarts, chaos_kills, chaos_leader_kills, chaos_planned;
     uint64_t leader_changes;
     uint64_t expected_value;
     uint32_t learners, learners_ok;

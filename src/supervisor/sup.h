@@ -115,13 +115,15 @@ struct sup_failover {
 /* --- drive.c -------------------------------------------------------------------------------- */
 struct sup_drive {
     struct client *client;
-    uint16_t target;       /* the node requests go to */
-    uint64_t deadline_ns;  /* --timeout: the run gives up at this time; 0 = never */
-    uint64_t max_instance; /* highest instance a reply reported, over both phases */
-    double seconds;        /* the new rounds: first submission to last decision */
-    uint16_t leader;       /* the leader the client last saw, PX_NODE_NONE before any */
-    pid_t leader_pid;      /* its process: another pid under the same id is another leader */
-    bool resend;           /* the old leader is gone: resend every outstanding request now */
+    uint16_t target;        /* the node requests go to */
+    uint64_t deadline_ns;   /* --timeout: the run gives up at this time; 0 = never */
+    uint64_t max_instance;  /* highest instance a reply reported, over both phases */
+    double seconds;         /* the new rounds: first submission to last decision */
+    uint16_t leader;        /* the leader the client last saw, PX_NODE_NONE before any */
+    pid_t leader_pid;       /* its process: another pid under the same id is another leader */
+    bool resend;            /* the old leader is gone: resend every outstanding request now */
+    uint64_t chaos_tail_ns; /* the rounds are decided, chaos kills still owed: wait until then */
+    uint64_t finished_ns;   /* when the client's last round was decided (0: not yet) */
 };
 
 /* --- record.c ------------------------------------------------------------------------------- */
@@ -189,6 +191,11 @@ bool sup_up(const struct sup *s, uint16_t i);
  * replaced well before the nodes' own election timeout (300 ms). A wrong call costs only a
  * leader change. */
 #define SUP_HANG_NS (100ull * 1000 * 1000)
+/* --chaos N promises N kills. A kill whose moment came while no pick could die (the last
+ * victim still restarting, a majority of acceptors to keep) is still owed when the last round is
+ * decided; the drive goes on without rounds until it happened or this long passed. A victim
+ * restarts in milliseconds, so a second is ample; the report says how many were planned. */
+#define SUP_CHAOS_TAIL_NS (1000ull * 1000 * 1000)
 /* A learner hung this long when the rounds are decided is left out of convergence and of
  * verification: as long as the nodes get to stop (a SIGSTOP of a few seconds is waited for). */
 #define SUP_LEFT_OUT_NS (5ull * 1000 * 1000 * 1000)

@@ -71,6 +71,7 @@ static void fill_report(struct sup *s, int code, struct report *r)
     r->hangs = s->members.hangs;
     r->chaos_kills = s->chaos.kills;
     r->chaos_leader_kills = s->chaos.leader_kills;
+    r->chaos_planned = s->cfg->chaos_kills;
     fill_nodes(s, r);
     if (s->verify.ran) {
         r->expected_value = s->verify.expected_value;

@@ -164,6 +164,31 @@ def chaos_kill_at_the_end_is_restarted_before_verification():
 
 
 @case
+def chaos_makes_every_kill_it_was_asked_for():
+    # --chaos 5 on 3 nodes over 1,000 rounds: the run is over in milliseconds, and a kill whose
+    # moment came while its pick could not die (the last victim still restarting, a majority to
+    # keep) was dropped at the end: 2 of 5 happened, and nothing said so.
+    for seed in (1, 2, 3):
+        doc = expect_verified(["--nodes", "3", "--rounds", "1000", "--store", "shm", "--chaos",
+                               "5", "--seed", str(seed)])
+        assert doc["chaos_kills"] == 5 and doc["chaos_planned"] == 5, doc
+        assert doc["restarts"] == 5, doc
+
+
+@case
+def chaos_that_cannot_kill_says_so_and_does_not_wait():
+    # Two acceptors and no --chaos-any: no kill may leave a majority, so none happens; the run
+    # ends as soon as its rounds are decided and the report says 0 of 3 planned.
+    p = run(["--nodes", "2", "--rounds", "500", "--store", "shm", "--chaos", "3", "--json", "-",
+             "--quiet"],
+            timeout=60)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    doc = json.loads(p.stdout)
+    assert doc["chaos_kills"] == 0 and doc["chaos_planned"] == 3, doc
+    assert doc["seconds"] < 1.0, doc
+
+
+@case
 def chaos_shm_store_stays_bounded_across_restarts():
     # Seeds that, before the node loop put a batch's TRUNCATE records first, made a restarted
     # node's shm store report "log area full" (exit 3) in about 1 run of 4.
