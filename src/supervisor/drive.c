@@ -131,8 +131,10 @@ static void pump(struct sup *s)
     uint64_t now = util_now_ns();
     for (uint32_t i = 0; i < n; i++)
         if (in[i].type == PX_MSG_CLIENT_REPLY &&
-            client_decided(s->drive.client, &in[i].value, in[i].instance, now))
+            client_decided(s->drive.client, &in[i].value, in[i].instance, now)) {
+            s->drive.decided_ns = now;
             sup_failover_decided(s, now, in[i].from, s->drive.client->last_latency_ns);
+        }
     if (n == 0)
         transport_wait(s->env.t, SUP_REPLY_WAIT_NS);
 }

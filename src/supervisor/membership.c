@@ -21,6 +21,7 @@
 #include "ipc/segment.h"
 #include "node/node.h"
 #include "store/store.h"
+#include "supervisor/restart.h"
 #include "supervisor/sup.h"
 
 /* Nodes get this long to publish their final state after `stop` before SIGKILL. */
@@ -219,6 +220,8 @@ static int slot_of(const struct sup *s, pid_t pid)
 static void on_death(struct sup *s, uint16_t i, int st)
 {
     struct sup_proc *p = &s->members.procs[i];
+    p->died_ns = util_now_ns();
+    p->died_leading = s->drive.leader == i || CMM_LOAD_SHARED(sup_node_shared(s, i)->is_leader);
     p->pid = 0;
     bank_counters(s, i);
     set_alive(s, i, false);
@@ -246,11 +249,39 @@ static void on_death(struct sup *s, uint16_t i, int st)
         sup_restart_due(s);
 }
 
+/* A majority of the acceptors is up without node i. */
+static bool quorum_without(const struct sup *s, uint16_t i)
+{
+    uint32_t acceptors = 0, up = 0;
+    for (uint16_t p = 0; p < s->cfg->nodes; p++) {
+        if (!sup_has_role(s->cfg, p, PX_ROLE_ACCEPTOR))
+            continue;
+        acceptors++;
+        if (p == i)
+            continue;
+        up += sup_net_local(s, p) ? sup_alive(s, p) && !s->members.procs[p].killing : sup_up(s, p);
+    }
+    return up > acceptors / 2;
+}
+
+/* The restart of node i waits for the fail-over its death started (restart.h). */
+static bool restart_holds(const struct sup *s, uint16_t i)
+{
+    const struct sup_proc *p = &s->members.procs[i];
+    const struct sup_restart_view v = {.now_ns = util_now_ns(),
+                                       .died_ns = p->died_ns,
+                                       .died_leading = p->died_leading,
+                                       .decided_ns = s->drive.decided_ns,
+                                       .quorum_without = quorum_without(s, i),
+                                       .drive_running = s->members.defer_restarts};
+    return sup_restart_holds(&v);
+}
+
 void sup_restart_due(struct sup *s)
 {
     for (uint16_t i = 0; i < s->cfg->nodes; i++) {
         struct sup_proc *p = &s->members.procs[i];
-        if (!p->restart_due)
+        if (!p->restart_due || restart_holds(s, i))
             continue;
         p->restart_due = false;
         if ((s->members.stopping && !s->members.stop_restart) || s->fatal)

@@ -64,6 +64,8 @@ struct sup_proc {
     bool hung_at_end;     /* still hung when the run ended: SIGKILLed, verdict "hung" */
     bool left_out;        /* hung for good when the learners converged without it */
     uint64_t heartbeat_seen, progress_ns; /* the hang watch's last look */
+    uint64_t died_ns;  /* when its last death was learned (restart.h holds a leader's restart) */
+    bool died_leading; /* it was the leader when it died */
     struct sup_counters banked;
 };
 
@@ -125,6 +127,7 @@ struct sup_drive {
     bool resend;            /* the old leader is gone: resend every outstanding request now */
     uint64_t chaos_tail_ns; /* the rounds are decided, chaos kills still owed: wait until then */
     uint64_t finished_ns;   /* when the client's last round was decided (0: not yet) */
+    uint64_t decided_ns;    /* when the client last saw a round decided (0: not yet) */
 };
 
 /* --- record.c ------------------------------------------------------------------------------- */
