@@ -153,8 +153,11 @@ static void segment_init(struct ipc_segment *s)
     IPC_ASSERT(s->plan.magic == 0);
     *h = s->plan;
     h->owner_pid = (int32_t)getpid();
-    for (uint32_t e = 0; e < l->endpoints; e++)
+    for (uint32_t e = 0; e < l->endpoints; e++) {
         ipc_doorbell_init(&ipc_segment_ctl(s, e)->bell);
+        int rc = ipc_life_init(&ipc_segment_ctl(s, e)->life); /* glibc: cannot fail */
+        IPC_ASSERT(rc == 0);
+    }
     for (uint32_t from = 0; from < l->endpoints; from++) {
         for (uint32_t to = 0; to < l->endpoints; to++) {
             if (from != to)

@@ -24,6 +24,7 @@
 
 #include "ipc/bcast.h"
 #include "ipc/doorbell.h"
+#include "ipc/life.h"
 #include "ipc/ring.h"
 
 /* 64 nodes (PX_NODES_MAX) + the supervisor. */
@@ -31,7 +32,7 @@
 /* "PXSHMSEG" */
 #define IPC_SEGMENT_MAGIC UINT64_C(0x4745534d48535850)
 /* Bump whenever the layout of anything in the segment changes. */
-#define IPC_SEGMENT_VERSION 1u
+#define IPC_SEGMENT_VERSION 2u
 /* Per-endpoint user area bound: the shm store backend's records, far below this. */
 #define IPC_USER_BYTES_MAX (UINT64_C(1) << 30)
 /* Whole-segment bound (16 GiB): larger means a mistaken ring configuration; the memory is
@@ -62,12 +63,13 @@ struct ipc_ctl {
     uint32_t incarnation;                /* supervisor: bumped on every (re)start */
     uint32_t alive;                      /* supervisor: 1 running, 0 down */
     uint32_t reserved0;
-    uint64_t heartbeat; /* endpoint: bumped every loop iteration (hang detection) */
-    uint64_t msgs_sent; /* endpoint: messages pushed or published */
-    uint64_t ring_full; /* endpoint: pushes that found a ring full */
-    uint64_t drops;     /* endpoint: messages dropped (peer down or detached) */
-    uint64_t lagged;    /* endpoint: lagged broadcast reads */
-    uint64_t reserved1[9];
+    uint64_t heartbeat;   /* endpoint: bumped every loop iteration (hang detection) */
+    uint64_t msgs_sent;   /* endpoint: messages pushed or published */
+    uint64_t ring_full;   /* endpoint: pushes that found a ring full */
+    uint64_t drops;       /* endpoint: messages dropped (peer down or detached) */
+    uint64_t lagged;      /* endpoint: lagged broadcast reads */
+    struct ipc_life life; /* endpoint holds it while it runs; its death releases it (life.h) */
+    uint64_t reserved1[(9 * 8 - sizeof(struct ipc_life)) / 8];
 };
 
 _Static_assert(sizeof(struct ipc_ctl) == 2 * IPC_LINE_BYTES, "ctl is two lines");

@@ -7,6 +7,7 @@
 #include "node/node.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "common/log.h"
 #include "common/pool.h"
 #include "common/util.h"
+#include "ipc/life.h"
 #include "ipc/segment.h"
 #include "node/driver.h"
 #include "node/transport.h"
@@ -370,6 +372,12 @@ int node_run(const struct node_args *a)
     nd.pool = ipc_segment_user(a->seg, a->cfg.nodes);
     nd.me = ipc_segment_user(a->seg, a->cfg.id);
     nd.ctl = ipc_segment_ctl(a->seg, a->cfg.id);
+    /* Held for life: our death releases it before the kernel reaps us (ipc/life.h). */
+    int held = ipc_life_hold(&nd.ctl->life, a->cfg.incarnation);
+    if (held != 0) {
+        fprintf(stderr, "paxos-shm: node %u: take its life lock: %s\n", a->cfg.id, strerror(-held));
+        return NODE_EXIT_FAILED;
+    }
     nd.elections_base = CMM_LOAD_SHARED(nd.me->elections_won);
     nd.batches_base = CMM_LOAD_SHARED(nd.me->batches);
     nd.records_base = CMM_LOAD_SHARED(nd.me->records);

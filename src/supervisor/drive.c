@@ -32,6 +32,7 @@
 
 bool sup_should_stop(struct sup *s)
 {
+    sup_take_early_deaths(s);
     if (sup_take_sigchld())
         sup_reap(s);
     sup_watch_hangs(s);
@@ -77,7 +78,7 @@ static void watch_leader(struct sup *s)
 {
     struct sup_drive *d = &s->drive;
     if (d->leader != PX_NODE_NONE &&
-        (s->members.procs[d->leader].pid != d->leader_pid || s->members.procs[d->leader].hung)) {
+        (s->members.procs[d->leader].pid != d->leader_pid || !sup_alive(s, d->leader))) {
         uint16_t next = successor_of(s, d->leader);
         client_expire_all(d->client);
         d->resend = true;

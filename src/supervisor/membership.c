@@ -81,7 +81,8 @@ bool sup_up(const struct sup *s, uint16_t i)
 bool sup_alive(const struct sup *s, uint16_t i)
 {
     PX_ASSERT(i < s->cfg->nodes);
-    return s->members.procs[i].pid > 0 && !s->members.procs[i].hung;
+    const struct sup_proc *p = &s->members.procs[i];
+    return p->pid > 0 && !p->hung && !p->gone;
 }
 
 bool sup_settled(const struct sup *s, uint16_t i)
@@ -90,7 +91,7 @@ bool sup_settled(const struct sup *s, uint16_t i)
     if (!sup_net_local(s, i))
         return sup_net_remote_settled(s, i);
     const struct sup_proc *p = &s->members.procs[i];
-    return p->pid > 0 && !p->killing && !p->hung &&
+    return p->pid > 0 && !p->killing && !p->hung && !p->gone &&
            CMM_LOAD_SHARED(sup_node_shared(s, i)->loaded_incarnation) == p->incarnation;
 }
 
@@ -220,8 +221,11 @@ static int slot_of(const struct sup *s, pid_t pid)
 static void on_death(struct sup *s, uint16_t i, int st)
 {
     struct sup_proc *p = &s->members.procs[i];
-    p->died_ns = util_now_ns();
-    p->died_leading = s->drive.leader == i || CMM_LOAD_SHARED(sup_node_shared(s, i)->is_leader);
+    if (!p->gone) { /* else these were noted when the death was announced */
+        p->died_ns = util_now_ns();
+        p->died_leading = s->drive.leader == i || CMM_LOAD_SHARED(sup_node_shared(s, i)->is_leader);
+    }
+    p->gone = false;
     p->pid = 0;
     bank_counters(s, i);
     set_alive(s, i, false);
@@ -288,6 +292,31 @@ void sup_restart_due(struct sup *s)
             continue;
         if (sup_spawn(s, i) != 0)
             s->fatal = EXIT_RUNTIME;
+    }
+}
+
+void sup_take_early_deaths(struct sup *s)
+{
+    struct sup_watch *w = &s->members.watch;
+    if (CMM_LOAD_SHARED(w->dead_mask) == 0)
+        return;
+    uint64_t mask = uatomic_xchg(&w->dead_mask, 0);
+    cmm_smp_rmb(); /* the bits before the incarnations; pairs with watch_node's wmb */
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        struct sup_proc *p = &s->members.procs[i];
+        if (!(mask & (1ull << i)))
+            continue;
+        /* An older incarnation's notice, or one already reaped: SIGCHLD did the work. */
+        uint32_t dead = uatomic_read(&w->dead_incarnation[i]);
+        if (p->pid <= 0 || p->gone || dead != p->incarnation || s->members.stopping)
+            continue;
+        p->gone = true;
+        p->died_ns = util_now_ns();
+        p->died_leading = s->drive.leader == i || CMM_LOAD_SHARED(sup_node_shared(s, i)->is_leader);
+        /* It leads no more; the dead process can no longer write the flag. */
+        CMM_STORE_SHARED(sup_node_shared(s, i)->is_leader, 0);
+        LOG(LOG_INFO, "node %u incarnation %u died (its life lock was released)", i, dead);
+        set_alive(s, i, false);
     }
 }
 
@@ -361,7 +390,8 @@ void sup_watch_hangs(struct sup *s)
         uint64_t hb = CMM_LOAD_SHARED(ipc_segment_ctl(s->env.seg, i)->heartbeat);
         bool moved = hb != p->heartbeat_seen;
         p->heartbeat_seen = hb;
-        if (p->pid <= 0 || p->killing || !loaded || moved || !judge || p->progress_ns == 0) {
+        if (p->pid <= 0 || p->killing || p->gone || !loaded || moved || !judge ||
+            p->progress_ns == 0) {
             p->progress_ns = now;
             if (p->hung && moved) {
                 p->hung = false;

@@ -194,6 +194,8 @@ void sup_teardown(struct sup *s)
     struct sup_env *e = &s->env;
     sup_net_teardown(s);
     sup_kill_nodes(s);
+    if (e->seg)
+        sup_watch_stop(s); /* the nodes are gone: every watcher returns within IPC_LIFE_LOOK_NS */
     if (e->t)
         e->t->ops->destroy(e->t);
     transport_sock_mesh_destroy(e->mesh);

@@ -15,6 +15,7 @@
 #define PX_SUP_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -66,7 +67,17 @@ struct sup_proc {
     uint64_t heartbeat_seen, progress_ns; /* the hang watch's last look */
     uint64_t died_ns;  /* when its last death was learned (restart.h holds a leader's restart) */
     bool died_leading; /* it was the leader when it died */
+    bool gone;         /* its death was announced from its life lock; not reaped yet */
     struct sup_counters banked;
+};
+
+/* The early death notice (watch.c): watcher threads set bits here, the main thread takes them. */
+struct sup_watch {
+    pthread_t threads[CLI_NODES_MAX];
+    bool running[CLI_NODES_MAX];
+    int quit;                                 /* main thread: 1 = watchers return */
+    uint64_t dead_mask;                       /* watchers: bit i = node i died (atomic or) */
+    uint32_t dead_incarnation[CLI_NODES_MAX]; /* watchers: the incarnation that died */
 };
 
 struct sup_members {
@@ -79,7 +90,8 @@ struct sup_members {
      * takes milliseconds, which a fail-over should not wait for. */
     bool defer_restarts;
     uint64_t watch_ns; /* the hang watch's last run */
-    uint32_t hangs;    /* hangs detected during this run */
+    struct sup_watch watch;
+    uint32_t hangs; /* hangs detected during this run */
 };
 
 /* --- chaos.c -------------------------------------------------------------------------------- */
@@ -179,7 +191,14 @@ void sup_teardown(struct sup *s);
 struct pool_node_shared *sup_node_shared(const struct sup *s, uint16_t i);
 bool sup_has_role(const struct cli_config *c, uint16_t i, unsigned role);
 
+/* watch.c: one thread per local node waits for its death on the node's life lock. */
+int sup_watch_start(struct sup *s);
+void sup_watch_stop(struct sup *s);
+
 /* membership.c */
+/* Announces the deaths the watchers saw (the segment's alive flags, the doorbells), before
+ * SIGCHLD: the nodes start the fail-over while the kernel is still tearing the process down. */
+void sup_take_early_deaths(struct sup *s);
 /* Continues each id's incarnations and restarts from the registry (a kept data dir). */
 void sup_members_load(struct sup *s);
 int sup_spawn(struct sup *s, uint16_t i);

@@ -153,7 +153,7 @@ int sup_run(const struct cli_config *cfg)
     sup_install_signals();
     int code = EXIT_RUNTIME;
     bool ready = sup_setup_data_dir(&s) == 0 && sup_setup_segment(&s) == 0 &&
-                 sup_net_start(&s) == 0 && spawn_all(&s) == 0;
+                 sup_watch_start(&s) == 0 && sup_net_start(&s) == 0 && spawn_all(&s) == 0;
     if (ready && !sup_net_first(&s)) {
         code = sup_net_follow(&s); /* another host of a pool: the first one reports */
     } else if (ready) {
