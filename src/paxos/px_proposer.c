@@ -669,12 +669,34 @@ void px_proposer_peer_down(struct px_node *n, uint16_t peer, struct px_ready *ou
 {
     PX_ASSERT(peer < n->cfg.nodes);
     PX_ASSERT(peer != n->cfg.id); /* checked by px_node_peer_status */
-    if (peer != n->leader || n->state != PX_FOLLOWER)
+    if (n->state != PX_FOLLOWER)
         return;
-    px_proposer_reset_timer(n, true);
-    n->leader = PX_NODE_NONE;
-    if (live_rank(n) == 0 && px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER) && !far_behind(n))
+    if (peer == n->leader) {
+        px_proposer_reset_timer(n, true);
+        n->leader = PX_NODE_NONE;
+    } else if (n->leader != PX_NODE_NONE) {
+        return; /* a follower died: the leader we know is not affected */
+    }
+    /* Here no leader is known: the dead one, or one whose win never reached us (a leader
+     * killed right after it won, before its first message): the election must not wait for
+     * a timer either way. */
+    PX_ASSERT(n->leader == PX_NODE_NONE);
+    if (live_rank(n) != 0 || !px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER))
+        return;
+    if (!far_behind(n)) {
         campaign(n, out);
+        return;
+    }
+    /* Far behind, its phase 1 would be long: the next live proposer is asked to campaign now
+     * (handed back, a = 1: it campaigns even if it is behind too) rather than wait its
+     * rank's election timeout. */
+    uint16_t to = rotation_target(n);
+    struct px_msg *m = to == PX_NODE_NONE ? NULL : px_out_msg(n, out, PX_MSG_TAKEOVER, to);
+    if (m == NULL)
+        return; /* nobody to ask, or no room: the election timers elect someone */
+    m->ballot = n->max_seen;
+    m->instance = n->commit;
+    m->a = 1;
 }
 
 static int enqueue(struct px_node *n, const struct px_value *v)

@@ -362,6 +362,67 @@ static void test_proposer_campaigns_at_once_when_leader_reported_down_and_rank_z
     free(r);
 }
 
+/* A leader killed right after it won, before its first message reached this node: the node
+ * knows no leader, so the death of the peer that won looked like a follower's and nobody
+ * campaigned until an election timer fired (300 ms stalls, seen with --failover-every). With
+ * no leader known, the first live proposer by id campaigns at once on any death. */
+static void test_proposer_campaigns_at_once_when_a_peer_dies_and_no_leader_is_known(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(1, 3, false);
+    struct px_ready *r = pxu_ready();
+    assert_int_equal(px_node_leader(n), PX_NODE_NONE);
+    px_node_peer_status(n, 0, false, r);
+    int k = pxu_find(r, PX_MSG_PREPARE, 0);
+    assert_true(k >= 0);
+    assert_int_equal(px_ballot_node(r->msgs[k].ballot), 1);
+    assert_int_equal(px_node_stats(n)->campaigns, 1);
+    pxu_free(n);
+    free(r);
+}
+
+/* The death of a follower changes nothing while the leader this node knows is alive. */
+static void test_proposer_follower_death_starts_no_campaign_while_a_leader_is_known(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(1, 3, false);
+    struct px_ready *r = pxu_ready();
+    struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 2, PX_TO_ALL, px_ballot_make(1, 2), 0);
+    px_node_step(n, &hb, r);
+    assert_int_equal(px_node_leader(n), 2);
+    px_ready_clear(r);
+    px_node_peer_status(n, 0, false, r);
+    assert_int_equal(pxu_count(r, PX_MSG_PREPARE), 0);
+    assert_int_equal(px_node_leader(n), 2);
+    assert_int_equal(px_node_stats(n)->campaigns, 0);
+    pxu_free(n);
+    free(r);
+}
+
+/* The first live proposer is far behind when the leader dies: it does not campaign (its
+ * phase 1 would be long) but asks the next live proposer to campaign now, handed back (a = 1)
+ * so that one campaigns even if it is behind too; before, the pool waited that proposer's
+ * election timeout. */
+static void
+test_proposer_far_behind_asks_the_next_proposer_to_campaign_when_the_leader_dies(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(0, 3, true);
+    struct px_ready *r = pxu_ready();
+    struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(1, 1), 0);
+    hb.a = PX_CAMPAIGN_LAG_MAX + 1;
+    px_node_step(n, &hb, r);
+    px_ready_clear(r);
+    px_node_peer_status(n, 1, false, r);
+    assert_int_equal(pxu_count(r, PX_MSG_PREPARE), 0);
+    int k = pxu_find(r, PX_MSG_TAKEOVER, 0);
+    assert_true(k >= 0);
+    assert_int_equal(r->msgs[k].to, 2);
+    assert_int_equal(r->msgs[k].a, 1);
+    pxu_free(n);
+    free(r);
+}
+
 /* Only the rank-next proposer jumps: the one behind it keeps the seeded back-off (a timer of
  * at least one election timeout), so two live proposers do not duel on every leader death. */
 static void
@@ -633,6 +694,10 @@ int main(void)
         cmocka_unit_test(test_proposer_quorum_follows_acceptor_set_changes),
         cmocka_unit_test(test_proposer_that_is_no_acceptor_persists_its_ballot_before_prepare),
         cmocka_unit_test(test_proposer_far_behind_the_chosen_log_defers_its_campaign),
+        cmocka_unit_test(test_proposer_campaigns_at_once_when_a_peer_dies_and_no_leader_is_known),
+        cmocka_unit_test(test_proposer_follower_death_starts_no_campaign_while_a_leader_is_known),
+        cmocka_unit_test(
+            test_proposer_far_behind_asks_the_next_proposer_to_campaign_when_the_leader_dies),
         cmocka_unit_test(test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campaign),
         cmocka_unit_test(
             test_proposer_leader_answers_an_already_applied_resubmission_without_a_slot),
