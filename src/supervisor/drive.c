@@ -83,6 +83,7 @@ static void watch_leader(struct sup *s)
         client_expire_all(d->client);
         d->resend = true;
         d->leader = PX_NODE_NONE;
+        d->handed_to = next;
         if (next != PX_NODE_NONE)
             d->target = next;
         return;
@@ -90,6 +91,14 @@ static void watch_leader(struct sup *s)
     uint16_t l = sup_leader(s);
     if (l == PX_NODE_NONE)
         return;
+    if (d->leader == PX_NODE_NONE && d->handed_to != PX_NODE_NONE && l != d->handed_to) {
+        /* Another proposer won than the one the requests went to (it was behind and asked
+         * the next one to campaign, or it lost the race): that one holds them until it hears
+         * the winner's first message; the winner gets them now. */
+        client_expire_all(d->client);
+        d->resend = true;
+    }
+    d->handed_to = PX_NODE_NONE;
     d->leader = l;
     d->leader_pid = s->members.procs[l].pid;
 }

@@ -136,6 +136,7 @@ struct sup_drive {
     double seconds;         /* the new rounds: first submission to last decision */
     uint16_t leader;        /* the leader the client last saw, PX_NODE_NONE before any */
     pid_t leader_pid;       /* its process: another pid under the same id is another leader */
+    uint16_t handed_to;     /* the dead leader's successor that got the requests, or NONE */
     bool resend;            /* the old leader is gone: resend every outstanding request now */
     uint64_t chaos_tail_ns; /* the rounds are decided, chaos kills still owed: wait until then */
     uint64_t finished_ns;   /* when the client's last round was decided (0: not yet) */

@@ -141,6 +141,7 @@ int sup_run(const struct cli_config *cfg)
     if (cfg->json_path && report_json_open(cfg->json_path, &json) != 0)
         return EXIT_USAGE;
     s.drive.leader = PX_NODE_NONE;
+    s.drive.handed_to = PX_NODE_NONE;
     s.cfg = cfg;
     s.drive.client = malloc(sizeof(*s.drive.client));
     if (s.drive.client == NULL || sup_chaos_plan(&s) != 0 || sup_failover_init(&s) != 0) {
