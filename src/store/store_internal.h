@@ -74,6 +74,16 @@ int store_sq_refuse_links(const char *path, char *err, size_t err_len);
  * holds the line. */
 int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, sqlite3 **db,
                      char *err, size_t err_len);
+/* The node stores' VFS (store_sqlite_vfs.c): the default one, except that the WAL appends of a
+ * held commit reach the OS as one write. Its name for sqlite3_open_v2, or NULL when it could not
+ * be registered (the default VFS is then used). */
+const char *store_sq_vfs(void);
+/* Gathers db's WAL appends in memory from now until store_sq_wal_flush (no-op when db's WAL is
+ * not open or not on store_sq_vfs). */
+void store_sq_wal_hold(sqlite3 *db);
+/* Writes the gathered appends to the OS and ends the hold: SQLITE_OK, or the VFS's error code
+ * with errno set (sticky: every later use of the WAL fails too). */
+int store_sq_wal_flush(sqlite3 *db);
 /* Runs one SQL text without results; returns 0 or a mapped code with err filled. */
 int store_sq_exec(sqlite3 *db, const char *path, const char *sql, char *err, size_t err_len);
 /* One recorded property of a store file and the code returned when it differs. */

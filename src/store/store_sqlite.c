@@ -311,8 +311,10 @@ int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, sql
     /* NOFOLLOW: a link put in place of the file after the check above is refused too; sqlite
      * opens the -wal, -shm and -journal files with O_NOFOLLOW itself. */
     sq_resolved(path, real, sizeof(real));
+    /* A node store (exclusive) gathers each commit's WAL frames into one write. */
     rc = sqlite3_open_v2(real, &db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
+                         exclusive ? store_sq_vfs() : NULL);
     if (rc != SQLITE_OK) {
         int code = store_sq_fail(err, err_len, db, path, "open",
                                  db != NULL ? sqlite3_extended_errcode(db) : rc);
@@ -520,6 +522,9 @@ static void sq_close(struct store *s)
     struct store_sq *q = sq_of(s);
     if (q->db != NULL && !sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL); /* discard the open batch */
+    /* A store broken by a failed write leaves its WAL as it is for the next open's recovery. */
+    if (q->db != NULL && q->base.failed != 0)
+        sqlite3_db_config(q->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     sqlite3_stmt *all[] = {q->st_begin, q->st_commit, q->st_rollback,
                            q->st_log,   q->st_del,    q->st_state};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
@@ -718,8 +723,16 @@ static int sq_commit(struct store *s)
         sqlite3_bind_blob(q->st_state, 3, &q->fib, (int)sizeof(q->fib), SQLITE_STATIC);
         rc = sq_step(q, q->st_state, "update paxos_state");
     }
-    if (rc == 0)
+    /* COMMIT writes the batch's frames (and may run a checkpoint); they reach the OS as one
+     * write at the flush, before this returns: the reply waits for it (store.h). */
+    if (rc == 0) {
+        store_sq_wal_hold(q->db);
         rc = sq_step(q, q->st_commit, "commit");
+        int flushed = store_sq_wal_flush(q->db);
+        if (rc == 0 && flushed != SQLITE_OK)
+            rc = store_sq_fail(q->base.err, sizeof(q->base.err), NULL, q->base.name,
+                               "commit (writing the WAL)", flushed);
+    }
     if (rc != 0 && !sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     q->buf[0].len = q->buf[1].len = 0;
