@@ -716,11 +716,18 @@ static void test_sqlite_damaged_table_page_fails_with_ebadmsg(void **state)
 {
     struct stat st;
     char path[512];
+    unsigned char hdr[18];
     sq_make_store(*state, 3);
     fx_path(*state, path, sizeof(path));
     assert_int_equal(stat(path, &st), 0);
-    assert_true(st.st_size >= 4 * 4096);        /* master, meta, paxos_state, log */
-    sq_overwrite(*state, 3 * 4096, 0x5a, 4096); /* page 4: a table's b-tree page */
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, hdr, sizeof(hdr), 0), (ssize_t)sizeof(hdr));
+    assert_int_equal(close(fd), 0);
+    size_t page = (size_t)hdr[16] << 8 | hdr[17]; /* the header's page size (big-endian) */
+    assert_true(page >= 512 && page <= 4096);
+    assert_true(st.st_size >= 4 * (off_t)page);        /* master, meta, paxos_state, log */
+    sq_overwrite(*state, 3 * (off_t)page, 0x5a, page); /* page 4: a table's b-tree page */
     sq_expect_open_fails(*state, TEST_NODES, -EBADMSG, "damaged");
 }
 
