@@ -19,6 +19,12 @@ void store_assert_fail(const char *expr, const char *file, int line);
 /* Layout version of both backends: bump on any change of tables, area layout or record
  * meaning. A store of another version is refused with -EPROTO. */
 #define STORE_LAYOUT_VERSION 2
+/* Layout of the sqlite node store: 3 packs each log record in about 12 bytes (varints) instead
+ * of 32. A version-2 file still opens: its rows are read as they are, new rows are written in
+ * version 3's packing and its meta is raised to 3 (a build that reads only 2 then refuses it
+ * with one line). */
+#define STORE_SQ_NODE_LAYOUT_VERSION 3
+#define STORE_SQ_NODE_LAYOUT_OLDEST  2
 
 typedef void (*store_each_fn)(void *ctx, const struct px_rec *r);
 
@@ -74,6 +80,16 @@ int store_sq_refuse_links(const char *path, char *err, size_t err_len);
  * holds the line. */
 int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, sqlite3 **db,
                      char *err, size_t err_len);
+/* The node stores' VFS (store_sqlite_vfs.c): the default one, except that the WAL appends of a
+ * held commit reach the OS as one write. Its name for sqlite3_open_v2, or NULL when it could not
+ * be registered (the default VFS is then used). */
+const char *store_sq_vfs(void);
+/* Gathers db's WAL appends in memory from now until store_sq_wal_flush (no-op when db's WAL is
+ * not open or not on store_sq_vfs). */
+void store_sq_wal_hold(sqlite3 *db);
+/* Writes the gathered appends to the OS and ends the hold: SQLITE_OK, or the VFS's error code
+ * with errno set (sticky: every later use of the WAL fails too). */
+int store_sq_wal_flush(sqlite3 *db);
 /* Runs one SQL text without results; returns 0 or a mapped code with err filled. */
 int store_sq_exec(sqlite3 *db, const char *path, const char *sql, char *err, size_t err_len);
 /* One recorded property of a store file and the code returned when it differs. */
@@ -82,10 +98,17 @@ struct store_sq_kv {
     int64_t value;
     int code_if_different;
 };
+/* The layout versions a file may have: `version` is written to a new file, oldest..version are
+ * read. */
+struct store_sq_layout {
+    int64_t version, oldest;
+};
 /* Inside a write transaction: when the file holds no table yet, creates `meta` with the layout
- * version and the pairs and sets *fresh; otherwise checks them (-EPROTO for another layout
- * version or a file that is not a store, the pair's code for a mismatching pair). */
-int store_sq_meta(sqlite3 *db, const char *path, const struct store_sq_kv *kv, int pairs,
-                  bool *fresh, char *err, size_t err_len);
+ * version and the pairs and sets *fresh; otherwise checks them (-EPROTO for a layout version
+ * outside oldest..version or a file that is not a store, the pair's code for a mismatching
+ * pair) and sets *found to the file's layout version. */
+int store_sq_meta(sqlite3 *db, const char *path, struct store_sq_layout layout,
+                  const struct store_sq_kv *kv, int pairs, bool *fresh, int64_t *found, char *err,
+                  size_t err_len);
 
 #endif

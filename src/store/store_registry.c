@@ -92,7 +92,9 @@ static int reg_setup(struct store_registry *r)
     int rc = store_sq_exec(r->db, r->path, "BEGIN IMMEDIATE", r->err, sizeof(r->err));
     if (rc != 0)
         return rc;
-    rc = store_sq_meta(r->db, r->path, kv, 1, &fresh, r->err, sizeof(r->err));
+    const struct store_sq_layout layout = {STORE_LAYOUT_VERSION, STORE_LAYOUT_VERSION};
+    int64_t found = 0;
+    rc = store_sq_meta(r->db, r->path, layout, kv, 1, &fresh, &found, r->err, sizeof(r->err));
     if (rc == 0 && fresh)
         rc = store_sq_exec(r->db, r->path, reg_schema, r->err, sizeof(r->err));
     if (rc == 0 && !fresh)

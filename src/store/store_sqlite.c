@@ -1,11 +1,15 @@
 /* store_sqlite.c: the sqlite backend (one WAL database per node, one transaction per batch).
  *
- * Tables (layout STORE_LAYOUT_VERSION):
+ * Tables (layout STORE_SQ_NODE_LAYOUT_VERSION):
  *   meta(key PRIMARY KEY, value)                       layout_version, nodes, node_id, fib_bytes
  *   paxos_state(id = 1, promised, truncated, fib)      one row; fib is struct px_fib's bytes
  *   log(batch PRIMARY KEY, kind, first, last, recs)    one row per committed batch and kind
- * A batch's ACCEPTED records are one row (kind 1) and its DECIDED records another (kind 2):
- * `recs` packs them as struct sq_packed (native byte order: the file belongs to this machine).
+ * A batch's ACCEPTED records are one row (kind 3) and its DECIDED records another (kind 4):
+ * `recs` packs them one after the other, each as varints of the differences from the record
+ * before it (instance, and ballot for ACCEPTED), the increment as 8 bytes, the client id, and
+ * the difference of the seq: about 12 bytes where a fixed layout takes 32, so a batch's commit
+ * writes fewer pages (sq_enc_rec). Kinds 1 and 2 are version 2's fixed layout (struct
+ * sq_packed, native byte order), still read from a version-2 file.
  * One row per batch instead of one per record is what makes group commit pay: a node writes
  * a few hundred records per batch, and sqlite's cost is per statement and per page, not per
  * byte. A later ACCEPTED of the same instance supersedes an earlier one (later batch wins at
@@ -26,14 +30,21 @@
 
 #include "store_internal.h"
 
+#define STORE_SQ_STR_(x) #x
+#define STORE_SQ_STR(x)  STORE_SQ_STR_(x)
+
 /* Wait this long for a file lock held by another process (e.g. the previous incarnation of
  * this node still exiting) before returning -EBUSY. */
 #define STORE_BUSY_MS 2000
 /* Page cache per connection (KiB, sqlite's negative cache_size): holds the hot end of the log
  * b-trees; 16 nodes x 8 MiB stays small. */
 #define STORE_CACHE_KIB 8192
-/* WAL pages between automatic checkpoints: fewer, larger checkpoints; bounds the WAL (16 MiB
- * with 4 KiB pages). */
+/* Page size of a new node store. A commit rewrites whole pages (the log's last leaf and its
+ * overflow pages, the state row's page, the header page): with 1 KiB pages a 16-node run
+ * writes 129 MB to the WALs, with 4 KiB pages 316 MB, for the same records. */
+#define STORE_PAGE_BYTES 1024
+/* WAL pages between automatic checkpoints: fewer, larger checkpoints; bounds the WAL (4 MiB
+ * with 1 KiB pages, 16 MiB with the 4 KiB pages of a store made by an earlier release). */
 #define STORE_WAL_CHECKPOINT_PAGES 4096
 /* The WAL file is truncated back to this after a checkpoint. */
 #define STORE_WAL_LIMIT_BYTES (64 * 1024 * 1024)
@@ -45,14 +56,25 @@ struct sq_packed {
 };
 _Static_assert(sizeof(struct sq_packed) == 32, "packed record layout");
 
-enum { SQ_KIND_ACCEPTED = 1, SQ_KIND_DECIDED = 2 };
+enum {
+    SQ_KIND_ACCEPTED_V2 = 1, /* struct sq_packed records (layout 2) */
+    SQ_KIND_DECIDED_V2 = 2,
+    SQ_KIND_ACCEPTED = 3, /* varint records (sq_enc_rec) */
+    SQ_KIND_DECIDED = 4,
+};
+
+/* Longest packed record: four varints of at most 10 bytes and the 8-byte increment. */
+#define SQ_REC_BYTES_MAX 48
 
 /* The records of the open batch, one growing buffer per kind (grown by doubling, so a node
- * reallocates only while its batches are still getting bigger). */
+ * reallocates only while its batches are still getting bigger). prev is the record before the
+ * next one (zero at the start of a row). */
 struct sq_buf {
-    struct sq_packed *recs;
-    uint32_t len, cap;
+    unsigned char *bytes;
+    size_t len, cap;
+    uint32_t count;
     uint64_t first, last;
+    struct sq_packed prev;
 };
 
 struct store_sq {
@@ -72,6 +94,82 @@ static struct store_sq *sq_of(struct store *s)
 {
     STORE_ASSERT(s->kind == STORE_SQLITE);
     return (struct store_sq *)(void *)s;
+}
+
+/* ---- the packing of log records (layout 3) ---- */
+
+static size_t sq_put_varint(unsigned char *out, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (unsigned char)v;
+    return n;
+}
+
+/* Reads one varint at *at below end: false when it runs past end or over 64 bits. */
+static bool sq_get_varint(const unsigned char **at, const unsigned char *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 64 && *at < end; shift += 7) {
+        unsigned char b = *(*at)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0)
+            return shift < 63 || b <= 1;
+    }
+    return false;
+}
+
+/* The difference b - a as an unsigned number, small when |b - a| is (zigzag). */
+static uint64_t sq_zigzag(uint64_t a, uint64_t b)
+{
+    uint64_t d = b - a;
+    return (d << 1) ^ (0 - (d >> 63));
+}
+
+static uint64_t sq_unzigzag(uint64_t a, uint64_t z)
+{
+    return a + ((z >> 1) ^ (0 - (z & 1)));
+}
+
+/* Packs r after prev into out (SQ_REC_BYTES_MAX bytes of room); returns the bytes used. */
+static size_t sq_enc_rec(unsigned char *out, const struct sq_packed *prev,
+                         const struct sq_packed *r, bool accepted)
+{
+    size_t n = sq_put_varint(out, sq_zigzag(prev->instance, r->instance));
+    if (accepted)
+        n += sq_put_varint(out + n, sq_zigzag(prev->ballot, r->ballot));
+    memcpy(out + n, &r->increment, sizeof(r->increment));
+    n += sizeof(r->increment);
+    n += sq_put_varint(out + n, r->client_id);
+    n += sq_put_varint(out + n, sq_zigzag(prev->seq, r->seq));
+    STORE_ASSERT(n <= SQ_REC_BYTES_MAX);
+    return n;
+}
+
+/* Unpacks the record at *at (after prev) into r: false when the bytes are not one record. */
+static bool sq_dec_rec(const unsigned char **at, const unsigned char *end,
+                       const struct sq_packed *prev, struct sq_packed *r, bool accepted)
+{
+    uint64_t inst = 0, ballot = 0, client = 0, seq = 0;
+    if (!sq_get_varint(at, end, &inst) || (accepted && !sq_get_varint(at, end, &ballot)))
+        return false;
+    if (end - *at < (ptrdiff_t)sizeof(r->increment))
+        return false;
+    memcpy(&r->increment, *at, sizeof(r->increment));
+    *at += sizeof(r->increment);
+    if (!sq_get_varint(at, end, &client) || client > UINT32_MAX || !sq_get_varint(at, end, &seq))
+        return false;
+    uint64_t seq_abs = sq_unzigzag(prev->seq, seq);
+    if (seq_abs > UINT32_MAX)
+        return false;
+    r->instance = sq_unzigzag(prev->instance, inst);
+    r->ballot = accepted ? sq_unzigzag(prev->ballot, ballot) : 0;
+    r->client_id = (uint32_t)client;
+    r->seq = (uint32_t)seq_abs;
+    return true;
 }
 
 /* ---- helpers shared with the registry ---- */
@@ -218,6 +316,10 @@ static int sq_pragmas(sqlite3 *db, const char *path, enum store_sync sync, bool 
      * calls per transaction, and a second process opening the file gets -EBUSY. */
     if (exclusive)
         rc = store_sq_exec(db, path, "PRAGMA locking_mode=EXCLUSIVE", err, err_len);
+    /* Node stores: small pages for a new file (an existing one keeps its own). */
+    if (rc == 0 && exclusive)
+        rc = store_sq_exec(db, path, "PRAGMA page_size=" STORE_SQ_STR(STORE_PAGE_BYTES), err,
+                           err_len);
     if (rc == 0)
         rc = sq_text(db, path, "PRAGMA journal_mode=WAL", res, sizeof(res), err, err_len);
     if (rc == 0 && strcmp(res, "wal") != 0)
@@ -311,8 +413,10 @@ int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, sql
     /* NOFOLLOW: a link put in place of the file after the check above is refused too; sqlite
      * opens the -wal, -shm and -journal files with O_NOFOLLOW itself. */
     sq_resolved(path, real, sizeof(real));
+    /* A node store (exclusive) gathers each commit's WAL frames into one write. */
     rc = sqlite3_open_v2(real, &db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
+                         exclusive ? store_sq_vfs() : NULL);
     if (rc != SQLITE_OK) {
         int code = store_sq_fail(err, err_len, db, path, "open",
                                  db != NULL ? sqlite3_extended_errcode(db) : rc);
@@ -364,16 +468,16 @@ static int sq_meta_get(sqlite3 *db, const char *path, const char *key, int64_t *
     return code;
 }
 
-static int sq_meta_create(sqlite3 *db, const char *path, const struct store_sq_kv *kv, int pairs,
-                          char *err, size_t err_len)
+static int sq_meta_create(sqlite3 *db, const char *path, int64_t version,
+                          const struct store_sq_kv *kv, int pairs, char *err, size_t err_len)
 {
     char sql[256];
     int rc = store_sq_exec(db, path,
                            "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
                            " WITHOUT ROWID",
                            err, err_len);
-    snprintf(sql, sizeof(sql), "INSERT INTO meta VALUES('layout_version', %d)",
-             STORE_LAYOUT_VERSION);
+    snprintf(sql, sizeof(sql), "INSERT INTO meta VALUES('layout_version', %lld)",
+             (long long)version);
     if (rc == 0)
         rc = store_sq_exec(db, path, sql, err, err_len);
     for (int i = 0; rc == 0 && i < pairs; i++) {
@@ -384,23 +488,31 @@ static int sq_meta_create(sqlite3 *db, const char *path, const struct store_sq_k
     return rc;
 }
 
-int store_sq_meta(sqlite3 *db, const char *path, const struct store_sq_kv *kv, int pairs,
-                  bool *fresh, char *err, size_t err_len)
+int store_sq_meta(sqlite3 *db, const char *path, struct store_sq_layout layout,
+                  const struct store_sq_kv *kv, int pairs, bool *fresh, int64_t *version, char *err,
+                  size_t err_len)
 {
     int64_t tables = 0, v = 0;
     bool found = false;
     int rc = sq_count_tables(db, path, &tables, err, err_len);
     *fresh = rc == 0 && tables == 0;
+    *version = layout.version;
     if (rc != 0 || *fresh)
-        return rc != 0 ? rc : sq_meta_create(db, path, kv, pairs, err, err_len);
+        return rc != 0 ? rc : sq_meta_create(db, path, layout.version, kv, pairs, err, err_len);
     rc = sq_meta_get(db, path, "layout_version", &v, &found, err, err_len);
     if (rc == 0 && !found)
         return store_fail_buf(err, err_len, -EPROTO,
                               "%s: not a paxos-shm store (no layout version)", path);
-    if (rc == 0 && v != STORE_LAYOUT_VERSION)
+    if (rc == 0 && (v < layout.oldest || v > layout.version) && layout.oldest == layout.version)
         return store_fail_buf(err, err_len, -EPROTO,
-                              "%s: layout version %lld, this build reads version %d", path,
-                              (long long)v, STORE_LAYOUT_VERSION);
+                              "%s: layout version %lld, this build reads version %lld", path,
+                              (long long)v, (long long)layout.version);
+    if (rc == 0 && (v < layout.oldest || v > layout.version))
+        return store_fail_buf(err, err_len, -EPROTO,
+                              "%s: layout version %lld, this build reads versions %lld to %lld",
+                              path, (long long)v, (long long)layout.oldest,
+                              (long long)layout.version);
+    *version = v;
     for (int i = 0; rc == 0 && i < pairs; i++) {
         rc = sq_meta_get(db, path, kv[i].key, &v, &found, err, err_len);
         if (rc == 0 && (!found || v != kv[i].value))
@@ -497,13 +609,22 @@ static int sq_setup(struct store_sq *q, const struct store_params *p)
     };
     char *err = q->base.err;
     size_t len = sizeof(q->base.err);
+    const struct store_sq_layout layout = {STORE_SQ_NODE_LAYOUT_VERSION,
+                                           STORE_SQ_NODE_LAYOUT_OLDEST};
     bool fresh = false;
+    int64_t version = 0;
     int rc = store_sq_exec(q->db, q->base.name, "BEGIN IMMEDIATE", err, len);
     if (rc != 0)
         return rc;
-    rc = store_sq_meta(q->db, q->base.name, kv, 3, &fresh, err, len);
+    rc = store_sq_meta(q->db, q->base.name, layout, kv, 3, &fresh, &version, err, len);
     if (rc == 0 && fresh)
         rc = store_sq_exec(q->db, q->base.name, sq_schema, err, len);
+    /* A version-2 file keeps its rows (read in their layout) and gets rows of this one. */
+    if (rc == 0 && version != STORE_SQ_NODE_LAYOUT_VERSION)
+        rc = store_sq_exec(q->db, q->base.name,
+                           "UPDATE meta SET value = " STORE_SQ_STR(
+                               STORE_SQ_NODE_LAYOUT_VERSION) " WHERE key = 'layout_version'",
+                           err, len);
     if (rc == 0)
         rc = store_sq_exec(q->db, q->base.name, "COMMIT", err, len);
     if (rc != 0 && !sqlite3_get_autocommit(q->db))
@@ -520,13 +641,16 @@ static void sq_close(struct store *s)
     struct store_sq *q = sq_of(s);
     if (q->db != NULL && !sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL); /* discard the open batch */
+    /* A store broken by a failed write leaves its WAL as it is for the next open's recovery. */
+    if (q->db != NULL && q->base.failed != 0)
+        sqlite3_db_config(q->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     sqlite3_stmt *all[] = {q->st_begin, q->st_commit, q->st_rollback,
                            q->st_log,   q->st_del,    q->st_state};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(q->db);
-    free(q->buf[0].recs);
-    free(q->buf[1].recs);
+    free(q->buf[0].bytes);
+    free(q->buf[1].bytes);
     free(q);
 }
 
@@ -546,41 +670,64 @@ static int sq_loaded_cmp(const void *pa, const void *pb)
     return a->order < b->order ? -1 : a->order > b->order;
 }
 
-/* Appends the records of one log row above the truncation point to *all. */
-static int sq_load_row(struct store_sq *q, sqlite3_stmt *st, struct sq_loaded **all, size_t *len,
-                       size_t *cap)
+/* The records loaded so far (a growing array). */
+struct sq_load_acc {
+    struct sq_loaded *all;
+    size_t len, cap;
+};
+
+/* Appends one record above the truncation point to acc. */
+static int sq_load_add(struct store_sq *q, struct sq_load_acc *acc, const struct sq_packed *rec,
+                       bool accepted)
 {
-    int kind = sqlite3_column_int(st, 0);
-    const struct sq_packed *p = sqlite3_column_blob(st, 1);
-    int bytes = sqlite3_column_bytes(st, 1);
-    if ((kind != SQ_KIND_ACCEPTED && kind != SQ_KIND_DECIDED) || bytes <= 0 ||
-        bytes % (int)sizeof(struct sq_packed) != 0 || p == NULL)
-        return store_fail(&q->base, -EBADMSG, "log row of kind %d with %d bytes", kind, bytes);
-    size_t n = (size_t)bytes / sizeof(struct sq_packed);
-    if (*len + n > *cap) {
-        size_t want = (*cap ? *cap * 2 : 1024) + n;
-        struct sq_loaded *grown = realloc(*all, want * sizeof(**all));
+    if (rec->instance <= q->truncated)
+        return 0;
+    if (acc->len == acc->cap) {
+        size_t want = acc->cap ? acc->cap * 2 : 1024;
+        struct sq_loaded *grown = realloc(acc->all, want * sizeof(*grown));
         if (grown == NULL)
             return store_fail(&q->base, -ENOMEM, "out of memory loading the log");
-        *all = grown;
-        *cap = want;
+        acc->all = grown;
+        acc->cap = want;
     }
-    for (size_t i = 0; i < n; i++) {
-        struct sq_packed rec;
-        memcpy(&rec, (const unsigned char *)p + i * sizeof(rec), sizeof(rec));
-        if (rec.instance <= q->truncated)
-            continue;
-        struct sq_loaded *l = &(*all)[(*len)++];
-        memset(l, 0, sizeof(*l));
-        l->rec.type = kind == SQ_KIND_ACCEPTED ? PX_REC_ACCEPTED : PX_REC_DECIDED;
-        l->rec.instance = rec.instance;
-        l->rec.ballot = kind == SQ_KIND_ACCEPTED ? rec.ballot : 0;
-        l->rec.value.increment = rec.increment;
-        l->rec.value.client_id = rec.client_id;
-        l->rec.value.seq = rec.seq;
-        l->order = *len;
-    }
+    struct sq_loaded *l = &acc->all[acc->len++];
+    memset(l, 0, sizeof(*l));
+    l->rec.type = accepted ? PX_REC_ACCEPTED : PX_REC_DECIDED;
+    l->rec.instance = rec->instance;
+    l->rec.ballot = accepted ? rec->ballot : 0;
+    l->rec.value.increment = rec->increment;
+    l->rec.value.client_id = rec->client_id;
+    l->rec.value.seq = rec->seq;
+    l->order = acc->len;
     return 0;
+}
+
+/* Appends the records of one log row (either layout) above the truncation point to acc. */
+static int sq_load_row(struct store_sq *q, sqlite3_stmt *st, struct sq_load_acc *acc)
+{
+    int kind = sqlite3_column_int(st, 0);
+    const unsigned char *p = sqlite3_column_blob(st, 1);
+    int bytes = sqlite3_column_bytes(st, 1);
+    bool v2 = kind == SQ_KIND_ACCEPTED_V2 || kind == SQ_KIND_DECIDED_V2;
+    bool accepted = kind == SQ_KIND_ACCEPTED_V2 || kind == SQ_KIND_ACCEPTED;
+    if ((!v2 && kind != SQ_KIND_ACCEPTED && kind != SQ_KIND_DECIDED) || bytes <= 0 || p == NULL ||
+        (v2 && bytes % (int)sizeof(struct sq_packed) != 0))
+        return store_fail(&q->base, -EBADMSG, "log row of kind %d with %d bytes", kind, bytes);
+    const unsigned char *at = p, *end = p + bytes;
+    struct sq_packed prev = {0}, rec;
+    int rc = 0;
+    while (rc == 0 && at < end) {
+        if (v2) {
+            memcpy(&rec, at, sizeof(rec));
+            at += sizeof(rec);
+        } else if (!sq_dec_rec(&at, end, &prev, &rec, accepted)) {
+            return store_fail(&q->base, -EBADMSG, "log row of kind %d: record at byte %td is cut",
+                              kind, at - p);
+        }
+        prev = rec;
+        rc = sq_load_add(q, acc, &rec, accepted);
+    }
+    return rc;
 }
 
 /* Emits, in instance order, the last ACCEPTED and the last DECIDED of every instance. */
@@ -609,18 +756,17 @@ static int sq_load(struct store *s, struct px_durable *d, store_each_fn each, vo
     if (each == NULL)
         return 0;
     rc = sq_prepare(q, "SELECT kind, recs FROM log ORDER BY batch", &st);
-    struct sq_loaded *all = NULL;
-    size_t len = 0, cap = 0;
+    struct sq_load_acc acc = {0};
     int step = SQLITE_DONE;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = sq_load_row(q, st, &all, &len, &cap);
+        rc = sq_load_row(q, st, &acc);
     if (rc == 0 && step != SQLITE_DONE)
         rc = sq_fail(q, "reading the log", step);
     if (rc == 0) {
         store_emit_truncate(q->truncated, each, ctx);
-        sq_emit(all, len, each, ctx);
+        sq_emit(acc.all, acc.len, each, ctx);
     }
-    free(all);
+    free(acc.all);
     sqlite3_finalize(st);
     return rc;
 }
@@ -629,32 +775,37 @@ static int sq_begin(struct store *s)
 {
     struct store_sq *q = sq_of(s);
     q->state_dirty = false;
-    q->buf[0].len = q->buf[1].len = 0;
+    for (int k = 0; k < 2; k++)
+        q->buf[k] = (struct sq_buf){.bytes = q->buf[k].bytes, .cap = q->buf[k].cap};
     return sq_step(q, q->st_begin, "begin");
 }
 
 static int sq_put_entry(struct store_sq *q, const struct px_rec *r)
 {
-    struct sq_buf *b = &q->buf[r->type == PX_REC_ACCEPTED ? 0 : 1];
-    if (b->len == b->cap) {
-        uint32_t want = b->cap ? b->cap * 2 : 256;
-        struct sq_packed *grown = realloc(b->recs, want * sizeof(*grown));
+    bool accepted = r->type == PX_REC_ACCEPTED;
+    struct sq_buf *b = &q->buf[accepted ? 0 : 1];
+    if (b->cap - b->len < SQ_REC_BYTES_MAX) {
+        size_t want = b->cap ? b->cap * 2 : 16 * 1024;
+        unsigned char *grown = realloc(b->bytes, want);
         if (grown == NULL)
             return store_fail(&q->base, -ENOMEM, "out of memory for the batch");
-        b->recs = grown;
+        b->bytes = grown;
         b->cap = want;
     }
-    if (b->len == 0 || r->instance < b->first)
+    if (b->count == 0 || r->instance < b->first)
         b->first = r->instance;
-    if (b->len == 0 || r->instance > b->last)
+    if (b->count == 0 || r->instance > b->last)
         b->last = r->instance;
-    b->recs[b->len++] = (struct sq_packed){
+    struct sq_packed rec = {
         .instance = r->instance,
-        .ballot = r->type == PX_REC_ACCEPTED ? r->ballot : 0,
+        .ballot = accepted ? r->ballot : 0,
         .increment = r->value.increment,
         .client_id = r->value.client_id,
         .seq = r->value.seq,
     };
+    b->len += sq_enc_rec(b->bytes + b->len, &b->prev, &rec, accepted);
+    b->prev = rec;
+    b->count++;
     return 0;
 }
 
@@ -697,12 +848,13 @@ static int sq_put_fib(struct store *s, const struct px_fib *f)
 /* Writes one kind's records of the batch as one log row. */
 static int sq_write_buf(struct store_sq *q, int kind, const struct sq_buf *b)
 {
-    if (b->len == 0)
+    if (b->count == 0)
         return 0;
+    STORE_ASSERT(b->len <= INT_MAX);
     sqlite3_bind_int(q->st_log, 1, kind);
     sqlite3_bind_int64(q->st_log, 2, (int64_t)b->first);
     sqlite3_bind_int64(q->st_log, 3, (int64_t)b->last);
-    sqlite3_bind_blob(q->st_log, 4, b->recs, (int)(b->len * sizeof(*b->recs)), SQLITE_STATIC);
+    sqlite3_bind_blob(q->st_log, 4, b->bytes, (int)b->len, SQLITE_STATIC);
     return sq_step(q, q->st_log, kind == SQ_KIND_ACCEPTED ? "insert accepted" : "insert decided");
 }
 
@@ -718,11 +870,20 @@ static int sq_commit(struct store *s)
         sqlite3_bind_blob(q->st_state, 3, &q->fib, (int)sizeof(q->fib), SQLITE_STATIC);
         rc = sq_step(q, q->st_state, "update paxos_state");
     }
-    if (rc == 0)
+    /* COMMIT writes the batch's frames (and may run a checkpoint); they reach the OS as one
+     * write at the flush, before this returns: the reply waits for it (store.h). */
+    if (rc == 0) {
+        store_sq_wal_hold(q->db);
         rc = sq_step(q, q->st_commit, "commit");
+        int flushed = store_sq_wal_flush(q->db);
+        if (rc == 0 && flushed != SQLITE_OK)
+            rc = store_sq_fail(q->base.err, sizeof(q->base.err), NULL, q->base.name,
+                               "commit (writing the WAL)", flushed);
+    }
     if (rc != 0 && !sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-    q->buf[0].len = q->buf[1].len = 0;
+    for (int k = 0; k < 2; k++)
+        q->buf[k] = (struct sq_buf){.bytes = q->buf[k].bytes, .cap = q->buf[k].cap};
     return rc;
 }
 

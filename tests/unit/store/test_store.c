@@ -716,11 +716,18 @@ static void test_sqlite_damaged_table_page_fails_with_ebadmsg(void **state)
 {
     struct stat st;
     char path[512];
+    unsigned char hdr[18];
     sq_make_store(*state, 3);
     fx_path(*state, path, sizeof(path));
     assert_int_equal(stat(path, &st), 0);
-    assert_true(st.st_size >= 4 * 4096);        /* master, meta, paxos_state, log */
-    sq_overwrite(*state, 3 * 4096, 0x5a, 4096); /* page 4: a table's b-tree page */
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, hdr, sizeof(hdr), 0), (ssize_t)sizeof(hdr));
+    assert_int_equal(close(fd), 0);
+    size_t page = (size_t)hdr[16] << 8 | hdr[17]; /* the header's page size (big-endian) */
+    assert_true(page >= 512 && page <= 4096);
+    assert_true(st.st_size >= 4 * (off_t)page);        /* master, meta, paxos_state, log */
+    sq_overwrite(*state, 3 * (off_t)page, 0x5a, page); /* page 4: a table's b-tree page */
     sq_expect_open_fails(*state, TEST_NODES, -EBADMSG, "damaged");
 }
 
@@ -751,6 +758,153 @@ static void test_sqlite_other_layout_version_fails_with_eproto(void **state)
     sq_make_store(*state, 1);
     sq_raw_exec(*state, "UPDATE meta SET value = 99 WHERE key = 'layout_version'");
     sq_expect_open_fails(*state, TEST_NODES, -EPROTO, "layout version 99");
+}
+
+/* Layout 2's log record (the release before the packed records): 32 bytes, native order. */
+struct v2_packed {
+    uint64_t instance, ballot, increment;
+    uint32_t client_id, seq;
+};
+
+/* Appends one layout-2 log row holding recs[0..n) of kind 1 (ACCEPTED) or 2 (DECIDED). */
+static void v2_row(sqlite3 *db, int kind, const struct px_rec *recs, int n)
+{
+    struct v2_packed packed[3 * SCEN_W];
+    sqlite3_stmt *st = NULL;
+    assert_true(n > 0 && n <= 3 * SCEN_W);
+    for (int i = 0; i < n; i++)
+        packed[i] = (struct v2_packed){recs[i].instance, recs[i].ballot, recs[i].value.increment,
+                                       recs[i].value.client_id, recs[i].value.seq};
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO log(kind, first, last, recs)"
+                                        " VALUES(?1, ?2, ?3, ?4)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_int64(st, 2, (int64_t)recs[0].instance);
+    sqlite3_bind_int64(st, 3, (int64_t)recs[n - 1].instance);
+    sqlite3_bind_blob(st, 4, packed, n * (int)sizeof(packed[0]), SQLITE_TRANSIENT);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
+/* Writes scenario batches 1..p as the previous release did (layout 2), into a new store. */
+static void v2_make_store(struct fx *f, uint64_t p)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    struct px_rec recs[3 * SCEN_W];
+    store_close(fx_open(f)); /* the tables */
+    fx_path(f, path, sizeof(path));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 2 WHERE key = 'layout_version'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    for (uint64_t k = 1; k <= p; k++) {
+        int n = 0;
+        if (k > 1)
+            recs[n++] =
+                rec(PX_REC_ACCEPTED, (k - 1) * SCEN_W, scen_ballot(k), scen_incr((k - 1) * SCEN_W));
+        for (px_inst_t i = (k - 1) * SCEN_W + 1; i <= k * SCEN_W; i++)
+            recs[n++] = rec(PX_REC_ACCEPTED, i, scen_ballot(k), scen_incr(i));
+        v2_row(db, 1, recs, n);
+        n = 0;
+        for (px_inst_t i = k > 1 ? (k - 2) * SCEN_W + 1 : 1; i <= (k - 1) * SCEN_W; i++)
+            recs[n++] = rec(PX_REC_DECIDED, i, 0, scen_incr(i));
+        if (n > 0)
+            v2_row(db, 2, recs, n);
+    }
+    struct px_fib fib = fib_of(p);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "UPDATE paxos_state SET promised = ?1, fib = ?2", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_int64(st, 1, (int64_t)scen_ballot(p));
+    sqlite3_bind_blob(st, 2, &fib, (int)sizeof(fib), SQLITE_TRANSIENT);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static int64_t sq_layout_version(struct fx *f)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    fx_path(f, path, sizeof(path));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'layout_version'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    return v;
+}
+
+/* A data directory of the previous release (32-byte records) loads as it was and goes on with
+ * packed records; its meta says layout 3 afterwards, so a build that reads only 2 refuses it. */
+static void test_sqlite_layout_2_store_loads_and_continues_in_layout_3(void **state)
+{
+    v2_make_store(*state, 3);
+    struct store *s = fx_open(*state);
+    load_into(s, &got);
+    scen_expect(3, &want);
+    assert_loaded_eq(&got, &want);
+    for (uint64_t k = 4; k <= 2 * SCEN_T + 1; k++) /* truncation drops the layout-2 rows */
+        assert_int_equal(scen_batch(s, k), 0);
+    store_close(s);
+    assert_int_equal(sq_layout_version(*state), 3);
+    s = fx_open(*state);
+    load_into(s, &got);
+    scen_expect(2 * SCEN_T + 1, &want);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
+/* Extreme values survive the packing: a decreasing instance, ballots and seqs at both ends. */
+static void test_sqlite_packed_records_keep_extreme_values(void **state)
+{
+    struct store *s = fx_open(*state);
+    struct px_rec a = rec(PX_REC_ACCEPTED, UINT64_MAX - 1, UINT64_MAX, 0);
+    struct px_rec b = rec(PX_REC_ACCEPTED, 7, 0, UINT64_MAX);
+    struct px_rec c = rec(PX_REC_DECIDED, UINT64_MAX, 0, 1);
+    struct px_rec d = rec(PX_REC_DECIDED, 8, 0, 2);
+    a.value.client_id = UINT32_MAX;
+    a.value.seq = UINT32_MAX;
+    b.value.seq = 0;
+    c.value.seq = UINT32_MAX;
+    d.value.client_id = UINT32_MAX;
+    d.value.seq = 0;
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, a);
+    put_ok(s, b);
+    put_ok(s, c);
+    put_ok(s, d);
+    commit_ok(s);
+    store_close(s);
+    s = fx_open(*state);
+    load_into(s, &got);
+    assert_int_equal(got.n, 4);
+    assert_rec_eq(&got.recs[0], &b, 0);
+    assert_rec_eq(&got.recs[1], &d, 1);
+    assert_rec_eq(&got.recs[2], &a, 2);
+    assert_rec_eq(&got.recs[3], &c, 3);
+    store_close(s);
+}
+
+/* A packed log row whose last record is cut short is damage, named as such. */
+static void test_sqlite_cut_packed_record_fails_load_with_ebadmsg(void **state)
+{
+    sq_make_store(*state, 2);
+    sq_raw_exec(*state, "INSERT INTO log(kind, first, last, recs) VALUES(3, 40, 40, x'5002ff')");
+    struct store *s = fx_open(*state);
+    struct px_durable d;
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
+    assert_non_null(strstr(store_errmsg(s), "cut"));
+    store_close(s);
 }
 
 static void test_sqlite_database_of_another_program_fails_with_eproto(void **state)
@@ -1116,6 +1270,9 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_file_that_is_not_a_database_fails_with_ebadmsg),
         SQLITE(test_sqlite_other_layout_version_fails_with_eproto),
         SQLITE(test_sqlite_database_of_another_program_fails_with_eproto),
+        SQLITE(test_sqlite_layout_2_store_loads_and_continues_in_layout_3),
+        SQLITE(test_sqlite_packed_records_keep_extreme_values),
+        SQLITE(test_sqlite_cut_packed_record_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_other_pool_size_fails_with_einval),
         SQLITE(test_sqlite_missing_dir_fails_with_enoent),
         SQLITE(test_sqlite_dir_under_a_regular_file_fails_with_enotdir),
