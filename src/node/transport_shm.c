@@ -184,10 +184,16 @@ static void wake(struct shm_transport *s, uint32_t d)
     }
 }
 
+/* Pushes every outbox first and rings the doorbells after, broadcast readers first: a wake
+ * can hand the CPU to the woken reader at once (two cores, many processes), and the messages
+ * to the other destinations should not wait behind that. One ring per destination per flush,
+ * and ipc_doorbell_ring makes the syscall only for a reader that announced sleep. */
 static uint32_t shm_flush(struct transport *t)
 {
     struct shm_transport *s = to_shm(t);
     uint32_t queued = 0;
+    uint64_t to_wake[2] = {0, 0}; /* bit per destination slot: nodes, the client, broadcast */
+    static_assert(PX_NODES_MAX + 2 <= 128, "two words of destination bits");
     for (uint32_t d = 0; d < s->dests; d++) {
         struct outbox *o = &s->out[d];
         if (o->tail == o->head)
@@ -201,11 +207,17 @@ static uint32_t shm_flush(struct transport *t)
         if (pushed > 0) {
             t->stats.sent += pushed;
             if (o->urgent)
-                wake(s, d);
+                to_wake[d / 64u] |= 1ull << (d % 64u);
             o->urgent = o->urgent && o->tail != o->head; /* wake again for what is left */
         }
         queued += o->tail - o->head;
     }
+    uint32_t bcast = s->nodes + 1u;
+    if (to_wake[bcast / 64u] & (1ull << (bcast % 64u)))
+        wake(s, bcast);
+    for (uint32_t d = 0; d <= s->nodes; d++)
+        if (to_wake[d / 64u] & (1ull << (d % 64u)))
+            wake(s, d);
     return queued;
 }
 
