@@ -214,8 +214,9 @@ static void leader(struct leader_state *s, struct star_shared *out)
     struct star_msg stop = {.type = STAR_STOP};
     for (uint32_t f = 1; f < s->nodes; f++) {
         struct ipc_ring *r = ipc_segment_ring(s->seg, 0, f);
-        while (s->sent_to[f] < s->next && push_follower(s, f))
-            ;
+        while (s->sent_to[f] < s->next) /* everything started reaches it before the stop */
+            if (!push_follower(s, f))
+                ipc_doorbell_ring(&ipc_segment_ctl(s->seg, f)->bell);
         while (ipc_ring_push(r, &stop, 1) == 0)
             ipc_doorbell_ring(&ipc_segment_ctl(s->seg, f)->bell);
         ipc_doorbell_ring(&ipc_segment_ctl(s->seg, f)->bell);
