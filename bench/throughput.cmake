@@ -13,3 +13,12 @@ set_tests_properties(bench_throughput_quick_smoke PROPERTIES TIMEOUT 600 LABELS 
 # --hosts K runs its zmq rows through the namespace driver of the multi-host tests.
 target_compile_definitions(throughput PRIVATE PX_NET_PY="${PROJECT_SOURCE_DIR}/tests/net/net.py")
 add_dependencies(throughput paxos-shm-keygen)
+# bench/star: the fastest pattern on the same rings, to hold the bare ceiling against.
+add_executable(star ${CMAKE_CURRENT_LIST_DIR}/star_main.c ${CMAKE_CURRENT_LIST_DIR}/star.c
+                    ${CMAKE_CURRENT_LIST_DIR}/bare.c)
+target_include_directories(star PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(star PRIVATE paxos_supervisor paxos_ipc)
+set_target_properties(star PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+# Smoke test: the star and the bare ceiling both complete, alternated, on a small pool.
+add_test(NAME bench_star_smoke COMMAND star --nodes 3 --window 64 --rounds 2000 --reps 1 --bare)
+set_tests_properties(bench_star_smoke PROPERTIES TIMEOUT 120 LABELS bench)

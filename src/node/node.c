@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/pool.h"
 #include "common/util.h"
+#include "ipc/doorbell.h"
 #include "ipc/life.h"
 #include "ipc/segment.h"
 #include "node/driver.h"
@@ -230,10 +231,13 @@ static void log_summary(const struct node *nd)
     const struct transport_stats *ts = &nd->t->stats;
     const struct driver_stats *ds = &nd->drv.stats;
     LOG(LOG_DEBUG,
-        "loops %llu waits %llu received %llu sent %llu batches %llu records %llu | campaigns "
+        "loops %llu waits %llu futex waits %llu woken %llu received %llu sent %llu batches %llu "
+        "records %llu | campaigns "
         "%llu won %llu proposed %llu resent %llu decided %llu nacks %llu catchup %llu "
         "snapshots %llu/%llu dropped %llu",
         (unsigned long long)ds->loops, (unsigned long long)ds->waits,
+        (unsigned long long)ipc_doorbell_wait_syscalls(&nd->ctl->bell),
+        (unsigned long long)ipc_doorbell_wake_syscalls(&nd->ctl->bell),
         (unsigned long long)ts->received, (unsigned long long)ts->sent,
         (unsigned long long)ds->batches, (unsigned long long)ds->records,
         (unsigned long long)ps->campaigns, (unsigned long long)ps->elections_won,

@@ -365,6 +365,33 @@ static void test_shm_transport_wakes_the_reader_exactly_for_unmarked_messages(vo
     recv_expect(f->t[1], both, 2);
 }
 
+/* A flush is one batch: every queued message is published, and each sleeping reader gets one
+ * wake however many messages (and broadcast plus point-to-point) it was sent. */
+static void test_shm_transport_flush_wakes_each_sleeping_reader_once_per_batch(void **state)
+{
+    struct fx *f = *state;
+    struct ipc_doorbell *node1 = &ipc_segment_ctl(f->seg, 1)->bell;
+    struct ipc_doorbell *client = &ipc_segment_ctl(f->seg, CLIENT)->bell;
+    ipc_doorbell_prepare(node1);
+    ipc_doorbell_prepare(client);
+    for (uint64_t i = 1; i <= 3; i++) {
+        struct px_msg to_node = msg(0, 1, i), to_all = msg(0, PX_TO_ALL, 10 + i),
+                      to_client = msg(0, CLIENT, 20 + i);
+        assert_int_equal(transport_send(f->t[0], &to_node), 0);
+        assert_int_equal(transport_send(f->t[0], &to_all), 0);
+        assert_int_equal(transport_send(f->t[0], &to_client), 0);
+    }
+    assert_int_equal(transport_flush(f->t[0]), 0);
+    assert_int_equal(uatomic_read(&node1->word), 0);
+    assert_int_equal(uatomic_read(&client->word), 0);
+    assert_int_equal(ipc_doorbell_wake_syscalls(node1), 1);
+    assert_int_equal(ipc_doorbell_wake_syscalls(client), 1);
+    struct px_msg in[RECV_MAX];
+    assert_int_equal(transport_recv(f->t[1], in, RECV_MAX), 6);
+    const uint64_t replies[] = {21, 22, 23};
+    recv_expect(f->t[CLIENT], replies, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +400,9 @@ int main(void)
             fx_teardown),
         cmocka_unit_test_setup_teardown(test_shm_transport_drops_a_torn_broadcast_message, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_shm_transport_flush_wakes_each_sleeping_reader_once_per_batch, fx_setup,
+            fx_teardown),
         cmocka_unit_test_setup_teardown(
             test_shm_transport_drops_a_whole_message_on_another_senders_ring, fx_setup,
             fx_teardown),
