@@ -30,7 +30,7 @@ void px_acceptor_nack(struct px_node *n, const struct px_msg *m, struct px_ready
     if (r == NULL)
         return;
     r->ballot = n->promised;
-    r->a = m->ballot;
+    r->u.nack.rejected_ballot = m->ballot;
     n->stats.nacks++;
 }
 
@@ -93,13 +93,13 @@ static void promise_entry(struct px_node *n, const struct px_entry *e, struct px
     PX_ASSERT(r != NULL); /* room checked by the caller */
     r->ballot = n->pout.ballot;
     r->instance = e->instance;
-    r->value = e->acc_value;
+    r->u.promise_entry.value = e->acc_value;
     if (e->flags & PX_E_DECIDED)
         r->flags |= PX_FLAG_DECIDED;
     else
-        r->a = e->acc_ballot;
-    r->b = ++n->pout.seq;
-    r->c = n->base - 1;
+        r->u.promise_entry.accepted_ballot = e->acc_ballot;
+    r->u.promise_entry.seq = ++n->pout.seq;
+    r->u.promise_entry.truncated = n->base - 1;
 }
 
 /* Streams the active promise: every accepted (or decided) entry >= from, numbered, then the
@@ -128,8 +128,8 @@ void px_acceptor_continue(struct px_node *n, struct px_ready *out)
         return;
     r->ballot = p->ballot;
     r->instance = p->from;
-    r->a = p->seq;
-    r->c = n->base - 1;
+    r->u.promise.entries = p->seq;
+    r->u.promise.truncated = n->base - 1;
     p->active = false;
     PX_ASSERT(r->ballot == n->promised);
 }
@@ -145,7 +145,7 @@ void px_acceptor_flush(struct px_node *n, struct px_ready *out)
         return; /* stays pending: sent on a later flush */
     r->ballot = n->ack_ballot;
     r->instance = n->ack_lo;
-    r->a = n->ack_hi;
+    r->u.accepted.hi = n->ack_hi;
     n->ack_ballot = 0;
 }
 
@@ -214,7 +214,7 @@ void px_acceptor_accept(struct px_node *n, const struct px_msg *m, struct px_rea
         return;
     }
     if (px_room_msgs(n, out) < PX_ROOM_ACCEPT_MSGS ||
-        !accept_entry(n, m->ballot, m->instance, &m->value, out)) {
+        !accept_entry(n, m->ballot, m->instance, &m->u.accept.value, out)) {
         n->stats.dropped++;
         return;
     }

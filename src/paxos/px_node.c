@@ -380,20 +380,20 @@ static void step_leader_msg(struct px_node *n, const struct px_msg *m, struct px
     switch (m->type) {
     case PX_MSG_ACCEPT:
         /* the piggybacked decision first: it may free ring slots for this instance */
-        if (m->a > 0)
-            px_learner_decide(n, m->ballot, m->a, m->from, out);
+        if (m->u.accept.decided_hi > 0)
+            px_learner_decide(n, m->ballot, m->u.accept.decided_hi, m->from, out);
         if (px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR))
             px_acceptor_accept(n, m, out);
         else
             px_learner_accept_seen(n, m, out);
         break;
     case PX_MSG_DECIDE:
-        px_learner_decide(n, m->ballot, m->a, m->from, out);
+        px_learner_decide(n, m->ballot, m->u.decide.hi, m->from, out);
         break;
     default: /* PX_MSG_HEARTBEAT */
         if (m->ballot < n->promised && px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR))
             px_acceptor_nack(n, m, out); /* a deposed leader learns it at once */
-        px_learner_decide(n, m->ballot, m->a, m->from, out);
+        px_learner_decide(n, m->ballot, m->u.heartbeat.decided_hi, m->from, out);
         px_learner_heartbeat(n, m, out);
         break;
     }
@@ -456,7 +456,7 @@ void px_node_step(struct px_node *n, const struct px_msg *m, struct px_ready *ou
     px_begin(n, out);
     if (m->type == PX_MSG_CLIENT) {
         uint32_t hops = (m->flags & PX_FLAG_HOPS) >> PX_FLAG_HOPS_SHIFT;
-        if (px_proposer_client(n, &m->value, hops, out) != 0) {
+        if (px_proposer_client(n, &m->u.client.value, hops, out) != 0) {
             n->stats.dropped++; /* queue full: the client resubmits after its timeout */
             n->stats.requests_dropped++;
         }

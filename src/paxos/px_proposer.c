@@ -37,7 +37,7 @@ static void forward_queue(struct px_node *n, uint16_t to, struct px_ready *out)
     while (n->q_len > 0 && to != n->cfg.id && px_room_msgs(n, out) > PX_FORWARD_RESERVE) {
         struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, to);
         PX_ASSERT(m != NULL); /* room checked by the loop */
-        m->value = n->queue[n->q_head];
+        m->u.client.value = n->queue[n->q_head];
         m->flags |= 1u << PX_FLAG_HOPS_SHIFT;
         n->q_head = (n->q_head + 1) % PX_QUEUE_MAX;
         n->q_len--;
@@ -216,16 +216,18 @@ void px_proposer_promise_entry(struct px_node *n, const struct px_msg *m, struct
         return;
     PX_ASSERT(m->from < PX_NODES_MAX);
     struct px_promise_slot *s = &n->promises[m->from];
-    if (m->b == 1)
+    if (m->u.promise_entry.seq == 1)
         *s = (struct px_promise_slot){.ballot = n->ballot, .next_seq = 1};
-    if (s->ballot != n->ballot || m->b != s->next_seq) {
+    if (s->ballot != n->ballot || m->u.promise_entry.seq != s->next_seq) {
         s->ballot = n->ballot;
         s->broken = true; /* lost, duplicated or reordered entry */
     } else {
         s->next_seq++;
     }
-    px_ballot_t b = (m->flags & PX_FLAG_DECIDED) ? PX_BALLOT_DECIDED : m->a;
-    if (!merge_report(n, m->instance, b, &m->value, m->c, out))
+    px_ballot_t b =
+        (m->flags & PX_FLAG_DECIDED) ? PX_BALLOT_DECIDED : m->u.promise_entry.accepted_ballot;
+    if (!merge_report(n, m->instance, b, &m->u.promise_entry.value, m->u.promise_entry.truncated,
+                      out))
         s->broken = true; /* could not hold it: do not count this promise */
     PX_ASSERT(s->ballot == n->ballot);
 }
@@ -236,12 +238,14 @@ void px_proposer_promise(struct px_node *n, const struct px_msg *m, struct px_re
         !px_has_role(n, m->from, PX_ROLE_ACCEPTOR))
         return;
     const struct px_promise_slot *s = &n->promises[m->from];
-    bool complete = m->a == 0 ? (s->ballot != n->ballot || (!s->broken && s->next_seq == 1))
-                              : (s->ballot == n->ballot && !s->broken && s->next_seq == m->a + 1);
+    uint64_t entries = m->u.promise.entries;
+    bool complete = entries == 0
+                        ? (s->ballot != n->ballot || (!s->broken && s->next_seq == 1))
+                        : (s->ballot == n->ballot && !s->broken && s->next_seq == entries + 1);
     if (!complete)
         return; /* an incomplete promise is not counted; phase 1 times out and retries */
     PX_ASSERT(m->ballot == n->ballot);
-    note_trunc(n, m->c);
+    note_trunc(n, m->u.promise.truncated);
     count_promise(n, m->from, out);
     PX_ASSERT((n->promise_mask >> m->from) & 1u);
 }
@@ -250,7 +254,7 @@ void px_proposer_nack(struct px_node *n, const struct px_msg *m, struct px_ready
 {
     if (m->ballot > n->max_seen)
         n->max_seen = m->ballot;
-    if (n->state != PX_FOLLOWER && m->a == n->ballot && m->ballot > n->ballot)
+    if (n->state != PX_FOLLOWER && m->u.nack.rejected_ballot == n->ballot && m->ballot > n->ballot)
         px_proposer_step_down(n, out);
     PX_ASSERT(n->max_seen >= m->ballot);
 }
@@ -269,8 +273,8 @@ static void propose(struct px_node *n, struct px_entry *e, const struct px_value
     PX_ASSERT(m != NULL); /* room checked by px_proposer_pump */
     m->ballot = n->ballot;
     m->instance = e->instance;
-    m->value = *v;
-    m->a = n->commit;
+    m->u.accept.value = *v;
+    m->u.accept.decided_hi = n->commit;
     if (n->commit > n->decide_sent)
         n->decide_sent = n->commit;
     if (px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR) &&
@@ -402,7 +406,7 @@ static void reply_client(struct px_node *n, px_inst_t i, const struct px_value *
     struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT_REPLY, PX_CLIENT_NODE(&n->cfg));
     PX_ASSERT(m != NULL); /* room checked by the callers */
     PX_ASSERT(i <= n->commit);
-    m->value = *v;
+    m->u.client_reply.value = *v;
     m->instance = i;
 }
 
@@ -444,7 +448,7 @@ void px_proposer_accepted(struct px_node *n, const struct px_msg *m, struct px_r
     PX_ASSERT(m->from < n->cfg.nodes);
     uint64_t bit = 1ull << m->from;
     px_inst_t lo = m->instance > n->commit + 1 ? m->instance : n->commit + 1;
-    px_inst_t hi = m->a < n->next ? m->a : n->next - 1;
+    px_inst_t hi = m->u.accepted.hi < n->next ? m->u.accepted.hi : n->next - 1;
     for (px_inst_t i = lo; i <= hi; i++) {
         struct px_entry *e = px_log_get(n, i);
         if (e != NULL && (e->flags & PX_E_PROPOSED) && !(e->acc_mask & bit)) {
@@ -504,7 +508,7 @@ static bool far_behind(const struct px_node *n)
 }
 
 /* The leader asks this node to campaign now (planned rotation). A successor far behind hands
- * the request back (a = 1) instead, so the up-to-date former leader campaigns at once; a
+ * the request back (handed_back = 1) instead, so the up-to-date former leader campaigns at once; a
  * request handed back is never returned again, so two lagging nodes cannot bounce it. */
 void px_proposer_takeover(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
@@ -512,11 +516,11 @@ void px_proposer_takeover(struct px_node *n, const struct px_msg *m, struct px_r
     px_proposer_observe(n, m->ballot, out);
     if (n->state != PX_FOLLOWER || !px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER))
         return;
-    if (far_behind(n) && m->a == 0) {
+    if (far_behind(n) && m->u.takeover.handed_back == 0) {
         struct px_msg *r = px_out_msg(n, out, PX_MSG_TAKEOVER, m->from);
         if (r != NULL) {
             r->ballot = m->ballot;
-            r->a = 1;
+            r->u.takeover.handed_back = 1;
         }
         return; /* no room: the election timers elect someone */
     }
@@ -578,8 +582,8 @@ static void send_heartbeat(struct px_node *n, struct px_ready *out)
     if (m == NULL)
         return;
     m->ballot = n->ballot;
-    m->a = n->commit;
-    m->b = hint;
+    m->u.heartbeat.decided_hi = n->commit;
+    m->u.heartbeat.truncate_hint = hint;
     n->decide_sent = n->commit;
     n->hb_elapsed = 0;
 }
@@ -593,7 +597,7 @@ void px_proposer_flush(struct px_node *n, struct px_ready *out)
     if (m == NULL)
         return;
     m->ballot = n->ballot;
-    m->a = n->commit;
+    m->u.decide.hi = n->commit;
     n->decide_sent = n->commit;
     PX_ASSERT(n->decide_sent < n->next);
 }
@@ -623,8 +627,8 @@ static void resend(struct px_node *n, struct px_ready *out)
         PX_ASSERT(e->prop_ballot == n->ballot); /* the same proposal, never a new value */
         m->ballot = n->ballot;
         m->instance = i;
-        m->value = e->prop_value;
-        m->a = n->commit;
+        m->u.accept.value = e->prop_value;
+        m->u.accept.decided_hi = n->commit;
         n->stats.resent++;
     }
 }
@@ -699,7 +703,7 @@ int px_proposer_client(struct px_node *n, const struct px_value *v, uint32_t hop
         struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, l);
         PX_ASSERT(m != NULL);                                      /* room checked above */
         PX_ASSERT(hops + 1 <= PX_FLAG_HOPS >> PX_FLAG_HOPS_SHIFT); /* fits the flag bits */
-        m->value = *v;
+        m->u.client.value = *v;
         m->flags |= (uint8_t)((hops + 1) << PX_FLAG_HOPS_SHIFT);
         return 0;
     }
