@@ -25,6 +25,7 @@ static struct px_rec *acc_rec(struct px_node *n, struct px_ready *out, uint8_t t
 
 void px_acceptor_nack(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_PREPARE || m->type == PX_MSG_ACCEPT || m->type == PX_MSG_HEARTBEAT);
     PX_ASSERT(m->ballot < n->promised); /* only a ballot below the promise is refused */
     struct px_msg *r = px_out_msg(n, out, PX_MSG_NACK, m->from);
     if (r == NULL)
@@ -54,6 +55,7 @@ static bool raise_promise(struct px_node *n, px_ballot_t b, struct px_ready *out
 
 void px_acceptor_prepare(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_PREPARE);
     if (m->ballot < n->promised) {
         px_acceptor_nack(n, m, out); /* P1a: never promise below a promise */
         return;
@@ -90,7 +92,8 @@ static void promise_entry(struct px_node *n, const struct px_entry *e, struct px
     PX_ASSERT(n->pout.active);
     PX_ASSERT(e->flags & (PX_E_ACCEPTED | PX_E_DECIDED)); /* only what it holds is reported */
     struct px_msg *r = px_out_msg(n, out, PX_MSG_PROMISE_ENTRY, n->pout.to);
-    PX_ASSERT(r != NULL); /* room checked by the caller */
+    PX_ASSERT(r != NULL);                   /* room checked by the caller */
+    PX_ASSERT(e->instance >= n->pout.from); /* the stream reports from its PREPARE's instance */
     r->ballot = n->pout.ballot;
     r->instance = e->instance;
     r->u.promise_entry.value = e->acc_value;
@@ -199,6 +202,7 @@ static bool accept_entry(struct px_node *n, px_ballot_t b, px_inst_t i, const st
 
 void px_acceptor_accept(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_ACCEPT); /* m->u.accept is this message's part */
     if (m->ballot < n->promised) {
         px_acceptor_nack(n, m, out); /* P1a: accept only if no higher promise */
         return;
@@ -218,6 +222,7 @@ void px_acceptor_accept(struct px_node *n, const struct px_msg *m, struct px_rea
         n->stats.dropped++;
         return;
     }
+    PX_ASSERT(n->promised == m->ballot); /* P2b: accepted at the ballot promised */
     ack(n, m->ballot, m->instance, out);
 }
 

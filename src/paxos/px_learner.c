@@ -239,6 +239,7 @@ static void send_snapshot(struct px_node *n, uint16_t to, struct px_ready *out)
  * the state machine where those entries were truncated here. */
 void px_learner_catchup_req(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_CATCHUP_REQ);
     px_inst_t from = m->instance;
     if (from == 0)
         return;
@@ -268,6 +269,7 @@ void px_learner_catchup_req(struct px_node *n, const struct px_msg *m, struct px
 
 void px_learner_catchup_entry(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_CATCHUP_ENTRY); /* m->u.catchup_entry is this message's part */
     (void)out;
     if (!is_learner(n) || m->instance <= n->fib.applied)
         return;
@@ -314,6 +316,7 @@ static void install_snapshot(struct px_node *n, struct px_ready *out)
 
 void px_learner_snapshot(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_SNAPSHOT); /* m->u.snapshot is this message's part */
     if (!is_learner(n) || m->instance <= n->fib.applied || m->snapshot_parts > PX_CLIENTS_MAX)
         return;
     memset(&n->snap, 0, sizeof(n->snap));
@@ -333,6 +336,7 @@ void px_learner_snapshot(struct px_node *n, const struct px_msg *m, struct px_re
 
 void px_learner_snapshot_part(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_SNAPSHOT_PART); /* m->u.snapshot_part is this message's part */
     uint64_t idx = m->u.snapshot_part.index;
     if (!n->snap_active || m->instance != n->snap.applied || idx >= n->snap_want)
         return;
@@ -358,6 +362,7 @@ void px_learner_snapshot_part(struct px_node *n, const struct px_msg *m, struct 
  * has applied (the leader's hint), never beyond what is chosen or, here, applied. */
 void px_learner_heartbeat(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_HEARTBEAT); /* m->u.heartbeat is this message's part */
     px_inst_t hint = m->u.heartbeat.truncate_hint;
     px_inst_t limit = hint < n->chosen_hi ? hint : n->chosen_hi;
     if (is_learner(n) && n->fib.applied < limit)

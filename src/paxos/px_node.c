@@ -77,7 +77,8 @@ static void px_check_invariants(const struct px_node *n)
     PX_ASSERT(n->state == PX_FOLLOWER || n->ballot <= n->max_seen);
     PX_ASSERT(n->state != PX_LEADER || n->commit < n->next);
     PX_ASSERT(n->state != PX_LEADER || n->leader == n->cfg.id);
-    PX_ASSERT(n->state != PX_LEADER || (n->cwnd >= 1 && n->cwnd <= n->cfg.window_max));
+    PX_ASSERT(n->state != PX_LEADER || n->cwnd >= 1);
+    PX_ASSERT(n->state != PX_LEADER || n->cwnd <= n->cfg.window_max);
     PX_ASSERT(n->q_len <= PX_QUEUE_MAX);
     PX_ASSERT(n->q_head < PX_QUEUE_MAX);
     /* learner: a snapshot in progress never has more parts than clients */
@@ -146,6 +147,7 @@ struct px_msg *px_out_msg(struct px_node *n, struct px_ready *out, uint8_t type,
         return NULL;
     PX_ASSERT(to != n->cfg.id);
     PX_ASSERT(to <= PX_CLIENT_NODE(&n->cfg) || to == PX_TO_ALL);
+    PX_ASSERT(out->msgs_len < PX_READY_MSGS_MAX); /* room before the grab */
     struct px_msg *m = &out->msgs[out->msgs_len++];
     memset(m, 0, sizeof(*m));
     m->type = type;
@@ -161,6 +163,7 @@ struct px_rec *px_out_rec(struct px_node *n, struct px_ready *out, uint8_t type)
     PX_ASSERT(type <= PX_REC_TRUNCATE);
     if (px_room_recs(n, out) == 0)
         return NULL;
+    PX_ASSERT(out->recs_len < PX_READY_RECS_MAX); /* room before the grab */
     struct px_rec *r = &out->recs[out->recs_len++];
     memset(r, 0, sizeof(*r));
     r->type = type;
@@ -190,6 +193,7 @@ struct px_entry *px_log_get(struct px_node *n, px_inst_t i)
     if (i < n->base || i - n->base >= PX_LOG_MAX)
         return NULL;
     struct px_entry *e = &n->log[i % PX_LOG_MAX];
+    PX_ASSERT(e->instance <= n->log_hi); /* a slot never holds an instance not yet stored */
     return e->instance == i ? e : NULL;
 }
 
@@ -350,6 +354,7 @@ void px_node_load_rec(struct px_node *n, const struct px_rec *r)
             n->promised = r->ballot;
         if (n->promised > n->max_seen)
             n->max_seen = n->promised;
+        PX_ASSERT(n->promised >= r->ballot); /* a promise only rises, in any record order */
         break;
     case PX_REC_ACCEPTED:
     case PX_REC_DECIDED:
@@ -363,6 +368,7 @@ void px_node_load_rec(struct px_node *n, const struct px_rec *r)
         px_log_truncate(n, r->instance, NULL);
         if (r->instance > n->trunc_sent)
             n->trunc_sent = r->instance;
+        PX_ASSERT(n->base > r->instance); /* the ring holds nothing the store dropped */
         break;
     default:
         break; /* unknown record: a newer store format; nothing the core needs */

@@ -212,6 +212,7 @@ static void campaign(struct px_node *n, struct px_ready *out)
 
 void px_proposer_promise_entry(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_PROMISE_ENTRY); /* m->u.promise_entry is this message's part */
     if (n->state != PX_CANDIDATE || m->ballot != n->ballot || m->instance == 0)
         return;
     PX_ASSERT(m->from < PX_NODES_MAX);
@@ -234,6 +235,7 @@ void px_proposer_promise_entry(struct px_node *n, const struct px_msg *m, struct
 
 void px_proposer_promise(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_PROMISE); /* m->u.promise is this message's part */
     if (n->state != PX_CANDIDATE || m->ballot != n->ballot ||
         !px_has_role(n, m->from, PX_ROLE_ACCEPTOR))
         return;
@@ -252,6 +254,7 @@ void px_proposer_promise(struct px_node *n, const struct px_msg *m, struct px_re
 
 void px_proposer_nack(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_NACK); /* m->u.nack is this message's part */
     if (m->ballot > n->max_seen)
         n->max_seen = m->ballot;
     if (n->state != PX_FOLLOWER && m->u.nack.rejected_ballot == n->ballot && m->ballot > n->ballot)
@@ -309,7 +312,8 @@ static void become_leader(struct px_node *n, struct px_ready *out)
     n->resend_commit = n->commit;
     n->resend_elapsed = 0;
     memset(n->acked, 0, sizeof(n->acked));
-    PX_ASSERT(n->commit < n->next); /* base <= commit + 1 <= next */
+    PX_ASSERT(n->base <= n->commit + 1); /* base <= commit + 1 <= next */
+    PX_ASSERT(n->commit < n->next);
     PX_ASSERT(n->cwnd >= 1);
     send_heartbeat(n, out);
 }
@@ -442,6 +446,7 @@ static void advance_commit(struct px_node *n, struct px_ready *out)
 
 void px_proposer_accepted(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_ACCEPTED); /* m->u.accepted is this message's part */
     if (n->state != PX_LEADER || m->ballot != n->ballot ||
         !px_has_role(n, m->from, PX_ROLE_ACCEPTOR))
         return;
@@ -529,6 +534,7 @@ void px_proposer_takeover(struct px_node *n, const struct px_msg *m, struct px_r
 
 void px_proposer_ack(struct px_node *n, const struct px_msg *m)
 {
+    PX_ASSERT(m->type == PX_MSG_ACK);
     PX_ASSERT(m->from < n->cfg.nodes);
     if (m->instance > n->acked[m->from])
         n->acked[m->from] = m->instance;
