@@ -135,6 +135,11 @@ enum px_msg_type {
 #define PX_FLAG_LAST       0x02u /* CATCHUP_ENTRY: last entry of this reply */
 #define PX_FLAG_HOPS       0x30u /* CLIENT: forwarding hops so far (bits 4-5), bounds ping-pong */
 #define PX_FLAG_HOPS_SHIFT 4u    /* the lowest bit of PX_FLAG_HOPS */
+/* CLIENT: forwarded at most this many times (0..3 fits PX_FLAG_HOPS), so two nodes that each
+ * think the other leads do not bounce a value forever. A value that arrives with PX_HOPS_MAX
+ * hops is queued where it is, not forwarded again. */
+#define PX_HOPS_MAX 2u
+static_assert(PX_HOPS_MAX <= PX_FLAG_HOPS >> PX_FLAG_HOPS_SHIFT, "the hop count fits its bits");
 /* Any type: the receiver need not be woken for this message. The core decides (px_msg_lazy in
  * px_node.c: DECIDE, HEARTBEAT, ACK), a transport only obeys the mark: a lazy message waits
  * in the ring until the reader wakes for something else or for its next tick. */
@@ -376,6 +381,10 @@ struct px_ready {
      * batch; apply[] entries before it may precede it (a batch can install two snapshots) */
     px_inst_t snapshot;
 };
+
+/* The shortest election timeout px_node_init accepts: a leader must fit a heartbeat (>= 1
+ * tick) strictly inside it, or followers would campaign between two heartbeats. */
+#define PX_ELECTION_TICKS_MIN 2u
 
 struct px_config {
     uint16_t id;                  /* this node, < nodes */

@@ -92,12 +92,14 @@ static uint16_t next_peer(const struct px_node *n, uint16_t after)
     return PX_NODE_NONE;
 }
 
-/* Whom to ask: the leader (its log holds every recent decision) on every other try, else the
- * live peers in turn, so an unanswered request never repeats to the same silent peer. */
+/* Whom to ask: the leader (its log holds every recent decision) on every other try
+ * (PX_CATCHUP_LEADER_EVERY_REQS), else the live peers in turn, so an unanswered request never
+ * repeats to the same silent peer. */
 static uint16_t catchup_target(struct px_node *n)
 {
     uint16_t l = px_node_leader(n);
-    if (n->catchup_tries++ % 2 == 0 && l < n->cfg.nodes && l != n->cfg.id && px_is_alive(n, l))
+    if (n->catchup_tries++ % PX_CATCHUP_LEADER_EVERY_REQS == 0 && l < n->cfg.nodes &&
+        l != n->cfg.id && px_is_alive(n, l))
         return l;
     uint16_t p = next_peer(n, n->catchup_peer < n->cfg.nodes ? n->catchup_peer : n->cfg.id);
     if (p != PX_NODE_NONE)
@@ -206,7 +208,7 @@ static void send_snapshot(struct px_node *n, uint16_t to, struct px_ready *out)
     for (uint32_t k = 0; k < PX_CLIENTS_MAX; k++)
         parts += n->fib.clients[k].client_id != 0;
     PX_ASSERT(parts <= PX_CLIENTS_MAX);
-    if (px_room_msgs(n, out) < 1 + parts + PX_ROOM_SPARE_MSGS) /* header, parts, spare */
+    if (px_room_msgs(n, out) < PX_SNAPSHOT_HEADER_MSGS + parts + PX_ROOM_SPARE_MSGS)
         return;
     struct px_msg *m = px_out_msg(n, out, PX_MSG_SNAPSHOT, to);
     PX_ASSERT(m != NULL); /* room checked above */

@@ -270,8 +270,9 @@ size_t px_node_size(const struct px_config *cfg)
 static bool config_ok(const struct px_config *c)
 {
     return c->nodes >= 1 && c->nodes <= PX_NODES_MAX && c->id < c->nodes && c->window_max >= 1 &&
-           c->window_max <= PX_WINDOW_MAX && c->election_ticks >= 2 && c->heartbeat_ticks >= 1 &&
-           c->heartbeat_ticks < c->election_ticks && count_acceptors(c) >= 1;
+           c->window_max <= PX_WINDOW_MAX && c->election_ticks >= PX_ELECTION_TICKS_MIN &&
+           c->heartbeat_ticks >= 1 && c->heartbeat_ticks < c->election_ticks &&
+           count_acceptors(c) >= 1;
 }
 
 int px_node_init(void *mem, size_t mem_bytes, const struct px_config *cfg, struct px_node **out)
@@ -512,7 +513,7 @@ void px_node_peer_status(struct px_node *n, uint16_t peer, bool alive, struct px
 void px_node_congested(struct px_node *n)
 {
     uint32_t before = n->cwnd;
-    n->cwnd = n->cwnd > 1 ? n->cwnd / 2 : 1;
+    n->cwnd = n->cwnd > 1 ? n->cwnd / PX_CWND_DECREASE_DIV : 1;
     PX_ASSERT(n->cwnd >= 1);
     PX_ASSERT(n->cwnd <= before || before == 0);
 }

@@ -24,7 +24,7 @@ static uint32_t live_rank(const struct px_node *n)
 void px_proposer_reset_timer(struct px_node *n, bool leader_lost)
 {
     uint32_t e = n->cfg.election_ticks;
-    PX_ASSERT(e >= 2); /* config_ok */
+    PX_ASSERT(e >= PX_ELECTION_TICKS_MIN); /* config_ok */
     uint32_t jitter = (uint32_t)(px_rand(n) % (e / PX_ELECTION_JITTER_DIV + 1));
     n->elapsed = 0;
     n->timeout = (leader_lost ? 0 : e) + live_rank(n) * e + jitter + 1;
