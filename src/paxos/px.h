@@ -186,7 +186,7 @@ struct px_msg_promise {
     px_inst_t truncated; /* every instance <= truncated is chosen; the acceptor dropped them */
 };
 struct px_msg_nack {
-    px_ballot_t rejected_ballot; /* the ballot of the PREPARE or ACCEPT refused */
+    px_ballot_t rejected_ballot; /* the ballot of the PREPARE, ACCEPT or HEARTBEAT refused */
 };
 struct px_msg_accept {
     px_inst_t decided_hi; /* every instance <= decided_hi is chosen by this ballot (DECIDE) */
