@@ -52,7 +52,8 @@ struct ipc_bcast *ipc_bcast_init(void *mem, uint32_t slots, uint64_t consumers_m
         if ((consumers_mask >> c) & 1u)
             b->cursors[c].state = BCAST_ATTACHED;
     }
-    IPC_ASSERT(b->head == 0 && b->reserve == 0); /* empty */
+    IPC_ASSERT(b->head == 0); /* empty */
+    IPC_ASSERT(b->reserve == 0);
     IPC_ASSERT(ipc_bcast_capacity(b) == slots);
     cmm_smp_mb(); /* belt and braces: users are forked later, fork is a full barrier */
     return b;
@@ -138,7 +139,8 @@ static uint32_t bcast_detach_laggards(struct ipc_bcast *b, uint64_t head)
 static uint32_t bcast_room(struct ipc_bcast *b, uint64_t head, uint32_t n, unsigned flags)
 {
     uint64_t cap = (uint64_t)b->mask + 1;
-    IPC_ASSERT(n >= 1 && n <= cap);
+    IPC_ASSERT(n >= 1);
+    IPC_ASSERT(n <= cap);
     IPC_ASSERT(b->min_cache <= head);
     if (b->min_cache + cap >= head + n)
         return n; /* min_cache is a lower bound, so this is safe without a rescan */
@@ -252,7 +254,8 @@ struct ipc_bcast_read_result ipc_bcast_read(struct ipc_bcast *b, uint32_t c, voi
     cmm_smp_mb();
     uatomic_set(&cur->pos, pos + n);
     res.n = n;
-    IPC_ASSERT(!res.lagged && res.n <= max);
+    IPC_ASSERT(!res.lagged);
+    IPC_ASSERT(res.n <= max);
     return res;
 }
 

@@ -120,6 +120,7 @@ bool ipc_ring_empty(const struct ipc_ring *r)
 
 uint32_t ipc_ring_count(const struct ipc_ring *r)
 {
+    IPC_ASSERT(ring_slots_valid(r->mask_c + 1)); /* any process reads it: a sane header */
     uint32_t tail = uatomic_read(&r->tail);
     uint32_t head = uatomic_read(&r->head);
     uint32_t n = head - tail;

@@ -46,7 +46,8 @@ static uint64_t round_up(uint64_t v, uint64_t to)
 {
     IPC_ASSERT(to > 0);
     uint64_t r = (v + to - 1) / to * to;
-    IPC_ASSERT(r >= v && r - v < to);
+    IPC_ASSERT(r >= v);
+    IPC_ASSERT(r - v < to);
     return r;
 }
 
@@ -119,9 +120,12 @@ static int layout_plan(const struct ipc_layout *l, struct ipc_segment_header *h,
     h->user_stride = round_up(l->user_bytes, IPC_LINE_BYTES);
     h->total_bytes = h->user_off + e * h->user_stride;
     /* the areas follow each other, each line-aligned */
-    IPC_ASSERT(h->ctl_off < h->ring_off && h->ring_off <= h->bcast_off);
-    IPC_ASSERT(h->bcast_off <= h->user_off && h->user_off <= h->total_bytes);
-    IPC_ASSERT(h->ring_stride % IPC_LINE_BYTES == 0 && h->bcast_stride % IPC_LINE_BYTES == 0);
+    IPC_ASSERT(h->ctl_off < h->ring_off);
+    IPC_ASSERT(h->ring_off <= h->bcast_off);
+    IPC_ASSERT(h->bcast_off <= h->user_off);
+    IPC_ASSERT(h->user_off <= h->total_bytes);
+    IPC_ASSERT(h->ring_stride % IPC_LINE_BYTES == 0);
+    IPC_ASSERT(h->bcast_stride % IPC_LINE_BYTES == 0);
     if (h->total_bytes > IPC_SEGMENT_BYTES_MAX) {
         seg_err(err, err_len, "ipc layout: segment would be %" PRIu64 " bytes, max %" PRIu64,
                 h->total_bytes, IPC_SEGMENT_BYTES_MAX);
@@ -177,7 +181,9 @@ static void segment_init(struct ipc_segment *s)
 int ipc_segment_create(const char *name, const struct ipc_layout *l, struct ipc_segment **out,
                        char *err, size_t err_len)
 {
-    IPC_ASSERT(name != NULL && l != NULL && out != NULL);
+    IPC_ASSERT(name != NULL);
+    IPC_ASSERT(l != NULL);
+    IPC_ASSERT(out != NULL);
     struct ipc_segment_header plan;
     int rc = layout_plan(l, &plan, err, err_len);
     if (rc != 0)
@@ -281,7 +287,8 @@ static int header_check(const struct ipc_segment_header *h, uint64_t file_bytes,
 
 int ipc_segment_attach(const char *name, struct ipc_segment **out, char *err, size_t err_len)
 {
-    IPC_ASSERT(name != NULL && out != NULL);
+    IPC_ASSERT(name != NULL);
+    IPC_ASSERT(out != NULL);
     int fd = shm_open(name, O_RDWR, 0);
     if (fd < 0) {
         int rc = -errno;
@@ -356,7 +363,8 @@ void ipc_segment_name(char *buf, size_t len, pid_t owner)
 {
     IPC_ASSERT(owner > 0);
     int n = snprintf(buf, len, "/" SEGMENT_PREFIX "%ld", (long)owner);
-    IPC_ASSERT(n > 0 && (size_t)n < len);
+    IPC_ASSERT(n > 0);
+    IPC_ASSERT((size_t)n < len);
 }
 
 /* The owner pid of a segment file name "paxos-shm-<pid>", or 0 if the name is not one. */
@@ -428,7 +436,8 @@ void *ipc_segment_base(const struct ipc_segment *s)
 struct ipc_ring *ipc_segment_ring(struct ipc_segment *s, uint32_t from, uint32_t to)
 {
     uint32_t e = s->plan.layout.endpoints;
-    IPC_ASSERT(from < e && to < e);
+    IPC_ASSERT(from < e);
+    IPC_ASSERT(to < e);
     IPC_ASSERT(from != to);
     uint64_t index = (uint64_t)from * (e - 1) + (to < from ? to : to - 1);
     IPC_ASSERT(index < (uint64_t)e * (e - 1)); /* one ring per ordered pair */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ipc/ipc_assert.h"
 #include "ipc/ring.h"
 
 /* Copies n slots starting at index `at` (any free-running counter; only at & mask is used)
@@ -16,6 +17,8 @@
 static inline void ipc_slots_copy(unsigned char *slots, uint32_t mask, uint64_t at, void *buf,
                                   uint32_t n, bool to_ring)
 {
+    IPC_ASSERT((mask & (mask + 1)) == 0); /* capacity mask + 1 is a power of two */
+    IPC_ASSERT(n <= mask + 1);            /* one pass: no slot is copied twice */
     uint32_t first = (uint32_t)(at & mask);
     uint32_t run = mask + 1 - first;
     if (run > n)

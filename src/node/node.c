@@ -134,7 +134,7 @@ static int failpoint_parse(struct node *nd)
 
 static bool failpoint_roll(struct node *nd)
 {
-    return util_splitmix64(&nd->fp_rng) % nd->fp_one_in == 0;
+    return px_splitmix64(&nd->fp_rng) % nd->fp_one_in == 0;
 }
 
 /* The driver's failpoint hook: a hit kills the process on the spot, so it never returns true.
@@ -154,7 +154,7 @@ static bool node_failpoint(void *ctx, enum driver_fp where, const struct driver_
     if (where == DRIVER_FP_AFTER_PERSIST) {
         nd->fp_kill_at = 0;
         if (f->msgs >= 2 && failpoint_roll(nd))
-            nd->fp_kill_at = 1 + (uint32_t)(util_splitmix64(&nd->fp_rng) % (f->msgs - 1));
+            nd->fp_kill_at = 1 + (uint32_t)(px_splitmix64(&nd->fp_rng) % (f->msgs - 1));
     } else if (where == DRIVER_FP_AFTER_SEND && f->sent == nd->fp_kill_at) {
         /* The outbox is process memory: push the first k into the rings, then die. */
         (void)transport_flush(nd->t);

@@ -131,10 +131,15 @@ enum px_msg_type {
 };
 
 /* msg flags */
-#define PX_FLAG_DECIDED    0x01u /* PROMISE_ENTRY: the entry is decided (a = 0) */
+#define PX_FLAG_DECIDED    0x01u /* PROMISE_ENTRY: the entry is decided (accepted_ballot 0) */
 #define PX_FLAG_LAST       0x02u /* CATCHUP_ENTRY: last entry of this reply */
 #define PX_FLAG_HOPS       0x30u /* CLIENT: forwarding hops so far (bits 4-5), bounds ping-pong */
 #define PX_FLAG_HOPS_SHIFT 4u    /* the lowest bit of PX_FLAG_HOPS */
+/* CLIENT: forwarded at most this many times (0..3 fits PX_FLAG_HOPS), so two nodes that each
+ * think the other leads do not bounce a value forever. A value that arrives with PX_HOPS_MAX
+ * hops is queued where it is, not forwarded again. */
+#define PX_HOPS_MAX 2u
+static_assert(PX_HOPS_MAX <= PX_FLAG_HOPS >> PX_FLAG_HOPS_SHIFT, "the hop count fits its bits");
 /* Any type: the receiver need not be woken for this message. The core decides (px_msg_lazy in
  * px_node.c: DECIDE, HEARTBEAT, ACK), a transport only obeys the mark: a lazy message waits
  * in the ring until the reader wakes for something else or for its next tick. */
@@ -142,30 +147,95 @@ enum px_msg_type {
 static_assert((PX_FLAG_LAZY & (PX_FLAG_DECIDED | PX_FLAG_LAST | PX_FLAG_HOPS)) == 0,
               "the mark sits beside the type-specific flags");
 
-/* One message = one ring slot. Unused fields are zero. Field meaning per type:
- *   PREPARE        ballot b, instance = first instance the proposer lacks (from)
- *   PROMISE_ENTRY  ballot b, instance i, a = accepted ballot (0 if PX_FLAG_DECIDED), value,
- *                  b = sequence number 1..count, c = acceptor's truncated-up-to
- *   PROMISE        ballot b, instance = from, a = count of entries, c = truncated-up-to
- *                  (every instance <= c is chosen; the acceptor dropped them)
- *   NACK           ballot = the acceptor's promised ballot, a = the rejected ballot
- *   ACCEPT         ballot b, instance i, value, a = decided-up-to of ballot b (piggybacked DECIDE)
- *   ACCEPTED       ballot b, instance = lo, a = hi: every instance in [lo, hi] accepted at b
- *   DECIDE         ballot b, a = hi: every instance <= hi is chosen; where the learner holds the
- *                  value of ballot b it knows the decision, else it asks (CATCHUP_REQ)
+/* One message = one ring slot. Unused fields are zero. Bytes 0..23 are common: the header,
+ * the ballot the message speaks for and the instance it is about. Bytes 24..63 are the union
+ * `u`, one struct per type that uses them (a type without a struct leaves them zero); every
+ * struct keeps the same frame -- a word at 24, a word at 32, a value at 40..55, a word at 56 --
+ * so that each field sits where the single overloaded field of that slot sat before, and the
+ * bytes on the wire did not move (the static_asserts below pin every field to its offset).
+ *   PREPARE        ballot, instance = first instance the proposer lacks (from)
+ *   PROMISE_ENTRY  ballot, instance i, u.promise_entry
+ *   PROMISE        ballot, instance = from, u.promise
+ *   NACK           ballot = the acceptor's promised ballot, u.nack
+ *   ACCEPT         ballot, instance i, u.accept (the value, a piggybacked DECIDE)
+ *   ACCEPTED       ballot, instance = lo, u.accepted.hi: every instance in [lo, hi] accepted
+ *   DECIDE         ballot, u.decide.hi: every instance <= hi is chosen; where the learner holds
+ *                  the value of that ballot it knows the decision, else it asks (CATCHUP_REQ)
  *   ACK            instance = the learner's applied index
  *   CATCHUP_REQ    instance = first instance wanted
- *   CATCHUP_ENTRY  instance, value (decided), flags PX_FLAG_LAST on the last of a reply
- *   SNAPSHOT       instance = applied, a = value, b = digest, c = requests, ballot = parts count
- *   SNAPSHOT_PART  instance = the snapshot's applied, value.client_id/value.seq = client id /
- *                  seq_low, value.increment = part index, ballot/a/b/c = seen[0..3]
- *   CLIENT         value (from = the client endpoint or the forwarding node)
- *   CLIENT_REPLY   value = the request, instance = where it was decided (0: it had been
- *                  applied earlier; the leader answers a resubmission without a new slot)
- *   HEARTBEAT      ballot b, a = decided-up-to, b = truncation hint (all live learners applied)
- *   TAKEOVER       ballot = the handing-over leader's ballot, a = 1 when a successor more than
- *                  PX_CAMPAIGN_LAG_MAX behind hands it back (the receiver campaigns, never
- *                  hands it back again) */
+ *   CATCHUP_ENTRY  instance, u.catchup_entry.value (decided), PX_FLAG_LAST on the last of a reply
+ *   SNAPSHOT       snapshot_parts (in the ballot's word), instance = applied, u.snapshot
+ *   SNAPSHOT_PART  part_seen0 (in the ballot's word), instance = the snapshot's applied,
+ *                  u.snapshot_part (the rest of one client's dedup record)
+ *   CLIENT         u.client.value (from = the client endpoint or the forwarding node)
+ *   CLIENT_REPLY   u.client_reply.value = the request, instance = where it was decided (0: it
+ *                  had been applied earlier; the leader answers a resubmission without a slot)
+ *   HEARTBEAT      ballot, u.heartbeat
+ *   TAKEOVER       ballot = the handing-over leader's ballot, u.takeover
+ * Fields named reserved_* are the frame's unused slots of a type: always zero. */
+struct px_msg_promise_entry {
+    px_ballot_t accepted_ballot; /* the ballot the entry was accepted at; 0 if PX_FLAG_DECIDED */
+    uint64_t seq;                /* 1..count: the entry's place in its promise stream */
+    struct px_value value;       /* accepted (or decided) value */
+    px_inst_t truncated;         /* the acceptor's truncated-up-to */
+};
+struct px_msg_promise {
+    uint64_t entries; /* PROMISE_ENTRY messages of this promise sent before it */
+    uint64_t reserved_b;
+    struct px_value reserved_value;
+    px_inst_t truncated; /* every instance <= truncated is chosen; the acceptor dropped them */
+};
+struct px_msg_nack {
+    px_ballot_t rejected_ballot; /* the ballot of the PREPARE, ACCEPT or HEARTBEAT refused */
+};
+struct px_msg_accept {
+    px_inst_t decided_hi; /* every instance <= decided_hi is chosen by this ballot (DECIDE) */
+    uint64_t reserved_b;
+    struct px_value value; /* the proposal */
+};
+struct px_msg_accepted {
+    px_inst_t hi; /* every instance in [instance, hi] accepted at the ballot */
+};
+struct px_msg_decide {
+    px_inst_t hi; /* every instance <= hi is chosen */
+};
+/* CATCHUP_ENTRY, CLIENT, CLIENT_REPLY: a value and nothing else of their own. */
+struct px_msg_value_only {
+    uint64_t reserved_a;
+    uint64_t reserved_b;
+    struct px_value value;
+};
+struct px_msg_snapshot {
+    uint64_t fib_value; /* the state machine's value at `instance` */
+    uint64_t digest;    /* its digest chain */
+    struct px_value reserved_value;
+    uint64_t requests; /* client requests applied up to `instance` */
+};
+/* One client's dedup record: seen[0] rides in part_seen0 (the ballot's word). */
+struct px_msg_snapshot_part {
+    uint64_t seen1;
+    uint64_t seen2;
+    uint64_t index;     /* the part's place, 0..parts - 1 (where a value's increment sits) */
+    uint32_t client_id; /* where a value's client_id sits */
+    uint32_t seq_low;   /* where a value's seq sits */
+    uint64_t seen3;
+};
+struct px_msg_heartbeat {
+    px_inst_t decided_hi;    /* every instance <= decided_hi is chosen */
+    px_inst_t truncate_hint; /* every live learner applied this far */
+};
+struct px_msg_takeover {
+    /* 1 when a successor more than PX_CAMPAIGN_LAG_MAX behind hands the leadership back (the
+     * receiver campaigns and never hands it back again), else 0 */
+    uint64_t handed_back;
+};
+/* The frame itself, for code blind to the type (the simulator's trace prints every slot). */
+struct px_msg_words {
+    uint64_t a;
+    uint64_t b;
+    struct px_value value;
+    uint64_t c;
+};
 struct px_msg {
     uint8_t type; /* enum px_msg_type */
     uint8_t flags;
@@ -175,14 +245,76 @@ struct px_msg {
      * sending transport seals it, the receiving one drops a message that fails it. The core
      * neither reads nor sets it (0 in what it produces). */
     uint16_t check;
-    px_ballot_t ballot;
+    union {
+        px_ballot_t ballot;      /* every type that speaks for a ballot */
+        uint64_t snapshot_parts; /* SNAPSHOT: the SNAPSHOT_PARTs that follow it */
+        uint64_t part_seen0;     /* SNAPSHOT_PART: seen[0] of the client's record */
+    };
     px_inst_t instance;
-    uint64_t a; /* type specific */
-    uint64_t b; /* type specific */
-    struct px_value value;
-    uint64_t c; /* type specific */
+    union {
+        struct px_msg_promise_entry promise_entry;
+        struct px_msg_promise promise;
+        struct px_msg_nack nack;
+        struct px_msg_accept accept;
+        struct px_msg_accepted accepted;
+        struct px_msg_decide decide;
+        struct px_msg_value_only catchup_entry;
+        struct px_msg_snapshot snapshot;
+        struct px_msg_snapshot_part snapshot_part;
+        struct px_msg_value_only client;
+        struct px_msg_value_only client_reply;
+        struct px_msg_heartbeat heartbeat;
+        struct px_msg_takeover takeover;
+        struct px_msg_words words;
+    } u;
 };
 static_assert(sizeof(struct px_msg) == PX_MSG_BYTES, "one message is one ring slot");
+/* The wire layout: every field where it was when the slots were a, b, value and c. */
+#define PX_MSG_OFF_A     24
+#define PX_MSG_OFF_B     32
+#define PX_MSG_OFF_VALUE 40
+#define PX_MSG_OFF_C     56
+static_assert(offsetof(struct px_msg, ballot) == 8, "ballot word");
+static_assert(offsetof(struct px_msg, snapshot_parts) == 8, "snapshot parts: the ballot word");
+static_assert(offsetof(struct px_msg, part_seen0) == 8, "seen[0]: the ballot word");
+static_assert(offsetof(struct px_msg, instance) == 16, "instance word");
+static_assert(offsetof(struct px_msg, u) == PX_MSG_OFF_A, "the type-specific frame");
+static_assert(sizeof(((struct px_msg *)0)->u) == PX_MSG_BYTES - PX_MSG_OFF_A, "frame size");
+static_assert(offsetof(struct px_msg, u.words.b) == PX_MSG_OFF_B, "frame: b");
+static_assert(offsetof(struct px_msg, u.words.value) == PX_MSG_OFF_VALUE, "frame: value");
+static_assert(offsetof(struct px_msg, u.words.c) == PX_MSG_OFF_C, "frame: c");
+static_assert(offsetof(struct px_msg, u.promise_entry.accepted_ballot) == PX_MSG_OFF_A, "");
+static_assert(offsetof(struct px_msg, u.promise_entry.seq) == PX_MSG_OFF_B, "");
+static_assert(offsetof(struct px_msg, u.promise_entry.value) == PX_MSG_OFF_VALUE, "");
+static_assert(offsetof(struct px_msg, u.promise_entry.truncated) == PX_MSG_OFF_C, "");
+static_assert(offsetof(struct px_msg, u.promise.entries) == PX_MSG_OFF_A, "");
+static_assert(offsetof(struct px_msg, u.promise.truncated) == PX_MSG_OFF_C, "");
+static_assert(offsetof(struct px_msg, u.nack.rejected_ballot) == PX_MSG_OFF_A, "");
+static_assert(offsetof(struct px_msg, u.accept.decided_hi) == PX_MSG_OFF_A, "");
+static_assert(offsetof(struct px_msg, u.accept.value) == PX_MSG_OFF_VALUE, "");
+static_assert(offsetof(struct px_msg, u.accepted.hi) == PX_MSG_OFF_A, "");
+static_assert(offsetof(struct px_msg, u.decide.hi) == PX_MSG_OFF_A, "");
+static_assert(offsetof(struct px_msg, u.catchup_entry.value) == PX_MSG_OFF_VALUE, "");
+static_assert(offsetof(struct px_msg, u.snapshot.fib_value) == PX_MSG_OFF_A, "");
+static_assert(offsetof(struct px_msg, u.snapshot.digest) == PX_MSG_OFF_B, "");
+static_assert(offsetof(struct px_msg, u.snapshot.requests) == PX_MSG_OFF_C, "");
+static_assert(offsetof(struct px_msg, u.snapshot_part.seen1) == PX_MSG_OFF_A, "");
+static_assert(offsetof(struct px_msg, u.snapshot_part.seen2) == PX_MSG_OFF_B, "");
+static_assert(offsetof(struct px_msg, u.snapshot_part.index) ==
+                  PX_MSG_OFF_VALUE + offsetof(struct px_value, increment),
+              "");
+static_assert(offsetof(struct px_msg, u.snapshot_part.client_id) ==
+                  PX_MSG_OFF_VALUE + offsetof(struct px_value, client_id),
+              "");
+static_assert(offsetof(struct px_msg, u.snapshot_part.seq_low) ==
+                  PX_MSG_OFF_VALUE + offsetof(struct px_value, seq),
+              "");
+static_assert(offsetof(struct px_msg, u.snapshot_part.seen3) == PX_MSG_OFF_C, "");
+static_assert(offsetof(struct px_msg, u.client.value) == PX_MSG_OFF_VALUE, "");
+static_assert(offsetof(struct px_msg, u.client_reply.value) == PX_MSG_OFF_VALUE, "");
+static_assert(offsetof(struct px_msg, u.heartbeat.decided_hi) == PX_MSG_OFF_A, "");
+static_assert(offsetof(struct px_msg, u.heartbeat.truncate_hint) == PX_MSG_OFF_B, "");
+static_assert(offsetof(struct px_msg, u.takeover.handed_back) == PX_MSG_OFF_A, "");
 
 /* Exactly-once: per client, every seq < seq_low was applied, and bit k of seen[] says whether
  * seq_low + k was. A client keeps a sliding SPAN: the newest seq it sends minus its oldest seq
@@ -197,9 +329,9 @@ struct px_dedup {
     uint32_t seq_low;
     uint64_t seen[PX_DEDUP_SPAN / PX_DEDUP_WORD_BITS];
 };
-/* A SNAPSHOT_PART carries a client's seen[] in its four 64-bit fields ballot, a, b, c. */
+/* A SNAPSHOT_PART carries a client's seen[] in part_seen0 and u.snapshot_part.seen1..3. */
 #define PX_DEDUP_WORDS (PX_DEDUP_SPAN / PX_DEDUP_WORD_BITS)
-static_assert(PX_DEDUP_WORDS == 4, "seen[0..3] travel in ballot, a, b, c of a SNAPSHOT_PART");
+static_assert(PX_DEDUP_WORDS == 4, "seen[0..3] travel in the four words of a SNAPSHOT_PART");
 
 /* The replicated state machine (DESIGN.md: distributed Fibonacci). Plain data: it is the
  * snapshot that is persisted and shipped to lagging learners. */
@@ -249,6 +381,10 @@ struct px_ready {
      * batch; apply[] entries before it may precede it (a batch can install two snapshots) */
     px_inst_t snapshot;
 };
+
+/* The shortest election timeout px_node_init accepts: a leader must fit a heartbeat (>= 1
+ * tick) strictly inside it, or followers would campaign between two heartbeats. */
+#define PX_ELECTION_TICKS_MIN 2u
 
 struct px_config {
     uint16_t id;                  /* this node, < nodes */

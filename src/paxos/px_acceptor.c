@@ -25,12 +25,13 @@ static struct px_rec *acc_rec(struct px_node *n, struct px_ready *out, uint8_t t
 
 void px_acceptor_nack(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_PREPARE || m->type == PX_MSG_ACCEPT || m->type == PX_MSG_HEARTBEAT);
     PX_ASSERT(m->ballot < n->promised); /* only a ballot below the promise is refused */
     struct px_msg *r = px_out_msg(n, out, PX_MSG_NACK, m->from);
     if (r == NULL)
         return;
     r->ballot = n->promised;
-    r->a = m->ballot;
+    r->u.nack.rejected_ballot = m->ballot;
     n->stats.nacks++;
 }
 
@@ -54,6 +55,7 @@ static bool raise_promise(struct px_node *n, px_ballot_t b, struct px_ready *out
 
 void px_acceptor_prepare(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_PREPARE);
     if (m->ballot < n->promised) {
         px_acceptor_nack(n, m, out); /* P1a: never promise below a promise */
         return;
@@ -90,16 +92,17 @@ static void promise_entry(struct px_node *n, const struct px_entry *e, struct px
     PX_ASSERT(n->pout.active);
     PX_ASSERT(e->flags & (PX_E_ACCEPTED | PX_E_DECIDED)); /* only what it holds is reported */
     struct px_msg *r = px_out_msg(n, out, PX_MSG_PROMISE_ENTRY, n->pout.to);
-    PX_ASSERT(r != NULL); /* room checked by the caller */
+    PX_ASSERT(r != NULL);                   /* room checked by the caller */
+    PX_ASSERT(e->instance >= n->pout.from); /* the stream reports from its PREPARE's instance */
     r->ballot = n->pout.ballot;
     r->instance = e->instance;
-    r->value = e->acc_value;
+    r->u.promise_entry.value = e->acc_value;
     if (e->flags & PX_E_DECIDED)
         r->flags |= PX_FLAG_DECIDED;
     else
-        r->a = e->acc_ballot;
-    r->b = ++n->pout.seq;
-    r->c = n->base - 1;
+        r->u.promise_entry.accepted_ballot = e->acc_ballot;
+    r->u.promise_entry.seq = ++n->pout.seq;
+    r->u.promise_entry.truncated = n->base - 1;
 }
 
 /* Streams the active promise: every accepted (or decided) entry >= from, numbered, then the
@@ -128,8 +131,8 @@ void px_acceptor_continue(struct px_node *n, struct px_ready *out)
         return;
     r->ballot = p->ballot;
     r->instance = p->from;
-    r->a = p->seq;
-    r->c = n->base - 1;
+    r->u.promise.entries = p->seq;
+    r->u.promise.truncated = n->base - 1;
     p->active = false;
     PX_ASSERT(r->ballot == n->promised);
 }
@@ -145,7 +148,7 @@ void px_acceptor_flush(struct px_node *n, struct px_ready *out)
         return; /* stays pending: sent on a later flush */
     r->ballot = n->ack_ballot;
     r->instance = n->ack_lo;
-    r->a = n->ack_hi;
+    r->u.accepted.hi = n->ack_hi;
     n->ack_ballot = 0;
 }
 
@@ -199,6 +202,7 @@ static bool accept_entry(struct px_node *n, px_ballot_t b, px_inst_t i, const st
 
 void px_acceptor_accept(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_ACCEPT); /* m->u.accept is this message's part */
     if (m->ballot < n->promised) {
         px_acceptor_nack(n, m, out); /* P1a: accept only if no higher promise */
         return;
@@ -214,10 +218,11 @@ void px_acceptor_accept(struct px_node *n, const struct px_msg *m, struct px_rea
         return;
     }
     if (px_room_msgs(n, out) < PX_ROOM_ACCEPT_MSGS ||
-        !accept_entry(n, m->ballot, m->instance, &m->value, out)) {
+        !accept_entry(n, m->ballot, m->instance, &m->u.accept.value, out)) {
         n->stats.dropped++;
         return;
     }
+    PX_ASSERT(n->promised == m->ballot); /* P2b: accepted at the ballot promised */
     ack(n, m->ballot, m->instance, out);
 }
 

@@ -26,9 +26,15 @@
 #define PX_ELECTION_JITTER_DIV 4u
 /* Initial congestion window: small, AIMD grows it by one per decided instance. */
 #define PX_CWND_INIT 8u
-/* Client values forwarded at most this many times (0..3 fits PX_FLAG_HOPS), so two nodes that
- * each think the other leads do not bounce a value forever. */
-#define PX_HOPS_MAX 2u
+/* AIMD's multiplicative decrease (TCP's factor): a send that found its ring full halves the
+ * window, so congestion shrinks it fast; it grows back by one per decided instance. */
+#define PX_CWND_DECREASE_DIV 2u
+/* A learner sends every PX_CATCHUP_LEADER_EVERY_REQS-th catch-up request to the leader and
+ * the others to its live peers in turn: the leader's log holds every recent decision, but a
+ * leader that does not answer (dead, cut off, lagging) must not stall the learner. */
+#define PX_CATCHUP_LEADER_EVERY_REQS 2u
+/* A snapshot is one SNAPSHOT header message, then one SNAPSHOT_PART per client. */
+#define PX_SNAPSHOT_HEADER_MSGS 1u
 /* Output room a forwarding of held client values leaves to the rest of its call: the replies
  * of the message being stepped (the ACCEPTED of the leader's ACCEPT that triggered it, a
  * catch-up request) and the call's continued work. Without it an acceptor holding more values

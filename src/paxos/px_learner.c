@@ -38,11 +38,11 @@ void px_learner_accept_seen(struct px_node *n, const struct px_msg *m, struct px
     if ((e->flags & PX_E_ACCEPTED) && e->acc_ballot > m->ballot)
         return;
     e->acc_ballot = m->ballot;
-    e->acc_value = m->value;
+    e->acc_value = m->u.accept.value;
     e->flags |= PX_E_ACCEPTED;
     PX_ASSERT(e->acc_ballot == m->ballot);
     if (m->ballot == n->dec_ballot && m->instance <= n->dec_hi)
-        px_learner_decided(n, m->instance, &m->value);
+        px_learner_decided(n, m->instance, &m->u.accept.value);
 }
 
 /* DECIDE(b, hi): every instance <= hi is chosen. Where this node holds the value of that same
@@ -92,12 +92,14 @@ static uint16_t next_peer(const struct px_node *n, uint16_t after)
     return PX_NODE_NONE;
 }
 
-/* Whom to ask: the leader (its log holds every recent decision) on every other try, else the
- * live peers in turn, so an unanswered request never repeats to the same silent peer. */
+/* Whom to ask: the leader (its log holds every recent decision) on every other try
+ * (PX_CATCHUP_LEADER_EVERY_REQS), else the live peers in turn, so an unanswered request never
+ * repeats to the same silent peer. */
 static uint16_t catchup_target(struct px_node *n)
 {
     uint16_t l = px_node_leader(n);
-    if (n->catchup_tries++ % 2 == 0 && l < n->cfg.nodes && l != n->cfg.id && px_is_alive(n, l))
+    if (n->catchup_tries++ % PX_CATCHUP_LEADER_EVERY_REQS == 0 && l < n->cfg.nodes &&
+        l != n->cfg.id && px_is_alive(n, l))
         return l;
     uint16_t p = next_peer(n, n->catchup_peer < n->cfg.nodes ? n->catchup_peer : n->cfg.id);
     if (p != PX_NODE_NONE)
@@ -206,15 +208,15 @@ static void send_snapshot(struct px_node *n, uint16_t to, struct px_ready *out)
     for (uint32_t k = 0; k < PX_CLIENTS_MAX; k++)
         parts += n->fib.clients[k].client_id != 0;
     PX_ASSERT(parts <= PX_CLIENTS_MAX);
-    if (px_room_msgs(n, out) < 1 + parts + PX_ROOM_SPARE_MSGS) /* header, parts, spare */
+    if (px_room_msgs(n, out) < PX_SNAPSHOT_HEADER_MSGS + parts + PX_ROOM_SPARE_MSGS)
         return;
     struct px_msg *m = px_out_msg(n, out, PX_MSG_SNAPSHOT, to);
     PX_ASSERT(m != NULL); /* room checked above */
     m->instance = n->fib.applied;
-    m->a = n->fib.value;
-    m->b = n->fib.digest;
-    m->c = n->fib.requests;
-    m->ballot = parts;
+    m->u.snapshot.fib_value = n->fib.value;
+    m->u.snapshot.digest = n->fib.digest;
+    m->u.snapshot.requests = n->fib.requests;
+    m->snapshot_parts = parts;
     uint32_t idx = 0;
     for (uint32_t k = 0; k < PX_CLIENTS_MAX; k++) {
         const struct px_dedup *d = &n->fib.clients[k];
@@ -223,13 +225,13 @@ static void send_snapshot(struct px_node *n, uint16_t to, struct px_ready *out)
         struct px_msg *p = px_out_msg(n, out, PX_MSG_SNAPSHOT_PART, to);
         PX_ASSERT(p != NULL); /* room for every part checked above */
         p->instance = n->fib.applied;
-        p->value.client_id = d->client_id;
-        p->value.seq = d->seq_low;
-        p->value.increment = idx++;
-        p->ballot = d->seen[0];
-        p->a = d->seen[1];
-        p->b = d->seen[2];
-        p->c = d->seen[3];
+        p->u.snapshot_part.client_id = d->client_id;
+        p->u.snapshot_part.seq_low = d->seq_low;
+        p->u.snapshot_part.index = idx++;
+        p->part_seen0 = d->seen[0];
+        p->u.snapshot_part.seen1 = d->seen[1];
+        p->u.snapshot_part.seen2 = d->seen[2];
+        p->u.snapshot_part.seen3 = d->seen[3];
     }
     PX_ASSERT(idx == parts);
     n->stats.snapshots_sent++;
@@ -239,6 +241,7 @@ static void send_snapshot(struct px_node *n, uint16_t to, struct px_ready *out)
  * the state machine where those entries were truncated here. */
 void px_learner_catchup_req(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_CATCHUP_REQ);
     px_inst_t from = m->instance;
     if (from == 0)
         return;
@@ -259,7 +262,7 @@ void px_learner_catchup_req(struct px_node *n, const struct px_msg *m, struct px
         PX_ASSERT(last != NULL); /* room checked by the loop */
         PX_ASSERT(i <= n->chosen_hi);
         last->instance = i;
-        last->value = e->acc_value;
+        last->u.catchup_entry.value = e->acc_value;
     }
     if (last != NULL)
         last->flags |= PX_FLAG_LAST;
@@ -268,6 +271,7 @@ void px_learner_catchup_req(struct px_node *n, const struct px_msg *m, struct px
 
 void px_learner_catchup_entry(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_CATCHUP_ENTRY); /* m->u.catchup_entry is this message's part */
     (void)out;
     if (!is_learner(n) || m->instance <= n->fib.applied)
         return;
@@ -279,11 +283,11 @@ void px_learner_catchup_entry(struct px_node *n, const struct px_msg *m, struct 
          * the entry straight from the message when it is the next one. */
         if (m->instance == n->fib.applied + 1 && px_room_apply(n, out) > 0 &&
             px_room_recs(n, out) > PX_ROOM_SPARE_RECS)
-            apply_one(n, m->instance, &m->value, out);
+            apply_one(n, m->instance, &m->u.catchup_entry.value, out);
     } else {
         struct px_entry *e = px_log_get(n, m->instance);
         if (e == NULL || !(e->flags & PX_E_DECIDED))
-            px_learner_decided(n, m->instance, &m->value);
+            px_learner_decided(n, m->instance, &m->u.catchup_entry.value);
     }
     if (m->flags & PX_FLAG_LAST)
         n->catchup_wait = 0; /* ask for the next batch at once if a gap remains */
@@ -314,14 +318,15 @@ static void install_snapshot(struct px_node *n, struct px_ready *out)
 
 void px_learner_snapshot(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
-    if (!is_learner(n) || m->instance <= n->fib.applied || m->ballot > PX_CLIENTS_MAX)
+    PX_ASSERT(m->type == PX_MSG_SNAPSHOT); /* m->u.snapshot is this message's part */
+    if (!is_learner(n) || m->instance <= n->fib.applied || m->snapshot_parts > PX_CLIENTS_MAX)
         return;
     memset(&n->snap, 0, sizeof(n->snap));
     n->snap.applied = m->instance;
-    n->snap.value = m->a;
-    n->snap.digest = m->b;
-    n->snap.requests = m->c;
-    n->snap_want = (uint32_t)m->ballot;
+    n->snap.value = m->u.snapshot.fib_value;
+    n->snap.digest = m->u.snapshot.digest;
+    n->snap.requests = m->u.snapshot.requests;
+    n->snap_want = (uint32_t)m->snapshot_parts;
     n->snap_mask = 0;
     n->snap_got = 0;
     n->snap_active = true;
@@ -333,18 +338,19 @@ void px_learner_snapshot(struct px_node *n, const struct px_msg *m, struct px_re
 
 void px_learner_snapshot_part(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
-    uint64_t idx = m->value.increment;
+    PX_ASSERT(m->type == PX_MSG_SNAPSHOT_PART); /* m->u.snapshot_part is this message's part */
+    uint64_t idx = m->u.snapshot_part.index;
     if (!n->snap_active || m->instance != n->snap.applied || idx >= n->snap_want)
         return;
     PX_ASSERT(idx < PX_CLIENTS_MAX);
     PX_ASSERT(n->snap_want <= PX_CLIENTS_MAX);
     struct px_dedup *d = &n->snap.clients[idx];
-    d->client_id = m->value.client_id;
-    d->seq_low = m->value.seq;
-    d->seen[0] = m->ballot;
-    d->seen[1] = m->a;
-    d->seen[2] = m->b;
-    d->seen[3] = m->c;
+    d->client_id = m->u.snapshot_part.client_id;
+    d->seq_low = m->u.snapshot_part.seq_low;
+    d->seen[0] = m->part_seen0;
+    d->seen[1] = m->u.snapshot_part.seen1;
+    d->seen[2] = m->u.snapshot_part.seen2;
+    d->seen[3] = m->u.snapshot_part.seen3;
     if (!((n->snap_mask >> idx) & 1u)) {
         n->snap_mask |= 1u << idx;
         n->snap_got++;
@@ -358,7 +364,9 @@ void px_learner_snapshot_part(struct px_node *n, const struct px_msg *m, struct 
  * has applied (the leader's hint), never beyond what is chosen or, here, applied. */
 void px_learner_heartbeat(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
-    px_inst_t limit = m->b < n->chosen_hi ? m->b : n->chosen_hi;
+    PX_ASSERT(m->type == PX_MSG_HEARTBEAT); /* m->u.heartbeat is this message's part */
+    px_inst_t hint = m->u.heartbeat.truncate_hint;
+    px_inst_t limit = hint < n->chosen_hi ? hint : n->chosen_hi;
     if (is_learner(n) && n->fib.applied < limit)
         limit = n->fib.applied;
     PX_ASSERT(limit <= n->chosen_hi);                     /* truncate only what is chosen */

@@ -77,7 +77,8 @@ static void px_check_invariants(const struct px_node *n)
     PX_ASSERT(n->state == PX_FOLLOWER || n->ballot <= n->max_seen);
     PX_ASSERT(n->state != PX_LEADER || n->commit < n->next);
     PX_ASSERT(n->state != PX_LEADER || n->leader == n->cfg.id);
-    PX_ASSERT(n->state != PX_LEADER || (n->cwnd >= 1 && n->cwnd <= n->cfg.window_max));
+    PX_ASSERT(n->state != PX_LEADER || n->cwnd >= 1);
+    PX_ASSERT(n->state != PX_LEADER || n->cwnd <= n->cfg.window_max);
     PX_ASSERT(n->q_len <= PX_QUEUE_MAX);
     PX_ASSERT(n->q_head < PX_QUEUE_MAX);
     /* learner: a snapshot in progress never has more parts than clients */
@@ -146,6 +147,7 @@ struct px_msg *px_out_msg(struct px_node *n, struct px_ready *out, uint8_t type,
         return NULL;
     PX_ASSERT(to != n->cfg.id);
     PX_ASSERT(to <= PX_CLIENT_NODE(&n->cfg) || to == PX_TO_ALL);
+    PX_ASSERT(out->msgs_len < PX_READY_MSGS_MAX); /* room before the grab */
     struct px_msg *m = &out->msgs[out->msgs_len++];
     memset(m, 0, sizeof(*m));
     m->type = type;
@@ -161,6 +163,7 @@ struct px_rec *px_out_rec(struct px_node *n, struct px_ready *out, uint8_t type)
     PX_ASSERT(type <= PX_REC_TRUNCATE);
     if (px_room_recs(n, out) == 0)
         return NULL;
+    PX_ASSERT(out->recs_len < PX_READY_RECS_MAX); /* room before the grab */
     struct px_rec *r = &out->recs[out->recs_len++];
     memset(r, 0, sizeof(*r));
     r->type = type;
@@ -190,6 +193,7 @@ struct px_entry *px_log_get(struct px_node *n, px_inst_t i)
     if (i < n->base || i - n->base >= PX_LOG_MAX)
         return NULL;
     struct px_entry *e = &n->log[i % PX_LOG_MAX];
+    PX_ASSERT(e->instance <= n->log_hi); /* a slot never holds an instance not yet stored */
     return e->instance == i ? e : NULL;
 }
 
@@ -266,8 +270,9 @@ size_t px_node_size(const struct px_config *cfg)
 static bool config_ok(const struct px_config *c)
 {
     return c->nodes >= 1 && c->nodes <= PX_NODES_MAX && c->id < c->nodes && c->window_max >= 1 &&
-           c->window_max <= PX_WINDOW_MAX && c->election_ticks >= 2 && c->heartbeat_ticks >= 1 &&
-           c->heartbeat_ticks < c->election_ticks && count_acceptors(c) >= 1;
+           c->window_max <= PX_WINDOW_MAX && c->election_ticks >= PX_ELECTION_TICKS_MIN &&
+           c->heartbeat_ticks >= 1 && c->heartbeat_ticks < c->election_ticks &&
+           count_acceptors(c) >= 1;
 }
 
 int px_node_init(void *mem, size_t mem_bytes, const struct px_config *cfg, struct px_node **out)
@@ -350,6 +355,7 @@ void px_node_load_rec(struct px_node *n, const struct px_rec *r)
             n->promised = r->ballot;
         if (n->promised > n->max_seen)
             n->max_seen = n->promised;
+        PX_ASSERT(n->promised >= r->ballot); /* a promise only rises, in any record order */
         break;
     case PX_REC_ACCEPTED:
     case PX_REC_DECIDED:
@@ -363,6 +369,7 @@ void px_node_load_rec(struct px_node *n, const struct px_rec *r)
         px_log_truncate(n, r->instance, NULL);
         if (r->instance > n->trunc_sent)
             n->trunc_sent = r->instance;
+        PX_ASSERT(n->base > r->instance); /* the ring holds nothing the store dropped */
         break;
     default:
         break; /* unknown record: a newer store format; nothing the core needs */
@@ -380,20 +387,20 @@ static void step_leader_msg(struct px_node *n, const struct px_msg *m, struct px
     switch (m->type) {
     case PX_MSG_ACCEPT:
         /* the piggybacked decision first: it may free ring slots for this instance */
-        if (m->a > 0)
-            px_learner_decide(n, m->ballot, m->a, m->from, out);
+        if (m->u.accept.decided_hi > 0)
+            px_learner_decide(n, m->ballot, m->u.accept.decided_hi, m->from, out);
         if (px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR))
             px_acceptor_accept(n, m, out);
         else
             px_learner_accept_seen(n, m, out);
         break;
     case PX_MSG_DECIDE:
-        px_learner_decide(n, m->ballot, m->a, m->from, out);
+        px_learner_decide(n, m->ballot, m->u.decide.hi, m->from, out);
         break;
     default: /* PX_MSG_HEARTBEAT */
         if (m->ballot < n->promised && px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR))
             px_acceptor_nack(n, m, out); /* a deposed leader learns it at once */
-        px_learner_decide(n, m->ballot, m->a, m->from, out);
+        px_learner_decide(n, m->ballot, m->u.heartbeat.decided_hi, m->from, out);
         px_learner_heartbeat(n, m, out);
         break;
     }
@@ -456,7 +463,7 @@ void px_node_step(struct px_node *n, const struct px_msg *m, struct px_ready *ou
     px_begin(n, out);
     if (m->type == PX_MSG_CLIENT) {
         uint32_t hops = (m->flags & PX_FLAG_HOPS) >> PX_FLAG_HOPS_SHIFT;
-        if (px_proposer_client(n, &m->value, hops, out) != 0) {
+        if (px_proposer_client(n, &m->u.client.value, hops, out) != 0) {
             n->stats.dropped++; /* queue full: the client resubmits after its timeout */
             n->stats.requests_dropped++;
         }
@@ -506,7 +513,7 @@ void px_node_peer_status(struct px_node *n, uint16_t peer, bool alive, struct px
 void px_node_congested(struct px_node *n)
 {
     uint32_t before = n->cwnd;
-    n->cwnd = n->cwnd > 1 ? n->cwnd / 2 : 1;
+    n->cwnd = n->cwnd > 1 ? n->cwnd / PX_CWND_DECREASE_DIV : 1;
     PX_ASSERT(n->cwnd >= 1);
     PX_ASSERT(n->cwnd <= before || before == 0);
 }

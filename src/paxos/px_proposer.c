@@ -24,7 +24,7 @@ static uint32_t live_rank(const struct px_node *n)
 void px_proposer_reset_timer(struct px_node *n, bool leader_lost)
 {
     uint32_t e = n->cfg.election_ticks;
-    PX_ASSERT(e >= 2); /* config_ok */
+    PX_ASSERT(e >= PX_ELECTION_TICKS_MIN); /* config_ok */
     uint32_t jitter = (uint32_t)(px_rand(n) % (e / PX_ELECTION_JITTER_DIV + 1));
     n->elapsed = 0;
     n->timeout = (leader_lost ? 0 : e) + live_rank(n) * e + jitter + 1;
@@ -37,7 +37,7 @@ static void forward_queue(struct px_node *n, uint16_t to, struct px_ready *out)
     while (n->q_len > 0 && to != n->cfg.id && px_room_msgs(n, out) > PX_FORWARD_RESERVE) {
         struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, to);
         PX_ASSERT(m != NULL); /* room checked by the loop */
-        m->value = n->queue[n->q_head];
+        m->u.client.value = n->queue[n->q_head];
         m->flags |= 1u << PX_FLAG_HOPS_SHIFT;
         n->q_head = (n->q_head + 1) % PX_QUEUE_MAX;
         n->q_len--;
@@ -212,45 +212,52 @@ static void campaign(struct px_node *n, struct px_ready *out)
 
 void px_proposer_promise_entry(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_PROMISE_ENTRY); /* m->u.promise_entry is this message's part */
     if (n->state != PX_CANDIDATE || m->ballot != n->ballot || m->instance == 0)
         return;
     PX_ASSERT(m->from < PX_NODES_MAX);
     struct px_promise_slot *s = &n->promises[m->from];
-    if (m->b == 1)
+    if (m->u.promise_entry.seq == 1)
         *s = (struct px_promise_slot){.ballot = n->ballot, .next_seq = 1};
-    if (s->ballot != n->ballot || m->b != s->next_seq) {
+    if (s->ballot != n->ballot || m->u.promise_entry.seq != s->next_seq) {
         s->ballot = n->ballot;
         s->broken = true; /* lost, duplicated or reordered entry */
     } else {
         s->next_seq++;
     }
-    px_ballot_t b = (m->flags & PX_FLAG_DECIDED) ? PX_BALLOT_DECIDED : m->a;
-    if (!merge_report(n, m->instance, b, &m->value, m->c, out))
+    px_ballot_t b =
+        (m->flags & PX_FLAG_DECIDED) ? PX_BALLOT_DECIDED : m->u.promise_entry.accepted_ballot;
+    if (!merge_report(n, m->instance, b, &m->u.promise_entry.value, m->u.promise_entry.truncated,
+                      out))
         s->broken = true; /* could not hold it: do not count this promise */
     PX_ASSERT(s->ballot == n->ballot);
 }
 
 void px_proposer_promise(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_PROMISE); /* m->u.promise is this message's part */
     if (n->state != PX_CANDIDATE || m->ballot != n->ballot ||
         !px_has_role(n, m->from, PX_ROLE_ACCEPTOR))
         return;
     const struct px_promise_slot *s = &n->promises[m->from];
-    bool complete = m->a == 0 ? (s->ballot != n->ballot || (!s->broken && s->next_seq == 1))
-                              : (s->ballot == n->ballot && !s->broken && s->next_seq == m->a + 1);
+    uint64_t entries = m->u.promise.entries;
+    bool complete = entries == 0
+                        ? (s->ballot != n->ballot || (!s->broken && s->next_seq == 1))
+                        : (s->ballot == n->ballot && !s->broken && s->next_seq == entries + 1);
     if (!complete)
         return; /* an incomplete promise is not counted; phase 1 times out and retries */
     PX_ASSERT(m->ballot == n->ballot);
-    note_trunc(n, m->c);
+    note_trunc(n, m->u.promise.truncated);
     count_promise(n, m->from, out);
     PX_ASSERT((n->promise_mask >> m->from) & 1u);
 }
 
 void px_proposer_nack(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_NACK); /* m->u.nack is this message's part */
     if (m->ballot > n->max_seen)
         n->max_seen = m->ballot;
-    if (n->state != PX_FOLLOWER && m->a == n->ballot && m->ballot > n->ballot)
+    if (n->state != PX_FOLLOWER && m->u.nack.rejected_ballot == n->ballot && m->ballot > n->ballot)
         px_proposer_step_down(n, out);
     PX_ASSERT(n->max_seen >= m->ballot);
 }
@@ -269,8 +276,8 @@ static void propose(struct px_node *n, struct px_entry *e, const struct px_value
     PX_ASSERT(m != NULL); /* room checked by px_proposer_pump */
     m->ballot = n->ballot;
     m->instance = e->instance;
-    m->value = *v;
-    m->a = n->commit;
+    m->u.accept.value = *v;
+    m->u.accept.decided_hi = n->commit;
     if (n->commit > n->decide_sent)
         n->decide_sent = n->commit;
     if (px_has_role(n, n->cfg.id, PX_ROLE_ACCEPTOR) &&
@@ -305,7 +312,8 @@ static void become_leader(struct px_node *n, struct px_ready *out)
     n->resend_commit = n->commit;
     n->resend_elapsed = 0;
     memset(n->acked, 0, sizeof(n->acked));
-    PX_ASSERT(n->commit < n->next); /* base <= commit + 1 <= next */
+    PX_ASSERT(n->base <= n->commit + 1); /* base <= commit + 1 <= next */
+    PX_ASSERT(n->commit < n->next);
     PX_ASSERT(n->cwnd >= 1);
     send_heartbeat(n, out);
 }
@@ -402,7 +410,7 @@ static void reply_client(struct px_node *n, px_inst_t i, const struct px_value *
     struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT_REPLY, PX_CLIENT_NODE(&n->cfg));
     PX_ASSERT(m != NULL); /* room checked by the callers */
     PX_ASSERT(i <= n->commit);
-    m->value = *v;
+    m->u.client_reply.value = *v;
     m->instance = i;
 }
 
@@ -438,13 +446,14 @@ static void advance_commit(struct px_node *n, struct px_ready *out)
 
 void px_proposer_accepted(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
+    PX_ASSERT(m->type == PX_MSG_ACCEPTED); /* m->u.accepted is this message's part */
     if (n->state != PX_LEADER || m->ballot != n->ballot ||
         !px_has_role(n, m->from, PX_ROLE_ACCEPTOR))
         return;
     PX_ASSERT(m->from < n->cfg.nodes);
     uint64_t bit = 1ull << m->from;
     px_inst_t lo = m->instance > n->commit + 1 ? m->instance : n->commit + 1;
-    px_inst_t hi = m->a < n->next ? m->a : n->next - 1;
+    px_inst_t hi = m->u.accepted.hi < n->next ? m->u.accepted.hi : n->next - 1;
     for (px_inst_t i = lo; i <= hi; i++) {
         struct px_entry *e = px_log_get(n, i);
         if (e != NULL && (e->flags & PX_E_PROPOSED) && !(e->acc_mask & bit)) {
@@ -504,7 +513,7 @@ static bool far_behind(const struct px_node *n)
 }
 
 /* The leader asks this node to campaign now (planned rotation). A successor far behind hands
- * the request back (a = 1) instead, so the up-to-date former leader campaigns at once; a
+ * the request back (handed_back = 1) instead, so the up-to-date former leader campaigns at once; a
  * request handed back is never returned again, so two lagging nodes cannot bounce it. */
 void px_proposer_takeover(struct px_node *n, const struct px_msg *m, struct px_ready *out)
 {
@@ -512,11 +521,11 @@ void px_proposer_takeover(struct px_node *n, const struct px_msg *m, struct px_r
     px_proposer_observe(n, m->ballot, out);
     if (n->state != PX_FOLLOWER || !px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER))
         return;
-    if (far_behind(n) && m->a == 0) {
+    if (far_behind(n) && m->u.takeover.handed_back == 0) {
         struct px_msg *r = px_out_msg(n, out, PX_MSG_TAKEOVER, m->from);
         if (r != NULL) {
             r->ballot = m->ballot;
-            r->a = 1;
+            r->u.takeover.handed_back = 1;
         }
         return; /* no room: the election timers elect someone */
     }
@@ -525,6 +534,7 @@ void px_proposer_takeover(struct px_node *n, const struct px_msg *m, struct px_r
 
 void px_proposer_ack(struct px_node *n, const struct px_msg *m)
 {
+    PX_ASSERT(m->type == PX_MSG_ACK);
     PX_ASSERT(m->from < n->cfg.nodes);
     if (m->instance > n->acked[m->from])
         n->acked[m->from] = m->instance;
@@ -578,8 +588,8 @@ static void send_heartbeat(struct px_node *n, struct px_ready *out)
     if (m == NULL)
         return;
     m->ballot = n->ballot;
-    m->a = n->commit;
-    m->b = hint;
+    m->u.heartbeat.decided_hi = n->commit;
+    m->u.heartbeat.truncate_hint = hint;
     n->decide_sent = n->commit;
     n->hb_elapsed = 0;
 }
@@ -593,7 +603,7 @@ void px_proposer_flush(struct px_node *n, struct px_ready *out)
     if (m == NULL)
         return;
     m->ballot = n->ballot;
-    m->a = n->commit;
+    m->u.decide.hi = n->commit;
     n->decide_sent = n->commit;
     PX_ASSERT(n->decide_sent < n->next);
 }
@@ -623,8 +633,8 @@ static void resend(struct px_node *n, struct px_ready *out)
         PX_ASSERT(e->prop_ballot == n->ballot); /* the same proposal, never a new value */
         m->ballot = n->ballot;
         m->instance = i;
-        m->value = e->prop_value;
-        m->a = n->commit;
+        m->u.accept.value = e->prop_value;
+        m->u.accept.decided_hi = n->commit;
         n->stats.resent++;
     }
 }
@@ -688,7 +698,7 @@ void px_proposer_peer_down(struct px_node *n, uint16_t peer, struct px_ready *ou
         return;
     }
     /* Far behind, its phase 1 would be long: the next live proposer is asked to campaign now
-     * (handed back, a = 1: it campaigns even if it is behind too) rather than wait its
+     * (handed_back = 1: it campaigns even if it is behind too) rather than wait its
      * rank's election timeout. */
     uint16_t to = rotation_target(n);
     struct px_msg *m = to == PX_NODE_NONE ? NULL : px_out_msg(n, out, PX_MSG_TAKEOVER, to);
@@ -696,7 +706,7 @@ void px_proposer_peer_down(struct px_node *n, uint16_t peer, struct px_ready *ou
         return; /* nobody to ask, or no room: the election timers elect someone */
     m->ballot = n->max_seen;
     m->instance = n->commit;
-    m->a = 1;
+    m->u.takeover.handed_back = 1;
 }
 
 static int enqueue(struct px_node *n, const struct px_value *v)
@@ -721,7 +731,7 @@ int px_proposer_client(struct px_node *n, const struct px_value *v, uint32_t hop
         struct px_msg *m = px_out_msg(n, out, PX_MSG_CLIENT, l);
         PX_ASSERT(m != NULL);                                      /* room checked above */
         PX_ASSERT(hops + 1 <= PX_FLAG_HOPS >> PX_FLAG_HOPS_SHIFT); /* fits the flag bits */
-        m->value = *v;
+        m->u.client.value = *v;
         m->flags |= (uint8_t)((hops + 1) << PX_FLAG_HOPS_SHIFT);
         return 0;
     }

@@ -30,7 +30,7 @@ int sup_chaos_plan(struct sup *s)
     if (ch->kill_at == NULL)
         return -ENOMEM;
     for (uint32_t i = 0; i < k; i++)
-        ch->kill_at[i] = util_splitmix64(&ch->rng) % s->cfg->rounds;
+        ch->kill_at[i] = px_splitmix64(&ch->rng) % s->cfg->rounds;
     qsort(ch->kill_at, k, sizeof(uint64_t), cmp_u64);
     return 0;
 }
@@ -68,14 +68,14 @@ static int chaos_victim(struct sup *s)
             up_acceptors++;
     uint16_t leader = sup_leader(s);
     uint16_t pick;
-    if (leader != PX_NODE_NONE && (ch->next == 0 || util_splitmix64(&ch->rng) % 3 == 0)) {
+    if (leader != PX_NODE_NONE && (ch->next == 0 || px_splitmix64(&ch->rng) % 3 == 0)) {
         pick = leader;
         /* A leader that may not die (it is one of too few acceptors) must not block every kill
          * of the run: another node is drawn instead. */
         if (!may_die(s, pick, up_acceptors))
-            pick = (uint16_t)(util_splitmix64(&ch->rng) % c->nodes);
+            pick = (uint16_t)(px_splitmix64(&ch->rng) % c->nodes);
     } else {
-        pick = (uint16_t)(util_splitmix64(&ch->rng) % c->nodes);
+        pick = (uint16_t)(px_splitmix64(&ch->rng) % c->nodes);
     }
     return may_die(s, pick, up_acceptors) ? pick : -1;
 }

@@ -110,7 +110,7 @@ static bool submit(struct sup *s, const struct px_value *v)
     m.type = PX_MSG_CLIENT;
     m.from = (uint16_t)s->cfg->nodes;
     m.to = s->drive.target;
-    m.value = *v;
+    m.u.client.value = *v;
     return transport_send(s->env.t, &m) == 0;
 }
 
@@ -141,7 +141,7 @@ static void pump(struct sup *s)
     uint64_t now = util_now_ns();
     for (uint32_t i = 0; i < n; i++)
         if (in[i].type == PX_MSG_CLIENT_REPLY &&
-            client_decided(s->drive.client, &in[i].value, in[i].instance, now)) {
+            client_decided(s->drive.client, &in[i].u.client_reply.value, in[i].instance, now)) {
             s->drive.decided_ns = now;
             sup_failover_decided(s, now, in[i].from, s->drive.client->last_latency_ns);
         }

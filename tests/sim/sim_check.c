@@ -227,7 +227,7 @@ void sim_check_commit(struct sim *s, uint16_t id, const struct px_ready *r,
         }
         if (m->type != PX_MSG_ACCEPTED)
             continue;
-        for (px_inst_t i = m->instance; i <= (px_inst_t)m->a && i - m->instance < 1u << 20; i++) {
+        for (px_inst_t i = m->instance; i <= m->u.accepted.hi && i - m->instance < 1u << 20; i++) {
             if (i <= st->truncated || (i < s->inst_cap && s->inst[i].q_chosen))
                 continue; /* chosen already: the ack claims nothing a recovery could need */
             if (i >= st->cap || st->acc[i].ballot < m->ballot) {

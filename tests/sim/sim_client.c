@@ -164,7 +164,7 @@ void sim_cc_receive(struct sim *s, const struct px_msg *m)
 {
     struct sim_cc *cc = &s->cc;
     if (cc->phase != SIM_CC_DONE)
-        (void)client_decided(&cc->cl, &m->value, m->instance, sim_cc_now_ns(s));
+        (void)client_decided(&cc->cl, &m->u.client_reply.value, m->instance, sim_cc_now_ns(s));
 }
 
 bool sim_cc_done(const struct sim *s)

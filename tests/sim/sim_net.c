@@ -29,12 +29,13 @@ void sim_trace_msg(struct sim *s, const char *what, const struct px_msg *m, uint
 {
     if (!s->trace)
         return;
+    const struct px_msg_words *w = &m->u.words; /* every slot, whatever the type uses */
     fprintf(s->out, "t=%llu %s %s %u->%u b=%llu.%u i=%llu a=%llu b=%llu c=%llu v=(%u,%u,+%llu)\n",
             (unsigned long long)s->now, what, sim_msg_name(m->type), m->from, to,
             (unsigned long long)px_ballot_counter(m->ballot), px_ballot_node(m->ballot),
-            (unsigned long long)m->instance, (unsigned long long)m->a, (unsigned long long)m->b,
-            (unsigned long long)m->c, m->value.client_id, m->value.seq,
-            (unsigned long long)m->value.increment);
+            (unsigned long long)m->instance, (unsigned long long)w->a, (unsigned long long)w->b,
+            (unsigned long long)w->c, w->value.client_id, w->value.seq,
+            (unsigned long long)w->value.increment);
 }
 
 static void *sim_net_realloc(void *p, size_t bytes)

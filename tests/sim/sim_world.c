@@ -89,20 +89,20 @@ void sim_client_receive(struct sim *s, const struct px_msg *m)
 {
     if (m->type != PX_MSG_CLIENT_REPLY)
         return;
-    uint32_t c = m->value.client_id, q = m->value.seq, round = 0;
+    const struct px_value *v = &m->u.client_reply.value;
+    uint32_t c = v->client_id, q = v->seq, round = 0;
     if (c >= 1 && c <= s->clients && q >= 1 && q <= SIM_ROUNDS_MAX)
         round = (uint32_t)s->seq_round[c][q];
-    if (round == 0 || s->req[round].increment != m->value.increment) {
+    if (round == 0 || s->req[round].increment != v->increment) {
         sim_violate(s, SIM_V_VALIDITY,
                     "node %u replied (%u,%u,+%llu) decided at %llu: not a submitted request",
-                    m->from, c, q, (unsigned long long)m->value.increment,
+                    m->from, c, q, (unsigned long long)v->increment,
                     (unsigned long long)m->instance);
         return;
     }
     const struct sim_inst *in = m->instance < s->inst_cap ? &s->inst[m->instance] : NULL;
     if (in != NULL && in->chosen &&
-        (in->value.client_id != c || in->value.seq != q ||
-         in->value.increment != m->value.increment)) {
+        (in->value.client_id != c || in->value.seq != q || in->value.increment != v->increment)) {
         sim_violate(s, SIM_V_AGREEMENT,
                     "node %u replied (%u,%u) decided at %llu, chosen was (%u,%u)", m->from, c, q,
                     (unsigned long long)m->instance, in->value.client_id, in->value.seq);

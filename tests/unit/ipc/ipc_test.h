@@ -24,6 +24,7 @@
 #include <urcu/uatomic.h>
 
 #include "ipc/ring.h"
+#include "paxos/px_mix.h"
 
 struct ipc_test_msg {
     uint64_t stream;
@@ -33,12 +34,11 @@ struct ipc_test_msg {
 };
 _Static_assert(sizeof(struct ipc_test_msg) == IPC_SLOT_BYTES, "one slot");
 
+/* A stateless hash: the splitmix64 number that follows state x (px_mix.h, the project's one
+ * definition; x is a copy, nothing advances). */
 static inline uint64_t ipc_test_mix(uint64_t x)
 {
-    x += UINT64_C(0x9e3779b97f4a7c15);
-    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
+    return px_splitmix64(&x);
 }
 
 static inline uint64_t ipc_test_sum(const struct ipc_test_msg *m)

@@ -15,7 +15,7 @@
 static struct px_msg accept_msg(px_ballot_t b, px_inst_t i, uint64_t inc)
 {
     struct px_msg m = pxu_msg(PX_MSG_ACCEPT, px_ballot_node(b), PX_TO_ALL, b, i);
-    m.value = (struct px_value){.increment = inc, .client_id = 1, .seq = (uint32_t)i};
+    m.u.accept.value = (struct px_value){.increment = inc, .client_id = 1, .seq = (uint32_t)i};
     return m;
 }
 
@@ -33,8 +33,8 @@ static void test_acceptor_promises_prepare_and_persists_promise_in_same_ready(vo
     assert_int_equal(r->msgs[0].type, PX_MSG_PROMISE);
     assert_int_equal(r->msgs[0].to, 0);
     assert_int_equal(r->msgs[0].ballot, B(1, 0));
-    assert_int_equal(r->msgs[0].a, 0); /* no entries */
-    assert_int_equal(r->msgs[0].c, 0); /* nothing truncated */
+    assert_int_equal(r->msgs[0].u.promise.entries, 0);   /* no entries */
+    assert_int_equal(r->msgs[0].u.promise.truncated, 0); /* nothing truncated */
     pxu_free(n);
     free(r);
 }
@@ -54,7 +54,7 @@ static void test_acceptor_rejects_prepare_below_promised_ballot_with_nack_p1a(vo
     assert_int_equal(r->msgs[0].type, PX_MSG_NACK);
     assert_int_equal(r->msgs[0].to, 0);
     assert_int_equal(r->msgs[0].ballot, B(5, 2));
-    assert_int_equal(r->msgs[0].a, B(4, 0));
+    assert_int_equal(r->msgs[0].u.nack.rejected_ballot, B(4, 0));
     pxu_free(n);
     free(r);
 }
@@ -97,7 +97,7 @@ static void test_acceptor_accept_records_value_before_accepted_reply(void **stat
     assert_int_equal(r->msgs[0].type, PX_MSG_ACCEPTED);
     assert_int_equal(r->msgs[0].to, 0);
     assert_int_equal(r->msgs[0].instance, 1);
-    assert_int_equal(r->msgs[0].a, 1);
+    assert_int_equal(r->msgs[0].u.accepted.hi, 1);
     pxu_free(n);
     free(r);
 }
@@ -121,12 +121,13 @@ static void test_acceptor_promise_reports_accepted_entries_numbered_then_count(v
         assert_int_equal(e->to, 2);
         assert_int_equal(e->ballot, B(2, 2));
         assert_int_equal(e->instance, 2 + k); /* from = 2: instance 1 is not reported */
-        assert_int_equal(e->a, B(1, 0));      /* the ballot it was accepted at */
-        assert_int_equal(e->value.increment, 12 + k);
-        assert_int_equal(e->b, k + 1); /* sequence number */
+        assert_int_equal(e->u.promise_entry.accepted_ballot,
+                         B(1, 0)); /* the ballot it was accepted at */
+        assert_int_equal(e->u.promise_entry.value.increment, 12 + k);
+        assert_int_equal(e->u.promise_entry.seq, k + 1); /* sequence number */
     }
     assert_int_equal(r->msgs[2].type, PX_MSG_PROMISE);
-    assert_int_equal(r->msgs[2].a, 2);
+    assert_int_equal(r->msgs[2].u.promise.entries, 2);
     assert_int_equal(r->msgs[2].instance, 2);
     pxu_free(n);
     free(r);
@@ -138,10 +139,10 @@ static void test_acceptor_promise_marks_decided_entries(void **state)
     struct px_node *n = pxu_node(1, 3, false);
     struct px_ready *r = pxu_ready();
     struct px_msg a = accept_msg(B(1, 0), 1, 5);
-    a.a = 0;
+    a.u.accept.decided_hi = 0;
     px_node_step(n, &a, r);
     struct px_msg d = pxu_msg(PX_MSG_DECIDE, 0, PX_TO_ALL, B(1, 0), 0);
-    d.a = 1;
+    d.u.decide.hi = 1;
     px_node_step(n, &d, r);
     px_ready_clear(r);
     struct px_msg p = pxu_msg(PX_MSG_PREPARE, 2, PX_TO_ALL, B(2, 2), 1);
@@ -149,8 +150,8 @@ static void test_acceptor_promise_marks_decided_entries(void **state)
     int k = pxu_find(r, PX_MSG_PROMISE_ENTRY, 0);
     assert_true(k >= 0);
     assert_int_equal(r->msgs[k].flags & PX_FLAG_DECIDED, PX_FLAG_DECIDED);
-    assert_int_equal(r->msgs[k].a, 0);
-    assert_int_equal(r->msgs[k].value.increment, 5);
+    assert_int_equal(r->msgs[k].u.promise_entry.accepted_ballot, 0);
+    assert_int_equal(r->msgs[k].u.promise_entry.value.increment, 5);
     pxu_free(n);
     free(r);
 }
@@ -176,10 +177,10 @@ static void test_acceptor_long_promise_streams_over_calls_within_step_output_max
         for (uint32_t i = 0; i < r->msgs_len; i++) {
             const struct px_msg *m = &r->msgs[i];
             if (m->type == PX_MSG_PROMISE_ENTRY) {
-                assert_int_equal(m->b, ++seq);
+                assert_int_equal(m->u.promise_entry.seq, ++seq);
                 assert_int_equal(m->instance, seq);
             } else if (m->type == PX_MSG_PROMISE) {
-                assert_int_equal(m->a, entries);
+                assert_int_equal(m->u.promise.entries, entries);
                 done = true;
             }
         }
@@ -211,7 +212,7 @@ static void test_acceptor_batch_mode_coalesces_accepted_into_one_range_on_flush(
     assert_int_equal(pxu_count(r, PX_MSG_ACCEPTED), 1);
     int k = pxu_find(r, PX_MSG_ACCEPTED, 0);
     assert_int_equal(r->msgs[k].instance, 1);
-    assert_int_equal(r->msgs[k].a, 5);
+    assert_int_equal(r->msgs[k].u.accepted.hi, 5);
     assert_int_equal(r->msgs[k].ballot, B(1, 0));
     pxu_free(n);
     free(r);
@@ -231,10 +232,10 @@ static void test_acceptor_batch_mode_splits_ranges_at_a_gap(void **state)
     assert_int_equal(pxu_count(r, PX_MSG_ACCEPTED), 2);
     int k = pxu_find(r, PX_MSG_ACCEPTED, 0);
     assert_int_equal(r->msgs[k].instance, 1);
-    assert_int_equal(r->msgs[k].a, 2);
+    assert_int_equal(r->msgs[k].u.accepted.hi, 2);
     k = pxu_find(r, PX_MSG_ACCEPTED, (uint32_t)k + 1);
     assert_int_equal(r->msgs[k].instance, 4);
-    assert_int_equal(r->msgs[k].a, 5);
+    assert_int_equal(r->msgs[k].u.accepted.hi, 5);
     pxu_free(n);
     free(r);
 }
@@ -268,8 +269,8 @@ static void test_acceptor_restart_restores_promise_and_accepted_from_records(voi
     px_node_step(n, &hi, r);
     assert_int_equal(r->msgs_len, 2);
     assert_int_equal(r->msgs[0].type, PX_MSG_PROMISE_ENTRY); /* the acceptance survived */
-    assert_int_equal(r->msgs[0].a, B(3, 0));
-    assert_int_equal(r->msgs[0].value.increment, 77);
+    assert_int_equal(r->msgs[0].u.promise_entry.accepted_ballot, B(3, 0));
+    assert_int_equal(r->msgs[0].u.promise_entry.value.increment, 77);
     pxu_free(n);
     free(r);
 }
@@ -289,7 +290,7 @@ static void test_acceptor_ring_full_of_undecided_entries_drops_accept(void **sta
     assert_int_equal(r->msgs_len, 0);
     assert_int_equal(px_node_stats(n)->dropped, 1);
     /* once everything up to 1 is decided, the slot can be reused */
-    far.a = 1;
+    far.u.accept.decided_hi = 1;
     px_node_step(n, &far, r);
     assert_int_equal(pxu_count(r, PX_MSG_ACCEPTED), 1);
     pxu_free(n);

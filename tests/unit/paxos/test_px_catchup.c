@@ -17,8 +17,8 @@ static void accept_in(struct px_node *n, struct px_ready *r, px_inst_t i, uint64
                       px_inst_t decided)
 {
     struct px_msg m = pxu_msg(PX_MSG_ACCEPT, 0, PX_TO_ALL, B, i);
-    m.value = (struct px_value){.increment = inc, .client_id = 1, .seq = (uint32_t)i};
-    m.a = decided;
+    m.u.accept.value = (struct px_value){.increment = inc, .client_id = 1, .seq = (uint32_t)i};
+    m.u.accept.decided_hi = decided;
     px_node_step(n, &m, r);
 }
 
@@ -31,7 +31,7 @@ static void test_catchup_learner_with_gap_asks_leader_from_applied_plus_one(void
     accept_in(n, r, 3, 3, 0); /* 2 lost */
     px_ready_clear(r);
     struct px_msg d = pxu_msg(PX_MSG_DECIDE, 0, PX_TO_ALL, B, 0);
-    d.a = 3;
+    d.u.decide.hi = 3;
     px_node_step(n, &d, r);
     assert_int_equal(r->apply_len, 1);
     int k = pxu_find(r, PX_MSG_CATCHUP_REQ, 0);
@@ -57,7 +57,7 @@ static void test_catchup_peer_serves_bounded_batch_marked_last(void **state)
         px_ready_clear(r);
     }
     struct px_msg d = pxu_msg(PX_MSG_DECIDE, 0, PX_TO_ALL, B, 0);
-    d.a = 100;
+    d.u.decide.hi = 100;
     px_node_step(n, &d, r);
     px_ready_clear(r);
     struct px_msg q = pxu_msg(PX_MSG_CATCHUP_REQ, 2, 1, 0, 10);
@@ -67,7 +67,7 @@ static void test_catchup_peer_serves_bounded_batch_marked_last(void **state)
         assert_int_equal(r->msgs[k].type, PX_MSG_CATCHUP_ENTRY);
         assert_int_equal(r->msgs[k].to, 2);
         assert_int_equal(r->msgs[k].instance, 10 + k);
-        assert_int_equal(r->msgs[k].value.increment, 10 + k);
+        assert_int_equal(r->msgs[k].u.catchup_entry.value.increment, 10 + k);
         assert_int_equal(r->msgs[k].flags & PX_FLAG_LAST, k + 1 == r->msgs_len ? PX_FLAG_LAST : 0);
     }
     pxu_free(n);
@@ -80,12 +80,13 @@ static void test_catchup_entries_fill_gap_and_learner_asks_for_next_batch(void *
     struct px_node *n = pxu_node(1, 3, false);
     struct px_ready *r = pxu_ready();
     struct px_msg d = pxu_msg(PX_MSG_DECIDE, 0, PX_TO_ALL, B, 0);
-    d.a = 5;
+    d.u.decide.hi = 5;
     px_node_step(n, &d, r);
     px_ready_clear(r);
     for (px_inst_t i = 1; i <= 3; i++) {
         struct px_msg e = pxu_msg(PX_MSG_CATCHUP_ENTRY, 0, 1, 0, i);
-        e.value = (struct px_value){.increment = i, .client_id = 1, .seq = (uint32_t)i};
+        e.u.catchup_entry.value =
+            (struct px_value){.increment = i, .client_id = 1, .seq = (uint32_t)i};
         e.flags = i == 3 ? PX_FLAG_LAST : 0;
         px_node_step(n, &e, r);
     }
@@ -120,14 +121,14 @@ static void test_catchup_serves_snapshot_where_entries_were_truncated(void **sta
     assert_true(k >= 0);
     const struct px_fib *f = px_node_fib(n1);
     assert_int_equal(r->msgs[k].instance, f->applied);
-    assert_int_equal(r->msgs[k].a, f->value);
-    assert_int_equal(r->msgs[k].b, f->digest);
-    assert_int_equal(r->msgs[k].c, f->requests);
-    assert_int_equal(r->msgs[k].ballot, 1); /* one client: one part */
+    assert_int_equal(r->msgs[k].u.snapshot.fib_value, f->value);
+    assert_int_equal(r->msgs[k].u.snapshot.digest, f->digest);
+    assert_int_equal(r->msgs[k].u.snapshot.requests, f->requests);
+    assert_int_equal(r->msgs[k].snapshot_parts, 1); /* one client: one part */
     k = pxu_find(r, PX_MSG_SNAPSHOT_PART, (uint32_t)k);
     assert_true(k >= 0);
-    assert_int_equal(r->msgs[k].value.client_id, 5);
-    assert_int_equal(r->msgs[k].value.seq, 200); /* seq_low: 0..199 applied */
+    assert_int_equal(r->msgs[k].u.snapshot_part.client_id, 5);
+    assert_int_equal(r->msgs[k].u.snapshot_part.seq_low, 200); /* seq_low: 0..199 applied */
     px_ready_clear(r);
     pxc_free(c);
 }
@@ -137,20 +138,26 @@ static void test_catchup_snapshot_is_installed_only_when_complete(void **state)
     (void)state;
     struct px_node *n = pxu_node(2, 3, false);
     struct px_ready *r = pxu_ready();
-    struct px_msg h = pxu_msg(PX_MSG_SNAPSHOT, 0, 2, 2, 50);
-    h.a = 1234;
-    h.b = 0xabc;
-    h.c = 40;
+    struct px_msg h = pxu_msg(PX_MSG_SNAPSHOT, 0, 2, 0, 50);
+    h.snapshot_parts = 2;
+    h.u.snapshot.fib_value = 1234;
+    h.u.snapshot.digest = 0xabc;
+    h.u.snapshot.requests = 40;
     px_node_step(n, &h, r);
     assert_int_equal(px_node_fib(n)->applied, 0);
-    struct px_msg p0 = pxu_msg(PX_MSG_SNAPSHOT_PART, 0, 2, 1, 50);
-    p0.value = (struct px_value){.increment = 0, .client_id = 4, .seq = 30};
+    struct px_msg p0 = pxu_msg(PX_MSG_SNAPSHOT_PART, 0, 2, 0, 50);
+    p0.part_seen0 = 1;
+    p0.u.snapshot_part.index = 0;
+    p0.u.snapshot_part.client_id = 4;
+    p0.u.snapshot_part.seq_low = 30;
     px_node_step(n, &p0, r);
     px_node_step(n, &p0, r); /* a duplicate part does not complete it */
     assert_int_equal(px_node_fib(n)->applied, 0);
     assert_int_equal(r->snapshot, 0);
     struct px_msg p1 = pxu_msg(PX_MSG_SNAPSHOT_PART, 0, 2, 0, 50);
-    p1.value = (struct px_value){.increment = 1, .client_id = 6, .seq = 10};
+    p1.u.snapshot_part.index = 1;
+    p1.u.snapshot_part.client_id = 6;
+    p1.u.snapshot_part.seq_low = 10;
     px_node_step(n, &p1, r);
     const struct px_fib *f = px_node_fib(n);
     assert_int_equal(f->applied, 50);
@@ -278,8 +285,8 @@ static void test_catchup_former_learner_still_serves_its_snapshot(void **state)
         px_ready_clear(r);
     }
     struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 0, PX_TO_ALL, B, 0);
-    hb.a = 100;
-    hb.b = 100; /* every live learner applied 100: drop them */
+    hb.u.heartbeat.decided_hi = 100;
+    hb.u.heartbeat.truncate_hint = 100; /* every live learner applied 100: drop them */
     px_node_step(n, &hb, r);
     assert_int_equal(px_node_fib(n)->applied, 100);
     px_node_set_roles(n, 1, PX_ROLE_ACCEPTOR, r); /* no longer a learner */
@@ -304,13 +311,13 @@ static void test_catchup_entry_below_the_ring_base_is_applied_straight_away(void
         px_ready_clear(r);
     }
     struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 0, PX_TO_ALL, B, 0);
-    hb.a = 100;
-    hb.b = 100;
+    hb.u.heartbeat.decided_hi = 100;
+    hb.u.heartbeat.truncate_hint = 100;
     px_node_step(n, &hb, r); /* drops 1..100: it applied none of them */
     px_node_set_roles(n, 1, PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER, r);
     px_ready_clear(r);
     struct px_msg e = pxu_msg(PX_MSG_CATCHUP_ENTRY, 0, 1, 0, 1);
-    e.value = (struct px_value){.increment = 7, .client_id = 1, .seq = 1};
+    e.u.catchup_entry.value = (struct px_value){.increment = 7, .client_id = 1, .seq = 1};
     px_node_step(n, &e, r);
     assert_int_equal(r->apply_len, 1);
     assert_int_equal(px_node_fib(n)->applied, 1);
@@ -324,17 +331,21 @@ static void test_catchup_snapshot_older_than_applied_is_never_installed(void **s
     (void)state;
     struct px_node *n = pxu_node(2, 3, false);
     struct px_ready *r = pxu_ready();
-    struct px_msg h = pxu_msg(PX_MSG_SNAPSHOT, 0, 2, 1, 3); /* one part to come */
-    h.a = 999;
+    struct px_msg h = pxu_msg(PX_MSG_SNAPSHOT, 0, 2, 0, 3);
+    h.snapshot_parts = 1; /* one part to come */
+    h.u.snapshot.fib_value = 999;
     px_node_step(n, &h, r);
     for (px_inst_t i = 1; i <= 4; i++) { /* entries overtake it meanwhile */
         struct px_msg e = pxu_msg(PX_MSG_CATCHUP_ENTRY, 0, 2, 0, i);
-        e.value = (struct px_value){.increment = 1, .client_id = 1, .seq = (uint32_t)i};
+        e.u.catchup_entry.value =
+            (struct px_value){.increment = 1, .client_id = 1, .seq = (uint32_t)i};
         px_node_step(n, &e, r);
     }
     assert_int_equal(px_node_fib(n)->applied, 4);
     struct px_msg p = pxu_msg(PX_MSG_SNAPSHOT_PART, 0, 2, 0, 3);
-    p.value = (struct px_value){.increment = 0, .client_id = 1, .seq = 1};
+    p.u.snapshot_part.index = 0;
+    p.u.snapshot_part.client_id = 1;
+    p.u.snapshot_part.seq_low = 1;
     px_node_step(n, &p, r);
     assert_int_equal(px_node_fib(n)->applied, 4); /* never backwards */
     assert_int_equal(px_node_fib(n)->value, 5);
@@ -349,12 +360,12 @@ static void test_log_truncate_record_follows_every_base_move(void **state)
     struct px_node *n = pxu_node(1, 3, false);
     struct px_ready *r = pxu_ready();
     struct px_msg d = pxu_msg(PX_MSG_DECIDE, 0, PX_TO_ALL, B, 0);
-    d.a = 5000;
+    d.u.decide.hi = 5000;
     px_node_step(n, &d, r);
     px_ready_clear(r);
     /* a decided entry far ahead slides the ring (inside the learner, not via an ACCEPT) */
     struct px_msg e = pxu_msg(PX_MSG_CATCHUP_ENTRY, 0, 1, 0, 4500);
-    e.value = (struct px_value){.increment = 1, .client_id = 1, .seq = 1};
+    e.u.catchup_entry.value = (struct px_value){.increment = 1, .client_id = 1, .seq = 1};
     px_node_step(n, &e, r);
     int k = -1;
     for (uint32_t i = 0; i < r->recs_len; i++)

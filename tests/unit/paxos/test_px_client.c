@@ -24,8 +24,8 @@ static void test_client_request_at_follower_is_forwarded_to_known_leader(void **
     assert_int_equal(r->msgs_len, 1);
     assert_int_equal(r->msgs[0].type, PX_MSG_CLIENT);
     assert_int_equal(r->msgs[0].to, 2);
-    assert_int_equal(r->msgs[0].value.seq, 4);
-    assert_int_equal((r->msgs[0].flags & PX_FLAG_HOPS) >> 4, 1);
+    assert_int_equal(r->msgs[0].u.client.value.seq, 4);
+    assert_int_equal((r->msgs[0].flags & PX_FLAG_HOPS) >> PX_FLAG_HOPS_SHIFT, 1);
     pxu_free(n);
     free(r);
 }
@@ -39,8 +39,8 @@ static void test_client_forwarding_stops_after_hops_max_and_queues(void **state)
     px_node_step(n, &hb, r);
     px_ready_clear(r);
     struct px_msg c = pxu_msg(PX_MSG_CLIENT, 0, 1, 0, 0);
-    c.value = (struct px_value){.increment = 5, .client_id = 3, .seq = 4};
-    c.flags = 2u << 4; /* already forwarded twice: two nodes disagree on the leader */
+    c.u.client.value = (struct px_value){.increment = 5, .client_id = 3, .seq = 4};
+    c.flags = PX_HOPS_MAX << PX_FLAG_HOPS_SHIFT; /* forwarded twice: two nodes disagree */
     px_node_step(n, &c, r);
     assert_int_equal(r->msgs_len, 0); /* queued until a leader change, not bounced */
     pxu_free(n);
@@ -59,8 +59,8 @@ static void test_client_reply_goes_to_client_endpoint_after_decision(void **stat
     assert_int_equal(c->replies[0].type, PX_MSG_CLIENT_REPLY);
     assert_int_equal(c->replies[0].to, 3);
     assert_int_equal(c->replies[0].from, 0);
-    assert_int_equal(c->replies[0].value.client_id, 7);
-    assert_int_equal(c->replies[0].value.seq, 1);
+    assert_int_equal(c->replies[0].u.client_reply.value.client_id, 7);
+    assert_int_equal(c->replies[0].u.client_reply.value.seq, 1);
     assert_int_equal(c->replies[0].instance, 1);
     pxc_free(c);
 }
@@ -120,10 +120,10 @@ static void test_client_message_on_full_queue_is_dropped_and_counted(void **stat
     assert_int_equal(px_node_submit(n, &v, r), -EAGAIN);
     assert_int_equal(px_node_stats(n)->requests_dropped, 0);
     struct px_msg m = pxu_msg(PX_MSG_CLIENT, 3, 2, 0, 0);
-    m.value = v;
+    m.u.client.value = v;
     px_node_step(n, &m, r);
-    m.from = 0; /* forwarded by a peer */
-    m.flags = 1u << 4;
+    m.from = 0;                         /* forwarded by a peer */
+    m.flags = 1u << PX_FLAG_HOPS_SHIFT; /* one hop */
     px_node_step(n, &m, r);
     assert_int_equal(px_node_stats(n)->requests_dropped, 2);
     assert_int_equal(r->msgs_len, 0);

@@ -18,15 +18,15 @@ static void accept_in(struct px_node *n, struct px_ready *r, px_ballot_t b, px_i
                       uint64_t inc, px_inst_t decided)
 {
     struct px_msg m = pxu_msg(PX_MSG_ACCEPT, px_ballot_node(b), PX_TO_ALL, b, i);
-    m.value = (struct px_value){.increment = inc, .client_id = 1, .seq = (uint32_t)inc};
-    m.a = decided;
+    m.u.accept.value = (struct px_value){.increment = inc, .client_id = 1, .seq = (uint32_t)inc};
+    m.u.accept.decided_hi = decided;
     px_node_step(n, &m, r);
 }
 
 static void decide_in(struct px_node *n, struct px_ready *r, px_ballot_t b, px_inst_t hi)
 {
     struct px_msg m = pxu_msg(PX_MSG_DECIDE, px_ballot_node(b), PX_TO_ALL, b, 0);
-    m.a = hi;
+    m.u.decide.hi = hi;
     px_node_step(n, &m, r);
 }
 
@@ -125,7 +125,7 @@ static void test_learner_acks_applied_index_on_heartbeat(void **state)
     accept_in(n, r, B, 2, 10, 0);
     px_ready_clear(r);
     struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 0, PX_TO_ALL, B, 0);
-    hb.a = 2;
+    hb.u.heartbeat.decided_hi = 2;
     px_node_step(n, &hb, r);
     int k = pxu_find(r, PX_MSG_ACK, 0);
     assert_true(k >= 0);

@@ -35,7 +35,7 @@ static void promise(struct px_node *n, struct px_ready *r, uint16_t from, px_bal
                     uint64_t count)
 {
     struct px_msg p = pxu_msg(PX_MSG_PROMISE, from, 0, b, 1);
-    p.a = count;
+    p.u.promise.entries = count;
     px_node_step(n, &p, r);
 }
 
@@ -43,9 +43,10 @@ static void promise_entry(struct px_node *n, struct px_ready *r, uint16_t from, 
                           px_inst_t i, px_ballot_t accepted_at, uint64_t inc, uint64_t seq)
 {
     struct px_msg e = pxu_msg(PX_MSG_PROMISE_ENTRY, from, 0, b, i);
-    e.a = accepted_at;
-    e.b = seq;
-    e.value = (struct px_value){.increment = inc, .client_id = 5, .seq = (uint32_t)inc};
+    e.u.promise_entry.accepted_ballot = accepted_at;
+    e.u.promise_entry.seq = seq;
+    e.u.promise_entry.value =
+        (struct px_value){.increment = inc, .client_id = 5, .seq = (uint32_t)inc};
     px_node_step(n, &e, r);
 }
 
@@ -53,7 +54,7 @@ static void accepted(struct px_node *n, struct px_ready *r, uint16_t from, px_ba
                      px_inst_t lo, px_inst_t hi)
 {
     struct px_msg m = pxu_msg(PX_MSG_ACCEPTED, from, 0, b, lo);
-    m.a = hi;
+    m.u.accepted.hi = hi;
     px_node_step(n, &m, r);
 }
 
@@ -136,7 +137,7 @@ static void test_proposer_adopts_highest_ballot_value_from_promises_p2c(void **s
     assert_true(k >= 0);
     assert_int_equal(r->msgs[k].instance, 1);
     assert_int_equal(r->msgs[k].ballot, b);
-    assert_int_equal(r->msgs[k].value.increment, 222);
+    assert_int_equal(r->msgs[k].u.accept.value.increment, 222);
     pxu_free(n);
     free(r);
 }
@@ -153,13 +154,13 @@ static void test_proposer_fills_gaps_below_highest_report_with_noops(void **stat
     assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 3);
     int k = pxu_find(r, PX_MSG_ACCEPT, 0);
     assert_int_equal(r->msgs[k].instance, 1);
-    assert_int_equal(r->msgs[k].value.client_id, 0); /* no-op */
+    assert_int_equal(r->msgs[k].u.accept.value.client_id, 0); /* no-op */
     k = pxu_find(r, PX_MSG_ACCEPT, (uint32_t)k + 1);
     assert_int_equal(r->msgs[k].instance, 2);
-    assert_int_equal(r->msgs[k].value.client_id, 0);
+    assert_int_equal(r->msgs[k].u.accept.value.client_id, 0);
     k = pxu_find(r, PX_MSG_ACCEPT, (uint32_t)k + 1);
     assert_int_equal(r->msgs[k].instance, 3);
-    assert_int_equal(r->msgs[k].value.increment, 33);
+    assert_int_equal(r->msgs[k].u.accept.value.increment, 33);
     pxu_free(n);
     free(r);
 }
@@ -201,7 +202,7 @@ static void test_proposer_steps_down_on_nack_with_higher_ballot(void **state)
     struct px_ready *r = pxu_ready();
     px_ballot_t b = become_leader(n, r);
     struct px_msg nack = pxu_msg(PX_MSG_NACK, 1, 0, px_ballot_make(9, 2), 0);
-    nack.a = b;
+    nack.u.nack.rejected_ballot = b;
     px_node_step(n, &nack, r);
     assert_false(px_node_is_leader(n));
     px_ready_clear(r);
@@ -241,12 +242,12 @@ static void test_proposer_decides_on_majority_accepted_and_replies_to_client(voi
     int k = pxu_find(r, PX_MSG_CLIENT_REPLY, 0);
     assert_true(k >= 0);
     assert_int_equal(r->msgs[k].to, 3); /* PX_CLIENT_NODE: endpoint N */
-    assert_int_equal(r->msgs[k].value.client_id, 9);
-    assert_int_equal(r->msgs[k].value.seq, 1);
+    assert_int_equal(r->msgs[k].u.client_reply.value.client_id, 9);
+    assert_int_equal(r->msgs[k].u.client_reply.value.seq, 1);
     assert_int_equal(r->msgs[k].instance, 1);
     k = pxu_find(r, PX_MSG_DECIDE, 0);
     assert_true(k >= 0);
-    assert_int_equal(r->msgs[k].a, 1);
+    assert_int_equal(r->msgs[k].u.decide.hi, 1);
     assert_int_equal(r->apply_len, 1); /* the leader is a learner too */
     assert_int_equal(px_node_stats(n)->decided, 1);
     pxu_free(n);
@@ -288,7 +289,7 @@ static void test_proposer_window_limits_in_flight_and_grows_per_decision(void **
     assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 3);
     int k = pxu_find(r, PX_MSG_ACCEPT, 0);
     assert_int_equal(r->msgs[k].instance, 9);
-    assert_int_equal(r->msgs[k].a, 3); /* the decision rides on the ACCEPT */
+    assert_int_equal(r->msgs[k].u.accept.decided_hi, 3); /* the decision rides on the ACCEPT */
     pxu_free(n);
     free(r);
 }
@@ -400,7 +401,7 @@ static void test_proposer_follower_death_starts_no_campaign_while_a_leader_is_kn
 }
 
 /* The first live proposer is far behind when the leader dies: it does not campaign (its
- * phase 1 would be long) but asks the next live proposer to campaign now, handed back (a = 1)
+ * phase 1 would be long) but asks the next live proposer to campaign now, handed back
  * so that one campaigns even if it is behind too; before, the pool waited that proposer's
  * election timeout. */
 static void
@@ -410,7 +411,7 @@ test_proposer_far_behind_asks_the_next_proposer_to_campaign_when_the_leader_dies
     struct px_node *n = pxu_node(0, 3, true);
     struct px_ready *r = pxu_ready();
     struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(1, 1), 0);
-    hb.a = PX_CAMPAIGN_LAG_MAX + 1;
+    hb.u.heartbeat.decided_hi = PX_CAMPAIGN_LAG_MAX + 1;
     px_node_step(n, &hb, r);
     px_ready_clear(r);
     px_node_peer_status(n, 1, false, r);
@@ -418,7 +419,7 @@ test_proposer_far_behind_asks_the_next_proposer_to_campaign_when_the_leader_dies
     int k = pxu_find(r, PX_MSG_TAKEOVER, 0);
     assert_true(k >= 0);
     assert_int_equal(r->msgs[k].to, 2);
-    assert_int_equal(r->msgs[k].a, 1);
+    assert_int_equal(r->msgs[k].u.takeover.handed_back, 1);
     pxu_free(n);
     free(r);
 }
@@ -491,7 +492,7 @@ static void test_proposer_queues_when_no_leader_and_reports_full_queue(void **st
     assert_true(r->msgs_len <= PX_STEP_OUTPUT_MAX);
     int k = pxu_find(r, PX_MSG_CLIENT, 0);
     assert_int_equal(r->msgs[k].to, 2);
-    assert_int_equal(r->msgs[k].value.seq, 0);
+    assert_int_equal(r->msgs[k].u.client.value.seq, 0);
     pxu_free(n);
     free(r);
 }
@@ -577,7 +578,7 @@ test_proposer_leader_answers_an_already_applied_resubmission_without_a_slot(void
     assert_int_equal(pxu_count(r, PX_MSG_ACCEPT), 0);
     int k = pxu_find(r, PX_MSG_CLIENT_REPLY, 0);
     assert_true(k >= 0);
-    assert_int_equal(r->msgs[k].value.seq, 1);
+    assert_int_equal(r->msgs[k].u.client_reply.value.seq, 1);
     assert_int_equal(r->msgs[k].instance, 0); /* "applied earlier" */
     pxu_free(n);
     free(r);
@@ -590,7 +591,7 @@ static uint32_t ticks_to_campaign_after(px_inst_t decided)
     struct px_node *n = pxu_node(0, 3, true);
     struct px_ready *r = pxu_ready();
     struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(1, 1), 0);
-    hb.a = decided;
+    hb.u.heartbeat.decided_hi = decided;
     px_node_step(n, &hb, r);
     px_ready_clear(r);
     px_node_peer_status(n, 1, false, r);
@@ -645,7 +646,7 @@ static void test_node_reports_pending_work_while_a_long_promise_streams(void **s
     const uint32_t entries = 3 * PX_STEP_OUTPUT_MAX;
     for (uint32_t i = 1; i <= entries; i++) {
         struct px_msg acc = pxu_msg(PX_MSG_ACCEPT, 0, PX_TO_ALL, px_ballot_make(1, 0), i);
-        acc.value = (struct px_value){.increment = i, .client_id = 3, .seq = i};
+        acc.u.accept.value = (struct px_value){.increment = i, .client_id = 3, .seq = i};
         px_node_step(n, &acc, r);
         px_node_flush(n, r);
         px_ready_clear(r);

@@ -151,7 +151,7 @@ test_rotation_leader_keeps_deciding_a_long_accepted_range_while_handing_over(voi
     while (acked < 500) {
         px_inst_t hi = o.proposed_hi < acked + 200 ? o.proposed_hi : acked + 200;
         struct px_msg m = pxu_msg(PX_MSG_ACCEPTED, 1, 0, b, acked + 1);
-        m.a = hi;
+        m.u.accepted.hi = hi;
         px_node_step(n, &m, r);
         collect(r, &o);
         acked = hi;
@@ -163,7 +163,7 @@ test_rotation_leader_keeps_deciding_a_long_accepted_range_while_handing_over(voi
     }
     assert_true(o.proposed_hi >= acked + PX_STEP_OUTPUT_MAX); /* more in flight than one call */
     struct px_msg m = pxu_msg(PX_MSG_ACCEPTED, 1, 0, b, acked + 1);
-    m.a = o.proposed_hi; /* decides them all, passing the rotation period */
+    m.u.accepted.hi = o.proposed_hi; /* decides them all, passing the rotation period */
     px_node_step(n, &m, r);
     collect(r, &o);
     assert_true(o.replies < o.proposed_hi); /* the call ran out of room part way */
@@ -183,7 +183,7 @@ static struct px_node *follower_after(px_inst_t decided, struct px_ready *r)
 {
     struct px_node *n = pxu_node(0, 3, true);
     struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(1, 1), 0);
-    hb.a = decided;
+    hb.u.heartbeat.decided_hi = decided;
     px_node_step(n, &hb, r);
     px_ready_clear(r);
     return n;
@@ -192,7 +192,7 @@ static struct px_node *follower_after(px_inst_t decided, struct px_ready *r)
 static struct px_msg takeover_from_1(uint64_t handed_back)
 {
     struct px_msg m = pxu_msg(PX_MSG_TAKEOVER, 1, 0, px_ballot_make(1, 1), 0);
-    m.a = handed_back;
+    m.u.takeover.handed_back = handed_back;
     return m;
 }
 
@@ -211,7 +211,7 @@ static void test_rotation_successor_far_behind_hands_the_takeover_back(void **st
     int k = pxu_find(r, PX_MSG_TAKEOVER, 0);
     assert_true(k >= 0);
     assert_int_equal(r->msgs[k].to, 1);
-    assert_int_equal(r->msgs[k].a, 1); /* handed back: never returned again */
+    assert_int_equal(r->msgs[k].u.takeover.handed_back, 1); /* handed back: never returned again */
     px_ready_clear(r);
     t = takeover_from_1(1); /* handed back to a node also behind: it campaigns anyway */
     px_node_step(n, &t, r);

@@ -234,9 +234,16 @@ static px_ballot_t scen_ballot(uint64_t k)
     return px_ballot_make(k + 7, TEST_NODE);
 }
 
+/* Multiplicative (Fibonacci) hashing, Knuth TAOCP 6.4: 2^64 / golden ratio, odd, so
+ * inst -> inst * SCEN_INCR_MUL is a bijection whose products wrap and spread over all 64 bits.
+ * Neighbouring instances get unrelated increments, and a store that loses high bits or mixes
+ * up rows fails the comparison. The same number is splitmix64's step (PX_SPLITMIX64_GAMMA);
+ * here it is a plain multiplier, not a generator. */
+#define SCEN_INCR_MUL UINT64_C(0x9e3779b97f4a7c15)
+
 static uint64_t scen_incr(px_inst_t inst)
 {
-    return inst * UINT64_C(0x9e3779b97f4a7c15); /* wraps: uses all 64 bits */
+    return inst * SCEN_INCR_MUL; /* wraps: uses all 64 bits */
 }
 
 static int scen_put(struct store *s, uint8_t type, px_inst_t inst, px_ballot_t b)

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "px_mix.h"
 #include "store.h"
 
 /* Small, so that the log wraps: 3 batches of 24 instances over 32 slots. */
@@ -36,12 +37,10 @@ struct loaded {
 static void *area;
 static size_t area_bytes;
 
+/* A stateless hash: the splitmix64 number that follows state x (px_mix.h; x is a copy). */
 static uint64_t mix(uint64_t x)
 {
-    x += UINT64_C(0x9e3779b97f4a7c15);
-    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
+    return px_splitmix64(&x);
 }
 
 static int open_store(struct store **s, char *err, size_t len)
