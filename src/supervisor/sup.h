@@ -76,6 +76,7 @@ struct sup_watch {
     pthread_t threads[CLI_NODES_MAX];
     bool running[CLI_NODES_MAX];
     int quit;                                 /* main thread: 1 = watchers return */
+    uint32_t started;                         /* watchers running (each adds 1 as it starts) */
     uint64_t dead_mask;                       /* watchers: bit i = node i died (atomic or) */
     uint32_t dead_incarnation[CLI_NODES_MAX]; /* watchers: the incarnation that died */
 };

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 
 #include <urcu/system.h>
 #include <urcu/uatomic.h>
@@ -17,6 +18,8 @@
 #include "ipc/segment.h"
 #include "supervisor/sup.h"
 
+/* While the watchers start, the supervisor looks this often whether all of them run. */
+#define SUP_WATCH_START_POLL_NS (100l * 1000)
 /* Stack per watcher: it calls the life-lock functions and nothing else. */
 #define SUP_WATCH_STACK_BYTES (64u * 1024)
 
@@ -33,6 +36,7 @@ static void *watch_node(void *arg)
 {
     struct sup_watcher *me = arg;
     uint32_t seen = 0;
+    uatomic_inc(&me->w->started);
     for (;;) {
         int rc = ipc_life_watch(me->life, &seen, &me->w->quit);
         if (rc != 1) {
@@ -73,9 +77,22 @@ int sup_watch_start(struct sup *s)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
-    if (rc != 0)
+    if (rc != 0) {
         fprintf(stderr, "paxos-shm: start a death watcher: %s\n", strerror(rc));
-    return -rc;
+        return -rc;
+    }
+    /* Every process the supervisor forks later (nodes, the gateway) must not inherit a lock a
+     * thread held while it started (a sanitizer's allocator deadlocked a forked gateway so):
+     * the supervisor forks only once every watcher runs, and a running watcher takes no lock
+     * but the life locks. */
+    uint32_t created = 0;
+    for (uint16_t i = 0; i < s->cfg->nodes; i++)
+        created += w->running[i];
+    while (uatomic_read(&w->started) < created) {
+        const struct timespec ts = {0, SUP_WATCH_START_POLL_NS};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
 }
 
 void sup_watch_stop(struct sup *s)
