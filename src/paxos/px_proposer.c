@@ -681,16 +681,15 @@ void px_proposer_peer_down(struct px_node *n, uint16_t peer, struct px_ready *ou
     PX_ASSERT(peer != n->cfg.id); /* checked by px_node_peer_status */
     if (n->state != PX_FOLLOWER)
         return;
-    if (peer == n->leader) {
-        px_proposer_reset_timer(n, true);
-        n->leader = PX_NODE_NONE;
-    } else if (n->leader != PX_NODE_NONE) {
-        return; /* a follower died: the leader we know is not affected */
-    }
-    /* Here no leader is known: the dead one, or one whose win never reached us (a leader
-     * killed right after it won, before its first message): the election must not wait for
-     * a timer either way. */
-    PX_ASSERT(n->leader == PX_NODE_NONE);
+    /* The dead peer led, or may have: no leader is known and the highest ballot seen is its
+     * (a leader killed right after it won, before its first message reached us). Either way
+     * the election must not wait for a timer. The death of any other peer changes nothing. */
+    bool unheard_leader =
+        n->leader == PX_NODE_NONE && n->max_seen != 0 && px_ballot_node(n->max_seen) == peer;
+    if (peer != n->leader && !unheard_leader)
+        return;
+    px_proposer_reset_timer(n, true);
+    n->leader = PX_NODE_NONE;
     if (live_rank(n) != 0 || !px_has_role(n, n->cfg.id, PX_ROLE_PROPOSER))
         return;
     if (!far_behind(n)) {

@@ -364,20 +364,38 @@ static void test_proposer_campaigns_at_once_when_leader_reported_down_and_rank_z
 }
 
 /* A leader killed right after it won, before its first message reached this node: the node
- * knows no leader, so the death of the peer that won looked like a follower's and nobody
- * campaigned until an election timer fired (300 ms stalls, seen with --failover-every). With
- * no leader known, the first live proposer by id campaigns at once on any death. */
-static void test_proposer_campaigns_at_once_when_a_peer_dies_and_no_leader_is_known(void **state)
+ * promised its PREPARE but knows no leader, so the death looked like a follower's and nobody
+ * campaigned until an election timer fired (300 ms stalls, seen with --failover-every). The
+ * proposer of the highest ballot seen may lead: its death starts the campaign at once. */
+static void test_proposer_campaigns_at_once_when_the_proposer_it_promised_dies_unheard(void **state)
 {
     (void)state;
     struct px_node *n = pxu_node(1, 3, false);
     struct px_ready *r = pxu_ready();
+    struct px_msg p = pxu_msg(PX_MSG_PREPARE, 0, PX_TO_ALL, px_ballot_make(1, 0), 1);
+    px_node_step(n, &p, r);
     assert_int_equal(px_node_leader(n), PX_NODE_NONE);
+    px_ready_clear(r);
     px_node_peer_status(n, 0, false, r);
     int k = pxu_find(r, PX_MSG_PREPARE, 0);
     assert_true(k >= 0);
+    assert_true(r->msgs[k].ballot > px_ballot_make(1, 0));
     assert_int_equal(px_ballot_node(r->msgs[k].ballot), 1);
     assert_int_equal(px_node_stats(n)->campaigns, 1);
+    pxu_free(n);
+    free(r);
+}
+
+/* A node that has seen no ballot at all (the pool is starting) does not take a death for a
+ * leader's: its election timer elects as before. */
+static void test_proposer_fresh_node_does_not_campaign_on_a_death(void **state)
+{
+    (void)state;
+    struct px_node *n = pxu_node(1, 3, false);
+    struct px_ready *r = pxu_ready();
+    px_node_peer_status(n, 0, false, r);
+    assert_int_equal(pxu_count(r, PX_MSG_PREPARE), 0);
+    assert_int_equal(px_node_stats(n)->campaigns, 0);
     pxu_free(n);
     free(r);
 }
@@ -695,7 +713,9 @@ int main(void)
         cmocka_unit_test(test_proposer_quorum_follows_acceptor_set_changes),
         cmocka_unit_test(test_proposer_that_is_no_acceptor_persists_its_ballot_before_prepare),
         cmocka_unit_test(test_proposer_far_behind_the_chosen_log_defers_its_campaign),
-        cmocka_unit_test(test_proposer_campaigns_at_once_when_a_peer_dies_and_no_leader_is_known),
+        cmocka_unit_test(
+            test_proposer_campaigns_at_once_when_the_proposer_it_promised_dies_unheard),
+        cmocka_unit_test(test_proposer_fresh_node_does_not_campaign_on_a_death),
         cmocka_unit_test(test_proposer_follower_death_starts_no_campaign_while_a_leader_is_known),
         cmocka_unit_test(
             test_proposer_far_behind_asks_the_next_proposer_to_campaign_when_the_leader_dies),
