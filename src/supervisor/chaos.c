@@ -41,9 +41,12 @@ void sup_chaos_free(struct sup *s)
     s->chaos.kill_at = NULL;
 }
 
+/* Up, and not already dying: a node whose death was announced from its life lock but not yet
+ * reaped counts neither as a victim nor as an acceptor that keeps the majority. */
 static bool killable(const struct sup *s, uint16_t i)
 {
-    return sup_up(s, i) && !s->members.procs[i].killing;
+    const struct sup_proc *p = &s->members.procs[i];
+    return sup_up(s, i) && !p->killing && !p->gone;
 }
 
 /* Whether node i may be killed now: it is up, and without --chaos-any an acceptor dies only
