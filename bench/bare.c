@@ -37,11 +37,6 @@ _Static_assert(sizeof(struct bare_msg) == IPC_SLOT_BYTES, "one slot");
 #define BARE_SEND_MAX 1024
 #define BARE_WAIT_NS  1000000ull
 
-struct bare_shared {
-    double latency_p50, latency_p99, latency_p999, rounds_per_s;
-    uint64_t msgs;
-};
-
 static void wake_followers(struct ipc_segment *seg, uint32_t nodes)
 {
     for (uint32_t p = 1; p < nodes; p++)
@@ -104,7 +99,7 @@ static uint64_t quorum_index(const uint64_t *acked, uint32_t nodes, uint64_t sen
 }
 
 static void leader(struct ipc_segment *seg, uint32_t nodes, uint32_t window, uint64_t rounds,
-                   struct bare_shared *out)
+                   struct bench_pool_report *out)
 {
     static struct bare_msg batch[BARE_SEND_MAX], in[BARE_BATCH_MAX];
     struct ipc_bcast *b = ipc_segment_bcast(seg, 0);
@@ -181,6 +176,49 @@ static void leader(struct ipc_segment *seg, uint32_t nodes, uint32_t window, uin
     free(h);
 }
 
+int bench_pool_run(struct ipc_segment *seg, const struct bench_pool *p, struct bare_result *out)
+{
+    struct bench_pool_report *sh = ipc_segment_user(seg, 0);
+    struct rusage before, after;
+    getrusage(RUSAGE_CHILDREN, &before);
+    pid_t pids[64] = {0};
+    int failed = 0;
+    for (uint32_t i = 0; i < p->nodes && i < 64; i++) {
+        fflush(NULL);
+        pids[i] = fork();
+        if (pids[i] < 0) {
+            failed = 1;
+            break;
+        }
+        if (pids[i] == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (i == 0)
+                p->leader(seg, p->nodes, p->window, p->rounds, sh);
+            else
+                p->follower(seg, i);
+            _exit(0);
+        }
+    }
+    for (uint32_t i = 0; i < p->nodes && i < 64; i++) {
+        int st = 0;
+        if (pids[i] > 0 && (waitpid(pids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)))
+            failed = 1;
+    }
+    getrusage(RUSAGE_CHILDREN, &after);
+    if (failed)
+        return -EIO;
+    out->rounds_per_s = sh->rounds_per_s;
+    out->latency_us_p50 = sh->latency_p50;
+    out->latency_us_p99 = sh->latency_p99;
+    out->latency_us_p999 = sh->latency_p999;
+    out->msgs_per_round = (double)sh->msgs / (double)p->rounds;
+    out->cpu_s = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
+                 (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
+                 (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6 +
+                 (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
+    return 0;
+}
+
 int bare_run(uint32_t nodes, uint32_t window, uint64_t rounds, uint32_t ring_slots,
              struct bare_result *out)
 {
@@ -191,7 +229,7 @@ int bare_run(uint32_t nodes, uint32_t window, uint64_t rounds, uint32_t ring_slo
         .ring_slots = ring_slots,
         .bcast_slots = ring_slots,
         .bcast_producers = nodes < 2 ? 2 : nodes,
-        .user_bytes = 64 * ((sizeof(struct bare_shared) + 63) / 64),
+        .user_bytes = 64 * ((sizeof(struct bench_pool_report) + 63) / 64),
     };
     struct ipc_segment *seg = NULL;
     int rc = ipc_segment_create(name, &l, &seg, err, sizeof(err));
@@ -199,49 +237,12 @@ int bare_run(uint32_t nodes, uint32_t window, uint64_t rounds, uint32_t ring_slo
         fprintf(stderr, "throughput: bare ceiling: %s\n", err);
         return rc;
     }
-    struct bare_shared *sh = ipc_segment_user(seg, 0);
-    struct rusage before, after;
-    getrusage(RUSAGE_CHILDREN, &before);
-    pid_t pids[64] = {0};
-    for (uint32_t i = 0; i < nodes; i++) {
-        fflush(NULL);
-        pids[i] = fork();
-        if (pids[i] < 0) {
-            rc = -errno;
-            break;
-        }
-        if (pids[i] == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (i == 0)
-                leader(seg, nodes, window, rounds, sh);
-            else
-                follower(seg, i);
-            _exit(0);
-        }
-    }
-    int failed = rc != 0;
-    for (uint32_t i = 0; i < nodes; i++) {
-        int st = 0;
-        if (pids[i] > 0 && (waitpid(pids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)))
-            failed = 1;
-    }
-    getrusage(RUSAGE_CHILDREN, &after);
-    if (!failed) {
-        out->rounds_per_s = sh->rounds_per_s;
-        out->latency_us_p50 = sh->latency_p50;
-        out->latency_us_p99 = sh->latency_p99;
-        out->latency_us_p999 = sh->latency_p999;
-        out->msgs_per_round = (double)sh->msgs / (double)rounds;
-        out->cpu_s = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
-                     (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
-                     (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6 +
-                     (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
-    }
+    const struct bench_pool p = {
+        .nodes = nodes, .window = window, .rounds = rounds, .leader = leader, .follower = follower};
+    rc = bench_pool_run(seg, &p, out);
     ipc_segment_close(seg);
     ipc_segment_unlink(name);
-    if (failed) {
+    if (rc != 0)
         fprintf(stderr, "throughput: bare ceiling with %u nodes failed\n", nodes);
-        return -EIO;
-    }
-    return 0;
+    return rc;
 }

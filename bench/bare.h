@@ -17,6 +17,28 @@ struct bare_result {
     double cpu_s; /* user + system of all processes */
 };
 
+/* What a pool's leader process leaves in the segment's user area 0 for the parent. */
+struct bench_pool_report {
+    double latency_p50, latency_p99, latency_p999, rounds_per_s;
+    uint64_t msgs;
+};
+
+struct ipc_segment;
+
+/* One pattern run as processes: process 0 leads (and fills the report), the others follow. */
+struct bench_pool {
+    uint32_t nodes, window;
+    uint64_t rounds;
+    void (*leader)(struct ipc_segment *seg, uint32_t nodes, uint32_t window, uint64_t rounds,
+                   struct bench_pool_report *out);
+    void (*follower)(struct ipc_segment *seg, uint32_t self);
+};
+
+/* Forks the pool's processes on `seg` (its user area 0 holds a struct bench_pool_report),
+ * waits for all of them and fills `out` with the report and their CPU time. 0, or -EIO when
+ * a fork failed or a process did not exit 0. Shared by the bare ceiling and bench/star. */
+int bench_pool_run(struct ipc_segment *seg, const struct bench_pool *p, struct bare_result *out);
+
 /* Runs `rounds` rounds with `nodes` processes (1..64) and `window` rounds in flight.
  * Returns 0, or a negative errno with one line on stderr. */
 int bare_run(uint32_t nodes, uint32_t window, uint64_t rounds, uint32_t ring_slots,

@@ -2,14 +2,10 @@
 #include "star.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/hist.h"
@@ -37,11 +33,6 @@ _Static_assert(sizeof(struct star_msg) == IPC_SLOT_BYTES, "one slot");
 /* Sleep bound: nothing here needs a timer, it only bounds the damage of a bug. */
 #define STAR_WAIT_NS   1000000ull
 #define STAR_NODES_MAX 64
-
-struct star_shared {
-    double latency_p50, latency_p99, latency_p999, rounds_per_s;
-    uint64_t msgs;
-};
 
 static void follower(struct ipc_segment *seg, uint32_t self)
 {
@@ -188,7 +179,7 @@ static bool acks_waiting(struct leader_state *s)
     return false;
 }
 
-static void leader(struct leader_state *s, struct star_shared *out)
+static void leader(struct leader_state *s, struct bench_pool_report *out)
 {
     struct ipc_doorbell *bell = &ipc_segment_ctl(s->seg, 0)->bell;
     uint64_t start = util_now_ns();
@@ -229,7 +220,7 @@ static void leader(struct leader_state *s, struct star_shared *out)
 }
 
 static void leader_main(struct ipc_segment *seg, uint32_t nodes, uint32_t window, uint64_t rounds,
-                        struct star_shared *out)
+                        struct bench_pool_report *out)
 {
     static struct leader_state s;
     s.seg = seg;
@@ -259,7 +250,7 @@ int star_run(uint32_t nodes, uint32_t window, uint64_t rounds, uint32_t ring_slo
     struct ipc_layout l = {
         .endpoints = nodes,
         .ring_slots = ring_slots,
-        .user_bytes = 64 * ((sizeof(struct star_shared) + 63) / 64),
+        .user_bytes = 64 * ((sizeof(struct bench_pool_report) + 63) / 64),
     };
     struct ipc_segment *seg = NULL;
     int rc = ipc_segment_create(name, &l, &seg, err, sizeof(err));
@@ -267,49 +258,15 @@ int star_run(uint32_t nodes, uint32_t window, uint64_t rounds, uint32_t ring_slo
         fprintf(stderr, "star: %s\n", err);
         return rc;
     }
-    struct star_shared *sh = ipc_segment_user(seg, 0);
-    struct rusage before, after;
-    getrusage(RUSAGE_CHILDREN, &before);
-    pid_t pids[STAR_NODES_MAX] = {0};
-    for (uint32_t i = 0; i < nodes; i++) {
-        fflush(NULL);
-        pids[i] = fork();
-        if (pids[i] < 0) {
-            rc = -errno;
-            break;
-        }
-        if (pids[i] == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (i == 0)
-                leader_main(seg, nodes, window, rounds, sh);
-            else
-                follower(seg, i);
-            _exit(0);
-        }
-    }
-    int failed = rc != 0;
-    for (uint32_t i = 0; i < nodes; i++) {
-        int st = 0;
-        if (pids[i] > 0 && (waitpid(pids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)))
-            failed = 1;
-    }
-    getrusage(RUSAGE_CHILDREN, &after);
-    if (!failed) {
-        out->rounds_per_s = sh->rounds_per_s;
-        out->latency_us_p50 = sh->latency_p50;
-        out->latency_us_p99 = sh->latency_p99;
-        out->latency_us_p999 = sh->latency_p999;
-        out->msgs_per_round = (double)sh->msgs / (double)rounds;
-        out->cpu_s = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
-                     (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
-                     (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6 +
-                     (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
-    }
+    const struct bench_pool p = {.nodes = nodes,
+                                 .window = window,
+                                 .rounds = rounds,
+                                 .leader = leader_main,
+                                 .follower = follower};
+    rc = bench_pool_run(seg, &p, out);
     ipc_segment_close(seg);
     ipc_segment_unlink(name);
-    if (failed) {
+    if (rc != 0)
         fprintf(stderr, "star: %u nodes failed\n", nodes);
-        return -EIO;
-    }
-    return 0;
+    return rc;
 }
