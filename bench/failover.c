@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define EVENTS_MAX 4096u
 #define PLOT_MS    120u
 #define RUNS_MAX   6u /* runs per kind of event before the configuration gives up */
@@ -52,14 +54,6 @@ static uint32_t nconfigs;
 static uint32_t plot[PLOT_MS];
 static int plot_from_ms;
 static bool plot_ok;
-
-static double json_num(const char *doc, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof(pat), "\"%s\":", key);
-    const char *p = strstr(doc, pat);
-    return p ? strtod(p + strlen(pat), NULL) : -1;
-}
 
 /* Runs paxos-shm with args (NULL-terminated, after the program name); reads its --json into
  * doc. 0 when it verified, -1 otherwise (one line on stderr). */
@@ -138,7 +132,7 @@ static void take_plot(const char *doc)
     const char *p = strstr(doc, "\"decisions_per_ms\":[");
     if (p == NULL || plot_ok)
         return;
-    plot_from_ms = (int)json_num(doc, "from_ms");
+    plot_from_ms = (int)bench_json_num(doc, "from_ms");
     p += strlen("\"decisions_per_ms\":[");
     for (uint32_t i = 0; i < PLOT_MS; i++) {
         char *end = NULL;
@@ -218,28 +212,22 @@ static int measure(const struct opts *o, struct config *c, char *doc)
         return -1;
     double seconds = o->quick ? 1.0 : 4.0;
     a = base_args(c, args, nodes, window, rounds,
-                  rounds_for(json_num(doc, "rounds_per_s"), seconds));
+                  rounds_for(bench_json_num(doc, "rounds_per_s"), seconds));
     args[a] = NULL;
     if (run_doc(o, args, doc) != 0)
         return -1;
-    c->rps_free = json_num(doc, "rounds_per_s");
+    c->rps_free = bench_json_num(doc, "rounds_per_s");
     a = base_args(c, args, nodes, window, rounds, rounds_for(c->rps_free, seconds));
     args[a++] = "--failover-every";
     args[a++] = "1000";
     args[a] = NULL;
     if (run_doc(o, args, doc) != 0)
         return -1;
-    c->rps_kill_1s = json_num(doc, "rounds_per_s");
+    c->rps_kill_1s = bench_json_num(doc, "rounds_per_s");
     if (timed_events(o, c, false, o->kills, doc) != 0 ||
         timed_events(o, c, true, o->stops, doc) != 0)
         return -1;
     return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* Nearest-rank quantile of v[0..n) (sorted here). */
@@ -247,7 +235,7 @@ static double quantile(double *v, uint32_t n, double q)
 {
     if (n == 0)
         return 0;
-    qsort(v, n, sizeof(double), cmp_double);
+    qsort(v, n, sizeof(double), bench_cmp_double);
     uint32_t k = (uint32_t)(q * (double)n + 0.999999);
     return v[k == 0 ? 0 : (k > n ? n - 1 : k - 1)];
 }
@@ -343,12 +331,6 @@ static int write_plot(const struct opts *o)
     }
     printf("plot written to %s\n", o->plot);
     return 0;
-}
-
-static bool is_program(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_IXUSR);
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -449,10 +431,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                 *slash = '\0';
         }
         snprintf(o->bin, sizeof(o->bin), "%s/../paxos-shm", self);
-        if (!is_program(o->bin))
+        if (!bench_is_program(o->bin))
             snprintf(o->bin, sizeof(o->bin), "%s/../../bin/paxos-shm", self);
     }
-    if (!is_program(o->bin)) {
+    if (!bench_is_program(o->bin)) {
         fprintf(stderr, "failover: --bin: '%s' is not an executable paxos-shm\n", o->bin);
         return -1;
     }

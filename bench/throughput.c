@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "bare.h"
 
 #define LIST_MAX 8
@@ -59,27 +60,12 @@ struct opts {
     char keygen[PATH_MAX + 8];
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static double median(double *v, uint32_t n)
 {
     if (n == 0)
         return 0;
-    qsort(v, n, sizeof(double), cmp_double);
+    qsort(v, n, sizeof(double), bench_cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* Finds "key": number in a flat JSON text (paxos-shm's --json output). */
-static double json_num(const char *doc, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof(pat), "\"%s\":", key);
-    const char *p = strstr(doc, pat);
-    return p ? strtod(p + strlen(pat), NULL) : -1;
 }
 
 static int run_paxos(const struct opts *o, const struct row *r, struct figures *f)
@@ -162,14 +148,14 @@ static int run_paxos(const struct opts *o, const struct row *r, struct figures *
         f->ok = false;
         return -EIO;
     }
-    double done = json_num(doc, "rounds_done");
+    double done = bench_json_num(doc, "rounds_done");
     double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
                  ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
-    f->rps = json_num(doc, "rounds_per_s");
-    f->p50 = json_num(doc, "p50");
-    f->p99 = json_num(doc, "p99");
-    f->p999 = json_num(doc, "p999");
-    f->msgs_per_round = json_num(doc, "messages") / done;
+    f->rps = bench_json_num(doc, "rounds_per_s");
+    f->p50 = bench_json_num(doc, "p50");
+    f->p99 = bench_json_num(doc, "p99");
+    f->p999 = bench_json_num(doc, "p999");
+    f->msgs_per_round = bench_json_num(doc, "messages") / done;
     /* CPU of the whole process tree (startup included) per 100k rounds decided. */
     f->cpu_per_100k = cpu / done * 100000.0;
     f->rss_mb = (double)ru.ru_maxrss / 1024.0; /* the largest process of the tree */
@@ -435,13 +421,6 @@ static void usage(FILE *out)
 }
 
 /* A regular file this process may execute (a directory passes access(X_OK) too). */
-static bool is_program(const char *path)
-{
-    struct stat st;
-    errno = 0;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
 static int parse(int argc, char **argv, struct opts *o)
 {
     static const struct option opts[] = {
@@ -537,11 +516,11 @@ static int parse(int argc, char **argv, struct opts *o)
         char *slash = strrchr(self, '/');
         *slash = '\0';
         snprintf(o->bin, sizeof(o->bin), "%s/../paxos-shm", self);
-        if (!is_program(o->bin))
+        if (!bench_is_program(o->bin))
             snprintf(o->bin, sizeof(o->bin), "%s/../../bin/paxos-shm", self);
     }
     snprintf(o->keygen, sizeof(o->keygen), "%s-keygen", o->bin);
-    if (!is_program(o->bin)) {
+    if (!bench_is_program(o->bin)) {
         fprintf(stderr, "throughput: %s: %s (build paxos-shm or pass --bin)\n", o->bin,
                 errno ? strerror(errno) : "not an executable file");
         return -1;
