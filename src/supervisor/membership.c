@@ -217,14 +217,20 @@ static int slot_of(const struct sup *s, pid_t pid)
     return -1;
 }
 
+/* When node i's death was learned and whether it led then (restart.h holds a leader's restart). */
+static void note_death(struct sup *s, uint16_t i)
+{
+    struct sup_proc *p = &s->members.procs[i];
+    p->died_ns = util_now_ns();
+    p->died_leading = s->drive.leader == i || CMM_LOAD_SHARED(sup_node_shared(s, i)->is_leader);
+}
+
 /* One child is gone with wait status st: mark it down; restart it if it was killed. */
 static void on_death(struct sup *s, uint16_t i, int st)
 {
     struct sup_proc *p = &s->members.procs[i];
-    if (!p->gone) { /* else these were noted when the death was announced */
-        p->died_ns = util_now_ns();
-        p->died_leading = s->drive.leader == i || CMM_LOAD_SHARED(sup_node_shared(s, i)->is_leader);
-    }
+    if (!p->gone) /* else it was noted when the death was announced */
+        note_death(s, i);
     p->gone = false;
     p->pid = 0;
     bank_counters(s, i);
@@ -311,8 +317,7 @@ void sup_take_early_deaths(struct sup *s)
         if (p->pid <= 0 || p->gone || dead != p->incarnation || s->members.stopping)
             continue;
         p->gone = true;
-        p->died_ns = util_now_ns();
-        p->died_leading = s->drive.leader == i || CMM_LOAD_SHARED(sup_node_shared(s, i)->is_leader);
+        note_death(s, i);
         /* It leads no more; the dead process can no longer write the flag. */
         CMM_STORE_SHARED(sup_node_shared(s, i)->is_leader, 0);
         LOG(LOG_INFO, "node %u incarnation %u died (its life lock was released)", i, dead);
