@@ -1,10 +1,10 @@
 /* life.h: an endpoint's life as a lock that the kernel releases the moment the endpoint dies.
  *
  * Why: a parent learns of a child's death from SIGCHLD (or waitpid), which the kernel sends only
- * after it has torn down the child's address space; measured on a 2-core VM that comes 1.2 to
- * 2.3 ms after SIGKILL. A robust mutex is released much earlier in the same exit (the kernel
- * walks the dying thread's robust list before it drops its memory): 0.1 to 0.4 ms after SIGKILL
- * on the same machine. A fail-over cannot start before the death is known, so this is the
+ * after it has torn down the child's address space; a robust mutex is released much earlier in
+ * the same exit (the kernel walks the dying thread's robust list before it drops its memory).
+ * bench/death measures both on a 2-core VM: medians of 0.2-0.3 ms after SIGKILL for the lock,
+ * 1.5-1.8 ms for waitpid. A fail-over cannot start before the death is known, so this is the
  * earliest notice a watcher on the same machine can have.
  *
  * Protocol (holder = the endpoint process, single-threaded; watcher = one thread of another
