@@ -272,6 +272,9 @@ static int node_store_open(struct node *nd)
         .sync = a->cfg.sync,
         .shm_area = (char *)nd->me + sizeof(struct pool_node_shared),
         .shm_bytes = node_user_bytes(a->cfg.store) - sizeof(struct pool_node_shared),
+        .pool_id = a->cfg.pool_id,
+        .epoch = a->cfg.epoch,
+        .must_exist = a->cfg.store_must_exist,
     };
     int rc = store_open(&sp, &nd->store, err, sizeof(err));
     if (rc != 0)

@@ -30,8 +30,10 @@ struct node_config {
     uint64_t seed;                /* back-off and failpoint seed of the pool */
     enum store_kind store;
     enum store_sync sync;
-    const char *data_dir; /* sqlite store directory (NULL for the shm store) */
-    uint32_t incarnation; /* 1 for the first start of this id, +1 per restart */
+    const char *data_dir;   /* sqlite store directory (NULL for the shm store) */
+    uint32_t incarnation;   /* 1 for the first start of this id, +1 per restart */
+    int64_t pool_id, epoch; /* sqlite: the identity stamped into the store (store_params) */
+    bool store_must_exist;  /* sqlite: an earlier incarnation of this run loaded the store */
 };
 
 struct node_args {

@@ -37,7 +37,11 @@
  *   -EBUSY   the sqlite file is held by another live process
  *   -ELOOP   a store file (or its -wal, -shm or -journal companion) is a symbolic link: never
  *            followed, so a store never writes outside its data directory
+ *   -EXDEV   the sqlite store belongs to another pool (its pool id is not params.pool_id)
+ *   -ESTALE  the sqlite store was last opened by a later run than params.epoch
  *   -EIO     any other I/O or database error;   -ENOMEM  out of memory
+ * A -EBADMSG also covers a row whose checksum does not match (every row the state is rebuilt
+ * from carries one): the line names the file and the row.
  * After any failed call of store_begin/put/put_fib/commit the store is broken: every later
  * call returns the same code; the caller closes it (the node exits and restarts; reopening
  * discards the failed batch).
@@ -68,6 +72,15 @@ struct store_params {
     void *shm_area;          /* shm: the node's area, 64-byte aligned, zero-filled the first time */
     size_t shm_bytes;        /* shm: >= store_shm_bytes(entries_max); entries_max is the largest
                               * that fits, recorded at the first open and checked later */
+    /* sqlite: the identity of the pool and the run opening the store (0 = not checked). A new
+     * store (or one of a build that kept none) records pool_id; a store of another pool id is
+     * refused (-EXDEV), one recorded with a later epoch too (-ESTALE); the recorded epoch is
+     * raised to this one. */
+    int64_t pool_id;
+    int64_t epoch;
+    /* sqlite: the file must already exist (a node restarted within a run: a store that vanished
+     * under it is -ENOENT, never silently made new). */
+    bool must_exist;
 };
 
 struct store;
@@ -113,6 +126,22 @@ uint32_t store_shm_entries_max(const struct store *s);
  * not exist yet are fine. The stores check again at open. */
 int store_sqlite_check_files(const char *dir, uint16_t nodes, char *err, size_t err_len);
 
+/* What a node's sqlite store says of itself, read without changing what it holds (a store of an
+ * older layout is upgraded, as at any open). */
+struct store_ident {
+    bool exists;          /* false: no file (every other field is 0) */
+    int64_t pool_id;      /* 0: made by a build that recorded none */
+    int64_t epoch;        /* the last run that opened it, 0 when none recorded */
+    px_ballot_t promised; /* the promised ballot */
+    px_inst_t hwm;        /* the highest instance it holds or held (truncation point included) */
+    struct px_fib fib;    /* the state machine snapshot */
+};
+
+/* Reads node id's store in dir into *out: 0 (also when there is no file: out->exists false),
+ * or a store_open code with one line in err. The file is closed again before it returns. */
+int store_sqlite_peek(const char *dir, uint16_t id, uint16_t nodes, struct store_ident *out,
+                      char *err, size_t err_len);
+
 /* --- The supervisor's registry: sqlite file `registry.db` in the data dir, tables `nodes` and
  * `runs`. --- */
 struct store_registry;
@@ -130,6 +159,24 @@ struct store_node_info {
  * must be as durable as the nodes' accepted values). */
 int store_registry_open(const char *dir, uint16_t nodes, enum store_sync sync,
                         struct store_registry **out, char *err, size_t err_len);
+/* True when this open created the registry (the data dir had none). */
+bool store_registry_fresh(const struct store_registry *r);
+/* The pool's identity: a random nonzero id made when the registry was created (or first opened
+ * by a build that records one). */
+int64_t store_registry_pool_id(const struct store_registry *r);
+
+/* What the registry knows a node's store held at least (table `stores`): its promised ballot
+ * and highest instance, raised whenever the supervisor reads the store (before and after every
+ * run). A store found below these was rolled back or replaced. */
+struct store_known {
+    bool found; /* false: the registry never saw this node's store */
+    px_ballot_t promised;
+    px_inst_t hwm;
+};
+/* Reads node id's row: 0 (out->found false when none). */
+int store_registry_known(struct store_registry *r, uint16_t id, struct store_known *out);
+/* Raises node id's row to at least (promised, hwm); durable when it returns 0. */
+int store_registry_know(struct store_registry *r, uint16_t id, px_ballot_t promised, px_inst_t hwm);
 /* Inserts or replaces node id's row (id < nodes); durable when it returns 0. */
 int store_registry_update(struct store_registry *r, uint16_t id, uint32_t roles, int pid,
                           uint32_t incarnation, uint32_t restarts, int64_t last_activity_ms);

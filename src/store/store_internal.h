@@ -19,11 +19,17 @@ void store_assert_fail(const char *expr, const char *file, int line);
 /* Layout version of both backends: bump on any change of tables, area layout or record
  * meaning. A store of another version is refused with -EPROTO. */
 #define STORE_LAYOUT_VERSION 2
+/* Layout of the registry: 3 adds the pool id (meta) and table `stores`; a registry of layout 2
+ * gains them at its first open. */
+#define STORE_REG_LAYOUT_VERSION 3
+#define STORE_REG_LAYOUT_OLDEST  2
 /* Layout of the sqlite node store: 3 packs each log record in about 12 bytes (varints) instead
  * of 32. A version-2 file still opens: its rows are read as they are, new rows are written in
  * version 3's packing and its meta is raised to 3 (a build that reads only 2 then refuses it
  * with one line). */
-#define STORE_SQ_NODE_LAYOUT_VERSION 3
+/* 4 adds the row checksums (crc columns) and the identity (meta pool_id, epoch); a file of 2 or 3
+ * gains them at its first open. */
+#define STORE_SQ_NODE_LAYOUT_VERSION 4
 #define STORE_SQ_NODE_LAYOUT_OLDEST  2
 
 typedef void (*store_each_fn)(void *ctx, const struct px_rec *r);

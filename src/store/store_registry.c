@@ -1,21 +1,30 @@
 /* store_registry.c: the supervisor's registry, sqlite file `registry.db` in the data dir.
  *
- * Tables: meta(key, value) with layout_version and nodes; nodes(id PRIMARY KEY, roles, pid,
- * incarnation, restarts, last_activity_ms); runs (the client's record, store.h: struct
- * store_run). Normal (not exclusive) locking so that a person can inspect the file with the
- * sqlite3 shell during a run. Each update is its own transaction. */
+ * Tables: meta(key, value) with layout_version, nodes and pool_id; nodes(id PRIMARY KEY, roles,
+ * pid, incarnation, restarts, last_activity_ms); runs (the client's record, store.h: struct
+ * store_run); stores(id PRIMARY KEY, promised, hwm): what each node's store was seen to hold
+ * at least (store.h: struct store_known). Layout 3 added pool_id and `stores`; a registry of
+ * layout 2 gains them at its first open. Normal (not exclusive) locking so that a person can
+ * inspect the file with the sqlite3 shell during a run. Each update is its own transaction. */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store_internal.h"
+
+#define REG_STR_(x) #x
+#define REG_STR(x)  REG_STR_(x)
 
 struct store_registry {
     sqlite3 *db;
     uint16_t nodes;
     sqlite3_stmt *st_put, *st_get;
     sqlite3_stmt *st_run_last, *st_run_insert, *st_run_update;
+    sqlite3_stmt *st_known_get, *st_known_put;
+    bool fresh;
+    int64_t pool_id;
     char path[STORE_NAME_MAX];
     char err[STORE_ERR_MAX];
 };
@@ -32,7 +41,12 @@ static const char *const reg_schema =
     "CREATE TABLE runs(id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL,"
     " ended_ms INTEGER NOT NULL, rounds INTEGER NOT NULL, in_doubt INTEGER NOT NULL,"
     " base INTEGER NOT NULL, submitted INTEGER NOT NULL, decided INTEGER NOT NULL,"
-    " done INTEGER NOT NULL, outcome TEXT NOT NULL)";
+    " done INTEGER NOT NULL, outcome TEXT NOT NULL);";
+
+/* What layout 3 adds to a registry of layout 2 (and to a new one). */
+static const char *const reg_schema_3 =
+    "CREATE TABLE IF NOT EXISTS stores(id INTEGER PRIMARY KEY, promised INTEGER NOT NULL,"
+    " hwm INTEGER NOT NULL)";
 
 /* A registry of an earlier build has no `runs` table: it holds no record of the rounds its
  * client submitted, so a continued run could not know what to expect. */
@@ -82,7 +96,44 @@ static int reg_prepare_all(struct store_registry *r)
                          "UPDATE runs SET ended_ms = ?2, submitted = ?3, decided = ?4, done = ?5,"
                          " outcome = ?6 WHERE id = ?1",
                          &r->st_run_update);
+    if (rc == 0)
+        rc = reg_prepare(r, "SELECT promised, hwm FROM stores WHERE id = ?1", &r->st_known_get);
+    if (rc == 0)
+        rc = reg_prepare(r,
+                         "INSERT INTO stores VALUES(?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET"
+                         " promised = max(promised, excluded.promised),"
+                         " hwm = max(hwm, excluded.hwm)",
+                         &r->st_known_put);
     return rc;
+}
+
+/* Reads the pool id, or makes one (a new registry, or one of a build that kept none). */
+static int reg_pool_id(struct store_registry *r)
+{
+    sqlite3_stmt *st = NULL;
+    int sq =
+        sqlite3_prepare_v2(r->db, "SELECT value FROM meta WHERE key = 'pool_id'", -1, &st, NULL);
+    if (sq == SQLITE_OK)
+        sq = sqlite3_step(st);
+    if (sq == SQLITE_ROW)
+        r->pool_id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (sq == SQLITE_ROW && r->pool_id != 0)
+        return 0;
+    if (sq != SQLITE_ROW && sq != SQLITE_DONE)
+        return reg_fail(r, "reading meta", sq);
+    uint64_t id = 0;
+    if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
+        return store_fail_buf(r->err, sizeof(r->err), -EIO, "%s: getrandom: %s", r->path,
+                              strerror(errno));
+    id &= 0x7fffffffffffffffull; /* positive: printed the same by sqlite3 and by us */
+    if (id == 0)
+        id = 1;
+    r->pool_id = (int64_t)id;
+    char sql[96];
+    snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta VALUES('pool_id', %lld)",
+             (long long)r->pool_id);
+    return store_sq_exec(r->db, r->path, sql, r->err, sizeof(r->err));
 }
 
 static int reg_setup(struct store_registry *r)
@@ -92,13 +143,23 @@ static int reg_setup(struct store_registry *r)
     int rc = store_sq_exec(r->db, r->path, "BEGIN IMMEDIATE", r->err, sizeof(r->err));
     if (rc != 0)
         return rc;
-    const struct store_sq_layout layout = {STORE_LAYOUT_VERSION, STORE_LAYOUT_VERSION};
+    const struct store_sq_layout layout = {STORE_REG_LAYOUT_VERSION, STORE_REG_LAYOUT_OLDEST};
     int64_t found = 0;
     rc = store_sq_meta(r->db, r->path, layout, kv, 1, &fresh, &found, r->err, sizeof(r->err));
     if (rc == 0 && fresh)
         rc = store_sq_exec(r->db, r->path, reg_schema, r->err, sizeof(r->err));
     if (rc == 0 && !fresh)
         rc = reg_check_runs(r);
+    if (rc == 0)
+        rc = store_sq_exec(r->db, r->path, reg_schema_3, r->err, sizeof(r->err));
+    if (rc == 0 && found != STORE_REG_LAYOUT_VERSION)
+        rc = store_sq_exec(r->db, r->path,
+                           "UPDATE meta SET value = " REG_STR(
+                               STORE_REG_LAYOUT_VERSION) " WHERE key = 'layout_version'",
+                           r->err, sizeof(r->err));
+    if (rc == 0)
+        rc = reg_pool_id(r);
+    r->fresh = fresh;
     if (rc == 0)
         rc = store_sq_exec(r->db, r->path, "COMMIT", r->err, sizeof(r->err));
     if (rc != 0 && !sqlite3_get_autocommit(r->db))
@@ -263,10 +324,56 @@ int store_registry_run_update(struct store_registry *r, const struct store_run *
     return code;
 }
 
+bool store_registry_fresh(const struct store_registry *r)
+{
+    STORE_ASSERT(r != NULL);
+    return r->fresh;
+}
+
+int64_t store_registry_pool_id(const struct store_registry *r)
+{
+    STORE_ASSERT(r != NULL);
+    return r->pool_id;
+}
+
+int store_registry_known(struct store_registry *r, uint16_t id, struct store_known *out)
+{
+    STORE_ASSERT(r != NULL && out != NULL);
+    STORE_ASSERT(id < r->nodes);
+    memset(out, 0, sizeof(*out));
+    sqlite3_bind_int64(r->st_known_get, 1, id);
+    int sq = sqlite3_step(r->st_known_get);
+    int code = 0;
+    if (sq == SQLITE_ROW) {
+        out->found = true;
+        out->promised = (px_ballot_t)sqlite3_column_int64(r->st_known_get, 0);
+        out->hwm = (px_inst_t)sqlite3_column_int64(r->st_known_get, 1);
+    } else if (sq != SQLITE_DONE) {
+        code = reg_fail(r, "read stores", sq);
+    }
+    sqlite3_reset(r->st_known_get);
+    return code;
+}
+
+int store_registry_know(struct store_registry *r, uint16_t id, px_ballot_t promised, px_inst_t hwm)
+{
+    STORE_ASSERT(r != NULL);
+    STORE_ASSERT(id < r->nodes);
+    sqlite3_bind_int64(r->st_known_put, 1, id);
+    sqlite3_bind_int64(r->st_known_put, 2, (int64_t)promised);
+    sqlite3_bind_int64(r->st_known_put, 3, (int64_t)hwm);
+    int sq = sqlite3_step(r->st_known_put);
+    int code = sq == SQLITE_DONE ? 0 : reg_fail(r, "update stores", sq);
+    sqlite3_reset(r->st_known_put);
+    return code;
+}
+
 void store_registry_close(struct store_registry *r)
 {
     if (r == NULL)
         return;
+    sqlite3_finalize(r->st_known_get);
+    sqlite3_finalize(r->st_known_put);
     sqlite3_finalize(r->st_put);
     sqlite3_finalize(r->st_get);
     sqlite3_finalize(r->st_run_last);

@@ -1,9 +1,15 @@
 /* store_sqlite.c: the sqlite backend (one WAL database per node, one transaction per batch).
  *
  * Tables (layout STORE_SQ_NODE_LAYOUT_VERSION):
- *   meta(key PRIMARY KEY, value)                       layout_version, nodes, node_id, fib_bytes
- *   paxos_state(id = 1, promised, truncated, fib)      one row; fib is struct px_fib's bytes
- *   log(batch PRIMARY KEY, kind, first, last, recs)    one row per committed batch and kind
+ *   meta(key PRIMARY KEY, value)     layout_version, nodes, node_id, fib_bytes, pool_id, epoch
+ *   paxos_state(id = 1, promised, truncated, fib, crc)  one row; fib is struct px_fib's bytes
+ *   log(batch PRIMARY KEY, kind, first, last, recs, crc) one row per committed batch and kind
+ * pool_id is the identity of the pool (its registry's) and epoch the last run that opened the
+ * store (store.h: struct store_params). Every row the state is rebuilt from carries `crc`, the
+ * CRC-32C of its other columns (sq_state_crc, sq_log_crc), checked at load: a row changed
+ * outside paxos-shm (an UPDATE through the sqlite3 shell, bit rot that leaves the file well
+ * formed) is -EBADMSG naming the file and the row, never loaded. A file of layout 2 or 3 gets
+ * the column and the checksums of its rows when it is first opened (layout 4).
  * A batch's ACCEPTED records are one row (kind 3) and its DECIDED records another (kind 4):
  * `recs` packs them one after the other, each as varints of the differences from the record
  * before it (instance, and ballot for ACCEPTED), the increment as 8 bytes, the client id, and
@@ -28,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipc/check.h"
 #include "store_internal.h"
 
 #define STORE_SQ_STR_(x) #x
@@ -88,6 +95,9 @@ struct store_sq {
     px_inst_t truncated;
     struct px_fib fib;
     bool state_dirty;
+    int64_t pool_id, epoch; /* from meta; 0 when absent */
+    int64_t next_batch;     /* the batch id of the next log row */
+    px_inst_t log_last;     /* highest instance of any log row (0 when none) */
 };
 
 static struct store_sq *sq_of(struct store *s)
@@ -528,10 +538,44 @@ int store_sq_meta(sqlite3 *db, const char *path, struct store_sq_layout layout,
 
 static const char *const sq_schema =
     "CREATE TABLE paxos_state(id INTEGER PRIMARY KEY CHECK (id = 1), promised INTEGER NOT NULL,"
-    " truncated INTEGER NOT NULL, fib BLOB);"
+    " truncated INTEGER NOT NULL, fib BLOB, crc INTEGER);"
     "CREATE TABLE log(batch INTEGER PRIMARY KEY, kind INTEGER NOT NULL,"
-    " first INTEGER NOT NULL, last INTEGER NOT NULL, recs BLOB NOT NULL);"
-    "INSERT INTO paxos_state VALUES(1, 0, 0, NULL);";
+    " first INTEGER NOT NULL, last INTEGER NOT NULL, recs BLOB NOT NULL, crc INTEGER);"
+    "INSERT INTO paxos_state VALUES(1, 0, 0, NULL, NULL);";
+
+/* Seeds of the row checksums: a state row's bytes never pass as a log row's. */
+#define SQ_SEED_STATE 0x5354u
+#define SQ_SEED_LOG   0x4c4fu
+
+static uint32_t sq_word_crc(uint32_t crc, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    return ipc_crc32c(crc, b, sizeof(b));
+}
+
+/* The state row's checksum: promised, truncated and the fib bytes (none for a NULL fib). */
+static uint32_t sq_state_crc(px_ballot_t promised, px_inst_t truncated, const void *fib,
+                             size_t bytes)
+{
+    uint32_t crc = sq_word_crc(SQ_SEED_STATE, promised);
+    crc = sq_word_crc(crc, truncated);
+    crc = sq_word_crc(crc, bytes);
+    return bytes > 0 ? ipc_crc32c(crc, fib, bytes) : crc;
+}
+
+/* A log row's checksum: batch, kind, first, last and the packed records. */
+static uint32_t sq_log_crc(int64_t batch, int kind, int64_t first, int64_t last, const void *recs,
+                           size_t bytes)
+{
+    uint32_t crc = sq_word_crc(SQ_SEED_LOG, (uint64_t)batch);
+    crc = sq_word_crc(crc, (uint64_t)kind);
+    crc = sq_word_crc(crc, (uint64_t)first);
+    crc = sq_word_crc(crc, (uint64_t)last);
+    crc = sq_word_crc(crc, bytes);
+    return bytes > 0 ? ipc_crc32c(crc, recs, bytes) : crc;
+}
 
 static int sq_fail(struct store_sq *q, const char *what, int rc)
 {
@@ -552,12 +596,15 @@ static int sq_prepare_all(struct store_sq *q)
     if (rc == 0)
         rc = sq_prepare(q, "ROLLBACK", &q->st_rollback);
     if (rc == 0)
-        rc = sq_prepare(q, "INSERT INTO log(kind, first, last, recs) VALUES(?1, ?2, ?3, ?4)",
+        rc = sq_prepare(q,
+                        "INSERT INTO log(batch, kind, first, last, recs, crc)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
                         &q->st_log);
     if (rc == 0)
         rc = sq_prepare(q, "DELETE FROM log WHERE last <= ?1", &q->st_del);
     if (rc == 0)
-        rc = sq_prepare(q, "UPDATE paxos_state SET promised = ?1, truncated = ?2, fib = ?3",
+        rc = sq_prepare(q,
+                        "UPDATE paxos_state SET promised = ?1, truncated = ?2, fib = ?3, crc = ?4",
                         &q->st_state);
     return rc;
 }
@@ -571,11 +618,13 @@ static int sq_step(struct store_sq *q, sqlite3_stmt *st, const char *what)
     return code;
 }
 
-static int sq_read_state(struct store_sq *q)
+/* Reads the state row into q; check_crc: its checksum must match (layout 4). *crc_out (may be
+ * NULL) gets the checksum the row should have. */
+static int sq_read_state(struct store_sq *q, bool check_crc, uint32_t *crc_out)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(q->db, "SELECT promised, truncated, fib FROM paxos_state", -1, &st,
-                                NULL);
+    int rc = sqlite3_prepare_v2(q->db, "SELECT promised, truncated, fib, crc FROM paxos_state", -1,
+                                &st, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
@@ -594,12 +643,157 @@ static int sq_read_state(struct store_sq *q)
     else if (blob != NULL || sqlite3_column_type(st, 2) != SQLITE_NULL)
         code = store_fail(&q->base, -EBADMSG, "fib snapshot is %d bytes, expected %zu", bytes,
                           sizeof(q->fib));
+    uint32_t want = sq_state_crc(q->promised, q->truncated, blob, blob != NULL ? (size_t)bytes : 0);
+    if (code == 0 && check_crc && sqlite3_column_type(st, 3) == SQLITE_NULL)
+        code = store_fail(&q->base, -EBADMSG,
+                          "row paxos_state has no checksum (changed outside paxos-shm)");
+    else if (code == 0 && check_crc && (uint32_t)sqlite3_column_int64(st, 3) != want)
+        code = store_fail(&q->base, -EBADMSG,
+                          "row paxos_state (promised ballot, truncation point, state machine"
+                          " snapshot): checksum mismatch, the row was damaged or changed outside"
+                          " paxos-shm");
+    if (crc_out != NULL)
+        *crc_out = want;
     sqlite3_finalize(st);
     return code;
 }
 
-/* Checks meta (pool size, node id, px_fib size) and creates the tables of a new file, in one
- * write transaction. */
+/* Gives every log row of a file of an older layout its checksum (the column was just added):
+ * the (batch, crc) pairs are gathered first, then written, so no row is updated under a scan. */
+static int sq_checksum_log(struct store_sq *q)
+{
+    sqlite3_stmt *st = NULL, *up = NULL;
+    int64_t(*pairs)[2] = NULL;
+    size_t len = 0, cap = 0;
+    int rc =
+        sqlite3_prepare_v2(q->db, "SELECT batch, kind, first, last, recs FROM log", -1, &st, NULL);
+    int code = rc == SQLITE_OK ? 0 : sq_fail(q, "reading the log", rc);
+    while (code == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t want = cap ? cap * 2 : 256;
+            int64_t(*grown)[2] = realloc(pairs, want * sizeof(*grown));
+            if (grown == NULL) {
+                code = store_fail(&q->base, -ENOMEM, "out of memory checksumming the log");
+                break;
+            }
+            pairs = grown;
+            cap = want;
+        }
+        pairs[len][0] = sqlite3_column_int64(st, 0);
+        pairs[len][1] = sq_log_crc(pairs[len][0], sqlite3_column_int(st, 1),
+                                   sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+                                   sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4));
+        len++;
+    }
+    if (code == 0 && rc != SQLITE_DONE)
+        code = sq_fail(q, "reading the log", rc);
+    sqlite3_finalize(st);
+    if (code == 0) {
+        rc = sqlite3_prepare_v2(q->db, "UPDATE log SET crc = ?2 WHERE batch = ?1", -1, &up, NULL);
+        code = rc == SQLITE_OK ? 0 : sq_fail(q, "checksumming the log", rc);
+    }
+    for (size_t i = 0; code == 0 && i < len; i++) {
+        sqlite3_bind_int64(up, 1, pairs[i][0]);
+        sqlite3_bind_int64(up, 2, pairs[i][1]);
+        rc = sqlite3_step(up);
+        code = rc == SQLITE_DONE ? 0 : sq_fail(q, "checksumming the log", rc);
+        sqlite3_reset(up);
+    }
+    sqlite3_finalize(up);
+    free(pairs);
+    return code;
+}
+
+/* Layout 2 or 3 -> 4: the crc columns and the checksums of the rows already there. */
+static int sq_upgrade(struct store_sq *q)
+{
+    char *err = q->base.err;
+    size_t len = sizeof(q->base.err);
+    int rc = store_sq_exec(q->db, q->base.name,
+                           "ALTER TABLE paxos_state ADD COLUMN crc INTEGER;"
+                           "ALTER TABLE log ADD COLUMN crc INTEGER",
+                           err, len);
+    uint32_t crc = 0;
+    if (rc == 0)
+        rc = sq_read_state(q, false, &crc);
+    char sql[96];
+    snprintf(sql, sizeof(sql), "UPDATE paxos_state SET crc = %lld", (long long)crc);
+    if (rc == 0)
+        rc = store_sq_exec(q->db, q->base.name, sql, err, len);
+    if (rc == 0)
+        rc = sq_checksum_log(q);
+    if (rc == 0)
+        rc = store_sq_exec(q->db, q->base.name,
+                           "UPDATE meta SET value = " STORE_SQ_STR(
+                               STORE_SQ_NODE_LAYOUT_VERSION) " WHERE key = 'layout_version'",
+                           err, len);
+    return rc;
+}
+
+static int sq_meta_set(struct store_sq *q, const char *key, int64_t value)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta VALUES('%s', %lld)", key,
+             (long long)value);
+    return store_sq_exec(q->db, q->base.name, sql, q->base.err, sizeof(q->base.err));
+}
+
+/* The identity stamps (store.h: struct store_params): a store of another pool is -EXDEV, one
+ * last opened by a later run than p->epoch is -ESTALE; a store without a pool id (new, or made
+ * by a build that kept none) takes p's; the epoch is raised to p's. */
+static int sq_stamp(struct store_sq *q, const struct store_params *p)
+{
+    bool found = false;
+    int64_t v = 0;
+    int rc =
+        sq_meta_get(q->db, q->base.name, "pool_id", &v, &found, q->base.err, sizeof(q->base.err));
+    if (rc != 0)
+        return rc;
+    q->pool_id = found ? v : 0;
+    rc = sq_meta_get(q->db, q->base.name, "epoch", &v, &found, q->base.err, sizeof(q->base.err));
+    if (rc != 0)
+        return rc;
+    q->epoch = found ? v : 0;
+    if (p->pool_id != 0 && q->pool_id != 0 && q->pool_id != p->pool_id)
+        return store_fail(&q->base, -EXDEV,
+                          "belongs to another pool (pool id %016llx; this data directory's pool is"
+                          " %016llx)",
+                          (unsigned long long)q->pool_id, (unsigned long long)p->pool_id);
+    if (p->epoch != 0 && q->epoch > p->epoch)
+        return store_fail(&q->base, -ESTALE,
+                          "last used by run %lld, later than this run (%lld): the registry is"
+                          " older than the store",
+                          (long long)q->epoch, (long long)p->epoch);
+    if (p->pool_id != 0 && q->pool_id == 0) {
+        rc = sq_meta_set(q, "pool_id", p->pool_id);
+        q->pool_id = p->pool_id;
+    }
+    if (rc == 0 && p->epoch > q->epoch) {
+        rc = sq_meta_set(q, "epoch", p->epoch);
+        q->epoch = p->epoch;
+    }
+    return rc;
+}
+
+/* The next batch id and the highest instance of the log. */
+static int sq_read_log_ends(struct store_sq *q)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        q->db, "SELECT coalesce(max(batch), 0), coalesce(max(last), 0) FROM log", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int code = rc == SQLITE_ROW ? 0 : sq_fail(q, "reading the log", rc);
+    if (code == 0) {
+        q->next_batch = sqlite3_column_int64(st, 0) + 1;
+        q->log_last = (px_inst_t)sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return code;
+}
+
+/* Checks meta (pool size, node id, px_fib size, identity) and creates the tables of a new file
+ * or brings an older layout's to this one, in one write transaction. */
 static int sq_setup(struct store_sq *q, const struct store_params *p)
 {
     const struct store_sq_kv kv[] = {
@@ -619,18 +813,26 @@ static int sq_setup(struct store_sq *q, const struct store_params *p)
     rc = store_sq_meta(q->db, q->base.name, layout, kv, 3, &fresh, &version, err, len);
     if (rc == 0 && fresh)
         rc = store_sq_exec(q->db, q->base.name, sq_schema, err, len);
-    /* A version-2 file keeps its rows (read in their layout) and gets rows of this one. */
+    if (rc == 0 && fresh) {
+        char sql[96];
+        snprintf(sql, sizeof(sql), "UPDATE paxos_state SET crc = %lld",
+                 (long long)sq_state_crc(0, 0, NULL, 0));
+        rc = store_sq_exec(q->db, q->base.name, sql, err, len);
+    }
+    /* An older file keeps its rows (read in their layout), gains their checksums and gets rows
+     * of this one. */
     if (rc == 0 && version != STORE_SQ_NODE_LAYOUT_VERSION)
-        rc = store_sq_exec(q->db, q->base.name,
-                           "UPDATE meta SET value = " STORE_SQ_STR(
-                               STORE_SQ_NODE_LAYOUT_VERSION) " WHERE key = 'layout_version'",
-                           err, len);
+        rc = sq_upgrade(q);
+    if (rc == 0)
+        rc = sq_stamp(q, p);
     if (rc == 0)
         rc = store_sq_exec(q->db, q->base.name, "COMMIT", err, len);
     if (rc != 0 && !sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     if (rc == 0)
-        rc = sq_read_state(q);
+        rc = sq_read_state(q, true, NULL);
+    if (rc == 0)
+        rc = sq_read_log_ends(q);
     if (rc == 0)
         rc = sq_prepare_all(q);
     return rc;
@@ -710,6 +912,16 @@ static int sq_load_row(struct store_sq *q, sqlite3_stmt *st, struct sq_load_acc 
     int bytes = sqlite3_column_bytes(st, 1);
     bool v2 = kind == SQ_KIND_ACCEPTED_V2 || kind == SQ_KIND_DECIDED_V2;
     bool accepted = kind == SQ_KIND_ACCEPTED_V2 || kind == SQ_KIND_ACCEPTED;
+    int64_t batch = sqlite3_column_int64(st, 2);
+    uint32_t want = sq_log_crc(batch, kind, sqlite3_column_int64(st, 3),
+                               sqlite3_column_int64(st, 4), p, p != NULL ? (size_t)bytes : 0);
+    if (sqlite3_column_type(st, 5) == SQLITE_NULL || (uint32_t)sqlite3_column_int64(st, 5) != want)
+        return store_fail(&q->base, -EBADMSG,
+                          "row %lld of table log (instances %lld..%lld): checksum %s, the row was"
+                          " damaged or changed outside paxos-shm",
+                          (long long)batch, (long long)sqlite3_column_int64(st, 3),
+                          (long long)sqlite3_column_int64(st, 4),
+                          sqlite3_column_type(st, 5) == SQLITE_NULL ? "missing" : "mismatch");
     if ((!v2 && kind != SQ_KIND_ACCEPTED && kind != SQ_KIND_DECIDED) || bytes <= 0 || p == NULL ||
         (v2 && bytes % (int)sizeof(struct sq_packed) != 0))
         return store_fail(&q->base, -EBADMSG, "log row of kind %d with %d bytes", kind, bytes);
@@ -748,14 +960,14 @@ static int sq_load(struct store *s, struct px_durable *d, store_each_fn each, vo
 {
     struct store_sq *q = sq_of(s);
     sqlite3_stmt *st = NULL;
-    int rc = sq_read_state(q);
+    int rc = sq_read_state(q, true, NULL);
     if (rc != 0)
         return rc;
     d->promised = q->promised;
     d->fib = q->fib;
     if (each == NULL)
         return 0;
-    rc = sq_prepare(q, "SELECT kind, recs FROM log ORDER BY batch", &st);
+    rc = sq_prepare(q, "SELECT kind, recs, batch, first, last, crc FROM log ORDER BY batch", &st);
     struct sq_load_acc acc = {0};
     int step = SQLITE_DONE;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
@@ -851,11 +1063,21 @@ static int sq_write_buf(struct store_sq *q, int kind, const struct sq_buf *b)
     if (b->count == 0)
         return 0;
     STORE_ASSERT(b->len <= INT_MAX);
-    sqlite3_bind_int(q->st_log, 1, kind);
-    sqlite3_bind_int64(q->st_log, 2, (int64_t)b->first);
-    sqlite3_bind_int64(q->st_log, 3, (int64_t)b->last);
-    sqlite3_bind_blob(q->st_log, 4, b->bytes, (int)b->len, SQLITE_STATIC);
-    return sq_step(q, q->st_log, kind == SQ_KIND_ACCEPTED ? "insert accepted" : "insert decided");
+    int64_t batch = q->next_batch;
+    sqlite3_bind_int64(q->st_log, 1, batch);
+    sqlite3_bind_int(q->st_log, 2, kind);
+    sqlite3_bind_int64(q->st_log, 3, (int64_t)b->first);
+    sqlite3_bind_int64(q->st_log, 4, (int64_t)b->last);
+    sqlite3_bind_blob(q->st_log, 5, b->bytes, (int)b->len, SQLITE_STATIC);
+    sqlite3_bind_int64(
+        q->st_log, 6,
+        sq_log_crc(batch, kind, (int64_t)b->first, (int64_t)b->last, b->bytes, b->len));
+    int rc = sq_step(q, q->st_log, kind == SQ_KIND_ACCEPTED ? "insert accepted" : "insert decided");
+    if (rc == 0)
+        q->next_batch++;
+    if (rc == 0 && b->last > q->log_last)
+        q->log_last = b->last;
+    return rc;
 }
 
 static int sq_commit(struct store *s)
@@ -868,6 +1090,8 @@ static int sq_commit(struct store *s)
         sqlite3_bind_int64(q->st_state, 1, (int64_t)q->promised);
         sqlite3_bind_int64(q->st_state, 2, (int64_t)q->truncated);
         sqlite3_bind_blob(q->st_state, 3, &q->fib, (int)sizeof(q->fib), SQLITE_STATIC);
+        sqlite3_bind_int64(q->st_state, 4,
+                           sq_state_crc(q->promised, q->truncated, &q->fib, sizeof(q->fib)));
         rc = sq_step(q, q->st_state, "update paxos_state");
     }
     /* COMMIT writes the batch's frames (and may run a checkpoint); they reach the OS as one
@@ -909,7 +1133,14 @@ int store_sqlite_open(const struct store_params *p, struct store **out, char *er
     q->base.node_id = p->node_id;
     q->base.nodes = p->nodes;
     snprintf(q->base.name, sizeof(q->base.name), "%s/node-%u.db", p->dir, (unsigned)p->node_id);
-    rc = store_sq_open_db(q->base.name, p->sync, true, &q->db, q->base.err, sizeof(q->base.err));
+    struct stat st;
+    if (p->must_exist && lstat(q->base.name, &st) != 0 && errno == ENOENT)
+        rc = store_fail(&q->base, -ENOENT,
+                        "missing: the store was removed while the pool ran (an acceptor must"
+                        " not forget what it promised)");
+    if (rc == 0)
+        rc =
+            store_sq_open_db(q->base.name, p->sync, true, &q->db, q->base.err, sizeof(q->base.err));
     if (rc == 0)
         rc = sq_setup(q, p);
     if (rc != 0) {
@@ -918,5 +1149,38 @@ int store_sqlite_open(const struct store_params *p, struct store **out, char *er
         return rc;
     }
     *out = &q->base;
+    return 0;
+}
+
+int store_sqlite_peek(const char *dir, uint16_t id, uint16_t nodes, struct store_ident *out,
+                      char *err, size_t err_len)
+{
+    STORE_ASSERT(out != NULL);
+    memset(out, 0, sizeof(*out));
+    if (err != NULL && err_len > 0)
+        err[0] = '\0';
+    char path[STORE_NAME_MAX];
+    snprintf(path, sizeof(path), "%s/node-%u.db", dir, (unsigned)id);
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT)
+        return 0;
+    const struct store_params p = {
+        .kind = STORE_SQLITE, .dir = dir, .node_id = id, .nodes = nodes, .sync = STORE_SYNC_NORMAL};
+    struct store *s = NULL;
+    int rc = store_open(&p, &s, err, err_len);
+    if (rc != 0)
+        return rc;
+    const struct store_sq *q = (const struct store_sq *)(const void *)s;
+    out->exists = true;
+    out->pool_id = q->pool_id;
+    out->epoch = q->epoch;
+    out->promised = q->promised;
+    out->fib = q->fib;
+    out->hwm = q->truncated;
+    if (q->log_last > out->hwm)
+        out->hwm = q->log_last;
+    if (q->fib.applied > out->hwm)
+        out->hwm = q->fib.applied;
+    store_close(s);
     return 0;
 }

@@ -804,7 +804,11 @@ static void v2_make_store(struct fx *f, uint64_t p)
     store_close(fx_open(f)); /* the tables */
     fx_path(f, path, sizeof(path));
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 2 WHERE key = 'layout_version'",
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE meta SET value = 2 WHERE key = 'layout_version';"
+                                  "ALTER TABLE paxos_state DROP COLUMN crc;"
+                                  "ALTER TABLE log DROP COLUMN crc;"
+                                  "DELETE FROM meta WHERE key IN ('pool_id', 'epoch')",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     for (uint64_t k = 1; k <= p; k++) {
@@ -852,7 +856,7 @@ static int64_t sq_layout_version(struct fx *f)
 
 /* A data directory of the previous release (32-byte records) loads as it was and goes on with
  * packed records; its meta says layout 3 afterwards, so a build that reads only 2 refuses it. */
-static void test_sqlite_layout_2_store_loads_and_continues_in_layout_3(void **state)
+static void test_sqlite_layout_2_store_loads_and_continues_in_layout_4(void **state)
 {
     v2_make_store(*state, 3);
     struct store *s = fx_open(*state);
@@ -862,12 +866,139 @@ static void test_sqlite_layout_2_store_loads_and_continues_in_layout_3(void **st
     for (uint64_t k = 4; k <= 2 * SCEN_T + 1; k++) /* truncation drops the layout-2 rows */
         assert_int_equal(scen_batch(s, k), 0);
     store_close(s);
-    assert_int_equal(sq_layout_version(*state), 3);
+    assert_int_equal(sq_layout_version(*state), 4);
     s = fx_open(*state);
     load_into(s, &got);
     scen_expect(2 * SCEN_T + 1, &want);
     assert_loaded_eq(&got, &want);
     store_close(s);
+}
+
+/* Opens the test node's store with an identity (store_params.pool_id, epoch, must_exist). */
+static int fx_try_open_as(struct fx *f, int64_t pool_id, int64_t epoch, bool must_exist,
+                          struct store **s, char *err, size_t len)
+{
+    struct store_params p = {
+        .kind = f->kind,
+        .dir = f->dir,
+        .node_id = TEST_NODE,
+        .nodes = TEST_NODES,
+        .sync = STORE_SYNC_NORMAL,
+        .pool_id = pool_id,
+        .epoch = epoch,
+        .must_exist = must_exist,
+    };
+    return store_open(&p, s, err, len);
+}
+
+static void expect_open_as(struct fx *f, int64_t pool_id, int64_t epoch, bool must_exist, int code,
+                           const char *words)
+{
+    char err[STORE_ERR_MAX] = "";
+    struct store *s = NULL;
+    int rc = fx_try_open_as(f, pool_id, epoch, must_exist, &s, err, sizeof(err));
+    if (rc != code || (words != NULL && strstr(err, words) == NULL))
+        print_error("open: %d (want %d) '%s'\n", rc, code, err);
+    assert_int_equal(rc, code);
+    if (words != NULL)
+        assert_non_null(strstr(err, words));
+    store_close(s);
+}
+
+/* The state row changed through sqlite (the file stays well formed, as bit rot looks): the open
+ * names the file and the row and loads nothing. */
+static void test_sqlite_state_row_changed_outside_fails_open_with_ebadmsg(void **state)
+{
+    sq_make_store(*state, 2);
+    sq_raw_exec(*state, "UPDATE paxos_state SET fib = cast(substr(fib, 1, 8) || x'00' ||"
+                        " substr(fib, 10) as blob)");
+    sq_expect_open_fails(*state, TEST_NODES, -EBADMSG, "row paxos_state");
+}
+
+static void test_sqlite_promise_changed_outside_fails_open_with_ebadmsg(void **state)
+{
+    sq_make_store(*state, 2);
+    sq_raw_exec(*state, "UPDATE paxos_state SET promised = promised - 1");
+    sq_expect_open_fails(*state, TEST_NODES, -EBADMSG, "checksum mismatch");
+}
+
+/* A log row (accepted values) changed or added through sqlite fails the load, naming the row. */
+static void test_sqlite_log_row_changed_outside_fails_load_with_ebadmsg(void **state)
+{
+    sq_make_store(*state, 3);
+    sq_raw_exec(*state, "UPDATE log SET recs = x'00' || substr(recs, 2)"
+                        " WHERE batch = (SELECT min(batch) FROM log)");
+    struct store *s = fx_open(*state);
+    struct px_durable d;
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
+    assert_non_null(strstr(store_errmsg(s), "of table log"));
+    assert_non_null(strstr(store_errmsg(s), "checksum mismatch"));
+    store_close(s);
+}
+
+static void test_sqlite_log_row_added_outside_fails_load_with_ebadmsg(void **state)
+{
+    sq_make_store(*state, 2);
+    sq_raw_exec(*state, "INSERT INTO log(kind, first, last, recs) VALUES(3, 40, 40, x'5002')");
+    struct store *s = fx_open(*state);
+    struct px_durable d;
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
+    assert_non_null(strstr(store_errmsg(s), "checksum missing"));
+    store_close(s);
+}
+
+/* A store records the pool that made it and refuses another one. */
+static void test_sqlite_store_of_another_pool_fails_with_exdev(void **state)
+{
+    expect_open_as(*state, 7, 1, false, 0, NULL);
+    expect_open_as(*state, 7, 2, false, 0, NULL);
+    expect_open_as(*state, 8, 3, false, -EXDEV, "belongs to another pool");
+    expect_open_as(*state, 7, 3, false, 0, NULL); /* the refusal changed nothing */
+}
+
+/* A store opened by a later run than the opener's is refused: the opener's record is older. */
+static void test_sqlite_store_of_a_later_run_fails_with_estale(void **state)
+{
+    expect_open_as(*state, 7, 5, false, 0, NULL);
+    expect_open_as(*state, 7, 4, false, -ESTALE, "later than this run");
+    expect_open_as(*state, 7, 5, false, 0, NULL);
+    expect_open_as(*state, 7, 6, false, 0, NULL);
+    expect_open_as(*state, 7, 5, false, -ESTALE, "run 6");
+}
+
+/* must_exist: a store that vanished is -ENOENT and is not made again. */
+static void test_sqlite_must_exist_refuses_a_missing_store(void **state)
+{
+    char path[512];
+    fx_path(*state, path, sizeof(path));
+    expect_open_as(*state, 7, 1, true, -ENOENT, "missing");
+    assert_int_equal(access(path, F_OK), -1);
+    expect_open_as(*state, 7, 1, false, 0, NULL);
+    expect_open_as(*state, 7, 1, true, 0, NULL);
+}
+
+/* peek reads what a store holds and its stamps without stamping it. */
+static void test_sqlite_peek_reads_the_identity_and_position(void **state)
+{
+    struct fx *f = *state;
+    struct store_ident id;
+    char err[STORE_ERR_MAX];
+    assert_int_equal(store_sqlite_peek(f->dir, TEST_NODE, TEST_NODES, &id, err, sizeof(err)), 0);
+    assert_false(id.exists);
+    struct store *s = NULL;
+    assert_int_equal(fx_try_open_as(f, 42, 3, false, &s, err, sizeof(err)), 0);
+    for (uint64_t k = 1; k <= 3; k++)
+        assert_int_equal(scen_batch(s, k), 0);
+    store_close(s);
+    assert_int_equal(store_sqlite_peek(f->dir, TEST_NODE, TEST_NODES, &id, err, sizeof(err)), 0);
+    assert_true(id.exists);
+    assert_int_equal(id.pool_id, 42);
+    assert_int_equal(id.epoch, 3);
+    assert_int_equal(id.promised, scen_ballot(3));
+    assert_true(id.hwm >= 3 * SCEN_W);
+    expect_open_as(f, 42, 2, false, -ESTALE, NULL); /* peek left the epoch as it was */
 }
 
 /* Extreme values survive the packing: a decreasing instance, ballots and seqs at both ends. */
@@ -901,10 +1032,11 @@ static void test_sqlite_packed_records_keep_extreme_values(void **state)
     store_close(s);
 }
 
-/* A packed log row whose last record is cut short is damage, named as such. */
+/* A packed log row whose last record is cut short is damage, named as such (in a file of an
+ * older layout: its rows gain their checksums as they are, cut or not). */
 static void test_sqlite_cut_packed_record_fails_load_with_ebadmsg(void **state)
 {
-    sq_make_store(*state, 2);
+    v2_make_store(*state, 2);
     sq_raw_exec(*state, "INSERT INTO log(kind, first, last, recs) VALUES(3, 40, 40, x'5002ff')");
     struct store *s = fx_open(*state);
     struct px_durable d;
@@ -1140,6 +1272,32 @@ static void test_sqlite_dir_reached_through_a_symlink_opens(void **state)
 
 /* ---- registry ---- */
 
+/* The registry makes a pool id once and keeps it; what it knows of a store only rises. */
+static void test_registry_pool_id_and_known_stores(void **state)
+{
+    struct fx *f = *state;
+    char err[STORE_ERR_MAX];
+    struct store_registry *r = NULL;
+    struct store_known k;
+    assert_int_equal(store_registry_open(f->dir, 4, STORE_SYNC_NORMAL, &r, err, sizeof(err)), 0);
+    assert_true(store_registry_fresh(r));
+    int64_t id = store_registry_pool_id(r);
+    assert_true(id > 0);
+    assert_int_equal(store_registry_known(r, 1, &k), 0);
+    assert_false(k.found);
+    assert_int_equal(store_registry_know(r, 1, 10, 500), 0);
+    assert_int_equal(store_registry_know(r, 1, 9, 700), 0); /* promised never goes down */
+    store_registry_close(r);
+    assert_int_equal(store_registry_open(f->dir, 4, STORE_SYNC_NORMAL, &r, err, sizeof(err)), 0);
+    assert_false(store_registry_fresh(r));
+    assert_int_equal(store_registry_pool_id(r), id);
+    assert_int_equal(store_registry_known(r, 1, &k), 0);
+    assert_true(k.found);
+    assert_int_equal(k.promised, 10);
+    assert_int_equal(k.hwm, 700);
+    store_registry_close(r);
+}
+
 static void test_registry_round_trip_and_reopen(void **state)
 {
     struct fx *f = *state;
@@ -1277,9 +1435,17 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_file_that_is_not_a_database_fails_with_ebadmsg),
         SQLITE(test_sqlite_other_layout_version_fails_with_eproto),
         SQLITE(test_sqlite_database_of_another_program_fails_with_eproto),
-        SQLITE(test_sqlite_layout_2_store_loads_and_continues_in_layout_3),
+        SQLITE(test_sqlite_layout_2_store_loads_and_continues_in_layout_4),
         SQLITE(test_sqlite_packed_records_keep_extreme_values),
         SQLITE(test_sqlite_cut_packed_record_fails_load_with_ebadmsg),
+        SQLITE(test_sqlite_state_row_changed_outside_fails_open_with_ebadmsg),
+        SQLITE(test_sqlite_promise_changed_outside_fails_open_with_ebadmsg),
+        SQLITE(test_sqlite_log_row_changed_outside_fails_load_with_ebadmsg),
+        SQLITE(test_sqlite_log_row_added_outside_fails_load_with_ebadmsg),
+        SQLITE(test_sqlite_store_of_another_pool_fails_with_exdev),
+        SQLITE(test_sqlite_store_of_a_later_run_fails_with_estale),
+        SQLITE(test_sqlite_must_exist_refuses_a_missing_store),
+        SQLITE(test_sqlite_peek_reads_the_identity_and_position),
         SQLITE(test_sqlite_other_pool_size_fails_with_einval),
         SQLITE(test_sqlite_missing_dir_fails_with_enoent),
         SQLITE(test_sqlite_dir_under_a_regular_file_fails_with_enotdir),
@@ -1290,6 +1456,7 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_companion_that_is_a_symlink_fails_with_eloop),
         SQLITE(test_sqlite_dir_reached_through_a_symlink_opens),
         SQLITE(test_registry_round_trip_and_reopen),
+        SQLITE(test_registry_pool_id_and_known_stores),
         SQLITE(test_registry_runs_keep_the_client_record_across_reopen),
         SQLITE(test_registry_of_a_build_without_a_client_record_fails_with_eproto),
     };
