@@ -323,6 +323,13 @@ int cli_parse(int argc, char **argv, struct cli_config *c)
                         "--transport socket are for one-host pools\n");
         return -1;
     }
+    /* The shm store lives in the segment, which dies with the supervisor: a data dir would
+     * keep nothing, and a user who asked for one expects the next run to continue. */
+    if (c->data_dir && c->store != CLI_STORE_SQLITE) {
+        fprintf(stderr, "paxos-shm: --data-dir: the shm store keeps nothing after the run; "
+                        "use --store sqlite to keep and continue a log\n");
+        return -1;
+    }
     if (c->keep_data && c->store != CLI_STORE_SQLITE) {
         fprintf(stderr, "paxos-shm: --keep-data: only meaningful with --store sqlite\n");
         return -1;

@@ -141,6 +141,10 @@ static void node_config_of(const struct sup *s, uint16_t i, struct node_config *
     out->sync = c->sync == CLI_SYNC_FULL ? STORE_SYNC_FULL : STORE_SYNC_NORMAL;
     out->data_dir = s->env.data_dir[0] ? s->env.data_dir : NULL;
     out->incarnation = s->members.procs[i].incarnation;
+    out->pool_id = s->env.pool_id;
+    out->epoch = s->env.epoch;
+    /* An incarnation of this run loaded the store: a restart finds it, or refuses. */
+    out->store_must_exist = CMM_LOAD_SHARED(sup_node_shared(s, i)->loaded_incarnation) != 0;
 }
 
 int sup_spawn(struct sup *s, uint16_t i)
@@ -160,6 +164,7 @@ int sup_spawn(struct sup *s, uint16_t i)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        sup_lock_close_in_child(s);
         _exit(node_run(&a));
     }
     p->pid = pid;

@@ -143,6 +143,7 @@ int sup_net_start(struct sup *s)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        sup_lock_close_in_child(s);
         _exit(gateway_run(&a));
     }
     n->gw_pid = pid;

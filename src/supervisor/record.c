@@ -56,6 +56,8 @@ int sup_record_begin(struct sup *s)
     }
     if (store_registry_run_begin(s->env.registry, &rec->run) != 0)
         return record_failed(s);
+    /* identity.c stamped this id into the stores as the run's epoch */
+    PX_ASSERT(s->env.epoch == 0 || rec->run.id == s->env.epoch);
     return 0;
 }
 

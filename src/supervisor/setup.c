@@ -3,10 +3,12 @@
  * exit path (normal, error, SIGINT/SIGTERM). */
 #define _FILE_OFFSET_BITS 64
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,6 +116,51 @@ static int make_fresh_dir(struct sup_env *e)
     return 0;
 }
 
+/* One pool per data dir: DIR/lock is flock()ed for the whole run and holds the pid of its
+ * holder. flock is per open file description and dies with the process that holds it (a
+ * SIGKILLed supervisor frees it at once); the nodes, forked from the supervisor, close their
+ * copy (sup_lock_close_in_child) so that a node that outlives its supervisor never holds it. A
+ * second supervisor is refused at once, naming the holder. */
+static int lock_data_dir(struct sup_env *e)
+{
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof(path), "%s/lock", e->data_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "paxos-shm: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int why = errno;
+        char pid[32] = "";
+        ssize_t got = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[got > 0 ? got : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (why == EWOULDBLOCK)
+            fprintf(stderr, "paxos-shm: --data-dir %s is in use by process %s (it holds %s)\n",
+                    e->data_dir, pid[0] ? pid : "(unknown)", path);
+        else
+            fprintf(stderr, "paxos-shm: %s: lock: %s\n", path, strerror(why));
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        fprintf(stderr, "paxos-shm: %s: %s\n", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    e->lock_fd = fd;
+    return 0;
+}
+
+void sup_lock_close_in_child(struct sup *s)
+{
+    if (s->env.lock_fd >= 0)
+        close(s->env.lock_fd);
+}
+
 int sup_setup_data_dir(struct sup *s)
 {
     const struct cli_config *c = s->cfg;
@@ -127,6 +174,8 @@ int sup_setup_data_dir(struct sup *s)
     } else if (make_fresh_dir(e) != 0) {
         return -1;
     }
+    if (lock_data_dir(e) != 0)
+        return -1;
     char err[STORE_ERR_MAX] = "";
     /* Before any store is opened: a link would make a store write outside the directory. */
     if (store_sqlite_check_files(e->data_dir, (uint16_t)c->nodes, err, sizeof(err)) != 0) {
@@ -140,7 +189,7 @@ int sup_setup_data_dir(struct sup *s)
         return -1;
     }
     sup_members_load(s);
-    return 0;
+    return sup_identity_check(s);
 }
 
 static int setup_transport(struct sup *s)
@@ -203,8 +252,22 @@ void sup_teardown(struct sup *s)
         ipc_segment_close(e->seg);
     if (e->seg_name[0])
         ipc_segment_unlink(e->seg_name);
-    if (e->registry)
+    if (e->registry) {
+        sup_identity_note(s);
         store_registry_close(e->registry);
+        e->registry = NULL;
+    }
+    if (e->discard_registry) {
+        static const char *const parts[] = {"", "-wal", "-shm", "-journal"};
+        for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
+            char path[PATH_MAX + 32];
+            snprintf(path, sizeof(path), "%s/registry.db%s", e->data_dir, parts[k]);
+            (void)unlink(path);
+        }
+    }
+    if (e->lock_fd >= 0)
+        close(e->lock_fd); /* the nodes are gone */
+    e->lock_fd = -1;
     if (e->data_dir_fresh && !s->cfg->keep_data)
         nftw(e->data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     else if (e->data_dir_fresh && !s->cfg->quiet)

@@ -1,6 +1,7 @@
 /* sup.h: the supervisor's parts and the context they share (supervisor process only,
  * single-threaded). One file per part:
  *   setup.c       segment, data directory, registry, signals, teardown (sup_env)
+ *   identity.c    the data directory's stores held against the registry (pool id, rollback)
  *   membership.c  the process table, spawn, the failure detector and restarts (sup_members)
  *   chaos.c       seeded SIGKILLs of nodes (sup_chaos)
  *   record.c      the client's durable record of what it submitted and saw decided (sup_record)
@@ -44,6 +45,11 @@ struct sup_env {
     char data_dir[PATH_MAX];         /* "" with --store shm */
     bool data_dir_fresh;             /* created by this run: removed at exit unless --keep-data */
     struct store_registry *registry; /* sqlite store only; NULL after a registry failure */
+    int lock_fd;                     /* DIR/lock, flock()ed for the whole run; -1 when none */
+    int64_t pool_id;                 /* the registry's pool id (identity.c); 0 without a registry */
+    int64_t epoch;         /* this run's id in the registry, stamped into every node store */
+    bool refused;          /* identity.c refused the data dir: nothing is recorded at teardown */
+    bool discard_registry; /* ... and the registry it found missing is removed again */
 };
 
 /* --- membership.c --------------------------------------------------------------------------- */
@@ -183,6 +189,8 @@ struct sup {
 
 /* setup.c */
 int sup_setup_data_dir(struct sup *s);
+/* In a child forked from the supervisor: closes its copy of the data dir's lock. */
+void sup_lock_close_in_child(struct sup *s);
 int sup_setup_segment(struct sup *s);
 void sup_install_signals(void);
 /* The signal (SIGINT, SIGTERM) that asks the run to end, 0 if none. */
@@ -192,6 +200,12 @@ bool sup_take_sigchld(void);
 void sup_teardown(struct sup *s);
 struct pool_node_shared *sup_node_shared(const struct sup *s, uint16_t i);
 bool sup_has_role(const struct cli_config *c, uint16_t i, unsigned role);
+
+/* identity.c: the data directory's stores held against the registry before the run
+ * (0, or -1 with one line printed and fatal = EXIT_RUNTIME), and what they hold recorded after
+ * it (teardown, the nodes stopped). */
+int sup_identity_check(struct sup *s);
+void sup_identity_note(struct sup *s);
 
 /* watch.c: one thread per local node waits for its death on the node's life lock. */
 int sup_watch_start(struct sup *s);

@@ -90,8 +90,6 @@ static void fill_report(struct sup *s, int code, struct report *r)
 static int run(struct sup *s)
 {
     int rc = sup_wait_loaded(s);
-    if (rc == 0 && sup_record_begin(s) != 0)
-        rc = s->fatal;
     if (rc == 0)
         rc = sup_drive_run(s);
     if (rc == 0)
@@ -133,6 +131,7 @@ int sup_run(const struct cli_config *cfg)
     static struct cli_config pool_cfg; /* --pool: cfg with the pool file's nodes and roles */
     struct report_json_out json = {0};
     memset(&s, 0, sizeof(s));
+    s.env.lock_fd = -1;
     if (cfg->pool_path) {
         if (sup_net_load(&s, cfg, &pool_cfg) != 0)
             return EXIT_USAGE;
@@ -154,7 +153,8 @@ int sup_run(const struct cli_config *cfg)
     sup_install_signals();
     int code = EXIT_RUNTIME;
     bool ready = sup_setup_data_dir(&s) == 0 && sup_setup_segment(&s) == 0 &&
-                 sup_watch_start(&s) == 0 && sup_net_start(&s) == 0 && spawn_all(&s) == 0;
+                 sup_watch_start(&s) == 0 && sup_net_start(&s) == 0 &&
+                 (!sup_net_first(&s) || sup_record_begin(&s) == 0) && spawn_all(&s) == 0;
     if (ready && !sup_net_first(&s)) {
         code = sup_net_follow(&s); /* another host of a pool: the first one reports */
     } else if (ready) {
@@ -164,6 +164,8 @@ int sup_run(const struct cli_config *cfg)
             report_print(&rep, stdout);
         if (cfg->json_path && report_json(&rep, &json) != 0 && code == EXIT_VERIFIED)
             code = EXIT_RUNTIME;
+    } else {
+        sup_record_end(&s, "not started"); /* a row begun before a node failed to start */
     }
     sup_teardown(&s);
     report_json_close(&json);

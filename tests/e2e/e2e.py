@@ -498,19 +498,238 @@ def copy_of_an_interrupted_data_dir_verifies():
         assert on_copy["base"] == on_original["base"], (on_copy["base"], on_original["base"])
 
 
+def db_files(d, name):
+    return [os.path.join(d, name + x) for x in ("", "-wal", "-shm")
+            if os.path.exists(os.path.join(d, name + x))]
+
+
+def remove_db(d, name):
+    for f in db_files(d, name):
+        os.unlink(f)
+
+
+def copy_db(src, dst, name):
+    remove_db(dst, name)
+    for f in db_files(src, name):
+        shutil.copy(f, dst)
+
+
+def expect_refused(d, needle, nodes=5, times=2):
+    # The refusal is one line, exit 3, before anything is sent; asked again it says the same.
+    for _ in range(times):
+        p = run(["--nodes", str(nodes), "--rounds", "100", "--data-dir", d, "--quiet"],
+                timeout=120)
+        assert p.returncode == 3, (p.returncode, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], lines
+    return lines[0]
+
+
+def pool_with_backup(d, rounds=500, nodes=5):
+    """A pool of `nodes` with `rounds` decided, a backup of its data dir at rounds/2."""
+    backup = tempfile.mkdtemp()
+    expect_verified(["--nodes", str(nodes), "--rounds", str(rounds // 2), "--data-dir", d])
+    shutil.copytree(d, backup, dirs_exist_ok=True)
+    expect_verified(["--nodes", str(nodes), "--rounds", str(rounds - rounds // 2),
+                     "--data-dir", d])
+    return backup
+
+
 @case
-def continued_run_without_the_client_record_fails_verification():
-    # The nodes hold 500 applied requests; with the supervisor's own record gone it cannot know
-    # what to expect, and the state machine's table is no substitute for it.
-    with tempfile.TemporaryDirectory() as d:
+def continued_run_without_the_client_record_exits_3():
+    # The nodes hold 500 applied requests; with the supervisor's own record gone a new run
+    # would reuse request ids they already applied: refused before anything is sent, again at
+    # the next try, and the record put back continues the log.
+    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as keep:
         expect_verified(["--nodes", "3", "--rounds", "500", "--data-dir", d])
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(os.path.join(d, "registry.db" + suffix)):
-                os.unlink(os.path.join(d, "registry.db" + suffix))
-        p, doc = run_json(["--nodes", "3", "--rounds", "100", "--data-dir", d])
-        assert p.returncode == 1, (p.returncode, p.stderr)
-        assert doc["verified"] is False, doc
-        assert all(n["verdict"] == "UNKNOWN REQUESTS" for n in doc["per_node"]), doc["per_node"]
+        copy_db(d, keep, "registry.db")
+        remove_db(d, "registry.db")
+        expect_refused(d, "registry.db is missing", nodes=3)
+        copy_db(keep, d, "registry.db")
+        doc = expect_verified(["--nodes", "3", "--rounds", "100", "--data-dir", d])
+        assert doc["base"] == 500, doc
+
+
+@case
+def node_store_of_another_pool_exits_3_naming_it():
+    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as other, \
+            tempfile.TemporaryDirectory() as keep:
+        expect_verified(["--nodes", "5", "--rounds", "300", "--data-dir", d])
+        expect_verified(["--nodes", "5", "--rounds", "900", "--data-dir", other])  # ahead
+        copy_db(d, keep, "node-2.db")
+        copy_db(other, d, "node-2.db")
+        expect_refused(d, "node-2.db belongs to another pool")
+        copy_db(keep, d, "node-2.db")  # the healthy nodes' history is intact
+        doc = expect_verified(["--nodes", "5", "--rounds", "100", "--data-dir", d])
+        assert doc["base"] == 300 and doc["expected_value"] == fib(401), doc
+
+
+@case
+def registry_of_another_pool_exits_3():
+    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as other:
+        expect_verified(["--nodes", "5", "--rounds", "300", "--data-dir", d])
+        expect_verified(["--nodes", "5", "--rounds", "300", "--data-dir", other])
+        copy_db(other, d, "registry.db")
+        expect_refused(d, "registry.db belongs to another pool")
+
+
+@case
+def registry_from_an_older_backup_exits_3():
+    # Before: exit 0, VERIFIED, while every request was answered "applied earlier".
+    with tempfile.TemporaryDirectory() as d:
+        backup = pool_with_backup(d)
+        try:
+            copy_db(backup, d, "registry.db")
+            expect_refused(d, "registry.db is older than node-0.db")
+        finally:
+            shutil.rmtree(backup)
+
+
+@case
+def registry_backed_up_mid_run_and_restored_exits_3():
+    # The same run's registry, copied while the run went on: its record says fewer requests
+    # were submitted than the nodes applied.
+    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as keep:
+        sup = subprocess.Popen([BIN, "--nodes", "3", "--rounds", "3000000", "--data-dir", d,
+                                "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(1.0)
+        copy_db(d, keep, "registry.db")
+        sup.communicate(timeout=300)
+        assert sup.returncode == 0, sup.returncode
+        copy_db(keep, d, "registry.db")
+        expect_refused(d, "registry.db is older than node-0.db", nodes=3)
+
+
+@case
+def deleted_node_store_exits_3_naming_it():
+    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as keep:
+        expect_verified(["--nodes", "5", "--rounds", "300", "--data-dir", d])
+        copy_db(d, keep, "node-1.db")
+        remove_db(d, "node-1.db")
+        expect_refused(d, "node-1.db is missing")
+        copy_db(keep, d, "node-1.db")
+        doc = expect_verified(["--nodes", "5", "--rounds", "100", "--data-dir", d])
+        assert doc["base"] == 300, doc
+
+
+@case
+def every_node_store_deleted_exits_3_saying_the_rounds_are_gone():
+    # Before: exit 1 "verification failed", as if something had computed a wrong value.
+    with tempfile.TemporaryDirectory() as d:
+        expect_verified(["--nodes", "5", "--rounds", "300", "--data-dir", d])
+        for i in range(5):
+            remove_db(d, "node-%d.db" % i)
+        line = expect_refused(d, "every node store is missing")
+        assert "300 rounds" in line, line
+
+
+@case
+def majority_of_node_stores_rolled_back_exits_3():
+    # Before: depending on the seed, acceptors that forgot their promises voted again.
+    with tempfile.TemporaryDirectory() as d:
+        backup = pool_with_backup(d)
+        try:
+            for i in (0, 1, 2):
+                copy_db(backup, d, "node-%d.db" % i)
+            expect_refused(d, "node-0.db was rolled back")
+        finally:
+            shutil.rmtree(backup)
+
+
+def holds_file(pid, name):
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+        return any(os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith(name) or
+                   os.path.basename(os.readlink("/proc/%d/fd/%s" % (pid, fd))).startswith(name)
+                   for fd in fds)
+    except OSError:
+        return False
+
+
+def edit_db(path, sql):
+    subprocess.run(["sqlite3", path, sql], check=True, capture_output=True, timeout=60)
+
+
+@case
+def state_row_changed_through_sqlite_exits_3_naming_the_row():
+    # One byte of the stored snapshot changed through SQLite: the file stays well formed, as
+    # silent bit rot looks. Before: loaded and used, exit 1 WRONG VALUE.
+    with tempfile.TemporaryDirectory() as d:
+        expect_verified(["--nodes", "5", "--rounds", "300", "--data-dir", d])
+        edit_db(os.path.join(d, "node-3.db"),
+                "UPDATE paxos_state SET fib = cast(substr(fib, 1, 8) || x'00' || substr(fib, 10)"
+                " AS blob)")
+        line = expect_refused(d, "node-3.db: row paxos_state")
+        assert "checksum mismatch" in line, line
+
+
+@case
+def log_row_changed_through_sqlite_exits_3_naming_the_row():
+    with tempfile.TemporaryDirectory() as d:
+        expect_verified(["--nodes", "5", "--rounds", "300", "--data-dir", d])
+        edit_db(os.path.join(d, "node-4.db"),
+                "UPDATE log SET recs = x'00' || substr(recs, 2)"
+                " WHERE batch = (SELECT max(batch) FROM log)")
+        p = run(["--nodes", "5", "--rounds", "100", "--data-dir", d, "--quiet"], timeout=120)
+        assert p.returncode == 3, (p.returncode, p.stderr)
+        assert re.search(r"node-4\.db: row \d+ of table log .*checksum mismatch", p.stderr), \
+            p.stderr
+
+
+@case
+def node_store_removed_while_the_pool_runs_is_not_made_again():
+    # A store deleted under a running node, then the node killed: its restart must not come
+    # back as a blank acceptor.
+    with tempfile.TemporaryDirectory() as d:
+        sup = subprocess.Popen([BIN, "--nodes", "3", "--rounds", "50000000", "--data-dir", d,
+                                "--quiet", "--timeout", "120"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while time.time() < deadline and len(children_of(sup.pid)) < 3:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        remove_db(d, "node-1.db")
+        victim = [pid for pid in children_of(sup.pid) if holds_file(pid, "node-1.db")]
+        assert len(victim) == 1, victim
+        os.kill(victim[0], signal.SIGKILL)
+        _, err = sup.communicate(timeout=200)
+        assert sup.returncode == 3, (sup.returncode, err)
+        assert "node-1.db: missing" in err, err
+        assert not os.path.exists(os.path.join(d, "node-1.db")), os.listdir(d)
+
+
+@case
+def shm_store_with_a_data_dir_exits_2():
+    with tempfile.TemporaryDirectory() as d:
+        p = run(["--store", "shm", "--rounds", "10", "--data-dir", d])
+        assert p.returncode == 2, (p.returncode, p.stderr)
+        assert "--data-dir" in p.stderr and "--store sqlite" in p.stderr, p.stderr
+        assert os.listdir(d) == [], os.listdir(d)
+
+
+@case
+def data_dir_in_use_is_refused_at_once_naming_the_holder():
+    # Before: the second supervisor waited about 2 s, printed ten lines and a summary of zeros.
+    with tempfile.TemporaryDirectory() as d:
+        sup = subprocess.Popen([BIN, "--nodes", "3", "--rounds", "50000000", "--data-dir", d,
+                                "--quiet", "--timeout", "120"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 30
+            while time.time() < deadline and len(children_of(sup.pid)) < 3:
+                time.sleep(0.05)
+            t0 = time.time()
+            p = run(["--nodes", "3", "--rounds", "10", "--data-dir", d], timeout=60)
+            took = time.time() - t0
+            assert p.returncode == 3, (p.returncode, p.stderr)
+            lines = p.stderr.strip().splitlines()
+            assert len(lines) == 1 and "in use by process %d" % sup.pid in lines[0], lines
+            assert p.stdout == "", p.stdout
+            assert took < 1.0, took
+        finally:
+            sup.send_signal(signal.SIGTERM)
+            sup.wait(timeout=60)
+        expect_verified(["--nodes", "3", "--rounds", "10", "--data-dir", d])  # the lock is free
 
 
 def failpoint_run(failpoint, store):

@@ -103,7 +103,9 @@ class Hosts:
         out = open(os.path.join(self.dir, "%s.out" % h), "a")
         err = open(os.path.join(self.dir, "%s.err" % h), "a")
         args = ["ip", "netns", "exec", self.ns(h), BIN, "--pool", self.pool, "--host", h,
-                "--data-dir", os.path.join(self.dir, "data-" + h), "--timeout", "240"]
+                "--timeout", "240"]
+        if "shm" not in extra:  # the shm store keeps nothing: no data dir (exit 2)
+            args += ["--data-dir", os.path.join(self.dir, "data-" + h)]
         # ip netns exec execs the command: the pid is the supervisor's.
         self.procs[h] = subprocess.Popen(args + list(extra), stdout=out, stderr=err)
         out.close()
