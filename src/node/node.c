@@ -50,7 +50,11 @@
  *   after-persist   between persisting it and sending any of its messages (they are lost),
  *   mid-send        after handing the k-th of its messages to the transport, 1 <= k < count
  *                   (uniform), the first k pushed into the rings first: the rest is lost. */
-enum failpoint { FP_NONE, FP_BEFORE_PERSIST, FP_AFTER_PERSIST, FP_MID_SEND };
+enum failpoint { FP_NONE, FP_BEFORE_PERSIST, FP_AFTER_PERSIST, FP_MID_SEND, FP_SPIN, FP_BLOCK };
+/* spin:ID and block:ID: node ID's first incarnation, after this many persisted batches, stops
+ * making progress for good: busy in a loop (spin) or asleep (block). What the hang watch must
+ * tell from a node that only waits for a CPU. */
+#define NODE_FP_STUCK_AFTER 200
 
 struct node {
     const struct node_args *a;
@@ -106,6 +110,8 @@ static int failpoint_parse(struct node *nd)
         {"before-persist:", FP_BEFORE_PERSIST},
         {"after-persist:", FP_AFTER_PERSIST},
         {"mid-send:", FP_MID_SEND},
+        {"spin:", FP_SPIN},
+        {"block:", FP_BLOCK},
     };
     const char *v = getenv("PAXOS_FAILPOINT");
     if (v == NULL || v[0] == '\0')
@@ -117,8 +123,11 @@ static int failpoint_parse(struct node *nd)
         char *end = NULL;
         errno = 0;
         unsigned long long n = strtoull(v + len, &end, 10);
-        if (errno != 0 || end == v + len || *end != '\0' || n == 0)
+        bool stuck = names[i].fp == FP_SPIN || names[i].fp == FP_BLOCK;
+        if (errno != 0 || end == v + len || *end != '\0' || (n == 0 && !stuck))
             break;
+        if (stuck && (n != nd->a->cfg.id || nd->a->cfg.incarnation != 1))
+            return 0; /* another node's, or a restart: runs normally */
         nd->fp = names[i].fp;
         nd->fp_one_in = n;
         nd->fp_rng = nd->a->cfg.seed ^ ((uint64_t)nd->a->cfg.id << NODE_FP_SEED_ID_SHIFT) ^
@@ -126,8 +135,8 @@ static int failpoint_parse(struct node *nd)
         return 0;
     }
     fprintf(stderr,
-            "paxos-shm: PAXOS_FAILPOINT: '%s' is not before-persist:N, after-persist:N or "
-            "mid-send:N (N >= 1)\n",
+            "paxos-shm: PAXOS_FAILPOINT: '%s' is not before-persist:N, after-persist:N, "
+            "mid-send:N (N >= 1), spin:ID or block:ID\n",
             v);
     return -EINVAL;
 }
@@ -143,6 +152,12 @@ static bool failpoint_roll(struct node *nd)
 static bool node_failpoint(void *ctx, enum driver_fp where, const struct driver_flush *f)
 {
     struct node *nd = ctx;
+    if ((nd->fp == FP_SPIN || nd->fp == FP_BLOCK) && where == DRIVER_FP_AFTER_PERSIST &&
+        f->persists && ++nd->fp_kill_at >= NODE_FP_STUCK_AFTER) {
+        for (volatile uint64_t spins = 0;; spins++)
+            if (nd->fp == FP_BLOCK)
+                pause();
+    }
     if (nd->fp == FP_BEFORE_PERSIST && where == DRIVER_FP_BEFORE_PERSIST && f->persists &&
         failpoint_roll(nd))
         raise(SIGKILL);

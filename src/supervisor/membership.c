@@ -387,6 +387,62 @@ uint64_t sup_hung_ns(const struct sup *s, uint16_t i, uint64_t now_ns)
     return p->hung && now_ns > p->progress_ns ? now_ns - p->progress_ns : 0;
 }
 
+/* What the kernel says of process pid: its state letter (R, S, D, T, t, Z, ...) and its CPU
+ * time in ns (schedstat's first field). False when it could not be read (the process is gone
+ * or /proc is not there: the caller then judges on silence alone). */
+static bool proc_look(pid_t pid, char *state, uint64_t *cpu_ns)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    size_t got = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    const char *close = strrchr(buf, ')'); /* the command name may hold spaces and parens */
+    if (close == NULL || close[1] != ' ' || close[2] == '\0')
+        return false;
+    *state = close[2];
+    snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    unsigned long long ns = 0;
+    int n = fscanf(f, "%llu", &ns);
+    fclose(f);
+    *cpu_ns = (uint64_t)ns;
+    return n == 1;
+}
+
+/* A node silent for at least SUP_HANG_NS: hung, or only waiting for the machine (sup.h). */
+static bool judge_silent(struct sup_proc *p, uint64_t silence, const char **why)
+{
+    char state = '?';
+    uint64_t cpu = 0;
+    if (!proc_look(p->pid, &state, &cpu)) {
+        *why = "no progress";
+        return true;
+    }
+    if (state == 'T' || state == 't') {
+        *why = "stopped";
+        return true;
+    }
+    if (silence >= SUP_HANG_MAX_NS) {
+        *why = "no progress for long";
+        return true;
+    }
+    if (p->cpu_mark_at_ns != 0 && cpu - p->cpu_mark_ns >= SUP_HANG_CPU_NS) {
+        *why = "given CPU without progress";
+        return true;
+    }
+    if (state == 'S') {
+        *why = "blocked";
+        return true;
+    }
+    return false; /* runnable or in disk wait without the CPU: the machine is busy */
+}
+
 void sup_watch_hangs(struct sup *s)
 {
     struct sup_members *m = &s->members;
@@ -403,6 +459,7 @@ void sup_watch_hangs(struct sup *s)
         if (p->pid <= 0 || p->killing || p->gone || !loaded || moved || !judge ||
             p->progress_ns == 0) {
             p->progress_ns = now;
+            p->cpu_mark_at_ns = 0;
             if (p->hung && moved) {
                 p->hung = false;
                 LOG(LOG_INFO, "node %u resumed", i);
@@ -410,11 +467,20 @@ void sup_watch_hangs(struct sup *s)
             }
             continue;
         }
-        if (!p->hung && now - p->progress_ns > SUP_HANG_NS) {
+        uint64_t silence = now - p->progress_ns;
+        if (p->hung || silence < SUP_HANG_NS / 2)
+            continue;
+        if (p->cpu_mark_at_ns == 0) {
+            char state;
+            if (proc_look(p->pid, &state, &p->cpu_mark_ns))
+                p->cpu_mark_at_ns = now;
+        }
+        const char *why = NULL;
+        if (silence > SUP_HANG_NS && judge_silent(p, silence, &why)) {
             p->hung = true;
             m->hangs++;
-            LOG(LOG_INFO, "node %u hung (no progress for %llu ms)", i,
-                (unsigned long long)((now - p->progress_ns) / 1000000));
+            LOG(LOG_INFO, "node %u hung (%s for %llu ms)", i, why,
+                (unsigned long long)(silence / 1000000));
             set_alive(s, i, false);
         }
     }

@@ -71,6 +71,9 @@ struct sup_proc {
     bool hung_at_end;     /* still hung when the run ended: SIGKILLed, verdict "hung" */
     bool left_out;        /* hung for good when the learners converged without it */
     uint64_t heartbeat_seen, progress_ns; /* the hang watch's last look */
+    /* The node's CPU time (ns, /proc/PID/schedstat) when its silence reached SUP_HANG_NS / 2,
+     * and when that was; 0: not taken in this silence. */
+    uint64_t cpu_mark_ns, cpu_mark_at_ns;
     uint64_t died_ns;  /* when its last death was learned (restart.h holds a leader's restart) */
     bool died_leading; /* it was the leader when it died */
     bool gone;         /* its death was announced from its life lock; not reaped yet */
@@ -224,12 +227,19 @@ void sup_reap(struct sup *s);
 /* Starts the next incarnation of every node that died and is due a restart. */
 void sup_restart_due(struct sup *s);
 bool sup_up(const struct sup *s, uint16_t i);
-/* Hang detection timeout (README, "Fail-over and hung nodes"). An idle node wakes once per
- * 5 ms tick, so 100 ms is 20 missed wake-ups in a row: beyond the scheduling delays of a
- * loaded 2-core machine (a few ms, rarely tens), yet short enough that a hung leader is
- * replaced well before the nodes' own election timeout (300 ms). A wrong call costs only a
- * leader change. */
-#define SUP_HANG_NS (100ull * 1000 * 1000)
+/* Hang detection (README, "Fail-over and hung nodes"). A node is judged once its heartbeat has
+ * not moved for SUP_HANG_NS: an idle node wakes once per 5 ms tick, so that is 20 missed
+ * wake-ups, short enough that a hung leader is replaced well before the nodes' own election
+ * timeout (300 ms). Silence alone proves nothing on a loaded machine (64 nodes on 2 cores wait
+ * that long for a CPU), so the supervisor asks the kernel what the node did meanwhile
+ * (/proc/PID/stat and schedstat): stopped (SIGSTOP, a debugger) -> hung; given at least
+ * SUP_HANG_CPU_NS of CPU since the second half of its silence began without one loop
+ * iteration -> hung (stuck in a loop); asleep (blocked on something other than its doorbell
+ * tick) -> hung; runnable or in disk wait without the CPU time -> it was waiting for the
+ * machine, not stuck: judged again later, hung only after SUP_HANG_MAX_NS of silence. */
+#define SUP_HANG_NS     (100ull * 1000 * 1000)
+#define SUP_HANG_CPU_NS (20ull * 1000 * 1000)
+#define SUP_HANG_MAX_NS (3000ull * 1000 * 1000)
 /* --chaos N promises N kills. A kill whose moment came while no pick could die (the last
  * victim still restarting, a majority of acceptors to keep) is still owed when the last round is
  * decided; the drive goes on without rounds until it happened or this long passed. A victim
