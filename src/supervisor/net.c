@@ -34,8 +34,13 @@
 #define SUP_NET_START_NS (5ull * 1000 * 1000 * 1000)
 /* The first host waits this long for the other hosts' final states after the stop. */
 #define SUP_NET_COLLECT_NS (15ull * 1000 * 1000 * 1000)
-/* Another host, after the stop, gives up on the first host's "done" after this long. */
+/* Another host, after the stop, gives up on the first host's "done" after this long; before
+ * the stop, it stops its nodes once the first host has been silent this long. */
 #define SUP_NET_ORPHAN_NS (10ull * 1000 * 1000 * 1000)
+/* A gateway that dies is restarted like a node (its host's nodes keep running; what was in its
+ * queues is lost and the protocol makes up for it); one that died this many times in a run is
+ * given up on and the run stops. */
+#define SUP_NET_GW_RESTARTS_MAX 16
 
 struct sup_net {
     struct net_pool pool;
@@ -43,6 +48,8 @@ struct sup_net {
     char secret[NET_KEY_TEXT_BYTES + 1];
     struct net_shared *sh; /* MAP_SHARED with the gateway */
     pid_t gw_pid;
+    uint32_t gw_restarts;
+    bool quitting; /* teardown: the gateway is told to quit, not restarted */
 };
 
 static struct sup_net net_storage; /* one pool per process, like struct sup */
@@ -82,6 +89,19 @@ bool sup_net_local(const struct sup *s, uint16_t i)
     return s->net == NULL || s->net->pool.host_of[i] == s->net->self;
 }
 
+bool sup_net_lost(const struct sup *s, uint16_t i)
+{
+    if (s->net == NULL || s->net->sh == NULL || sup_net_local(s, i))
+        return false;
+    uint32_t h = s->net->pool.host_of[i];
+    return !(CMM_LOAD_SHARED(s->net->sh->host_flags[h]) & NET_ST_STOPPED);
+}
+
+const char *sup_net_host_name(const struct sup *s, uint16_t i)
+{
+    return s->net == NULL ? "" : s->net->pool.host[s->net->pool.host_of[i]].name;
+}
+
 bool sup_net_first(const struct sup *s)
 {
     return s->net == NULL || s->net->self == 0;
@@ -119,20 +139,13 @@ static void detach_unread_cursors(struct sup *s)
     }
 }
 
-int sup_net_start(struct sup *s)
+/* Forks the gateway and waits until it runs (listens and connects) or fails. */
+static int gw_spawn(struct sup *s)
 {
     struct sup_net *n = s->net;
-    if (n == NULL || n->pool.hosts == 1)
-        return 0;
-    detach_unread_cursors(s);
-    n->sh = mmap(NULL, sizeof(*n->sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (n->sh == MAP_FAILED) {
-        n->sh = NULL;
-        fprintf(stderr, "paxos-shm: gateway memory: %s\n", strerror(errno));
-        return -1;
-    }
     struct gateway_args a = {
         .pool = &n->pool, .self = n->self, .secret = n->secret, .seg = s->env.seg, .sh = n->sh};
+    CMM_STORE_SHARED(n->sh->state, 0);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -160,19 +173,51 @@ int sup_net_start(struct sup *s)
     return 0;
 }
 
+int sup_net_start(struct sup *s)
+{
+    struct sup_net *n = s->net;
+    if (n == NULL || n->pool.hosts == 1)
+        return 0;
+    detach_unread_cursors(s);
+    n->sh = mmap(NULL, sizeof(*n->sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (n->sh == MAP_FAILED) {
+        n->sh = NULL;
+        fprintf(stderr, "paxos-shm: gateway memory: %s\n", strerror(errno));
+        return -1;
+    }
+    return gw_spawn(s);
+}
+
 void sup_net_reaped(struct sup *s, pid_t pid, int status)
 {
     struct sup_net *n = s->net;
     if (n == NULL || pid != n->gw_pid)
         return;
     n->gw_pid = 0;
-    if (!s->fatal) {
+    if (s->fatal || n->quitting)
+        return;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    /* It printed why it failed (an address it cannot listen on): a restart would fail too. */
+    bool failed = WIFEXITED(status) && CMM_LOAD_SHARED(n->sh->state) == -1;
+    if (!failed && n->gw_restarts < SUP_NET_GW_RESTARTS_MAX && !sup_signal()) {
+        n->gw_restarts++;
         fprintf(stderr,
-                "paxos-shm: the gateway to the other hosts exited (status %d); "
-                "stopping the run\n",
-                WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-        s->fatal = EXIT_RUNTIME;
+                "paxos-shm: host %s: the gateway to the other hosts exited (status %d);"
+                " restarted\n",
+                n->pool.host[n->self].name, code);
+        if (gw_spawn(s) == 0)
+            return;
+        if (sup_signal())
+            return;
     }
+    fprintf(stderr,
+            "paxos-shm: host %s: the gateway to the other hosts exited (status %d%s); stopping"
+            " the run\n",
+            n->pool.host[n->self].name, code,
+            failed                                      ? ""
+            : n->gw_restarts >= SUP_NET_GW_RESTARTS_MAX ? ", too many restarts"
+                                                        : "");
+    s->fatal = EXIT_RUNTIME;
 }
 
 static bool remote_finals_in(const struct sup *s)
@@ -239,7 +284,24 @@ int sup_net_follow(struct sup *s)
     struct sup_net *n = s->net;
     uint64_t deadline = s->cfg->timeout_s ? util_now_ns() + s->cfg->timeout_s * 1000000000ull : 0;
     struct timespec ts = {0, 5000000};
+    bool heard_first = false;
+    uint64_t first_silent_ns = 0;
     while (!CMM_LOAD_SHARED(s->env.pool->stop)) {
+        /* The first host runs the client: lost for good, nothing will ever stop this run. */
+        uint64_t now = util_now_ns();
+        if (CMM_LOAD_SHARED(n->sh->host_up[0])) {
+            heard_first = true;
+            first_silent_ns = 0;
+        } else if (heard_first && first_silent_ns == 0) {
+            first_silent_ns = now;
+        } else if (heard_first && now - first_silent_ns > SUP_NET_ORPHAN_NS) {
+            fprintf(stderr,
+                    "paxos-shm: host %s: the first host %s has not been heard for %llu s;"
+                    " stopping this host's nodes\n",
+                    n->pool.host[n->self].name, n->pool.host[0].name,
+                    (unsigned long long)(SUP_NET_ORPHAN_NS / 1000000000ull));
+            return EXIT_RUNTIME;
+        }
         if (sup_should_stop(s))
             return sup_signal() == SIGINT    ? EXIT_SIGINT
                    : sup_signal() == SIGTERM ? EXIT_SIGTERM
@@ -287,6 +349,7 @@ void sup_net_report(const struct sup *s, struct report_net *out)
     out->missed = CMM_LOAD_SHARED(sh->missed);
     out->status_dropped = CMM_LOAD_SHARED(sh->status_dropped);
     out->host_down = CMM_LOAD_SHARED(sh->host_down);
+    out->gateway_restarts = n->gw_restarts;
 }
 
 void sup_net_teardown(struct sup *s)
@@ -294,6 +357,7 @@ void sup_net_teardown(struct sup *s)
     struct sup_net *n = s->net;
     if (n == NULL || n->sh == NULL)
         return;
+    n->quitting = true;
     if (n->gw_pid > 0) {
         if (n->self == 0) {
             /* Let two status periods carry "done" to the other hosts. */

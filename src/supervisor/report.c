@@ -63,10 +63,11 @@ void report_print(const struct report *r, FILE *out)
         fprintf(out,
                 "network     %u hosts; this host's gateway: frames %" PRIu64 " sent %" PRIu64
                 " received, hwm-full %" PRIu64 ", drops %" PRIu64 ", bad frames %" PRIu64
-                " messages %" PRIu64 ", lagged %" PRIu64 ", hosts marked down %" PRIu64 "\n",
+                " messages %" PRIu64 ", lagged %" PRIu64 ", hosts marked down %" PRIu64
+                ", gateway restarts %u\n",
                 r->net.hosts, r->net.frames_sent, r->net.frames_received, r->net.hwm_full,
                 r->net.drops, r->net.bad_frames, r->net.bad_messages, r->net.lagged,
-                r->net.host_down);
+                r->net.host_down, r->net.gateway_restarts);
     fprintf(
         out,
         "faults      restarts %u  chaos kills %u of %u planned (leader %u)  leader changes %" PRIu64
@@ -194,10 +195,11 @@ int report_json(const struct report *r, struct report_json_out *o)
                 "\"network\":{\"hosts\":%u,\"frames_sent\":%" PRIu64 ",\"frames_received\":%" PRIu64
                 ",\"hwm_full\":%" PRIu64 ",\"drops\":%" PRIu64 ",\"bad_frames\":%" PRIu64
                 ",\"bad_messages\":%" PRIu64 ",\"lagged\":%" PRIu64 ",\"missed\":%" PRIu64
-                ",\"status_dropped\":%" PRIu64 ",\"host_down\":%" PRIu64 "},",
+                ",\"status_dropped\":%" PRIu64 ",\"host_down\":%" PRIu64
+                ",\"gateway_restarts\":%u},",
                 r->net.hosts, r->net.frames_sent, r->net.frames_received, r->net.hwm_full,
                 r->net.drops, r->net.bad_frames, r->net.bad_messages, r->net.lagged, r->net.missed,
-                r->net.status_dropped, r->net.host_down);
+                r->net.status_dropped, r->net.host_down, r->net.gateway_restarts);
     fprintf(f, "\"hangs\":%u,\"hung_learners\":%u,", r->hangs, r->hung_learners);
     fprintf(f, "\"chaos_planned\":%u,", r->chaos_planned);
     fprintf(f, "\"bad_messages\":%" PRIu64 ",\"requests_dropped\":%" PRIu64 ",\"per_node\":[",

@@ -59,6 +59,7 @@ struct report {
         uint32_t hosts;
         uint64_t frames_sent, frames_received, hwm_full, drops, bad_frames, bad_messages;
         uint64_t lagged, missed, status_dropped, host_down;
+        uint32_t gateway_restarts; /* this host's gateway, restarted after it died */
     } net;
     struct report_node nodes[CLI_NODES_MAX];
     struct report_failover failover;

@@ -174,6 +174,7 @@ struct sup_verify {
     uint64_t expected_value;
     uint32_t learners, learners_ok;
     uint32_t hung; /* learners left out: hung when the run ended */
+    uint32_t lost; /* learners of a host that was lost (--pool): no final state reached us */
     bool ran, verified;
 };
 
@@ -326,6 +327,10 @@ void sup_verify(struct sup *s);
 int sup_net_load(struct sup *s, const struct cli_config *cfg, struct cli_config *cfg_out);
 /* True when node i runs on this host (always without --pool). */
 bool sup_net_local(const struct sup *s, uint16_t i);
+/* Node i is on another host whose final states never arrived (the host is down or lost). */
+bool sup_net_lost(const struct sup *s, uint16_t i);
+/* The name of node i's host ("" for one host). */
+const char *sup_net_host_name(const struct sup *s, uint16_t i);
 /* True when this host runs the client (always without --pool). */
 bool sup_net_first(const struct sup *s);
 /* A remote node as the gateway mirrors it: up, and up with its current incarnation loaded. */

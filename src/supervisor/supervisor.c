@@ -50,6 +50,10 @@ static const char *outcome_of(const struct sup *s, int code)
     case EXIT_VERIFIED:
     case EXIT_VERIFY_FAILED:
         return s->verify.verified ? "VERIFIED" : "VERIFICATION FAILED";
+    case EXIT_RUNTIME:
+        return s->verify.ran && s->verify.lost > 0 && s->verify.verified
+                   ? "HOST LOST (the learners reached verified)"
+                   : "runtime failure";
     default:
         return "runtime failure";
     }
@@ -103,6 +107,8 @@ static int run(struct sup *s)
     if (rc != 0)
         return rc > 0 ? rc : EXIT_RUNTIME;
     sup_verify(s);
+    if (s->verify.lost > 0 && s->verify.verified)
+        return EXIT_RUNTIME; /* not a failed verification: a host's learners could not be read */
     return s->verify.verified ? EXIT_VERIFIED : EXIT_VERIFY_FAILED;
 }
 

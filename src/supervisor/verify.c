@@ -64,6 +64,33 @@ static const char *verdict_of(const struct sup *s, const struct sup_node_end *n,
     return "ok";
 }
 
+/* One line per lost host: which learners could not be checked, and what the others showed. */
+static void say_lost(const struct sup *s)
+{
+    const struct sup_verify *v = &s->verify;
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        if (strcmp(v->nodes[i].verdict ? v->nodes[i].verdict : "", "host lost") != 0)
+            continue;
+        bool first = true;
+        for (uint16_t j = 0; j < i; j++)
+            first &= !(strcmp(v->nodes[j].verdict ? v->nodes[j].verdict : "", "host lost") == 0 &&
+                       strcmp(sup_net_host_name(s, j), sup_net_host_name(s, i)) == 0);
+        if (!first)
+            continue;
+        char ids[CLI_NODES_MAX * 4] = "";
+        size_t len = 0;
+        for (uint16_t j = i; j < s->cfg->nodes; j++)
+            if (strcmp(v->nodes[j].verdict ? v->nodes[j].verdict : "", "host lost") == 0 &&
+                strcmp(sup_net_host_name(s, j), sup_net_host_name(s, i)) == 0)
+                len += (size_t)snprintf(ids + len, sizeof(ids) - len, "%s%u", len ? "," : "", j);
+        fprintf(stderr,
+                "paxos-shm: host %s was lost: its learners %s sent no final state; the %u"
+                " learners reached %s\n",
+                sup_net_host_name(s, i), ids, v->learners,
+                v->verified ? "verified" : "did not all verify");
+    }
+}
+
 void sup_verify(struct sup *s)
 {
     struct sup_verify *v = &s->verify;
@@ -83,6 +110,11 @@ void sup_verify(struct sup *s)
             v->hung++;
             continue;
         }
+        if (!n->final_ok && sup_net_lost(s, i)) {
+            n->verdict = "host lost"; /* it may hold the same state: nobody can tell */
+            v->lost++;
+            continue;
+        }
         v->learners++;
         n->verdict = verdict_of(s, n, ref);
         v->learners_ok += strcmp(n->verdict, "ok") == 0;
@@ -92,4 +124,6 @@ void sup_verify(struct sup *s)
                 "paxos-shm: %" PRIu64 " replies carried a value the client did not submit\n",
                 c->bad_replies);
     v->verified = v->learners > 0 && v->learners_ok == v->learners && c->bad_replies == 0;
+    if (v->lost > 0)
+        say_lost(s);
 }

@@ -219,6 +219,71 @@ def restart_of_a_host_supervisor_mid_run_verifies():
         assert all(n["incarnation"] == 2 for n in b_nodes), b_nodes
 
 
+def children(pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                         text=True).stdout
+    return sorted(int(x) for x in out.split())
+
+
+@case
+def killed_gateway_is_restarted_and_the_run_verifies():
+    # Before: host b's supervisor stopped its whole run when its gateway died, and host a
+    # ended in "VERIFICATION FAILED" for want of b's learners' final states.
+    def kill_gateway(hosts):
+        wait_applied_progress(hosts, 1.5)
+        before = children(hosts.procs["b"].pid)
+        os.kill(before[0], signal.SIGKILL)  # the gateway: forked before the nodes
+        time.sleep(1.0)
+        again = set(children(hosts.procs["b"].pid)) - set(before)
+        assert len(again) == 1, (before, again)  # the new gateway, and no node restarted
+        os.kill(again.pop(), signal.SIGKILL)  # and once more, the restarted one
+    with Hosts(["a", "b", "c"], SPREAD) as hosts:
+        run_pool(hosts, 60000, during=kill_gateway, extra=["--window", "8"])
+        err = hosts.output("b", "err")
+        assert err.count("the gateway to the other hosts exited (status 137); restarted") == 2, err
+        assert "stopping the run" not in err, err
+
+
+@case
+def host_lost_for_good_is_named_and_exits_3():
+    # Before: exit 1 "VERIFICATION FAILED" although every learner that could be read agreed.
+    with Hosts(["a", "b", "c"], SPREAD) as hosts:
+        for h in ("b", "c"):
+            hosts.start(h, ["--window", "8"])
+        hosts.start("a", ["--rounds", "60000", "--window", "8", "--json",
+                          os.path.join(hosts.dir, "report.json"), "--quiet"])
+        wait_applied_progress(hosts, 1.5)
+        hosts.kill9("b")  # and never back
+        code = hosts.wait("a")
+        err = hosts.output("a", "err")
+        assert code == 3, "exit %d:\n%s" % (code, err)
+        assert "host b was lost: its learners 1,4,7 sent no final state; the 6 learners reached" \
+               " verified" in err, err
+        doc = first_report(hosts, "a")
+        assert doc["rounds_done"] == doc["rounds"] and doc["outcome"].startswith("HOST LOST"), doc
+        verdicts = {n["id"]: n["verdict"] for n in doc["per_node"]}
+        assert all(verdicts[i] == ("host lost" if i in SPREAD["b"] else "ok") for i in verdicts), \
+            verdicts
+        assert hosts.wait("c", timeout=60) == 0, hosts.output("c", "err")
+
+
+@case
+def first_host_lost_the_others_stop_within_a_bound():
+    # Before: the other hosts ran on until their own --timeout (none here: for ever).
+    with Hosts(["a", "b", "c"], SPREAD) as hosts:
+        for h in ("b", "c"):
+            hosts.start(h, ["--window", "8"])
+        hosts.start("a", ["--rounds", "100000000", "--window", "8", "--quiet"])
+        wait_applied_progress(hosts, 1.5)
+        hosts.kill9("a")
+        t0 = time.time()
+        for h in ("b", "c"):
+            code = hosts.wait(h, timeout=60)
+            assert code == 3, (h, code, hosts.output(h, "err"))
+            assert "the first host a has not been heard for 10 s" in hosts.output(h, "err")
+        assert time.time() - t0 < 20, time.time() - t0
+
+
 NO_NAMESPACES = set()  # cases that run anywhere (no root needed)
 
 
