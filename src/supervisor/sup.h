@@ -185,8 +185,11 @@ struct sup {
 int sup_setup_data_dir(struct sup *s);
 int sup_setup_segment(struct sup *s);
 void sup_install_signals(void);
-/* The signal (SIGINT, SIGTERM) that asks the run to end, 0 if none. */
+/* The stop signal (common/signals.h: SIGINT, SIGTERM, SIGHUP, ...) that asks the run to end, 0
+ * if none. */
 int sup_signal(void);
+/* The exit code that signal gives the run, 128 + the signal, 0 if none. */
+int sup_signal_exit(void);
 /* True once per SIGCHLD delivery: a child may be waiting to be reaped. */
 bool sup_take_sigchld(void);
 void sup_teardown(struct sup *s);
