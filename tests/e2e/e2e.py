@@ -423,6 +423,56 @@ def every_other_stop_signal_stops_like_sigterm():
         assert not segments_of(p.pid), (sig, "segment left behind")
 
 
+# --- the report's writes are checked ----------------------------------------------------------
+
+
+def expect_write_error(args, stdout, needle):
+    """A run whose report cannot be written exits 3 with one line naming what failed and the
+    real cause, and still cleans up (segment, fresh data directory)."""
+    tmp = tempfile.mkdtemp(prefix="paxos-e2e-")
+    try:
+        p = subprocess.Popen([BIN, "--nodes", "3", "--rounds", "100"] + args, stdout=stdout,
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=tmp))
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 3, (args, p.returncode, err)
+        lines = [l for l in err.splitlines() if l.strip()]
+        assert len(lines) == 1 and needle in lines[0], (args, err)
+        assert not segments_of(p.pid), "segment left behind"
+        assert os.listdir(tmp) == [], "data directory left behind: %s" % os.listdir(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@case
+def json_to_a_closed_pipe_exits_3_saying_so():
+    # `paxos-shm --json - | head -c 0`: SIGPIPE killed the supervisor (141) before its teardown.
+    for args, needle in ((["--json", "-"], "writing the summary to stdout: Broken pipe"),
+                         (["--json", "-", "--quiet"],
+                          "--json -: writing the JSON report to stdout: Broken pipe")):
+        r, w = os.pipe()
+        os.close(r)
+        try:
+            expect_write_error(args, w, needle)
+        finally:
+            os.close(w)
+
+
+@case
+def summary_to_a_full_stdout_exits_3_saying_so():
+    # `paxos-shm > /dev/full` exited 0 with nothing on stderr.
+    with open("/dev/full", "w") as full:
+        expect_write_error([], full,
+                           "paxos-shm: writing the summary to stdout: No space left on device")
+
+
+@case
+def json_to_a_full_device_exits_3_naming_the_cause():
+    # `--json /dev/full` said "Invalid argument" (its ftruncate), not the full device.
+    expect_write_error(["--quiet", "--json", "/dev/full"], subprocess.DEVNULL,
+                       "paxos-shm: --json /dev/full: writing the JSON report: "
+                       "No space left on device")
+
+
 @case
 def sigkill_of_the_supervisor_kills_every_node():
     # PR_SET_PDEATHSIG: the nodes die with the supervisor. This process becomes the subreaper
