@@ -253,6 +253,9 @@ struct sup_counters sup_counters_of(const struct sup *s, uint16_t i);
 
 /* chaos.c */
 int sup_chaos_plan(struct sup *s);
+/* True when no chaos kill can ever be made: every node an acceptor, too few of them for one to
+ * die and leave a majority up (fewer than three), and no --chaos-any. */
+bool sup_chaos_cannot_kill(const struct cli_config *c);
 /* Kills the nodes whose moment (rounds decided) has come. */
 void sup_chaos_step(struct sup *s);
 void sup_chaos_free(struct sup *s);

@@ -185,6 +185,22 @@ def chaos_that_cannot_kill_says_so():
     assert p.returncode == 0, (p.returncode, p.stderr)
     doc = json.loads(p.stdout)
     assert doc["chaos_kills"] == 0 and doc["chaos_planned"] == 3, doc
+    # ... and says so on stderr, at the start, in one line: `--nodes 1 --chaos 3` made 0 of 3
+    # kills without a word.
+    for nodes, acceptors in (("1", "1 acceptor"), ("2", "2 acceptors")):
+        p = run(["--nodes", nodes, "--rounds", "500", "--store", "shm", "--chaos", "3"],
+                timeout=60)
+        assert p.returncode == 0, (nodes, p.returncode, p.stderr)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        assert lines == ["paxos-shm: --chaos 3: no kill can leave a majority of the %s up, so "
+                         "none will be made (--chaos-any allows them)" % acceptors], p.stderr
+        assert "chaos kills 0 of 3 planned" in p.stdout, p.stdout
+    # A pool where a kill can keep the majority (or --chaos-any) says nothing of the kind.
+    for args in (["--nodes", "3"], ["--nodes", "2", "--acceptors", "1"],
+                 ["--nodes", "1", "--chaos-any"]):
+        p = run(args + ["--rounds", "500", "--store", "shm", "--chaos", "3"], timeout=60)
+        assert p.returncode == 0 and p.stderr == "", (args, p.returncode, p.stderr)
+        assert "chaos kills 3 of 3 planned" in p.stdout, (args, p.stdout)
 
 
 @case
