@@ -359,16 +359,18 @@ def interrupt(sig, code, whole_group=False):
         time.sleep(1.0)
         if whole_group:
             # The nodes leave the stop to the supervisor: a signal to the group must not kill
-            # them before it stops them (SIGTERM excepted: the default a plain `kill` of a node
-            # expects).
+            # them before it stops them (SIGTERM excepted: a plain `kill` of a node kills it).
             for k in kids:
-                assert sig in ignored_signals(k), "node %d does not ignore %s" % (k, sig)
+                assert sig == signal.SIGTERM or sig in ignored_signals(k), \
+                    "node %d does not ignore %s" % (k, sig)
             os.killpg(p.pid, sig)
         else:
             p.send_signal(sig)
         out, err = p.communicate(timeout=30)
         assert p.returncode == code, (p.returncode, err)
         assert "rounds" in out and "verdict" in out, out
+        if whole_group:  # no node restarted once the stop signal came
+            assert re.search(r"^faults +restarts 0 ", out, re.M), out
         assert not segments_of(p.pid), "segment left behind"
         for k in kids:
             assert not os.path.exists("/proc/%d" % k) or \
@@ -416,6 +418,13 @@ def sigusr2_stops_everything():
 @case
 def sighup_of_the_whole_process_group_stops_everything():
     interrupt(signal.SIGHUP, 129, whole_group=True)
+
+
+@case
+def sigterm_of_the_whole_process_group_stops_everything():
+    # The nodes die of it (SIGTERM keeps its default in them); they were restarted when their
+    # death was seen before the supervisor's own signal.
+    interrupt(signal.SIGTERM, 143, whole_group=True)
 
 
 @case
