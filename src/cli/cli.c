@@ -51,8 +51,10 @@ void cli_usage(FILE *out)
             "\n"
             "Environment: PAXOS_LOG=" LOG_LEVELS " (any case; default error) sets how\n"
             "much the processes log on stderr.\n"
-            "Exit codes: 0 verified, 1 verification failed, 2 usage, 3 runtime failure,\n"
-            "130 SIGINT, 143 SIGTERM.\n",
+            "Exit codes: 0 verified, 1 verification failed, 2 usage, 3 runtime failure\n"
+            "(also: the report could not be written), 128+N stopped by signal N like\n"
+            "SIGTERM (129 SIGHUP, 130 SIGINT, 131 SIGQUIT, 138 SIGUSR1, 140 SIGUSR2,\n"
+            "143 SIGTERM, ...); SIGPIPE is ignored.\n",
             CLI_NODES_MAX, (unsigned long long)CLI_ROUNDS_MAX, CLI_WINDOW_MAX, CLI_RING_SLOTS_MIN,
             CLI_RING_SLOTS_MAX, CLI_CHAOS_MAX, CLI_FAILOVER_MAX, CLI_TIMEOUT_MAX);
 }

@@ -7,14 +7,16 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Exit codes (DESIGN.md; documented in --help and the README). */
+/* Exit codes (DESIGN.md; documented in --help and the README). A stop signal N
+ * (common/signals.h) ends the run with EXIT_SIGNAL_BASE + N: 129 SIGHUP, 130 SIGINT, ... */
 enum {
     EXIT_VERIFIED = 0,
     EXIT_VERIFY_FAILED = 1,
     EXIT_USAGE = 2,
     EXIT_RUNTIME = 3,
-    EXIT_SIGINT = 130,
-    EXIT_SIGTERM = 143,
+    EXIT_SIGNAL_BASE = 128,
+    EXIT_SIGINT = EXIT_SIGNAL_BASE + 2,
+    EXIT_SIGTERM = EXIT_SIGNAL_BASE + 15,
 };
 
 /* Pool bounds: node ids fit a ballot's 16 bits, but the broadcast ring serves at most 63

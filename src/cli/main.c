@@ -1,5 +1,8 @@
 /* main.c: paxos-shm entry point: parse the command line, run the supervisor. */
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "common/log.h"
@@ -15,9 +18,15 @@ void px_assert_fail(const char *expr, const char *file, int line)
 int main(int argc, char **argv)
 {
     struct cli_config cfg;
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout is a write error, said on stderr */
+    errno = 0;
     int rc = cli_parse(argc, argv, &cfg);
-    if (rc > 0)
-        return EXIT_VERIFIED;
+    if (rc > 0) { /* --help or --version: printed, unless stdout failed */
+        if (fflush(stdout) == 0 && !ferror(stdout))
+            return EXIT_VERIFIED;
+        fprintf(stderr, "paxos-shm: writing to stdout: %s\n", strerror(errno ? errno : EIO));
+        return EXIT_RUNTIME;
+    }
     if (rc < 0)
         return EXIT_USAGE;
     if (log_init("supervisor") != 0)

@@ -18,6 +18,7 @@
 #include <urcu/uatomic.h>
 
 #include "common/pool.h"
+#include "common/signals.h"
 #include "common/util.h"
 #include "ipc/bcast.h"
 #include "ipc/doorbell.h"
@@ -666,7 +667,7 @@ int gateway_run(const struct gateway_args *a)
     pid_t parent = getppid();
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || parent == 1)
         return 3;
-    signal(SIGINT, SIG_IGN); /* the supervisor ends us */
+    px_child_signals(); /* the supervisor ends us, whatever reaches the process group */
     signal(SIGTERM, on_term);
     static struct gw g;
     char err[256] = "";

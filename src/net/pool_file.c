@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <zmq.h>
 
@@ -308,6 +309,19 @@ int net_pool_read_secret(const struct net_pool *p, uint32_t h, char out[NET_KEY_
     FILE *f = fopen(x->secret_key_file, "r");
     if (f == NULL) {
         snprintf(err, err_len, "%s: %s", x->secret_key_file, strerror(errno));
+        return -1;
+    }
+    /* As ssh does with a private key: a secret others may read or change is refused. */
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        snprintf(err, err_len, "%s: %s", x->secret_key_file, strerror(errno));
+        fclose(f);
+        return -1;
+    }
+    if ((st.st_mode & 077) != 0) {
+        snprintf(err, err_len, "%s: permissions %04o are too open; chmod 600 %s",
+                 x->secret_key_file, (unsigned)(st.st_mode & 07777), x->secret_key_file);
+        fclose(f);
         return -1;
     }
     char buf[NET_KEY_TEXT_BYTES + 3] = "";

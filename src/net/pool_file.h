@@ -57,8 +57,9 @@ int net_pool_load(const char *path, struct net_pool *out, char *err, size_t err_
 /* The index of host `name`, or -1. */
 int net_pool_host_index(const struct net_pool *p, const char *name);
 /* Reads the secret key of host h from its secret_key_file (40 Z85 characters, a trailing
- * newline allowed) and checks that it belongs to the host's public_key. 0, or -1 with one
- * line in err. */
+ * newline allowed; a file that group or others may read, write or execute is refused, as ssh
+ * refuses such a private key) and checks that it belongs to the host's public_key. 0, or -1
+ * with one line in err. */
 int net_pool_read_secret(const struct net_pool *p, uint32_t h, char out[NET_KEY_TEXT_BYTES + 1],
                          char *err, size_t err_len);
 

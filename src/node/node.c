@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "common/pool.h"
+#include "common/signals.h"
 #include "common/util.h"
 #include "ipc/doorbell.h"
 #include "ipc/life.h"
@@ -384,7 +385,8 @@ int node_run(const struct node_args *a)
     pid_t parent = getppid();
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || parent == 1)
         return NODE_EXIT_FAILED;
-    signal(SIGINT, SIG_IGN); /* the supervisor stops us on Ctrl-C */
+    /* Ctrl-C, a hang-up or any stop signal to the process group: the supervisor stops us. */
+    px_child_signals();
     signal(SIGTERM, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit is a clear storage error, not a death */

@@ -3,6 +3,7 @@
  * acceptors up unless --chaos-any. The failure detector (membership.c) restarts the victims. */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <urcu/system.h>
@@ -19,6 +20,18 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Without --chaos-any an acceptor may die only if a majority of the acceptors stays up. */
+static bool majority_after_kill(const struct cli_config *c, uint32_t up_acceptors)
+{
+    return up_acceptors - 1 >= c->acceptors / 2 + 1;
+}
+
+bool sup_chaos_cannot_kill(const struct cli_config *c)
+{
+    /* A node that is no acceptor may always die; acceptors are nodes 0..A-1 (cli_roles). */
+    return !c->chaos_any && c->acceptors == c->nodes && !majority_after_kill(c, c->acceptors);
+}
+
 int sup_chaos_plan(struct sup *s)
 {
     struct sup_chaos *ch = &s->chaos;
@@ -26,6 +39,11 @@ int sup_chaos_plan(struct sup *s)
     ch->rng = s->cfg->seed ^ 0x5eed5eed5eed5eedull;
     if (k == 0)
         return 0;
+    if (sup_chaos_cannot_kill(s->cfg))
+        fprintf(stderr,
+                "paxos-shm: --chaos %u: no kill can leave a majority of the %u acceptor%s up, so "
+                "none will be made (--chaos-any allows them)\n",
+                k, s->cfg->acceptors, s->cfg->acceptors == 1 ? "" : "s");
     ch->kill_at = calloc(k, sizeof(uint64_t));
     if (ch->kill_at == NULL)
         return -ENOMEM;
@@ -57,7 +75,7 @@ static bool may_die(struct sup *s, uint16_t i, uint32_t up_acceptors)
     if (!killable(s, i))
         return false;
     return !sup_has_role(c, i, PX_ROLE_ACCEPTOR) || c->chaos_any ||
-           up_acceptors - 1 >= c->acceptors / 2 + 1;
+           majority_after_kill(c, up_acceptors);
 }
 
 /* Picks a victim, or -1 when the pick may not die now (tried again on the next step). */

@@ -181,14 +181,13 @@ static bool timed_out(struct sup *s, uint64_t now)
 }
 
 /* True while chaos kills are owed after the last round was decided (SUP_CHAOS_TAIL_NS). Not
- * when no kill can ever happen: every node an acceptor, fewer than three of them, and no
- * --chaos-any (any kill would leave less than a majority). */
+ * when no kill can ever happen (sup_chaos_cannot_kill, said at the start). */
 static bool chaos_owed(struct sup *s, uint64_t now)
 {
     const struct cli_config *c = s->cfg;
     if (s->record.resolving || s->chaos.next >= c->chaos_kills)
         return false;
-    if (!c->chaos_any && c->acceptors == c->nodes && c->acceptors < 3)
+    if (sup_chaos_cannot_kill(c))
         return false;
     if (s->drive.chaos_tail_ns == 0)
         s->drive.chaos_tail_ns = now + SUP_CHAOS_TAIL_NS;

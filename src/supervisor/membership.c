@@ -253,9 +253,11 @@ static void on_death(struct sup *s, uint16_t i, int st)
     /* Killed (a failpoint, a stray signal) after the pool converged but before it saw the stop
      * and published its final state: restarted, it loads its durable state, sees the stop at
      * once and publishes that, so a crash at the very end is not a verification failure. Not
-     * a node left out as hung, and not when the run itself was interrupted. */
+     * a node left out as hung, and not when the run itself was interrupted. Nor once a stop
+     * signal arrived at all: a SIGTERM to the whole process group kills the nodes (they keep
+     * its default) a moment before the supervisor's loop sees it. */
     bool stop_restart = s->members.stop_restart && !p->hung_at_end && sup_signal() == 0;
-    if ((s->members.stopping && !stop_restart) || s->fatal)
+    if ((s->members.stopping && !stop_restart) || s->fatal || sup_signal() != 0)
         return;
     p->restarts++;
     s->members.restarts++;
@@ -299,7 +301,7 @@ void sup_restart_due(struct sup *s)
         if (!p->restart_due || restart_holds(s, i))
             continue;
         p->restart_due = false;
-        if ((s->members.stopping && !s->members.stop_restart) || s->fatal)
+        if ((s->members.stopping && !s->members.stop_restart) || s->fatal || sup_signal() != 0)
             continue;
         if (sup_spawn(s, i) != 0)
             s->fatal = EXIT_RUNTIME;

@@ -303,9 +303,7 @@ int sup_net_follow(struct sup *s)
             return EXIT_RUNTIME;
         }
         if (sup_should_stop(s))
-            return sup_signal() == SIGINT    ? EXIT_SIGINT
-                   : sup_signal() == SIGTERM ? EXIT_SIGTERM
-                                             : s->fatal;
+            return sup_signal() ? sup_signal_exit() : s->fatal;
         if (deadline && util_now_ns() > deadline) {
             fprintf(stderr, "paxos-shm: host %s: timed out after %u s waiting for the stop\n",
                     n->pool.host[n->self].name, s->cfg->timeout_s);
@@ -327,7 +325,7 @@ int sup_net_follow(struct sup *s)
         printf("paxos-shm: host %s: nodes stopped, final states handed to host %s\n",
                n->pool.host[n->self].name, n->pool.host[0].name);
     if (sup_signal())
-        return sup_signal() == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
+        return sup_signal_exit();
     return s->fatal ? s->fatal : EXIT_VERIFIED;
 }
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void roles_str(const struct cli_config *c, uint32_t i, char out[4])
@@ -39,9 +40,20 @@ static void report_bad_messages(const struct report *r, FILE *out)
     fprintf(out, "\n");
 }
 
-void report_print(const struct report *r, FILE *out)
+int report_written(FILE *f)
+{
+    if (fflush(f) == 0 && !ferror(f))
+        return 0;
+    /* The errno of the write that failed: the last call that set it (report_print and
+     * report_json clear it first, and nothing else they call fails). */
+    return errno ? -errno : -EIO;
+}
+
+int report_print(const struct report *r, FILE *out)
 {
     const struct cli_config *c = r->cfg;
+    clearerr(out);
+    errno = 0;
     double rate = r->seconds > 0 ? (double)r->rounds_done / r->seconds : 0;
     fprintf(out, "paxos-shm: %u nodes (%u proposers, %u acceptors, %u learners), store %s\n",
             c->nodes, c->proposers, c->acceptors, c->learners,
@@ -104,6 +116,7 @@ void report_print(const struct report *r, FILE *out)
                 r->hung_learners, r->hung_learners == 1 ? "" : "s");
     fprintf(out, "verdict     %s (%u of %u learners verified)\n", r->outcome, r->learners_ok,
             r->learners);
+    return report_written(out);
 }
 
 static int json_fail(struct report_json_out *o, int e)
@@ -166,12 +179,25 @@ static void report_json_failover(const struct report_failover *fo, FILE *f)
     fprintf(f, "]}}");
 }
 
+/* A write of the report that failed: one line naming --json, where it went and why. */
+static int json_write_fail(struct report_json_out *o, int e)
+{
+    fprintf(stderr, "paxos-shm: --json %s: writing the JSON report%s: %s\n", o->path,
+            o->f == stdout ? " to stdout" : "", strerror(e));
+    return -e;
+}
+
 int report_json(const struct report *r, struct report_json_out *o)
 {
     PX_ASSERT(o->f != NULL);
     FILE *f = o->f;
-    if (f != stdout && ftruncate(fileno(f), 0) != 0)
+    struct stat st;
+    /* Only a regular file has a length to cut (a device such as /dev/full has none: EINVAL). */
+    if (f != stdout &&
+        (fstat(fileno(f), &st) != 0 || (S_ISREG(st.st_mode) && ftruncate(fileno(f), 0) != 0)))
         return json_fail(o, errno);
+    clearerr(f);
+    errno = 0;
     const struct cli_config *c = r->cfg;
     double rate = r->seconds > 0 ? (double)r->rounds_done / r->seconds : 0;
     fprintf(f,
@@ -218,9 +244,14 @@ int report_json(const struct report *r, struct report_json_out *o)
     fprintf(f, "]");
     report_json_failover(&r->failover, f);
     fprintf(f, "}\n");
+    int rc = report_written(f);
     if (f == stdout)
-        return fflush(f) == 0 ? 0 : json_fail(o, errno);
+        return rc == 0 ? 0 : json_write_fail(o, -rc);
+    if (fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    if (rc != 0)
+        json_write_fail(o, -rc);
     o->f = NULL;
     o->created = false;
-    return fclose(f) == 0 ? 0 : json_fail(o, errno);
+    return rc;
 }

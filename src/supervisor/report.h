@@ -65,7 +65,11 @@ struct report {
     struct report_failover failover;
 };
 
-void report_print(const struct report *r, FILE *out);
+/* Prints the summary and flushes out. 0, or -errno of the write that failed (nothing printed
+ * about it: the caller names what failed). */
+int report_print(const struct report *r, FILE *out);
+/* Flushes f: 0 if every write to it since its error flag was cleared succeeded, or -errno. */
+int report_written(FILE *f);
 
 /* Where --json goes, opened before the run so that a path that cannot be written is a usage
  * error at once rather than a failure after the whole run. */
@@ -77,7 +81,8 @@ struct report_json_out {
 /* Opens path for writing without truncating it. 0, or -errno with one line on stderr naming
  * --json and the path. */
 int report_json_open(const char *path, struct report_json_out *o);
-/* Replaces the file's content with the report and closes it. 0, or -errno (one line). */
+/* Replaces the file's content with the report (writes it to stdout for "-") and closes it,
+ * checking every write. 0, or -errno (one line naming --json and the cause). */
 int report_json(const struct report *r, struct report_json_out *o);
 /* Closes a file the report was never written to (removing it if report_json_open made it). */
 void report_json_close(struct report_json_out *o);

@@ -1,6 +1,6 @@
 /* setup.c: what a run sets up and tears down: stale segments -> data directory and registry ->
  * segment and the supervisor's transport; signal handlers; teardown in reverse order on every
- * exit path (normal, error, SIGINT/SIGTERM). */
+ * exit path (normal, error, a stop signal: common/signals.h). */
 #define _FILE_OFFSET_BITS 64
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "common/pool.h"
+#include "common/signals.h"
 #include "ipc/segment.h"
 #include "node/node.h"
 #include "node/transport.h"
@@ -42,6 +43,11 @@ int sup_signal(void)
     return got_signal;
 }
 
+int sup_signal_exit(void)
+{
+    return got_signal ? EXIT_SIGNAL_BASE + got_signal : 0;
+}
+
 bool sup_take_sigchld(void)
 {
     if (!got_sigchld)
@@ -56,12 +62,16 @@ void sup_install_signals(void)
     memset(&sa, 0, sizeof(sa));
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = on_signal; /* no SA_RESTART: a signal cuts a doorbell wait short */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    sigset_t stop;
+    px_stop_signals(&stop);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&stop, sig) == 1)
+            sigaction(sig, &sa, NULL);
     sa.sa_handler = on_sigchld;
     sa.sa_flags = SA_NOCLDSTOP;
     sigaction(SIGCHLD, &sa, NULL);
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit is a clear storage error, not a death */
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout or pipe: the write fails and says so */
 }
 
 struct pool_node_shared *sup_node_shared(const struct sup *s, uint16_t i)

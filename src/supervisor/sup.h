@@ -197,8 +197,11 @@ int sup_setup_data_dir(struct sup *s);
 void sup_lock_close_in_child(struct sup *s);
 int sup_setup_segment(struct sup *s);
 void sup_install_signals(void);
-/* The signal (SIGINT, SIGTERM) that asks the run to end, 0 if none. */
+/* The stop signal (common/signals.h: SIGINT, SIGTERM, SIGHUP, ...) that asks the run to end, 0
+ * if none. */
 int sup_signal(void);
+/* The exit code that signal gives the run, 128 + the signal, 0 if none. */
+int sup_signal_exit(void);
 /* True once per SIGCHLD delivery: a child may be waiting to be reaped. */
 bool sup_take_sigchld(void);
 void sup_teardown(struct sup *s);
@@ -275,6 +278,9 @@ struct sup_counters sup_counters_of(const struct sup *s, uint16_t i);
 
 /* chaos.c */
 int sup_chaos_plan(struct sup *s);
+/* True when no chaos kill can ever be made: every node an acceptor, too few of them for one to
+ * die and leave a majority up (fewer than three), and no --chaos-any. */
+bool sup_chaos_cannot_kill(const struct cli_config *c);
 /* Kills the nodes whose moment (rounds decided) has come. */
 void sup_chaos_step(struct sup *s);
 void sup_chaos_free(struct sup *s);

@@ -7,9 +7,12 @@
  * from the parts and print it. */
 #include "supervisor/supervisor.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/signals.h"
 #include "common/util.h"
 #include "node/transport.h"
 #include "supervisor/client.h"
@@ -42,6 +45,13 @@ static void fill_nodes(const struct sup *s, struct report *r)
 
 static const char *outcome_of(const struct sup *s, int code)
 {
+    static char stopped[48];
+    if (code > EXIT_SIGNAL_BASE && code != EXIT_SIGINT && code != EXIT_SIGTERM) {
+        char name[24];
+        snprintf(stopped, sizeof(stopped), "stopped (%s)",
+                 px_signal_name(code - EXIT_SIGNAL_BASE, name, sizeof(name)));
+        return stopped;
+    }
     switch (code) {
     case EXIT_SIGINT:
         return "interrupted (SIGINT)";
@@ -103,7 +113,7 @@ static int run(struct sup *s)
     sup_collect(s);
     sup_members_note_all(s); /* last activity: the end of this run */
     if (sup_signal())
-        return sup_signal() == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
+        return sup_signal_exit();
     if (rc != 0)
         return rc > 0 ? rc : EXIT_RUNTIME;
     sup_verify(s);
@@ -117,7 +127,7 @@ static int run_and_record(struct sup *s)
 {
     int code = run(s);
     sup_record_end(s, outcome_of(s, code));
-    if (s->fatal && code != EXIT_SIGINT && code != EXIT_SIGTERM)
+    if (s->fatal && code < EXIT_SIGNAL_BASE)
         code = EXIT_RUNTIME; /* the record could not be written */
     return code;
 }
@@ -163,12 +173,24 @@ int sup_run(const struct cli_config *cfg)
                  (!sup_net_first(&s) || sup_record_begin(&s) == 0) && spawn_all(&s) == 0;
     if (ready && !sup_net_first(&s)) {
         code = sup_net_follow(&s); /* another host of a pool: the first one reports */
+        int e = report_written(stdout);
+        if (e != 0) {
+            fprintf(stderr, "paxos-shm: writing to stdout: %s\n", strerror(-e));
+            code = code == EXIT_VERIFIED ? EXIT_RUNTIME : code;
+        }
     } else if (ready) {
         code = run_and_record(&s);
         fill_report(&s, code, &rep);
-        if (!cfg->quiet)
-            report_print(&rep, stdout);
-        if (cfg->json_path && report_json(&rep, &json) != 0 && code == EXIT_VERIFIED)
+        /* A report that could not be written is a failure of the run (exit 3 unless it had
+         * failed already), said in one line per destination. */
+        int e = cfg->quiet ? 0 : report_print(&rep, stdout);
+        if (e != 0) {
+            fprintf(stderr, "paxos-shm: writing the summary to stdout: %s\n", strerror(-e));
+            code = code == EXIT_VERIFIED ? EXIT_RUNTIME : code;
+        }
+        bool json_to_failed_stdout = e != 0 && json.f == stdout; /* said once */
+        if (cfg->json_path && !json_to_failed_stdout && report_json(&rep, &json) != 0 &&
+            code == EXIT_VERIFIED)
             code = EXIT_RUNTIME;
     } else {
         sup_record_end(&s, "not started"); /* a row begun before a node failed to start */

@@ -191,6 +191,22 @@ def chaos_that_cannot_kill_says_so():
     assert p.returncode == 0, (p.returncode, p.stderr)
     doc = json.loads(p.stdout)
     assert doc["chaos_kills"] == 0 and doc["chaos_planned"] == 3, doc
+    # ... and says so on stderr, at the start, in one line: `--nodes 1 --chaos 3` made 0 of 3
+    # kills without a word.
+    for nodes, acceptors in (("1", "1 acceptor"), ("2", "2 acceptors")):
+        p = run(["--nodes", nodes, "--rounds", "500", "--store", "shm", "--chaos", "3"],
+                timeout=60)
+        assert p.returncode == 0, (nodes, p.returncode, p.stderr)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        assert lines == ["paxos-shm: --chaos 3: no kill can leave a majority of the %s up, so "
+                         "none will be made (--chaos-any allows them)" % acceptors], p.stderr
+        assert "chaos kills 0 of 3 planned" in p.stdout, p.stdout
+    # A pool where a kill can keep the majority (or --chaos-any) says nothing of the kind.
+    for args in (["--nodes", "3"], ["--nodes", "2", "--acceptors", "1"],
+                 ["--nodes", "1", "--chaos-any"]):
+        p = run(args + ["--rounds", "500", "--store", "shm", "--chaos", "3"], timeout=60)
+        assert p.returncode == 0 and p.stderr == "", (args, p.returncode, p.stderr)
+        assert "chaos kills 3 of 3 planned" in p.stdout, (args, p.stdout)
 
 
 @case
@@ -319,24 +335,58 @@ def children_of(pid):
     return [int(x) for x in out.split()]
 
 
-def interrupt(sig, code):
-    p = subprocess.Popen([BIN, "--nodes", "5", "--rounds", "1000000000", "--store", "shm"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 20
-    while time.time() < deadline and len(children_of(p.pid)) < 5:
-        time.sleep(0.05)
-    assert segments_of(p.pid), "segment not created"
-    kids = children_of(p.pid)
-    assert len(kids) == 5, kids
-    time.sleep(1.0)
-    p.send_signal(sig)
-    out, err = p.communicate(timeout=30)
-    assert p.returncode == code, (p.returncode, err)
-    assert "rounds" in out, out
-    assert not segments_of(p.pid), "segment left behind"
-    for k in kids:
-        assert not os.path.exists("/proc/%d" % k) or \
-            open("/proc/%d/stat" % k).read().split()[2] == "Z", "node %d survived" % k
+def ignored_signals(pid):
+    """The signals process pid ignores (SigIgn of /proc/PID/status)."""
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("SigIgn:"):
+            mask = int(line.split()[1], 16)
+            return {n + 1 for n in range(64) if mask >> n & 1}
+    return set()
+
+
+def interrupt(sig, code, whole_group=False):
+    """A long sqlite run on a fresh data directory (under a TMPDIR of its own), stopped by sig
+    sent to the supervisor, or with whole_group to its whole process group as a terminal's
+    hang-up or an ssh disconnect does. A clean stop: exit code, the report, no segment left in
+    /dev/shm, no node left alive, the fresh data directory removed."""
+    tmp = tempfile.mkdtemp(prefix="paxos-e2e-")
+    p = None
+    try:
+        p = subprocess.Popen([BIN, "--nodes", "5", "--rounds", "1000000000"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, TMPDIR=tmp), start_new_session=True)
+        deadline = time.time() + 20
+        while time.time() < deadline and len(children_of(p.pid)) < 5:
+            time.sleep(0.05)
+        assert segments_of(p.pid), "segment not created"
+        assert len(os.listdir(tmp)) == 1, os.listdir(tmp)  # the fresh data directory
+        kids = children_of(p.pid)
+        assert len(kids) == 5, kids
+        time.sleep(1.0)
+        if whole_group:
+            # The nodes leave the stop to the supervisor: a signal to the group must not kill
+            # them before it stops them (SIGTERM excepted: a plain `kill` of a node kills it).
+            for k in kids:
+                assert sig == signal.SIGTERM or sig in ignored_signals(k), \
+                    "node %d does not ignore %s" % (k, sig)
+            os.killpg(p.pid, sig)
+        else:
+            p.send_signal(sig)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == code, (p.returncode, err)
+        assert "rounds" in out and "verdict" in out, out
+        if whole_group:  # no node restarted once the stop signal came
+            assert re.search(r"^faults +restarts 0 ", out, re.M), out
+        assert not segments_of(p.pid), "segment left behind"
+        for k in kids:
+            assert not os.path.exists("/proc/%d" % k) or \
+                open("/proc/%d/stat" % k).read().split()[2] == "Z", "node %d survived" % k
+        assert os.listdir(tmp) == [], "data directory left behind: %s" % os.listdir(tmp)
+    finally:
+        if p is not None and p.poll() is None:  # a failed check: leave no run behind
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @case
@@ -347,6 +397,111 @@ def sigint_stops_everything():
 @case
 def sigterm_stops_everything():
     interrupt(signal.SIGTERM, 143)
+
+
+# Before, each of these killed the supervisor (exit 128 + the signal) and left its segment in
+# /dev/shm and its fresh data directory behind.
+@case
+def sighup_stops_everything():
+    interrupt(signal.SIGHUP, 129)
+
+
+@case
+def sigquit_stops_everything():
+    interrupt(signal.SIGQUIT, 131)
+
+
+@case
+def sigusr1_stops_everything():
+    interrupt(signal.SIGUSR1, 138)
+
+
+@case
+def sigusr2_stops_everything():
+    interrupt(signal.SIGUSR2, 140)
+
+
+@case
+def sighup_of_the_whole_process_group_stops_everything():
+    interrupt(signal.SIGHUP, 129, whole_group=True)
+
+
+@case
+def sigterm_of_the_whole_process_group_stops_everything():
+    # The nodes die of it (SIGTERM keeps its default in them); they were restarted when their
+    # death was seen before the supervisor's own signal.
+    interrupt(signal.SIGTERM, 143, whole_group=True)
+
+
+@case
+def every_other_stop_signal_stops_like_sigterm():
+    for sig in (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGXCPU, signal.SIGIO,
+                signal.SIGPWR, signal.SIGRTMIN, signal.SIGRTMAX):
+        p = subprocess.Popen([BIN, "--nodes", "3", "--rounds", "1000000000", "--store", "shm"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 20
+        while time.time() < deadline and len(children_of(p.pid)) < 3:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        p.send_signal(sig)
+        try:
+            out, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise
+        assert p.returncode == 128 + sig, (sig, p.returncode, err)
+        assert "verdict     stopped (" in out, out[-300:]
+        assert not segments_of(p.pid), (sig, "segment left behind")
+
+
+# --- the report's writes are checked ----------------------------------------------------------
+
+
+def expect_write_error(args, stdout, needle):
+    """A run whose report cannot be written exits 3 with one line naming what failed and the
+    real cause, and still cleans up (segment, fresh data directory)."""
+    tmp = tempfile.mkdtemp(prefix="paxos-e2e-")
+    try:
+        p = subprocess.Popen([BIN, "--nodes", "3", "--rounds", "100"] + args, stdout=stdout,
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=tmp))
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 3, (args, p.returncode, err)
+        lines = [l for l in err.splitlines() if l.strip()]
+        assert len(lines) == 1 and needle in lines[0], (args, err)
+        assert not segments_of(p.pid), "segment left behind"
+        assert os.listdir(tmp) == [], "data directory left behind: %s" % os.listdir(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@case
+def json_to_a_closed_pipe_exits_3_saying_so():
+    # `paxos-shm --json - | head -c 0`: SIGPIPE killed the supervisor (141) before its teardown.
+    for args, needle in ((["--json", "-"], "writing the summary to stdout: Broken pipe"),
+                         (["--json", "-", "--quiet"],
+                          "--json -: writing the JSON report to stdout: Broken pipe")):
+        r, w = os.pipe()
+        os.close(r)
+        try:
+            expect_write_error(args, w, needle)
+        finally:
+            os.close(w)
+
+
+@case
+def summary_to_a_full_stdout_exits_3_saying_so():
+    # `paxos-shm > /dev/full` exited 0 with nothing on stderr.
+    with open("/dev/full", "w") as full:
+        expect_write_error([], full,
+                           "paxos-shm: writing the summary to stdout: No space left on device")
+
+
+@case
+def json_to_a_full_device_exits_3_naming_the_cause():
+    # `--json /dev/full` said "Invalid argument" (its ftruncate), not the full device.
+    expect_write_error(["--quiet", "--json", "/dev/full"], subprocess.DEVNULL,
+                       "paxos-shm: --json /dev/full: writing the JSON report: "
+                       "No space left on device")
 
 
 @case

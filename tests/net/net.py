@@ -335,6 +335,14 @@ def bad_pool_input_exits_2_or_3_with_one_line():
         p = run(two.replace("secret_key_file = a.key", "secret_key_file = b.key"))
         assert p.returncode == 2 and "does not belong to the public_key of [host a]" in p.stderr, \
             p.stderr
+        # A secret key file others may read (or write) is refused, as ssh refuses such a key;
+        # it was accepted in silence.
+        for mode in (0o644, 0o640, 0o606):
+            os.chmod(key, mode)
+            p = run(two)
+            assert p.returncode == 2 and p.stderr.count("\n") == 1, (oct(mode), p.stderr)
+            assert "a.key: permissions %04o are too open; chmod 600 " % mode in p.stderr, p.stderr
+        os.chmod(key, 0o600)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

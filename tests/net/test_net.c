@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +72,10 @@ static int setup_all(void **state)
         snprintf(name, sizeof(name), "h%d.key", h);
         snprintf(line, sizeof(line), "%s\n", keys[h][1]);
         write_file(name, line);
+        char path[256];
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        if (chmod(path, 0600) != 0) /* a secret others may read is refused */
+            return -1;
     }
     return 0;
 }
@@ -121,6 +126,29 @@ static void test_pool_file_secret_of_another_host_is_refused(void **state)
     snprintf(p.host[0].secret_key_file, sizeof(p.host[0].secret_key_file), "%s/h1.key", dir);
     assert_int_equal(net_pool_read_secret(&p, 0, (char[41]){0}, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "does not belong to the public_key of [host h0]"));
+}
+
+static void test_pool_file_secret_others_may_read_or_write_is_refused(void **state)
+{
+    (void)state;
+    write_pool("open.ini", "nodes = 9", "");
+    struct net_pool p;
+    char err[512] = "";
+    assert_int_equal(load("open.ini", &p, err, sizeof(err)), 0);
+    char path[256], expect[600];
+    snprintf(path, sizeof(path), "%s/h1.key", dir);
+    static const mode_t modes[] = {0644, 0640, 0604, 0620, 0602, 0660, 0666};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        assert_int_equal(chmod(path, modes[i]), 0);
+        err[0] = '\0';
+        assert_int_equal(net_pool_read_secret(&p, 1, (char[41]){0}, err, sizeof(err)), -1);
+        snprintf(expect, sizeof(expect), "%s: permissions %04o are too open; chmod 600 %s", path,
+                 (unsigned)modes[i], path);
+        assert_string_equal(err, expect);
+    }
+    assert_int_equal(chmod(path, 0400), 0); /* read-only for its owner: fine */
+    assert_int_equal(net_pool_read_secret(&p, 1, (char[41]){0}, err, sizeof(err)), 0);
+    assert_int_equal(chmod(path, 0600), 0);
 }
 
 struct bad_case {
@@ -427,6 +455,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_file_good_lists_hosts_nodes_and_default_roles),
         cmocka_unit_test(test_pool_file_secret_of_another_host_is_refused),
+        cmocka_unit_test(test_pool_file_secret_others_may_read_or_write_is_refused),
         cmocka_unit_test(test_pool_file_bad_files_give_one_line_naming_file_and_line),
         cmocka_unit_test(test_frame_check_rejects_size_magic_kind_and_forged_host),
         cmocka_unit_test(test_msg_check_rejects_type_sender_receiver_and_damage),
