@@ -87,7 +87,16 @@ int report_print(const struct report *r, FILE *out)
         r->restarts, r->chaos_kills, r->chaos_planned, r->chaos_leader_kills, r->leader_changes,
         r->hangs);
     const struct report_failover *fo = &r->failover;
-    if (fo->on)
+    if (fo->on && fo->answered == 0)
+        fprintf(out,
+                "failover    %u leader %ss, none answered by another leader before the next event:"
+                " nothing measured%s\n",
+                fo->events, fo->signal,
+                strcmp(fo->signal, "stop") == 0 && fo->every_ms / 2 < fo->hang_ms
+                    ? " (each stop was shorter than the hang timeout: the leader was never"
+                      " replaced)"
+                    : "");
+    else if (fo->on)
         fprintf(out,
                 "failover    %u leader %ss (%u answered): to the next decision p50 %.1f us  "
                 "p99 %.1f us  max %.1f us; worst commit p50 %.1f us  max %.1f us\n",
@@ -163,13 +172,19 @@ static void report_json_failover(const struct report_failover *fo, FILE *f)
 {
     if (!fo->on)
         return;
-    fprintf(f,
-            ",\"failover\":{\"signal\":\"%s\",\"every_ms\":%u,\"events\":%u,\"answered\":%u,"
-            "\"to_decision_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},"
-            "\"worst_commit_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},\"per_event\":[",
-            fo->signal, fo->every_ms, fo->events, fo->answered, fo->to_decision_p50,
-            fo->to_decision_p99, fo->to_decision_max, fo->worst_commit_p50, fo->worst_commit_p99,
-            fo->worst_commit_max);
+    if (fo->answered == 0) /* nothing measured: no figure that looks like one */
+        fprintf(f,
+                ",\"failover\":{\"signal\":\"%s\",\"every_ms\":%u,\"events\":%u,\"answered\":0,"
+                "\"to_decision_us\":null,\"worst_commit_us\":null,\"per_event\":[",
+                fo->signal, fo->every_ms, fo->events);
+    else
+        fprintf(f,
+                ",\"failover\":{\"signal\":\"%s\",\"every_ms\":%u,\"events\":%u,\"answered\":%u,"
+                "\"to_decision_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},"
+                "\"worst_commit_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},\"per_event\":[",
+                fo->signal, fo->every_ms, fo->events, fo->answered, fo->to_decision_p50,
+                fo->to_decision_p99, fo->to_decision_max, fo->worst_commit_p50,
+                fo->worst_commit_p99, fo->worst_commit_max);
     for (uint32_t i = 0; i < fo->events; i++)
         fprintf(f, "%s[%.1f,%.1f]", i ? "," : "", fo->to_decision_us[i], fo->worst_commit_us[i]);
     fprintf(f, "],\"plot\":{\"event\":%u,\"from_ms\":%d,\"decisions_per_ms\":[", fo->plot_event,

@@ -28,6 +28,7 @@ struct report_failover {
     uint32_t every_ms;
     uint32_t events;               /* signals sent */
     uint32_t answered;             /* events followed by a decision before the run ended */
+    uint32_t hang_ms;              /* the hang timeout: a shorter stop replaces no leader */
     const double *to_decision_us;  /* per event: signal to the first decision; -1 = none */
     const double *worst_commit_us; /* per event: worst commit latency until the next event */
     double to_decision_p50, to_decision_p99, to_decision_max; /* us, over answered events */

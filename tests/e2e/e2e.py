@@ -1256,6 +1256,22 @@ def no_false_hang_at_64_nodes_on_a_small_machine():
     assert doc["hangs"] == 0, (doc["hangs"], doc["leader_changes"])
 
 
+@case
+def failover_that_measured_nothing_says_so():
+    # Before: "0 answered ... p50 0.0 us", a figure that looked measured. A 25 ms stop is under
+    # the hang timeout: the leader is never replaced, so no fail-over happens to be timed.
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        p = run(["--nodes", "5", "--rounds", "20000", "--store", "shm", "--window", "1",
+                 "--failover-every", "50", "--failover-signal", "stop", "--json", f.name])
+        assert p.returncode == 0, (p.returncode, p.stderr)
+        line = [l for l in p.stdout.splitlines() if l.startswith("failover")]
+        assert len(line) == 1 and "none answered" in line[0] and "nothing measured" in line[0] \
+            and "p50" not in line[0], line
+        doc = json.load(open(f.name))
+        assert doc["failover"]["answered"] == 0 and doc["failover"]["to_decision_us"] is None, \
+            doc["failover"]
+
+
 def main():
     global BIN
     BIN = os.path.abspath(sys.argv[1])
