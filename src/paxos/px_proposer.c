@@ -87,10 +87,18 @@ void px_proposer_heard_leader(struct px_node *n, px_ballot_t b, struct px_ready 
     PX_ASSERT(n->leader == px_ballot_node(b));
 }
 
-/* First instance this node does not know decided: phase 1 starts there. */
+/* First instance this node does not know decided: phase 1 starts there. A proposer that is
+ * no learner needs no chosen value (it applies nothing), so it starts past everything it
+ * knows is chosen (chosen_hi: its own decisions, DECIDEs, truncation reports), as a reported
+ * truncation does (note_trunc). Without this, its only knowledge was the DECIDED flags of its
+ * ring, so after a truncation report or a restart its PREPARE asked every acceptor for every
+ * entry above that acceptor's truncation point, decided or not: under rotation each campaign
+ * streamed the whole untruncated log, and with small rings phase 1 outlasted its timeout. */
 static px_inst_t first_undecided(struct px_node *n)
 {
     px_inst_t i = n->fib.applied + 1 > n->base ? n->fib.applied + 1 : n->base;
+    if (!px_has_role(n, n->cfg.id, PX_ROLE_LEARNER) && n->chosen_hi + 1 > i)
+        i = n->chosen_hi + 1;
     PX_ASSERT(i >= n->base);
     PX_ASSERT(i > n->fib.applied);
     for (;;) {

@@ -651,6 +651,33 @@ static void test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campai
     assert_int_equal(ticks_to_campaign_after(1830), behind);
 }
 
+/* Seed 201657 of the simulator (BUGS.md S12): a proposer that is no learner knows what is
+ * chosen from DECIDEs (and truncation reports), not from a state machine; its PREPARE asked
+ * from the first instance its ring did not flag decided, so every acceptor streamed every
+ * entry back again, campaign after campaign. It applies nothing, so it starts past what it
+ * knows is chosen. A learner still asks from its applied index: it needs the values. */
+static void test_proposer_that_is_no_learner_prepares_past_what_it_knows_is_chosen(void **state)
+{
+    (void)state;
+    const px_inst_t chosen = 40;
+    for (int learner = 0; learner <= 1; learner++) {
+        struct px_config cfg = pxu_config(0, 3);
+        cfg.roles[0] = PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR | (learner ? PX_ROLE_LEARNER : 0);
+        struct px_node *n = pxu_node_cfg(&cfg);
+        struct px_ready *r = pxu_ready();
+        struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(1, 1), 0);
+        hb.u.heartbeat.decided_hi = chosen; /* node 0 holds none of these values */
+        px_node_step(n, &hb, r);
+        px_ready_clear(r);
+        px_node_peer_status(n, 1, false, r); /* the leader dies: node 0 ranks first */
+        int k = pxu_find(r, PX_MSG_PREPARE, 0);
+        assert_true(k >= 0);
+        assert_int_equal(r->msgs[k].instance, learner ? 1 : chosen + 1);
+        pxu_free(n);
+        free(r);
+    }
+}
+
 /* An acceptor's promise longer than one call's output bound continues on later calls: the
  * node reports pending work until the stream is out, so its loop does not sleep a tick
  * between the parts (that sleep once cost a fail-over a tick per PX_STEP_OUTPUT_MAX entries). */
@@ -720,6 +747,7 @@ int main(void)
         cmocka_unit_test(
             test_proposer_far_behind_asks_the_next_proposer_to_campaign_when_the_leader_dies),
         cmocka_unit_test(test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campaign),
+        cmocka_unit_test(test_proposer_that_is_no_learner_prepares_past_what_it_knows_is_chosen),
         cmocka_unit_test(
             test_proposer_leader_answers_an_already_applied_resubmission_without_a_slot),
     };
