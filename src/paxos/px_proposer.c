@@ -125,8 +125,8 @@ static bool merge_report(struct px_node *n, px_inst_t i, px_ballot_t ballot,
                          const struct px_value *v, px_inst_t trunc, struct px_ready *out)
 {
     note_trunc(n, trunc);
-    if (i < n->p1_start)
-        return true;
+    if (i < n->p1_start || i < n->base)
+        return true; /* chosen (below the base: truncated here since phase 1 began) */
     struct px_entry *e = px_log_make(n, i, out);
     if (e == NULL)
         return false;
@@ -301,6 +301,11 @@ static void become_leader(struct px_node *n, struct px_ready *out)
 {
     PX_ASSERT(n->state == PX_CANDIDATE);
     PX_ASSERT(n->promise_count >= n->quorum); /* phase 1 done: a quorum promised */
+    /* The base moved past phase 1's start while the promises arrived (a snapshot installed
+     * from a catch-up reply, a truncation hint): every instance below the base is chosen and
+     * its slot is gone, so phase 2 starts at the base. */
+    if (n->p1_start < n->base)
+        n->p1_start = n->base;
     n->state = PX_LEADER;
     n->leader = n->cfg.id;
     n->leader_ballot = n->ballot;

@@ -678,6 +678,36 @@ static void test_proposer_that_is_no_learner_prepares_past_what_it_knows_is_chos
     }
 }
 
+/* Simulator seeds 314601, 347055, 360724: a candidate's ring base moved past its phase-1 start
+ * while its promises arrived (a snapshot installed from a catch-up reply; here the truncation
+ * hint of the deposed leader's heartbeat), and winning asserted base <= commit + 1. Everything
+ * below the base is chosen: phase 2 starts at the base. */
+static void
+test_proposer_candidate_whose_base_moves_during_phase_1_leads_from_the_base(void **state)
+{
+    (void)state;
+    struct px_config cfg = pxu_config(0, 3);
+    cfg.roles[0] = PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR; /* truncates on the hint alone */
+    struct px_node *n = pxu_node_cfg(&cfg);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = tick_until_prepare(n, r, NULL);
+    const px_inst_t chosen = 2 * 64; /* past one truncation step (PX_TRUNCATE_STEP) */
+    struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(0, 1), 0);
+    hb.u.heartbeat.decided_hi = chosen;
+    hb.u.heartbeat.truncate_hint = chosen;
+    px_node_step(n, &hb, r);
+    px_ready_clear(r);
+    promise(n, r, 1, b, 0);
+    assert_true(px_node_is_leader(n));
+    struct px_value v = {.increment = 1, .client_id = 9, .seq = 1};
+    assert_int_equal(px_node_submit(n, &v, r), 0);
+    int k = pxu_find(r, PX_MSG_ACCEPT, 0);
+    assert_true(k >= 0);
+    assert_int_equal(r->msgs[k].instance, chosen + 1); /* nothing at or below the base */
+    pxu_free(n);
+    free(r);
+}
+
 /* An acceptor's promise longer than one call's output bound continues on later calls: the
  * node reports pending work until the stream is out, so its loop does not sleep a tick
  * between the parts (that sleep once cost a fail-over a tick per PX_STEP_OUTPUT_MAX entries). */
@@ -748,6 +778,8 @@ int main(void)
             test_proposer_far_behind_asks_the_next_proposer_to_campaign_when_the_leader_dies),
         cmocka_unit_test(test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campaign),
         cmocka_unit_test(test_proposer_that_is_no_learner_prepares_past_what_it_knows_is_chosen),
+        cmocka_unit_test(
+            test_proposer_candidate_whose_base_moves_during_phase_1_leads_from_the_base),
         cmocka_unit_test(
             test_proposer_leader_answers_an_already_applied_resubmission_without_a_slot),
     };
