@@ -651,28 +651,58 @@ static void test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campai
     assert_int_equal(ticks_to_campaign_after(1830), behind);
 }
 
-/* Seed 201657 of the simulator (BUGS.md S12): a proposer that is no learner knows what is
- * chosen from DECIDEs (and truncation reports), not from a state machine; its PREPARE asked
- * from the first instance its ring did not flag decided, so every acceptor streamed every
- * entry back again, campaign after campaign. It applies nothing, so it starts past what it
- * knows is chosen. A learner still asks from its applied index: it needs the values. */
-static void test_proposer_that_is_no_learner_prepares_past_what_it_knows_is_chosen(void **state)
+/* Seed 201657 of the simulator (BUGS.md S12): a proposer that is no learner knew what is
+ * chosen only from the DECIDED flags of its ring, so its PREPARE asked from the first instance
+ * its ring did not flag, and every acceptor streamed every entry back again, campaign after
+ * campaign. It applies nothing: it starts past what it knows is chosen and some learner holds
+ * (the leader's truncation hint), but not past what no learner may hold -- flags are not
+ * durable on such nodes, and proposing those instances again is how learners learn them once
+ * their holders restarted (starting past all it knew chosen stalled learners for good in one
+ * seed in 2,500). A learner still asks from its applied index + 1: it needs the values. */
+static void test_proposer_that_is_no_learner_prepares_past_what_a_learner_holds(void **state)
 {
     (void)state;
-    const px_inst_t chosen = 40;
+    const px_inst_t chosen = 40, held = 30; /* the hint stays below a truncation step */
+    for (int learner = 0; learner <= 1; learner++) {
+        for (int hint = 0; hint <= 1; hint++) {
+            struct px_config cfg = pxu_config(0, 3);
+            cfg.roles[0] = PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR | (learner ? PX_ROLE_LEARNER : 0);
+            struct px_node *n = pxu_node_cfg(&cfg);
+            struct px_ready *r = pxu_ready();
+            struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(1, 1), 0);
+            hb.u.heartbeat.decided_hi = chosen; /* node 0 holds none of these values */
+            hb.u.heartbeat.truncate_hint = hint ? held : 0;
+            px_node_step(n, &hb, r);
+            px_ready_clear(r);
+            px_node_peer_status(n, 1, false, r); /* the leader dies: node 0 ranks first */
+            int k = pxu_find(r, PX_MSG_PREPARE, 0);
+            assert_true(k >= 0);
+            assert_int_equal(r->msgs[k].instance, learner || !hint ? 1 : held + 1);
+            pxu_free(n);
+            free(r);
+        }
+    }
+}
+
+/* Seeds 201657, 409862, 466399 (BUGS.md S12): a node that is no learner queued every copy of
+ * a request (resubmissions, network duplicates), forwarded them all on every hand-over and
+ * proposed each into an instance of its own; one request was forwarded 23,593 times. It keeps
+ * one copy per request. */
+static void test_proposer_that_is_no_learner_queues_one_copy_per_request(void **state)
+{
+    (void)state;
     for (int learner = 0; learner <= 1; learner++) {
         struct px_config cfg = pxu_config(0, 3);
         cfg.roles[0] = PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR | (learner ? PX_ROLE_LEARNER : 0);
         struct px_node *n = pxu_node_cfg(&cfg);
         struct px_ready *r = pxu_ready();
+        for (uint32_t copy = 0; copy < 3; copy++) /* no leader known: queued */
+            for (uint32_t seq = 1; seq <= 2; seq++)
+                assert_int_equal(submit(n, r, seq), 0);
+        assert_int_equal(pxu_count(r, PX_MSG_CLIENT), 0);
         struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(1, 1), 0);
-        hb.u.heartbeat.decided_hi = chosen; /* node 0 holds none of these values */
-        px_node_step(n, &hb, r);
-        px_ready_clear(r);
-        px_node_peer_status(n, 1, false, r); /* the leader dies: node 0 ranks first */
-        int k = pxu_find(r, PX_MSG_PREPARE, 0);
-        assert_true(k >= 0);
-        assert_int_equal(r->msgs[k].instance, learner ? 1 : chosen + 1);
+        px_node_step(n, &hb, r); /* a leader: the queue goes to it */
+        assert_int_equal(pxu_count(r, PX_MSG_CLIENT), learner ? 6 : 2);
         pxu_free(n);
         free(r);
     }
@@ -777,7 +807,8 @@ int main(void)
         cmocka_unit_test(
             test_proposer_far_behind_asks_the_next_proposer_to_campaign_when_the_leader_dies),
         cmocka_unit_test(test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campaign),
-        cmocka_unit_test(test_proposer_that_is_no_learner_prepares_past_what_it_knows_is_chosen),
+        cmocka_unit_test(test_proposer_that_is_no_learner_prepares_past_what_a_learner_holds),
+        cmocka_unit_test(test_proposer_that_is_no_learner_queues_one_copy_per_request),
         cmocka_unit_test(
             test_proposer_candidate_whose_base_moves_during_phase_1_leads_from_the_base),
         cmocka_unit_test(

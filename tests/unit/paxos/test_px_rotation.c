@@ -252,7 +252,8 @@ static void test_rotation_values_held_after_a_hand_over_never_crowd_out_an_accep
     pxc_free(c);
 }
 
-/* Submits rounds first..last one at a time to whoever leads (as run_rounds). */
+/* Submits rounds first..last one at a time to whoever leads (as run_rounds), with a few ticks
+ * after each: heartbeats carry the learners' acknowledged index (the truncation hint). */
 static void run_rounds_from(struct pxc *c, uint32_t first, uint32_t last)
 {
     for (uint32_t r = first; r <= last; r++) {
@@ -260,6 +261,10 @@ static void run_rounds_from(struct pxc *c, uint32_t first, uint32_t last)
         int l = pxc_leader(c);
         assert_int_equal(pxc_submit(c, (uint16_t)l, 1, r, pxc_fib_number(r - 1)), 0);
         pxc_run(c, 100000);
+        for (uint32_t t = 0; t < 2 * c->cfg.heartbeat_ticks; t++) {
+            pxc_tick_all(c);
+            pxc_run(c, 100000);
+        }
     }
 }
 
