@@ -153,7 +153,9 @@ static_assert((PX_FLAG_LAZY & (PX_FLAG_DECIDED | PX_FLAG_LAST | PX_FLAG_HOPS)) =
  * struct keeps the same frame -- a word at 24, a word at 32, a value at 40..55, a word at 56 --
  * so that each field sits where the single overloaded field of that slot sat before, and the
  * bytes on the wire did not move (the static_asserts below pin every field to its offset).
- *   PREPARE        ballot, instance = first instance the proposer lacks (from)
+ *   PREPARE        ballot, instance = first instance the proposer lacks (from); a proposer that
+ *                  is no learner asks from past what it knows chosen and a learner holds
+ *                  (the truncation hint of the leaders' HEARTBEATs)
  *   PROMISE_ENTRY  ballot, instance i, u.promise_entry
  *   PROMISE        ballot, instance = from, u.promise
  *   NACK           ballot = the acceptor's promised ballot, u.nack

@@ -130,6 +130,7 @@ struct px_node {
     px_ballot_t dec_ballot; /* last DECIDE seen: every instance <= dec_hi chosen by dec_ballot */
     px_inst_t dec_hi, dec_scan;
     px_inst_t ack_sent;     /* applied index last acknowledged to the leader */
+    px_inst_t hint_seen;    /* highest truncation hint heard or sent: a learner holds that far */
     uint32_t catchup_wait;  /* ticks until a new request may go out */
     uint32_t catchup_tries; /* requests since the last progress: alternate leader / learners */
     uint16_t catchup_peer;  /* the peer asked last */

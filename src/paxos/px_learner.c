@@ -366,6 +366,8 @@ void px_learner_heartbeat(struct px_node *n, const struct px_msg *m, struct px_r
 {
     PX_ASSERT(m->type == PX_MSG_HEARTBEAT); /* m->u.heartbeat is this message's part */
     px_inst_t hint = m->u.heartbeat.truncate_hint;
+    if (hint > n->hint_seen)
+        n->hint_seen = hint; /* a fact whoever sent it: learners' state machines got that far */
     px_inst_t limit = hint < n->chosen_hi ? hint : n->chosen_hi;
     if (is_learner(n) && n->fib.applied < limit)
         limit = n->fib.applied;

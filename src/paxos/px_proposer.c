@@ -87,10 +87,23 @@ void px_proposer_heard_leader(struct px_node *n, px_ballot_t b, struct px_ready 
     PX_ASSERT(n->leader == px_ballot_node(b));
 }
 
-/* First instance this node does not know decided: phase 1 starts there. */
+/* First instance this node does not know decided: phase 1 starts there. A proposer that is
+ * no learner applies nothing and needs no chosen value: it also starts past what it knows is
+ * chosen (chosen_hi: its decisions, DECIDEs, truncation reports) and some learner's state
+ * machine holds (hint_seen, the leaders' truncation hint: every live learner applied that
+ * far), so no learner can need it to propose those instances again to learn them. Without
+ * this its only knowledge was the DECIDED flags of its ring: after a truncation report or a
+ * restart its PREPARE asked every acceptor for every entry above that acceptor's truncation
+ * point, decided or not; under rotation each campaign streamed the whole untruncated log
+ * and re-proposed it, and with small rings phase 1 outlasted its timeout. Above the hint it
+ * still asks: decided flags are not durable on nodes that are no learners, so re-proposing
+ * is how a learner that missed those decisions learns them once their holders restarted. */
 static px_inst_t first_undecided(struct px_node *n)
 {
     px_inst_t i = n->fib.applied + 1 > n->base ? n->fib.applied + 1 : n->base;
+    px_inst_t held = n->chosen_hi < n->hint_seen ? n->chosen_hi : n->hint_seen;
+    if (!px_has_role(n, n->cfg.id, PX_ROLE_LEARNER) && held + 1 > i)
+        i = held + 1;
     PX_ASSERT(i >= n->base);
     PX_ASSERT(i > n->fib.applied);
     for (;;) {
@@ -117,8 +130,8 @@ static bool merge_report(struct px_node *n, px_inst_t i, px_ballot_t ballot,
                          const struct px_value *v, px_inst_t trunc, struct px_ready *out)
 {
     note_trunc(n, trunc);
-    if (i < n->p1_start)
-        return true;
+    if (i < n->p1_start || i < n->base)
+        return true; /* chosen (below the base: truncated here since phase 1 began) */
     struct px_entry *e = px_log_make(n, i, out);
     if (e == NULL)
         return false;
@@ -293,6 +306,11 @@ static void become_leader(struct px_node *n, struct px_ready *out)
 {
     PX_ASSERT(n->state == PX_CANDIDATE);
     PX_ASSERT(n->promise_count >= n->quorum); /* phase 1 done: a quorum promised */
+    /* The base moved past phase 1's start while the promises arrived (a snapshot installed
+     * from a catch-up reply, a truncation hint): every instance below the base is chosen and
+     * its slot is gone, so phase 2 starts at the base. */
+    if (n->p1_start < n->base)
+        n->p1_start = n->base;
     n->state = PX_LEADER;
     n->leader = n->cfg.id;
     n->leader_ballot = n->ballot;
@@ -590,6 +608,8 @@ static void send_heartbeat(struct px_node *n, struct px_ready *out)
     m->ballot = n->ballot;
     m->u.heartbeat.decided_hi = n->commit;
     m->u.heartbeat.truncate_hint = hint;
+    if (hint > n->hint_seen)
+        n->hint_seen = hint;
     n->decide_sent = n->commit;
     n->hb_elapsed = 0;
 }
@@ -708,9 +728,29 @@ void px_proposer_peer_down(struct px_node *n, uint16_t peer, struct px_ready *ou
     m->u.takeover.handed_back = 1;
 }
 
+/* True when the request (client_id, seq) of v is already queued here. */
+static bool queued(const struct px_node *n, const struct px_value *v)
+{
+    PX_ASSERT(n->q_len <= PX_QUEUE_MAX);
+    for (uint32_t k = 0; k < n->q_len; k++) {
+        const struct px_value *q = &n->queue[(n->q_head + k) % PX_QUEUE_MAX];
+        if (q->client_id == v->client_id && q->seq == v->seq)
+            return true;
+    }
+    return false;
+}
+
+/* Queues a client value. A node that is no learner keeps one copy per request: it cannot tell
+ * an applied request from a new one (skip_applied needs the state machine), so as leader it
+ * proposed every copy -- a resubmission, a network duplicate -- each into an instance of its
+ * own, and as a follower it forwarded them all on every hand-over. Under rotation the copies
+ * outlived the leaderships and multiplied (seeds 201657, 409862, 466399: one request forwarded
+ * 23,593 times). A learner's leader drops applied copies as it proposes and pays no scan. */
 static int enqueue(struct px_node *n, const struct px_value *v)
 {
     PX_ASSERT(n->q_head < PX_QUEUE_MAX);
+    if (v->client_id != 0 && !px_has_role(n, n->cfg.id, PX_ROLE_LEARNER) && queued(n, v))
+        return 0; /* the copy already queued stands for it */
     if (n->q_len >= PX_QUEUE_MAX)
         return -EAGAIN;
     n->queue[(n->q_head + n->q_len) % PX_QUEUE_MAX] = *v;

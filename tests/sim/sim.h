@@ -224,6 +224,9 @@ struct sim_cc {
     uint64_t crash_at; /* tick the first run is killed; 0 = it ends cleanly */
     uint32_t crashes;
     uint64_t ns_per_tick; /* the client's clock */
+    /* The highest instance a CLIENT_REPLY named, whichever run it reached: chosen, so every
+     * learner must apply that far before the end check (sim_converged). */
+    px_inst_t replied_max;
 };
 
 struct sim {

@@ -163,6 +163,8 @@ void sim_cc_step(struct sim *s)
 void sim_cc_receive(struct sim *s, const struct px_msg *m)
 {
     struct sim_cc *cc = &s->cc;
+    if (m->instance > cc->replied_max)
+        cc->replied_max = m->instance;
     if (cc->phase != SIM_CC_DONE)
         (void)client_decided(&cc->cl, &m->u.client_reply.value, m->instance, sim_cc_now_ns(s));
 }

@@ -651,6 +651,93 @@ static void test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campai
     assert_int_equal(ticks_to_campaign_after(1830), behind);
 }
 
+/* Seed 201657 of the simulator (BUGS.md S12): a proposer that is no learner knew what is
+ * chosen only from the DECIDED flags of its ring, so its PREPARE asked from the first instance
+ * its ring did not flag, and every acceptor streamed every entry back again, campaign after
+ * campaign. It applies nothing: it starts past what it knows is chosen and some learner holds
+ * (the leader's truncation hint), but not past what no learner may hold -- flags are not
+ * durable on such nodes, and proposing those instances again is how learners learn them once
+ * their holders restarted (starting past all it knew chosen stalled learners for good in one
+ * seed in 2,500). A learner still asks from its applied index + 1: it needs the values. */
+static void test_proposer_that_is_no_learner_prepares_past_what_a_learner_holds(void **state)
+{
+    (void)state;
+    const px_inst_t chosen = 40, held = 30; /* the hint stays below a truncation step */
+    for (int learner = 0; learner <= 1; learner++) {
+        for (int hint = 0; hint <= 1; hint++) {
+            struct px_config cfg = pxu_config(0, 3);
+            cfg.roles[0] = PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR | (learner ? PX_ROLE_LEARNER : 0);
+            struct px_node *n = pxu_node_cfg(&cfg);
+            struct px_ready *r = pxu_ready();
+            struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(1, 1), 0);
+            hb.u.heartbeat.decided_hi = chosen; /* node 0 holds none of these values */
+            hb.u.heartbeat.truncate_hint = hint ? held : 0;
+            px_node_step(n, &hb, r);
+            px_ready_clear(r);
+            px_node_peer_status(n, 1, false, r); /* the leader dies: node 0 ranks first */
+            int k = pxu_find(r, PX_MSG_PREPARE, 0);
+            assert_true(k >= 0);
+            assert_int_equal(r->msgs[k].instance, learner || !hint ? 1 : held + 1);
+            pxu_free(n);
+            free(r);
+        }
+    }
+}
+
+/* Seeds 201657, 409862, 466399 (BUGS.md S12): a node that is no learner queued every copy of
+ * a request (resubmissions, network duplicates), forwarded them all on every hand-over and
+ * proposed each into an instance of its own; one request was forwarded 23,593 times. It keeps
+ * one copy per request. */
+static void test_proposer_that_is_no_learner_queues_one_copy_per_request(void **state)
+{
+    (void)state;
+    for (int learner = 0; learner <= 1; learner++) {
+        struct px_config cfg = pxu_config(0, 3);
+        cfg.roles[0] = PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR | (learner ? PX_ROLE_LEARNER : 0);
+        struct px_node *n = pxu_node_cfg(&cfg);
+        struct px_ready *r = pxu_ready();
+        for (uint32_t copy = 0; copy < 3; copy++) /* no leader known: queued */
+            for (uint32_t seq = 1; seq <= 2; seq++)
+                assert_int_equal(submit(n, r, seq), 0);
+        assert_int_equal(pxu_count(r, PX_MSG_CLIENT), 0);
+        struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(1, 1), 0);
+        px_node_step(n, &hb, r); /* a leader: the queue goes to it */
+        assert_int_equal(pxu_count(r, PX_MSG_CLIENT), learner ? 6 : 2);
+        pxu_free(n);
+        free(r);
+    }
+}
+
+/* Simulator seeds 314601, 347055, 360724: a candidate's ring base moved past its phase-1 start
+ * while its promises arrived (a snapshot installed from a catch-up reply; here the truncation
+ * hint of the deposed leader's heartbeat), and winning asserted base <= commit + 1. Everything
+ * below the base is chosen: phase 2 starts at the base. */
+static void
+test_proposer_candidate_whose_base_moves_during_phase_1_leads_from_the_base(void **state)
+{
+    (void)state;
+    struct px_config cfg = pxu_config(0, 3);
+    cfg.roles[0] = PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR; /* truncates on the hint alone */
+    struct px_node *n = pxu_node_cfg(&cfg);
+    struct px_ready *r = pxu_ready();
+    px_ballot_t b = tick_until_prepare(n, r, NULL);
+    const px_inst_t chosen = 2 * 64; /* past one truncation step (PX_TRUNCATE_STEP) */
+    struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 1, 0, px_ballot_make(0, 1), 0);
+    hb.u.heartbeat.decided_hi = chosen;
+    hb.u.heartbeat.truncate_hint = chosen;
+    px_node_step(n, &hb, r);
+    px_ready_clear(r);
+    promise(n, r, 1, b, 0);
+    assert_true(px_node_is_leader(n));
+    struct px_value v = {.increment = 1, .client_id = 9, .seq = 1};
+    assert_int_equal(px_node_submit(n, &v, r), 0);
+    int k = pxu_find(r, PX_MSG_ACCEPT, 0);
+    assert_true(k >= 0);
+    assert_int_equal(r->msgs[k].instance, chosen + 1); /* nothing at or below the base */
+    pxu_free(n);
+    free(r);
+}
+
 /* An acceptor's promise longer than one call's output bound continues on later calls: the
  * node reports pending work until the stream is out, so its loop does not sleep a tick
  * between the parts (that sleep once cost a fail-over a tick per PX_STEP_OUTPUT_MAX entries). */
@@ -720,6 +807,10 @@ int main(void)
         cmocka_unit_test(
             test_proposer_far_behind_asks_the_next_proposer_to_campaign_when_the_leader_dies),
         cmocka_unit_test(test_proposer_behind_by_more_than_the_campaign_lag_defers_its_campaign),
+        cmocka_unit_test(test_proposer_that_is_no_learner_prepares_past_what_a_learner_holds),
+        cmocka_unit_test(test_proposer_that_is_no_learner_queues_one_copy_per_request),
+        cmocka_unit_test(
+            test_proposer_candidate_whose_base_moves_during_phase_1_leads_from_the_base),
         cmocka_unit_test(
             test_proposer_leader_answers_an_already_applied_resubmission_without_a_slot),
     };

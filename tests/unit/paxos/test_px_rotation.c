@@ -252,6 +252,60 @@ static void test_rotation_values_held_after_a_hand_over_never_crowd_out_an_accep
     pxc_free(c);
 }
 
+/* Submits rounds first..last one at a time to whoever leads (as run_rounds), with a few ticks
+ * after each: heartbeats carry the learners' acknowledged index (the truncation hint). */
+static void run_rounds_from(struct pxc *c, uint32_t first, uint32_t last)
+{
+    for (uint32_t r = first; r <= last; r++) {
+        assert_true(pxc_until(c, pxc_has_leader, NULL, 200));
+        int l = pxc_leader(c);
+        assert_int_equal(pxc_submit(c, (uint16_t)l, 1, r, pxc_fib_number(r - 1)), 0);
+        pxc_run(c, 100000);
+        for (uint32_t t = 0; t < 2 * c->cfg.heartbeat_ticks; t++) {
+            pxc_tick_all(c);
+            pxc_run(c, 100000);
+        }
+    }
+}
+
+/* Seed 201657 of the simulator (BUGS.md S12): proposers that are not learners, rotation every
+ * 2 decisions, the only learner restarted from its state machine (its promises report every
+ * instance <= applied truncated, hence chosen). A proposer that is no learner knew what is
+ * chosen only from the DECIDED flags of its ring: phase 1 skipped the reported-truncated
+ * instances but never flagged them, so each later PREPARE again started at the ring's base,
+ * and every acceptor that had not truncated streamed its whole log back. The work of each
+ * campaign grew with the log; with 8-slot rings phase 1 outlasted its timeout, campaign after
+ * campaign. It starts phase 1 past what it knows is chosen. */
+static void
+test_rotation_proposers_that_are_not_learners_do_not_restream_the_chosen_log(void **state)
+{
+    (void)state;
+    uint64_t roles[4] = {PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER, PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR,
+                         PX_ROLE_PROPOSER, PX_ROLE_ACCEPTOR};
+    const uint32_t before = 20, rounds = 60, rotate = 2;
+    struct pxc *c = pxc_new(4, roles, 1, rotate);
+    pxc_campaign(c, 1);
+    pxc_run(c, 100000);
+    run_rounds_from(c, 1, before);
+    pxc_crash(c, 0); /* the learner restarts from its state machine: base = applied + 1 */
+    pxc_start_node(c, 0);
+    pxc_crash(c, 2); /* the proposer that is only a proposer restarts with an empty ring */
+    pxc_start_node(c, 2);
+    uint64_t entries0 = c->sent_by_type[PX_MSG_PROMISE_ENTRY];
+    uint64_t campaigns0 = px_node_stats(c->node[2].px)->campaigns;
+    run_rounds_from(c, before + 1, rounds);
+    assert_int_equal(pxc_applied_requests(c, 0), rounds);
+    uint64_t campaigns = px_node_stats(c->node[2].px)->campaigns - campaigns0;
+    uint64_t entries = c->sent_by_type[PX_MSG_PROMISE_ENTRY] - entries0;
+    assert_true(campaigns >= (rounds - before) / rotate / 2 - 1); /* it did rotate */
+    /* Nodes 1 and 2 take turns: about 2 x campaigns phase 1s, each of which may report from
+     * each of the three acceptors the one instance (window 1) the last leader left in flight,
+     * never the chosen log: before, each of node 2's campaigns streamed everything from
+     * instance 1 from nodes 1 and 3 (1,000 entries here, growing with the log). */
+    assert_true(entries <= 3 * 2 * campaigns);
+    pxc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +317,8 @@ int main(void)
             test_rotation_leader_keeps_deciding_a_long_accepted_range_while_handing_over),
         cmocka_unit_test(test_rotation_successor_far_behind_hands_the_takeover_back),
         cmocka_unit_test(test_rotation_values_held_after_a_hand_over_never_crowd_out_an_accept),
+        cmocka_unit_test(
+            test_rotation_proposers_that_are_not_learners_do_not_restream_the_chosen_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
