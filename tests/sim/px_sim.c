@@ -47,6 +47,7 @@ struct sim_run_opts {
     uint32_t nodes, rounds; /* 0 = drawn from the seed */
     bool trace;
     bool role_changes; /* also move proposer/learner roles during the chaos phase */
+    bool amnesia;      /* also lose one acceptor's store while it is down (sim_forget) */
     bool no_faults;    /* a clean run: same pool and load, nothing injected */
     const char *argv0;
 };
@@ -111,6 +112,9 @@ static void sim_draw_config(struct sim_rng *r, const struct sim_run_opts *o, str
 struct sim_mix {
     double partition, crash, lag, roles;
     struct sim_rng role_rng; /* own stream: seeds without role changes replay unchanged */
+    double amnesia;
+    struct sim_rng amnesia_rng; /* own stream, like role_rng */
+    uint64_t forget_at;         /* the tick an eligible acceptor is crashed and loses its store */
     uint32_t chaos_ticks;
     uint64_t heal_at; /* tick the current partition ends; 0 = none */
     bool partitioned;
@@ -192,6 +196,62 @@ static void sim_partition(struct sim *s)
     }
 }
 
+/* A restarted node whose store was lost votes again as an acceptor with no memory of its
+ * promises: the planted bug the checker must catch (`agreement`). */
+#ifdef PX_SIM_BUG_BLANK_ACCEPTOR_VOTES
+static const bool sim_blank_restarts = true;
+#else
+static const bool sim_blank_restarts = false;
+#endif
+
+/* --amnesia: node j just crashed; perhaps its store is lost too. At most one node per seed,
+ * an acceptor that is no learner, and only where the others keep a majority of the acceptors, a
+ * proposer and a learner (the pool goes on without it for good). */
+static void sim_forget(struct sim *s, struct sim_mix *x, uint16_t j)
+{
+    if (x->amnesia == 0.0 || s->node[j].up || !sim_rng_chance(&x->amnesia_rng, x->amnesia))
+        return;
+    uint32_t acc = 0, others_p = 0, others_l = 0;
+    for (uint16_t k = 0; k < s->n; k++) {
+        if (s->node[k].forgot)
+            return;
+        acc += (s->cfg.roles[k] & PX_ROLE_ACCEPTOR) != 0;
+        others_p += k != j && (s->cfg.roles[k] & PX_ROLE_PROPOSER);
+        others_l += k != j && (s->cfg.roles[k] & PX_ROLE_LEARNER);
+    }
+    /* Not a learner: a learner down for good holds truncation back (the leader's hint is the
+     * lowest index every learner has acknowledged) and may be the only one that can serve a
+     * catch-up; the pool would stall, which is not what this fault is about. */
+    if ((s->cfg.roles[j] & (PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER)) != PX_ROLE_ACCEPTOR || acc < 3 ||
+        others_p == 0 || others_l == 0)
+        return;
+    sim_store_wipe(s, j);
+    s->node[j].forgot = true;
+    s->faults[SIM_F_AMNESIA]++;
+    if (s->trace)
+        fprintf(s->out, "t=%llu %u lost its store%s\n", (unsigned long long)s->now, j,
+                sim_blank_restarts ? " (it will vote again blank)" : " (kept down for good)");
+}
+
+/* --amnesia: at forget_at, an acceptor that is no learner (the first from a drawn start) is
+ * crashed if it is up, and may lose its store (sim_forget). */
+static void sim_chaos_amnesia(struct sim *s, struct sim_mix *x)
+{
+    if (x->amnesia == 0.0 || s->now != x->forget_at)
+        return;
+    uint16_t j = (uint16_t)sim_rng_below(&x->amnesia_rng, s->n);
+    for (uint16_t k = 0; k < s->n; k++, j = (uint16_t)((j + 1) % s->n))
+        if ((s->cfg.roles[j] & (PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER)) == PX_ROLE_ACCEPTOR) {
+            if (s->node[j].up)
+                sim_crash(s, j);
+            double p = x->amnesia;
+            x->amnesia = 1.0; /* this crash is the one that loses the store */
+            sim_forget(s, x, j);
+            x->amnesia = p;
+            return;
+        }
+}
+
 static void sim_chaos(struct sim *s, struct sim_mix *x)
 {
     struct sim_rng *r = &s->rng;
@@ -207,7 +267,7 @@ static void sim_chaos(struct sim *s, struct sim_mix *x)
     }
     for (uint16_t j = 0; j < s->n; j++) { /* a dead node comes back after a random downtime */
         struct sim_node *nd = &s->node[j];
-        if (nd->up)
+        if (nd->up || (nd->forgot && !sim_blank_restarts))
             continue;
         if (nd->restart_at == 0) {
             nd->restart_at = s->now + 1 + sim_rng_below(r, 100);
@@ -221,6 +281,7 @@ static void sim_chaos(struct sim *s, struct sim_mix *x)
         if (s->last_leader != PX_NODE_NONE && sim_rng_chance(r, 0.4))
             j = s->last_leader; /* the leader is the interesting victim */
         sim_crash(s, j);
+        sim_forget(s, x, j);
     }
     if (sim_rng_chance(r, x->lag)) {
         struct sim_node *nd = &s->node[sim_rng_below(r, s->n)];
@@ -256,7 +317,8 @@ static void sim_heal_all(struct sim *s)
     s->lat_max = s->lat_min; /* FIFO links again, like the rings (no jitter reordering) */
     for (uint16_t j = 0; j < s->n; j++) {
         s->node[j].restart_at = 0;
-        sim_restart(s, j);
+        if (!s->node[j].forgot || sim_blank_restarts)
+            sim_restart(s, j);
         s->node[j].lag = 0;
     }
     if (s->trace)
@@ -309,10 +371,18 @@ static void sim_run_seed(struct sim *s, const struct sim_run_opts *o)
         x.role_rng.s = s->opt.seed ^ 0x5eed0f0e1e5ull;
         x.roles = sim_uniform(&x.role_rng, 0.001, 0.01);
     }
+    if (o->amnesia && !o->no_faults) {
+        x.amnesia_rng.s = s->opt.seed ^ 0xa3e5e1aull;
+        x.amnesia = sim_uniform(&x.amnesia_rng, 0.2, 0.8);
+        x.forget_at = 1 + sim_rng_below(&x.amnesia_rng, x.chaos_ticks);
+        if (x.crash < 0.003) /* a lost store needs a crash to happen to */
+            x.crash = 0.003;
+    }
     struct sim_bounds b = sim_bounds_of(s, &x);
     while (s->now < x.chaos_ticks && s->viol == SIM_V_NONE && sim_within_work(s, &b)) {
         sim_chaos(s, &x);
         sim_chaos_roles(s, &x);
+        sim_chaos_amnesia(s, &x);
         sim_tick(s, true, true, true);
     }
     if (s->viol != SIM_V_NONE)
@@ -342,6 +412,8 @@ static void sim_print_replay(FILE *f, const struct sim_run_opts *o, uint64_t see
         fprintf(f, " --rounds %u", o->rounds);
     if (o->role_changes)
         fprintf(f, " --role-changes");
+    if (o->amnesia)
+        fprintf(f, " --amnesia");
     if (o->no_faults)
         fprintf(f, " --no-faults");
     fprintf(f, "\n");
@@ -384,6 +456,26 @@ static void sim_trace_config(uint64_t seed, const struct px_config *c, const str
     printf("\n");
 }
 
+/* --amnesia: a lost store is drawn only for an acceptor that is no learner (sim_forget); so
+ * that most pools have one, one acceptor that learns gives up learning where another learner
+ * stays (its own stream: the pool is otherwise the seed's). */
+static void sim_amnesia_roles(uint64_t seed, struct px_config *c)
+{
+    struct sim_rng r = {seed ^ 0x1ea4e4ull};
+    uint32_t learners = 0;
+    for (uint16_t j = 0; j < c->nodes; j++) {
+        learners += (c->roles[j] & PX_ROLE_LEARNER) != 0;
+        if ((c->roles[j] & (PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER)) == PX_ROLE_ACCEPTOR)
+            return; /* one already */
+    }
+    uint16_t j = (uint16_t)sim_rng_below(&r, c->nodes);
+    for (uint16_t k = 0; k < c->nodes && learners >= 2; k++, j = (uint16_t)((j + 1) % c->nodes))
+        if ((c->roles[j] & PX_ROLE_ACCEPTOR) && (c->roles[j] & PX_ROLE_LEARNER)) {
+            c->roles[j] &= ~(uint64_t)PX_ROLE_LEARNER;
+            return;
+        }
+}
+
 /* Runs one seed; returns its violation kind and adds its fault counts to totals. */
 static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64_t *totals,
                              bool report)
@@ -394,6 +486,8 @@ static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64
     struct sim_load load;
     sim_draw_config(&r, o, &cfg);
     sim_draw_load(&r, o, &cfg, &load);
+    if (o->amnesia)
+        sim_amnesia_roles(seed, &cfg);
     if (sim_init(&s, &cfg, seed, stdout, o->trace) != 0) {
         fprintf(stderr, "px_sim: out of memory\n");
         exit(3);
@@ -479,8 +573,10 @@ static void sim_usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: px_sim --seed S [--trace] [--nodes N] [--rounds R] [--role-changes] [--no-faults]\n"
-        "       px_sim --seeds N [--from S] [--expect-violation KIND] [--role-changes]\n"
+        "usage: px_sim --seed S [--trace] [--nodes N] [--rounds R] [--role-changes] [--amnesia]\n"
+        "              [--no-faults]\n"
+        "       px_sim --seeds N [--from S] [--expect-violation KIND] [--role-changes] "
+        "[--amnesia]\n"
         "       px_sim --script FILE [--trace] [--rewrite]\n"
         "KIND: agreement validity exactly-once promise persist order state liveness "
         "final assert client\n");
@@ -521,6 +617,9 @@ static int sim_parse_opt(struct sim_cli *cli, int c)
         return 0;
     case 'r':
         cli->o.role_changes = true;
+        return 0;
+    case 'a':
+        cli->o.amnesia = true;
         return 0;
     case 'z':
         cli->o.no_faults = true;
@@ -564,6 +663,7 @@ int main(int argc, char **argv)
         {"rewrite", no_argument, NULL, 'w'},
         {"expect-violation", required_argument, NULL, 'e'},
         {"role-changes", no_argument, NULL, 'r'},
+        {"amnesia", no_argument, NULL, 'a'},
         {"no-faults", no_argument, NULL, 'z'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},

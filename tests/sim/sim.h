@@ -68,6 +68,7 @@ enum sim_fault {
     SIM_F_LAGGED,       /* broadcast reads that reported "lagged, missed = k" */
     SIM_F_HANG,         /* hung-consumer episodes: a live node that stops reading for a while */
     SIM_F_CLIENT_CRASH, /* the supervisor's client killed; a continued run resolves its doubt */
+    SIM_F_AMNESIA,      /* --amnesia: a node's store lost while it was down */
     SIM_F_COUNT,
 };
 extern const char *const sim_fault_names[SIM_F_COUNT];
@@ -165,6 +166,10 @@ struct sim_node {
     uint64_t hang_until;         /* a hung consumer: not run before this tick */
     uint64_t hang_from;
     struct sim_store st;
+    /* --amnesia: its store was lost while it was down. The pool keeps it down for good, as the
+     * supervisor refuses a data dir whose store is missing (an acceptor must never vote with a
+     * memory it does not have); PX_SIM_BUG_BLANK_ACCEPTOR_VOTES restarts it blank instead. */
+    bool forgot;
     px_inst_t last_applied; /* of this incarnation's apply stream */
     bool was_leader;
     uint32_t lag;          /* 0 = normal; k = processes every k-th tick, few messages */
@@ -349,6 +354,8 @@ uint32_t sim_tp_queued_to(struct transport *t, uint16_t to);
 
 /* sim_store.c */
 struct store *sim_store_open(struct sim *s, uint16_t id);
+/* Loses everything node id's store holds (a deleted file): it is a fresh store again. */
+void sim_store_wipe(struct sim *s, uint16_t id);
 
 /* sim_check.c */
 void sim_violate(struct sim *s, enum sim_viol kind, const char *fmt, ...)

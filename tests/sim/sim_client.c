@@ -182,7 +182,7 @@ void sim_cc_check_final(struct sim *s)
     uint64_t g = c->base + c->rounds;
     uint64_t want = client_fib(g + 1);
     for (uint16_t j = 0; j < s->n && s->viol == SIM_V_NONE; j++) {
-        if (!(s->cfg.roles[j] & PX_ROLE_LEARNER))
+        if (!(s->cfg.roles[j] & PX_ROLE_LEARNER) || (s->node[j].forgot && !s->node[j].up))
             continue;
         const struct px_fib *f = px_node_fib(s->node[j].px);
         enum client_table t = client_table_check(f, g);

@@ -178,6 +178,15 @@ static const struct store_ops sim_store_ops = {
     .close = sim_store_close,
 };
 
+void sim_store_wipe(struct sim *s, uint16_t id)
+{
+    struct sim_store *st = &s->node[id].st;
+    PX_ASSERT(!s->node[id].up);
+    free(st->acc);
+    free(st->dec);
+    memset(st, 0, sizeof(*st));
+}
+
 struct store *sim_store_open(struct sim *s, uint16_t id)
 {
     struct sim_store_handle *h = malloc(sizeof(*h));

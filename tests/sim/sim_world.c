@@ -18,7 +18,7 @@
 const char *const sim_fault_names[SIM_F_COUNT] = {
     "drops",       "duplicates", "reorders",       "delays",         "partitions",   "crashes",
     "restarts",    "lagging",    "leader changes", "rotations",      "role changes", "ring full",
-    "outbox full", "lagged",     "hangs",          "client crashes",
+    "outbox full", "lagged",     "hangs",          "client crashes", "lost stores",
 };
 
 /* --- PRNG (splitmix64: tiny, full period, good enough for fault draws) --- */
@@ -601,7 +601,7 @@ bool sim_converged(const struct sim *s, bool all)
     for (uint16_t j = 0; j < s->n; j++) {
         if (!(s->cfg.roles[j] & PX_ROLE_LEARNER))
             continue;
-        if (!s->node[j].up && all)
+        if (!s->node[j].up && all && !s->node[j].forgot)
             return false;
         if (!s->node[j].up)
             continue;
