@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The longest part of a bad PAXOS_LOG value echoed in the error line: a level name has at most
@@ -14,12 +15,17 @@
 
 int log_level_current = LOG_ERROR;
 char log_who[32] = "supervisor";
+/* PAXOS_LOG_TIME=1: every line starts with CLOCK_MONOTONIC seconds, one clock for every process
+ * of the machine, so a fail-over can be timed step by step from the lines alone. */
+static int log_time;
 
 static const char *const log_names[] = {"error", "info", "debug", "trace"};
 
 int log_init(const char *who)
 {
     snprintf(log_who, sizeof(log_who), "%s", who);
+    const char *t = getenv("PAXOS_LOG_TIME");
+    log_time = t != NULL && strcmp(t, "1") == 0;
     const char *v = getenv("PAXOS_LOG");
     if (v == NULL || v[0] == '\0') {
         log_level_current = LOG_ERROR;
@@ -48,7 +54,13 @@ void log_set_node(unsigned id, unsigned incarnation)
 void log_line(const char *fmt, ...)
 {
     char line[LOG_LINE_MAX];
-    int n = snprintf(line, sizeof(line), "paxos-shm[%s]: ", log_who);
+    int n = 0;
+    if (log_time) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        n = snprintf(line, sizeof(line), "%lld.%06ld ", (long long)now.tv_sec, now.tv_nsec / 1000);
+    }
+    n += snprintf(line + n, sizeof(line) - (size_t)n, "paxos-shm[%s]: ", log_who);
     if (n < 0 || (size_t)n >= sizeof(line) - 1)
         return;
     va_list ap;
