@@ -210,6 +210,8 @@ int store_registry_run_begin(struct store_registry *r, struct store_run *run);
  * Precondition: decided <= submitted, and submitted never decreases. */
 int store_registry_run_update(struct store_registry *r, const struct store_run *run);
 void store_registry_close(struct store_registry *r);
+/* Removes dir's registry.db and its companions (a registry this run made and must not leave). */
+void store_registry_remove(const char *dir);
 const char *store_registry_errmsg(const struct store_registry *r);
 
 #endif

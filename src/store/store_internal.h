@@ -96,6 +96,15 @@ void store_sq_wal_hold(sqlite3 *db);
 /* Writes the gathered appends to the OS and ends the hold: SQLITE_OK, or the VFS's error code
  * with errno set (sticky: every later use of the WAL fails too). */
 int store_sq_wal_flush(sqlite3 *db);
+/* Stringifies a macro's value into SQL text. */
+#define STORE_SQ_STR_(x) #x
+#define STORE_SQ_STR(x)  STORE_SQ_STR_(x)
+/* Sets meta's key to value (inserting it when absent); returns 0 or a mapped code. */
+int store_sq_meta_set(sqlite3 *db, const char *path, const char *key, int64_t value, char *err,
+                      size_t err_len);
+/* Removes the database file path and its -wal, -shm and -journal companions (what is not there
+ * is fine). */
+void store_sq_remove_db(const char *path);
 /* Runs one SQL text without results; returns 0 or a mapped code with err filled. */
 int store_sq_exec(sqlite3 *db, const char *path, const char *sql, char *err, size_t err_len);
 /* One recorded property of a store file and the code returned when it differs. */

@@ -14,9 +14,6 @@
 
 #include "store_internal.h"
 
-#define REG_STR_(x) #x
-#define REG_STR(x)  REG_STR_(x)
-
 struct store_registry {
     sqlite3 *db;
     uint16_t nodes;
@@ -130,10 +127,7 @@ static int reg_pool_id(struct store_registry *r)
     if (id == 0)
         id = 1;
     r->pool_id = (int64_t)id;
-    char sql[96];
-    snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta VALUES('pool_id', %lld)",
-             (long long)r->pool_id);
-    return store_sq_exec(r->db, r->path, sql, r->err, sizeof(r->err));
+    return store_sq_meta_set(r->db, r->path, "pool_id", r->pool_id, r->err, sizeof(r->err));
 }
 
 static int reg_setup(struct store_registry *r)
@@ -153,10 +147,8 @@ static int reg_setup(struct store_registry *r)
     if (rc == 0)
         rc = store_sq_exec(r->db, r->path, reg_schema_3, r->err, sizeof(r->err));
     if (rc == 0 && found != STORE_REG_LAYOUT_VERSION)
-        rc = store_sq_exec(r->db, r->path,
-                           "UPDATE meta SET value = " REG_STR(
-                               STORE_REG_LAYOUT_VERSION) " WHERE key = 'layout_version'",
-                           r->err, sizeof(r->err));
+        rc = store_sq_meta_set(r->db, r->path, "layout_version", STORE_REG_LAYOUT_VERSION, r->err,
+                               sizeof(r->err));
     if (rc == 0)
         rc = reg_pool_id(r);
     r->fresh = fresh;
@@ -366,6 +358,13 @@ int store_registry_know(struct store_registry *r, uint16_t id, px_ballot_t promi
     int code = sq == SQLITE_DONE ? 0 : reg_fail(r, "update stores", sq);
     sqlite3_reset(r->st_known_put);
     return code;
+}
+
+void store_registry_remove(const char *dir)
+{
+    char path[STORE_NAME_MAX];
+    snprintf(path, sizeof(path), "%s/registry.db", dir);
+    store_sq_remove_db(path);
 }
 
 void store_registry_close(struct store_registry *r)

@@ -37,9 +37,6 @@
 #include "ipc/check.h"
 #include "store_internal.h"
 
-#define STORE_SQ_STR_(x) #x
-#define STORE_SQ_STR(x)  STORE_SQ_STR_(x)
-
 /* Wait this long for a file lock held by another process (e.g. the previous incarnation of
  * this node still exiting) before returning -EBUSY. */
 #define STORE_BUSY_MS 2000
@@ -360,6 +357,15 @@ static int sq_pragmas(sqlite3 *db, const char *path, enum store_sync sync, bool 
 /* The files sqlite may create beside a database: a link in their place would be followed out
  * of the data directory. */
 static const char *const sq_companions[] = {"", "-wal", "-shm", "-journal"};
+
+void store_sq_remove_db(const char *path)
+{
+    for (size_t i = 0; i < sizeof(sq_companions) / sizeof(sq_companions[0]); i++) {
+        char name[STORE_NAME_MAX + 16];
+        snprintf(name, sizeof(name), "%s%s", path, sq_companions[i]);
+        (void)unlink(name);
+    }
+}
 
 int store_sq_refuse_links(const char *path, char *err, size_t err_len)
 {
@@ -704,6 +710,20 @@ static int sq_checksum_log(struct store_sq *q)
     return code;
 }
 
+int store_sq_meta_set(sqlite3 *db, const char *path, const char *key, int64_t value, char *err,
+                      size_t err_len)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta VALUES('%s', %lld)", key,
+             (long long)value);
+    return store_sq_exec(db, path, sql, err, err_len);
+}
+
+static int sq_meta_set(struct store_sq *q, const char *key, int64_t value)
+{
+    return store_sq_meta_set(q->db, q->base.name, key, value, q->base.err, sizeof(q->base.err));
+}
+
 /* Layout 2 or 3 -> 4: the crc columns and the checksums of the rows already there. */
 static int sq_upgrade(struct store_sq *q)
 {
@@ -723,19 +743,8 @@ static int sq_upgrade(struct store_sq *q)
     if (rc == 0)
         rc = sq_checksum_log(q);
     if (rc == 0)
-        rc = store_sq_exec(q->db, q->base.name,
-                           "UPDATE meta SET value = " STORE_SQ_STR(
-                               STORE_SQ_NODE_LAYOUT_VERSION) " WHERE key = 'layout_version'",
-                           err, len);
+        rc = sq_meta_set(q, "layout_version", STORE_SQ_NODE_LAYOUT_VERSION);
     return rc;
-}
-
-static int sq_meta_set(struct store_sq *q, const char *key, int64_t value)
-{
-    char sql[128];
-    snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta VALUES('%s', %lld)", key,
-             (long long)value);
-    return store_sq_exec(q->db, q->base.name, sql, q->base.err, sizeof(q->base.err));
 }
 
 /* The identity stamps (store.h: struct store_params): a store of another pool is -EXDEV, one

@@ -155,6 +155,16 @@ static int check_node(struct sup *s, uint16_t i, const struct store_ident *id,
     return 0;
 }
 
+/* Reads node i's store into *id: 0, or -1 with the store's line printed. */
+static int peek(const struct sup *s, uint16_t i, struct store_ident *id)
+{
+    char err[STORE_ERR_MAX] = "";
+    if (store_sqlite_peek(s->env.data_dir, i, (uint16_t)s->cfg->nodes, id, err, sizeof(err)) == 0)
+        return 0;
+    fprintf(stderr, "paxos-shm: %s\n", err);
+    return -1;
+}
+
 static int registry_failed(struct sup *s)
 {
     fprintf(stderr, "paxos-shm: %s\n", store_registry_errmsg(s->env.registry));
@@ -183,11 +193,8 @@ int sup_identity_check(struct sup *s)
         all.local[i] = sup_net_local(s, i);
         if (!all.local[i])
             continue;
-        char err[STORE_ERR_MAX] = "";
-        if (store_sqlite_peek(e->data_dir, i, nodes, &all.id[i], err, sizeof(err)) != 0) {
-            fprintf(stderr, "paxos-shm: %s\n", err);
+        if (peek(s, i, &all.id[i]) != 0)
             return refuse(s);
-        }
         if (store_registry_known(e->registry, i, &all.known[i]) != 0)
             return registry_failed(s);
     }
@@ -212,13 +219,8 @@ void sup_identity_note(struct sup *s)
     uint16_t nodes = (uint16_t)s->cfg->nodes;
     for (uint16_t i = 0; i < nodes; i++) {
         struct store_ident id;
-        char err[STORE_ERR_MAX] = "";
-        if (!sup_net_local(s, i))
+        if (!sup_net_local(s, i) || peek(s, i, &id) != 0) /* the next run says so too */
             continue;
-        if (store_sqlite_peek(e->data_dir, i, nodes, &id, err, sizeof(err)) != 0) {
-            fprintf(stderr, "paxos-shm: %s\n", err); /* the next run will say so too */
-            continue;
-        }
         if (id.exists && id.pool_id == e->pool_id &&
             store_registry_know(e->registry, i, id.promised, id.hwm) != 0) {
             fprintf(stderr, "paxos-shm: %s\n", store_registry_errmsg(e->registry));

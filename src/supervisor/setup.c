@@ -267,14 +267,8 @@ void sup_teardown(struct sup *s)
         store_registry_close(e->registry);
         e->registry = NULL;
     }
-    if (e->discard_registry) {
-        static const char *const parts[] = {"", "-wal", "-shm", "-journal"};
-        for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
-            char path[PATH_MAX + 32];
-            snprintf(path, sizeof(path), "%s/registry.db%s", e->data_dir, parts[k]);
-            (void)unlink(path);
-        }
-    }
+    if (e->discard_registry)
+        store_registry_remove(e->data_dir);
     if (e->lock_fd >= 0)
         close(e->lock_fd); /* the nodes are gone */
     e->lock_fd = -1;
