@@ -102,6 +102,15 @@ struct px_value {
 };
 /* A request (client_id, seq) as one 64-bit word (the digest chain): seq in the low 32 bits. */
 #define PX_REQUEST_CLIENT_SHIFT 32
+/* Bit 31 of client_id belongs to the caller, not to the request's identity: the node driver sets
+ * it on a command longer than the 8 bytes of `increment`, whose bytes travel and are stored
+ * beside the value (node/payload.h). The core never reads it except to mask it off: the request
+ * is (px_value_client(v), seq), so client ids are < 2^31. */
+#define PX_VALUE_PAYLOAD 0x80000000u
+static inline uint32_t px_value_client(const struct px_value *v)
+{
+    return v->client_id & ~PX_VALUE_PAYLOAD;
+}
 
 enum px_role {
     PX_ROLE_PROPOSER = 1u << 0,

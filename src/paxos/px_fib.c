@@ -56,7 +56,7 @@ static struct px_dedup *dedup_slot(struct px_fib *f, uint32_t client_id)
 /* Records (client_id, seq) as applied; returns true if it already was. */
 static bool dedup_check_and_set(struct px_fib *f, const struct px_value *v)
 {
-    struct px_dedup *d = dedup_slot(f, v->client_id);
+    struct px_dedup *d = dedup_slot(f, px_value_client(v));
     if (v->seq < d->seq_low)
         return true;
     while (v->seq - d->seq_low >= PX_DEDUP_SPAN)
@@ -75,11 +75,11 @@ static bool dedup_check_and_set(struct px_fib *f, const struct px_value *v)
 bool px_fib_seen(const struct px_fib *f, const struct px_value *v)
 {
     PX_ASSERT(v != NULL);
-    if (v->client_id == 0)
+    if (px_value_client(v) == 0)
         return false;
     for (uint32_t i = 0; i < PX_CLIENTS_MAX; i++) {
         const struct px_dedup *d = &f->clients[i];
-        if (d->client_id != v->client_id)
+        if (d->client_id != px_value_client(v))
             continue;
         if (v->seq < d->seq_low)
             return true;
@@ -96,7 +96,7 @@ bool px_fib_apply(struct px_fib *f, px_inst_t instance, const struct px_value *v
 #endif
     if (instance > f->applied)
         f->applied = instance;
-    if (v->client_id == 0)
+    if (px_value_client(v) == 0)
         return false; /* no-op: fills a gap, changes nothing but applied */
     if (dedup_check_and_set(f, v))
         return true;
@@ -105,7 +105,7 @@ bool px_fib_apply(struct px_fib *f, px_inst_t instance, const struct px_value *v
     /* splitmix64's finalizer: a cheap full-avalanche mix for the digest chain */
     f->digest = px_mix64(f->digest ^ instance);
     f->digest =
-        px_mix64(f->digest ^ (((uint64_t)v->client_id << PX_REQUEST_CLIENT_SHIFT) | v->seq));
+        px_mix64(f->digest ^ (((uint64_t)px_value_client(v) << PX_REQUEST_CLIENT_SHIFT) | v->seq));
     f->digest = px_mix64(f->digest ^ v->increment);
     PX_ASSERT(f->applied >= instance);
     PX_ASSERT(px_fib_seen(f, v)); /* applied at most once from now on */

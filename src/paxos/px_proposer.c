@@ -734,7 +734,7 @@ static bool queued(const struct px_node *n, const struct px_value *v)
     PX_ASSERT(n->q_len <= PX_QUEUE_MAX);
     for (uint32_t k = 0; k < n->q_len; k++) {
         const struct px_value *q = &n->queue[(n->q_head + k) % PX_QUEUE_MAX];
-        if (q->client_id == v->client_id && q->seq == v->seq)
+        if (px_value_client(q) == px_value_client(v) && q->seq == v->seq)
             return true;
     }
     return false;

@@ -47,9 +47,10 @@ static struct px_value value_of(const struct client *c, uint64_t round, uint64_t
 
 static uint64_t round_of(const struct client *c, const struct px_value *v)
 {
-    if (v->client_id == 0 || v->client_id > CLIENT_IDS || v->seq == 0)
+    uint32_t id = px_value_client(v);
+    if (id == 0 || id > CLIENT_IDS || v->seq == 0)
         return 0;
-    uint64_t g = (uint64_t)(v->seq - 1) * CLIENT_IDS + v->client_id;
+    uint64_t g = (uint64_t)(v->seq - 1) * CLIENT_IDS + id;
     if (g <= c->base || g > c->base + c->rounds)
         return 0;
     return g - c->base;
