@@ -330,8 +330,10 @@ int driver_init(struct driver *d, const struct driver_config *cfg, const struct 
     return 0;
 }
 
-static void load_rec(void *ctx, const struct px_rec *r)
+static void load_rec(void *ctx, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
 {
+    (void)cmd;
+    (void)cmd_len;
     px_node_load_rec(ctx, r);
 }
 

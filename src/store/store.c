@@ -68,11 +68,10 @@ void store_emit_truncate(px_inst_t truncated, store_each_fn each, void *ctx)
     memset(&r, 0, sizeof(r));
     r.type = PX_REC_TRUNCATE;
     r.instance = truncated;
-    each(ctx, &r);
+    each(ctx, &r, NULL, 0);
 }
 
-int store_load(struct store *s, struct px_durable *d,
-               void (*each)(void *ctx, const struct px_rec *r), void *ctx)
+int store_load(struct store *s, struct px_durable *d, store_each_fn each, void *ctx)
 {
     STORE_ASSERT(s != NULL && d != NULL);
     STORE_ASSERT(!s->in_batch);

@@ -90,12 +90,14 @@ struct store;
 int store_open(const struct store_params *p, struct store **out, char *err, size_t err_len);
 
 /* Loads the durable state: promised ballot and fib snapshot into *d (zero for a fresh store),
- * then calls each(ctx, rec): first one TRUNCATE with the truncation point when entries were
- * truncated (px_node_load_rec learns its log base from it), then every accepted and decided
- * entry kept, in instance order (for one instance, ACCEPTED before DECIDED). each may be NULL.
- * Call it outside a batch. */
+ * then calls each(ctx, rec, cmd, cmd_len): first one TRUNCATE with the truncation point when
+ * entries were truncated (px_node_load_rec learns its log base from it), then every accepted and
+ * decided entry kept, in instance order (for one instance, ACCEPTED before DECIDED). cmd/cmd_len
+ * are the record's command bytes, valid only during the call: no store keeps any yet, so they
+ * are NULL and 0. each may be NULL. Call it outside a batch. */
 int store_load(struct store *s, struct px_durable *d,
-               void (*each)(void *ctx, const struct px_rec *r), void *ctx);
+               void (*each)(void *ctx, const struct px_rec *r, const void *cmd, uint32_t cmd_len),
+               void *ctx);
 
 /* Starts a batch. Precondition: no batch is open. */
 int store_begin(struct store *s);

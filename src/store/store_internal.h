@@ -32,7 +32,8 @@ void store_assert_fail(const char *expr, const char *file, int line);
 #define STORE_SQ_NODE_LAYOUT_VERSION 4
 #define STORE_SQ_NODE_LAYOUT_OLDEST  2
 
-typedef void (*store_each_fn)(void *ctx, const struct px_rec *r);
+/* store_load's callback (store.h): cmd/cmd_len are the record's command bytes or NULL/0. */
+typedef void (*store_each_fn)(void *ctx, const struct px_rec *r, const void *cmd, uint32_t cmd_len);
 
 /* Hands the truncation point to a loader (store_load's first record), when there is one. */
 void store_emit_truncate(px_inst_t truncated, store_each_fn each, void *ctx);

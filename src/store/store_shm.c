@@ -319,14 +319,14 @@ static void shm_emit(struct store_shm *m, const struct shm_copy *c, store_each_f
         r.instance = c->instance;
         r.ballot = c->acc_ballot;
         r.value = c->acc_value;
-        each(ctx, &r);
+        each(ctx, &r, NULL, 0);
     }
     if (c->flags & SHM_DECIDED) {
         memset(&r, 0, sizeof(r));
         r.type = PX_REC_DECIDED;
         r.instance = c->instance;
         r.value = c->dec_value;
-        each(ctx, &r);
+        each(ctx, &r, NULL, 0);
     }
     (void)m;
 }

@@ -961,7 +961,7 @@ static void sq_emit(struct sq_loaded *all, size_t len, store_each_fn each, void 
         bool last_of_group = i + 1 == len || all[i + 1].rec.instance != all[i].rec.instance ||
                              all[i + 1].rec.type != all[i].rec.type;
         if (last_of_group && each != NULL)
-            each(ctx, &all[i].rec);
+            each(ctx, &all[i].rec, NULL, 0);
     }
 }
 

@@ -118,11 +118,11 @@ static int sim_store_load(struct store *base, struct px_durable *d, store_each_f
                                .instance = i,
                                .ballot = st->acc[i].ballot,
                                .value = st->acc[i].value};
-            each(ctx, &r);
+            each(ctx, &r, NULL, 0);
         }
         if (st->dec[i].ballot != 0) {
             struct px_rec r = {.type = PX_REC_DECIDED, .instance = i, .value = st->dec[i].value};
-            each(ctx, &r);
+            each(ctx, &r, NULL, 0);
         }
     }
     return 0;

@@ -54,9 +54,11 @@ static void add(struct px_ready *r, uint8_t type, px_inst_t i)
 }
 
 static px_inst_t loaded_max;
-static void note_max(void *ctx, const struct px_rec *r)
+static void note_max(void *ctx, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
 {
     (void)ctx;
+    (void)cmd;
+    (void)cmd_len;
     if (r->type == PX_REC_ACCEPTED && r->instance > loaded_max)
         loaded_max = r->instance;
 }

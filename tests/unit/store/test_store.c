@@ -130,9 +130,11 @@ static void fx_path(const struct fx *f, char *out, size_t len)
 
 /* ---- records ---- */
 
-static void collect(void *ctx, const struct px_rec *r)
+static void collect(void *ctx, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
 {
     struct loaded *l = ctx;
+    assert_null(cmd); /* no store keeps command bytes yet */
+    assert_int_equal(cmd_len, 0);
     assert_true(l->n < LOADED_MAX);
     l->recs[l->n++] = *r;
 }

@@ -53,9 +53,11 @@ static int open_store(struct store **s, char *err, size_t len)
     return store_open(&p, s, err, len);
 }
 
-static void collect(void *ctx, const struct px_rec *r)
+static void collect(void *ctx, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
 {
     struct loaded *l = ctx;
+    assert_null(cmd); /* the shm store keeps no command bytes */
+    assert_int_equal(cmd_len, 0);
     assert_true(l->n < LOADED_MAX);
     l->recs[l->n++] = *r;
 }
