@@ -108,7 +108,38 @@ int store_put(struct store *s, const struct px_rec *r)
         return s->failed;
     STORE_ASSERT(s->in_batch);
     STORE_ASSERT(r->type >= PX_REC_PROMISE && r->type <= PX_REC_TRUNCATE);
+    if ((r->type == PX_REC_ACCEPTED || r->type == PX_REC_DECIDED) && cmd_has_payload(&r->value))
+        return store_sticky(s, store_fail(s, -EINVAL,
+                                          "store_put: the value of instance %llu carries a command"
+                                          " longer than 8 bytes (its bytes would be lost; use"
+                                          " store_put_cmd)",
+                                          (unsigned long long)r->instance));
     return store_sticky(s, s->ops->put(s, r));
+}
+
+int store_put_cmd(struct store *s, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
+{
+    STORE_ASSERT(s != NULL && r != NULL);
+    if (s->failed != 0)
+        return s->failed;
+    STORE_ASSERT(s->in_batch);
+    if (r->type != PX_REC_ACCEPTED && r->type != PX_REC_DECIDED)
+        return store_sticky(s, store_fail(s, -EINVAL,
+                                          "store_put_cmd: record type %u of instance %llu carries"
+                                          " no command (only ACCEPTED and DECIDED do)",
+                                          (unsigned)r->type, (unsigned long long)r->instance));
+    if (!cmd_has_payload(&r->value))
+        return store_sticky(s, store_fail(s, -EINVAL,
+                                          "store_put_cmd: the value of instance %llu has no command"
+                                          " bytes (PX_VALUE_PAYLOAD not set; use store_put)",
+                                          (unsigned long long)r->instance));
+    if (cmd_len > CMD_BYTES_MAX || (cmd == NULL && cmd_len > 0))
+        return store_sticky(s, store_fail(s, -EINVAL,
+                                          "store_put_cmd: command of instance %llu: %u bytes%s"
+                                          " (at most %u)",
+                                          (unsigned long long)r->instance, (unsigned)cmd_len,
+                                          cmd == NULL ? " at NULL" : "", (unsigned)CMD_BYTES_MAX));
+    return store_sticky(s, s->ops->put_cmd(s, r, cmd, cmd_len));
 }
 
 int store_put_fib(struct store *s, const struct px_fib *f)

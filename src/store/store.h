@@ -2,7 +2,8 @@
  *
  * "An acceptor records its intended response in stable storage before it sends it" (Paxos Made
  * Simple, section 2.3). The node loop calls, per batch of inbound messages:
- *   store_begin, store_put for every record of px_ready.recs, store_put_fib with the applied
+ *   store_begin, store_put for every record of px_ready.recs (store_put_cmd for one whose value
+ *   carries a command longer than 8 bytes, with its bytes), store_put_fib with the applied
  *   state, store_commit, and only when store_commit returned 0 does it send the messages.
  * One batch is one transaction (group commit): after a crash (SIGKILL at any instruction) a
  * reopened store holds every committed batch and nothing of an uncommitted one.
@@ -21,6 +22,11 @@
  * entries (instance, ballot, value; a later ACCEPTED of the same instance replaces it) and the
  * decided entries (instance, value). TRUNCATE t drops every entry <= t; a record of an instance
  * <= the truncation point is ignored (it is dropped, by definition).
+ * Commands (common/cmd.h): a value whose client_id has PX_VALUE_PAYLOAD set is a command longer
+ * than 8 bytes; its first 8 bytes are in `increment` and its whole bytes (at most CMD_BYTES_MAX)
+ * are kept with the ACCEPTED or DECIDED record that carries it (store_put_cmd) and handed back
+ * with it by store_load; a later ACCEPTED of the instance replaces them too. Only the sqlite
+ * backend keeps them; the shm backend refuses them (-EMSGSIZE).
  *
  * Error codes (every failure also leaves one line in store_errmsg / err naming the file or the
  * area and the cause):
@@ -37,6 +43,7 @@
  *   -EBUSY   the sqlite file is held by another live process
  *   -ELOOP   a store file (or its -wal, -shm or -journal companion) is a symbolic link: never
  *            followed, so a store never writes outside its data directory
+ *   -EMSGSIZE  a command's bytes the backend cannot keep: the shm store keeps none
  *   -EXDEV   the sqlite store belongs to another pool (its pool id is not params.pool_id)
  *   -ESTALE  the sqlite store was last opened by a later run than params.epoch
  *   -EIO     any other I/O or database error;   -ENOMEM  out of memory
@@ -56,6 +63,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/cmd.h"
 #include "px.h"
 
 /* Longest error line kept by a store (a path plus a cause). */
@@ -92,17 +100,27 @@ int store_open(const struct store_params *p, struct store **out, char *err, size
 /* Loads the durable state: promised ballot and fib snapshot into *d (zero for a fresh store),
  * then calls each(ctx, rec, cmd, cmd_len): first one TRUNCATE with the truncation point when
  * entries were truncated (px_node_load_rec learns its log base from it), then every accepted and
- * decided entry kept, in instance order (for one instance, ACCEPTED before DECIDED). cmd/cmd_len
- * are the record's command bytes, valid only during the call: no store keeps any yet, so they
- * are NULL and 0. each may be NULL. Call it outside a batch. */
+ * decided entry kept, in instance order (for one instance, ACCEPTED before DECIDED). For a record
+ * whose value has PX_VALUE_PAYLOAD, cmd (never NULL) and cmd_len are its whole command bytes as
+ * given to store_put_cmd, valid only during the call; for any other record they are NULL and 0.
+ * each may be NULL. Call it outside a batch. */
 int store_load(struct store *s, struct px_durable *d,
                void (*each)(void *ctx, const struct px_rec *r, const void *cmd, uint32_t cmd_len),
                void *ctx);
 
 /* Starts a batch. Precondition: no batch is open. */
 int store_begin(struct store *s);
-/* Adds one record (PROMISE, ACCEPTED, DECIDED, TRUNCATE) to the open batch. */
+/* Adds one record (PROMISE, ACCEPTED, DECIDED, TRUNCATE) to the open batch. An ACCEPTED or
+ * DECIDED whose value has PX_VALUE_PAYLOAD goes through store_put_cmd: here it fails with
+ * -EINVAL (its bytes would be lost). */
 int store_put(struct store *s, const struct px_rec *r);
+/* Adds one ACCEPTED or DECIDED record whose value has PX_VALUE_PAYLOAD to the open batch, with
+ * its whole command bytes cmd[0..cmd_len) (cmd may be NULL when cmd_len is 0), copied before it
+ * returns. -EINVAL (and a line) for a value without the flag, another record type, cmd_len >
+ * CMD_BYTES_MAX or a NULL cmd of cmd_len > 0; -EMSGSIZE when the backend cannot keep the bytes
+ * (shm: never). Like store_put, a record of an instance <= the truncation point is ignored, and
+ * a failure breaks the store. */
+int store_put_cmd(struct store *s, const struct px_rec *r, const void *cmd, uint32_t cmd_len);
 /* Sets the state machine snapshot kept with the open batch. */
 int store_put_fib(struct store *s, const struct px_fib *f);
 /* Commits the open batch: durable (per sync mode) when it returns 0. */

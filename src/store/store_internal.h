@@ -29,7 +29,10 @@ void store_assert_fail(const char *expr, const char *file, int line);
  * with one line). */
 /* 4 adds the row checksums (crc columns) and the identity (meta pool_id, epoch); a file of 2 or 3
  * gains them at its first open. */
-#define STORE_SQ_NODE_LAYOUT_VERSION 4
+/* 5: a packed record whose value has PX_VALUE_PAYLOAD is followed by its command's length and
+ * bytes. A file of 4 holds no such record (client ids were below 2^31) and is raised to 5 as it
+ * is; one of 2 or 3 gains the checksums first. */
+#define STORE_SQ_NODE_LAYOUT_VERSION 5
 #define STORE_SQ_NODE_LAYOUT_OLDEST  2
 
 /* store_load's callback (store.h): cmd/cmd_len are the record's command bytes or NULL/0. */
@@ -42,6 +45,8 @@ struct store_ops {
     int (*load)(struct store *s, struct px_durable *d, store_each_fn each, void *ctx);
     int (*begin)(struct store *s);
     int (*put)(struct store *s, const struct px_rec *r);
+    /* r is an ACCEPTED or DECIDED with PX_VALUE_PAYLOAD, cmd_len <= CMD_BYTES_MAX (checked). */
+    int (*put_cmd)(struct store *s, const struct px_rec *r, const void *cmd, uint32_t cmd_len);
     int (*put_fib)(struct store *s, const struct px_fib *f);
     int (*commit)(struct store *s);
     void (*close)(struct store *s); /* frees the backend and s */

@@ -17,6 +17,8 @@
  *     so the next batch C + 1 never mistakes them for its own.
  * Bound: live instances are (truncated, truncated + entries_max]; an instance beyond that finds
  * its slot held by a live instance and fails with -ENOSPC.
+ * Commands longer than 8 bytes (store_put_cmd) are not kept: -EMSGSIZE (a slot holds a value's
+ * 8 bytes; the sqlite store keeps the rest).
  *
  * Damage (a stray write into the segment, garbage) is detected and named, never taken for
  * content or for a full ring: -EBADMSG with a line saying "damaged". Every committed piece
@@ -478,6 +480,16 @@ static int shm_put(struct store *s, const struct px_rec *r)
     return -EINVAL;
 }
 
+/* A slot has room for a value's 8 bytes, not for a command's: the bytes would have to live
+ * beside the ring, with their own crash-safe publication. */
+static int shm_put_cmd(struct store *s, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
+{
+    (void)r;
+    (void)cmd;
+    (void)cmd_len;
+    return store_fail(s, -EMSGSIZE, "commands longer than 8 bytes need the sqlite store");
+}
+
 static int shm_put_fib(struct store *s, const struct px_fib *f)
 {
     shm_of(s)->batch.fib = *f;
@@ -507,6 +519,7 @@ static const struct store_ops shm_ops = {
     .load = shm_load,
     .begin = shm_begin,
     .put = shm_put,
+    .put_cmd = shm_put_cmd,
     .put_fib = shm_put_fib,
     .commit = shm_commit,
     .close = shm_close,

@@ -9,23 +9,31 @@
  * CRC-32C of its other columns (sq_state_crc, sq_log_crc), checked at load: a row changed
  * outside paxos-shm (an UPDATE through the sqlite3 shell, bit rot that leaves the file well
  * formed) is -EBADMSG naming the file and the row, never loaded. A file of layout 2 or 3 gets
- * the column and the checksums of its rows when it is first opened (layout 4).
+ * the column and the checksums of its rows when it is first opened (layout 4); a file of layout
+ * 4 is raised to 5 by its meta alone (none of its records carries a command).
  * A batch's ACCEPTED records are one row (kind 3) and its DECIDED records another (kind 4):
  * `recs` packs them one after the other, each as varints of the differences from the record
  * before it (instance, and ballot for ACCEPTED), the increment as 8 bytes, the client id, and
  * the difference of the seq: about 12 bytes where a fixed layout takes 32, so a batch's commit
- * writes fewer pages (sq_enc_rec). Kinds 1 and 2 are version 2's fixed layout (struct
+ * writes fewer pages (sq_enc_rec). A record whose client id has PX_VALUE_PAYLOAD (a command
+ * longer than 8 bytes, store_put_cmd) is followed by the command's length as a varint and its
+ * bytes (layout 5), covered by the row's crc like the rest; a length over CMD_BYTES_MAX or past
+ * the end of the row is -EBADMSG at load. Kinds 1 and 2 are version 2's fixed layout (struct
  * sq_packed, native byte order), still read from a version-2 file.
  * One row per batch instead of one per record is what makes group commit pay: a node writes
  * a few hundred records per batch, and sqlite's cost is per statement and per page, not per
- * byte. A later ACCEPTED of the same instance supersedes an earlier one (later batch wins at
- * load). DECIDED stays separate from ACCEPTED: a learner need not be an acceptor, and the chosen
- * value may differ from the value this acceptor accepted at a lower ballot, which phase 1 must
- * still report. TRUNCATE t deletes the rows whose `last` <= t; load skips instances <= t.
- * u64 values are stored as their int64 bit pattern.
+ * byte. A later ACCEPTED of the same instance supersedes an earlier one, bytes and all (later
+ * batch wins at load). DECIDED stays separate from ACCEPTED: a learner need not be an acceptor,
+ * and the chosen value may differ from the value this acceptor accepted at a lower ballot, which
+ * phase 1 must still report.
+ * TRUNCATE t deletes the rows whose `last` <= t; load skips instances <= t. u64 values are
+ * stored as their int64 bit pattern.
  *
- * Per batch the records, the promised ballot, truncation point and fib are kept in memory and
- * written at commit: at most two INSERTs and one UPDATE per batch. */
+ * Per batch the records (with their commands' bytes), the promised ballot, truncation point and
+ * fib are kept in memory and written at commit: at most two INSERTs and one UPDATE per batch.
+ * At load the records are gathered and sorted first; a command's bytes are read from their row
+ * (incremental blob I/O) only for the record that is handed out, one command in memory at a
+ * time. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -69,10 +77,15 @@ enum {
 
 /* Longest packed record: four varints of at most 10 bytes and the 8-byte increment. */
 #define SQ_REC_BYTES_MAX 48
+/* Longest varint (a command's length). */
+#define SQ_VARINT_MAX 10
+/* A batch buffer grown past this by commands is given back at the end of the batch rather than
+ * kept for the next one (records alone take about 12 bytes each). */
+#define SQ_BUF_KEEP_BYTES ((size_t)4 << 20)
 
 /* The records of the open batch, one growing buffer per kind (grown by doubling, so a node
- * reallocates only while its batches are still getting bigger). prev is the record before the
- * next one (zero at the start of a row). */
+ * reallocates only while its batches are still getting bigger; commands may need more at once).
+ * prev is the record before the next one (zero at the start of a row). */
 struct sq_buf {
     unsigned char *bytes;
     size_t len, cap;
@@ -101,6 +114,23 @@ static struct store_sq *sq_of(struct store *s)
 {
     STORE_ASSERT(s->kind == STORE_SQLITE);
     return (struct store_sq *)(void *)s;
+}
+
+/* Empties b for the next row of its kind. */
+static void sq_buf_restart(struct sq_buf *b)
+{
+    *b = (struct sq_buf){.bytes = b->bytes, .cap = b->cap};
+}
+
+/* Empties b at the end of a batch; a buffer commands grew past SQ_BUF_KEEP_BYTES is freed. */
+static void sq_buf_end(struct sq_buf *b)
+{
+    if (b->cap > SQ_BUF_KEEP_BYTES) {
+        free(b->bytes);
+        b->bytes = NULL;
+        b->cap = 0;
+    }
+    sq_buf_restart(b);
 }
 
 /* ---- the packing of log records (layout 3) ---- */
@@ -725,7 +755,7 @@ static int sq_meta_set(struct store_sq *q, const char *key, int64_t value)
 }
 
 /* Layout 2 or 3 -> 4: the crc columns and the checksums of the rows already there. */
-static int sq_upgrade(struct store_sq *q)
+static int sq_add_checksums(struct store_sq *q)
 {
     char *err = q->base.err;
     size_t len = sizeof(q->base.err);
@@ -742,6 +772,14 @@ static int sq_upgrade(struct store_sq *q)
         rc = store_sq_exec(q->db, q->base.name, sql, err, len);
     if (rc == 0)
         rc = sq_checksum_log(q);
+    return rc;
+}
+
+/* A file of an older layout -> this one: 2 or 3 gain the checksums (4); 4 -> 5 changes no row (a
+ * layout-4 record never has PX_VALUE_PAYLOAD: client ids were below 2^31), only the version. */
+static int sq_upgrade(struct store_sq *q, int64_t from)
+{
+    int rc = from < 4 ? sq_add_checksums(q) : 0;
     if (rc == 0)
         rc = sq_meta_set(q, "layout_version", STORE_SQ_NODE_LAYOUT_VERSION);
     return rc;
@@ -831,7 +869,7 @@ static int sq_setup(struct store_sq *q, const struct store_params *p)
     /* An older file keeps its rows (read in their layout), gains their checksums and gets rows
      * of this one. */
     if (rc == 0 && version != STORE_SQ_NODE_LAYOUT_VERSION)
-        rc = sq_upgrade(q);
+        rc = sq_upgrade(q, version);
     if (rc == 0)
         rc = sq_stamp(q, p);
     if (rc == 0)
@@ -865,10 +903,13 @@ static void sq_close(struct store *s)
     free(q);
 }
 
-/* One loaded record: its place in commit order decides which ACCEPTED of an instance wins. */
+/* One loaded record: its place in commit order decides which ACCEPTED of an instance wins. A
+ * record with a command names where its bytes are (read when it is handed out). */
 struct sq_loaded {
     struct px_rec rec;
     uint64_t order;
+    int64_t row;               /* the log row (batch) holding its command bytes */
+    uint32_t cmd_off, cmd_len; /* the bytes' offset in that row's recs, and their length */
 };
 
 static int sq_loaded_cmp(const void *pa, const void *pb)
@@ -887,9 +928,15 @@ struct sq_load_acc {
     size_t len, cap;
 };
 
+/* Where a loaded record's command bytes are: row 0 for a record without a command. */
+struct sq_cmd_at {
+    int64_t row;
+    uint32_t off, len;
+};
+
 /* Appends one record above the truncation point to acc. */
 static int sq_load_add(struct store_sq *q, struct sq_load_acc *acc, const struct sq_packed *rec,
-                       bool accepted)
+                       bool accepted, struct sq_cmd_at at)
 {
     if (rec->instance <= q->truncated)
         return 0;
@@ -910,6 +957,9 @@ static int sq_load_add(struct store_sq *q, struct sq_load_acc *acc, const struct
     l->rec.value.client_id = rec->client_id;
     l->rec.value.seq = rec->seq;
     l->order = acc->len;
+    l->row = at.row;
+    l->cmd_off = at.off;
+    l->cmd_len = at.len;
     return 0;
 }
 
@@ -938,6 +988,7 @@ static int sq_load_row(struct store_sq *q, sqlite3_stmt *st, struct sq_load_acc 
     struct sq_packed prev = {0}, rec;
     int rc = 0;
     while (rc == 0 && at < end) {
+        struct sq_cmd_at cmd = {0, 0, 0};
         if (v2) {
             memcpy(&rec, at, sizeof(rec));
             at += sizeof(rec);
@@ -945,24 +996,99 @@ static int sq_load_row(struct store_sq *q, sqlite3_stmt *st, struct sq_load_acc 
             return store_fail(&q->base, -EBADMSG, "log row of kind %d: record at byte %td is cut",
                               kind, at - p);
         }
+        if ((rec.client_id & PX_VALUE_PAYLOAD) != 0) {
+            uint64_t len = 0;
+            bool has_len = !v2 && sq_get_varint(&at, end, &len);
+            if (!has_len || len > CMD_BYTES_MAX || len > (uint64_t)(end - at)) {
+                const char *why = v2                    ? "is in a layout-2 row, which holds none"
+                                  : !has_len            ? "has no length"
+                                  : len > CMD_BYTES_MAX ? "is longer than CMD_BYTES_MAX"
+                                                        : "runs past the end of the row";
+                return store_fail(&q->base, -EBADMSG,
+                                  "row %lld of table log (instances %lld..%lld): the command of"
+                                  " instance %llu %s (length %llu, %td bytes left)",
+                                  (long long)batch, (long long)sqlite3_column_int64(st, 3),
+                                  (long long)sqlite3_column_int64(st, 4),
+                                  (unsigned long long)rec.instance, why, (unsigned long long)len,
+                                  end - at);
+            }
+            cmd = (struct sq_cmd_at){batch, (uint32_t)(at - p), (uint32_t)len};
+            at += len;
+        }
         prev = rec;
-        rc = sq_load_add(q, acc, &rec, accepted);
+        rc = sq_load_add(q, acc, &rec, accepted, cmd);
     }
     return rc;
 }
 
-/* Emits, in instance order, the last ACCEPTED and the last DECIDED of every instance. */
-static void sq_emit(struct sq_loaded *all, size_t len, store_each_fn each, void *ctx)
+/* Reads the command bytes of loaded records from their log rows, one at a time. */
+struct sq_cmd_reader {
+    sqlite3_blob *blob; /* open on row `row`, or NULL */
+    int64_t row;
+    unsigned char *buf;
+    size_t cap;
+};
+
+/* Where a zero-length command points: a record with a command always gets a non-NULL cmd. */
+static const unsigned char sq_no_bytes[1];
+
+/* Reads l's command bytes into rd->buf (grown as needed); *out points at them. */
+static int sq_read_cmd(struct store_sq *q, struct sq_cmd_reader *rd, const struct sq_loaded *l,
+                       const void **out)
+{
+    *out = sq_no_bytes;
+    if (l->cmd_len == 0)
+        return 0;
+    int rc = SQLITE_OK;
+    if (rd->blob == NULL)
+        rc = sqlite3_blob_open(q->db, "main", "log", "recs", l->row, 0, &rd->blob);
+    else if (rd->row != l->row)
+        rc = sqlite3_blob_reopen(rd->blob, l->row);
+    if (rc != SQLITE_OK)
+        return sq_fail(q, "opening a log row to read a command", rc);
+    rd->row = l->row;
+    if (l->cmd_len > rd->cap) {
+        unsigned char *grown = realloc(rd->buf, l->cmd_len);
+        if (grown == NULL)
+            return store_fail(&q->base, -ENOMEM, "out of memory for a command of %u bytes",
+                              (unsigned)l->cmd_len);
+        rd->buf = grown;
+        rd->cap = l->cmd_len;
+    }
+    rc = sqlite3_blob_read(rd->blob, rd->buf, (int)l->cmd_len, (int)l->cmd_off);
+    if (rc != SQLITE_OK)
+        return sq_fail(q, "reading a command from the log", rc);
+    *out = rd->buf;
+    return 0;
+}
+
+/* Emits, in instance order, the last ACCEPTED and the last DECIDED of every instance, each with
+ * its command's bytes. */
+static int sq_emit(struct store_sq *q, struct sq_loaded *all, size_t len, store_each_fn each,
+                   void *ctx)
 {
     if (len == 0)
-        return; /* all is NULL: qsort must not see it */
+        return 0; /* all is NULL: qsort must not see it */
     qsort(all, len, sizeof(*all), sq_loaded_cmp);
-    for (size_t i = 0; i < len; i++) {
+    struct sq_cmd_reader rd = {0};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < len; i++) {
         bool last_of_group = i + 1 == len || all[i + 1].rec.instance != all[i].rec.instance ||
                              all[i + 1].rec.type != all[i].rec.type;
-        if (last_of_group && each != NULL)
-            each(ctx, &all[i].rec, NULL, 0);
+        if (!last_of_group)
+            continue;
+        const void *cmd = NULL;
+        uint32_t cmd_len = 0;
+        if (cmd_has_payload(&all[i].rec.value)) {
+            rc = sq_read_cmd(q, &rd, &all[i], &cmd);
+            cmd_len = all[i].cmd_len;
+        }
+        if (rc == 0)
+            each(ctx, &all[i].rec, cmd, cmd_len);
     }
+    sqlite3_blob_close(rd.blob);
+    free(rd.buf);
+    return rc;
 }
 
 static int sq_load(struct store *s, struct px_durable *d, store_each_fn each, void *ctx)
@@ -983,12 +1109,12 @@ static int sq_load(struct store *s, struct px_durable *d, store_each_fn each, vo
         rc = sq_load_row(q, st, &acc);
     if (rc == 0 && step != SQLITE_DONE)
         rc = sq_fail(q, "reading the log", step);
+    sqlite3_finalize(st);
     if (rc == 0) {
         store_emit_truncate(q->truncated, each, ctx);
-        sq_emit(acc.all, acc.len, each, ctx);
+        rc = sq_emit(q, acc.all, acc.len, each, ctx);
     }
     free(acc.all);
-    sqlite3_finalize(st);
     return rc;
 }
 
@@ -997,19 +1123,24 @@ static int sq_begin(struct store *s)
     struct store_sq *q = sq_of(s);
     q->state_dirty = false;
     for (int k = 0; k < 2; k++)
-        q->buf[k] = (struct sq_buf){.bytes = q->buf[k].bytes, .cap = q->buf[k].cap};
+        sq_buf_end(&q->buf[k]);
     return sq_step(q, q->st_begin, "begin");
 }
 
-static int sq_put_entry(struct store_sq *q, const struct px_rec *r)
+static int sq_put_entry(struct store_sq *q, const struct px_rec *r, const void *cmd,
+                        uint32_t cmd_len)
 {
     bool accepted = r->type == PX_REC_ACCEPTED;
     struct sq_buf *b = &q->buf[accepted ? 0 : 1];
-    if (b->cap - b->len < SQ_REC_BYTES_MAX) {
+    bool has_cmd = cmd_has_payload(&r->value);
+    size_t need = SQ_REC_BYTES_MAX + (has_cmd ? SQ_VARINT_MAX + (size_t)cmd_len : 0);
+    if (b->cap - b->len < need) {
         size_t want = b->cap ? b->cap * 2 : 16 * 1024;
+        if (want < b->len + need)
+            want = b->len + need;
         unsigned char *grown = realloc(b->bytes, want);
         if (grown == NULL)
-            return store_fail(&q->base, -ENOMEM, "out of memory for the batch");
+            return store_fail(&q->base, -ENOMEM, "out of memory for the batch (%zu bytes)", want);
         b->bytes = grown;
         b->cap = want;
     }
@@ -1025,6 +1156,12 @@ static int sq_put_entry(struct store_sq *q, const struct px_rec *r)
         .seq = r->value.seq,
     };
     b->len += sq_enc_rec(b->bytes + b->len, &b->prev, &rec, accepted);
+    if (has_cmd) {
+        b->len += sq_put_varint(b->bytes + b->len, cmd_len);
+        if (cmd_len > 0)
+            memcpy(b->bytes + b->len, cmd, cmd_len);
+        b->len += cmd_len;
+    }
     b->prev = rec;
     b->count++;
     return 0;
@@ -1050,12 +1187,18 @@ static int sq_put(struct store *s, const struct px_rec *r)
         return 0;
     case PX_REC_ACCEPTED:
     case PX_REC_DECIDED:
-        return r->instance <= q->truncated ? 0 : sq_put_entry(q, r);
+        return r->instance <= q->truncated ? 0 : sq_put_entry(q, r, NULL, 0);
     case PX_REC_TRUNCATE:
         return sq_truncate(q, r->instance);
     }
     STORE_ASSERT(!"unknown record type");
     return -EINVAL;
+}
+
+static int sq_put_cmd(struct store *s, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
+{
+    struct store_sq *q = sq_of(s);
+    return r->instance <= q->truncated ? 0 : sq_put_entry(q, r, cmd, cmd_len);
 }
 
 static int sq_put_fib(struct store *s, const struct px_fib *f)
@@ -1116,7 +1259,7 @@ static int sq_commit(struct store *s)
     if (rc != 0 && !sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     for (int k = 0; k < 2; k++)
-        q->buf[k] = (struct sq_buf){.bytes = q->buf[k].bytes, .cap = q->buf[k].cap};
+        sq_buf_end(&q->buf[k]);
     return rc;
 }
 
@@ -1124,6 +1267,7 @@ static const struct store_ops sq_ops = {
     .load = sq_load,
     .begin = sq_begin,
     .put = sq_put,
+    .put_cmd = sq_put_cmd,
     .put_fib = sq_put_fib,
     .commit = sq_commit,
     .close = sq_close,

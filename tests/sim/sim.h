@@ -134,6 +134,8 @@ struct sim_bcast {
 struct sim_slot {
     px_ballot_t ballot; /* 0 = empty */
     struct px_value value;
+    unsigned char *cmd; /* the command's bytes (a copy) when value has PX_VALUE_PAYLOAD, or NULL */
+    uint32_t cmd_len;
 };
 struct sim_store {
     px_ballot_t promised;
@@ -356,6 +358,8 @@ uint32_t sim_tp_queued_to(struct transport *t, uint16_t to);
 struct store *sim_store_open(struct sim *s, uint16_t id);
 /* Loses everything node id's store holds (a deleted file): it is a fresh store again. */
 void sim_store_wipe(struct sim *s, uint16_t id);
+/* Frees what a node's durable store holds (the end of a run) and zeroes it. */
+void sim_store_free(struct sim_store *st);
 
 /* sim_check.c */
 void sim_violate(struct sim *s, enum sim_viol kind, const char *fmt, ...)

@@ -12,7 +12,10 @@
  *
  * The store contract (store.h) holds here too: TRUNCATE t drops every entry <= t, and a record
  * of an instance <= the truncation point is ignored. Each record is checked as it becomes
- * durable: a promise never regresses, nothing is accepted below the promise.
+ * durable: a promise never regresses, nothing is accepted below the promise. A command's bytes
+ * (store_put_cmd) are copied when they are put, kept with the record that carries them (a later
+ * ACCEPTED of the instance replaces them, as on sqlite) and freed when the entry is truncated,
+ * replaced, the batch is discarded or the run ends.
  */
 #include "sim.h"
 
@@ -29,7 +32,9 @@ struct sim_store_handle {
     bool fib_set;
     struct px_fib fib;
     uint32_t recs_len;
-    struct px_rec recs[PX_READY_RECS_MAX]; /* one batch: persist_ready puts at most the ready's */
+    struct px_rec recs[PX_READY_RECS_MAX];  /* one batch: persist_ready puts at most the ready's */
+    unsigned char *cmds[PX_READY_RECS_MAX]; /* recs[k]'s command bytes (a copy), or NULL */
+    uint32_t cmd_lens[PX_READY_RECS_MAX];
 };
 
 static struct sim_store_handle *sim_store_of(struct store *st)
@@ -52,26 +57,38 @@ static void sim_store_grow(struct sim_store *st, px_inst_t i)
     st->cap = cap;
 }
 
+/* Sets a slot to (ballot, value, cmd), freeing the bytes it held; the slot owns cmd from now. */
+static void sim_slot_set(struct sim_slot *slot, px_ballot_t ballot, struct px_value value,
+                         unsigned char *cmd, uint32_t cmd_len)
+{
+    free(slot->cmd);
+    *slot = (struct sim_slot){ballot, value, cmd, cmd_len};
+}
+
 static void sim_store_truncate(struct sim_store *st, px_inst_t upto)
 {
     if (upto <= st->truncated)
         return;
     for (px_inst_t i = st->truncated + 1; i <= upto && i < st->cap; i++) {
-        memset(&st->acc[i], 0, sizeof(st->acc[i]));
-        memset(&st->dec[i], 0, sizeof(st->dec[i]));
+        sim_slot_set(&st->acc[i], 0, (struct px_value){0, 0, 0}, NULL, 0);
+        sim_slot_set(&st->dec[i], 0, (struct px_value){0, 0, 0}, NULL, 0);
     }
     st->truncated = upto;
 }
 
-/* One record becomes durable, checking that an acceptor's promise only ever grows. */
-static void sim_store_apply(struct sim *s, uint16_t id, const struct px_rec *r)
+/* One record becomes durable, checking that an acceptor's promise only ever grows. The store
+ * takes cmd (the record's bytes, or NULL): kept with the entry or freed. */
+static void sim_store_apply(struct sim *s, uint16_t id, const struct px_rec *r, unsigned char *cmd,
+                            uint32_t cmd_len)
 {
     struct sim_store *st = &s->node[id].st;
     if ((r->type == PX_REC_ACCEPTED || r->type == PX_REC_DECIDED) && r->instance <= st->truncated) {
         if (r->type == PX_REC_ACCEPTED)
             sim_note_accepted(s, id, r); /* it happened; the store drops it by definition */
+        free(cmd);
         return;
     }
+    PX_ASSERT(cmd == NULL || r->type == PX_REC_ACCEPTED || r->type == PX_REC_DECIDED);
     switch (r->type) {
     case PX_REC_PROMISE:
         if (r->ballot < st->promised)
@@ -86,12 +103,12 @@ static void sim_store_apply(struct sim *s, uint16_t id, const struct px_rec *r)
                         "node %u accepted instance %llu at ballot %llx below promise %llx", id,
                         (unsigned long long)r->instance, (unsigned long long)r->ballot,
                         (unsigned long long)st->promised);
-        st->acc[r->instance] = (struct sim_slot){r->ballot, r->value};
+        sim_slot_set(&st->acc[r->instance], r->ballot, r->value, cmd, cmd_len);
         sim_note_accepted(s, id, r);
         break;
     case PX_REC_DECIDED:
         sim_store_grow(st, r->instance);
-        st->dec[r->instance] = (struct sim_slot){1, r->value};
+        sim_slot_set(&st->dec[r->instance], 1, r->value, cmd, cmd_len);
         break;
     case PX_REC_TRUNCATE:
         sim_store_truncate(st, r->instance);
@@ -118,21 +135,30 @@ static int sim_store_load(struct store *base, struct px_durable *d, store_each_f
                                .instance = i,
                                .ballot = st->acc[i].ballot,
                                .value = st->acc[i].value};
-            each(ctx, &r, NULL, 0);
+            each(ctx, &r, st->acc[i].cmd, st->acc[i].cmd_len);
         }
         if (st->dec[i].ballot != 0) {
             struct px_rec r = {.type = PX_REC_DECIDED, .instance = i, .value = st->dec[i].value};
-            each(ctx, &r, NULL, 0);
+            each(ctx, &r, st->dec[i].cmd, st->dec[i].cmd_len);
         }
     }
     return 0;
 }
 
-static int sim_store_begin(struct store *base)
+/* Forgets the staged batch (its copies of command bytes). */
+static void sim_store_unstage(struct sim_store_handle *h)
 {
-    struct sim_store_handle *h = sim_store_of(base);
+    for (uint32_t k = 0; k < h->recs_len; k++) {
+        free(h->cmds[k]);
+        h->cmds[k] = NULL;
+    }
     h->recs_len = 0;
     h->fib_set = false;
+}
+
+static int sim_store_begin(struct store *base)
+{
+    sim_store_unstage(sim_store_of(base));
     return 0;
 }
 
@@ -140,6 +166,24 @@ static int sim_store_put(struct store *base, const struct px_rec *r)
 {
     struct sim_store_handle *h = sim_store_of(base);
     PX_ASSERT(h->recs_len < PX_READY_RECS_MAX);
+    h->cmds[h->recs_len] = NULL;
+    h->cmd_lens[h->recs_len] = 0;
+    h->recs[h->recs_len++] = *r;
+    return 0;
+}
+
+/* The bytes are copied now (store.h: the caller's buffer is free once this returns). */
+static int sim_store_put_cmd(struct store *base, const struct px_rec *r, const void *cmd,
+                             uint32_t cmd_len)
+{
+    struct sim_store_handle *h = sim_store_of(base);
+    PX_ASSERT(h->recs_len < PX_READY_RECS_MAX);
+    unsigned char *copy = malloc(cmd_len > 0 ? cmd_len : 1); /* non-NULL: a command, maybe empty */
+    PX_ASSERT(copy != NULL);
+    if (cmd_len > 0)
+        memcpy(copy, cmd, cmd_len);
+    h->cmds[h->recs_len] = copy;
+    h->cmd_lens[h->recs_len] = cmd_len;
     h->recs[h->recs_len++] = *r;
     return 0;
 }
@@ -155,8 +199,10 @@ static int sim_store_put_fib(struct store *base, const struct px_fib *f)
 static int sim_store_commit(struct store *base)
 {
     struct sim_store_handle *h = sim_store_of(base);
-    for (uint32_t k = 0; k < h->recs_len; k++)
-        sim_store_apply(h->s, h->id, &h->recs[k]);
+    for (uint32_t k = 0; k < h->recs_len; k++) {
+        sim_store_apply(h->s, h->id, &h->recs[k], h->cmds[k], h->cmd_lens[k]);
+        h->cmds[k] = NULL; /* the store's now */
+    }
     if (h->fib_set)
         h->s->node[h->id].st.fib = h->fib;
     h->recs_len = 0;
@@ -166,25 +212,36 @@ static int sim_store_commit(struct store *base)
 
 static void sim_store_close(struct store *base)
 {
-    free(sim_store_of(base)); /* an open batch is discarded: it never reached the store */
+    struct sim_store_handle *h = sim_store_of(base);
+    sim_store_unstage(h); /* an open batch is discarded: it never reached the store */
+    free(h);
 }
 
 static const struct store_ops sim_store_ops = {
     .load = sim_store_load,
     .begin = sim_store_begin,
     .put = sim_store_put,
+    .put_cmd = sim_store_put_cmd,
     .put_fib = sim_store_put_fib,
     .commit = sim_store_commit,
     .close = sim_store_close,
 };
 
-void sim_store_wipe(struct sim *s, uint16_t id)
+void sim_store_free(struct sim_store *st)
 {
-    struct sim_store *st = &s->node[id].st;
-    PX_ASSERT(!s->node[id].up);
+    for (size_t i = 0; i < st->cap; i++) {
+        free(st->acc[i].cmd);
+        free(st->dec[i].cmd);
+    }
     free(st->acc);
     free(st->dec);
     memset(st, 0, sizeof(*st));
+}
+
+void sim_store_wipe(struct sim *s, uint16_t id)
+{
+    PX_ASSERT(!s->node[id].up);
+    sim_store_free(&s->node[id].st);
 }
 
 struct store *sim_store_open(struct sim *s, uint16_t id)

@@ -673,8 +673,7 @@ void sim_free(struct sim *s)
         free(nd->mem);
         free(nd->inbox);
         free(nd->subq);
-        free(nd->st.acc);
-        free(nd->st.dec);
+        sim_store_free(&nd->st);
     }
     for (size_t i = 0; i < s->inst_cap; i++)
         free(s->inst[i].accs);

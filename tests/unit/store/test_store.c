@@ -53,8 +53,18 @@ struct loaded {
     struct px_durable d;
     uint32_t n;
     struct px_rec recs[LOADED_MAX];
+    unsigned char *cmd[LOADED_MAX]; /* recs[i]'s command bytes (a copy), or NULL */
+    uint32_t cmd_len[LOADED_MAX];
 };
 static struct loaded got, want;
+
+/* Empties l, freeing the command bytes it holds. */
+static void loaded_reset(struct loaded *l)
+{
+    for (uint32_t i = 0; i < l->n; i++)
+        free(l->cmd[i]);
+    memset(l, 0, sizeof(*l));
+}
 
 /* ---- fixture ---- */
 
@@ -89,9 +99,13 @@ static void fx_rmdir(const char *dir)
     rmdir(dir);
 }
 
+static void loaded_reset(struct loaded *l);
+
 static int fx_teardown(void **state)
 {
     struct fx *f = *state;
+    loaded_reset(&got); /* the command bytes a test left */
+    loaded_reset(&want);
     fx_rmdir(f->dir);
     munmap(f->area, f->area_bytes);
     return 0;
@@ -130,18 +144,34 @@ static void fx_path(const struct fx *f, char *out, size_t len)
 
 /* ---- records ---- */
 
+static bool has_cmd(const struct px_rec *r)
+{
+    return (r->type == PX_REC_ACCEPTED || r->type == PX_REC_DECIDED) &&
+           (r->value.client_id & PX_VALUE_PAYLOAD) != 0;
+}
+
+/* Keeps a copy of each record and its command bytes; store.h: bytes (never NULL) for a record
+ * with a command, NULL/0 for any other. */
 static void collect(void *ctx, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
 {
     struct loaded *l = ctx;
-    assert_null(cmd); /* no store keeps command bytes yet */
-    assert_int_equal(cmd_len, 0);
     assert_true(l->n < LOADED_MAX);
+    assert_int_equal(cmd != NULL, has_cmd(r));
+    l->cmd[l->n] = NULL;
+    l->cmd_len[l->n] = cmd_len;
+    if (cmd != NULL) {
+        l->cmd[l->n] = malloc(cmd_len > 0 ? cmd_len : 1);
+        assert_non_null(l->cmd[l->n]);
+        memcpy(l->cmd[l->n], cmd, cmd_len);
+    } else {
+        assert_int_equal(cmd_len, 0);
+    }
     l->recs[l->n++] = *r;
 }
 
 static void load_into(struct store *s, struct loaded *l)
 {
-    memset(l, 0, sizeof(*l));
+    loaded_reset(l);
     int rc = store_load(s, &l->d, collect, l);
     if (rc != 0)
         print_error("store_load: %s\n", store_errmsg(s));
@@ -191,8 +221,21 @@ static void assert_loaded_eq(const struct loaded *g, const struct loaded *w)
     assert_int_equal(g->d.promised, w->d.promised);
     assert_memory_equal(&g->d.fib, &w->d.fib, sizeof(g->d.fib));
     assert_int_equal(g->n, w->n);
-    for (uint32_t i = 0; i < g->n; i++)
+    for (uint32_t i = 0; i < g->n; i++) {
         assert_rec_eq(&g->recs[i], &w->recs[i], i);
+        if ((g->cmd[i] == NULL) != (w->cmd[i] == NULL) || g->cmd_len[i] != w->cmd_len[i])
+            print_error("record %u (instance %llu): command of %u bytes%s, want %u bytes%s\n", i,
+                        (unsigned long long)g->recs[i].instance, g->cmd_len[i],
+                        g->cmd[i] == NULL ? " (none)" : "", w->cmd_len[i],
+                        w->cmd[i] == NULL ? " (none)" : "");
+        assert_int_equal(g->cmd[i] == NULL, w->cmd[i] == NULL);
+        assert_int_equal(g->cmd_len[i], w->cmd_len[i]);
+        if (g->cmd[i] != NULL && memcmp(g->cmd[i], w->cmd[i], g->cmd_len[i]) != 0)
+            print_error("record %u (instance %llu): command bytes differ\n", i,
+                        (unsigned long long)g->recs[i].instance);
+        if (g->cmd[i] != NULL)
+            assert_true(memcmp(g->cmd[i], w->cmd[i], g->cmd_len[i]) == 0);
+    }
 }
 
 static void put_ok(struct store *s, struct px_rec r)
@@ -209,6 +252,69 @@ static void commit_ok(struct store *s)
     if (rc != 0)
         print_error("store_commit: %s\n", store_errmsg(s));
     assert_int_equal(rc, 0);
+}
+
+/* ---- commands (store_put_cmd) ---- */
+
+/* The bytes of test command (seed, len): every byte depends on seed and its place. */
+static void cmd_fill(unsigned char *out, uint32_t len, uint64_t seed)
+{
+    uint64_t x = seed * UINT64_C(0x9e3779b97f4a7c15) + 1;
+    for (uint32_t i = 0; i < len; i += 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint32_t n = len - i < 8 ? len - i : 8;
+        memcpy(out + i, &x, n);
+    }
+}
+
+static unsigned char *cmd_make(uint32_t len, uint64_t seed)
+{
+    unsigned char *b = malloc(len > 0 ? len : 1);
+    assert_non_null(b);
+    cmd_fill(b, len, seed);
+    return b;
+}
+
+/* A record whose value carries command (seed, len): PX_VALUE_PAYLOAD, its first 8 bytes in
+ * increment (cmd.h). */
+static struct px_rec rec_cmd(uint8_t type, px_inst_t inst, px_ballot_t b, uint32_t len,
+                             uint64_t seed)
+{
+    struct px_rec r;
+    memset(&r, 0, sizeof(r));
+    r.type = type;
+    r.instance = inst;
+    r.ballot = type == PX_REC_ACCEPTED ? b : 0;
+    unsigned char head[8] = {0};
+    cmd_fill(head, len < 8 ? len : 8, seed);
+    memcpy(&r.value.increment, head, sizeof(head));
+    r.value.client_id = 7u | PX_VALUE_PAYLOAD;
+    r.value.seq = (uint32_t)inst;
+    return r;
+}
+
+static void put_cmd_ok(struct store *s, uint8_t type, px_inst_t inst, px_ballot_t b, uint32_t len,
+                       uint64_t seed)
+{
+    struct px_rec r = rec_cmd(type, inst, b, len, seed);
+    unsigned char *bytes = cmd_make(len, seed);
+    int rc = store_put_cmd(s, &r, bytes, len);
+    if (rc != 0)
+        print_error("store_put_cmd: %s\n", store_errmsg(s));
+    assert_int_equal(rc, 0);
+    memset(bytes, 0xee, len); /* copied before store_put_cmd returned */
+    free(bytes);
+}
+
+static void want_cmd(struct loaded *l, uint8_t type, px_inst_t inst, px_ballot_t b, uint32_t len,
+                     uint64_t seed)
+{
+    assert_true(l->n < LOADED_MAX);
+    l->cmd[l->n] = cmd_make(len, seed);
+    l->cmd_len[l->n] = len;
+    l->recs[l->n++] = rec_cmd(type, inst, b, len, seed);
 }
 
 static struct px_fib fib_of(uint64_t k)
@@ -275,7 +381,7 @@ static int scen_batch(struct store *s, uint64_t k)
 
 static void scen_expect(uint64_t p, struct loaded *l)
 {
-    memset(l, 0, sizeof(*l));
+    loaded_reset(l);
     if (p == 0)
         return;
     l->d.promised = scen_ballot(p);
@@ -319,7 +425,7 @@ static void test_store_round_trip_of_every_record_type(void **state)
     assert_int_equal(store_put_fib(s, &f), 0);
     commit_ok(s);
 
-    memset(&want, 0, sizeof(want));
+    loaded_reset(&want);
     want.d.promised = px_ballot_make(5, 2);
     want.d.fib = f;
     want_rec(&want, PX_REC_TRUNCATE, 1, 0, 0);
@@ -344,7 +450,7 @@ static void test_store_later_accept_of_an_instance_replaces_the_earlier(void **s
     store_close(s);
 
     s = fx_open(*state);
-    memset(&want, 0, sizeof(want));
+    loaded_reset(&want);
     want_rec(&want, PX_REC_ACCEPTED, 9, px_ballot_make(3, 1), 300);
     want_rec(&want, PX_REC_DECIDED, 9, 0, 300);
     load_into(s, &got);
@@ -473,7 +579,7 @@ static void test_store_truncate_drops_entries_at_or_below_its_instance(void **st
     put_ok(s, rec(PX_REC_TRUNCATE, 4, 0, 0));                    /* lower: no effect */
     put_ok(s, rec(PX_REC_ACCEPTED, 5, px_ballot_make(2, 1), 5)); /* below: dropped */
     commit_ok(s);
-    memset(&want, 0, sizeof(want));
+    loaded_reset(&want);
     want_rec(&want, PX_REC_TRUNCATE, 6, 0, 0); /* first: the core learns its log base */
     for (px_inst_t i = 7; i <= 10; i++) {
         want_rec(&want, PX_REC_ACCEPTED, i, px_ballot_make(1, 1), i);
@@ -515,6 +621,69 @@ static void test_store_promised_ballot_survives_batches_without_a_promise(void *
     assert_int_equal(got.n, 4); /* TRUNCATE 27, ACCEPTED 28..30 */
     assert_int_equal(got.recs[0].type, PX_REC_TRUNCATE);
     assert_int_equal(got.recs[0].instance, 27);
+    store_close(s);
+}
+
+/* store_put of a record whose value carries a command would lose its bytes: refused, and the
+ * batch with it (sticky, store.h). */
+static void test_store_put_of_a_value_with_a_command_fails_with_einval(void **state)
+{
+    for (int k = 0; k < 2; k++) {
+        uint8_t type = k == 0 ? PX_REC_ACCEPTED : PX_REC_DECIDED;
+        struct store *s = fx_open(*state);
+        assert_int_equal(store_begin(s), 0);
+        put_ok(s, rec(PX_REC_ACCEPTED, 1, px_ballot_make(1, 0), 1));
+        struct px_rec r = rec_cmd(type, 2, px_ballot_make(1, 0), 100, 5);
+        assert_int_equal(store_put(s, &r), -EINVAL);
+        assert_non_null(strstr(store_errmsg(s), "store_put_cmd"));
+        assert_int_equal(store_commit(s), -EINVAL);
+        assert_int_equal(store_begin(s), -EINVAL);
+        store_close(s);
+        s = fx_open(*state);
+        load_into(s, &got);
+        assert_int_equal(got.n, 0);
+        store_close(s);
+    }
+}
+
+/* store_put_cmd takes only an ACCEPTED or DECIDED with PX_VALUE_PAYLOAD and at most
+ * CMD_BYTES_MAX bytes; anything else is -EINVAL, on every backend, and breaks the store. */
+static void test_store_put_cmd_of_bad_arguments_fails_with_einval(void **state)
+{
+    static unsigned char bytes[64];
+    struct px_rec plain = rec(PX_REC_ACCEPTED, 3, px_ballot_make(1, 0), 3);
+    struct px_rec promise = rec_cmd(PX_REC_ACCEPTED, 0, px_ballot_make(2, 0), 9, 1);
+    struct px_rec truncate = rec_cmd(PX_REC_ACCEPTED, 1, 0, 9, 1);
+    struct px_rec good = rec_cmd(PX_REC_DECIDED, 4, 0, 9, 1);
+    promise.type = PX_REC_PROMISE;
+    truncate.type = PX_REC_TRUNCATE;
+    struct {
+        const struct px_rec *r;
+        const void *cmd;
+        uint32_t len;
+        const char *words;
+    } bad[] = {
+        {&plain, bytes, 9, "PX_VALUE_PAYLOAD not set"},
+        {&promise, bytes, 9, "carries no command"},
+        {&truncate, bytes, 9, "carries no command"},
+        {&good, bytes, CMD_BYTES_MAX + 1, "at most 67108864"},
+        {&good, NULL, 9, "at NULL"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct store *s = fx_open(*state);
+        assert_int_equal(store_begin(s), 0);
+        int rc = store_put_cmd(s, bad[i].r, bad[i].cmd, bad[i].len);
+        if (rc != -EINVAL || strstr(store_errmsg(s), bad[i].words) == NULL)
+            print_error("case %zu: %d '%s'\n", i, rc, store_errmsg(s));
+        assert_int_equal(rc, -EINVAL);
+        assert_non_null(strstr(store_errmsg(s), bad[i].words));
+        assert_int_equal(store_put_cmd(s, &good, bytes, 9), -EINVAL); /* sticky */
+        assert_int_equal(store_commit(s), -EINVAL);
+        store_close(s);
+    }
+    struct store *s = fx_open(*state);
+    load_into(s, &got);
+    assert_int_equal(got.n, 0);
     store_close(s);
 }
 
@@ -678,6 +847,26 @@ static void test_shm_unaligned_or_small_area_fails_with_einval(void **state)
     assert_non_null(strstr(err, "not 64-byte aligned or smaller than"));
 }
 
+/* The shm store keeps no command bytes: it says so, and the batch is not committed. */
+static void test_shm_command_bytes_fail_with_emsgsize(void **state)
+{
+    static unsigned char bytes[16];
+    struct store *s = fx_open(*state);
+    assert_int_equal(scen_batch(s, 1), 0);
+    assert_int_equal(store_begin(s), 0);
+    struct px_rec r = rec_cmd(PX_REC_ACCEPTED, 17, scen_ballot(2), sizeof(bytes), 3);
+    assert_int_equal(store_put_cmd(s, &r, bytes, sizeof(bytes)), -EMSGSIZE);
+    assert_string_equal(store_errmsg(s),
+                        "shm store of node 1: commands longer than 8 bytes need the sqlite store");
+    assert_int_equal(store_commit(s), -EMSGSIZE);
+    store_close(s);
+    s = fx_open(*state);
+    load_into(s, &got);
+    scen_expect(1, &want);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
 /* ---- sqlite only ---- */
 
 static void sq_make_store(struct fx *f, uint64_t batches)
@@ -767,6 +956,10 @@ static void test_sqlite_other_layout_version_fails_with_eproto(void **state)
     sq_make_store(*state, 1);
     sq_raw_exec(*state, "UPDATE meta SET value = 99 WHERE key = 'layout_version'");
     sq_expect_open_fails(*state, TEST_NODES, -EPROTO, "layout version 99");
+    /* The next layout is refused too: this build reads 2 to 5. */
+    sq_raw_exec(*state, "UPDATE meta SET value = 6 WHERE key = 'layout_version'");
+    sq_expect_open_fails(*state, TEST_NODES, -EPROTO,
+                         "layout version 6, this build reads versions 2 to 5");
 }
 
 /* Layout 2's log record (the release before the packed records): 32 bytes, native order. */
@@ -856,9 +1049,9 @@ static int64_t sq_layout_version(struct fx *f)
     return v;
 }
 
-/* A data directory of the previous release (32-byte records) loads as it was and goes on with
- * packed records; its meta says layout 3 afterwards, so a build that reads only 2 refuses it. */
-static void test_sqlite_layout_2_store_loads_and_continues_in_layout_4(void **state)
+/* A data directory of layout 2 (32-byte records) loads as it was and goes on with packed
+ * records; its meta says layout 5 afterwards, so a build that reads only 2 refuses it. */
+static void test_sqlite_layout_2_store_loads_and_continues_in_layout_5(void **state)
 {
     v2_make_store(*state, 3);
     struct store *s = fx_open(*state);
@@ -868,7 +1061,7 @@ static void test_sqlite_layout_2_store_loads_and_continues_in_layout_4(void **st
     for (uint64_t k = 4; k <= 2 * SCEN_T + 1; k++) /* truncation drops the layout-2 rows */
         assert_int_equal(scen_batch(s, k), 0);
     store_close(s);
-    assert_int_equal(sq_layout_version(*state), 4);
+    assert_int_equal(sq_layout_version(*state), 5);
     s = fx_open(*state);
     load_into(s, &got);
     scen_expect(2 * SCEN_T + 1, &want);
@@ -932,7 +1125,7 @@ static void test_sqlite_log_row_changed_outside_fails_load_with_ebadmsg(void **s
                         " WHERE batch = (SELECT min(batch) FROM log)");
     struct store *s = fx_open(*state);
     struct px_durable d;
-    memset(&got, 0, sizeof(got));
+    loaded_reset(&got);
     assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
     assert_non_null(strstr(store_errmsg(s), "of table log"));
     assert_non_null(strstr(store_errmsg(s), "checksum mismatch"));
@@ -945,7 +1138,7 @@ static void test_sqlite_log_row_added_outside_fails_load_with_ebadmsg(void **sta
     sq_raw_exec(*state, "INSERT INTO log(kind, first, last, recs) VALUES(3, 40, 40, x'5002')");
     struct store *s = fx_open(*state);
     struct px_durable d;
-    memset(&got, 0, sizeof(got));
+    loaded_reset(&got);
     assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
     assert_non_null(strstr(store_errmsg(s), "checksum missing"));
     store_close(s);
@@ -1011,14 +1204,15 @@ static void test_sqlite_packed_records_keep_extreme_values(void **state)
     struct px_rec b = rec(PX_REC_ACCEPTED, 7, 0, UINT64_MAX);
     struct px_rec c = rec(PX_REC_DECIDED, UINT64_MAX, 0, 1);
     struct px_rec d = rec(PX_REC_DECIDED, 8, 0, 2);
-    a.value.client_id = UINT32_MAX;
+    static const unsigned char bytes[9] = "123456789";
+    a.value.client_id = UINT32_MAX; /* PX_VALUE_PAYLOAD and the largest client id */
     a.value.seq = UINT32_MAX;
     b.value.seq = 0;
     c.value.seq = UINT32_MAX;
-    d.value.client_id = UINT32_MAX;
+    d.value.client_id = UINT32_MAX & ~PX_VALUE_PAYLOAD;
     d.value.seq = 0;
     assert_int_equal(store_begin(s), 0);
-    put_ok(s, a);
+    assert_int_equal(store_put_cmd(s, &a, bytes, sizeof(bytes)), 0);
     put_ok(s, b);
     put_ok(s, c);
     put_ok(s, d);
@@ -1031,6 +1225,8 @@ static void test_sqlite_packed_records_keep_extreme_values(void **state)
     assert_rec_eq(&got.recs[1], &d, 1);
     assert_rec_eq(&got.recs[2], &a, 2);
     assert_rec_eq(&got.recs[3], &c, 3);
+    assert_int_equal(got.cmd_len[2], sizeof(bytes));
+    assert_memory_equal(got.cmd[2], bytes, sizeof(bytes));
     store_close(s);
 }
 
@@ -1042,9 +1238,315 @@ static void test_sqlite_cut_packed_record_fails_load_with_ebadmsg(void **state)
     sq_raw_exec(*state, "INSERT INTO log(kind, first, last, recs) VALUES(3, 40, 40, x'5002ff')");
     struct store *s = fx_open(*state);
     struct px_durable d;
-    memset(&got, 0, sizeof(got));
+    loaded_reset(&got);
     assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
     assert_non_null(strstr(store_errmsg(s), "cut"));
+    store_close(s);
+}
+
+/* ---- sqlite: command bytes (layout 5) ---- */
+
+#define KIB 1024u
+#define MIB (1024u * 1024u)
+
+/* ACCEPTED and DECIDED records with commands of 0, 9 B, 4 KiB and 1 MiB come back with their
+ * bytes, in the batch's open and after a reopen; the DECIDED value may differ from the
+ * ACCEPTED one. */
+static void test_sqlite_commands_round_trip_with_their_records(void **state)
+{
+    static const uint32_t lens[] = {9, 4 * KIB, MIB, 0};
+    const px_ballot_t b = px_ballot_make(3, 1);
+    struct store *s = fx_open(*state);
+    assert_int_equal(store_begin(s), 0);
+    loaded_reset(&want);
+    for (uint32_t k = 0; k < 4; k++) {
+        px_inst_t inst = k + 1;
+        put_cmd_ok(s, PX_REC_ACCEPTED, inst, b, lens[k], 100 + k);
+        put_cmd_ok(s, PX_REC_DECIDED, inst, 0, lens[k], k == 2 ? 300 : 100 + k);
+        want_cmd(&want, PX_REC_ACCEPTED, inst, b, lens[k], 100 + k);
+        want_cmd(&want, PX_REC_DECIDED, inst, 0, lens[k], k == 2 ? 300 : 100 + k);
+    }
+    commit_ok(s);
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+    s = fx_open(*state);
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
+/* Checks the one 64 MiB command against its expected bytes without a copy. */
+struct big_check {
+    const unsigned char *bytes;
+    uint32_t seen;
+};
+
+static void big_collect(void *ctx, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
+{
+    struct big_check *c = ctx;
+    assert_int_equal(r->type, PX_REC_ACCEPTED);
+    assert_int_equal(r->instance, 1);
+    assert_true(has_cmd(r));
+    assert_non_null(cmd);
+    assert_int_equal(cmd_len, CMD_BYTES_MAX);
+    assert_true(memcmp(cmd, c->bytes, cmd_len) == 0);
+    c->seen++;
+}
+
+static double test_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The largest command (CMD_BYTES_MAX, 64 MiB): commit, then load after a reopen. */
+static void test_sqlite_command_of_64_mib_round_trips(void **state)
+{
+    unsigned char *bytes = cmd_make(CMD_BYTES_MAX, 64);
+    struct px_rec r = rec_cmd(PX_REC_ACCEPTED, 1, px_ballot_make(1, 1), CMD_BYTES_MAX, 64);
+    double t0 = test_now();
+    struct store *s = fx_open(*state);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put_cmd(s, &r, bytes, CMD_BYTES_MAX), 0);
+    commit_ok(s);
+    double t1 = test_now();
+    store_close(s);
+    double t2 = test_now();
+    s = fx_open(*state);
+    struct big_check c = {bytes, 0};
+    struct px_durable d;
+    assert_int_equal(store_load(s, &d, big_collect, &c), 0);
+    assert_int_equal(c.seen, 1);
+    store_close(s);
+    double t3 = test_now();
+    print_message("64 MiB command: put+commit %.3f s, close %.3f s, open+load %.3f s\n", t1 - t0,
+                  t2 - t1, t3 - t2);
+    free(bytes);
+}
+
+/* Records with and without commands, of both kinds, interleaved in one batch (the packing's
+ * differences run across both), and a second batch of the same mix. */
+static void test_sqlite_batch_mixes_commands_and_inline_values(void **state)
+{
+    struct store *s = fx_open(*state);
+    loaded_reset(&want);
+    for (uint64_t k = 0; k < 2; k++) {
+        px_ballot_t b = px_ballot_make(5 + k, 2);
+        assert_int_equal(store_begin(s), 0);
+        for (px_inst_t i = 1 + 20 * k; i <= 20 + 20 * k; i++) {
+            if (i % 3 == 0) {
+                put_cmd_ok(s, PX_REC_ACCEPTED, i, b, (uint32_t)(9 + 37 * i), i);
+                put_cmd_ok(s, PX_REC_DECIDED, i, 0, (uint32_t)(9 + 37 * i), i);
+            } else {
+                put_ok(s, rec(PX_REC_ACCEPTED, i, b, i * 11));
+                if (i % 2 == 0)
+                    put_ok(s, rec(PX_REC_DECIDED, i, 0, i * 11));
+            }
+        }
+        commit_ok(s);
+        for (px_inst_t i = 1 + 20 * k; i <= 20 + 20 * k; i++) {
+            if (i % 3 == 0) {
+                want_cmd(&want, PX_REC_ACCEPTED, i, b, (uint32_t)(9 + 37 * i), i);
+                want_cmd(&want, PX_REC_DECIDED, i, 0, (uint32_t)(9 + 37 * i), i);
+            } else {
+                want_rec(&want, PX_REC_ACCEPTED, i, b, i * 11);
+                if (i % 2 == 0)
+                    want_rec(&want, PX_REC_DECIDED, i, 0, i * 11);
+            }
+        }
+    }
+    store_close(s);
+    s = fx_open(*state);
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
+/* A later ACCEPTED of an instance replaces the earlier one with its bytes: in a later batch, in
+ * the same batch, a command by an inline value and an inline value by a command. */
+static void test_sqlite_later_accept_replaces_the_command(void **state)
+{
+    const px_ballot_t b1 = px_ballot_make(1, 0), b2 = px_ballot_make(2, 1);
+    struct store *s = fx_open(*state);
+    assert_int_equal(store_begin(s), 0);
+    put_cmd_ok(s, PX_REC_ACCEPTED, 9, b1, 4 * KIB, 91);
+    put_cmd_ok(s, PX_REC_ACCEPTED, 11, b1, 100, 111);
+    put_ok(s, rec(PX_REC_ACCEPTED, 12, b1, 12));
+    commit_ok(s);
+    assert_int_equal(store_begin(s), 0);
+    put_cmd_ok(s, PX_REC_ACCEPTED, 9, b2, 5000, 92);
+    put_cmd_ok(s, PX_REC_ACCEPTED, 10, b1, 64, 101);
+    put_cmd_ok(s, PX_REC_ACCEPTED, 10, b2, 65, 102); /* same batch: the later wins */
+    put_ok(s, rec(PX_REC_ACCEPTED, 11, b2, 11));
+    put_cmd_ok(s, PX_REC_ACCEPTED, 12, b2, 20, 122);
+    commit_ok(s);
+    store_close(s);
+    s = fx_open(*state);
+    loaded_reset(&want);
+    want_cmd(&want, PX_REC_ACCEPTED, 9, b2, 5000, 92);
+    want_cmd(&want, PX_REC_ACCEPTED, 10, b2, 65, 102);
+    want_rec(&want, PX_REC_ACCEPTED, 11, b2, 11);
+    want_cmd(&want, PX_REC_ACCEPTED, 12, b2, 20, 122);
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
+/* TRUNCATE drops the entries' commands with them; one put below the truncation point is
+ * ignored, bytes and all. */
+static void test_sqlite_truncate_drops_commands(void **state)
+{
+    const px_ballot_t b = px_ballot_make(1, 1);
+    struct store *s = fx_open(*state);
+    assert_int_equal(store_begin(s), 0);
+    for (px_inst_t i = 1; i <= 10; i++) {
+        put_cmd_ok(s, PX_REC_ACCEPTED, i, b, 1000 + (uint32_t)i, i);
+        put_cmd_ok(s, PX_REC_DECIDED, i, 0, 1000 + (uint32_t)i, i);
+    }
+    commit_ok(s);
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_TRUNCATE, 6, 0, 0));
+    put_cmd_ok(s, PX_REC_ACCEPTED, 5, px_ballot_make(2, 1), 77, 5); /* below: dropped */
+    commit_ok(s);
+    loaded_reset(&want);
+    want_rec(&want, PX_REC_TRUNCATE, 6, 0, 0);
+    for (px_inst_t i = 7; i <= 10; i++) {
+        want_cmd(&want, PX_REC_ACCEPTED, i, b, 1000 + (uint32_t)i, i);
+        want_cmd(&want, PX_REC_DECIDED, i, 0, 1000 + (uint32_t)i, i);
+    }
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    /* Truncating past every row deletes them all. */
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_TRUNCATE, 10, 0, 0));
+    commit_ok(s);
+    store_close(s);
+    s = fx_open(*state);
+    load_into(s, &got);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.recs[0].type, PX_REC_TRUNCATE);
+    store_close(s);
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    fx_path(*state, path, sizeof(path));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM log", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* Batches with commands, closed and reopened twice, continuing in between. */
+static void test_sqlite_commands_survive_close_and_reopen(void **state)
+{
+    loaded_reset(&want);
+    for (int round = 0; round < 3; round++) {
+        struct store *s = fx_open(*state);
+        if (round > 0) {
+            load_into(s, &got);
+            assert_loaded_eq(&got, &want);
+        }
+        if (round == 2) {
+            store_close(s);
+            break;
+        }
+        for (uint64_t k = 1; k <= 3; k++) {
+            px_inst_t base = (px_inst_t)(round * 3 + k - 1) * 4;
+            px_ballot_t b = px_ballot_make(10 + round, 1);
+            assert_int_equal(store_begin(s), 0);
+            for (px_inst_t i = base + 1; i <= base + 4; i++)
+                put_cmd_ok(s, PX_REC_ACCEPTED, i, b, (uint32_t)(i * 97), i + 1000);
+            commit_ok(s);
+            for (px_inst_t i = base + 1; i <= base + 4; i++)
+                want_cmd(&want, PX_REC_ACCEPTED, i, b, (uint32_t)(i * 97), i + 1000);
+        }
+        store_close(s);
+    }
+}
+
+/* A byte of a stored command changed through sqlite (the file stays well formed): the row's
+ * checksum covers the bytes, the load names the row. */
+static void test_sqlite_command_byte_changed_outside_fails_load_with_ebadmsg(void **state)
+{
+    struct store *s = fx_open(*state);
+    assert_int_equal(store_begin(s), 0);
+    put_cmd_ok(s, PX_REC_ACCEPTED, 1, px_ballot_make(1, 1), 4 * KIB, 7);
+    commit_ok(s);
+    store_close(s);
+    /* Byte 2000 of the row lies inside the 4 KiB command (the record before it is ~20 bytes). */
+    sq_raw_exec(*state, "UPDATE log SET recs = cast(substr(recs, 1, 1999) ||"
+                        " (CASE WHEN substr(recs, 2000, 1) = x'00' THEN x'01' ELSE x'00' END) ||"
+                        " substr(recs, 2001) as blob)");
+    s = fx_open(*state);
+    struct px_durable d;
+    loaded_reset(&got);
+    assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
+    assert_int_equal(got.n, 0);
+    assert_non_null(strstr(store_errmsg(s), "of table log"));
+    assert_non_null(strstr(store_errmsg(s), "checksum mismatch"));
+    store_close(s);
+}
+
+/* A command length that runs past its row, or over CMD_BYTES_MAX, in a row whose checksum holds
+ * (a file of an older layout gains the checksums of its rows as they are): -EBADMSG naming the
+ * file and the row. recs: instance 40, ballot 1, increment 0, client id 1 | PX_VALUE_PAYLOAD,
+ * seq 0, then the length varint and three bytes. */
+static void sq_bad_length_fails_load(struct fx *f, const char *len_hex, const char *words)
+{
+    char sql[256], path[512];
+    v2_make_store(f, 2);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO log(kind, first, last, recs) VALUES(3, 40, 40,"
+             " x'5002' || x'0000000000000000' || x'8180808008' || x'00' || x'%s' || x'616263')",
+             len_hex);
+    sq_raw_exec(f, sql);
+    struct store *s = fx_open(f);
+    struct px_durable d;
+    loaded_reset(&got);
+    assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
+    fx_path(f, path, sizeof(path));
+    if (strstr(store_errmsg(s), words) == NULL)
+        print_error("load: '%s'\n", store_errmsg(s));
+    assert_non_null(strstr(store_errmsg(s), path));
+    assert_non_null(strstr(store_errmsg(s), "of table log (instances 40..40)"));
+    assert_non_null(strstr(store_errmsg(s), words));
+    store_close(s);
+}
+
+static void test_sqlite_command_running_past_its_row_fails_load_with_ebadmsg(void **state)
+{
+    sq_bad_length_fails_load(*state, "04", "the command of instance 40 runs past the end");
+}
+
+static void test_sqlite_command_longer_than_the_maximum_fails_load_with_ebadmsg(void **state)
+{
+    /* CMD_BYTES_MAX + 1 = 2^26 + 1 */
+    sq_bad_length_fails_load(*state, "81808020", "is longer than CMD_BYTES_MAX");
+}
+
+/* A file of layout 4 (the release before commands) opens as it is and is raised to 5; it then
+ * takes commands. */
+static void test_sqlite_layout_4_store_opens_and_is_raised_to_5(void **state)
+{
+    sq_make_store(*state, 3);
+    sq_raw_exec(*state, "UPDATE meta SET value = 4 WHERE key = 'layout_version'");
+    struct store *s = fx_open(*state);
+    load_into(s, &got);
+    scen_expect(3, &want);
+    assert_loaded_eq(&got, &want);
+    assert_int_equal(store_begin(s), 0);
+    put_cmd_ok(s, PX_REC_ACCEPTED, 49, scen_ballot(3), 300, 49);
+    commit_ok(s);
+    store_close(s);
+    assert_int_equal(sq_layout_version(*state), 5);
+    want_cmd(&want, PX_REC_ACCEPTED, 49, scen_ballot(3), 300, 49);
+    s = fx_open(*state);
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
     store_close(s);
 }
 
@@ -1420,7 +1922,9 @@ static void test_registry_of_a_build_without_a_client_record_fails_with_eproto(v
         B(test_store_batch_after_crash_does_not_revive_the_dead_batch),                            \
         B(test_store_truncate_drops_entries_at_or_below_its_instance),                             \
         B(test_store_promised_ballot_survives_batches_without_a_promise),                          \
-        B(test_store_kill_at_random_moments_leaves_a_committed_prefix)
+        B(test_store_kill_at_random_moments_leaves_a_committed_prefix),                            \
+        B(test_store_put_of_a_value_with_a_command_fails_with_einval),                             \
+        B(test_store_put_cmd_of_bad_arguments_fails_with_einval)
 
 /* Usage: test_store [sqlite|shm] (default: both). */
 int main(int argc, char **argv)
@@ -1437,9 +1941,19 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_file_that_is_not_a_database_fails_with_ebadmsg),
         SQLITE(test_sqlite_other_layout_version_fails_with_eproto),
         SQLITE(test_sqlite_database_of_another_program_fails_with_eproto),
-        SQLITE(test_sqlite_layout_2_store_loads_and_continues_in_layout_4),
+        SQLITE(test_sqlite_layout_2_store_loads_and_continues_in_layout_5),
         SQLITE(test_sqlite_packed_records_keep_extreme_values),
         SQLITE(test_sqlite_cut_packed_record_fails_load_with_ebadmsg),
+        SQLITE(test_sqlite_commands_round_trip_with_their_records),
+        SQLITE(test_sqlite_command_of_64_mib_round_trips),
+        SQLITE(test_sqlite_batch_mixes_commands_and_inline_values),
+        SQLITE(test_sqlite_later_accept_replaces_the_command),
+        SQLITE(test_sqlite_truncate_drops_commands),
+        SQLITE(test_sqlite_commands_survive_close_and_reopen),
+        SQLITE(test_sqlite_command_byte_changed_outside_fails_load_with_ebadmsg),
+        SQLITE(test_sqlite_command_running_past_its_row_fails_load_with_ebadmsg),
+        SQLITE(test_sqlite_command_longer_than_the_maximum_fails_load_with_ebadmsg),
+        SQLITE(test_sqlite_layout_4_store_opens_and_is_raised_to_5),
         SQLITE(test_sqlite_state_row_changed_outside_fails_open_with_ebadmsg),
         SQLITE(test_sqlite_promise_changed_outside_fails_open_with_ebadmsg),
         SQLITE(test_sqlite_log_row_changed_outside_fails_load_with_ebadmsg),
@@ -1469,6 +1983,7 @@ int main(int argc, char **argv)
         SHM(test_shm_area_of_other_layout_version_fails_with_eproto),
         SHM(test_shm_damaged_area_fails_with_ebadmsg),
         SHM(test_shm_unaligned_or_small_area_fails_with_einval),
+        SHM(test_shm_command_bytes_fail_with_emsgsize),
     };
     int failed = 0;
     if (strcmp(which, "shm") != 0)
