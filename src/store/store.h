@@ -43,7 +43,9 @@
  *   -EBUSY   the sqlite file is held by another live process
  *   -ELOOP   a store file (or its -wal, -shm or -journal companion) is a symbolic link: never
  *            followed, so a store never writes outside its data directory
- *   -EMSGSIZE  a command's bytes the backend cannot keep: the shm store keeps none
+ *   -EMSGSIZE  a command's bytes the backend cannot keep: the shm store keeps none, and the
+ *            sqlite store none longer than what sqlite takes in one row (SQLITE_LIMIT_LENGTH,
+ *            1e9 bytes by default: never for a command of at most CMD_BYTES_MAX)
  *   -EXDEV   the sqlite store belongs to another pool (its pool id is not params.pool_id)
  *   -ESTALE  the sqlite store was last opened by a later run than params.epoch
  *   -EIO     any other I/O or database error;   -ENOMEM  out of memory

@@ -102,6 +102,10 @@ void store_sq_wal_hold(sqlite3 *db);
 /* Writes the gathered appends to the OS and ends the hold: SQLITE_OK, or the VFS's error code
  * with errno set (sticky: every later use of the WAL fails too). */
 int store_sq_wal_flush(sqlite3 *db);
+/* Tests: sets SQLITE_LIMIT_LENGTH (the longest value and row sqlite takes) on the connection of
+ * sqlite node store s and returns the previous limit, so that the splitting of a batch's log
+ * rows can be tried without a gigabyte of commands. */
+int store_sq_limit_length(struct store *s, int bytes);
 /* Stringifies a macro's value into SQL text. */
 #define STORE_SQ_STR_(x) #x
 #define STORE_SQ_STR(x)  STORE_SQ_STR_(x)

@@ -4,6 +4,7 @@
  *   meta(key PRIMARY KEY, value)     layout_version, nodes, node_id, fib_bytes, pool_id, epoch
  *   paxos_state(id = 1, promised, truncated, fib, crc)  one row; fib is struct px_fib's bytes
  *   log(batch PRIMARY KEY, kind, first, last, recs, crc) one row per committed batch and kind
+ *                                    (more for a batch longer than sqlite's row limit, below)
  * pool_id is the identity of the pool (its registry's) and epoch the last run that opened the
  * store (store.h: struct store_params). Every row the state is rebuilt from carries `crc`, the
  * CRC-32C of its other columns (sq_state_crc, sq_log_crc), checked at load: a row changed
@@ -22,18 +23,21 @@
  * sq_packed, native byte order), still read from a version-2 file.
  * One row per batch instead of one per record is what makes group commit pay: a node writes
  * a few hundred records per batch, and sqlite's cost is per statement and per page, not per
- * byte. A later ACCEPTED of the same instance supersedes an earlier one, bytes and all (later
- * batch wins at load). DECIDED stays separate from ACCEPTED: a learner need not be an acceptor,
- * and the chosen value may differ from the value this acceptor accepted at a lower ballot, which
- * phase 1 must still report.
+ * byte. A batch whose records of one kind would make a row longer than sqlite takes
+ * (SQLITE_LIMIT_LENGTH, 1e9 bytes by default, counts the whole row) is split into several rows
+ * of that kind, written in order within the batch's transaction. A later ACCEPTED of the same
+ * instance supersedes an earlier one, bytes and all (later row wins at load). DECIDED stays
+ * separate from ACCEPTED: a learner need not be an acceptor, and the chosen value may differ
+ * from the value this acceptor accepted at a lower ballot, which phase 1 must still report.
  * TRUNCATE t deletes the rows whose `last` <= t; load skips instances <= t. u64 values are
  * stored as their int64 bit pattern.
  *
  * Per batch the records (with their commands' bytes), the promised ballot, truncation point and
- * fib are kept in memory and written at commit: at most two INSERTs and one UPDATE per batch.
- * At load the records are gathered and sorted first; a command's bytes are read from their row
- * (incremental blob I/O) only for the record that is handed out, one command in memory at a
- * time. */
+ * fib are kept in memory and written at commit: at most two INSERTs and one UPDATE per batch
+ * (a batch past sqlite's row limit INSERTs each full row as it fills, inside the batch's
+ * transaction). At load the records are gathered and sorted first; a command's bytes are read
+ * from their row (incremental blob I/O) only for the record that is handed out, one command in
+ * memory at a time. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -79,6 +83,9 @@ enum {
 #define SQ_REC_BYTES_MAX 48
 /* Longest varint (a command's length). */
 #define SQ_VARINT_MAX 10
+/* Room a log row needs beside its recs blob: sqlite's length limit counts the row as it builds
+ * it (a header of a few bytes, and kind, first, last and crc of at most 9 bytes each). */
+#define SQ_ROW_OVERHEAD 256
 /* A batch buffer grown past this by commands is given back at the end of the batch rather than
  * kept for the next one (records alone take about 12 bytes each). */
 #define SQ_BUF_KEEP_BYTES ((size_t)4 << 20)
@@ -131,6 +138,11 @@ static void sq_buf_end(struct sq_buf *b)
         b->cap = 0;
     }
     sq_buf_restart(b);
+}
+
+int store_sq_limit_length(struct store *s, int bytes)
+{
+    return sqlite3_limit(sq_of(s)->db, SQLITE_LIMIT_LENGTH, bytes);
 }
 
 /* ---- the packing of log records (layout 3) ---- */
@@ -1127,13 +1139,38 @@ static int sq_begin(struct store *s)
     return sq_step(q, q->st_begin, "begin");
 }
 
+/* The longest recs blob of one log row: what sqlite takes in one row (SQLITE_LIMIT_LENGTH) less
+ * the room of the other columns. */
+static size_t sq_row_max(struct store_sq *q)
+{
+    int limit = sqlite3_limit(q->db, SQLITE_LIMIT_LENGTH, -1);
+    return limit > SQ_ROW_OVERHEAD ? (size_t)limit - SQ_ROW_OVERHEAD : 0;
+}
+
+static int sq_write_buf(struct store_sq *q, int kind, struct sq_buf *b);
+
 static int sq_put_entry(struct store_sq *q, const struct px_rec *r, const void *cmd,
                         uint32_t cmd_len)
 {
     bool accepted = r->type == PX_REC_ACCEPTED;
+    int kind = accepted ? SQ_KIND_ACCEPTED : SQ_KIND_DECIDED;
     struct sq_buf *b = &q->buf[accepted ? 0 : 1];
     bool has_cmd = cmd_has_payload(&r->value);
     size_t need = SQ_REC_BYTES_MAX + (has_cmd ? SQ_VARINT_MAX + (size_t)cmd_len : 0);
+    size_t row_max = sq_row_max(q);
+    if (need > row_max)
+        return store_fail(&q->base, -EMSGSIZE,
+                          "the command of instance %llu (%u bytes) does not fit in one log row"
+                          " (sqlite takes %zu bytes per row: SQLITE_LIMIT_LENGTH)",
+                          (unsigned long long)r->instance, (unsigned)cmd_len,
+                          row_max + SQ_ROW_OVERHEAD);
+    /* This kind's records so far would make a row longer than sqlite takes: they become one row
+     * now (in the batch's transaction), the rest the next. */
+    if (b->count > 0 && b->len + need > row_max) {
+        int rc = sq_write_buf(q, kind, b);
+        if (rc != 0)
+            return rc;
+    }
     if (b->cap - b->len < need) {
         size_t want = b->cap ? b->cap * 2 : 16 * 1024;
         if (want < b->len + need)
@@ -1209,12 +1246,12 @@ static int sq_put_fib(struct store *s, const struct px_fib *f)
     return 0;
 }
 
-/* Writes one kind's records of the batch as one log row. */
-static int sq_write_buf(struct store_sq *q, int kind, const struct sq_buf *b)
+/* Writes one kind's records gathered so far as one log row and empties b for the next. */
+static int sq_write_buf(struct store_sq *q, int kind, struct sq_buf *b)
 {
     if (b->count == 0)
         return 0;
-    STORE_ASSERT(b->len <= INT_MAX);
+    STORE_ASSERT(b->len <= INT_MAX); /* below sq_row_max when the row was gathered */
     int64_t batch = q->next_batch;
     sqlite3_bind_int64(q->st_log, 1, batch);
     sqlite3_bind_int(q->st_log, 2, kind);
@@ -1229,6 +1266,8 @@ static int sq_write_buf(struct store_sq *q, int kind, const struct sq_buf *b)
         q->next_batch++;
     if (rc == 0 && b->last > q->log_last)
         q->log_last = b->last;
+    if (rc == 0)
+        sq_buf_restart(b);
     return rc;
 }
 

@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "store_internal.h" /* store_sq_limit_length */
 
 /* Log slots of the shm area in these tests: small, so the ring wraps often. */
 #define TEST_ENTRIES_MAX 256
@@ -1528,6 +1529,68 @@ static void test_sqlite_command_longer_than_the_maximum_fails_load_with_ebadmsg(
     sq_bad_length_fails_load(*state, "81808020", "is longer than CMD_BYTES_MAX");
 }
 
+/* A batch whose records would make a row longer than sqlite takes is split into rows of the
+ * same kind (sqlite's limit lowered on this connection to try it); a command longer than one
+ * row is -EMSGSIZE. */
+static void test_sqlite_batch_longer_than_a_row_is_split(void **state)
+{
+    const px_ballot_t b = px_ballot_make(4, 1);
+    const int limit = 64 * (int)KIB;
+    struct store *s = fx_open(*state);
+    assert_true(store_sq_limit_length(s, limit) >= (int)CMD_BYTES_MAX + 4096);
+    assert_int_equal(store_begin(s), 0);
+    loaded_reset(&want);
+    for (px_inst_t i = 1; i <= 60; i++) {
+        uint32_t len = i % 4 == 0 ? 8 : (uint32_t)(3 * KIB + i);
+        if (i % 4 == 0) {
+            put_ok(s, rec(PX_REC_ACCEPTED, i, b, i));
+            want_rec(&want, PX_REC_ACCEPTED, i, b, i);
+        } else {
+            put_cmd_ok(s, PX_REC_ACCEPTED, i, b, len, i);
+            want_cmd(&want, PX_REC_ACCEPTED, i, b, len, i);
+        }
+        put_cmd_ok(s, PX_REC_DECIDED, i, 0, 2 * KIB, i + 500);
+        want_cmd(&want, PX_REC_DECIDED, i, 0, 2 * KIB, i + 500);
+    }
+    put_cmd_ok(s, PX_REC_ACCEPTED, 7, px_ballot_make(5, 1), 100, 777); /* a later row wins */
+    want.recs[12] = rec_cmd(PX_REC_ACCEPTED, 7, px_ballot_make(5, 1), 100, 777);
+    free(want.cmd[12]);
+    want.cmd[12] = cmd_make(100, 777);
+    want.cmd_len[12] = 100;
+    commit_ok(s);
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    /* One command longer than a row fits nowhere. */
+    assert_int_equal(store_begin(s), 0);
+    unsigned char *big = cmd_make((uint32_t)limit, 1);
+    struct px_rec r = rec_cmd(PX_REC_ACCEPTED, 61, b, (uint32_t)limit, 1);
+    assert_int_equal(store_put_cmd(s, &r, big, (uint32_t)limit), -EMSGSIZE);
+    assert_non_null(strstr(store_errmsg(s), "does not fit in one log row"));
+    free(big);
+    store_close(s);
+    /* Several rows of each kind; the reopened store (sqlite's own limit) reads them all. */
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    fx_path(*state, path, sizeof(path));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT sum(kind = 3), sum(kind = 4), max(length(recs))"
+                                        " FROM log",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_true(sqlite3_column_int(st, 0) >= 3);
+    assert_true(sqlite3_column_int(st, 1) >= 2);
+    assert_true(sqlite3_column_int(st, 2) <= limit);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    s = fx_open(*state);
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
 /* A file of layout 4 (the release before commands) opens as it is and is raised to 5; it then
  * takes commands. */
 static void test_sqlite_layout_4_store_opens_and_is_raised_to_5(void **state)
@@ -1953,6 +2016,7 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_command_byte_changed_outside_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_command_running_past_its_row_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_command_longer_than_the_maximum_fails_load_with_ebadmsg),
+        SQLITE(test_sqlite_batch_longer_than_a_row_is_split),
         SQLITE(test_sqlite_layout_4_store_opens_and_is_raised_to_5),
         SQLITE(test_sqlite_state_row_changed_outside_fails_open_with_ebadmsg),
         SQLITE(test_sqlite_promise_changed_outside_fails_open_with_ebadmsg),
