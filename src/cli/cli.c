@@ -1,6 +1,7 @@
 /* cli.c: getopt_long parsing with strict range checks; one error line per bad value. */
 #include "cli/cli.h"
 
+#include "common/cmd.h"
 #include "common/log.h"
 #include "paxos/px.h"
 
@@ -27,6 +28,8 @@ void cli_usage(FILE *out)
             "  --rotate K         hand leadership to the next proposer every K rounds, 0 = never\n"
             "                     (default 0)\n"
             "  --window W         rounds in flight, 1..%d (default 1024)\n"
+            "  --command-bytes B  bytes of each round's command, %d..%u (default 8): the\n"
+            "                     increment, then a pattern every learner checks\n"
             "  --ring-slots S     slots per ring, a power of two in %d..%d (default 4096)\n"
             "  --seed S           seed for back-off and chaos, 0..2^64-1 (default 1)\n"
             "  --chaos N          SIGKILL N nodes at seeded random moments, leader included,\n"
@@ -55,8 +58,9 @@ void cli_usage(FILE *out)
             "(also: the report could not be written), 128+N stopped by signal N like\n"
             "SIGTERM (129 SIGHUP, 130 SIGINT, 131 SIGQUIT, 138 SIGUSR1, 140 SIGUSR2,\n"
             "143 SIGTERM, ...); SIGPIPE is ignored.\n",
-            CLI_NODES_MAX, (unsigned long long)CLI_ROUNDS_MAX, CLI_WINDOW_MAX, CLI_RING_SLOTS_MIN,
-            CLI_RING_SLOTS_MAX, CLI_CHAOS_MAX, CLI_FAILOVER_MAX, CLI_TIMEOUT_MAX);
+            CLI_NODES_MAX, (unsigned long long)CLI_ROUNDS_MAX, CLI_WINDOW_MAX,
+            CLI_COMMAND_BYTES_MIN, CMD_BYTES_MAX, CLI_RING_SLOTS_MIN, CLI_RING_SLOTS_MAX,
+            CLI_CHAOS_MAX, CLI_FAILOVER_MAX, CLI_TIMEOUT_MAX);
 }
 
 /* Parses an unsigned decimal in [lo, hi]; rejects signs, spaces, trailing garbage, overflow. */
@@ -111,6 +115,7 @@ enum {
     OPT_LEARNERS,
     OPT_ROTATE,
     OPT_WINDOW,
+    OPT_COMMAND_BYTES,
     OPT_RING_SLOTS,
     OPT_SEED,
     OPT_CHAOS,
@@ -139,6 +144,7 @@ static const struct option options[] = {
     {"learners", required_argument, NULL, OPT_LEARNERS},
     {"rotate", required_argument, NULL, OPT_ROTATE},
     {"window", required_argument, NULL, OPT_WINDOW},
+    {"command-bytes", required_argument, NULL, OPT_COMMAND_BYTES},
     {"ring-slots", required_argument, NULL, OPT_RING_SLOTS},
     {"seed", required_argument, NULL, OPT_SEED},
     {"chaos", required_argument, NULL, OPT_CHAOS},
@@ -186,6 +192,9 @@ static int parse_one(int opt, const char *arg, struct cli_config *c, struct pend
         return parse_u32("rotate", arg, 0, UINT32_MAX, &c->rotate);
     case OPT_WINDOW:
         return parse_u32("window", arg, 1, CLI_WINDOW_MAX, &c->window);
+    case OPT_COMMAND_BYTES:
+        return parse_u32("command-bytes", arg, CLI_COMMAND_BYTES_MIN, CMD_BYTES_MAX,
+                         &c->command_bytes);
     case OPT_RING_SLOTS:
         if (parse_u32("ring-slots", arg, CLI_RING_SLOTS_MIN, CLI_RING_SLOTS_MAX, &c->ring_slots))
             return -1;
@@ -280,6 +289,7 @@ int cli_parse(int argc, char **argv, struct cli_config *c)
         .nodes = 5,
         .rounds = 100000,
         .window = 1024,
+        .command_bytes = CLI_COMMAND_BYTES_MIN,
         .ring_slots = 4096,
         .seed = 1,
         .store = CLI_STORE_SQLITE,
@@ -330,6 +340,20 @@ int cli_parse(int argc, char **argv, struct cli_config *c)
     if (c->data_dir && c->store != CLI_STORE_SQLITE) {
         fprintf(stderr, "paxos-shm: --data-dir: the shm store keeps nothing after the run; "
                         "use --store sqlite to keep and continue a log\n");
+        return -1;
+    }
+    if (c->command_bytes > CMD_INLINE_BYTES && c->store != CLI_STORE_SQLITE) {
+        fprintf(stderr,
+                "paxos-shm: --command-bytes: the shm store keeps commands of %u bytes; "
+                "use --store sqlite for longer ones\n",
+                CMD_INLINE_BYTES);
+        return -1;
+    }
+    if (c->command_bytes > CMD_INLINE_BYTES && c->pool_path != NULL) {
+        fprintf(stderr,
+                "paxos-shm: --command-bytes: commands longer than %u bytes run on one "
+                "host for now, not with --pool\n",
+                CMD_INLINE_BYTES);
         return -1;
     }
     if (c->keep_data && c->store != CLI_STORE_SQLITE) {

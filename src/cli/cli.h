@@ -21,14 +21,15 @@ enum {
 
 /* Pool bounds: node ids fit a ballot's 16 bits, but the broadcast ring serves at most 63
  * consumers, so a pool has at most 64 nodes. */
-#define CLI_NODES_MAX      64
-#define CLI_ROUNDS_MAX     1000000000ull /* a u32 sequence per client stays far from wrapping */
-#define CLI_WINDOW_MAX     1024          /* = PX_CLIENTS_MAX * PX_DEDUP_SPAN / 2 (see client.c) */
-#define CLI_RING_SLOTS_MIN 64
-#define CLI_RING_SLOTS_MAX 65536
-#define CLI_CHAOS_MAX      100000
-#define CLI_TIMEOUT_MAX    86400
-#define CLI_FAILOVER_MAX   60000 /* ms between leader kills or stops */
+#define CLI_NODES_MAX         64
+#define CLI_ROUNDS_MAX        1000000000ull /* a u32 sequence per client stays far from wrapping */
+#define CLI_WINDOW_MAX        1024 /* = PX_CLIENTS_MAX * PX_DEDUP_SPAN / 2 (see client.c) */
+#define CLI_RING_SLOTS_MIN    64
+#define CLI_RING_SLOTS_MAX    65536
+#define CLI_CHAOS_MAX         100000
+#define CLI_TIMEOUT_MAX       86400
+#define CLI_FAILOVER_MAX      60000 /* ms between leader kills or stops */
+#define CLI_COMMAND_BYTES_MIN 8     /* the Fibonacci increment */
 
 enum cli_store { CLI_STORE_SQLITE, CLI_STORE_SHM };
 enum cli_sync { CLI_SYNC_NORMAL, CLI_SYNC_FULL };
@@ -42,6 +43,9 @@ struct cli_config {
     uint32_t learners;  /* the last `learners` nodes (so roles spread over the pool) */
     uint32_t rotate;    /* hand leadership on every K decided rounds; 0 = never */
     uint32_t window;    /* rounds in flight (client window = congestion window cap) */
+    /* Bytes of each round's command: 8 is the increment alone (inside the value); longer ones
+     * add a pattern every learner checks, and travel beside the value (common/cmd.h). */
+    uint32_t command_bytes;
     uint32_t ring_slots;
     uint64_t seed;
     uint32_t chaos_kills; /* SIGKILLs during the run; 0 = no chaos */

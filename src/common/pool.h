@@ -36,6 +36,15 @@ struct pool_node_shared {
     uint64_t bad_messages;
     /* Client values the core dropped at a full request queue (px_stats.requests_dropped). */
     uint64_t requests_dropped;
+    /* Applied commands longer than a value's 8 bytes (--command-bytes): checked byte for byte
+     * against what the client made, and of them the ones that were wrong or not here. Counted
+     * over every incarnation of the node (the node adds to them; nobody else writes them). */
+    uint64_t cmds_checked;
+    uint64_t cmds_bad;
+    /* Payload plane (node/payload.h) of the current incarnation: streams dropped torn or bad,
+     * messages dropped for a missing command. */
+    uint64_t cmd_streams_torn;
+    uint64_t cmd_missing;
     /* Set once per incarnation after the store is loaded (the supervisor waits for every node
      * before the client starts; it computes the rounds of earlier runs from these). */
     uint32_t loaded_incarnation;

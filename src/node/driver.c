@@ -64,6 +64,98 @@ static bool offer(struct driver *d, struct send_pass *p, const struct px_msg *m)
     return true;
 }
 
+/* Offers a committed message with what must go ahead of it: the rest of its command's DATA
+ * stream, from item->off on (payload.h). True when the message itself went; false when a full
+ * outbox stopped it or its stream (item->off says how far the stream got). A message whose
+ * command this node no longer holds is not sent (stats.cmd_lost) and counts as gone. */
+/* The key of the command whose bytes an item needs: a value's, a push's; 0 for none. */
+static uint64_t item_key(const struct px_msg *m)
+{
+    if (m->type == PX_MSG_DATA && (m->flags & PAYLOAD_FLAG_PUSH))
+        return m->ballot;
+    const struct px_value *v = payload_value_of(m);
+    return v != NULL ? cmd_key(v) : 0;
+}
+
+static bool offer_item(struct driver *d, struct send_pass *p, struct driver_out *item)
+{
+    uint64_t key = item_key(&item->m);
+    bool push = item->m.type == PX_MSG_DATA;
+    if (key != 0) {
+        const struct payload_entry *e = payload_get(&d->pay, key);
+        if (e == NULL) {
+            d->stats.cmd_lost++;
+            return true;
+        }
+        if (item->off == 0 && !push && payload_sent_has(&d->pay, item->m.to, key))
+            item->off = payload_stream_len(e->len); /* the destination has it: once per link */
+        while (item->off < payload_stream_len(e->len)) {
+            struct px_msg c;
+            uint32_t off = item->off;
+            (void)payload_chunks(e, item->m.from, item->m.to, &off, &c, 1);
+            if (!offer(d, p, &c))
+                return false;
+            item->off = off;
+            d->pay.stats.chunks_out++;
+            if (item->off == payload_stream_len(e->len))
+                payload_sent_add(&d->pay, item->m.to, key);
+        }
+    }
+    if (push)
+        return true; /* a stream alone: nothing follows it */
+    return offer(d, p, &item->m);
+}
+
+/* A message with a command leaves the backlog: its bytes need not stay for it. */
+static void backlog_release(struct driver *d, const struct px_msg *m)
+{
+    uint64_t key = item_key(m);
+    if (key != 0 && payload_get(&d->pay, key) != NULL)
+        payload_unpin(&d->pay, key);
+}
+
+/* A peer wants the bytes of key (it dropped a message for want of them): push the stream to it
+ * alone, unless a push of it is on its way already or the key is gone here. */
+static void take_want(struct driver *d, const struct px_msg *w)
+{
+    uint64_t key = w->ballot;
+    if (key == 0 || w->from >= d->cfg.nodes || payload_get(&d->pay, key) == NULL)
+        return;
+    payload_sent_forget(&d->pay, w->from, key);
+    for (uint32_t i = 0; i < d->pushes_len; i++)
+        if (d->pushes[i].m.to == w->from && d->pushes[i].m.ballot == key)
+            return;
+    if (d->pushes_len == PAYLOAD_WANTS_MAX)
+        return; /* full: the peer asks again at the next retransmission */
+    struct driver_out *item = &d->pushes[d->pushes_len++];
+    memset(item, 0, sizeof(*item));
+    item->m.type = PX_MSG_DATA;
+    item->m.flags = PAYLOAD_FLAG_PUSH;
+    item->m.from = d->cfg.id;
+    item->m.to = w->from;
+    item->m.ballot = key;
+    payload_pin(&d->pay, key);
+    d->pay.stats.pushes++;
+}
+
+/* The pushes first (what peers wait for), then this batch's WANTs (a WANT the transport
+ * refuses is dropped: the peer asks again at the next retransmission). */
+static void send_pushes_and_wants(struct driver *d, struct send_pass *p)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < d->pushes_len; i++) {
+        if (offer_item(d, p, &d->pushes[i]))
+            backlog_release(d, &d->pushes[i].m);
+        else
+            d->pushes[kept++] = d->pushes[i];
+    }
+    d->pushes_len = kept;
+    for (uint32_t i = 0; i < d->pay.wants_len; i++)
+        if (offer(d, p, &d->pay.wants[i]))
+            d->pay.stats.wants_out++;
+    d->pay.wants_len = 0;
+}
+
 static bool sent_one(struct driver *d, struct driver_flush *f)
 {
     f->sent++;
@@ -76,26 +168,51 @@ static bool sent_one(struct driver *d, struct driver_flush *f)
 static int send_all(struct driver *d, struct driver_flush *f)
 {
     struct send_pass p = {.full = {0, 0}, .congested = false};
+    send_pushes_and_wants(d, &p);
     uint32_t kept = 0;
     for (uint32_t i = 0; i < d->backlog_len; i++) {
-        if (!offer(d, &p, &d->backlog[i]))
+        if (!offer_item(d, &p, &d->backlog[i])) {
             d->backlog[kept++] = d->backlog[i];
-        else if (sent_one(d, f))
+            continue;
+        }
+        backlog_release(d, &d->backlog[i].m);
+        if (sent_one(d, f)) {
+            d->backlog_len = kept; /* what follows i is lost with the process anyway */
             return DRIVER_DIED;
+        }
     }
     d->backlog_len = kept;
     const struct px_ready *r = d->ready;
     for (uint32_t i = 0; i < r->msgs_len; i++) {
-        if (offer(d, &p, &r->msgs[i])) {
+        struct driver_out item = {.m = r->msgs[i], .off = 0};
+        if (offer_item(d, &p, &item)) {
             if (sent_one(d, f))
                 return DRIVER_DIED;
             continue;
         }
         PX_ASSERT(d->backlog_len < DRIVER_BACKLOG_MAX);
-        d->backlog[d->backlog_len++] = r->msgs[i];
+        const struct px_value *v = payload_value_of(&item.m);
+        if (v != NULL)
+            payload_pin(&d->pay, cmd_key(v)); /* offer_item found it held */
+        d->backlog[d->backlog_len++] = item;
         d->stats.backlogged++;
     }
     return 0;
+}
+
+/* The ready's applied entries that carry a command beside the value, to env.applied_cmd. */
+static void applied_cmds(struct driver *d)
+{
+    if (d->env.applied_cmd == NULL)
+        return;
+    const struct px_ready *r = d->ready;
+    for (uint32_t i = 0; i < r->apply_len; i++) {
+        const struct px_applied *a = &r->apply[i];
+        if (!cmd_has_payload(&a->value))
+            continue;
+        const struct payload_entry *e = payload_get(&d->pay, cmd_key(&a->value));
+        d->env.applied_cmd(d->env.ctx, a, e != NULL ? e->bytes : NULL, e != NULL ? e->len : 0);
+    }
 }
 
 /* The flush point: persists the ready's records and the applied state in one transaction, then
@@ -112,14 +229,16 @@ static int flush_point(struct driver *d)
     };
     if (fp_hit(d, DRIVER_FP_BEFORE_PERSIST, &f))
         return DRIVER_DIED;
+    d->batch_cmd_bytes = 0;
     if (f.persists) {
-        int rc = persist_ready(d->store, r, fib_changed ? fib : NULL);
+        int rc = persist_ready(d->store, r, fib_changed ? fib : NULL, &d->pay);
         if (rc != 0)
             return rc;
         d->applied_persisted = fib->applied;
         d->stats.batches++;
         d->stats.records += r->recs_len;
     }
+    applied_cmds(d);
     if (d->env.committed != NULL)
         d->env.committed(d->env.ctx, r);
     if (fp_hit(d, DRIVER_FP_AFTER_PERSIST, &f))
@@ -127,6 +246,11 @@ static int flush_point(struct driver *d)
     int rc = send_all(d, &f);
     if (rc != 0)
         return rc;
+    /* Only now may truncated commands go: a message of this batch may still have needed one. */
+    for (uint32_t i = 0; i < r->recs_len; i++)
+        if (r->recs[i].type == PX_REC_TRUNCATE && r->recs[i].instance > d->truncate_seen)
+            d->truncate_seen = r->recs[i].instance;
+    payload_truncate(&d->pay, d->truncate_seen);
     px_ready_clear(r);
     return 0;
 }
@@ -169,10 +293,12 @@ static void drop_backlog_to(struct driver *d, uint16_t peer)
 {
     uint32_t kept = 0;
     for (uint32_t i = 0; i < d->backlog_len; i++) {
-        if (d->backlog[i].to == peer)
+        if (d->backlog[i].m.to == peer) {
             d->stats.dropped++;
-        else
+            backlog_release(d, &d->backlog[i].m);
+        } else {
             d->backlog[kept++] = d->backlog[i];
+        }
     }
     d->backlog_len = kept;
 }
@@ -188,6 +314,15 @@ static int tell_peer(struct driver *d, uint16_t p, bool up)
     if (!up) {
         d->t->ops->peer_down(d->t, p);
         drop_backlog_to(d, p);
+        payload_peer_down(&d->pay, p);
+        uint32_t kept = 0;
+        for (uint32_t i = 0; i < d->pushes_len; i++) {
+            if (d->pushes[i].m.to == p)
+                backlog_release(d, &d->pushes[i].m);
+            else
+                d->pushes[kept++] = d->pushes[i];
+        }
+        d->pushes_len = kept;
     }
     px_node_peer_status(d->core, p, up, d->ready);
     return 0;
@@ -237,6 +372,14 @@ static int take_submits(struct driver *d)
         int rc = make_room(d);
         if (rc != 0)
             return rc;
+        if (cmd_has_payload(&v)) {
+            uint32_t len = 0;
+            const uint8_t *cmd =
+                d->env.submit_cmd != NULL ? d->env.submit_cmd(d->env.ctx, &len) : NULL;
+            int prc = cmd != NULL ? payload_put(&d->pay, cmd_key(&v), cmd, len) : -ENOSPC;
+            if (prc != 0 && prc != -EEXIST)
+                break; /* no room for its bytes: it waits like a value the queue refused */
+        }
         if (px_node_submit(d->core, &v, d->ready) == -EAGAIN)
             break; /* backpressure: the value stays with the caller for a later iteration */
         d->env.submit_taken(d->env.ctx);
@@ -256,8 +399,26 @@ static void drain_input(struct driver *d)
     uint32_t room = d->cfg.batch_max - d->in_len;
     uint32_t n = room > 0 ? transport_recv(d->t, d->in + d->in_len, room) : 0;
     PX_ASSERT(n <= room);
-    d->in_len += n;
     d->received = n;
+    /* DATA goes to the payload plane; a message whose command did not arrive whole is lost. */
+    uint32_t kept = d->in_len;
+    for (uint32_t i = d->in_len; i < d->in_len + n; i++) {
+        const struct px_msg *m = &d->in[i];
+        if (payload_rx_data(&d->pay, m)) {
+            if (m->flags & PAYLOAD_FLAG_WANT)
+                take_want(d, m);
+            continue;
+        }
+        if (!payload_rx_admit(&d->pay, m))
+            continue;
+        const struct px_value *v = payload_value_of(m);
+        if (v != NULL && m->type != PX_MSG_CLIENT)
+            payload_note(&d->pay, cmd_key(v), m->instance); /* its instance keeps it */
+        if (kept != i)
+            d->in[kept] = *m;
+        kept++;
+    }
+    d->in_len = kept;
 }
 
 static int step_input(struct driver *d)
@@ -266,7 +427,18 @@ static int step_input(struct driver *d)
         int rc = make_room(d);
         if (rc != 0)
             return rc;
-        const struct px_msg *m = &d->in[d->in_head++];
+        const struct px_msg *m = &d->in[d->in_head];
+        const struct px_value *v = payload_value_of(m);
+        if (v != NULL) {
+            if (d->batch_cmd_bytes >= DRIVER_BATCH_CMD_BYTES) {
+                rc = flush_point(d); /* the batch holds enough bytes: commit it first */
+                if (rc != 0)
+                    return rc;
+            }
+            const struct payload_entry *e = payload_get(&d->pay, cmd_key(v));
+            d->batch_cmd_bytes += e != NULL ? e->len : 0;
+        }
+        d->in_head++;
         trace(d, false, m);
         px_node_step(d->core, m, d->ready);
     }
@@ -322,7 +494,12 @@ int driver_init(struct driver *d, const struct driver_config *cfg, const struct 
     d->ready = malloc(sizeof(*d->ready));
     d->in = malloc(cfg->batch_max * sizeof(*d->in));
     d->backlog = malloc(DRIVER_BACKLOG_MAX * sizeof(*d->backlog));
-    if (d->ready == NULL || d->in == NULL || d->backlog == NULL) {
+    uint32_t cmd_max = cfg->cmd_max != 0 ? cfg->cmd_max : CMD_INLINE_BYTES;
+    uint64_t budget = cfg->cmd_budget != 0 ? cfg->cmd_budget : PAYLOAD_BUDGET_DEFAULT;
+    if (budget < cmd_max)
+        budget = cmd_max;
+    int prc = payload_init(&d->pay, cfg->id, cfg->nodes, cmd_max, budget);
+    if (d->ready == NULL || d->in == NULL || d->backlog == NULL || prc != 0) {
         driver_fini(d);
         return -ENOMEM;
     }
@@ -330,11 +507,18 @@ int driver_init(struct driver *d, const struct driver_config *cfg, const struct 
     return 0;
 }
 
-static void load_rec(void *ctx, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
+/* A record loaded from the store, and the bytes of its command when it has them beside it. */
+static void load_rec(void *ctx, const struct px_rec *r, const void *cmd, uint32_t len)
 {
-    (void)cmd;
-    (void)cmd_len;
-    px_node_load_rec(ctx, r);
+    struct driver *d = ctx;
+    if (cmd != NULL && cmd_has_payload(&r->value)) {
+        uint64_t key = cmd_key(&r->value);
+        if (payload_put(&d->pay, key, cmd, len) == 0 || payload_get(&d->pay, key) != NULL)
+            payload_note(&d->pay, key, r->instance);
+    }
+    if (r->type == PX_REC_TRUNCATE && r->instance > d->truncate_seen)
+        d->truncate_seen = r->instance;
+    px_node_load_rec(d->core, r);
 }
 
 int driver_recover(struct driver *d, struct px_durable *out)
@@ -346,7 +530,7 @@ int driver_recover(struct driver *d, struct px_durable *out)
     if (rc != 0)
         return rc;
     px_node_load(d->core, out);
-    rc = store_load(d->store, out, load_rec, d->core);
+    rc = store_load(d->store, out, load_rec, d);
     if (rc != 0)
         return rc;
     d->applied_persisted = out->fib.applied;
@@ -398,7 +582,7 @@ void driver_idle(struct driver *d)
 {
     if (d->received > 0)
         return;
-    bool blocked = d->queued > 0 || d->backlog_len > 0;
+    bool blocked = d->queued > 0 || d->backlog_len > 0 || d->pushes_len > 0;
     if (!blocked && px_node_pending(d->core))
         return; /* more work without new input: a sleep here would delay it by a tick */
     uint64_t now = d->env.now_ns(d->env.ctx);
@@ -434,7 +618,8 @@ int driver_set_roles(struct driver *d, uint16_t node, uint64_t roles)
 
 bool driver_busy(const struct driver *d)
 {
-    return d->backlog_len > 0 || d->in_head < d->in_len || px_node_pending(d->core);
+    return d->backlog_len > 0 || d->pushes_len > 0 || d->in_head < d->in_len ||
+           px_node_pending(d->core);
 }
 
 uint32_t driver_backlog_to(const struct driver *d, uint16_t to)
@@ -442,7 +627,7 @@ uint32_t driver_backlog_to(const struct driver *d, uint16_t to)
     PX_ASSERT(to < d->cfg.nodes);
     uint32_t n = 0;
     for (uint32_t i = 0; i < d->backlog_len; i++)
-        n += d->backlog[i].to == to || d->backlog[i].to == PX_TO_ALL;
+        n += d->backlog[i].m.to == to || d->backlog[i].m.to == PX_TO_ALL;
     return n;
 }
 
@@ -451,6 +636,8 @@ void driver_fini(struct driver *d)
     free(d->ready);
     free(d->in);
     free(d->backlog);
+    if (d->pay.tab != NULL)
+        payload_fini(&d->pay);
     d->ready = NULL;
     d->in = NULL;
     d->backlog = NULL;

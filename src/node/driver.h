@@ -56,6 +56,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "node/payload.h"
 #include "node/transport.h"
 #include "paxos/px.h"
 #include "store/store.h"
@@ -63,6 +64,9 @@
 /* Inbound messages stepped per iteration before the flush point: large enough to amortise one
  * commit over many accepts, small enough to keep round latency low. */
 #define DRIVER_BATCH_MAX 512u
+/* Bytes of long commands one flush point persists at most (one more message may pass it): a
+ * batch of sixteen 1 MiB ACCEPTs would hold the node in one sqlite commit for a long time. */
+#define DRIVER_BATCH_CMD_BYTES (2u << 20)
 /* Ticks delivered at once after a long sleep (or a stopped process); the rest are skipped. */
 #define DRIVER_TICKS_BURST_MAX 16u
 /* Committed messages a full outbox refused: two readies, so the messages of one whole ready
@@ -116,16 +120,28 @@ struct driver_env {
      * (false: none), submit_taken removes it once the core accepted it. */
     bool (*submit_next)(void *ctx, struct px_value *v);
     void (*submit_taken)(void *ctx);
+    /* Optional. For a value submit_next gave with PX_VALUE_PAYLOAD: its command's bytes (valid
+     * until submit_taken), which the driver keeps beside it. Without this hook such a value is
+     * refused like a full queue would (it waits). */
+    const uint8_t *(*submit_cmd)(void *ctx, uint32_t *len);
     /* Optional. A peer went down or came back (a log line). */
     void (*peer)(void *ctx, uint16_t peer, bool up);
     /* Optional. A message stepped (send = false) or handed to the transport (send = true). */
     void (*trace)(void *ctx, bool send, const struct px_msg *m);
+    /* Optional. At the flush point, for every entry of the ready's apply list whose value has
+     * its bytes beside it (PX_VALUE_PAYLOAD): the command's bytes, or NULL when this node does
+     * not hold them (len 0). Duplicates included (a->duplicate). */
+    void (*applied_cmd)(void *ctx, const struct px_applied *a, const uint8_t *cmd, uint32_t len);
 };
 
 struct driver_config {
     uint16_t id, nodes;
     uint32_t batch_max; /* 1..DRIVER_BATCH_MAX inbound messages per iteration */
     uint64_t tick_ns;   /* clock units per core tick, > 0 */
+    /* Longest command taken (0: CMD_INLINE_BYTES, nothing travels beside a value) and the
+     * bytes of commands a node holds at most (0: PAYLOAD_BUDGET_DEFAULT); payload.h. */
+    uint32_t cmd_max;
+    uint64_t cmd_budget;
 };
 
 struct driver_stats {
@@ -136,6 +152,17 @@ struct driver_stats {
     uint64_t backlogged; /* messages a full outbox refused (kept in the backlog) */
     uint64_t stalls;     /* iterations that stopped stepping: the backlog had no room */
     uint64_t dropped;    /* backlog messages dropped because their peer went down */
+    /* Messages not sent because this node no longer held their command's bytes (the table
+     * was full): lost like a dropped message, the protocol resends. */
+    uint64_t cmd_lost;
+};
+
+/* A committed message waiting for room, and how much of its command's DATA stream the
+ * transport took already (payload.h). */
+struct driver_out {
+    struct px_msg m;
+    uint32_t off;
+    uint32_t reserved;
 };
 
 /* Owned by the driver between driver_init and driver_fini; callers read stats only. */
@@ -148,14 +175,21 @@ struct driver {
     struct px_ready *ready; /* empty between calls */
     struct px_msg *in;      /* cfg.batch_max slots: [in_head, in_len) read, not stepped */
     uint32_t in_head, in_len;
-    struct px_msg *backlog; /* DRIVER_BACKLOG_MAX slots: [0, backlog_len) committed, unsent */
+    struct driver_out *backlog; /* DRIVER_BACKLOG_MAX: [0, backlog_len) committed, unsent */
     uint32_t backlog_len;
-    uint32_t received; /* messages read by the last iteration */
-    uint32_t queued;   /* messages the transport still held after the last iteration */
+    uint32_t received;        /* messages read by the last iteration */
+    uint64_t batch_cmd_bytes; /* long commands' bytes stepped since the last flush point */
+    uint32_t queued;          /* messages the transport still held after the last iteration */
     uint64_t next_tick;
     uint64_t alive_seen, epoch_seen;
     uint64_t restarted_seen;     /* peers seen restarted whose death the core was not told yet */
     px_inst_t applied_persisted; /* fib->applied as of the last persisted fib */
+    px_inst_t truncate_seen;     /* the highest TRUNCATE persisted (the payload plane follows) */
+    struct payload_plane pay;    /* long commands' bytes (payload.h) */
+    /* Streams peers asked for (a WANT), each a PAYLOAD_FLAG_PUSH item: offered first at every
+     * flush point until the transport took them. */
+    struct driver_out pushes[PAYLOAD_WANTS_MAX];
+    uint32_t pushes_len;
     struct driver_stats stats;
 };
 

@@ -218,6 +218,23 @@ static void node_trace(void *ctx, bool send, const struct px_msg *m)
         (unsigned long long)m->instance);
 }
 
+/* An applied command that travelled beside its value: every byte must be what the client
+ * made (payload_fib_fill), on every learner. */
+static void node_applied_cmd(void *ctx, const struct px_applied *a, const uint8_t *cmd,
+                             uint32_t len)
+{
+    struct node *nd = ctx;
+    struct pool_node_shared *me = nd->me;
+    bool ok = cmd != NULL && len >= CMD_INLINE_BYTES &&
+              payload_fib_check(cmd_key(&a->value), a->value.increment, cmd, len);
+    CMM_STORE_SHARED(me->cmds_checked, me->cmds_checked + 1);
+    if (!ok) {
+        CMM_STORE_SHARED(me->cmds_bad, me->cmds_bad + 1);
+        LOG(LOG_ERROR, "instance %llu: command of %u bytes %s", (unsigned long long)a->instance,
+            len, cmd == NULL ? "not here" : "differs from what the client sent");
+    }
+}
+
 static void publish_status(struct node *nd)
 {
     struct pool_node_shared *me = nd->me;
@@ -239,6 +256,9 @@ static void publish_status(struct node *nd)
     CMM_STORE_SHARED(me->records, nd->records_base + nd->drv.stats.records);
     CMM_STORE_SHARED(me->bad_messages, st->bad_messages);
     CMM_STORE_SHARED(me->requests_dropped, px_node_stats(nd->core)->requests_dropped);
+    const struct payload_stats *ps = &nd->drv.pay.stats;
+    CMM_STORE_SHARED(me->cmd_streams_torn, ps->streams_torn + ps->streams_bad);
+    CMM_STORE_SHARED(me->cmd_missing, ps->missing + nd->drv.stats.cmd_lost);
 }
 
 static void log_summary(const struct node *nd)
@@ -291,6 +311,7 @@ static int node_store_open(struct node *nd)
         .pool_id = a->cfg.pool_id,
         .epoch = a->cfg.epoch,
         .must_exist = a->cfg.store_must_exist,
+        .cmd_bytes = a->cfg.cmd_bytes,
     };
     int rc = store_open(&sp, &nd->store, err, sizeof(err));
     if (rc != 0)
@@ -305,6 +326,10 @@ static int node_driver_init(struct node *nd)
         .nodes = nd->a->cfg.nodes,
         .batch_max = DRIVER_BATCH_MAX,
         .tick_ns = NODE_TICK_NS,
+        .cmd_max = nd->a->cfg.cmd_bytes > CMD_INLINE_BYTES ? nd->a->cfg.cmd_bytes : 0,
+        .cmd_budget = nd->a->cfg.cmd_bytes > CMD_INLINE_BYTES
+                          ? payload_budget_for(nd->a->cfg.cmd_bytes, nd->a->cfg.window)
+                          : 0,
     };
     const struct driver_env env = {
         .ctx = nd,
@@ -313,6 +338,7 @@ static int node_driver_init(struct node *nd)
         .failpoint = nd->fp != FP_NONE ? node_failpoint : NULL,
         .peer = node_peer,
         .trace = log_level_current >= LOG_TRACE ? node_trace : NULL,
+        .applied_cmd = node_applied_cmd,
     };
     int rc = driver_init(&nd->drv, &dc, &env, nd->core, nd->t, nd->store);
     nd->drv_ready = rc == 0;
@@ -375,7 +401,13 @@ static int node_loop(struct node *nd)
     }
     /* The hook kills the process at a failpoint, so only a store failure ends up here. */
     PX_ASSERT(rc < 0);
-    fprintf(stderr, "paxos-shm: node %u: %s\n", nd->a->cfg.id, store_errmsg(nd->store));
+    if (rc == -ENODATA)
+        fprintf(stderr,
+                "paxos-shm: node %u: the bytes of a command it must persist are gone (its "
+                "table of commands was full); restarting it\n",
+                nd->a->cfg.id);
+    else
+        fprintf(stderr, "paxos-shm: node %u: %s\n", nd->a->cfg.id, store_errmsg(nd->store));
     return NODE_EXIT_FAILED;
 }
 

@@ -26,8 +26,11 @@ struct node_config {
     uint16_t id, nodes;
     uint64_t roles[PX_NODES_MAX]; /* enum px_role bits of every node */
     uint32_t window;              /* congestion window cap */
-    uint32_t rotate;              /* leadership hand-over every K decided rounds, 0 = never */
-    uint64_t seed;                /* back-off and failpoint seed of the pool */
+    /* Longest command (--command-bytes): over CMD_INLINE_BYTES, commands travel beside their
+     * values and every applied one is checked against payload_fib_fill. 0 = CMD_INLINE_BYTES. */
+    uint32_t cmd_bytes;
+    uint32_t rotate; /* leadership hand-over every K decided rounds, 0 = never */
+    uint64_t seed;   /* back-off and failpoint seed of the pool */
     enum store_kind store;
     enum store_sync sync;
     const char *data_dir;   /* sqlite store directory (NULL for the shm store) */

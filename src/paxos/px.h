@@ -136,6 +136,8 @@ enum px_msg_type {
     PX_MSG_CLIENT_REPLY,  /* the request (client_id, seq) was decided at instance */
     PX_MSG_HEARTBEAT,     /* leader liveness, carries decided-up-to */
     PX_MSG_TAKEOVER,      /* planned rotation: the leader asks the receiver to campaign now */
+    PX_MSG_DATA,          /* never stepped by the core: a chunk of a long command's bytes, moved
+                           * by the node driver's payload plane (node/payload.h) */
     PX_MSG_TYPE_COUNT,
 };
 

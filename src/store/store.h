@@ -91,6 +91,9 @@ struct store_params {
     /* sqlite: the file must already exist (a node restarted within a run: a store that vanished
      * under it is -ENOENT, never silently made new). */
     bool must_exist;
+    /* sqlite: the longest command the pool carries (0 or <= CMD_INLINE_BYTES: short ones). A
+     * new file for long commands gets large pages (a layout choice, read back at every open). */
+    uint32_t cmd_bytes;
 };
 
 struct store;

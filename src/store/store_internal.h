@@ -90,8 +90,8 @@ int store_sq_refuse_links(const char *path, char *err, size_t err_len);
 /* Opens path read-write (creating it), WAL mode, the given sync and locking mode, never
  * following a link in place of the file or a companion (-ELOOP). On failure *db is NULL and err
  * holds the line. */
-int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, sqlite3 **db,
-                     char *err, size_t err_len);
+int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, bool big_pages,
+                     sqlite3 **db, char *err, size_t err_len);
 /* The node stores' VFS (store_sqlite_vfs.c): the default one, except that the WAL appends of a
  * held commit reach the OS as one write. Its name for sqlite3_open_v2, or NULL when it could not
  * be registered (the default VFS is then used). */

@@ -179,7 +179,7 @@ int store_registry_open(const char *dir, uint16_t nodes, enum store_sync sync,
         return store_fail_buf(err, err_len, -ENOMEM, "%s: out of memory", dir);
     r->nodes = nodes;
     snprintf(r->path, sizeof(r->path), "%s/registry.db", dir);
-    rc = store_sq_open_db(r->path, sync, false, &r->db, r->err, sizeof(r->err));
+    rc = store_sq_open_db(r->path, sync, false, false, &r->db, r->err, sizeof(r->err));
     if (rc == 0)
         rc = reg_setup(r);
     if (rc != 0) {

@@ -62,6 +62,10 @@
 /* WAL pages between automatic checkpoints: fewer, larger checkpoints; bounds the WAL (4 MiB
  * with 1 KiB pages, 16 MiB with the 4 KiB pages of a store made by an earlier release). */
 #define STORE_WAL_CHECKPOINT_PAGES 4096
+/* A store of long commands (store_params.cmd_bytes): sqlite's largest pages, so a 1 MiB command
+ * is 16 pages, not 1024, and a checkpoint copies it in 16 reads; checkpoints every 16 MiB. */
+#define STORE_BIG_PAGE_BYTES           65536
+#define STORE_BIG_WAL_CHECKPOINT_PAGES 256
 /* The WAL file is truncated back to this after a checkpoint. */
 #define STORE_WAL_LIMIT_BYTES (64 * 1024 * 1024)
 
@@ -356,7 +360,7 @@ static int sq_text(sqlite3 *db, const char *path, const char *sql, char *out, si
 }
 
 static int sq_pragmas(sqlite3 *db, const char *path, enum store_sync sync, bool exclusive,
-                      char *err, size_t err_len)
+                      bool big_pages, char *err, size_t err_len)
 {
     char sql[256];
     char res[256];
@@ -367,8 +371,10 @@ static int sq_pragmas(sqlite3 *db, const char *path, enum store_sync sync, bool 
         rc = store_sq_exec(db, path, "PRAGMA locking_mode=EXCLUSIVE", err, err_len);
     /* Node stores: small pages for a new file (an existing one keeps its own). */
     if (rc == 0 && exclusive)
-        rc = store_sq_exec(db, path, "PRAGMA page_size=" STORE_SQ_STR(STORE_PAGE_BYTES), err,
-                           err_len);
+        rc = store_sq_exec(db, path,
+                           big_pages ? "PRAGMA page_size=" STORE_SQ_STR(STORE_BIG_PAGE_BYTES)
+                                     : "PRAGMA page_size=" STORE_SQ_STR(STORE_PAGE_BYTES),
+                           err, err_len);
     if (rc == 0)
         rc = sq_text(db, path, "PRAGMA journal_mode=WAL", res, sizeof(res), err, err_len);
     if (rc == 0 && strcmp(res, "wal") != 0)
@@ -383,7 +389,8 @@ static int sq_pragmas(sqlite3 *db, const char *path, enum store_sync sync, bool 
     snprintf(sql, sizeof(sql),
              "PRAGMA synchronous=%s; PRAGMA cache_size=-%d; PRAGMA wal_autocheckpoint=%d;"
              " PRAGMA journal_size_limit=%d; PRAGMA temp_store=MEMORY",
-             sync == STORE_SYNC_FULL ? "FULL" : "OFF", STORE_CACHE_KIB, STORE_WAL_CHECKPOINT_PAGES,
+             sync == STORE_SYNC_FULL ? "FULL" : "OFF", STORE_CACHE_KIB,
+             big_pages ? STORE_BIG_WAL_CHECKPOINT_PAGES : STORE_WAL_CHECKPOINT_PAGES,
              STORE_WAL_LIMIT_BYTES);
     if (rc == 0)
         rc = store_sq_exec(db, path, sql, err, err_len);
@@ -459,8 +466,8 @@ static void sq_resolved(const char *path, char *out, size_t out_len)
         snprintf(out, out_len, "%s", path);
 }
 
-int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, sqlite3 **out,
-                     char *err, size_t err_len)
+int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, bool big_pages,
+                     sqlite3 **out, char *err, size_t err_len)
 {
     sqlite3 *db = NULL;
     char real[PATH_MAX + STORE_NAME_MAX];
@@ -483,7 +490,7 @@ int store_sq_open_db(const char *path, enum store_sync sync, bool exclusive, sql
     }
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, STORE_BUSY_MS);
-    int code = sq_pragmas(db, path, sync, exclusive, err, err_len);
+    int code = sq_pragmas(db, path, sync, exclusive, big_pages, err, err_len);
     if (code != 0) {
         sqlite3_close(db);
         return code;
@@ -1331,8 +1338,8 @@ int store_sqlite_open(const struct store_params *p, struct store **out, char *er
                         "missing: the store was removed while the pool ran (an acceptor must"
                         " not forget what it promised)");
     if (rc == 0)
-        rc =
-            store_sq_open_db(q->base.name, p->sync, true, &q->db, q->base.err, sizeof(q->base.err));
+        rc = store_sq_open_db(q->base.name, p->sync, true, p->cmd_bytes > CMD_INLINE_BYTES, &q->db,
+                              q->base.err, sizeof(q->base.err));
     if (rc == 0)
         rc = sq_setup(q, p);
     if (rc != 0) {

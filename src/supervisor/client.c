@@ -22,6 +22,7 @@ void client_init(struct client *c, uint64_t rounds, uint32_t window, uint64_t ba
     memset(c, 0, sizeof(*c));
     c->rounds = rounds;
     c->window = window;
+    c->resubmit_ns = CLIENT_RESUBMIT_NS;
     c->base = base;
     c->next_round = 1;
     c->oldest = 1;
@@ -118,7 +119,7 @@ uint32_t client_overdue(struct client *c, uint64_t now_ns, struct px_value *out,
     uint32_t n = 0;
     for (uint64_t r = c->oldest; r < c->next_round && n < max; r++) {
         struct client_slot *s = &c->slots[r % CLIENT_SPAN_MAX];
-        if (s->round != r || (!s->expired && now_ns - s->last_ns < CLIENT_RESUBMIT_NS))
+        if (s->round != r || (!s->expired && now_ns - s->last_ns < c->resubmit_ns))
             continue;
         s->last_ns = now_ns;
         s->expired = false;

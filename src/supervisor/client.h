@@ -54,6 +54,8 @@ struct client {
     uint64_t bad_replies;       /* replies whose value is not the one submitted (validity) */
     uint64_t fib_prev, fib_cur; /* F(next_round - 2), F(next_round - 1) */
     uint64_t last_latency_ns;   /* of the last new decision client_decided counted */
+    uint64_t resubmit_ns;       /* a request undecided this long is resubmitted (default
+                                 * CLIENT_RESUBMIT_NS; longer for long commands) */
     struct hist latency_ns;
     struct client_slot slots[CLIENT_SPAN_MAX];
 };

@@ -5,13 +5,17 @@
  * waits until every learner has applied the last decided instance. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <urcu/system.h>
 
+#include "common/cmd.h"
 #include "common/pool.h"
 #include "common/util.h"
+#include "ipc/check.h"
+#include "node/payload.h"
 #include "node/transport.h"
 #include "supervisor/client.h"
 #include "supervisor/sup.h"
@@ -103,6 +107,45 @@ static void watch_leader(struct sup *s)
     d->leader_pid = s->members.procs[l].pid;
 }
 
+uint32_t sup_client_window(const struct cli_config *c)
+{
+    return payload_window_for(c->command_bytes, c->window);
+}
+
+/* Long commands take their time through the rings: a request waits for the whole window's bytes
+ * ahead of it (at SUP_STREAM_NS_PER_BYTE, a pessimistic rate) before it counts as lost. */
+#define SUP_STREAM_NS_PER_BYTE 200ull
+static void set_resubmit(struct sup *s)
+{
+    const struct cli_config *c = s->cfg;
+    if (c->command_bytes > CMD_INLINE_BYTES)
+        s->drive.client->resubmit_ns = CLIENT_RESUBMIT_NS + (uint64_t)sup_client_window(c) *
+                                                                c->command_bytes *
+                                                                SUP_STREAM_NS_PER_BYTE;
+}
+
+/* Goes on with the command being streamed: its DATA messages, then its CLIENT message. True when
+ * it is all handed over (or there is none); false when an outbox is full (the next pass goes
+ * on from there). */
+static bool stream_on(struct sup *s)
+{
+    struct sup_drive *d = &s->drive;
+    if (!d->stream.active)
+        return true;
+    while (d->stream.off < payload_stream_len(d->stream.e.len)) {
+        struct px_msg c;
+        uint32_t off = d->stream.off;
+        (void)payload_chunks(&d->stream.e, d->stream.m.from, d->stream.m.to, &off, &c, 1);
+        if (transport_send(s->env.t, &c) != 0)
+            return false;
+        d->stream.off = off;
+    }
+    if (transport_send(s->env.t, &d->stream.m) != 0)
+        return false;
+    d->stream.active = false;
+    return true;
+}
+
 static bool submit(struct sup *s, const struct px_value *v)
 {
     struct px_msg m;
@@ -111,7 +154,24 @@ static bool submit(struct sup *s, const struct px_value *v)
     m.from = (uint16_t)s->cfg->nodes;
     m.to = s->drive.target;
     m.u.client.value = *v;
-    return transport_send(s->env.t, &m) == 0;
+    uint32_t len = s->cfg->command_bytes;
+    if (len <= CMD_INLINE_BYTES)
+        return transport_send(s->env.t, &m) == 0;
+    /* A longer command: its bytes go first, on the same link (payload.h). */
+    struct sup_drive *d = &s->drive;
+    if (!stream_on(s))
+        return false;
+    if (d->stream.buf == NULL && (d->stream.buf = malloc(len)) == NULL)
+        return false; /* resubmitted on timeout */
+    m.u.client.value.client_id |= PX_VALUE_PAYLOAD;
+    uint64_t key = cmd_key(&m.u.client.value);
+    payload_fib_fill(key, v->increment, d->stream.buf, len);
+    d->stream.e = (struct payload_entry){
+        .key = key, .bytes = d->stream.buf, .len = len, .crc = ipc_crc32c(0, d->stream.buf, len)};
+    d->stream.off = 0;
+    d->stream.m = m;
+    d->stream.active = true;
+    return stream_on(s);
 }
 
 static void progress(struct sup *s, uint64_t start_ns, uint64_t now)
@@ -155,16 +215,24 @@ static void submit_due(struct sup *s, uint64_t now, uint64_t *last_overdue)
     uint64_t hwm = client_hwm_wanted(s->drive.client);
     if (hwm != 0 && sup_record_hwm(s, hwm) != 0)
         return; /* s->fatal is set: the run ends */
+    if (!stream_on(s))
+        return; /* a long command is still going out: nothing may pass it */
     while (client_next(s->drive.client, now, &v))
         if (!submit(s, &v))
             break; /* outbox full: resubmitted on timeout */
+    /* Long commands go one stream at a time: an overdue request counts as resubmitted only
+     * when its stream begins, so they are taken one per pass (the others stay due). */
+    bool streams = s->cfg->command_bytes > CMD_INLINE_BYTES;
+    if (streams && s->drive.stream.active)
+        return;
     if (s->drive.resend || now - *last_overdue > CLIENT_RESUBMIT_NS / 4) {
         struct px_value again[SUP_RESUBMIT_MAX];
-        uint32_t k = client_overdue(s->drive.client, now, again, SUP_RESUBMIT_MAX);
+        uint32_t max = streams ? 1u : SUP_RESUBMIT_MAX;
+        uint32_t k = client_overdue(s->drive.client, now, again, max);
         for (uint32_t i = 0; i < k; i++)
             (void)submit(s, &again[i]);
         *last_overdue = now;
-        s->drive.resend = k == SUP_RESUBMIT_MAX; /* more expired ones: the next pass sends them */
+        s->drive.resend = k == max; /* more expired ones: the next pass sends them */
     }
 }
 
@@ -245,8 +313,9 @@ static int resolve_in_doubt(struct sup *s)
 {
     const struct store_run *run = &s->record.run;
     const struct client_resume from = {.base = run->base, .in_doubt = run->in_doubt};
-    if (!client_resolve_init(s->drive.client, &from, s->cfg->window))
+    if (!client_resolve_init(s->drive.client, &from, sup_client_window(s->cfg)))
         return 0;
+    set_resubmit(s);
     s->record.resolving = true;
     int rc = drive_client(s, util_now_ns());
     if (rc == 0 && sup_record_resolved(s) != 0)
@@ -263,7 +332,8 @@ int sup_drive_run(struct sup *s)
     int rc = resolve_in_doubt(s);
     if (rc != 0)
         return rc;
-    client_init(s->drive.client, s->cfg->rounds, s->cfg->window, s->record.run.base);
+    client_init(s->drive.client, s->cfg->rounds, sup_client_window(s->cfg), s->record.run.base);
+    set_resubmit(s);
     start_ns = util_now_ns();
     sup_failover_start(s, start_ns);
     s->drive.finished_ns = 0;

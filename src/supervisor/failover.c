@@ -159,7 +159,7 @@ void sup_failover_report(struct sup *s, struct report_failover *out)
             sorted[k++] = to[i];
     }
     out->answered = k;
-    out->hang_ms = (uint32_t)(SUP_HANG_NS / NS_PER_MS);
+    out->hang_ms = (uint32_t)(sup_hang_ns(s->cfg) / NS_PER_MS);
     qsort(sorted, k, sizeof(double), cmp_double);
     out->to_decision_p50 = quantile(sorted, k, 0.50);
     out->to_decision_p99 = quantile(sorted, k, 0.99);

@@ -19,6 +19,7 @@
 #include "ipc/bcast.h"
 #include "ipc/doorbell.h"
 #include "ipc/segment.h"
+#include "node/driver.h"
 #include "node/node.h"
 #include "store/store.h"
 #include "supervisor/restart.h"
@@ -135,6 +136,7 @@ static void node_config_of(const struct sup *s, uint16_t i, struct node_config *
     for (uint16_t p = 0; p < c->nodes; p++)
         out->roles[p] = cli_roles(c, p);
     out->window = c->window;
+    out->cmd_bytes = c->command_bytes;
     out->rotate = c->rotate;
     out->seed = c->seed;
     out->store = c->store == CLI_STORE_SHM ? STORE_SHM : STORE_SQLITE;
@@ -190,6 +192,10 @@ static void bank_counters(struct sup *s, uint16_t i)
     b->lagged += CMM_LOAD_SHARED(ns->lagged);
     b->bad_messages += CMM_LOAD_SHARED(ns->bad_messages);
     b->requests_dropped += CMM_LOAD_SHARED(ns->requests_dropped);
+    b->cmd_torn += CMM_LOAD_SHARED(ns->cmd_streams_torn);
+    b->cmd_missing += CMM_LOAD_SHARED(ns->cmd_missing);
+    CMM_STORE_SHARED(ns->cmd_streams_torn, 0);
+    CMM_STORE_SHARED(ns->cmd_missing, 0);
     CMM_STORE_SHARED(ns->msgs_sent, 0);
     CMM_STORE_SHARED(ns->ring_full, 0);
     CMM_STORE_SHARED(ns->drops, 0);
@@ -211,6 +217,10 @@ struct sup_counters sup_counters_of(const struct sup *s, uint16_t i)
     c.lagged += CMM_LOAD_SHARED(ns->lagged);
     c.bad_messages += CMM_LOAD_SHARED(ns->bad_messages);
     c.requests_dropped += CMM_LOAD_SHARED(ns->requests_dropped);
+    c.cmd_torn += CMM_LOAD_SHARED(ns->cmd_streams_torn);
+    c.cmd_missing += CMM_LOAD_SHARED(ns->cmd_missing);
+    c.cmds_checked = CMM_LOAD_SHARED(ns->cmds_checked); /* the node keeps these across lives */
+    c.cmds_bad = CMM_LOAD_SHARED(ns->cmds_bad);
     return c;
 }
 
@@ -417,7 +427,14 @@ static bool proc_look(pid_t pid, char *state, uint64_t *cpu_ns)
     return n == 1;
 }
 
-/* A node silent for at least SUP_HANG_NS: hung, or only waiting for the machine (sup.h). */
+uint64_t sup_hang_ns(const struct cli_config *c)
+{
+    return SUP_HANG_NS + (c->command_bytes > CMD_INLINE_BYTES
+                              ? (uint64_t)DRIVER_BATCH_CMD_BYTES * SUP_HANG_NS_PER_CMD_BYTE
+                              : 0);
+}
+
+/* A node silent for at least sup_hang_ns: hung, or only waiting for the machine (sup.h). */
 static bool judge_silent(struct sup_proc *p, uint64_t silence, const char **why)
 {
     char state = '?';
@@ -450,7 +467,8 @@ void sup_watch_hangs(struct sup *s)
     struct sup_members *m = &s->members;
     uint64_t now = util_now_ns();
     /* The watch itself was descheduled for a while: the nodes' silence proves nothing. */
-    bool judge = m->watch_ns != 0 && now - m->watch_ns < SUP_HANG_NS / 2;
+    uint64_t hang_ns = sup_hang_ns(s->cfg);
+    bool judge = m->watch_ns != 0 && now - m->watch_ns < hang_ns / 2;
     m->watch_ns = now;
     for (uint16_t i = 0; i < s->cfg->nodes; i++) {
         struct sup_proc *p = &m->procs[i];
@@ -470,7 +488,7 @@ void sup_watch_hangs(struct sup *s)
             continue;
         }
         uint64_t silence = now - p->progress_ns;
-        if (p->hung || silence < SUP_HANG_NS / 2)
+        if (p->hung || silence < hang_ns / 2)
             continue;
         if (p->cpu_mark_at_ns == 0) {
             char state;
@@ -478,7 +496,7 @@ void sup_watch_hangs(struct sup *s)
                 p->cpu_mark_at_ns = now;
         }
         const char *why = NULL;
-        if (silence > SUP_HANG_NS && judge_silent(p, silence, &why)) {
+        if (silence > hang_ns && judge_silent(p, silence, &why)) {
             p->hung = true;
             m->hangs++;
             LOG(LOG_INFO, "node %u hung (%s for %llu ms)", i, why,

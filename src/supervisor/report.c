@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/cmd.h"
+
 static void roles_str(const struct cli_config *c, uint32_t i, char out[4])
 {
     uint32_t r = cli_roles(c, i);
@@ -71,6 +73,12 @@ int report_print(const struct report *r, FILE *out)
     fprintf(out, "requests    %" PRIu64 " dropped by the nodes (request queue full; resubmitted)\n",
             r->requests_dropped);
     report_bad_messages(r, out);
+    if (c->command_bytes > CMD_INLINE_BYTES)
+        fprintf(out,
+                "commands    %u bytes each: %" PRIu64
+                " applied and checked on the learners, %" PRIu64 " wrong; streams torn %" PRIu64
+                ", messages without their bytes %" PRIu64 "\n",
+                c->command_bytes, r->cmds_checked, r->cmds_bad, r->cmd_torn, r->cmd_missing);
     if (r->net.hosts > 1)
         fprintf(out,
                 "network     %u hosts; this host's gateway: frames %" PRIu64 " sent %" PRIu64
@@ -242,6 +250,10 @@ int report_json(const struct report *r, struct report_json_out *o)
                 r->net.drops, r->net.bad_frames, r->net.bad_messages, r->net.lagged, r->net.missed,
                 r->net.status_dropped, r->net.host_down, r->net.gateway_restarts);
     fprintf(f, "\"hangs\":%u,\"hung_learners\":%u,", r->hangs, r->hung_learners);
+    fprintf(f,
+            "\"command_bytes\":%u,\"commands\":{\"checked\":%" PRIu64 ",\"wrong\":%" PRIu64
+            ",\"streams_torn\":%" PRIu64 ",\"missing\":%" PRIu64 "},",
+            c->command_bytes, r->cmds_checked, r->cmds_bad, r->cmd_torn, r->cmd_missing);
     fprintf(f, "\"chaos_planned\":%u,", r->chaos_planned);
     fprintf(f, "\"bad_messages\":%" PRIu64 ",\"requests_dropped\":%" PRIu64 ",\"per_node\":[",
             r->bad_messages, r->requests_dropped);

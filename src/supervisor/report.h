@@ -47,6 +47,9 @@ struct report {
     uint64_t msgs, ring_full, drops, lagged, resubmits;
     uint64_t bad_messages;     /* every node's and the client's */
     uint64_t requests_dropped; /* client values the nodes' cores dropped (queue full) */
+    /* --command-bytes over 8: long commands every learner applied and checked, the bad ones,
+     * streams dropped torn, messages dropped for a command not held. */
+    uint64_t cmds_checked, cmds_bad, cmd_torn, cmd_missing;
     uint32_t restarts, chaos_kills, chaos_leader_kills, chaos_planned;
     uint64_t leader_changes;
     uint64_t expected_value;

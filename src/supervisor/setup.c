@@ -279,4 +279,5 @@ void sup_teardown(struct sup *s)
     sup_chaos_free(s);
     sup_failover_free(s);
     free(s->drive.client);
+    free(s->drive.stream.buf);
 }

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "cli/cli.h"
+#include "node/payload.h"
 #include "paxos/px.h"
 #include "store/store.h"
 
@@ -58,6 +59,10 @@ struct sup_counters {
     uint64_t msgs, ring_full, drops, lagged;
     uint64_t bad_messages;     /* received damaged and dropped */
     uint64_t requests_dropped; /* client values the core dropped at a full request queue */
+    uint64_t cmd_torn;         /* long commands' streams dropped torn or damaged */
+    uint64_t cmd_missing;      /* messages dropped because their command was not held */
+    uint64_t cmds_checked;     /* long commands applied and checked (every incarnation) */
+    uint64_t cmds_bad;         /* of them wrong or missing */
 };
 
 struct sup_proc {
@@ -151,6 +156,15 @@ struct sup_drive {
     uint64_t chaos_tail_ns; /* the rounds are decided, chaos kills still owed: wait until then */
     uint64_t finished_ns;   /* when the client's last round was decided (0: not yet) */
     uint64_t decided_ns;    /* when the client last saw a round decided (0: not yet) */
+    /* --command-bytes over 8: the command being streamed to a node ahead of its CLIENT message
+     * (node/payload.h), and how far the transport took it. One at a time. */
+    struct {
+        bool active;
+        uint8_t *buf; /* command_bytes bytes, allocated at the first use */
+        struct payload_entry e;
+        uint32_t off;
+        struct px_msg m; /* the CLIENT message that follows the stream */
+    } stream;
 };
 
 /* --- record.c ------------------------------------------------------------------------------- */
@@ -241,9 +255,13 @@ bool sup_up(const struct sup *s, uint16_t i);
  * iteration -> hung (stuck in a loop); asleep (blocked on something other than its doorbell
  * tick) -> hung; runnable or in disk wait without the CPU time -> it was waiting for the
  * machine, not stuck: judged again later, hung only after SUP_HANG_MAX_NS of silence. */
-#define SUP_HANG_NS     (100ull * 1000 * 1000)
-#define SUP_HANG_CPU_NS (20ull * 1000 * 1000)
-#define SUP_HANG_MAX_NS (3000ull * 1000 * 1000)
+#define SUP_HANG_NS (100ull * 1000 * 1000)
+/* With long commands (--command-bytes over 8) a node may spend this long per byte of one
+ * commit (DRIVER_BATCH_CMD_BYTES) without a loop of its own: silence allowed on top of
+ * SUP_HANG_NS (sup_hang_ns). */
+#define SUP_HANG_NS_PER_CMD_BYTE 100ull
+#define SUP_HANG_CPU_NS          (20ull * 1000 * 1000)
+#define SUP_HANG_MAX_NS          (3000ull * 1000 * 1000)
 /* --chaos N promises N kills. A kill whose moment came while no pick could die (the last
  * victim still restarting, a majority of acceptors to keep) is still owed when the last round is
  * decided; the drive goes on without rounds until it happened or this long passed. A victim
@@ -312,7 +330,12 @@ int sup_record_resolved(struct sup *s);
 /* Writes how the run ended. */
 void sup_record_end(struct sup *s, const char *outcome);
 
+/* The silence after which a node is judged (SUP_HANG_NS, longer for long commands). */
+uint64_t sup_hang_ns(const struct cli_config *c);
 /* drive.c */
+/* The client's window: --window, shrunk so long commands in flight stay within
+ * PAYLOAD_INFLIGHT_BYTES (node/payload.h). */
+uint32_t sup_client_window(const struct cli_config *c);
 /* Resolves the rounds in doubt (s->record), then drives the new rounds. Returns 0 when every
  * round is decided, or the exit code that ended the run (-1: a signal). */
 int sup_drive_run(struct sup *s);

@@ -36,6 +36,10 @@ static void fill_nodes(const struct sup *s, struct report *r)
         n->bad_messages = e->counters.bad_messages;
         r->bad_messages += e->counters.bad_messages;
         r->requests_dropped += e->counters.requests_dropped;
+        r->cmds_checked += e->counters.cmds_checked;
+        r->cmds_bad += e->counters.cmds_bad;
+        r->cmd_torn += e->counters.cmd_torn;
+        r->cmd_missing += e->counters.cmd_missing;
         elections += e->elections;
     }
     r->msgs += s->env.t ? s->env.t->stats.sent : 0;
@@ -165,7 +169,7 @@ int sup_run(const struct cli_config *cfg)
         report_json_close(&json);
         return EXIT_RUNTIME;
     }
-    client_init(s.drive.client, cfg->rounds, cfg->window, 0);
+    client_init(s.drive.client, cfg->rounds, sup_client_window(cfg), 0);
     sup_install_signals();
     int code = EXIT_RUNTIME;
     bool ready = sup_setup_data_dir(&s) == 0 && sup_setup_segment(&s) == 0 &&

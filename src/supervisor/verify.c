@@ -61,6 +61,8 @@ static const char *verdict_of(const struct sup *s, const struct sup_node_end *n,
         return "WRONG REQUEST COUNT";
     if (!client_same_history(&n->fib, &ref->fib))
         return "DIVERGED";
+    if (CMM_LOAD_SHARED(sup_node_shared(s, (uint16_t)(n - s->verify.nodes))->cmds_bad) > 0)
+        return "WRONG COMMAND BYTES"; /* a long command applied with bytes the client never sent */
     return "ok";
 }
 

@@ -562,6 +562,74 @@ def no_segment_left_after_a_run():
 # --- durable storage ----------------------------------------------------------------------------
 
 
+# --- long commands (--command-bytes): bytes beside the value, checked on every learner -------
+
+def expect_commands_checked(doc, size):
+    assert doc["command_bytes"] == size, doc
+    c = doc["commands"]
+    assert c["wrong"] == 0, doc
+    # every learner applied and checked every round's command once at least (a learner that
+    # installed a snapshot skips what it replaced, so the sum is the bound, not each node)
+    assert c["checked"] >= doc["rounds_done"], doc
+
+
+@case
+def long_commands_of_every_size_verify():
+    for size in (9, 37, 4096, 65536):
+        doc = expect_verified(["--nodes", "3", "--rounds", "3000" if size < 65536 else "600",
+                               "--command-bytes", str(size), "--timeout", "300"])
+        expect_commands_checked(doc, size)
+
+
+@case
+def one_mib_commands_under_chaos_verify():
+    rounds = "150" if sanitized() else "400"
+    doc = expect_verified(["--nodes", "5", "--rounds", rounds, "--command-bytes", "1048576",
+                           "--chaos", "4", "--seed", "3", "--window", "16", "--timeout", "400"],
+                          timeout=500)
+    expect_commands_checked(doc, 1048576)
+    assert doc["chaos_kills"] >= 4, doc
+
+
+@case
+def long_commands_under_chaos_at_16_nodes_verify():
+    doc = expect_verified(["--nodes", "16", "--rounds", "4000", "--command-bytes", "1000",
+                           "--chaos", "8", "--seed", "5", "--timeout", "300"])
+    expect_commands_checked(doc, 1000)
+
+
+@case
+def long_commands_continue_across_runs_and_kills():
+    with tempfile.TemporaryDirectory() as d:
+        first = expect_verified(["--nodes", "3", "--rounds", "2000", "--command-bytes", "3000",
+                                 "--data-dir", d])
+        expect_commands_checked(first, 3000)
+        p = subprocess.Popen([BIN, "--nodes", "3", "--rounds", "1000000000", "--data-dir", d,
+                              "--command-bytes", "3000", "--quiet"])
+        time.sleep(2.0)
+        kids = children_of(p.pid)
+        p.kill()
+        p.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline and any(os.path.exists("/proc/%d" % k) for k in kids):
+            time.sleep(0.05)
+        doc = expect_verified(["--nodes", "3", "--rounds", "500", "--command-bytes", "3000",
+                               "--data-dir", d])
+        assert doc["base"] > 2000, doc
+        assert doc["expected_value"] == fib(doc["base"] + 501), doc
+        expect_commands_checked(doc, 3000)
+
+
+@case
+def long_commands_bad_sizes_and_stores_exit_2():
+    for args, needle in ((["--command-bytes", "7"], "--command-bytes"),
+                         (["--command-bytes", str(64 * 1024 * 1024 + 1)], "--command-bytes"),
+                         (["--command-bytes", "100", "--store", "shm"], "shm store")):
+        p = run(["--nodes", "3", "--rounds", "10"] + args)
+        assert p.returncode == 2, (args, p.returncode, p.stderr)
+        assert needle in p.stderr and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+
+
 @case
 def two_runs_on_one_data_dir_continue_the_log():
     with tempfile.TemporaryDirectory() as d:

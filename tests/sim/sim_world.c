@@ -67,7 +67,7 @@ static void *sim_xrealloc(void *p, size_t bytes)
 static const char *const sim_msg_names[PX_MSG_TYPE_COUNT] = {
     "none",          "prepare", "promise-entry", "promise",     "nack",          "accept",
     "accepted",      "decide",  "ack",           "catchup-req", "catchup-entry", "snapshot",
-    "snapshot-part", "client",  "client-reply",  "heartbeat",   "takeover",
+    "snapshot-part", "client",  "client-reply",  "heartbeat",   "takeover",      "data",
 };
 
 const char *sim_msg_name(uint8_t type)

@@ -1,11 +1,14 @@
 /* test_persist.c: the node loop's group commit (src/persist.c) on a bounded shm store. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -72,13 +75,13 @@ static void test_persist_applies_the_batch_truncate_before_its_new_entries(void 
     px_ready_clear(&r);
     for (px_inst_t i = 1; i <= ENTRIES_MAX; i++)
         add(&r, PX_REC_ACCEPTED, i); /* the store is full */
-    assert_int_equal(persist_ready(f->s, &r, NULL), 0);
+    assert_int_equal(persist_ready(f->s, &r, NULL, NULL), 0);
 
     px_ready_clear(&r);
     add(&r, PX_REC_ACCEPTED, 3 * ENTRIES_MAX);
     add(&r, PX_REC_ACCEPTED, 3 * ENTRIES_MAX + 1);
     add(&r, PX_REC_TRUNCATE, 2 * ENTRIES_MAX + 10);
-    assert_int_equal(persist_ready(f->s, &r, NULL), 0);
+    assert_int_equal(persist_ready(f->s, &r, NULL, NULL), 0);
 
     struct px_durable d;
     loaded_max = 0;
@@ -96,11 +99,70 @@ static void test_persist_writes_the_fib_with_the_batch(void **state)
     px_fib_init(&fib);
     fib.applied = 1;
     fib.value = 42;
-    assert_int_equal(persist_ready(f->s, &r, &fib), 0);
+    assert_int_equal(persist_ready(f->s, &r, &fib, NULL), 0);
     struct px_durable d;
     assert_int_equal(store_load(f->s, &d, NULL, NULL), 0);
     assert_int_equal(d.fib.value, 42);
     assert_int_equal(d.fib.applied, 1);
+}
+
+struct got_cmd {
+    px_inst_t instance;
+    uint32_t len;
+    uint8_t first, last;
+};
+static void note_cmd(void *ctx, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
+{
+    struct got_cmd *g = ctx;
+    if (cmd == NULL)
+        return;
+    g->instance = r->instance;
+    g->len = cmd_len;
+    g->first = ((const uint8_t *)cmd)[0];
+    g->last = ((const uint8_t *)cmd)[cmd_len - 1];
+}
+
+/* A record whose value carries a long command is written with the command's bytes from the
+ * payload plane, which learns the instance that keeps them; one whose bytes are not held fails
+ * the batch before anything is written, and the store takes the next batch. */
+static void test_persist_writes_commands_with_their_records(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/px-persist-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct store_params p = {.kind = STORE_SQLITE, .dir = dir, .node_id = 0, .nodes = 3};
+    char err[STORE_ERR_MAX];
+    struct store *s;
+    assert_int_equal(store_open(&p, &s, err, sizeof(err)), 0);
+    struct payload_plane pay;
+    assert_int_equal(payload_init(&pay, 0, 3, 1u << 20, 1u << 21), 0);
+    static struct px_ready r;
+    px_ready_clear(&r);
+    add(&r, PX_REC_ACCEPTED, 1);
+    r.recs[0].value.client_id |= PX_VALUE_PAYLOAD;
+    uint64_t key = cmd_key(&r.recs[0].value);
+    assert_int_equal(persist_ready(s, &r, NULL, &pay), -ENODATA); /* not held */
+    static uint8_t cmd[100000];
+    memset(cmd, 0xab, sizeof(cmd));
+    cmd[0] = 1;
+    cmd[sizeof(cmd) - 1] = 2;
+    assert_int_equal(payload_put(&pay, key, cmd, sizeof(cmd)), 0);
+    assert_int_equal(persist_ready(s, &r, NULL, &pay), 0);
+    assert_int_equal(payload_get(&pay, key)->inst, 1); /* its instance keeps it now */
+    store_close(s);
+    assert_int_equal(store_open(&p, &s, err, sizeof(err)), 0);
+    struct px_durable d;
+    struct got_cmd g = {0};
+    assert_int_equal(store_load(s, &d, note_cmd, &g), 0);
+    assert_int_equal(g.instance, 1);
+    assert_int_equal(g.len, sizeof(cmd));
+    assert_int_equal(g.first, 1);
+    assert_int_equal(g.last, 2);
+    store_close(s);
+    payload_fini(&pay);
+    char path[256];
+    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+    assert_int_equal(system(path), 0);
 }
 
 int main(void)
@@ -110,6 +172,7 @@ int main(void)
             test_persist_applies_the_batch_truncate_before_its_new_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persist_writes_the_fib_with_the_batch, setup,
                                         teardown),
+        cmocka_unit_test(test_persist_writes_commands_with_their_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
