@@ -184,6 +184,11 @@ struct store_node_info {
  * must be as durable as the nodes' accepted values). */
 int store_registry_open(const char *dir, uint16_t nodes, enum store_sync sync,
                         struct store_registry **out, char *err, size_t err_len);
+/* A value of the registry's meta table (key: a plain word): 0 with *found false when it has
+ * none, or a store code. */
+int store_registry_meta_get(struct store_registry *r, const char *key, int64_t *out, bool *found);
+/* Sets it; durable when it returns 0. */
+int store_registry_meta_set(struct store_registry *r, const char *key, int64_t value);
 /* True when this open created the registry (the data dir had none). */
 bool store_registry_fresh(const struct store_registry *r);
 /* The pool's identity: a random nonzero id made when the registry was created (or first opened

@@ -316,6 +316,30 @@ int store_registry_run_update(struct store_registry *r, const struct store_run *
     return code;
 }
 
+int store_registry_meta_get(struct store_registry *r, const char *key, int64_t *out, bool *found)
+{
+    sqlite3_stmt *st = NULL;
+    *found = false;
+    int sq = sqlite3_prepare_v2(r->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
+    if (sq == SQLITE_OK)
+        sq = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (sq == SQLITE_OK)
+        sq = sqlite3_step(st);
+    if (sq == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        *found = true;
+    }
+    sqlite3_finalize(st);
+    if (sq != SQLITE_ROW && sq != SQLITE_DONE)
+        return reg_fail(r, "reading meta", sq);
+    return 0;
+}
+
+int store_registry_meta_set(struct store_registry *r, const char *key, int64_t value)
+{
+    return store_sq_meta_set(r->db, r->path, key, value, r->err, sizeof(r->err));
+}
+
 bool store_registry_fresh(const struct store_registry *r)
 {
     STORE_ASSERT(r != NULL);

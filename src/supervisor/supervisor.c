@@ -198,6 +198,8 @@ int sup_run(const struct cli_config *cfg)
             code = EXIT_RUNTIME;
     } else {
         sup_record_end(&s, "not started"); /* a row begun before a node failed to start */
+        if (s.fatal == EXIT_USAGE)
+            code = EXIT_USAGE; /* the flags do not fit the data dir (identity.c) */
     }
     sup_teardown(&s);
     report_json_close(&json);

@@ -621,6 +621,21 @@ def long_commands_continue_across_runs_and_kills():
 
 
 @case
+def continued_run_with_another_command_length_exits_2():
+    with tempfile.TemporaryDirectory() as d:
+        expect_verified(["--nodes", "3", "--rounds", "300", "--command-bytes", "3000",
+                         "--data-dir", d])
+        for other in ("8", "3001"):
+            p = run(["--nodes", "3", "--rounds", "10", "--command-bytes", other, "--data-dir", d])
+            assert p.returncode == 2, (other, p.returncode, p.stderr)
+            assert "--command-bytes 3000" in p.stderr, p.stderr
+            assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+        doc = expect_verified(["--nodes", "3", "--rounds", "300", "--command-bytes", "3000",
+                               "--data-dir", d])
+        assert doc["base"] == 300, doc
+
+
+@case
 def long_commands_bad_sizes_and_stores_exit_2():
     for args, needle in ((["--command-bytes", "7"], "--command-bytes"),
                          (["--command-bytes", str(64 * 1024 * 1024 + 1)], "--command-bytes"),
