@@ -429,9 +429,12 @@ static bool proc_look(pid_t pid, char *state, uint64_t *cpu_ns)
 
 uint64_t sup_hang_ns(const struct cli_config *c)
 {
-    return SUP_HANG_NS + (c->command_bytes > CMD_INLINE_BYTES
-                              ? (uint64_t)DRIVER_BATCH_CMD_BYTES * SUP_HANG_NS_PER_CMD_BYTE
-                              : 0);
+    if (c->command_bytes <= CMD_INLINE_BYTES)
+        return SUP_HANG_NS;
+    /* One commit holds up to DRIVER_BATCH_CMD_BYTES, or one command if it is longer. */
+    uint64_t commit =
+        c->command_bytes > DRIVER_BATCH_CMD_BYTES ? c->command_bytes : DRIVER_BATCH_CMD_BYTES;
+    return SUP_HANG_NS + commit * SUP_HANG_NS_PER_CMD_BYTE;
 }
 
 /* A node silent for at least sup_hang_ns: hung, or only waiting for the machine (sup.h). */

@@ -257,8 +257,8 @@ bool sup_up(const struct sup *s, uint16_t i);
  * machine, not stuck: judged again later, hung only after SUP_HANG_MAX_NS of silence. */
 #define SUP_HANG_NS (100ull * 1000 * 1000)
 /* With long commands (--command-bytes over 8) a node may spend this long per byte of one
- * commit (DRIVER_BATCH_CMD_BYTES) without a loop of its own: silence allowed on top of
- * SUP_HANG_NS (sup_hang_ns). */
+ * commit (DRIVER_BATCH_CMD_BYTES, or one command when it is longer) without a loop of its own:
+ * silence allowed on top of SUP_HANG_NS (sup_hang_ns). */
 #define SUP_HANG_NS_PER_CMD_BYTE 100ull
 #define SUP_HANG_CPU_NS          (20ull * 1000 * 1000)
 #define SUP_HANG_MAX_NS          (3000ull * 1000 * 1000)
