@@ -379,6 +379,7 @@ static int take_submits(struct driver *d)
             int prc = cmd != NULL ? payload_put(&d->pay, cmd_key(&v), cmd, len) : -ENOSPC;
             if (prc != 0 && prc != -EEXIST)
                 break; /* no room for its bytes: it waits like a value the queue refused */
+            payload_touch(&d->pay, cmd_key(&v));
         }
         if (px_node_submit(d->core, &v, d->ready) == -EAGAIN)
             break; /* backpressure: the value stays with the caller for a later iteration */
@@ -414,6 +415,8 @@ static void drain_input(struct driver *d)
         const struct px_value *v = payload_value_of(m);
         if (v != NULL && m->type != PX_MSG_CLIENT)
             payload_note(&d->pay, cmd_key(v), m->instance); /* its instance keeps it */
+        else if (v != NULL)
+            payload_touch(&d->pay, cmd_key(v)); /* it may be proposed again */
         if (kept != i)
             d->in[kept] = *m;
         kept++;

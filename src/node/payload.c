@@ -127,8 +127,8 @@ static bool make_room(struct payload_plane *p, uint32_t len)
         struct payload_entry *victim = NULL;
         for (uint32_t i = 0; i < p->cap; i++) {
             struct payload_entry *e = &p->tab[i];
-            if (e->key == 0 || e->pins > 0 || e->inst != 0)
-                continue;
+            if (e->key == 0 || e->pins > 0 || (e->inst != 0 && !e->pending))
+                continue; /* what the log needs stays; unrecorded or re-requested ones may go */
             if (victim == NULL || e->born < victim->born)
                 victim = e;
         }
@@ -172,8 +172,23 @@ int payload_put(struct payload_plane *p, uint64_t key, const void *bytes, uint32
 void payload_note(struct payload_plane *p, uint64_t key, px_inst_t inst)
 {
     struct payload_entry *e = key == 0 ? NULL : find(p, key);
-    if (e != NULL && inst > e->inst)
+    if (e != NULL && inst > e->inst) {
         e->inst = inst;
+        e->pending = false;
+    }
+}
+
+void payload_touch(struct payload_plane *p, uint64_t key)
+{
+    struct payload_entry *e = key == 0 ? NULL : find(p, key);
+    if (e != NULL)
+        e->pending = true;
+}
+
+/* May go at truncation: recorded at or below it, nobody waiting, no proposal pending. */
+static bool truncatable(const struct payload_plane *p, const struct payload_entry *e)
+{
+    return e->key != 0 && e->pins == 0 && !e->pending && e->inst != 0 && e->inst <= p->truncated;
 }
 
 void payload_truncate(struct payload_plane *p, px_inst_t inst)
@@ -185,7 +200,7 @@ void payload_truncate(struct payload_plane *p, px_inst_t inst)
         return; /* the common case of short commands: nothing to scan */
     for (uint32_t i = 0; i < p->cap;) {
         struct payload_entry *e = &p->tab[i];
-        if (e->key != 0 && e->pins == 0 && e->inst != 0 && e->inst <= inst)
+        if (truncatable(p, e))
             erase(p, e); /* the slot may now hold a shifted entry: look at it again */
         else
             i++;
@@ -204,7 +219,7 @@ void payload_unpin(struct payload_plane *p, uint64_t key)
     struct payload_entry *e = find(p, key);
     PX_ASSERT(e != NULL && e->pins > 0);
     e->pins--;
-    if (e->pins == 0 && e->inst != 0 && e->inst <= p->truncated)
+    if (truncatable(p, e))
         erase(p, e);
 }
 

@@ -88,7 +88,10 @@ struct payload_entry {
     uint32_t crc;   /* CRC-32C of bytes */
     px_inst_t inst; /* highest instance it was recorded at, 0 = none yet */
     uint32_t pins;  /* messages waiting to be sent that need it */
-    uint64_t born;  /* insertion order */
+    /* A request for it arrived (payload_touch) since it was last recorded at an instance: it
+     * may be proposed again, so truncating its old instance does not free it. */
+    bool pending;
+    uint64_t born; /* insertion order */
 };
 
 /* One stream being assembled. */
@@ -152,7 +155,10 @@ const struct payload_entry *payload_get(const struct payload_plane *p, uint64_t 
 int payload_put(struct payload_plane *p, uint64_t key, const void *bytes, uint32_t len);
 /* The command of key was recorded at instance (persisted with an ACCEPTED or DECIDED record). */
 void payload_note(struct payload_plane *p, uint64_t key, px_inst_t inst);
-/* The node truncated its log up to inst: commands recorded at or below it and not pinned go. */
+/* A request for key arrived (a CLIENT, a local submission): it may be proposed again. */
+void payload_touch(struct payload_plane *p, uint64_t key);
+/* The node truncated its log up to inst: commands recorded at or below it, not pinned and not
+ * pending a proposal go. */
 void payload_truncate(struct payload_plane *p, px_inst_t inst);
 void payload_pin(struct payload_plane *p, uint64_t key);
 void payload_unpin(struct payload_plane *p, uint64_t key);

@@ -214,6 +214,28 @@ static void test_budget_truncate_and_pins(void **state)
     payload_fini(&p);
 }
 
+/* A request decided at instance 5 arrives again (a resubmission, a round in doubt): the node
+ * may propose it again, so truncating instance 5 must not free its bytes (the proposal would
+ * persist an ACCEPTED without them: the e2e continued run after a kill -9 found this). */
+static void test_a_request_again_outlives_its_old_instance(void **state)
+{
+    (void)state;
+    struct payload_plane p;
+    assert_int_equal(payload_init(&p, 0, NODES, 100, 1000), 0);
+    uint8_t buf[100] = {0};
+    assert_int_equal(payload_put(&p, 21, buf, 100), 0);
+    payload_note(&p, 21, 5);
+    payload_touch(&p, 21);
+    payload_truncate(&p, 6);
+    assert_non_null(payload_get(&p, 21));
+    payload_note(&p, 21, 9); /* proposed again, recorded at 9 */
+    payload_truncate(&p, 8);
+    assert_non_null(payload_get(&p, 21));
+    payload_truncate(&p, 9);
+    assert_null(payload_get(&p, 21));
+    payload_fini(&p);
+}
+
 /* Many entries in and out: the open-addressing table keeps finding every live key after
  * deletions (backward shift). */
 static void test_table_churn(void **state)
@@ -289,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_damaged_chunk_is_refused),
         cmocka_unit_test(test_restart_mid_stream_and_two_links),
         cmocka_unit_test(test_budget_truncate_and_pins),
+        cmocka_unit_test(test_a_request_again_outlives_its_old_instance),
         cmocka_unit_test(test_table_churn),
         cmocka_unit_test(test_value_of),
         cmocka_unit_test(test_fib_fill_checks_every_byte),
