@@ -401,13 +401,13 @@ static int node_loop(struct node *nd)
     }
     /* The hook kills the process at a failpoint, so only a store failure ends up here. */
     PX_ASSERT(rc < 0);
-    if (rc == -ENODATA)
-        fprintf(stderr,
-                "paxos-shm: node %u: the bytes of a command it must persist are gone (its "
-                "table of commands was full); restarting it\n",
-                nd->a->cfg.id);
-    else
-        fprintf(stderr, "paxos-shm: node %u: %s\n", nd->a->cfg.id, store_errmsg(nd->store));
+    if (rc == -ENODATA) {
+        /* A value it holds only in memory (a request queued long ago) lost its bytes: like a
+         * crash before the persist, a restart drops that state and keeps the durable one. */
+        LOG(LOG_INFO, "the bytes of a command to persist are gone: restarting");
+        return NODE_EXIT_RESTART;
+    }
+    fprintf(stderr, "paxos-shm: node %u: %s\n", nd->a->cfg.id, store_errmsg(nd->store));
     return NODE_EXIT_FAILED;
 }
 

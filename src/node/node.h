@@ -17,6 +17,10 @@
 enum {
     NODE_EXIT_STOPPED = 0, /* stopped on request after publishing its final state */
     NODE_EXIT_FAILED = 3,  /* storage, setup or configuration failure (one line on stderr) */
+    /* The core asked to persist a record whose command's bytes this node no longer holds
+     * (persist.h: -ENODATA, nothing written, nothing sent): the node ends as if it had crashed
+     * there, and the supervisor restarts it like one. Its durable state is whole. */
+    NODE_EXIT_RESTART = 4,
 };
 
 struct ipc_segment;

@@ -252,14 +252,18 @@ static void on_death(struct sup *s, uint16_t i, int st)
     set_alive(s, i, false);
     if (WIFEXITED(st) && WEXITSTATUS(st) == NODE_EXIT_STOPPED && s->members.stopping)
         return;
-    if (WIFEXITED(st)) {
+    bool asked = WIFEXITED(st) && WEXITSTATUS(st) == NODE_EXIT_RESTART;
+    if (WIFEXITED(st) && !asked) {
         /* A node that exits by itself met a failure it reported (storage, setup). */
         fprintf(stderr, "paxos-shm: node %u exited with status %d; stopping the run\n", i,
                 WEXITSTATUS(st));
         s->fatal = EXIT_RUNTIME;
         return;
     }
-    LOG(LOG_INFO, "node %u died (signal %d)", i, WTERMSIG(st));
+    if (asked) /* it ended as a crash would (node.h): restarted like one */
+        LOG(LOG_INFO, "node %u asked to be restarted (a command's bytes were gone)", i);
+    else
+        LOG(LOG_INFO, "node %u died (signal %d)", i, WTERMSIG(st));
     /* Killed (a failpoint, a stray signal) after the pool converged but before it saw the stop
      * and published its final state: restarted, it loads its durable state, sees the stop at
      * once and publishes that, so a crash at the very end is not a verification failure. Not

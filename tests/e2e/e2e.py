@@ -599,6 +599,19 @@ def long_commands_under_chaos_at_16_nodes_verify():
 
 
 @case
+def long_commands_with_proposers_that_learn_nothing_under_chaos_verify():
+    # A proposer that is no learner keeps forwarded requests queued after they were decided and
+    # truncated (it cannot tell they were applied); leading later, it proposed one whose bytes
+    # were gone, and its failed batch stopped the run (soak seed 5 case 174). It restarts now.
+    for _ in range(3):
+        doc = expect_verified(["--nodes", "6", "--rounds", "1418", "--window", "4",
+                               "--seed", "322819421", "--proposers", "2", "--acceptors", "5",
+                               "--learners", "4", "--sync", "full", "--rotate", "10",
+                               "--chaos", "10", "--command-bytes", "100", "--timeout", "300"])
+        expect_commands_checked(doc, 100)
+
+
+@case
 def long_commands_continue_across_runs_and_kills():
     with tempfile.TemporaryDirectory() as d:
         first = expect_verified(["--nodes", "3", "--rounds", "2000", "--command-bytes", "3000",
