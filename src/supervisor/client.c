@@ -23,6 +23,7 @@ void client_init(struct client *c, uint64_t rounds, uint32_t window, uint64_t ba
     c->rounds = rounds;
     c->window = window;
     c->resubmit_ns = CLIENT_RESUBMIT_NS;
+    c->hwm_chunk = CLIENT_HWM_CHUNK;
     c->base = base;
     c->next_round = 1;
     c->oldest = 1;
@@ -140,7 +141,7 @@ uint64_t client_hwm_wanted(const struct client *c)
     uint64_t submitted = c->base + c->next_round - 1;
     if (c->hwm >= last || c->hwm - submitted >= c->window)
         return 0;
-    uint64_t want = submitted + CLIENT_HWM_CHUNK;
+    uint64_t want = submitted + c->hwm_chunk;
     PX_ASSERT(want > c->hwm);
     return want < last ? want : last;
 }

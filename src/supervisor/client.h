@@ -54,6 +54,9 @@ struct client {
     uint64_t bad_replies;       /* replies whose value is not the one submitted (validity) */
     uint64_t fib_prev, fib_cur; /* F(next_round - 2), F(next_round - 1) */
     uint64_t last_latency_ns;   /* of the last new decision client_decided counted */
+    uint32_t hwm_chunk;         /* rounds a high-water mark reserves beyond the last submitted
+                                 * (default CLIENT_HWM_CHUNK; fewer for long commands: every
+                                 * one of them may be in doubt after a crash) */
     uint64_t resubmit_ns;       /* a request undecided this long is resubmitted (default
                                  * CLIENT_RESUBMIT_NS; longer for long commands) */
     struct hist latency_ns;
@@ -69,7 +72,7 @@ void client_init(struct client *c, uint64_t rounds, uint32_t window, uint64_t ba
  * none may go now. */
 bool client_next(struct client *c, uint64_t now_ns, struct px_value *out);
 /* The high-water mark to make durable before submitting on (within a window of the current
- * one, CLIENT_HWM_CHUNK further, at most base + rounds), or 0 when the current one will do. */
+ * one, hwm_chunk further, at most base + rounds), or 0 when the current one will do. */
 uint64_t client_hwm_wanted(const struct client *c);
 /* The caller made hwm durable (hwm >= the current one, <= base + rounds). */
 void client_hwm_durable(struct client *c, uint64_t hwm);

@@ -118,10 +118,18 @@ uint32_t sup_client_window(const struct cli_config *c)
 static void set_resubmit(struct sup *s)
 {
     const struct cli_config *c = s->cfg;
-    if (c->command_bytes > CMD_INLINE_BYTES)
-        s->drive.client->resubmit_ns = CLIENT_RESUBMIT_NS + (uint64_t)sup_client_window(c) *
-                                                                c->command_bytes *
-                                                                SUP_STREAM_NS_PER_BYTE;
+    if (c->command_bytes <= CMD_INLINE_BYTES)
+        return;
+    s->drive.client->resubmit_ns = CLIENT_RESUBMIT_NS + (uint64_t)sup_client_window(c) *
+                                                            c->command_bytes *
+                                                            SUP_STREAM_NS_PER_BYTE;
+    /* The rounds a crash leaves in doubt are resubmitted whole by the next run: reserve about
+     * PAYLOAD_INFLIGHT_BYTES of them, not 4096 commands of up to 64 MiB. */
+    uint64_t chunk = PAYLOAD_INFLIGHT_BYTES / c->command_bytes;
+    if (chunk < sup_client_window(c))
+        chunk = sup_client_window(c);
+    if (chunk < CLIENT_HWM_CHUNK)
+        s->drive.client->hwm_chunk = (uint32_t)chunk;
 }
 
 /* Goes on with the command being streamed: its DATA messages, then its CLIENT message. True when

@@ -37,6 +37,18 @@ static void test_client_submits_nothing_before_a_durable_high_water_mark(void **
     assert_int_equal(client_hwm_wanted(&cl), CLIENT_HWM_CHUNK);
 }
 
+/* Long commands: a smaller reservation, so a crash leaves fewer rounds in doubt for the next
+ * run to resubmit whole (a 1 MiB run left 4086 in doubt and took minutes to resolve). */
+static void test_client_reserves_what_hwm_chunk_says(void **state)
+{
+    (void)state;
+    struct px_value v;
+    client_init(&cl, 10000, 2, 0);
+    cl.hwm_chunk = 128;
+    assert_false(client_next(&cl, 0, &v));
+    assert_int_equal(client_hwm_wanted(&cl), 128);
+}
+
 static void test_client_never_submits_beyond_the_high_water_mark(void **state)
 {
     (void)state;
@@ -275,6 +287,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_client_submits_nothing_before_a_durable_high_water_mark),
+        cmocka_unit_test(test_client_reserves_what_hwm_chunk_says),
         cmocka_unit_test(test_client_never_submits_beyond_the_high_water_mark),
         cmocka_unit_test(test_client_asks_for_no_mark_while_a_window_is_reserved),
         cmocka_unit_test(test_client_mark_stops_at_the_last_round_of_the_run),
