@@ -167,7 +167,7 @@ static int run_bare(const struct opts *o, const struct row *r, struct figures *f
 {
     struct bare_result b;
     uint64_t rounds = r->window == 1 ? o->rounds_w1 : o->rounds;
-    int rc = bare_run(r->nodes, r->window, rounds, 4096, &b);
+    int rc = bare_run(r->nodes, r->window, rounds, 4096, 8, &b);
     if (rc != 0) {
         f->ok = false;
         return rc;
