@@ -31,9 +31,9 @@ with tempfile.TemporaryDirectory() as d:
     for r in doc["rows"]:
         for k in ("nodes", "store", "window", "ok", "command_bytes", "rounds", "rounds_per_s",
                   "commands_per_s", "mb_per_s", "latency_us", "messages_per_round",
-                  "cpu_s_per_100k_rounds", "peak_rss_mb", "runs"):
+                  "cpu_s_per_100k_rounds", "peak_rss_mb", "failed_runs", "runs"):
             assert k in r, (k, r)
-        assert r["ok"] is True, r
+        assert r["ok"] is True and r["failed_runs"] == 0, r
         b = r["command_bytes"]
         assert b in sizes, r
         for k in ("median", "min", "max"):

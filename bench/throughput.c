@@ -60,6 +60,7 @@ struct row {
     struct figures med; /* medians of every field */
     double rps_min, rps_max;
     double torn, missing; /* paxos-shm: summed over the runs */
+    uint32_t failed;      /* runs that did not verify (the medians are of the others) */
 };
 
 struct opts {
@@ -236,6 +237,7 @@ static void summarise(struct row *r)
         r->missing += f->missing > 0 ? f->missing : 0;
         n++;
     }
+    r->failed = r->reps - n;
     r->med.ok = n > 0;
     r->med.rps = median(v[0], n);
     r->med.p50 = median(v[1], n);
@@ -338,6 +340,8 @@ static void print_table(FILE *out, struct row *rows, uint32_t n, const struct op
             double p = ratio(r, prototype_of(rows, n, r));
             fprintf(out, " | %6.2f %6.2f %6.2f", b, s, p);
         }
+        if (r->failed > 0)
+            fprintf(out, "  (%u of %u runs failed)", r->failed, r->reps);
         fputc('\n', out);
     }
     fprintf(out,
@@ -364,9 +368,10 @@ static void print_table(FILE *out, struct row *rows, uint32_t n, const struct op
                     r->bytes, r->med.ok ? "no bare row" : "failed");
             continue;
         }
-        fprintf(out, "  nodes %2u %6s window %4u %8u B: %9.1f of %9.1f MB/s = %.4f of bare\n",
+        fprintf(out, "  nodes %2u %6s window %4u %8u B: %9.1f of %9.1f MB/s = %.4f of bare%s\n",
                 r->nodes, r->store, r->window, r->bytes, mbps(r->med.rps, r->bytes),
-                mbps(b->med.rps, b->bytes), ratio(r, b));
+                mbps(b->med.rps, b->bytes), ratio(r, b),
+                r->failed ? " (runs failed: see the table)" : "");
     }
 }
 
@@ -405,12 +410,12 @@ static int write_json(const char *path, struct row *rows, uint32_t n, const stru
                 "\"mb_per_s\":{\"median\":%.3f,\"min\":%.3f,\"max\":%.3f},"
                 "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f},"
                 "\"messages_per_round\":%.3f,\"cpu_s_per_100k_rounds\":%.3f,\"peak_rss_mb\":%.1f,"
-                "\"runs\":[",
+                "\"failed_runs\":%u,\"runs\":[",
                 i ? "," : "", r->kind, r->nodes, r->store, r->window, r->med.ok ? "true" : "false",
                 r->bytes, r->rounds, r->med.rps, r->rps_min, r->rps_max, r->med.rps, r->rps_min,
                 r->rps_max, mbps(r->med.rps, r->bytes), mbps(r->rps_min, r->bytes),
                 mbps(r->rps_max, r->bytes), r->med.p50, r->med.p99, r->med.p999,
-                r->med.msgs_per_round, r->med.cpu_per_100k, r->med.rss_mb);
+                r->med.msgs_per_round, r->med.cpu_per_100k, r->med.rss_mb, r->failed);
         for (uint32_t k = 0; k < r->reps; k++)
             fprintf(f, "%s%.1f", k ? "," : "", r->runs[k].ok ? r->runs[k].rps : 0.0);
         fprintf(f, "]");
