@@ -109,7 +109,7 @@ int main(int argc, char **argv)
         star_p50[i] = r.latency_us_p50;
         if (!bare)
             continue;
-        if (bare_run((uint32_t)nodes, (uint32_t)window, rounds, 4096, &r) != 0)
+        if (bare_run((uint32_t)nodes, (uint32_t)window, rounds, 4096, 8, &r) != 0)
             return 3;
         print("bare", i + 1, &r);
         bare_rps[i] = r.rounds_per_s;

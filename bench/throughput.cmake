@@ -22,3 +22,8 @@ set_target_properties(star PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DI
 # Smoke test: the star and the bare ceiling both complete, alternated, on a small pool.
 add_test(NAME bench_star_smoke COMMAND star --nodes 3 --window 64 --rounds 2000 --reps 1 --bare)
 set_tests_properties(bench_star_smoke PROPERTIES TIMEOUT 120 LABELS bench)
+# Smoke test of the command-size axis: a long command's rows (sqlite) and their bare row.
+add_test(NAME bench_throughput_sizes_smoke
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/check_throughput_json.py
+                 $<TARGET_FILE:throughput> --command-bytes 8,4096 --rounds 2000 --window 1024)
+set_tests_properties(bench_throughput_sizes_smoke PROPERTIES TIMEOUT 300 LABELS bench)
