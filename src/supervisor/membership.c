@@ -275,6 +275,7 @@ static void on_death(struct sup *s, uint16_t i, int st)
         return;
     p->restarts++;
     s->members.restarts++;
+    s->members.restarts_asked += asked;
     p->restart_due = true;
     if (!s->members.defer_restarts)
         sup_restart_due(s);

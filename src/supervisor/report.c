@@ -249,7 +249,8 @@ int report_json(const struct report *r, struct report_json_out *o)
                 r->net.hosts, r->net.frames_sent, r->net.frames_received, r->net.hwm_full,
                 r->net.drops, r->net.bad_frames, r->net.bad_messages, r->net.lagged, r->net.missed,
                 r->net.status_dropped, r->net.host_down, r->net.gateway_restarts);
-    fprintf(f, "\"hangs\":%u,\"hung_learners\":%u,", r->hangs, r->hung_learners);
+    fprintf(f, "\"hangs\":%u,\"hung_learners\":%u,\"restarts_asked\":%u,", r->hangs,
+            r->hung_learners, r->restarts_asked);
     fprintf(f,
             "\"command_bytes\":%u,\"commands\":{\"checked\":%" PRIu64 ",\"wrong\":%" PRIu64
             ",\"streams_torn\":%" PRIu64 ",\"missing\":%" PRIu64 "},",

@@ -51,6 +51,7 @@ struct report {
      * streams dropped torn, messages dropped for a command not held. */
     uint64_t cmds_checked, cmds_bad, cmd_torn, cmd_missing;
     uint32_t restarts, chaos_kills, chaos_leader_kills, chaos_planned;
+    uint32_t restarts_asked; /* restarts a node asked for (a command's bytes were gone) */
     uint64_t leader_changes;
     uint64_t expected_value;
     uint32_t learners, learners_ok;

@@ -97,10 +97,11 @@ struct sup_watch {
 
 struct sup_members {
     struct sup_proc procs[CLI_NODES_MAX];
-    uint32_t restarts; /* restarts during this run */
-    bool stopping;     /* the nodes were told to stop: exits are expected, no restarts */
-    bool stop_restart; /* ...except a node killed before it published its final state */
-    bool note_failed;  /* a registry write of the nodes table failed (reported once) */
+    uint32_t restarts;       /* restarts during this run */
+    uint32_t restarts_asked; /* of them, nodes that ended asking for one (NODE_EXIT_RESTART) */
+    bool stopping;           /* the nodes were told to stop: exits are expected, no restarts */
+    bool stop_restart;       /* ...except a node killed before it published its final state */
+    bool note_failed;        /* a registry write of the nodes table failed (reported once) */
     /* The drive restarts the dead after it handed their requests on: a fork of the supervisor
      * takes milliseconds, which a fail-over should not wait for. */
     bool defer_restarts;

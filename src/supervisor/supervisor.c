@@ -86,6 +86,7 @@ static void fill_report(struct sup *s, int code, struct report *r)
     r->latency_ns = &c->latency_ns;
     r->resubmits = c->resubmits;
     r->restarts = s->members.restarts;
+    r->restarts_asked = s->members.restarts_asked;
     r->hangs = s->members.hangs;
     r->chaos_kills = s->chaos.kills;
     r->chaos_leader_kills = s->chaos.leader_kills;
