@@ -64,10 +64,6 @@ static bool offer(struct driver *d, struct send_pass *p, const struct px_msg *m)
     return true;
 }
 
-/* Offers a committed message with what must go ahead of it: the rest of its command's DATA
- * stream, from item->off on (payload.h). True when the message itself went; false when a full
- * outbox stopped it or its stream (item->off says how far the stream got). A message whose
- * command this node no longer holds is not sent (stats.cmd_lost) and counts as gone. */
 /* The key of the command whose bytes an item needs: a value's, a push's; 0 for none. */
 static uint64_t item_key(const struct px_msg *m)
 {
@@ -77,6 +73,10 @@ static uint64_t item_key(const struct px_msg *m)
     return v != NULL ? cmd_key(v) : 0;
 }
 
+/* Offers a committed message with what must go ahead of it: the rest of its command's DATA
+ * stream, from item->off on (payload.h). True when the message itself went; false when a full
+ * outbox stopped it or its stream (item->off says how far the stream got). A message whose
+ * command this node no longer holds is not sent (stats.cmd_lost) and counts as gone. */
 static bool offer_item(struct driver *d, struct send_pass *p, struct driver_out *item)
 {
     uint64_t key = item_key(&item->m);
@@ -191,9 +191,9 @@ static int send_all(struct driver *d, struct driver_flush *f)
             continue;
         }
         PX_ASSERT(d->backlog_len < DRIVER_BACKLOG_MAX);
-        const struct px_value *v = payload_value_of(&item.m);
-        if (v != NULL)
-            payload_pin(&d->pay, cmd_key(v)); /* offer_item found it held */
+        uint64_t key = item_key(&item.m);
+        if (key != 0)
+            payload_pin(&d->pay, key); /* offer_item found it held */
         d->backlog[d->backlog_len++] = item;
         d->stats.backlogged++;
     }
@@ -288,19 +288,22 @@ static int make_room(struct driver *d)
     return call_fits(d) ? 0 : DRIVER_STALLED;
 }
 
-/* A peer went down: what waits for it in the backlog will never be read. */
-static void drop_backlog_to(struct driver *d, uint16_t peer)
+/* A peer went down: what waits for it in items[0..*len) (the backlog, the pushes) will never be
+ * read. Returns how many were dropped. */
+static uint32_t drop_items_to(struct driver *d, struct driver_out *items, uint32_t *len,
+                              uint16_t peer)
 {
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < d->backlog_len; i++) {
-        if (d->backlog[i].m.to == peer) {
-            d->stats.dropped++;
-            backlog_release(d, &d->backlog[i].m);
+    uint32_t kept = 0, dropped = 0;
+    for (uint32_t i = 0; i < *len; i++) {
+        if (items[i].m.to == peer) {
+            dropped++;
+            backlog_release(d, &items[i].m);
         } else {
-            d->backlog[kept++] = d->backlog[i];
+            items[kept++] = items[i];
         }
     }
-    d->backlog_len = kept;
+    *len = kept;
+    return dropped;
 }
 
 /* Tells the transport, the backlog and the core that peer p went down or came back. */
@@ -313,16 +316,9 @@ static int tell_peer(struct driver *d, uint16_t p, bool up)
         d->env.peer(d->env.ctx, p, up);
     if (!up) {
         d->t->ops->peer_down(d->t, p);
-        drop_backlog_to(d, p);
+        d->stats.dropped += drop_items_to(d, d->backlog, &d->backlog_len, p);
+        (void)drop_items_to(d, d->pushes, &d->pushes_len, p); /* streams alone: no message */
         payload_peer_down(&d->pay, p);
-        uint32_t kept = 0;
-        for (uint32_t i = 0; i < d->pushes_len; i++) {
-            if (d->pushes[i].m.to == p)
-                backlog_release(d, &d->pushes[i].m);
-            else
-                d->pushes[kept++] = d->pushes[i];
-        }
-        d->pushes_len = kept;
     }
     px_node_peer_status(d->core, p, up, d->ready);
     return 0;

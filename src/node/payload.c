@@ -139,12 +139,13 @@ static bool make_room(struct payload_plane *p, uint32_t len)
     return true;
 }
 
-int payload_put(struct payload_plane *p, uint64_t key, const void *bytes, uint32_t len)
+/* Whether key may take a command of len bytes whose CRC-32C is crc: 0, or payload_put's code
+ * (counted). */
+static int admit(struct payload_plane *p, uint64_t key, uint32_t len, uint32_t crc)
 {
     PX_ASSERT(key != 0);
     if (len > p->cmd_max)
         return -EMSGSIZE;
-    uint32_t crc = ipc_crc32c(0, bytes, len);
     struct payload_entry *e = find(p, key);
     if (e != NULL) {
         if (e->len != len || e->crc != crc)
@@ -155,17 +156,35 @@ int payload_put(struct payload_plane *p, uint64_t key, const void *bytes, uint32
         p->stats.refused++;
         return -ENOSPC;
     }
-    uint8_t *copy = malloc(len > 0 ? len : 1u);
-    if (copy == NULL)
-        return -ENOMEM;
-    memcpy(copy, bytes, len);
+    return 0;
+}
+
+/* Inserts key with bytes the table takes over (admit said yes). */
+static void insert(struct payload_plane *p, uint64_t key, uint8_t *owned, uint32_t len,
+                   uint32_t crc)
+{
     uint32_t i = slot_of(p, key);
     while (p->tab[i].key != 0)
         i = (i + 1u) & (p->cap - 1u);
     p->tab[i] = (struct payload_entry){
-        .key = key, .bytes = copy, .len = len, .crc = crc, .born = ++p->born};
+        .key = key, .bytes = owned, .len = len, .crc = crc, .born = ++p->born};
     p->used++;
     p->stats.bytes += len;
+}
+
+int payload_put(struct payload_plane *p, uint64_t key, const void *bytes, uint32_t len)
+{
+    if (len > p->cmd_max)
+        return -EMSGSIZE; /* before the bytes are read: there may be fewer than len */
+    uint32_t crc = ipc_crc32c(0, bytes, len);
+    int rc = admit(p, key, len, crc);
+    if (rc != 0)
+        return rc;
+    uint8_t *copy = malloc(len > 0 ? len : 1u);
+    if (copy == NULL)
+        return -ENOMEM;
+    memcpy(copy, bytes, len);
+    insert(p, key, copy, len, crc);
     return 0;
 }
 
@@ -321,7 +340,12 @@ bool payload_rx_data(struct payload_plane *p, const struct px_msg *m)
         p->stats.streams_bad++;
     } else {
         p->stats.streams_in++;
-        (void)payload_put(p, key, a->buf, len); /* held already, or refused: counted there */
+        /* The checked CRC and the buffer itself go into the table: no second pass, no copy
+         * (held already, or refused: counted in admit, and the buffer is dropped). */
+        if (admit(p, key, len, want) == 0) {
+            insert(p, key, a->buf, len, want);
+            a->buf = NULL;
+        }
     }
     asm_drop(a);
     return true;
