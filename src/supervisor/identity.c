@@ -187,26 +187,6 @@ int sup_identity_check(struct sup *s)
     /* The id store_registry_run_begin gives this run (sup_record_begin); a host of a pool other
      * than the first records no run, and stamps nothing. */
     e->epoch = sup_net_first(s) ? last.id + 1 : 0;
-    /* A request names one command: the rounds in doubt are resubmitted with their bytes, which
-     * depend on the command length of the runs that made them. */
-    int64_t made = CMD_INLINE_BYTES;
-    bool found = false;
-    if (store_registry_meta_get(e->registry, "command_bytes", &made, &found) != 0)
-        return registry_failed(s);
-    if (!found)
-        made = CMD_INLINE_BYTES; /* a data dir of a build before long commands */
-    if (last.id != 0 && made != (int64_t)s->cfg->command_bytes) {
-        fprintf(stderr,
-                "paxos-shm: %s: its log was made with --command-bytes %lld; continue it with the "
-                "same (or use another --data-dir)\n",
-                e->data_dir, (long long)made);
-        s->fatal = EXIT_USAGE;
-        s->env.refused = true;
-        return -1;
-    }
-    if (sup_net_first(s) && (!found || made != (int64_t)s->cfg->command_bytes) &&
-        store_registry_meta_set(e->registry, "command_bytes", s->cfg->command_bytes) != 0)
-        return registry_failed(s);
     static struct ident_all all; /* static: 64 snapshots; one run per process */
     memset(&all, 0, sizeof(all));
     uint16_t nodes = (uint16_t)s->cfg->nodes;
@@ -229,6 +209,27 @@ int sup_identity_check(struct sup *s)
         if (all.local[i] && all.id[i].exists &&
             store_registry_know(e->registry, i, all.id[i].promised, all.id[i].hwm) != 0)
             return registry_failed(s);
+    /* Only once the files proved to be this pool's: a registry of another pool is that. */
+    /* A request names one command: the rounds in doubt are resubmitted with their bytes, which
+     * depend on the command length of the runs that made them. */
+    int64_t made = CMD_INLINE_BYTES;
+    bool found = false;
+    if (store_registry_meta_get(e->registry, "command_bytes", &made, &found) != 0)
+        return registry_failed(s);
+    if (!found)
+        made = CMD_INLINE_BYTES; /* a data dir of a build before long commands */
+    if (last.id != 0 && made != (int64_t)s->cfg->command_bytes) {
+        fprintf(stderr,
+                "paxos-shm: %s: its log was made with --command-bytes %lld; continue it with the "
+                "same (or use another --data-dir)\n",
+                e->data_dir, (long long)made);
+        s->fatal = EXIT_USAGE;
+        s->env.refused = true;
+        return -1;
+    }
+    if (sup_net_first(s) && (!found || made != (int64_t)s->cfg->command_bytes) &&
+        store_registry_meta_set(e->registry, "command_bytes", s->cfg->command_bytes) != 0)
+        return registry_failed(s);
     return 0;
 }
 

@@ -771,11 +771,11 @@ def copy_db(src, dst, name):
         shutil.copy(f, dst)
 
 
-def expect_refused(d, needle, nodes=5, times=2):
+def expect_refused(d, needle, nodes=5, times=2, extra=()):
     # The refusal is one line, exit 3, before anything is sent; asked again it says the same.
     for _ in range(times):
-        p = run(["--nodes", str(nodes), "--rounds", "100", "--data-dir", d, "--quiet"],
-                timeout=120)
+        p = run(["--nodes", str(nodes), "--rounds", "100", "--data-dir", d, "--quiet"] +
+                list(extra), timeout=120)
         assert p.returncode == 3, (p.returncode, p.stderr)
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], lines
@@ -828,6 +828,18 @@ def registry_of_another_pool_exits_3():
         expect_verified(["--nodes", "5", "--rounds", "300", "--data-dir", other])
         copy_db(other, d, "registry.db")
         expect_refused(d, "registry.db belongs to another pool")
+
+
+@case
+def registry_of_another_pool_with_another_command_length_exits_3():
+    # The identity comes first: the registry of a pool of 8-byte commands copied into a pool of
+    # 9-byte ones said "made with --command-bytes 8", exit 2 (soak seed 11 cases 33 and 37).
+    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as other:
+        expect_verified(["--nodes", "5", "--rounds", "300", "--command-bytes", "9",
+                         "--data-dir", d])
+        expect_verified(["--nodes", "5", "--rounds", "300", "--data-dir", other])
+        copy_db(other, d, "registry.db")
+        expect_refused(d, "registry.db belongs to another pool", extra=("--command-bytes", "9"))
 
 
 @case
