@@ -475,6 +475,19 @@ static int finish(struct driver *d)
     return flush_point(d);
 }
 
+/* The payload plane's keep hook: a command whose request waits in the core's queue stays, though
+ * the instance it was recorded at is truncated. A client that resubmits a request long decided
+ * (its reply was lost) hands the core a value it may propose again at a new instance; the
+ * table held its bytes under the old instance, and once that was truncated the new ACCEPTED
+ * record had no bytes to persist (persist_ready: -ENODATA, the node exits; sim seed 474). */
+static bool keep_queued(void *ctx, uint64_t key)
+{
+    const struct driver *d = ctx;
+    const struct px_value v = {.client_id = (uint32_t)(key >> PX_REQUEST_CLIENT_SHIFT),
+                               .seq = (uint32_t)key};
+    return px_node_queued(d->core, &v);
+}
+
 int driver_init(struct driver *d, const struct driver_config *cfg, const struct driver_env *env,
                 struct px_node *core, struct transport *t, struct store *store)
 {
@@ -503,6 +516,8 @@ int driver_init(struct driver *d, const struct driver_config *cfg, const struct 
         driver_fini(d);
         return -ENOMEM;
     }
+    d->pay.keep = keep_queued;
+    d->pay.keep_ctx = d;
     px_ready_clear(d->ready);
     return 0;
 }

@@ -119,6 +119,14 @@ static void erase(struct payload_plane *p, struct payload_entry *e)
     }
 }
 
+/* True when the truncation point takes e: recorded at or below it, not waiting to be sent, and
+ * not needed by the owner any more (p->keep). */
+static bool truncatable(const struct payload_plane *p, const struct payload_entry *e)
+{
+    return e->pins == 0 && e->inst != 0 && e->inst <= p->truncated &&
+           (p->keep == NULL || !p->keep(p->keep_ctx, e->key));
+}
+
 /* Frees room for `len` more bytes and one more entry: commands never recorded at an instance
  * and not pinned, oldest first. False when that is not enough. */
 static bool make_room(struct payload_plane *p, uint32_t len)
@@ -183,7 +191,7 @@ void payload_truncate(struct payload_plane *p, px_inst_t inst)
     p->truncated = inst;
     for (uint32_t i = 0; i < p->cap;) {
         struct payload_entry *e = &p->tab[i];
-        if (e->key != 0 && e->pins == 0 && e->inst != 0 && e->inst <= inst)
+        if (e->key != 0 && truncatable(p, e))
             erase(p, e); /* the slot may now hold a shifted entry: look at it again */
         else
             i++;
@@ -202,7 +210,7 @@ void payload_unpin(struct payload_plane *p, uint64_t key)
     struct payload_entry *e = find(p, key);
     PX_ASSERT(e != NULL && e->pins > 0);
     e->pins--;
-    if (e->pins == 0 && e->inst != 0 && e->inst <= p->truncated)
+    if (truncatable(p, e))
         erase(p, e);
 }
 
