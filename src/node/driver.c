@@ -387,6 +387,27 @@ static int take_submits(struct driver *d)
     return 0;
 }
 
+/* A catch-up reply that lost an entry for want of its command's bytes (dropped, a WANT on its
+ * way) cannot fill the learner's gap, yet its last entry (PX_FLAG_LAST) would make the learner
+ * ask again at once: the next reply loses the same entry, and every duplicated request starts
+ * one more such chain, without end while the bytes are missing. So the reply's last entry
+ * reaches the core without the flag, and the learner asks again on its retry timer, by when
+ * the push has had time to arrive. */
+static void catchup_torn(struct driver *d, struct px_msg *m, bool dropped)
+{
+    if (m->type != PX_MSG_CATCHUP_ENTRY || m->from >= d->cfg.nodes)
+        return;
+    uint64_t bit = 1ull << m->from;
+    bool last = (m->flags & PX_FLAG_LAST) != 0;
+    if (dropped && !last)
+        d->catchup_torn |= bit;
+    else if (last && (d->catchup_torn & bit)) {
+        d->catchup_torn &= ~bit;
+        if (!dropped)
+            m->flags &= (uint8_t)~PX_FLAG_LAST;
+    }
+}
+
 /* Reads what the batch has room for, even when this iteration cannot step it: reading frees
  * the senders' rings, which is what lets two nodes blocked on each other drain. */
 static void drain_input(struct driver *d)
@@ -403,14 +424,17 @@ static void drain_input(struct driver *d)
     /* DATA goes to the payload plane; a message whose command did not arrive whole is lost. */
     uint32_t kept = d->in_len;
     for (uint32_t i = d->in_len; i < d->in_len + n; i++) {
-        const struct px_msg *m = &d->in[i];
+        struct px_msg *m = &d->in[i];
         if (payload_rx_data(&d->pay, m)) {
             if (m->flags & PAYLOAD_FLAG_WANT)
                 take_want(d, m);
             continue;
         }
-        if (!payload_rx_admit(&d->pay, m))
+        if (!payload_rx_admit(&d->pay, m)) {
+            catchup_torn(d, m, true);
             continue;
+        }
+        catchup_torn(d, m, false);
         const struct px_value *v = payload_value_of(m);
         if (v != NULL && m->type != PX_MSG_CLIENT)
             payload_note(&d->pay, cmd_key(v), m->instance); /* its instance keeps it */

@@ -190,6 +190,7 @@ struct driver {
      * flush point until the transport took them. */
     struct driver_out pushes[PAYLOAD_WANTS_MAX];
     uint32_t pushes_len;
+    uint64_t catchup_torn; /* bit per peer: its catch-up reply lost an entry (driver.c) */
     struct driver_stats stats;
 };
 
