@@ -408,20 +408,13 @@ static void catchup_torn(struct driver *d, struct px_msg *m, bool dropped)
     }
 }
 
-/* Reads what the batch has room for, even when this iteration cannot step it: reading frees
- * the senders' rings, which is what lets two nodes blocked on each other drain. */
-static void drain_input(struct driver *d)
+/* One read of up to `room` messages into the batch: DATA goes to the payload plane, a message
+ * whose command did not arrive whole is lost, the rest joins the batch -- or, with `drop`, is
+ * dropped (stats.dropped_in). Returns how many were read. */
+static uint32_t read_some(struct driver *d, uint32_t room, bool drop)
 {
-    if (d->in_head > 0) {
-        memmove(d->in, d->in + d->in_head, (d->in_len - d->in_head) * sizeof(*d->in));
-        d->in_len -= d->in_head;
-        d->in_head = 0;
-    }
-    uint32_t room = d->cfg.batch_max - d->in_len;
     uint32_t n = room > 0 ? transport_recv(d->t, d->in + d->in_len, room) : 0;
     PX_ASSERT(n <= room);
-    d->received = n;
-    /* DATA goes to the payload plane; a message whose command did not arrive whole is lost. */
     uint32_t kept = d->in_len;
     for (uint32_t i = d->in_len; i < d->in_len + n; i++) {
         struct px_msg *m = &d->in[i];
@@ -430,7 +423,8 @@ static void drain_input(struct driver *d)
                 take_want(d, m);
             continue;
         }
-        if (!payload_rx_admit(&d->pay, m)) {
+        if (drop || !payload_rx_admit(&d->pay, m)) {
+            d->stats.dropped_in += drop;
             catchup_torn(d, m, true);
             continue;
         }
@@ -443,6 +437,39 @@ static void drain_input(struct driver *d)
         kept++;
     }
     d->in_len = kept;
+    return n;
+}
+
+/* Reads what the batch has room for, even when this iteration cannot step it: reading frees
+ * the senders' rings, which is what lets two nodes blocked on each other drain.
+ * A stalled driver (its backlog had no room for a core call) reads on: into DRIVER_SPILL_MAX
+ * more slots, then, with those full too, it drops what is not DATA (stats.dropped_in: lost as
+ * if the network had lost it; the protocol sends it again). DATA is consumed as it is read, so
+ * a peer's stream towards a stalled node always drains. Without this, nodes streaming long
+ * commands to each other through small rings, each stalled with a batch full of messages it
+ * could not step yet, read nothing and never drained each other: a long command's stream holds
+ * far more than a ring and an outbox, and whatever the driver sends later to that destination
+ * waits behind it in the backlog, which the backlog's bound (driver.h) does not foresee (sim
+ * seed 534: 8-slot rings, all five nodes stalled for good, backlogs of about 1,560). */
+static void drain_input(struct driver *d)
+{
+    if (d->in_head > 0) {
+        memmove(d->in, d->in + d->in_head, (d->in_len - d->in_head) * sizeof(*d->in));
+        d->in_len -= d->in_head;
+        d->in_head = 0;
+    }
+    uint32_t room = d->cfg.batch_max > d->in_len ? d->cfg.batch_max - d->in_len : 0;
+    uint32_t n = read_some(d, room, false);
+    d->received = n;
+    if (!d->stalled)
+        return;
+    uint32_t cap = d->cfg.batch_max + DRIVER_SPILL_MAX;
+    for (uint32_t k = 0; k < DRIVER_SPILL_READS_MAX && n == room; k++) {
+        bool drop = d->in_len >= cap;
+        room = drop ? DRIVER_SPILL_MAX : cap - d->in_len;
+        n = read_some(d, room, drop);
+        d->received += n;
+    }
 }
 
 static int step_input(struct driver *d)
@@ -529,7 +556,7 @@ int driver_init(struct driver *d, const struct driver_config *cfg, const struct 
     d->t = t;
     d->store = store;
     d->ready = malloc(sizeof(*d->ready));
-    d->in = malloc(cfg->batch_max * sizeof(*d->in));
+    d->in = malloc((cfg->batch_max + 2u * DRIVER_SPILL_MAX) * sizeof(*d->in));
     d->backlog = malloc(DRIVER_BACKLOG_MAX * sizeof(*d->backlog));
     uint32_t cmd_max = cfg->cmd_max != 0 ? cfg->cmd_max : CMD_INLINE_BYTES;
     uint64_t budget = cfg->cmd_budget != 0 ? cfg->cmd_budget : PAYLOAD_BUDGET_DEFAULT;
@@ -597,7 +624,7 @@ int driver_start(struct driver *d)
 int driver_run_once(struct driver *d)
 {
     PX_ASSERT(d->ready->msgs_len == 0 && d->ready->recs_len == 0);
-    PX_ASSERT(d->in_head <= d->in_len && d->in_len <= d->cfg.batch_max);
+    PX_ASSERT(d->in_head <= d->in_len && d->in_len <= d->cfg.batch_max + DRIVER_SPILL_MAX);
     d->stats.loops++;
     int rc = check_membership(d);
     drain_input(d);
@@ -607,7 +634,8 @@ int driver_run_once(struct driver *d)
         rc = step_input(d);
     if (rc == 0)
         rc = tick(d);
-    if (rc == DRIVER_STALLED)
+    d->stalled = rc == DRIVER_STALLED;
+    if (d->stalled)
         d->stats.stalls++;
     if (rc == 0 || rc == DRIVER_STALLED)
         rc = finish(d);
