@@ -215,6 +215,23 @@ static void applied_cmds(struct driver *d)
     }
 }
 
+/* A command this node sends at an instance (its own ACCEPT, a PROMISE_ENTRY, a CATCHUP_ENTRY)
+ * is kept at least until that instance is truncated: the core may send it again (a resent
+ * ACCEPT, the next catch-up). Persisting records notes only the instances this node stores; a
+ * leader that is no acceptor stores none of its proposals, so a command it had noted at a lower
+ * instance (its request accepted there before, then resubmitted and proposed anew) went with
+ * that instance's truncation while the new ACCEPT was still in flight: every resend went
+ * without it (stats.cmd_lost) and the instance was never decided (sim seed 2011). */
+static void note_sent_cmds(struct driver *d)
+{
+    const struct px_ready *r = d->ready;
+    for (uint32_t i = 0; i < r->msgs_len; i++) {
+        const struct px_value *v = payload_value_of(&r->msgs[i]);
+        if (v != NULL && r->msgs[i].type != PX_MSG_CLIENT)
+            payload_note(&d->pay, cmd_key(v), r->msgs[i].instance);
+    }
+}
+
 /* The flush point: persists the ready's records and the applied state in one transaction, then
  * hands its messages to the transport. The order is the safety rule of the whole system:
  * nothing is sent before the record behind it is durable. */
@@ -239,6 +256,7 @@ static int flush_point(struct driver *d)
         d->stats.records += r->recs_len;
     }
     applied_cmds(d);
+    note_sent_cmds(d);
     if (d->env.committed != NULL)
         d->env.committed(d->env.ctx, r);
     if (fp_hit(d, DRIVER_FP_AFTER_PERSIST, &f))
