@@ -39,7 +39,7 @@ int payload_init(struct payload_plane *p, uint16_t self, uint16_t nodes, uint32_
 
 void payload_fini(struct payload_plane *p)
 {
-    if (p->tab != NULL)
+    if (p->tab != NULL && p->used > 0)
         for (uint32_t i = 0; i < p->cap; i++)
             free(p->tab[i].bytes);
     if (p->rx != NULL)
@@ -189,6 +189,8 @@ void payload_truncate(struct payload_plane *p, px_inst_t inst)
     if (inst <= p->truncated)
         return;
     p->truncated = inst;
+    if (p->used == 0)
+        return; /* nothing to scan: the common case of short commands */
     for (uint32_t i = 0; i < p->cap;) {
         struct payload_entry *e = &p->tab[i];
         if (e->key != 0 && truncatable(p, e))
