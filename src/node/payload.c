@@ -306,6 +306,17 @@ bool payload_rx_data(struct payload_plane *p, const struct px_msg *m)
     uint32_t n = total - off < PAYLOAD_CHUNK_BYTES ? total - off : PAYLOAD_CHUNK_BYTES;
     memcpy(a->buf + off, &m->u, n);
     a->have = off + n;
+#ifdef PX_SIM_BUG_CMD_CUT
+    /* Planted bug (a simulator build only, tests/sim/BUGS.md): a stream of more than one chunk
+     * is taken as complete when only its last chunk is missing, unchecked; the command is kept
+     * cut short to the bytes that arrived. The checker must report `command`. */
+    if (a->have < total && a->have + PAYLOAD_CHUNK_BYTES >= total && off > 0) {
+        p->stats.streams_in++;
+        (void)payload_put(p, key, a->buf, a->have < len ? a->have : len);
+        asm_drop(a);
+        return true;
+    }
+#endif
     if (a->have < total)
         return true;
     uint32_t want = (uint32_t)a->buf[len] | (uint32_t)a->buf[len + 1] << 8 |
