@@ -7,6 +7,8 @@
  *   px_sim --script FILE [--trace]       replay a scenario script (scenarios/NAME.txt), compare
  *                                        its golden trace (after `-- expect --`)
  *   px_sim --script FILE --rewrite       ... and write the run's trace there instead
+ *   ... --cmd-sizes | --cmd-bytes MIN:MAX  with seeds: long commands (sim_cmd.c), every applied
+ *                                        byte checked (violation `command`)
  *
  * Each seed draws its own pool (3..7 nodes, roles, window, rotation, batching) and its own
  * fault mix (drop, duplicate, reorder, delay, partitions, crashes at any point of a batch,
