@@ -215,6 +215,23 @@ static void applied_cmds(struct driver *d)
     }
 }
 
+/* A command this node sends at an instance (its own ACCEPT, a PROMISE_ENTRY, a CATCHUP_ENTRY)
+ * is kept at least until that instance is truncated: the core may send it again (a resent
+ * ACCEPT, the next catch-up). Persisting records notes only the instances this node stores; a
+ * leader that is no acceptor stores none of its proposals, so a command it had noted at a lower
+ * instance (its request accepted there before, then resubmitted and proposed anew) went with
+ * that instance's truncation while the new ACCEPT was still in flight: every resend went
+ * without it (stats.cmd_lost) and the instance was never decided (sim seed 2011). */
+static void note_sent_cmds(struct driver *d)
+{
+    const struct px_ready *r = d->ready;
+    for (uint32_t i = 0; i < r->msgs_len; i++) {
+        const struct px_value *v = payload_value_of(&r->msgs[i]);
+        if (v != NULL && r->msgs[i].type != PX_MSG_CLIENT)
+            payload_note(&d->pay, cmd_key(v), r->msgs[i].instance);
+    }
+}
+
 /* The flush point: persists the ready's records and the applied state in one transaction, then
  * hands its messages to the transport. The order is the safety rule of the whole system:
  * nothing is sent before the record behind it is durable. */
@@ -239,6 +256,7 @@ static int flush_point(struct driver *d)
         d->stats.records += r->recs_len;
     }
     applied_cmds(d);
+    note_sent_cmds(d);
     if (d->env.committed != NULL)
         d->env.committed(d->env.ctx, r);
     if (fp_hit(d, DRIVER_FP_AFTER_PERSIST, &f))
@@ -384,30 +402,48 @@ static int take_submits(struct driver *d)
     return 0;
 }
 
-/* Reads what the batch has room for, even when this iteration cannot step it: reading frees
- * the senders' rings, which is what lets two nodes blocked on each other drain. */
-static void drain_input(struct driver *d)
+/* A catch-up reply that lost an entry for want of its command's bytes (dropped, a WANT on its
+ * way) cannot fill the learner's gap, yet its last entry (PX_FLAG_LAST) would make the learner
+ * ask again at once: the next reply loses the same entry, and every duplicated request starts
+ * one more such chain, without end while the bytes are missing. So the reply's last entry
+ * reaches the core without the flag, and the learner asks again on its retry timer, by when
+ * the push has had time to arrive. */
+static void catchup_torn(struct driver *d, struct px_msg *m, bool dropped)
 {
-    if (d->in_head > 0) {
-        memmove(d->in, d->in + d->in_head, (d->in_len - d->in_head) * sizeof(*d->in));
-        d->in_len -= d->in_head;
-        d->in_head = 0;
+    if (m->type != PX_MSG_CATCHUP_ENTRY || m->from >= d->cfg.nodes)
+        return;
+    uint64_t bit = 1ull << m->from;
+    bool last = (m->flags & PX_FLAG_LAST) != 0;
+    if (dropped && !last)
+        d->catchup_torn |= bit;
+    else if (last && (d->catchup_torn & bit)) {
+        d->catchup_torn &= ~bit;
+        if (!dropped)
+            m->flags &= (uint8_t)~PX_FLAG_LAST;
     }
-    uint32_t room = d->cfg.batch_max - d->in_len;
+}
+
+/* One read of up to `room` messages into the batch: DATA goes to the payload plane, a message
+ * whose command did not arrive whole is lost, the rest joins the batch -- or, with `drop`, is
+ * dropped (stats.dropped_in). Returns how many were read. */
+static uint32_t read_some(struct driver *d, uint32_t room, bool drop)
+{
     uint32_t n = room > 0 ? transport_recv(d->t, d->in + d->in_len, room) : 0;
     PX_ASSERT(n <= room);
-    d->received = n;
-    /* DATA goes to the payload plane; a message whose command did not arrive whole is lost. */
     uint32_t kept = d->in_len;
     for (uint32_t i = d->in_len; i < d->in_len + n; i++) {
-        const struct px_msg *m = &d->in[i];
+        struct px_msg *m = &d->in[i];
         if (payload_rx_data(&d->pay, m)) {
             if (m->flags & PAYLOAD_FLAG_WANT)
                 take_want(d, m);
             continue;
         }
-        if (!payload_rx_admit(&d->pay, m))
+        if (drop || !payload_rx_admit(&d->pay, m)) {
+            d->stats.dropped_in += drop;
+            catchup_torn(d, m, true);
             continue;
+        }
+        catchup_torn(d, m, false);
         const struct px_value *v = payload_value_of(m);
         if (v != NULL && m->type != PX_MSG_CLIENT)
             payload_note(&d->pay, cmd_key(v), m->instance); /* its instance keeps it */
@@ -418,6 +454,39 @@ static void drain_input(struct driver *d)
         kept++;
     }
     d->in_len = kept;
+    return n;
+}
+
+/* Reads what the batch has room for, even when this iteration cannot step it: reading frees
+ * the senders' rings, which is what lets two nodes blocked on each other drain.
+ * A stalled driver (its backlog had no room for a core call) reads on: into DRIVER_SPILL_MAX
+ * more slots, then, with those full too, it drops what is not DATA (stats.dropped_in: lost as
+ * if the network had lost it; the protocol sends it again). DATA is consumed as it is read, so
+ * a peer's stream towards a stalled node always drains. Without this, nodes streaming long
+ * commands to each other through small rings, each stalled with a batch full of messages it
+ * could not step yet, read nothing and never drained each other: a long command's stream holds
+ * far more than a ring and an outbox, and whatever the driver sends later to that destination
+ * waits behind it in the backlog, which the backlog's bound (driver.h) does not foresee (sim
+ * seed 534: 8-slot rings, all five nodes stalled for good, backlogs of about 1,560). */
+static void drain_input(struct driver *d)
+{
+    if (d->in_head > 0) {
+        memmove(d->in, d->in + d->in_head, (d->in_len - d->in_head) * sizeof(*d->in));
+        d->in_len -= d->in_head;
+        d->in_head = 0;
+    }
+    uint32_t room = d->cfg.batch_max > d->in_len ? d->cfg.batch_max - d->in_len : 0;
+    uint32_t n = read_some(d, room, false);
+    d->received = n;
+    if (!d->stalled)
+        return;
+    uint32_t cap = d->cfg.batch_max + DRIVER_SPILL_MAX;
+    for (uint32_t k = 0; k < DRIVER_SPILL_READS_MAX && n == room; k++) {
+        bool drop = d->in_len >= cap;
+        room = drop ? DRIVER_SPILL_MAX : cap - d->in_len;
+        n = read_some(d, room, drop);
+        d->received += n;
+    }
 }
 
 static int step_input(struct driver *d)
@@ -474,6 +543,19 @@ static int finish(struct driver *d)
     return flush_point(d);
 }
 
+/* The payload plane's keep hook: a command whose request waits in the core's queue stays, though
+ * the instance it was recorded at is truncated. A client that resubmits a request long decided
+ * (its reply was lost) hands the core a value it may propose again at a new instance; the
+ * table held its bytes under the old instance, and once that was truncated the new ACCEPTED
+ * record had no bytes to persist (persist_ready: -ENODATA, the node exits; sim seed 474). */
+static bool keep_queued(void *ctx, uint64_t key)
+{
+    const struct driver *d = ctx;
+    const struct px_value v = {.client_id = (uint32_t)(key >> PX_REQUEST_CLIENT_SHIFT),
+                               .seq = (uint32_t)key};
+    return px_node_queued(d->core, &v);
+}
+
 int driver_init(struct driver *d, const struct driver_config *cfg, const struct driver_env *env,
                 struct px_node *core, struct transport *t, struct store *store)
 {
@@ -491,7 +573,7 @@ int driver_init(struct driver *d, const struct driver_config *cfg, const struct 
     d->t = t;
     d->store = store;
     d->ready = malloc(sizeof(*d->ready));
-    d->in = malloc(cfg->batch_max * sizeof(*d->in));
+    d->in = malloc((cfg->batch_max + 2u * DRIVER_SPILL_MAX) * sizeof(*d->in));
     d->backlog = malloc(DRIVER_BACKLOG_MAX * sizeof(*d->backlog));
     uint32_t cmd_max = cfg->cmd_max != 0 ? cfg->cmd_max : CMD_INLINE_BYTES;
     uint64_t budget = cfg->cmd_budget != 0 ? cfg->cmd_budget : PAYLOAD_BUDGET_DEFAULT;
@@ -502,6 +584,8 @@ int driver_init(struct driver *d, const struct driver_config *cfg, const struct 
         driver_fini(d);
         return -ENOMEM;
     }
+    d->pay.keep = keep_queued;
+    d->pay.keep_ctx = d;
     px_ready_clear(d->ready);
     return 0;
 }
@@ -557,7 +641,7 @@ int driver_start(struct driver *d)
 int driver_run_once(struct driver *d)
 {
     PX_ASSERT(d->ready->msgs_len == 0 && d->ready->recs_len == 0);
-    PX_ASSERT(d->in_head <= d->in_len && d->in_len <= d->cfg.batch_max);
+    PX_ASSERT(d->in_head <= d->in_len && d->in_len <= d->cfg.batch_max + DRIVER_SPILL_MAX);
     d->stats.loops++;
     int rc = check_membership(d);
     drain_input(d);
@@ -567,7 +651,8 @@ int driver_run_once(struct driver *d)
         rc = step_input(d);
     if (rc == 0)
         rc = tick(d);
-    if (rc == DRIVER_STALLED)
+    d->stalled = rc == DRIVER_STALLED;
+    if (d->stalled)
         d->stats.stalls++;
     if (rc == 0 || rc == DRIVER_STALLED)
         rc = finish(d);

@@ -25,7 +25,10 @@
  * Bounds, and what happens at each when it is full:
  *   batch (cfg.batch_max <= DRIVER_BATCH_MAX): input read and not stepped yet. Full: nothing
  *     more is read; the messages wait in the rings, and their senders' outboxes (then their
- *     backlogs) absorb what follows.
+ *     backlogs) absorb what follows. DATA (payload.h) takes no slot: it is consumed as it is
+ *     read. A stalled driver reads on, into DRIVER_SPILL_MAX more slots and then dropping what
+ *     is not DATA (stats.dropped_in), so a stream towards it always drains: a long command's
+ *     stream holds far more than a ring and an outbox.
  *   ready (PX_READY_*_MAX): the core's output since the last flush point. Fewer than
  *     PX_STEP_OUTPUT_MAX free slots in any array before a core call (the core's contract): the
  *     flush point runs early, in the middle of the batch.
@@ -38,12 +41,15 @@
  *     at every flush point. A core call runs only when the backlog could take the ready's
  *     messages plus the call's whole output; otherwise the iteration stops stepping (input
  *     stays in the batch, ticks wait) and only flushes. No message is ever dropped, except to
- *     a peer the membership view says is down (stats.dropped).
+ *     a peer the membership view says is down (stats.dropped); a stalled driver whose batch
+ *     is full drops inbound messages that are not DATA (batch, above).
  *   ticks: at most DRIVER_TICKS_BURST_MAX per iteration; after a longer sleep the rest are
  *     skipped (a node that slept a second does not campaign 200 times).
  * Nodes whose outboxes towards each other are full keep reading and stepping, so each drains
  * the other; only a cycle in which every node holds more than ring + outbox + backlog for the
  * next would stop, and the core bounds what it sends per input (window, catch-up batches).
+ * Streams do not count there: a stalled node still reads the DATA waiting for it, whatever
+ * else it has to drop to reach it.
  *
  * Safety: nothing of a batch is handed to the transport before store_commit returned 0.
  *
@@ -67,6 +73,10 @@
 /* Bytes of long commands one flush point persists at most (one more message may pass it): a
  * batch of sixteen 1 MiB ACCEPTs would hold the node in one sqlite commit for a long time. */
 #define DRIVER_BATCH_CMD_BYTES (2u << 20)
+/* Messages a stalled driver reads beyond its batch (then per read once it drops what is not
+ * DATA), and reads it makes so per iteration: a peer's DATA stream drains (driver.c). */
+#define DRIVER_SPILL_MAX       64u
+#define DRIVER_SPILL_READS_MAX 16u
 /* Ticks delivered at once after a long sleep (or a stopped process); the rest are skipped. */
 #define DRIVER_TICKS_BURST_MAX 16u
 /* Committed messages a full outbox refused: two readies, so the messages of one whole ready
@@ -155,6 +165,9 @@ struct driver_stats {
     /* Messages not sent because this node no longer held their command's bytes (the table
      * was full): lost like a dropped message, the protocol resends. */
     uint64_t cmd_lost;
+    /* Inbound messages other than DATA a stalled driver with a full batch dropped to reach the
+     * DATA behind them (drain_input): lost like a dropped message, the protocol resends. */
+    uint64_t dropped_in;
 };
 
 /* A committed message waiting for room, and how much of its command's DATA stream the
@@ -173,11 +186,14 @@ struct driver {
     struct transport *t;
     struct store *store;
     struct px_ready *ready; /* empty between calls */
-    struct px_msg *in;      /* cfg.batch_max slots: [in_head, in_len) read, not stepped */
+    /* cfg.batch_max + DRIVER_SPILL_MAX slots: [in_head, in_len) read, not stepped (past
+     * batch_max only while stalled); DRIVER_SPILL_MAX more to read into and drop */
+    struct px_msg *in;
     uint32_t in_head, in_len;
     struct driver_out *backlog; /* DRIVER_BACKLOG_MAX: [0, backlog_len) committed, unsent */
     uint32_t backlog_len;
     uint32_t received;        /* messages read by the last iteration */
+    bool stalled;             /* the last iteration stopped stepping (backlog full) */
     uint64_t batch_cmd_bytes; /* long commands' bytes stepped since the last flush point */
     uint32_t queued;          /* messages the transport still held after the last iteration */
     uint64_t next_tick;
@@ -190,6 +206,7 @@ struct driver {
      * flush point until the transport took them. */
     struct driver_out pushes[PAYLOAD_WANTS_MAX];
     uint32_t pushes_len;
+    uint64_t catchup_torn; /* bit per peer: its catch-up reply lost an entry (driver.c) */
     struct driver_stats stats;
 };
 

@@ -204,10 +204,13 @@ void payload_touch(struct payload_plane *p, uint64_t key)
         e->pending = true;
 }
 
-/* May go at truncation: recorded at or below it, nobody waiting, no proposal pending. */
+/* True when the truncation point takes e: recorded at or below it, not waiting to be sent, not
+ * asked for again since it was recorded (pending: a request read but not yet stepped by the core)
+ * and not needed by the owner any more (p->keep: a request in the core's queue). */
 static bool truncatable(const struct payload_plane *p, const struct payload_entry *e)
 {
-    return e->key != 0 && e->pins == 0 && !e->pending && e->inst != 0 && e->inst <= p->truncated;
+    return e->key != 0 && e->pins == 0 && !e->pending && e->inst != 0 && e->inst <= p->truncated &&
+           (p->keep == NULL || !p->keep(p->keep_ctx, e->key));
 }
 
 void payload_truncate(struct payload_plane *p, px_inst_t inst)
@@ -332,6 +335,17 @@ bool payload_rx_data(struct payload_plane *p, const struct px_msg *m)
     uint32_t n = total - off < PAYLOAD_CHUNK_BYTES ? total - off : PAYLOAD_CHUNK_BYTES;
     memcpy(a->buf + off, &m->u, n);
     a->have = off + n;
+#ifdef PX_SIM_BUG_CMD_CUT
+    /* Planted bug (a simulator build only, tests/sim/BUGS.md): a stream of more than one chunk
+     * is taken as complete when only its last chunk is missing, unchecked; the command is kept
+     * cut short to the bytes that arrived. The checker must report `command`. */
+    if (a->have < total && a->have + PAYLOAD_CHUNK_BYTES >= total && off > 0) {
+        p->stats.streams_in++;
+        (void)payload_put(p, key, a->buf, a->have < len ? a->have : len);
+        asm_drop(a);
+        return true;
+    }
+#endif
     if (a->have < total)
         return true;
     uint32_t want = (uint32_t)a->buf[len] | (uint32_t)a->buf[len + 1] << 8 |

@@ -27,8 +27,11 @@
  *
  * The table: the commands a node holds, by key, each with the highest instance it was
  * recorded at (payload_note). Bounded by PAYLOAD_ENTRIES_MAX entries and a byte budget; a
- * command stays while a message waiting to be sent needs it (pins) or while its instance is
- * above the node's truncation point. When full, commands never recorded at an instance go,
+ * command stays while a message waiting to be sent needs it (pins), while its instance is
+ * above the node's truncation point, or while the owner's `keep` hook says it still needs it
+ * (the driver: its request waits in the core's queue -- a resubmission of a request recorded
+ * long ago, which the core may propose at a new instance, whose record must carry the bytes).
+ * When full, commands never recorded at an instance go,
  * oldest first; when nothing can go, a new command is refused (counted) and its message is
  * dropped like a lost one.
  *
@@ -135,6 +138,10 @@ struct payload_plane {
     struct payload_entry *tab;
     struct payload_asm *rx; /* [sender * 2 + (broadcast ? 1 : 0)], senders 0..nodes */
     struct payload_stats stats;
+    /* Optional (NULL after payload_init): true when the command of key must stay although its
+     * instance was truncated. Asked only for such commands, at truncation and unpinning. */
+    bool (*keep)(void *ctx, uint64_t key);
+    void *keep_ctx;
 };
 
 /* cmd_max: longest command accepted (1..CMD_BYTES_MAX), budget: bytes held at most (>= cmd_max).
@@ -157,8 +164,8 @@ int payload_put(struct payload_plane *p, uint64_t key, const void *bytes, uint32
 void payload_note(struct payload_plane *p, uint64_t key, px_inst_t inst);
 /* A request for key arrived (a CLIENT, a local submission): it may be proposed again. */
 void payload_touch(struct payload_plane *p, uint64_t key);
-/* The node truncated its log up to inst: commands recorded at or below it, not pinned and not
- * pending a proposal go. */
+/* The node truncated its log up to inst: commands recorded at or below it, not pinned, not
+ * pending a proposal and not kept (p->keep) go. */
 void payload_truncate(struct payload_plane *p, px_inst_t inst);
 void payload_pin(struct payload_plane *p, uint64_t key);
 void payload_unpin(struct payload_plane *p, uint64_t key);

@@ -487,5 +487,9 @@ void px_fib_init(struct px_fib *f);
 const struct px_fib *px_node_fib(const struct px_node *n);
 uint16_t px_node_leader(const struct px_node *n);
 bool px_node_is_leader(const struct px_node *n);
+/* True when a value of v's request (px_value_client(v), seq) waits in this node's queue of
+ * client values, to be proposed or forwarded later: the node driver keeps a command's bytes
+ * while it does (node/payload.h). Scans the queue (at most PX_QUEUE_MAX values). */
+bool px_node_queued(const struct px_node *n, const struct px_value *v);
 
 #endif

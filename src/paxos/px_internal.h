@@ -204,6 +204,7 @@ void px_proposer_nack(struct px_node *n, const struct px_msg *m, struct px_ready
 void px_proposer_accepted(struct px_node *n, const struct px_msg *m, struct px_ready *out);
 void px_proposer_ack(struct px_node *n, const struct px_msg *m);
 void px_proposer_takeover(struct px_node *n, const struct px_msg *m, struct px_ready *out);
+bool px_proposer_queued(const struct px_node *n, const struct px_value *v);
 int px_proposer_client(struct px_node *n, const struct px_value *v, uint32_t hops,
                        struct px_ready *out);
 void px_proposer_tick(struct px_node *n, struct px_ready *out);

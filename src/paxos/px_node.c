@@ -589,6 +589,11 @@ bool px_node_is_leader(const struct px_node *n)
     return n->state == PX_LEADER;
 }
 
+bool px_node_queued(const struct px_node *n, const struct px_value *v)
+{
+    return px_proposer_queued(n, v);
+}
+
 const struct px_stats *px_node_stats(const struct px_node *n)
 {
     return &n->stats;

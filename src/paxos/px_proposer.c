@@ -729,7 +729,7 @@ void px_proposer_peer_down(struct px_node *n, uint16_t peer, struct px_ready *ou
 }
 
 /* True when the request (client_id, seq) of v is already queued here. */
-static bool queued(const struct px_node *n, const struct px_value *v)
+bool px_proposer_queued(const struct px_node *n, const struct px_value *v)
 {
     PX_ASSERT(n->q_len <= PX_QUEUE_MAX);
     for (uint32_t k = 0; k < n->q_len; k++) {
@@ -749,7 +749,8 @@ static bool queued(const struct px_node *n, const struct px_value *v)
 static int enqueue(struct px_node *n, const struct px_value *v)
 {
     PX_ASSERT(n->q_head < PX_QUEUE_MAX);
-    if (v->client_id != 0 && !px_has_role(n, n->cfg.id, PX_ROLE_LEARNER) && queued(n, v))
+    if (v->client_id != 0 && !px_has_role(n, n->cfg.id, PX_ROLE_LEARNER) &&
+        px_proposer_queued(n, v))
         return 0; /* the copy already queued stands for it */
     if (n->q_len >= PX_QUEUE_MAX)
         return -EAGAIN;

@@ -7,6 +7,8 @@
  *   px_sim --script FILE [--trace]       replay a scenario script (scenarios/NAME.txt), compare
  *                                        its golden trace (after `-- expect --`)
  *   px_sim --script FILE --rewrite       ... and write the run's trace there instead
+ *   ... --cmd-sizes | --cmd-bytes MIN:MAX  with seeds: long commands (sim_cmd.c), every applied
+ *                                        byte checked (violation `command`)
  *
  * Each seed draws its own pool (3..7 nodes, roles, window, rotation, batching) and its own
  * fault mix (drop, duplicate, reorder, delay, partitions, crashes at any point of a batch,
@@ -28,6 +30,11 @@
  * hung run still ends in well under a second. */
 #define SIM_LIVE_TICKS_BASE      3000u
 #define SIM_LIVE_TICKS_PER_ROUND 50u
+/* Long commands (--cmd-sizes, --cmd-bytes): a link moves about one ring of DATA chunks per
+ * tick, so a seed with tiny rings needs time for its bytes too: this many ticks per chunk of
+ * its commands (one stream each) per slot of its smallest ring. With the default 4096-slot
+ * rings that is a few ticks; with 8-slot rings and megabytes of commands, thousands. */
+#define SIM_LIVE_TICKS_PER_CHUNK_SLOT 4u
 /* The work a seed may do, besides its virtual time (a tick's cost grows with what is in flight,
  * so a bound on ticks alone let a livelocked seed run for hours). Every message costs its
  * receiver at most one core step, so bounding messages bounds steps too:
@@ -39,6 +46,11 @@
  * Past either bound the seed reports a liveness violation with its replay line. */
 #define SIM_WORK_MSGS_PER_NODE_TICK 2u
 #define SIM_BACKLOG_MAX             (4u * PX_LOG_MAX * SIM_NODES_MAX)
+/* DATA messages (a command's stream, sent ahead of its value: once per link, again to a peer
+ * that asks) are bounded on their own, beside the bound on the rest: this many per chunk of the
+ * seed's commands (one stream each) per other node, plus the bound on the other messages (a
+ * WANT is a DATA message). The most of the soak was about 100 (tests/sim/README.md). */
+#define SIM_WORK_DATA_PER_CHUNK_NODE 1024u
 /* Share of seeds that run past PX_LOG_MAX instances (ring wrap-around, truncation, snapshots
  * at scale); each costs about as much as a hundred short seeds. */
 #define SIM_LONG_SEEDS 0.02
@@ -46,9 +58,11 @@
 struct sim_run_opts {
     uint32_t nodes, rounds; /* 0 = drawn from the seed */
     bool trace;
-    bool role_changes; /* also move proposer/learner roles during the chaos phase */
-    bool amnesia;      /* also lose one acceptor's store while it is down (sim_forget) */
-    bool no_faults;    /* a clean run: same pool and load, nothing injected */
+    bool role_changes;    /* also move proposer/learner roles during the chaos phase */
+    bool amnesia;         /* also lose one acceptor's store while it is down (sim_forget) */
+    bool no_faults;       /* a clean run: same pool and load, nothing injected */
+    bool cmd_sizes;       /* long commands: each seed draws its longest (sim_draw_cmds) */
+    struct sim_cmds cmds; /* --cmd-bytes MIN:MAX: every seed's lengths (max 0: none given) */
     const char *argv0;
 };
 
@@ -327,7 +341,7 @@ static void sim_heal_all(struct sim *s)
 
 /* A seed's bounds of virtual time and of work, fixed before it starts. */
 struct sim_bounds {
-    uint64_t ticks_max, msgs_max;
+    uint64_t ticks_max, msgs_max, data_max;
 };
 
 static struct sim_bounds sim_bounds_of(const struct sim *s, const struct sim_mix *x)
@@ -335,7 +349,10 @@ static struct sim_bounds sim_bounds_of(const struct sim *s, const struct sim_mix
     struct sim_bounds b;
     b.ticks_max =
         x->chaos_ticks + SIM_LIVE_TICKS_BASE + (uint64_t)SIM_LIVE_TICKS_PER_ROUND * s->rounds;
+    uint32_t slots = s->ring_slots < s->bcast_slots ? s->ring_slots : s->bcast_slots;
+    b.ticks_max += SIM_LIVE_TICKS_PER_CHUNK_SLOT * s->cmd_chunks / slots;
     b.msgs_max = b.ticks_max * s->n * SIM_WORK_MSGS_PER_NODE_TICK;
+    b.data_max = b.msgs_max + SIM_WORK_DATA_PER_CHUNK_NODE * s->cmd_chunks * (s->n - 1u);
     return b;
 }
 
@@ -345,12 +362,14 @@ static bool sim_within_work(struct sim *s, const struct sim_bounds *b)
     size_t backlog = 0;
     for (uint16_t j = 0; j < s->n; j++)
         backlog += s->node[j].inbox_len;
-    if (s->send_seq <= b->msgs_max && backlog <= SIM_BACKLOG_MAX)
+    uint64_t msgs = s->send_seq - s->data_sent;
+    if (msgs <= b->msgs_max && s->data_sent <= b->data_max && backlog <= SIM_BACKLOG_MAX)
         return true;
     sim_violate(s, SIM_V_LIVENESS,
-                "work bound: %llu messages sent (bound %llu), %zu delivered but not stepped "
-                "(bound %u), %u of %u requests applied",
-                (unsigned long long)s->send_seq, (unsigned long long)b->msgs_max, backlog,
+                "work bound: %llu messages sent (bound %llu), %llu DATA (bound %llu), %zu "
+                "delivered but not stepped (bound %u), %u of %u requests applied",
+                (unsigned long long)msgs, (unsigned long long)b->msgs_max,
+                (unsigned long long)s->data_sent, (unsigned long long)b->data_max, backlog,
                 SIM_BACKLOG_MAX, s->done, s->rounds);
     return false;
 }
@@ -416,6 +435,10 @@ static void sim_print_replay(FILE *f, const struct sim_run_opts *o, uint64_t see
         fprintf(f, " --amnesia");
     if (o->no_faults)
         fprintf(f, " --no-faults");
+    if (o->cmds.max > 0)
+        fprintf(f, " --cmd-bytes %u:%u", o->cmds.min, o->cmds.max);
+    else if (o->cmd_sizes)
+        fprintf(f, " --cmd-sizes");
     fprintf(f, "\n");
 }
 
@@ -476,6 +499,26 @@ static void sim_amnesia_roles(uint64_t seed, struct px_config *c)
         }
 }
 
+/* --cmd-sizes: the longest command of a seed, from a stream of its own (the pool, load and
+ * faults are the seed's): half the seeds 256 bytes (a few DATA chunks each), 30% 4 KiB, 15%
+ * 64 KiB, 5% SIM_CMD_BYTES_MAX; a long seed (thousands of rounds) at most 4 KiB. Lengths run
+ * from 0 (sim_cmd.c: a quarter inline, one in twenty at the top). --cmd-bytes fixes them. */
+static struct sim_cmds sim_draw_cmds(const struct sim_run_opts *o, uint64_t seed,
+                                     const struct sim_load *l)
+{
+    struct sim_cmds c = {0, 0};
+    if (o->cmds.max > 0)
+        return o->cmds;
+    if (!o->cmd_sizes)
+        return c;
+    struct sim_rng r = {seed ^ 0x636d642e73697a65ull};
+    uint32_t pct = (uint32_t)sim_rng_below(&r, 100);
+    c.max = pct < 50 ? 256u : pct < 80 ? 4096u : pct < 95 ? 65536u : SIM_CMD_BYTES_MAX;
+    if (l->rounds > PX_LOG_MAX && c.max > 4096u)
+        c.max = 4096u;
+    return c;
+}
+
 /* Runs one seed; returns its violation kind and adds its fault counts to totals. */
 static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64_t *totals,
                              bool report)
@@ -488,7 +531,8 @@ static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64
     sim_draw_load(&r, o, &cfg, &load);
     if (o->amnesia)
         sim_amnesia_roles(seed, &cfg);
-    if (sim_init(&s, &cfg, seed, stdout, o->trace) != 0) {
+    struct sim_cmds cmds = sim_draw_cmds(o, seed, &load);
+    if (sim_init_cmds(&s, &cfg, seed, &cmds, stdout, o->trace) != 0) {
         fprintf(stderr, "px_sim: out of memory\n");
         exit(3);
     }
@@ -496,6 +540,9 @@ static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64
     sim_set_rounds(&s, load.rounds, load.clients, load.window);
     if (o->trace)
         sim_trace_config(seed, &cfg, &load);
+    if (o->trace && s.cmds.max > 0)
+        printf("commands %u..%u bytes, %llu bytes beside the values\n", s.cmds.min, s.cmds.max,
+               (unsigned long long)s.cmd_bytes);
     sim_assert_armed = true;
     if (setjmp(sim_assert_jmp) == 0)
         sim_run_seed(&s, o);
@@ -574,12 +621,13 @@ static void sim_usage(FILE *f)
     fprintf(
         f,
         "usage: px_sim --seed S [--trace] [--nodes N] [--rounds R] [--role-changes] [--amnesia]\n"
-        "              [--no-faults]\n"
+        "              [--no-faults] [--cmd-sizes | --cmd-bytes MIN:MAX]\n"
         "       px_sim --seeds N [--from S] [--expect-violation KIND] [--role-changes] "
         "[--amnesia]\n"
+        "              [--cmd-sizes | --cmd-bytes MIN:MAX]\n"
         "       px_sim --script FILE [--trace] [--rewrite]\n"
         "KIND: agreement validity exactly-once promise persist order state liveness "
-        "final assert client\n");
+        "final assert client command\n");
 }
 
 static int sim_viol_parse(const char *name)
@@ -598,6 +646,32 @@ struct sim_cli {
     bool rewrite; /* --rewrite: the script's golden trace is written, not compared */
     int expect;   /* enum sim_viol, or -1 */
 };
+
+/* --cmd-bytes MIN:MAX (or N: every command N bytes), within 0..SIM_CMD_BYTES_MAX. */
+static int sim_parse_cmds(const char *arg, struct sim_cmds *out)
+{
+    char lo[32], *colon = strchr(arg, ':');
+    uint64_t a = 0, b = 0;
+    if (colon == NULL) {
+        if (sim_parse_u64("--cmd-bytes", arg, 1, SIM_CMD_BYTES_MAX, &a) != 0)
+            return -EINVAL;
+        b = a;
+    } else {
+        size_t n = (size_t)(colon - arg);
+        if (n == 0 || n >= sizeof(lo)) {
+            fprintf(stderr, "px_sim: --cmd-bytes takes MIN:MAX, got '%s'\n", arg);
+            return -EINVAL;
+        }
+        memcpy(lo, arg, n);
+        lo[n] = '\0';
+        if (sim_parse_u64("--cmd-bytes MIN", lo, 0, SIM_CMD_BYTES_MAX, &a) != 0 ||
+            sim_parse_u64("--cmd-bytes MAX", colon + 1, a > 1 ? a : 1, SIM_CMD_BYTES_MAX, &b) != 0)
+            return -EINVAL;
+    }
+    out->min = (uint32_t)a;
+    out->max = (uint32_t)b;
+    return 0;
+}
 
 /* One option; returns 0, or the exit code (2 usage) when main must stop. */
 static int sim_parse_opt(struct sim_cli *cli, int c)
@@ -635,6 +709,11 @@ static int sim_parse_opt(struct sim_cli *cli, int c)
     case 'S':
         cli->script = optarg;
         return 0;
+    case 'c':
+        cli->o.cmd_sizes = true;
+        return 0;
+    case 'B':
+        return sim_parse_cmds(optarg, &cli->o.cmds) ? 2 : 0;
     case 'w':
         cli->rewrite = true;
         return 0;
@@ -665,6 +744,8 @@ int main(int argc, char **argv)
         {"role-changes", no_argument, NULL, 'r'},
         {"amnesia", no_argument, NULL, 'a'},
         {"no-faults", no_argument, NULL, 'z'},
+        {"cmd-sizes", no_argument, NULL, 'c'},
+        {"cmd-bytes", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };

@@ -50,6 +50,8 @@
  * it: transport_shm waits 200 ms, two thirds of the node's election timeout; 10 ticks is about
  * half of a drawn election timeout (10..29 ticks). */
 #define SIM_BCAST_STALL_TICKS 10u
+/* The longest command the simulated client submits (--cmd-bytes, --cmd-sizes: sim_cmd.c). */
+#define SIM_CMD_BYTES_MAX (256u << 10)
 
 enum sim_fault {
     SIM_F_DROP,
@@ -88,6 +90,7 @@ enum sim_viol {
     SIM_V_SCRIPT,    /* a scenario check failed */
     SIM_V_ASSERT,    /* the core's own PX_ASSERT fired */
     SIM_V_CLIENT,    /* the continued client's expectation differs from what the pool holds */
+    SIM_V_COMMAND,   /* a learner applied bytes other than the command the client submitted */
     SIM_V_COUNT,
 };
 extern const char *const sim_viol_names[SIM_V_COUNT];
@@ -181,6 +184,7 @@ struct sim_node {
     size_t inbox_len, inbox_cap;
     struct px_value *subq; /* client values handed to this node, not yet accepted by it */
     size_t subq_head, subq_len, subq_cap; /* [subq_head, subq_len) queued; both 0 when empty */
+    uint8_t *cmd_buf; /* the bytes of subq's head command (env.submit_cmd), cmds.max long */
 };
 
 /* One client request (round r). */
@@ -192,6 +196,7 @@ struct sim_req {
     bool replied;      /* a PX_MSG_CLIENT_REPLY reached the client */
     uint16_t target;   /* node of the last submission */
     px_inst_t decided; /* lowest instance it was decided at */
+    uint32_t cmd_len;  /* its command's length (sim_cmd.c); > CMD_INLINE_BYTES: PX_VALUE_PAYLOAD */
 };
 
 /* Per-instance knowledge of the checker. */
@@ -212,7 +217,19 @@ struct sim_inst {
     uint64_t ref_value; /* state-machine value after applying 1..i */
     uint64_t ref_requests;
     bool have_digest;
-    uint64_t digest; /* first digest a learner reported at applied == i */
+    uint64_t digest;   /* first digest a learner reported at applied == i */
+    bool have_cmd;     /* a learner applied a command with bytes beside it here: */
+    uint16_t cmd_node; /* the first, */
+    uint32_t cmd_len;  /* the length and */
+    uint32_t cmd_crc;  /* the CRC-32C of the bytes it applied */
+};
+
+/* The lengths of the client's commands (sim_cmd.c): each request's length is drawn from
+ * [min, max] by its key, a quarter of them inline (<= CMD_INLINE_BYTES, when min allows), one
+ * in twenty exactly max, the rest log-uniform; max 0: every command is the 8 bytes of its
+ * increment, as before. */
+struct sim_cmds {
+    uint32_t min, max;
 };
 
 struct sim_opts {
@@ -269,7 +286,13 @@ struct sim {
     struct sim_env *heap;
     size_t heap_len, heap_cap;
     uint64_t send_seq;
+    uint64_t data_sent; /* of them DATA (a command's stream, payload.h) */
     uint64_t link_last_seq[SIM_ENDPOINTS_MAX][SIM_ENDPOINTS_MAX];
+    /* The due tick of the last DATA on each link, [from][to][broadcast ring]: a command's stream
+     * keeps its order on a link (payload.h), as the rings and sockets keep it, so jitter and
+     * reordering never reorder the chunks among themselves (drops, duplicates and delay spikes
+     * still hit them; a spike holds the chunks behind it). */
+    uint64_t data_due[SIM_ENDPOINTS_MAX][SIM_ENDPOINTS_MAX][2];
     bool blocked[SIM_ENDPOINTS_MAX][SIM_ENDPOINTS_MAX]; /* [from][to] */
     uint32_t lat_min, lat_max;                          /* ticks */
     double p_drop, p_dup, p_reorder, p_delay;
@@ -286,6 +309,9 @@ struct sim {
     uint32_t window;  /* span of rounds the client keeps in flight (< PX_DEDUP_SPAN) */
     uint32_t resubmit_ticks;
     uint64_t seq_round[SIM_CLIENTS_MAX + 1][SIM_ROUNDS_MAX + 1]; /* (client, seq) -> round */
+    struct sim_cmds cmds; /* the commands' lengths (sim_cmd.c) */
+    uint64_t cmd_bytes;   /* bytes of the commands of rounds 1..rounds that travel beside */
+    uint64_t cmd_chunks;  /* the DATA messages of one stream of each of them (payload.h) */
 
     /* checker */
     struct sim_inst *inst;
@@ -304,6 +330,10 @@ struct sim {
 
 /* sim_world.c */
 int sim_init(struct sim *s, const struct px_config *cfg, uint64_t seed, FILE *out, bool trace);
+/* sim_init with commands of the lengths cmds names (NULL: 8 bytes each, as sim_init): every
+ * node's driver takes commands up to cmds->max. */
+int sim_init_cmds(struct sim *s, const struct px_config *cfg, uint64_t seed,
+                  const struct sim_cmds *cmds, FILE *out, bool trace);
 void sim_free(struct sim *s);
 void sim_set_rounds(struct sim *s, uint32_t rounds, uint32_t clients, uint32_t window);
 void sim_crash(struct sim *s, uint16_t id);
@@ -341,6 +371,16 @@ void sim_cc_receive(struct sim *s, const struct px_msg *m);
 bool sim_cc_done(const struct sim *s);
 void sim_cc_check_final(struct sim *s);
 
+/* sim_cmd.c: the client's commands. A request's command is a function of its key (cmd_key)
+ * and its length: bytes 0..7 the increment (little endian, as the value carries it), bytes
+ * 8..11 the length (little endian), the rest a pattern of the key, the length and the offset;
+ * the checker recomputes every byte a learner applies. */
+uint32_t sim_cmd_len(const struct sim *s, uint64_t key);
+void sim_cmd_fill(uint64_t key, uint64_t increment, uint32_t len, uint8_t *out);
+/* The first offset at which bytes[0..len) differs from sim_cmd_fill(key, increment, len), or
+ * len when they agree. */
+uint32_t sim_cmd_mismatch(uint64_t key, uint64_t increment, uint32_t len, const uint8_t *bytes);
+
 /* sim_net.c */
 void sim_trace_msg(struct sim *s, const char *what, const struct px_msg *m, uint16_t to);
 /* Puts m on the wire outside any ring (faults: drop, duplicate, reorder, delay). */
@@ -367,6 +407,11 @@ void sim_violate(struct sim *s, enum sim_viol kind, const char *fmt, ...)
 void sim_check_commit(struct sim *s, uint16_t id, const struct px_ready *r,
                       px_ballot_t promised_before);
 void sim_check_apply(struct sim *s, uint16_t id, const struct px_applied *a, px_inst_t snapshot);
+/* An applied entry whose command travels beside its value (env.applied_cmd): cmd[0..len) must
+ * be the bytes the client submitted for that request, and the bytes every other learner
+ * applied at that instance (violation `command`). */
+void sim_check_cmd(struct sim *s, uint16_t id, const struct px_applied *a, const uint8_t *cmd,
+                   uint32_t len);
 void sim_check_state(struct sim *s, uint16_t id);
 void sim_check_leaders(struct sim *s);
 void sim_check_final(struct sim *s);

@@ -7,13 +7,15 @@
  */
 #include "sim.h"
 
+#include "ipc/check.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char *const sim_viol_names[SIM_V_COUNT] = {
     "none",  "agreement", "validity", "exactly-once", "promise", "persist", "order",
-    "state", "liveness",  "final",    "script",       "assert",  "client",
+    "state", "liveness",  "final",    "script",       "assert",  "client",  "command",
 };
 
 void sim_violate(struct sim *s, enum sim_viol kind, const char *fmt, ...)
@@ -84,8 +86,8 @@ void sim_note_accepted(struct sim *s, uint16_t id, const struct px_rec *r)
     if (in->q_chosen && !sim_value_eq(&in->q_value, &a->value))
         sim_violate(s, SIM_V_AGREEMENT,
                     "instance %llu: quorums accepted two values (%u,%u) and (%u,%u)",
-                    (unsigned long long)r->instance, in->q_value.client_id, in->q_value.seq,
-                    a->value.client_id, a->value.seq);
+                    (unsigned long long)r->instance, px_value_client(&in->q_value), in->q_value.seq,
+                    px_value_client(&a->value), a->value.seq);
     in->q_chosen = true;
     in->q_value = a->value;
 }
@@ -93,6 +95,7 @@ void sim_note_accepted(struct sim *s, uint16_t id, const struct px_rec *r)
 /* Validity: a no-op, or a value the client submitted, unchanged. Returns its round or 0. */
 static uint32_t sim_check_valid(struct sim *s, uint16_t id, px_inst_t i, const struct px_value *v)
 {
+    uint32_t c = px_value_client(v);
     if (v->client_id == 0) {
         if (v->increment != 0)
             sim_violate(s, SIM_V_VALIDITY, "node %u decided a no-op with increment %llu at %llu",
@@ -100,12 +103,17 @@ static uint32_t sim_check_valid(struct sim *s, uint16_t id, px_inst_t i, const s
         return 0;
     }
     uint32_t round = 0;
-    if (v->client_id <= s->clients && v->seq >= 1 && v->seq <= SIM_ROUNDS_MAX)
-        round = (uint32_t)s->seq_round[v->client_id][v->seq];
-    if (round == 0 || s->req[round].sent_at == 0 || s->req[round].increment != v->increment) {
+    if (c <= s->clients && v->seq >= 1 && v->seq <= SIM_ROUNDS_MAX)
+        round = (uint32_t)s->seq_round[c][v->seq];
+    /* The flag says whether the command travels beside the value: it must say what the client
+     * submitted (a request is one command). */
+    bool payload = round != 0 && s->req[round].cmd_len > CMD_INLINE_BYTES;
+    if (round == 0 || s->req[round].sent_at == 0 || s->req[round].increment != v->increment ||
+        payload != cmd_has_payload(v)) {
         sim_violate(s, SIM_V_VALIDITY,
-                    "node %u decided (%u,%u,+%llu) at %llu, which was never submitted", id,
-                    v->client_id, v->seq, (unsigned long long)v->increment, (unsigned long long)i);
+                    "node %u decided (%u,%u,+%llu%s) at %llu, which was never submitted", id, c,
+                    v->seq, (unsigned long long)v->increment, cmd_has_payload(v) ? ", long" : "",
+                    (unsigned long long)i);
         return 0;
     }
     return round;
@@ -122,7 +130,7 @@ static void sim_extend_ref(struct sim *s)
         uint64_t value = i == 1 ? 1 : s->inst[i - 1].ref_value;
         uint64_t reqs = i == 1 ? 0 : s->inst[i - 1].ref_requests;
         if (in->value.client_id != 0) {
-            uint32_t round = (uint32_t)s->seq_round[in->value.client_id][in->value.seq];
+            uint32_t round = (uint32_t)s->seq_round[px_value_client(&in->value)][in->value.seq];
             if (s->req[round].decided == i) { /* first time in the log: it counts */
                 value += in->value.increment;
                 reqs++;
@@ -143,8 +151,8 @@ void sim_note_decided(struct sim *s, uint16_t id, px_inst_t i, const struct px_v
         if (!sim_value_eq(&in->value, v))
             sim_violate(s, SIM_V_AGREEMENT,
                         "instance %llu: node %u decided (%u,%u) but node %u decided (%u,%u)",
-                        (unsigned long long)i, id, v->client_id, v->seq, in->first_node,
-                        in->value.client_id, in->value.seq);
+                        (unsigned long long)i, id, px_value_client(v), v->seq, in->first_node,
+                        px_value_client(&in->value), in->value.seq);
         return;
     }
     uint32_t round = sim_check_valid(s, id, i, v);
@@ -154,7 +162,7 @@ void sim_note_decided(struct sim *s, uint16_t id, px_inst_t i, const struct px_v
         sim_violate(s, SIM_V_AGREEMENT,
                     "instance %llu: node %u decided (%u,%u) that no quorum of acceptors "
                     "durably accepted",
-                    (unsigned long long)i, id, v->client_id, v->seq);
+                    (unsigned long long)i, id, px_value_client(v), v->seq);
         return;
     }
     in->chosen = true;
@@ -183,20 +191,74 @@ void sim_check_apply(struct sim *s, uint16_t id, const struct px_applied *a, px_
     sim_note_decided(s, id, a->instance, &a->value);
     if (s->viol != SIM_V_NONE || a->value.client_id == 0)
         return;
-    uint32_t round = (uint32_t)s->seq_round[a->value.client_id][a->value.seq];
+    uint32_t round = (uint32_t)s->seq_round[px_value_client(&a->value)][a->value.seq];
     struct sim_req *q = &s->req[round];
     bool dup = q->decided < a->instance;
     if (a->duplicate != dup) {
         sim_violate(s, SIM_V_ONCE,
                     "node %u applied request (%u,%u) at %llu with duplicate=%d, but it was "
                     "first decided at %llu",
-                    id, a->value.client_id, a->value.seq, (unsigned long long)a->instance,
+                    id, px_value_client(&a->value), a->value.seq, (unsigned long long)a->instance,
                     a->duplicate, (unsigned long long)q->decided);
         return;
     }
     if (q->done_at == 0) {
         q->done_at = s->now ? s->now : 1;
         s->done++;
+    }
+}
+
+void sim_check_cmd(struct sim *s, uint16_t id, const struct px_applied *a, const uint8_t *cmd,
+                   uint32_t len)
+{
+    if (s->viol != SIM_V_NONE)
+        return;
+    const struct px_value *v = &a->value;
+    uint32_t c = px_value_client(v), round = 0;
+    if (c >= 1 && c <= s->clients && v->seq >= 1 && v->seq <= SIM_ROUNDS_MAX)
+        round = (uint32_t)s->seq_round[c][v->seq];
+    if (round == 0 || s->req[round].cmd_len <= CMD_INLINE_BYTES) {
+        sim_violate(s, SIM_V_COMMAND,
+                    "node %u applied (%u,%u) at %llu with bytes beside it (%u), but the client "
+                    "submitted no such command",
+                    id, c, v->seq, (unsigned long long)a->instance, len);
+        return;
+    }
+    uint32_t want = s->req[round].cmd_len;
+    if (cmd == NULL) {
+        sim_violate(s, SIM_V_COMMAND,
+                    "node %u applied (%u,%u) at %llu without its command's bytes (%u submitted)",
+                    id, c, v->seq, (unsigned long long)a->instance, want);
+        return;
+    }
+    if (len != want) {
+        sim_violate(s, SIM_V_COMMAND,
+                    "node %u applied (%u,%u) at %llu with a command of %u bytes, %u submitted", id,
+                    c, v->seq, (unsigned long long)a->instance, len, want);
+        return;
+    }
+    uint32_t at = sim_cmd_mismatch(cmd_key(v), v->increment, len, cmd);
+    if (at != len) {
+        sim_violate(s, SIM_V_COMMAND,
+                    "node %u applied (%u,%u) at %llu: byte %u of its %u-byte command differs from "
+                    "what the client submitted",
+                    id, c, v->seq, (unsigned long long)a->instance, at, len);
+        return;
+    }
+    /* The bytes are the client's; independently of that, one instance holds one command. */
+    struct sim_inst *in = sim_inst_at(s, a->instance);
+    uint32_t crc = ipc_crc32c(0, cmd, len);
+    if (!in->have_cmd) {
+        in->have_cmd = true;
+        in->cmd_node = id;
+        in->cmd_len = len;
+        in->cmd_crc = crc;
+    } else if (in->cmd_len != len || in->cmd_crc != crc) {
+        sim_violate(s, SIM_V_COMMAND,
+                    "instance %llu: node %u applied a command of %u bytes (crc %08x), node %u one "
+                    "of %u bytes (crc %08x)",
+                    (unsigned long long)a->instance, id, len, crc, in->cmd_node, in->cmd_len,
+                    in->cmd_crc);
     }
 }
 

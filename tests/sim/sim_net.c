@@ -29,6 +29,16 @@ void sim_trace_msg(struct sim *s, const char *what, const struct px_msg *m, uint
 {
     if (!s->trace)
         return;
+    if (m->type == PX_MSG_DATA) { /* payload.h: ballot = the command's key, instance = off | len */
+        fprintf(s->out, "t=%llu %s data%s %u->%u cmd=(%u,%u) off=%u len=%u\n",
+                (unsigned long long)s->now, what,
+                m->flags & PAYLOAD_FLAG_WANT   ? "-want"
+                : m->flags & PAYLOAD_FLAG_PUSH ? "-push"
+                                               : "",
+                m->from, to, (unsigned)(m->ballot >> PX_REQUEST_CLIENT_SHIFT), (unsigned)m->ballot,
+                (unsigned)(m->instance >> 32), (unsigned)m->instance);
+        return;
+    }
     const struct px_msg_words *w = &m->u.words; /* every slot, whatever the type uses */
     fprintf(s->out, "t=%llu %s %s %u->%u b=%llu.%u i=%llu a=%llu b=%llu c=%llu v=(%u,%u,+%llu)\n",
             (unsigned long long)s->now, what, sim_msg_name(m->type), m->from, to,
@@ -116,6 +126,7 @@ static bool sim_enqueue(struct sim *s, const struct px_msg *m, uint16_t to, bool
         return false;
     }
     struct sim_env e = {.to = to, .m = *m, .seq = ++s->send_seq, .ring = ring, .epoch = epoch};
+    s->data_sent += m->type == PX_MSG_DATA;
     e.m.to = m->to; /* keep PX_TO_ALL visible to the receiver */
     uint32_t span = s->lat_max - s->lat_min + 1;
     e.due = s->now + s->lat_min + (faults ? sim_rng_below(&s->rng, span) : 0);
@@ -126,9 +137,17 @@ static bool sim_enqueue(struct sim *s, const struct px_msg *m, uint16_t to, bool
     }
     if (faults && sim_rng_chance(&s->rng, s->p_reorder))
         e.order = sim_rng_below(&s->rng, e.seq + 1); /* overtakes messages sent before it */
+    if (m->type == PX_MSG_DATA) {                    /* a stream keeps its order on its link */
+        uint64_t *last = &s->data_due[m->from][to][ring == SIM_RING_BCAST];
+        if (e.due < *last)
+            e.due = *last;
+        e.order = e.seq;
+        *last = e.due;
+    }
     sim_heap_push(s, &e);
     if (faults && sim_rng_chance(&s->rng, s->p_dup)) {
         e.seq = ++s->send_seq;
+        s->data_sent += m->type == PX_MSG_DATA;
         e.due += sim_rng_below(&s->rng, 4);
         e.ring = SIM_RING_NONE;
         sim_heap_push(s, &e);

@@ -90,7 +90,7 @@ void sim_client_receive(struct sim *s, const struct px_msg *m)
     if (m->type != PX_MSG_CLIENT_REPLY)
         return;
     const struct px_value *v = &m->u.client_reply.value;
-    uint32_t c = v->client_id, q = v->seq, round = 0;
+    uint32_t c = px_value_client(v), q = v->seq, round = 0;
     if (c >= 1 && c <= s->clients && q >= 1 && q <= SIM_ROUNDS_MAX)
         round = (uint32_t)s->seq_round[c][q];
     if (round == 0 || s->req[round].increment != v->increment) {
@@ -102,10 +102,11 @@ void sim_client_receive(struct sim *s, const struct px_msg *m)
     }
     const struct sim_inst *in = m->instance < s->inst_cap ? &s->inst[m->instance] : NULL;
     if (in != NULL && in->chosen &&
-        (in->value.client_id != c || in->value.seq != q || in->value.increment != v->increment)) {
+        (in->value.client_id != v->client_id || in->value.seq != q ||
+         in->value.increment != v->increment)) {
         sim_violate(s, SIM_V_AGREEMENT,
                     "node %u replied (%u,%u) decided at %llu, chosen was (%u,%u)", m->from, c, q,
-                    (unsigned long long)m->instance, in->value.client_id, in->value.seq);
+                    (unsigned long long)m->instance, px_value_client(&in->value), in->value.seq);
         return;
     }
     s->req[round].replied = true;
@@ -205,6 +206,31 @@ static bool sim_node_submit_next(void *ctx, struct px_value *v)
     return true;
 }
 
+/* The head value's command: its bytes, made from its request (sim_cmd.c). */
+static const uint8_t *sim_node_submit_cmd(void *ctx, uint32_t *len)
+{
+    struct sim_node *nd = ctx;
+    struct sim *s = nd->s;
+    PX_ASSERT(nd->subq_head < nd->subq_len);
+    const struct px_value *v = &nd->subq[nd->subq_head];
+    const struct sim_req *q = &s->req[s->seq_round[px_value_client(v)][v->seq]];
+    PX_ASSERT(q->cmd_len <= s->cmds.max);
+    if (nd->cmd_buf == NULL) {
+        nd->cmd_buf = malloc(s->cmds.max);
+        PX_ASSERT(nd->cmd_buf != NULL);
+    }
+    sim_cmd_fill(cmd_key(v), v->increment, q->cmd_len, nd->cmd_buf);
+    *len = q->cmd_len;
+    return nd->cmd_buf;
+}
+
+static void sim_node_applied_cmd(void *ctx, const struct px_applied *a, const uint8_t *cmd,
+                                 uint32_t len)
+{
+    struct sim_node *nd = ctx;
+    sim_check_cmd(nd->s, nd->id, a, cmd, len);
+}
+
 static void sim_node_submit_taken(void *ctx)
 {
     struct sim_node *nd = ctx;
@@ -236,8 +262,15 @@ static void sim_node_start(struct sim *s, uint16_t id)
     PX_ASSERT(rc == 0);
     nd->store = sim_store_open(s, id);
     nd->tp = sim_tp_create(s, id);
+    /* With long commands the driver takes the longest the client submits; the table's budget
+     * is the default (512 MiB), far above what a seed holds. */
     const struct driver_config dc = {
-        .id = id, .nodes = s->n, .batch_max = SIM_BATCH_MAX, .tick_ns = 1};
+        .id = id,
+        .nodes = s->n,
+        .batch_max = SIM_BATCH_MAX,
+        .tick_ns = 1,
+        .cmd_max = s->cmds.max > CMD_INLINE_BYTES ? s->cmds.max : 0,
+    };
     const struct driver_env env = {
         .ctx = nd,
         .now_ns = sim_node_now,
@@ -246,6 +279,8 @@ static void sim_node_start(struct sim *s, uint16_t id)
         .committed = sim_node_committed,
         .submit_next = sim_node_submit_next,
         .submit_taken = sim_node_submit_taken,
+        .submit_cmd = sim_node_submit_cmd,
+        .applied_cmd = sim_node_applied_cmd,
     };
     rc = driver_init(&nd->drv, &dc, &env, nd->px, nd->tp, nd->store);
     PX_ASSERT(rc == 0);
@@ -293,12 +328,19 @@ void sim_activate(struct sim *s, uint16_t id, bool tick)
      * sleeps until the next tick: more iterations while the last one read a full batch. A
      * lagging node stays slow (one iteration, one or two messages). */
     for (uint32_t k = 1; rc == 0 && k < SIM_RUNS_PER_TICK_MAX && !nd->lag &&
-                         nd->drv.received == SIM_BATCH_MAX && nd->inbox_len > 0;
+                         nd->drv.received >= SIM_BATCH_MAX && nd->inbox_len > 0;
          k++)
         rc = driver_run_once(&nd->drv);
     s->crash_ok = false;
     if (rc == DRIVER_DIED) {
         sim_crash_node(s, id, true);
+        return;
+    }
+    if (rc == -ENODATA) { /* persist_ready: a record's command is not in the node's table */
+        sim_violate(s, SIM_V_COMMAND,
+                    "node %u cannot persist its batch: the bytes of a command it must store are "
+                    "gone (persist_ready: -ENODATA; the node process would exit)",
+                    id);
         return;
     }
     PX_ASSERT(rc == 0);
@@ -439,8 +481,9 @@ void sim_submit_round(struct sim *s, uint32_t round, int to)
         nd->subq_cap = nd->subq_cap ? 2 * nd->subq_cap : 16;
         nd->subq = sim_xrealloc(nd->subq, nd->subq_cap * sizeof(*nd->subq));
     }
-    nd->subq[nd->subq_len++] =
-        (struct px_value){.increment = q->increment, .client_id = q->client_id, .seq = q->seq};
+    uint32_t flag = q->cmd_len > CMD_INLINE_BYTES ? PX_VALUE_PAYLOAD : 0u;
+    nd->subq[nd->subq_len++] = (struct px_value){
+        .increment = q->increment, .client_id = q->client_id | flag, .seq = q->seq};
 }
 
 void sim_client_submit(struct sim *s, uint32_t count, int to)
@@ -474,6 +517,7 @@ void sim_set_rounds(struct sim *s, uint32_t rounds, uint32_t clients, uint32_t w
     s->oldest = 1;
     s->clients = clients;
     s->window = window;
+    s->cmd_bytes = s->cmd_chunks = 0;
     for (uint32_t r = 1; r <= rounds; r++) {
         struct sim_req *q = &s->req[r];
         memset(q, 0, sizeof(*q));
@@ -481,6 +525,13 @@ void sim_set_rounds(struct sim *s, uint32_t rounds, uint32_t clients, uint32_t w
         q->seq = (r - 1) / clients + 1;
         q->increment = sim_fib(r - 1); /* round r proposes F(r-1) */
         s->seq_round[q->client_id][q->seq] = r;
+        struct px_value v = {.client_id = q->client_id, .seq = q->seq};
+        q->cmd_len = sim_cmd_len(s, cmd_key(&v));
+        if (q->cmd_len > CMD_INLINE_BYTES) {
+            s->cmd_bytes += q->cmd_len;
+            s->cmd_chunks +=
+                (payload_stream_len(q->cmd_len) + PAYLOAD_CHUNK_BYTES - 1) / PAYLOAD_CHUNK_BYTES;
+        }
     }
 }
 
@@ -623,7 +674,17 @@ bool sim_converged(const struct sim *s, bool all)
 
 int sim_init(struct sim *s, const struct px_config *cfg, uint64_t seed, FILE *out, bool trace)
 {
+    return sim_init_cmds(s, cfg, seed, NULL, out, trace);
+}
+
+int sim_init_cmds(struct sim *s, const struct px_config *cfg, uint64_t seed,
+                  const struct sim_cmds *cmds, FILE *out, bool trace)
+{
     memset(s, 0, sizeof(*s));
+    if (cmds != NULL && cmds->max > 0) {
+        PX_ASSERT(cmds->min <= cmds->max && cmds->max <= SIM_CMD_BYTES_MAX);
+        s->cmds = *cmds;
+    }
     s->rng.s = seed;
     s->opt.seed = seed;
     s->cfg = *cfg;
@@ -673,6 +734,7 @@ void sim_free(struct sim *s)
         free(nd->mem);
         free(nd->inbox);
         free(nd->subq);
+        free(nd->cmd_buf);
         sim_store_free(&nd->st);
     }
     for (size_t i = 0; i < s->inst_cap; i++)

@@ -236,6 +236,49 @@ static void test_a_request_again_outlives_its_old_instance(void **state)
     payload_fini(&p);
 }
 
+/* The owner's keep hook (the driver: the request waits in the core's queue) holds a command past
+ * the truncation of its instance; once the hook lets it go, the next truncation or unpinning
+ * takes it. */
+static uint64_t kept_key;
+static bool keep_one(void *ctx, uint64_t key)
+{
+    (void)ctx;
+    return key == kept_key;
+}
+
+static void test_keep_hook_holds_a_command_past_truncation(void **state)
+{
+    (void)state;
+    struct payload_plane p;
+    assert_int_equal(payload_init(&p, 0, NODES, 1000, 10000), 0);
+    p.keep = keep_one;
+    uint8_t buf[1000] = {0};
+    for (uint64_t k = 21; k <= 23; k++) {
+        assert_int_equal(payload_put(&p, k, buf, 1000), 0);
+        payload_note(&p, k, k - 20); /* instances 1, 2, 3 */
+    }
+    kept_key = 22;
+    payload_truncate(&p, 3);
+    assert_null(payload_get(&p, 21));
+    assert_non_null(payload_get(&p, 22)); /* queued: it may be proposed anew */
+    assert_null(payload_get(&p, 23));
+    payload_pin(&p, 22);
+    kept_key = 0;
+    payload_unpin(&p, 22); /* no longer needed: unpinning takes it */
+    assert_null(payload_get(&p, 22));
+    assert_int_equal(p.stats.bytes, 0);
+    /* kept, then let go: the next truncation point takes it */
+    assert_int_equal(payload_put(&p, 24, buf, 1000), 0);
+    payload_note(&p, 24, 4);
+    kept_key = 24;
+    payload_truncate(&p, 4);
+    assert_non_null(payload_get(&p, 24));
+    kept_key = 0;
+    payload_truncate(&p, 5);
+    assert_null(payload_get(&p, 24));
+    payload_fini(&p);
+}
+
 /* Many entries in and out: the open-addressing table keeps finding every live key after
  * deletions (backward shift). */
 static void test_table_churn(void **state)
@@ -312,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_restart_mid_stream_and_two_links),
         cmocka_unit_test(test_budget_truncate_and_pins),
         cmocka_unit_test(test_a_request_again_outlives_its_old_instance),
+        cmocka_unit_test(test_keep_hook_holds_a_command_past_truncation),
         cmocka_unit_test(test_table_churn),
         cmocka_unit_test(test_value_of),
         cmocka_unit_test(test_fib_fill_checks_every_byte),
