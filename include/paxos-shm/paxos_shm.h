@@ -18,7 +18,10 @@
  * Processes and threads: a pool belongs to the thread that opened it. Every call on a pool is
  * made from that thread (the library takes no locks); completion callbacks run on it, inside
  * pxs_poll, pxs_call or pxs_close. Open pools before starting other threads: the node processes
- * are forked from the calling thread and only that thread exists in them.
+ * are forked from the calling thread and only that thread exists in them. One pool is open per
+ * process at a time (a second pxs_open returns -EBUSY). While it is open the pool handles
+ * SIGCHLD (it reaps its nodes) and the stop signals SIGINT, SIGTERM and SIGHUP: one of them
+ * makes pxs_poll return -ESHUTDOWN and pxs_close return 128 + the signal.
  *
  * Link with `pkg-config --cflags --libs paxos-shm` (or CMake: find_package(paxos-shm), target
  * paxos-shm::paxos-shm). The header compiles as C11 and as C++. */
@@ -152,7 +155,8 @@ struct pxs_pool; /* opaque */
 int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm, struct pxs_pool **out);
 
 /* A submitted command's outcome, passed to its completion:
- *   err        0: applied exactly once at `index`; -ECANCELED: the pool closed first (the
+ *   err        0: applied exactly once at `index` (0 when the pool answered a resubmission
+ *              of a command it had applied earlier); -ECANCELED: the pool closed first (the
  *              command may or may not have been applied).
  *   status     apply's return for it (when err is 0).
  *   result     apply's result bytes, result_len of them, valid during the callback; NULL with
@@ -180,10 +184,6 @@ int pxs_submit(struct pxs_pool *p, const void *cmd, size_t len, pxs_done_fn done
  * replies, resubmits, restarts nodes that died, and calls completions. Returns how many
  * completions it called (0 or more), or -ESHUTDOWN when the pool failed (pxs_close says why). */
 int pxs_poll(struct pxs_pool *p, int timeout_ms);
-
-/* A descriptor that becomes readable when pxs_poll has work (for poll/epoll loops); owned by
- * the pool. */
-int pxs_fd(const struct pxs_pool *p);
 
 /* Submits cmd and waits for its outcome (runs pxs_poll meanwhile: other completions run too).
  * The result is copied to result (up to cap bytes; *result_len says its full length). Returns

@@ -54,6 +54,16 @@ struct pool_node_shared {
     uint64_t final_seq;
     struct px_fib final_fib;
     uint32_t final_ok;
+    uint32_t reserved_final;
+    /* A library pool (node_config.sm): what the node's state machine applied, published with
+     * the final state. Commands applied (no-ops and duplicates excluded, over the node's whole
+     * history), the log index applied, the state machine's digest callback's value (0 without
+     * one) and the library's own digest of the applied commands (index, length and CRC-32C of
+     * each, chained). */
+    uint64_t final_sm_applied;
+    uint64_t final_sm_index;
+    uint64_t final_sm_digest;
+    uint64_t final_cmd_digest;
 } __attribute__((aligned(64)));
 
 #endif

@@ -25,11 +25,15 @@ enum {
 
 struct ipc_segment;
 struct sock_mesh;
+struct pxs_state_machine;
 
 struct node_config {
     uint16_t id, nodes;
     uint64_t roles[PX_NODES_MAX]; /* enum px_role bits of every node */
     uint32_t window;              /* congestion window cap */
+    /* A library pool: the state machine a learner runs (valid in the forked child: the
+     * embedding process's copy); NULL for the main job's Fibonacci. */
+    const struct pxs_state_machine *sm;
     /* Longest command (--command-bytes): over CMD_INLINE_BYTES, commands travel beside their
      * values and every applied one is checked against payload_fib_fill. 0 = CMD_INLINE_BYTES. */
     uint32_t cmd_bytes;

@@ -236,6 +236,13 @@ void payload_pin(struct payload_plane *p, uint64_t key)
     e->pins++;
 }
 
+void payload_drop(struct payload_plane *p, uint64_t key)
+{
+    struct payload_entry *e = key == 0 ? NULL : find(p, key);
+    if (e != NULL && e->pins == 0)
+        erase(p, e);
+}
+
 void payload_unpin(struct payload_plane *p, uint64_t key)
 {
     struct payload_entry *e = find(p, key);

@@ -167,6 +167,8 @@ void payload_touch(struct payload_plane *p, uint64_t key);
 /* The node truncated its log up to inst: commands recorded at or below it, not pinned, not
  * pending a proposal and not kept (p->keep) go. */
 void payload_truncate(struct payload_plane *p, px_inst_t inst);
+/* Frees the command of key now, if held and not pinned (a client done with a result). */
+void payload_drop(struct payload_plane *p, uint64_t key);
 void payload_pin(struct payload_plane *p, uint64_t key);
 void payload_unpin(struct payload_plane *p, uint64_t key);
 

@@ -107,6 +107,12 @@ static void watch_leader(struct sup *s)
     d->leader_pid = s->members.procs[l].pid;
 }
 
+void sup_drive_track(struct sup *s)
+{
+    update_target(s);
+    watch_leader(s);
+}
+
 uint32_t sup_client_window(const struct cli_config *c)
 {
     return payload_window_for(c->command_bytes, c->window);
@@ -292,8 +298,7 @@ static int drive_client(struct sup *s, uint64_t start_ns)
             rc = EXIT_RUNTIME;
             break;
         }
-        update_target(s);
-        watch_leader(s);
+        sup_drive_track(s);
         if (!s->record.resolving) {
             sup_chaos_step(s); /* its moments count new rounds */
             if (!finished)

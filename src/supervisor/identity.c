@@ -230,6 +230,23 @@ int sup_identity_check(struct sup *s)
     if (sup_net_first(s) && (!found || made != (int64_t)s->cfg->command_bytes) &&
         store_registry_meta_set(e->registry, "command_bytes", s->cfg->command_bytes) != 0)
         return registry_failed(s);
+    /* The main job's Fibonacci and a library's state machine never share a log. */
+    int64_t lib = 0;
+    if (store_registry_meta_get(e->registry, "library", &lib, &found) != 0)
+        return registry_failed(s);
+    if (!found)
+        lib = 0; /* the main job's, or a data dir of a build before the library */
+    if (last.id != 0 && lib != (s->sm != NULL)) {
+        fprintf(stderr, "paxos-shm: %s: its log is %s; continue it with the same\n", e->data_dir,
+                lib ? "a library state machine's, not the Fibonacci job's"
+                    : "the Fibonacci job's, not a library state machine's");
+        s->fatal = EXIT_USAGE;
+        s->env.refused = true;
+        return -1;
+    }
+    if (sup_net_first(s) && (!found || lib != (s->sm != NULL)) &&
+        store_registry_meta_set(e->registry, "library", s->sm != NULL) != 0)
+        return registry_failed(s);
     return 0;
 }
 

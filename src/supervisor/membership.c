@@ -136,6 +136,7 @@ static void node_config_of(const struct sup *s, uint16_t i, struct node_config *
     for (uint16_t p = 0; p < c->nodes; p++)
         out->roles[p] = cli_roles(c, p);
     out->window = c->window;
+    out->sm = s->sm;
     out->cmd_bytes = c->command_bytes;
     out->rotate = c->rotate;
     out->seed = c->seed;

@@ -179,6 +179,8 @@ struct sup_node_end {
     bool learner;
     bool final_ok; /* published a final state */
     struct px_fib fib;
+    /* A library pool: the final_sm_* and final_cmd_digest words (common/pool.h). */
+    uint64_t sm_applied, sm_index, sm_digest, cmd_digest;
     struct sup_counters counters; /* every incarnation of this run */
     uint64_t elections;
     const char *verdict; /* "ok", or why not; NULL when verification did not run */
@@ -193,8 +195,14 @@ struct sup_verify {
     bool ran, verified;
 };
 
+struct pxs_state_machine;
+
 struct sup {
     const struct cli_config *cfg;
+    /* A library pool (src/lib): the state machine every learner runs; NULL for the main job.
+     * The client is then the library's (its drive.client only counts the commands done, for
+     * chaos), and verification compares the learners with each other. */
+    const struct pxs_state_machine *sm;
     struct sup_env env;
     struct sup_members members;
     struct sup_chaos chaos;
@@ -342,6 +350,9 @@ uint32_t sup_client_window(const struct cli_config *c);
 int sup_drive_run(struct sup *s);
 /* Waits until every learner has applied the highest decided instance. */
 bool sup_converge(struct sup *s);
+/* Follows the leader: where requests go (drive.target), and whether the leader died or another
+ * won, so every outstanding request must go again (sets drive.resend). */
+void sup_drive_track(struct sup *s);
 /* Reaps on SIGCHLD; true when the run must end (a signal or a fatal failure). */
 bool sup_should_stop(struct sup *s);
 
@@ -350,6 +361,9 @@ bool sup_should_stop(struct sup *s);
 void sup_collect(struct sup *s);
 /* Checks the final states against the client's own expectation. */
 void sup_verify(struct sup *s);
+/* A library pool: every learner's final state (commands applied, index, digests) against the
+ * first one's, and commands applied at least `done` (what the client saw complete). */
+void sup_verify_lib(struct sup *s, uint64_t done);
 
 /* net.c: a pool across hosts. Every function is a no-op (or says "local") without --pool. */
 /* Reads the pool file and this host's key; cfg_out = cfg with the pool file's nodes and roles.

@@ -26,8 +26,13 @@ void sup_collect(struct sup *s)
         uint64_t seq = uatomic_read(&ns->final_seq);
         cmm_smp_rmb(); /* pairs with publish_final's second wmb */
         n->final_ok = seq != 0 && seq % 2 == 0 && CMM_LOAD_SHARED(ns->final_ok);
-        if (n->final_ok)
+        if (n->final_ok) {
             memcpy(&n->fib, &ns->final_fib, sizeof(n->fib));
+            n->sm_applied = CMM_LOAD_SHARED(ns->final_sm_applied);
+            n->sm_index = CMM_LOAD_SHARED(ns->final_sm_index);
+            n->sm_digest = CMM_LOAD_SHARED(ns->final_sm_digest);
+            n->cmd_digest = CMM_LOAD_SHARED(ns->final_cmd_digest);
+        }
         if (s->members.procs[i].did_not_stop)
             n->verdict = "did not stop";
     }
@@ -128,4 +133,46 @@ void sup_verify(struct sup *s)
     v->verified = v->learners > 0 && v->learners_ok == v->learners && c->bad_replies == 0;
     if (v->lost > 0)
         say_lost(s);
+}
+
+static const char *verdict_lib(const struct sup_node_end *n, const struct sup_node_end *ref,
+                               uint64_t done)
+{
+    if (!n->final_ok)
+        return n->verdict ? n->verdict : "no final state";
+    if (n->sm_index != ref->sm_index)
+        return "BEHIND"; /* it stopped at another log index than the first learner */
+    if (n->sm_applied != ref->sm_applied || n->fib.requests != ref->fib.requests)
+        return "WRONG REQUEST COUNT";
+    if (n->cmd_digest != ref->cmd_digest || !client_same_history(&n->fib, &ref->fib))
+        return "DIVERGED"; /* other commands, or the same in another order */
+    if (n->sm_digest != ref->sm_digest)
+        return "STATE DIFFERS"; /* the same commands, another state: apply is not deterministic */
+    if (n->sm_applied < done)
+        return "MISSING REQUESTS"; /* fewer applied than the client saw completed */
+    return "ok";
+}
+
+void sup_verify_lib(struct sup *s, uint64_t done)
+{
+    struct sup_verify *v = &s->verify;
+    v->ran = true;
+    const struct sup_node_end *ref = reference(v, s->cfg->nodes);
+    v->learners = v->learners_ok = v->hung = 0;
+    for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+        struct sup_node_end *n = &v->nodes[i];
+        if (!n->learner) {
+            n->verdict = n->verdict ? n->verdict : "not a learner";
+            continue;
+        }
+        if (s->members.procs[i].hung_at_end) {
+            n->verdict = "hung";
+            v->hung++;
+            continue;
+        }
+        v->learners++;
+        n->verdict = ref != NULL ? verdict_lib(n, ref, done) : "no final state";
+        v->learners_ok += strcmp(n->verdict, "ok") == 0;
+    }
+    v->verified = v->learners > 0 && v->learners_ok == v->learners;
 }

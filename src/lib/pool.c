@@ -1,0 +1,568 @@
+/* pool.c: the public API's pool (include/paxos-shm/paxos_shm.h) on the supervisor's parts
+ * (src/supervisor/sup.h). The embedding process is the supervisor: it owns the segment and the
+ * data dir, forks the nodes (each runs the caller's state machine, node/node.h sm), restarts
+ * those that die, and is the pool's one client, whose requests are the caller's commands.
+ *
+ * The client: one request identity per pool opening (client id from the registry's run id, so
+ * a continued data dir never mistakes a new request for an old one), seq 1, 2, ... per command.
+ * At most `window` commands in flight, and the newest seq less than PX_DEDUP_SPAN past the
+ * oldest one not completed (the state machine's exactly-once window). A command not completed
+ * in time, or outstanding when the leader died, is sent again with the same identity: the core
+ * applies it once. Its result arrives as a stream ahead of the reply (common/cmd.h
+ * cmd_result_key), assembled by a payload plane of the client's own. */
+#include "paxos-shm/paxos_shm.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cmd.h"
+#include "common/pool.h"
+#include "common/util.h"
+#include "ipc/check.h"
+#include "node/payload.h"
+#include "node/transport.h"
+#include "supervisor/client.h"
+#include "supervisor/sup.h"
+
+/* Requests tracked: the exactly-once span; a window is at most half of it. */
+#define LIB_SLOTS      PX_DEDUP_SPAN
+#define LIB_WINDOW_MAX (PX_DEDUP_SPAN / 2u)
+#define LIB_BATCH_MAX  1024
+/* A request not completed this long after it went (plus its share of the bytes in flight at
+ * LIB_NS_PER_BYTE) goes again. */
+#define LIB_RESUBMIT_NS CLIENT_RESUBMIT_NS
+#define LIB_NS_PER_BYTE 200ull
+#define LIB_WAIT_NS     (1000ull * 1000)
+#define LIB_CHAOS_SPAN  1000u
+
+struct lib_req {
+    uint32_t seq; /* 0: free */
+    uint32_t len;
+    uint8_t *cmd; /* len bytes (NULL when 0) */
+    uint32_t crc;
+    pxs_done_fn done;
+    void *arg;
+    uint64_t due_ns; /* 0: never sent; else sent again at this time */
+};
+
+struct pxs_pool {
+    struct sup *s;
+    struct cli_config cfg;
+    struct pxs_state_machine sm;
+    uint32_t client_id;
+    uint32_t window;
+    uint32_t command_max;          /* the caller's: commands longer are refused at submit */
+    uint32_t next_seq, oldest_seq; /* next to hand out; oldest not completed */
+    uint32_t inflight;
+    uint64_t bytes_inflight;
+    uint64_t done, resubmits, max_instance;
+    bool failed, closing;
+    struct lib_req slots[LIB_SLOTS];
+    struct payload_plane rx; /* results */
+    struct {
+        bool active;
+        uint32_t seq;
+        struct payload_entry e;
+        uint32_t off;
+        struct px_msg m;
+    } stream;
+};
+
+static bool one_open; /* the supervisor's signal handling and SIGCHLD are the process's */
+
+void pxs_config_init(struct pxs_config *c)
+{
+    if (c == NULL)
+        return;
+    memset(c, 0, sizeof(*c));
+    c->size = sizeof(*c);
+    c->nodes = 3;
+    c->window = 64;
+    c->command_max = PXS_COMMAND_MAX_DEFAULT;
+    c->store = PXS_STORE_SQLITE;
+}
+
+static int bad(const char *what)
+{
+    fprintf(stderr, "paxos-shm: pxs_open: %s\n", what);
+    return -EINVAL;
+}
+
+/* The supervisor's configuration of c (checked). */
+static int config_of(const struct pxs_config *c, struct cli_config *out)
+{
+    if (c->size < offsetof(struct pxs_config, quiet) + sizeof(c->quiet))
+        return bad("config.size is not set (call pxs_config_init first)");
+    if (c->nodes < 1 || c->nodes > PXS_NODES_MAX)
+        return bad("config.nodes must be 1..64");
+    uint32_t p = c->proposers ? c->proposers : c->nodes;
+    uint32_t a = c->acceptors ? c->acceptors : c->nodes;
+    uint32_t l = c->learners ? c->learners : c->nodes;
+    if (p > c->nodes || a > c->nodes || l > c->nodes)
+        return bad("config.proposers, acceptors and learners must be 0..nodes");
+    if (c->window < 1 || c->window > LIB_WINDOW_MAX)
+        return bad("config.window must be 1..128");
+    if (c->command_max > PXS_COMMAND_MAX_LIMIT)
+        return bad("config.command_max must be at most 64 MiB");
+    if (c->store != PXS_STORE_SQLITE && c->store != PXS_STORE_SHM)
+        return bad("config.store must be PXS_STORE_SQLITE or PXS_STORE_SHM");
+    if (c->timeout_s > CLI_TIMEOUT_MAX)
+        return bad("config.timeout_s must be at most 86400");
+    memset(out, 0, sizeof(*out));
+    out->nodes = c->nodes;
+    out->proposers = p;
+    out->acceptors = a;
+    out->learners = l;
+    out->rounds = LIB_CHAOS_SPAN; /* chaos moments are counted in completed commands */
+    out->window = c->window;
+    out->command_bytes = c->command_max > CMD_INLINE_BYTES ? c->command_max : CMD_INLINE_BYTES;
+    out->ring_slots = 4096;
+    out->seed = c->seed ? c->seed : 1;
+    out->chaos_kills = c->chaos_kills;
+    out->timeout_s = c->timeout_s;
+    out->store = c->store == PXS_STORE_SHM ? CLI_STORE_SHM : CLI_STORE_SQLITE;
+    out->sync = CLI_SYNC_NORMAL;
+    out->transport = CLI_TRANSPORT_SHM;
+    out->data_dir = c->data_dir;
+    out->keep_data = c->data_dir != NULL;
+    out->quiet = c->quiet != 0;
+    return 0;
+}
+
+static int check_sm(const struct pxs_state_machine *sm)
+{
+    if (sm->size < offsetof(struct pxs_state_machine, digest) + sizeof(sm->digest))
+        return bad("state_machine.size is not sizeof(struct pxs_state_machine)");
+    if (sm->apply == NULL || sm->snapshot == NULL || sm->restore == NULL)
+        return bad("state_machine.apply, snapshot and restore are required");
+    return 0;
+}
+
+static int spawn_all(struct sup *s)
+{
+    for (uint16_t i = 0; i < s->cfg->nodes; i++)
+        if (sup_spawn(s, i) != 0)
+            return -1;
+    return 0;
+}
+
+static void free_pool(struct pxs_pool *p)
+{
+    for (uint32_t i = 0; i < LIB_SLOTS; i++)
+        free(p->slots[i].cmd);
+    payload_fini(&p->rx);
+    free(p->s);
+    free(p);
+    one_open = false;
+}
+
+int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm, struct pxs_pool **out)
+{
+    if (c == NULL || sm == NULL || out == NULL)
+        return -EINVAL;
+    if (one_open)
+        return -EBUSY;
+    struct pxs_pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -ENOMEM;
+    int rc = config_of(c, &p->cfg);
+    if (rc == 0)
+        rc = check_sm(sm);
+    if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    memcpy(&p->sm, sm, sizeof(p->sm));
+    p->command_max = c->command_max;
+    p->sm.size = sizeof(p->sm);
+    p->s = calloc(1, sizeof(*p->s));
+    uint32_t result_room = PXS_RESULT_MAX + 4u;
+    if (p->s == NULL || payload_init(&p->rx, (uint16_t)c->nodes, (uint16_t)c->nodes, result_room,
+                                     (uint64_t)LIB_SLOTS * result_room) != 0) {
+        free(p->s);
+        free(p);
+        return -ENOMEM;
+    }
+    one_open = true;
+    struct sup *s = p->s;
+    s->env.lock_fd = -1;
+    s->cfg = &p->cfg;
+    s->sm = &p->sm;
+    s->drive.leader = PX_NODE_NONE;
+    s->drive.handed_to = PX_NODE_NONE;
+    s->drive.client = malloc(sizeof(*s->drive.client));
+    if (s->drive.client == NULL || sup_chaos_plan(s) != 0) {
+        sup_teardown(s);
+        free_pool(p);
+        return -ENOMEM;
+    }
+    client_init(s->drive.client, p->cfg.rounds, 1, 0); /* counts done commands for chaos */
+    p->window = payload_window_for(p->cfg.command_bytes, p->cfg.window);
+    sup_install_signals();
+    bool ready = sup_setup_data_dir(s) == 0 && sup_setup_segment(s) == 0 &&
+                 sup_watch_start(s) == 0 && sup_record_begin(s) == 0 && spawn_all(s) == 0;
+    rc = ready ? sup_wait_loaded(s) : -1;
+    if (!ready || rc != 0) {
+        int fatal = s->fatal;
+        sup_kill_nodes(s);
+        sup_record_end(s, "not started");
+        sup_teardown(s);
+        free_pool(p);
+        return fatal == EXIT_USAGE ? -EEXIST : rc == -1 && sup_signal() ? -EINTR : -EIO;
+    }
+    /* A new identity per opening: ids above every earlier run's evict theirs first. */
+    p->client_id = (uint32_t)((uint64_t)s->env.epoch % ((1u << 30) - 2u)) + 1u;
+    p->next_seq = p->oldest_seq = 1;
+    *out = p;
+    return 0;
+}
+
+static struct lib_req *slot_of(struct pxs_pool *p, uint32_t seq)
+{
+    return &p->slots[seq % LIB_SLOTS];
+}
+
+int pxs_submit(struct pxs_pool *p, const void *cmd, size_t len, pxs_done_fn done, void *arg)
+{
+    if (p == NULL || done == NULL || (cmd == NULL && len > 0))
+        return -EINVAL;
+    if (p->failed || p->closing)
+        return -ESHUTDOWN;
+    if (len > p->command_max)
+        return -EMSGSIZE;
+    if (p->inflight >= p->window || p->next_seq - p->oldest_seq >= PX_DEDUP_SPAN - 1u)
+        return -EAGAIN;
+    struct lib_req *r = slot_of(p, p->next_seq);
+    PX_ASSERT(r->seq == 0);
+    uint8_t *copy = NULL;
+    if (len > 0) {
+        copy = malloc(len);
+        if (copy == NULL)
+            return -ENOMEM;
+        memcpy(copy, cmd, len);
+    }
+    *r = (struct lib_req){
+        .seq = p->next_seq++, .len = (uint32_t)len, .cmd = copy, .done = done, .arg = arg};
+    r->crc = len > CMD_LIB_INLINE_MAX ? ipc_crc32c(0, copy, (uint32_t)len) : 0;
+    p->inflight++;
+    p->bytes_inflight += len;
+    return 0;
+}
+
+/* The value of request r. */
+static struct px_value value_of(const struct pxs_pool *p, const struct lib_req *r)
+{
+    struct px_value v = {.client_id = p->client_id, .seq = r->seq};
+    if (r->len <= CMD_LIB_INLINE_MAX) {
+        v.increment = cmd_lib_pack(r->cmd, r->len);
+    } else {
+        v.client_id |= PX_VALUE_PAYLOAD;
+        memcpy(&v.increment, r->cmd, sizeof(v.increment));
+    }
+    return v;
+}
+
+/* Goes on with the command being streamed (its DATA, then its CLIENT message). True when it is
+ * all handed over, or there is none; false when the outbox is full. */
+static bool stream_on(struct pxs_pool *p)
+{
+    struct transport *t = p->s->env.t;
+    if (!p->stream.active)
+        return true;
+    struct lib_req *r = slot_of(p, p->stream.seq);
+    if (r->seq != p->stream.seq) {
+        p->stream.active = false; /* completed meanwhile (an earlier copy was decided) */
+        return true;
+    }
+    while (p->stream.off < payload_stream_len(p->stream.e.len)) {
+        struct px_msg c;
+        uint32_t off = p->stream.off;
+        (void)payload_chunks(&p->stream.e, p->stream.m.from, p->stream.m.to, &off, &c, 1);
+        if (transport_send(t, &c) != 0)
+            return false;
+        p->stream.off = off;
+    }
+    if (transport_send(t, &p->stream.m) != 0)
+        return false;
+    p->stream.active = false;
+    return true;
+}
+
+/* Sends request r to the node requests go to. False when the outbox is full. */
+static bool send_req(struct pxs_pool *p, struct lib_req *r, uint64_t now)
+{
+    struct sup *s = p->s;
+    struct px_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = PX_MSG_CLIENT;
+    m.from = (uint16_t)s->cfg->nodes;
+    m.to = s->drive.target;
+    m.u.client.value = value_of(p, r);
+    if (r->due_ns != 0)
+        p->resubmits++;
+    r->due_ns = now + LIB_RESUBMIT_NS + p->bytes_inflight * LIB_NS_PER_BYTE;
+    if (r->len <= CMD_LIB_INLINE_MAX)
+        return transport_send(s->env.t, &m) == 0;
+    p->stream.e = (struct payload_entry){
+        .key = cmd_key(&m.u.client.value), .bytes = r->cmd, .len = r->len, .crc = r->crc};
+    p->stream.off = 0;
+    p->stream.m = m;
+    p->stream.seq = r->seq;
+    p->stream.active = true;
+    return stream_on(p);
+}
+
+/* Sends what was never sent and what is due again (every outstanding one when the leader
+ * changed), oldest first; long commands one stream at a time. */
+static void send_due(struct pxs_pool *p, uint64_t now)
+{
+    bool all = p->s->drive.resend;
+    p->s->drive.resend = false;
+    if (all)
+        for (uint32_t q = p->oldest_seq; q != p->next_seq; q++)
+            if (slot_of(p, q)->seq == q && slot_of(p, q)->due_ns != 0)
+                slot_of(p, q)->due_ns = now; /* due now */
+    for (uint32_t q = p->oldest_seq; q != p->next_seq; q++) {
+        struct lib_req *r = slot_of(p, q);
+        if (r->seq != q || (r->due_ns != 0 && r->due_ns > now))
+            continue;
+        if (!stream_on(p))
+            return;
+        if (!send_req(p, r, now))
+            return; /* the outbox is full: due again at its new time, or sooner on resend */
+    }
+}
+
+static void complete(struct pxs_pool *p, struct lib_req *r, const struct pxs_outcome *o)
+{
+    pxs_done_fn done = r->done;
+    void *arg = r->arg;
+    p->inflight--;
+    p->bytes_inflight -= r->len;
+    free(r->cmd);
+    memset(r, 0, sizeof(*r));
+    while (p->oldest_seq != p->next_seq && slot_of(p, p->oldest_seq)->seq != p->oldest_seq)
+        p->oldest_seq++;
+    done(arg, o);
+}
+
+/* A CLIENT_REPLY: completes its request, with the result streamed ahead of it if one came. */
+static int take_reply(struct pxs_pool *p, const struct px_msg *m)
+{
+    const struct px_value *v = &m->u.client_reply.value;
+    if (px_value_client(v) != p->client_id)
+        return 0; /* not ours: an earlier opening's */
+    struct lib_req *r = slot_of(p, v->seq);
+    uint64_t key = cmd_result_key(v);
+    if (r->seq != v->seq || v->seq == 0) {
+        payload_drop(&p->rx, key); /* a second reply of one completed already */
+        return 0;
+    }
+    struct pxs_outcome o = {.err = 0, .index = m->instance};
+    const struct payload_entry *e = payload_get(&p->rx, key);
+    if (e != NULL && e->len >= 4) {
+        o.status = (int)((uint32_t)e->bytes[0] | (uint32_t)e->bytes[1] << 8 |
+                         (uint32_t)e->bytes[2] << 16 | (uint32_t)e->bytes[3] << 24);
+        o.result = e->len > 4 ? e->bytes + 4 : NULL;
+        o.result_len = e->len - 4;
+    } else {
+        o.result_lost = 1;
+    }
+    if (m->instance > p->max_instance)
+        p->max_instance = m->instance;
+    p->done++;
+    complete(p, r, &o);
+    payload_drop(&p->rx, key);
+    return 1;
+}
+
+/* Reads what came; waits up to wait_ns when nothing did. Returns completions. */
+static int pump(struct pxs_pool *p, uint64_t wait_ns)
+{
+    static struct px_msg in[LIB_BATCH_MAX];
+    struct transport *t = p->s->env.t;
+    transport_flush(t);
+    uint32_t n = transport_recv(t, in, LIB_BATCH_MAX);
+    int got = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (in[i].type == PX_MSG_DATA)
+            (void)payload_rx_data(&p->rx, &in[i]);
+        else if (in[i].type == PX_MSG_CLIENT_REPLY)
+            got += take_reply(p, &in[i]);
+    }
+    if (n == 0 && wait_ns > 0)
+        transport_wait(t, wait_ns);
+    return got;
+}
+
+/* One pass of the pool: deaths and restarts, chaos, the leader, sends, replies. */
+static int pass(struct pxs_pool *p, uint64_t wait_ns)
+{
+    struct sup *s = p->s;
+    if (p->failed || sup_should_stop(s)) {
+        p->failed = true;
+        return -ESHUTDOWN;
+    }
+    uint64_t now = util_now_ns();
+    sup_drive_track(s);
+    s->drive.client->done = p->done;
+    sup_chaos_step(s);
+    send_due(p, now);
+    sup_restart_due(s);
+    return pump(p, wait_ns);
+}
+
+int pxs_poll(struct pxs_pool *p, int timeout_ms)
+{
+    if (p == NULL)
+        return -EINVAL;
+    if (p->failed)
+        return -ESHUTDOWN;
+    uint64_t deadline =
+        timeout_ms < 0 ? UINT64_MAX : util_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    int total = 0;
+    for (;;) {
+        uint64_t now = util_now_ns();
+        uint64_t wait = now < deadline ? deadline - now : 0;
+        int rc = pass(p, wait < LIB_WAIT_NS ? wait : LIB_WAIT_NS);
+        if (rc < 0)
+            return total > 0 ? total : rc;
+        total += rc;
+        if (total > 0 || util_now_ns() >= deadline)
+            return total;
+    }
+}
+
+struct call_wait {
+    bool done;
+    struct pxs_outcome *out;
+    void *buf;
+    size_t cap;
+};
+
+static void call_done(void *arg, const struct pxs_outcome *o)
+{
+    struct call_wait *w = arg;
+    *w->out = *o;
+    size_t n = o->result_len < w->cap ? o->result_len : w->cap;
+    if (n > 0)
+        memcpy(w->buf, o->result, n);
+    w->out->result = n > 0 ? w->buf : NULL;
+    w->done = true;
+}
+
+int pxs_call(struct pxs_pool *p, const void *cmd, size_t len, void *result, size_t cap,
+             struct pxs_outcome *out)
+{
+    if (p == NULL || out == NULL || (result == NULL && cap > 0))
+        return -EINVAL;
+    struct call_wait w = {.out = out, .buf = result, .cap = cap};
+    int rc;
+    while ((rc = pxs_submit(p, cmd, len, call_done, &w)) == -EAGAIN) {
+        int prc = pxs_poll(p, 10);
+        if (prc < 0)
+            return prc;
+    }
+    if (rc != 0)
+        return rc;
+    while (!w.done) {
+        int prc = pxs_poll(p, 10);
+        if (prc < 0 && !w.done)
+            return prc; /* the pool failed: pxs_close cancels it */
+    }
+    return 0;
+}
+
+/* Completes every outstanding request with err (the pool closes without them). */
+static void cancel_all(struct pxs_pool *p, int err)
+{
+    for (uint32_t q = p->oldest_seq; q != p->next_seq; q++) {
+        struct lib_req *r = slot_of(p, q);
+        if (r->seq != q)
+            continue;
+        struct pxs_outcome o = {.err = err, .result_lost = 1};
+        complete(p, r, &o);
+    }
+}
+
+static const char *outcome_of(int code)
+{
+    switch (code) {
+    case PXS_EXIT_VERIFIED:
+        return "VERIFIED";
+    case PXS_EXIT_VERIFY_FAILED:
+        return "VERIFICATION FAILED";
+    default:
+        return code > PXS_EXIT_SIGNAL_BASE ? "stopped by a signal" : "runtime failure";
+    }
+}
+
+int pxs_close(struct pxs_pool *p, struct pxs_report *r)
+{
+    if (p == NULL)
+        return PXS_EXIT_USAGE;
+    struct sup *s = p->s;
+    p->closing = true;
+    uint64_t deadline =
+        s->cfg->timeout_s ? util_now_ns() + s->cfg->timeout_s * 1000000000ull : UINT64_MAX;
+    int code = 0;
+    while (p->inflight > 0 && !p->failed && util_now_ns() < deadline)
+        (void)pass(p, LIB_WAIT_NS);
+    if (p->inflight > 0) {
+        if (!p->failed)
+            fprintf(stderr, "paxos-shm: pxs_close: %u commands not completed within %u s\n",
+                    p->inflight, s->cfg->timeout_s);
+        code = PXS_EXIT_RUNTIME;
+    }
+    cancel_all(p, -ECANCELED);
+    if (p->max_instance > s->drive.max_instance)
+        s->drive.max_instance = p->max_instance;
+    if (code == 0 && !p->failed && !sup_converge(s))
+        code = PXS_EXIT_RUNTIME;
+    sup_stop_nodes(s);
+    sup_collect(s);
+    sup_members_note_all(s);
+    if (sup_signal())
+        code = sup_signal_exit();
+    else if (s->fatal && code == 0)
+        code = s->fatal;
+    else if (p->failed && code == 0)
+        code = PXS_EXIT_RUNTIME;
+    if (code == 0) {
+        sup_verify_lib(s, p->done);
+        code = s->verify.verified ? PXS_EXIT_VERIFIED : PXS_EXIT_VERIFY_FAILED;
+        for (uint16_t i = 0; i < s->cfg->nodes && code != 0; i++)
+            if (s->verify.nodes[i].learner && strcmp(s->verify.nodes[i].verdict, "ok") != 0)
+                fprintf(stderr, "paxos-shm: learner %u: %s\n", i, s->verify.nodes[i].verdict);
+    }
+    sup_record_end(s, outcome_of(code));
+    if (r != NULL && r->size >= sizeof(*r)) {
+        const struct sup_node_end *ref = NULL;
+        for (uint16_t i = 0; i < s->cfg->nodes && ref == NULL; i++)
+            if (s->verify.nodes[i].learner && s->verify.nodes[i].final_ok)
+                ref = &s->verify.nodes[i];
+        memset(r, 0, sizeof(*r));
+        r->size = sizeof(*r);
+        r->learners = s->verify.learners;
+        r->learners_agree = s->verify.learners_ok;
+        if (ref != NULL) {
+            r->applied = ref->sm_applied;
+            r->index = ref->sm_index;
+            r->digest = ref->cmd_digest;
+            r->sm_digest = ref->sm_digest;
+        }
+        r->restarts = s->members.restarts;
+        r->chaos_kills = s->chaos.kills;
+    }
+    if (!s->cfg->quiet)
+        printf("paxos-shm: %s: %" PRIu64 " commands completed, %u of %u learners agree, %u "
+               "restarts, %u chaos kills, %" PRIu64 " resubmits\n",
+               outcome_of(code), p->done, s->verify.learners_ok, s->verify.learners,
+               s->members.restarts, s->chaos.kills, p->resubmits);
+    sup_teardown(s);
+    free_pool(p);
+    return code;
+}

@@ -1,0 +1,257 @@
+/* The public API (include/paxos-shm/paxos_shm.h): every call's misuse, and a real pool of a
+ * counter state machine: results, exactly-once, a command over the maximum, a callback that
+ * fails once, chaos. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "paxos-shm/paxos_shm.h"
+
+/* --- a counter: a command of 8 bytes adds them (little endian) to the total, a shorter one
+ * is refused with status 1; the result is the new total. --- */
+struct counter {
+    uint64_t total;
+    uint64_t out;
+    uint32_t node;
+    const char *fail_once; /* a file: the first apply of index 40 on node 1 fails if absent */
+};
+
+static int c_start(void *ctx, uint32_t node)
+{
+    struct counter *c = ctx;
+    c->total = 0;
+    c->node = node;
+    return 0;
+}
+
+static int c_apply(void *ctx, uint64_t index, const void *cmd, size_t len, const void **result,
+                   size_t *result_len)
+{
+    struct counter *c = ctx;
+    if (c->fail_once != NULL && c->node == 1 && index == 40) {
+        int fd = open(c->fail_once, O_CREAT | O_EXCL | O_WRONLY, 0600);
+        if (fd >= 0) {
+            close(fd);
+            return -EIO; /* this node process ends and is restarted */
+        }
+    }
+    if (len != 8)
+        return 1;
+    uint64_t add;
+    memcpy(&add, cmd, 8);
+    c->total += add;
+    c->out = c->total;
+    *result = &c->out;
+    *result_len = sizeof(c->out);
+    return 0;
+}
+
+static int c_snapshot(void *ctx, struct pxs_writer *w)
+{
+    struct counter *c = ctx;
+    return w->write(w, &c->total, sizeof(c->total));
+}
+
+static int c_restore(void *ctx, struct pxs_reader *r)
+{
+    struct counter *c = ctx;
+    uint64_t t;
+    long n = r->read(r, &t, sizeof(t));
+    if (n != (long)sizeof(t))
+        return n < 0 ? (int)n : -EPROTO;
+    c->total = t;
+    return 0;
+}
+
+static uint64_t c_digest(void *ctx)
+{
+    return ((struct counter *)ctx)->total;
+}
+
+static struct counter the_counter;
+
+static struct pxs_state_machine counter_sm(void)
+{
+    struct pxs_state_machine sm = {.size = sizeof(sm),
+                                   .ctx = &the_counter,
+                                   .start = c_start,
+                                   .apply = c_apply,
+                                   .snapshot = c_snapshot,
+                                   .restore = c_restore,
+                                   .digest = c_digest};
+    return sm;
+}
+
+static void never(void *arg, const struct pxs_outcome *o)
+{
+    (void)arg;
+    (void)o;
+    fail_msg("a completion ran for a refused submission");
+}
+
+static void test_misuse_is_an_error_not_an_abort(void **state)
+{
+    (void)state;
+    struct pxs_config c;
+    pxs_config_init(NULL); /* nothing to fill: no crash */
+    pxs_config_init(&c);
+    struct pxs_state_machine sm = counter_sm();
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(NULL, &sm, &p), -EINVAL);
+    assert_int_equal(pxs_open(&c, NULL, &p), -EINVAL);
+    assert_int_equal(pxs_open(&c, &sm, NULL), -EINVAL);
+    struct pxs_config bad = c;
+    bad.nodes = 0;
+    assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
+    bad = c;
+    bad.nodes = 65;
+    assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
+    bad = c;
+    bad.window = 0;
+    assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
+    bad = c;
+    bad.command_max = PXS_COMMAND_MAX_LIMIT + 1;
+    assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
+    bad = c;
+    bad.acceptors = 4;
+    assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
+    bad = c;
+    bad.size = 0;
+    assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
+    struct pxs_state_machine no_apply = sm;
+    no_apply.apply = NULL;
+    assert_int_equal(pxs_open(&c, &no_apply, &p), -EINVAL);
+    struct pxs_state_machine no_size = sm;
+    no_size.size = 0;
+    assert_int_equal(pxs_open(&c, &no_size, &p), -EINVAL);
+    assert_null(p);
+    assert_int_equal(pxs_submit(NULL, "x", 1, never, NULL), -EINVAL);
+    assert_int_equal(pxs_poll(NULL, 0), -EINVAL);
+    struct pxs_outcome o;
+    assert_int_equal(pxs_call(NULL, "x", 1, NULL, 0, &o), -EINVAL);
+    assert_int_equal(pxs_close(NULL, NULL), PXS_EXIT_USAGE);
+    assert_non_null(pxs_strerror(-EMSGSIZE));
+    assert_non_null(pxs_version());
+}
+
+struct seen {
+    uint64_t completions, lost, refused, bad;
+};
+
+static void count_done(void *arg, const struct pxs_outcome *o)
+{
+    struct seen *s = arg;
+    s->completions++;
+    if (o->err != 0) {
+        s->bad++;
+        return;
+    }
+    if (o->result_lost)
+        s->lost++;
+    else if (o->status == 0 && o->result_len != 8)
+        s->bad++;
+    if (o->status == 1)
+        s->refused++;
+}
+
+static uint64_t run_pool(uint32_t nodes, uint32_t chaos, const char *fail_once, uint32_t n,
+                         struct seen *seen, struct pxs_report *rep, int *code)
+{
+    struct pxs_config c;
+    pxs_config_init(&c);
+    c.nodes = nodes;
+    c.chaos_kills = chaos;
+    c.command_max = 64;
+    c.quiet = 1;
+    c.timeout_s = 120;
+    the_counter.fail_once = fail_once;
+    struct pxs_state_machine sm = counter_sm();
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    assert_int_equal(pxs_open(&c, &sm, &p), -EBUSY); /* one pool per process */
+    uint8_t over[65] = {0};
+    assert_int_equal(pxs_submit(p, over, sizeof(over), never, NULL), -EMSGSIZE);
+    assert_int_equal(pxs_submit(p, NULL, 3, never, NULL), -EINVAL);
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t add = i + 1;
+        sum += add;
+        int rc;
+        while ((rc = pxs_submit(p, &add, sizeof(add), count_done, seen)) == -EAGAIN)
+            assert_true(pxs_poll(p, 100) >= 0);
+        assert_int_equal(rc, 0);
+    }
+    assert_int_equal(pxs_submit(p, "abc", 3, count_done, seen), 0); /* refused by apply */
+    uint64_t zero = 0, total = 0;
+    struct pxs_outcome o;
+    assert_int_equal(pxs_call(p, &zero, sizeof(zero), &total, sizeof(total), &o), 0);
+    assert_int_equal(o.err, 0);
+    assert_int_equal(o.status, 0);
+    assert_int_equal(o.result_len, 8);
+    assert_int_equal(total, sum); /* every command before it applied exactly once */
+    rep->size = sizeof(*rep);
+    *code = pxs_close(p, rep);
+    assert_int_equal(pxs_submit(NULL, &zero, 8, never, NULL), -EINVAL);
+    return sum;
+}
+
+static void test_a_counter_pool_applies_every_command_once(void **state)
+{
+    (void)state;
+    struct seen seen = {0};
+    struct pxs_report rep;
+    int code;
+    uint64_t sum = run_pool(3, 0, NULL, 2000, &seen, &rep, &code);
+    assert_int_equal(code, PXS_EXIT_VERIFIED);
+    assert_int_equal(seen.completions, 2001);
+    assert_int_equal(seen.bad, 0);
+    assert_int_equal(seen.refused, 1);
+    assert_int_equal(rep.learners, 3);
+    assert_int_equal(rep.learners_agree, 3);
+    assert_int_equal(rep.sm_digest, sum);
+    assert_int_equal(rep.applied, 2002);
+}
+
+static void test_chaos_and_a_failing_callback_keep_exactly_once(void **state)
+{
+    (void)state;
+    char flag[] = "/tmp/pxs-test-fail-XXXXXX";
+    int fd = mkstemp(flag);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(flag); /* absent: the first apply of index 40 on node 1 fails */
+    struct seen seen = {0};
+    struct pxs_report rep;
+    int code;
+    uint64_t sum = run_pool(5, 4, flag, 3000, &seen, &rep, &code);
+    assert_int_equal(access(flag, F_OK), 0); /* the callback did fail once */
+    unlink(flag);
+    assert_int_equal(code, PXS_EXIT_VERIFIED);
+    assert_int_equal(seen.completions, 3001);
+    assert_int_equal(seen.bad, 0);
+    assert_int_equal(rep.learners_agree, 5);
+    assert_int_equal(rep.sm_digest, sum);
+    assert_true(rep.restarts >= 1);
+}
+
+/* argv[1]: a cmocka filter (a test name pattern), e.g. "test_misuse*". */
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_misuse_is_an_error_not_an_abort),
+        cmocka_unit_test(test_a_counter_pool_applies_every_command_once),
+        cmocka_unit_test(test_chaos_and_a_failing_callback_keep_exactly_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
