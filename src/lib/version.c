@@ -1,4 +1,7 @@
 /* version.c: pxs_version and pxs_strerror (include/paxos-shm/paxos_shm.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strerrordesc_np */
+#endif
 #include <errno.h>
 #include <string.h>
 
