@@ -1,5 +1,5 @@
-/* counter.c: the smallest complete state machine over libpaxos-shm: a counter every command
- * adds its 8 bytes to (little-endian), replicated on a pool of 3 processes. */
+/* examples/counter/counter.c: the smallest complete state machine over libpaxos-shm: a counter
+ * every command adds its 8 bytes to (little-endian), replicated on a pool of 3 processes. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
