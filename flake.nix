@@ -14,7 +14,7 @@
         checkInputs = with pkgs; [ man-db util-linux python3 ];
         paxos-shm = pkgs.stdenv.mkDerivation {
           pname = "paxos-shm";
-          version = "0.1.0";
+          version = "0.2.0";
           src = ./.;
           inherit buildInputs nativeBuildInputs checkInputs;
           cmakeFlags = [ "-DCMAKE_BUILD_TYPE=Release" ];

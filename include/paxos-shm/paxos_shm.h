@@ -35,13 +35,20 @@
 extern "C" {
 #endif
 
+/* Marks the library's calls as exported (it is built with -fvisibility=hidden). */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define PXS_API __attribute__((visibility("default")))
+#else
+#define PXS_API
+#endif
+
 #define PXS_VERSION_MAJOR 0
 #define PXS_VERSION_MINOR 2
 #define PXS_VERSION_PATCH 0
 /* The library's version as "MAJOR.MINOR.PATCH" (of the library linked, not of this header). */
-const char *pxs_version(void);
+PXS_API const char *pxs_version(void);
 /* A text for an error code this library returns (negative errno), e.g. "command too long". */
-const char *pxs_strerror(int err);
+PXS_API const char *pxs_strerror(int err);
 
 /* Exit codes of the paxos-shm command, and what pxs_close returns: 0 verified, 1 the learners'
  * states differ, 2 bad configuration, 3 a runtime failure (a node could not start or keeps
@@ -143,7 +150,7 @@ struct pxs_config {
 };
 
 /* Fills c with the defaults above (and c->size). */
-void pxs_config_init(struct pxs_config *c);
+PXS_API void pxs_config_init(struct pxs_config *c);
 
 struct pxs_pool; /* opaque */
 
@@ -152,7 +159,8 @@ struct pxs_pool; /* opaque */
  * -EINVAL for a bad configuration or state machine (one line on stderr says which field),
  * -EEXIST / -EBUSY for a data dir of another pool or in use, -EIO and others for a failure to
  * start (nothing is left running). */
-int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm, struct pxs_pool **out);
+PXS_API int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm,
+                     struct pxs_pool **out);
 
 /* A submitted command's outcome, passed to its completion:
  *   err        0: applied exactly once at `index` (0 when the pool answered a resubmission
@@ -178,19 +186,20 @@ typedef void (*pxs_done_fn)(void *arg, const struct pxs_outcome *o);
  * -ESHUTDOWN when the pool is closing or has failed; -EINVAL for NULL pool or done, or a NULL cmd
  * with len > 0. Exactly once: a command is resubmitted after a leader change until it is
  * chosen, and applied once whatever the resubmissions. */
-int pxs_submit(struct pxs_pool *p, const void *cmd, size_t len, pxs_done_fn done, void *arg);
+PXS_API int pxs_submit(struct pxs_pool *p, const void *cmd, size_t len, pxs_done_fn done,
+                       void *arg);
 
 /* Runs the pool for up to timeout_ms (0: what is ready now; -1: until a completion): reads
  * replies, resubmits, restarts nodes that died, and calls completions. Returns how many
  * completions it called (0 or more), or -ESHUTDOWN when the pool failed (pxs_close says why). */
-int pxs_poll(struct pxs_pool *p, int timeout_ms);
+PXS_API int pxs_poll(struct pxs_pool *p, int timeout_ms);
 
 /* Submits cmd and waits for its outcome (runs pxs_poll meanwhile: other completions run too).
- * The result is copied to result (up to cap bytes; *result_len says its full length). Returns
+ * The result is copied to result (up to cap bytes; out->result_len says its full length). Returns
  * 0 with *out filled (out->result points into the caller's result buffer), or what pxs_submit
  * returns (-EAGAIN is waited out, not returned). */
-int pxs_call(struct pxs_pool *p, const void *cmd, size_t len, void *result, size_t cap,
-             struct pxs_outcome *out);
+PXS_API int pxs_call(struct pxs_pool *p, const void *cmd, size_t len, void *result, size_t cap,
+                     struct pxs_outcome *out);
 
 /* What pxs_close found. */
 struct pxs_report {
@@ -208,7 +217,7 @@ struct pxs_report {
  * applied commands and digest, frees the pool and, when r is not NULL, fills r. Returns a
  * pxs_exit code: PXS_EXIT_VERIFIED when every learner agrees. Completions still pending are
  * called with -ECANCELED. p is invalid afterwards. */
-int pxs_close(struct pxs_pool *p, struct pxs_report *r);
+PXS_API int pxs_close(struct pxs_pool *p, struct pxs_report *r);
 
 #ifdef __cplusplus
 }

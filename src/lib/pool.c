@@ -109,6 +109,11 @@ static int config_of(const struct pxs_config *c, struct cli_config *out)
         return bad("config.command_max must be at most 64 MiB");
     if (c->store != PXS_STORE_SQLITE && c->store != PXS_STORE_SHM)
         return bad("config.store must be PXS_STORE_SQLITE or PXS_STORE_SHM");
+    if (c->store == PXS_STORE_SHM) {
+        fprintf(stderr, "paxos-shm: pxs_open: config.store PXS_STORE_SHM cannot keep a state "
+                        "machine's snapshots yet: use PXS_STORE_SQLITE\n");
+        return -ENOTSUP;
+    }
     if (c->timeout_s > CLI_TIMEOUT_MAX)
         return bad("config.timeout_s must be at most 86400");
     memset(out, 0, sizeof(*out));

@@ -1,35 +1,55 @@
-/* version.c: the library's version and its error texts. */
+/* version.c: pxs_version and pxs_strerror (include/paxos-shm/paxos_shm.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strerrordesc_np */
+#endif
 #include <errno.h>
 #include <string.h>
 
 #include "paxos-shm/paxos_shm.h"
 
-#define PXS_STR2(x) #x
-#define PXS_STR(x)  PXS_STR2(x)
+#ifndef PXS_LIB_VERSION
+#error "PXS_LIB_VERSION is defined by src/lib/CMakeLists.txt (the project's version)"
+#endif
 
 const char *pxs_version(void)
 {
-    return PXS_STR(PXS_VERSION_MAJOR) "." PXS_STR(PXS_VERSION_MINOR) "." PXS_STR(PXS_VERSION_PATCH);
+    return PXS_LIB_VERSION;
 }
 
 const char *pxs_strerror(int err)
 {
-    switch (-err) {
+    switch (err) {
     case 0:
         return "success";
-    case EMSGSIZE:
+    case -EINVAL:
+        return "invalid argument or configuration";
+    case -EMSGSIZE:
         return "command too long";
-    case EAGAIN:
-        return "window full: poll, then submit again";
-    case ESHUTDOWN:
-        return "pool closing or failed";
-    case ECANCELED:
-        return "pool closed before the command completed";
-    case EBUSY:
-        return "a pool is already open in this process, or the data dir is in use";
-    case EEXIST:
-        return "the data dir belongs to another pool or configuration";
+    case -EAGAIN:
+        return "too many commands in flight (poll, then submit again)";
+    case -ESHUTDOWN:
+        return "the pool is closing or has failed";
+    case -ECANCELED:
+        return "the pool closed before the command completed";
+    case -EEXIST:
+        return "the data directory belongs to another pool";
+    case -EBUSY:
+        return "the data directory is in use by another pool";
+    case -EIO:
+        return "input/output error";
+    case -ENOMEM:
+        return "out of memory";
+    case -ETIMEDOUT:
+        return "timed out";
     default:
-        return err < 0 ? strerror(-err) : "not an error code";
+        break;
     }
+    if (err < 0 && err > -4096) {
+        /* Another errno (a store or a system call said it): the C library's text for it, which
+         * unlike strerror's is a constant string (no buffer shared between threads). */
+        const char *text = strerrordesc_np(-err);
+        if (text != NULL)
+            return text;
+    }
+    return "unknown error";
 }

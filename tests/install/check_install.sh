@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# check_install.sh BUILD_DIR PREFIX: installs BUILD_DIR into PREFIX (emptied first) and checks
-# what a user gets. Fails with one line naming what is missing.
+# check_install.sh BUILD_DIR PREFIX SRC CC CMAKE: installs BUILD_DIR into PREFIX (emptied first)
+# and checks what a user gets, then builds SRC/examples against the installed library. Fails
+# with one line naming what is missing.
 set -euo pipefail
 build=$1
 prefix=$2
+src=$3
+cc=$4
+cmake=$5
 rm -rf "$prefix"
 cmake --install "$build" --prefix "$prefix" >/dev/null
 fail() {
@@ -34,4 +38,77 @@ done
 # The installed benchmark finds the installed command (bin/ next to libexec/).
 "$prefix/libexec/paxos-shm/throughput" --nodes 3 --window 1 --store shm --reps 1 --rounds 200 \
     >/dev/null 2>&1 || fail "the installed throughput bench could not run the installed paxos-shm"
-echo "check_install: $prefix holds paxos-shm ($version), its man page and the benchmarks"
+
+# The library: header, libraries, pkg-config file, CMake package, man page.
+[ -f "$prefix/include/paxos-shm/paxos_shm.h" ] || fail "include/paxos-shm/paxos_shm.h was not installed"
+lib="$prefix/lib/libpaxos-shm.so.0"
+for f in "$lib" "$prefix/lib/libpaxos-shm.so" "$prefix/lib/libpaxos-shm.a" \
+    "$prefix/lib/pkgconfig/paxos-shm.pc" "$prefix/lib/cmake/paxos-shm/paxos-shmConfig.cmake" \
+    "$prefix/lib/cmake/paxos-shm/paxos-shmConfigVersion.cmake"; do
+    [ -e "$f" ] || fail "${f#"$prefix"/} was not installed"
+done
+soname=$(objdump -p "$lib" | awk '$1 == "SONAME" {print $2}')
+[ "$soname" = libpaxos-shm.so.0 ] || fail "libpaxos-shm.so.0 has soname '$soname'"
+page3="$prefix/share/man/man3/pxs.3"
+[ -f "$page3" ] || fail "share/man/man3/pxs.3 was not installed"
+rendered3=$(MANWIDTH=80 MAN_KEEP_FORMATTING=0 man -l "$page3" 2>&1 | col -b)
+for section in NAME LIBRARY SYNOPSIS DESCRIPTION "RETURN VALUE" ERRORS; do
+    grep -q "^$section" <<<"$rendered3" || fail "pxs(3) has no $section section"
+done
+# Every call the header declares is in the man page, and has its own name in man3.
+calls=$(grep -o 'pxs_[a-z_]*(' "$prefix/include/paxos-shm/paxos_shm.h" | tr -d '(' | sort -u)
+for call in $calls; do
+    grep -q "$call(" <<<"$rendered3" || fail "pxs(3) does not document $call"
+    [ -f "$prefix/share/man/man3/$call.3" ] || fail "share/man/man3/$call.3 was not installed"
+done
+
+# examples/ against the installed library. version/ uses what every build has; counter/ and kv/
+# run pools: built once the installed library defines pxs_open.
+work="$prefix/examples-build"
+mkdir -p "$work"
+if nm -D --defined-only "$lib" | grep -q ' pxs_open@'; then
+    pools=ON
+else
+    pools=OFF
+    echo "check_install: the installed library has no pxs_open yet: examples/counter and" \
+        "examples/kv skipped (version only)"
+fi
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+export LD_LIBRARY_PATH="$prefix/lib"
+pcflags=$(pkg-config --cflags --libs paxos-shm) || fail "pkg-config paxos-shm failed"
+# With pkg-config: cc SRC $(pkg-config --cflags --libs paxos-shm).
+build_pc() { # NAME SOURCES...
+    local name=$1
+    shift
+    # shellcheck disable=SC2086 # pcflags is a list of flags
+    "$cc" -std=c11 -Wall -Wextra -Werror -o "$work/$name" "$@" $pcflags ||
+        fail "examples: $name did not build with pkg-config"
+}
+build_pc version_pc "$src/examples/version/version.c"
+"$work/version_pc" >/dev/null || fail "examples/version (pkg-config build) failed"
+ldd "$work/version_pc" | grep -q "$prefix/lib/libpaxos-shm.so.0" ||
+    fail "examples/version (pkg-config build) did not load the installed libpaxos-shm.so.0"
+if [ $pools = ON ]; then
+    build_pc counter_pc "$src/examples/counter/counter.c"
+    build_pc kv_demo_pc "$src/examples/kv/kv.c" "$src/examples/kv/kv_demo.c"
+fi
+# With CMake: find_package(paxos-shm) in a project of its own (consumer/), shared and static.
+"$cmake" -S "$src/tests/install/consumer" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DPXS_EXAMPLES="$src/examples" -DPXS_POOLS=$pools >"$work/cmake.log" 2>&1 ||
+    fail "find_package(paxos-shm) project did not configure (see $work/cmake.log)"
+"$cmake" --build "$work/cmake" >>"$work/cmake.log" 2>&1 ||
+    fail "find_package(paxos-shm) project did not build (see $work/cmake.log)"
+for v in version_shared version_static; do
+    "$work/cmake/$v" >/dev/null || fail "examples/version ($v, find_package build) failed"
+done
+ldd "$work/cmake/version_static" | grep -q libpaxos-shm && fail "version_static loads libpaxos-shm.so"
+if [ $pools = ON ]; then
+    "$work/counter_pc" >/dev/null || fail "examples/counter (pkg-config build) failed"
+    "$work/cmake/kv_demo" --commands 300 --chaos 1 >/dev/null ||
+        fail "examples/kv kv_demo (find_package build) failed"
+    "$work/cmake/kv_demo_static" --commands 300 >/dev/null ||
+        fail "examples/kv kv_demo_static (find_package build) failed"
+fi
+echo "check_install: $prefix holds paxos-shm ($version), its man page, the benchmarks and" \
+    "libpaxos-shm ($("$work/version_pc" | head -1)); examples built with pkg-config and" \
+    "find_package (pools: $pools)"
