@@ -459,6 +459,12 @@ static void call_done(void *arg, const struct pxs_outcome *o)
     w->done = true;
 }
 
+static void forget_done(void *arg, const struct pxs_outcome *o)
+{
+    (void)arg;
+    (void)o;
+}
+
 int pxs_call(struct pxs_pool *p, const void *cmd, size_t len, void *result, size_t cap,
              struct pxs_outcome *out)
 {
@@ -473,10 +479,16 @@ int pxs_call(struct pxs_pool *p, const void *cmd, size_t len, void *result, size
     }
     if (rc != 0)
         return rc;
+    uint32_t seq = p->next_seq - 1u;
     while (!w.done) {
         int prc = pxs_poll(p, 10);
-        if (prc < 0 && !w.done)
-            return prc; /* the pool failed: pxs_close cancels it */
+        if (prc < 0 && !w.done) {
+            /* The pool failed: pxs_close cancels the command, long after w is gone. */
+            struct lib_req *r = slot_of(p, seq);
+            if (r->seq == seq)
+                r->done = forget_done;
+            return prc;
+        }
     }
     return 0;
 }
