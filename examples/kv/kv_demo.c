@@ -297,6 +297,7 @@ int main(int argc, char **argv)
     pxs_config_init(&c);
     c.nodes = 5;
     c.chaos_kills = (uint32_t)chaos;
+    c.chaos_every = (uint32_t)(commands / (chaos + 1)); /* spread over the run */
     c.seed = seed;
     c.store = store;
     c.quiet = 1;

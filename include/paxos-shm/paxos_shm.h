@@ -147,6 +147,9 @@ struct pxs_config {
     uint32_t chaos_kills; /* SIGKILL this many random nodes while the pool runs; default 0 */
     uint32_t timeout_s;   /* pxs_close gives up after this long; 0 = never */
     int quiet;            /* nonzero: nothing on stdout (errors still go to stderr) */
+    /* Commands completed between two chaos kills (the first after that many); 0: the kills
+     * fall at seeded random moments among the first 1000 commands completed. */
+    uint32_t chaos_every;
 };
 
 /* Fills c with the defaults above (and c->size). */

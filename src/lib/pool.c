@@ -137,6 +137,16 @@ static int config_of(const struct pxs_config *c, struct cli_config *out)
     return 0;
 }
 
+/* Moments of the chaos kills, in commands completed: config.chaos_every apart when set. */
+static void chaos_moments(struct sup *s, const struct pxs_config *c)
+{
+    bool has_every = c->size >= offsetof(struct pxs_config, chaos_every) + sizeof(c->chaos_every);
+    if (!has_every || c->chaos_every == 0 || s->chaos.kill_at == NULL)
+        return;
+    for (uint32_t i = 0; i < s->cfg->chaos_kills; i++)
+        s->chaos.kill_at[i] = (uint64_t)(i + 1) * c->chaos_every;
+}
+
 static int check_sm(const struct pxs_state_machine *sm)
 {
     if (sm->size < offsetof(struct pxs_state_machine, digest) + sizeof(sm->digest))
@@ -204,6 +214,7 @@ int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm, str
         free_pool(p);
         return -ENOMEM;
     }
+    chaos_moments(s, c);
     client_init(s->drive.client, p->cfg.rounds, 1, 0); /* counts done commands for chaos */
     p->window = payload_window_for(p->cfg.command_bytes, p->cfg.window);
     sup_install_signals();

@@ -62,17 +62,11 @@ for call in $calls; do
     [ -f "$prefix/share/man/man3/$call.3" ] || fail "share/man/man3/$call.3 was not installed"
 done
 
-# examples/ against the installed library. version/ uses what every build has; counter/ and kv/
-# run pools: built once the installed library defines pxs_open.
+# examples/ against the installed library: version/, counter/ and kv/ (which run pools).
 work="$prefix/examples-build"
 mkdir -p "$work"
-if nm -D --defined-only "$lib" | grep -q ' pxs_open@'; then
-    pools=ON
-else
-    pools=OFF
-    echo "check_install: the installed library has no pxs_open yet: examples/counter and" \
-        "examples/kv skipped (version only)"
-fi
+nm -D --defined-only "$lib" | grep -q ' pxs_open@' || fail "the installed library has no pxs_open"
+pools=ON
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 export LD_LIBRARY_PATH="$prefix/lib"
 pcflags=$(pkg-config --cflags --libs paxos-shm) || fail "pkg-config paxos-shm failed"
@@ -108,6 +102,9 @@ if [ $pools = ON ]; then
         fail "examples/kv kv_demo (find_package build) failed"
     "$work/cmake/kv_demo_static" --commands 300 >/dev/null ||
         fail "examples/kv kv_demo_static (find_package build) failed"
+    # A program outside the tree, its own state machine, commands of 1 MiB, chaos: verified.
+    "$work/kv_demo_pc" --value-bytes 1048576 --commands 40 --chaos 2 --seed 3 >/dev/null ||
+        fail "examples/kv kv_demo (pkg-config build) with 1 MiB values under chaos failed"
 fi
 echo "check_install: $prefix holds paxos-shm ($version), its man page, the benchmarks and" \
     "libpaxos-shm ($("$work/version_pc" | head -1)); examples built with pkg-config and" \
