@@ -75,7 +75,8 @@ build_pc() { # NAME SOURCES...
     local name=$1
     shift
     # shellcheck disable=SC2086 # pcflags is a list of flags
-    "$cc" -std=c11 -Wall -Wextra -Werror -o "$work/$name" "$@" $pcflags ||
+    # shellcheck disable=SC2086 # PXS_EXAMPLE_CFLAGS too
+    "$cc" -std=c11 -Wall -Wextra -Werror ${PXS_EXAMPLE_CFLAGS:-} -o "$work/$name" "$@" $pcflags ||
         fail "examples: $name did not build with pkg-config"
 }
 build_pc version_pc "$src/examples/version/version.c"
@@ -88,6 +89,7 @@ if [ $pools = ON ]; then
 fi
 # With CMake: find_package(paxos-shm) in a project of its own (consumer/), shared and static.
 "$cmake" -S "$src/tests/install/consumer" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_FLAGS="${PXS_EXAMPLE_CFLAGS:-}" -DCMAKE_EXE_LINKER_FLAGS="${PXS_EXAMPLE_CFLAGS:-}" \
     -DPXS_EXAMPLES="$src/examples" -DPXS_POOLS=$pools >"$work/cmake.log" 2>&1 ||
     fail "find_package(paxos-shm) project did not configure (see $work/cmake.log)"
 "$cmake" --build "$work/cmake" >>"$work/cmake.log" 2>&1 ||
