@@ -54,6 +54,14 @@ struct pool_node_shared {
     uint64_t final_seq;
     struct px_fib final_fib;
     uint32_t final_ok;
+    /* A library pool's learner (node_config.sm; 0 otherwise): commands its state machine
+     * applied (no-ops and duplicates excluded), the log index it applied, the state machine's
+     * digest callback (0 without one), and the node's digest of the commands applied, in order
+     * (node/sm.h: carried by every snapshot, so it continues across restarts and installs). */
+    uint64_t final_sm_applied;
+    uint64_t final_sm_index;
+    uint64_t final_sm_digest;
+    uint64_t final_cmd_digest;
 } __attribute__((aligned(64)));
 
 #endif
