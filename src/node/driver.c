@@ -247,6 +247,13 @@ static int sm_install(struct driver *d, px_inst_t x)
     return rc == -EBADMSG ? -ENODATA : rc;
 }
 
+/* CMD_KEY_SNAPSHOT | the instance's bits 32..55 at 38..61 | node << 32 | its low 32 bits. */
+static uint64_t sm_snapshot_key(uint16_t node, px_inst_t inst)
+{
+    return CMD_KEY_SNAPSHOT | ((inst >> 32) & 0xffffffull) << 38 | (uint64_t)node << 32 |
+           (uint32_t)inst;
+}
+
 /* A SNAPSHOT the core made: 0 when the state machine's snapshot now goes ahead of it, 1 when it
  * must be dropped, or a callback's failure. */
 static int sm_snapshot_attach(struct driver *d, struct px_msg *m)
@@ -258,10 +265,16 @@ static int sm_snapshot_attach(struct driver *d, struct px_msg *m)
         return 1; /* a snapshot is one buffer and one stream (at most CMD_BYTES_MAX) for now */
     if (rc != 0)
         return rc;
-    uint64_t key = CMD_KEY_SNAPSHOT | (uint64_t)d->cfg.id << 32 | (uint32_t)++d->sm_snap_next;
-    payload_drop(&d->pay, d->sm_snap_out); /* the previous one, unless a stream still needs it */
-    if (payload_put(&d->pay, key, d->sm->buf, (uint32_t)d->sm->buf_len) != 0)
+    /* The key names the state: this node's at this instance (the same bytes in any incarnation,
+     * the state machine being deterministic), so a key a peer still holds from an earlier
+     * incarnation of this node never names other bytes. */
+    uint64_t key = sm_snapshot_key(d->cfg.id, m->instance);
+    if (d->sm_snap_out != key)
+        payload_drop(&d->pay, d->sm_snap_out); /* the previous one, unless a stream needs it */
+    int prc = payload_put(&d->pay, key, d->sm->buf, (uint32_t)d->sm->buf_len);
+    if (prc != 0 && prc != -EEXIST)
         return 1;
+    d->sm_snap_next++;
     d->sm_snap_out = key;
     m->u.snapshot.reserved_value =
         (struct px_value){.increment = key, .client_id = PX_VALUE_PAYLOAD, .seq = 0};
@@ -855,6 +868,47 @@ static void load_rec(void *ctx, const struct px_rec *r, const void *cmd, uint32_
     px_node_load_rec(d->core, r);
 }
 
+static void sm_replay_each(void *ctx, const struct px_rec *r, const void *cmd, uint32_t len)
+{
+    sm_replay_rec(ctx, r, cmd, len);
+}
+
+/* A learner of a library pool: starts its state machine, restores the durable snapshot and
+ * replays the log above it up to the core's applied index (node/sm.h). 0, SM_FAILED, -EBADMSG
+ * (the store cannot give the state back) or a store code; sm->err says why. */
+static int sm_recover(struct driver *d)
+{
+    struct sm_node *sm = d->sm;
+    int rc = sm_start(sm);
+    struct store_sm_snap h;
+    void *bytes = NULL;
+    size_t len = 0;
+    bool found = false;
+    if (rc == 0) {
+        rc = store_load_sm_snapshot(d->store, &h, &bytes, &len, &found);
+        if (rc != 0)
+            snprintf(sm->err, sizeof(sm->err), "%s", store_errmsg(d->store));
+    }
+    struct sm_replay rp = {.n = sm, .upto = px_node_fib(d->core)->applied};
+    if (rc == 0 && found) {
+        rc = sm_restore_state(sm, h.index, h.cmd_digest, h.applied, bytes, len);
+        rp.fib = h.fib;
+        sm->persisted = h.index;
+    } else {
+        px_fib_init(&rp.fib);
+    }
+    free(bytes);
+    if (rc == 0 && rp.upto > sm->index) {
+        struct px_durable dur;
+        rc = store_load(d->store, &dur, sm_replay_each, &rp);
+        if (rc != 0)
+            snprintf(sm->err, sizeof(sm->err), "%s", store_errmsg(d->store));
+        else
+            rc = sm_replay_end(&rp);
+    }
+    return rc;
+}
+
 int driver_recover(struct driver *d, struct px_durable *out)
 {
     /* Two passes: the promised ballot and the applied state first (px_node_load), then the
@@ -868,7 +922,7 @@ int driver_recover(struct driver *d, struct px_durable *out)
     if (rc != 0)
         return rc;
     d->applied_persisted = out->fib.applied;
-    return 0;
+    return d->sm != NULL ? sm_recover(d) : 0;
 }
 
 int driver_start(struct driver *d)

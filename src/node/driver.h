@@ -228,7 +228,7 @@ struct driver {
     px_inst_t sm_install_seen; /* ready->snapshot as of the last look */
     px_inst_t sm_snap_inst;    /* the last SNAPSHOT stepped (its instance) and its bytes' key */
     uint64_t sm_snap_key;
-    uint64_t sm_snap_next;   /* counter of the snapshot keys this node made */
+    uint64_t sm_snap_next;   /* snapshots this node served */
     uint64_t sm_snap_out;    /* the key of the last snapshot it put in the plane */
     struct driver_out *held; /* DRIVER_HELD_MAX: CLIENT_REPLYs waiting for the state machine */
     uint32_t held_len;
@@ -242,7 +242,10 @@ struct driver {
 int driver_init(struct driver *d, const struct driver_config *cfg, const struct driver_env *env,
                 struct px_node *core, struct transport *t, struct store *store);
 /* Loads the core's durable state from the store (promise and applied state, then the log);
- * *out gets the promise and the applied state. 0 or the store's code (store_errmsg says why). */
+ * *out gets the promise and the applied state. A learner of a library pool then starts its
+ * state machine, restores its durable snapshot and replays the log above it (node/sm.h).
+ * 0 or the store's code (store_errmsg says why), or the state machine's (SM_FAILED, -EBADMSG:
+ * d->sm->err says why). */
 int driver_recover(struct driver *d, struct px_durable *out);
 /* Tells the core which peers are down now, starts the clock, runs a flush point.
  * 0, DRIVER_DIED or a store code. */

@@ -356,52 +356,6 @@ static int node_driver_init(struct node *nd)
     return rc;
 }
 
-static void node_sm_replay_rec(void *ctx, const struct px_rec *r, const void *cmd, uint32_t len)
-{
-    sm_replay_rec(ctx, r, cmd, len);
-}
-
-/* A learner of a library pool: start its state machine, restore the durable snapshot and replay
- * the log above it up to the core's applied index (node/sm.h). 0, or an error (one line on
- * stderr): SM_FAILED (restart), another code (the store cannot give the state back). */
-static int node_sm_recover(struct node *nd)
-{
-    struct sm_node *sm = nd->drv.sm;
-    int rc = sm_start(sm);
-    struct store_sm_snap h;
-    void *bytes = NULL;
-    size_t len = 0;
-    bool found = false;
-    if (rc == 0) {
-        rc = store_load_sm_snapshot(nd->store, &h, &bytes, &len, &found);
-        if (rc != 0)
-            snprintf(sm->err, sizeof(sm->err), "%s", store_errmsg(nd->store));
-    }
-    struct sm_replay rp = {.n = sm, .upto = px_node_fib(nd->core)->applied};
-    if (rc == 0 && found) {
-        rc = sm_restore_state(sm, h.index, h.cmd_digest, h.applied, bytes, len);
-        rp.fib = h.fib;
-        sm->persisted = h.index;
-    } else {
-        px_fib_init(&rp.fib);
-    }
-    free(bytes);
-    if (rc == 0 && rp.upto > sm->index) {
-        struct px_durable d;
-        rc = store_load(nd->store, &d, node_sm_replay_rec, &rp);
-        if (rc != 0)
-            snprintf(sm->err, sizeof(sm->err), "%s", store_errmsg(nd->store));
-        else
-            rc = sm_replay_end(&rp);
-    }
-    if (rc != 0)
-        fprintf(stderr, "paxos-shm: node %u: state machine: %s\n", nd->a->cfg.id, sm->err);
-    else if (sm->index > 0)
-        LOG(LOG_INFO, "state machine recovered at %llu (snapshot at %llu)",
-            (unsigned long long)sm->index, (unsigned long long)sm->persisted);
-    return rc;
-}
-
 static int node_open(struct node *nd, void **core_mem)
 {
     const struct node_args *a = nd->a;
@@ -433,14 +387,16 @@ static int node_open(struct node *nd, void **core_mem)
     struct px_durable d;
     rc = driver_recover(&nd->drv, &d);
     if (rc != 0) {
-        fprintf(stderr, "paxos-shm: node %u: %s\n", a->cfg.id, store_errmsg(nd->store));
+        const struct sm_node *sm = nd->drv.sm;
+        if (sm != NULL && sm->err[0] != '\0')
+            fprintf(stderr, "paxos-shm: node %u: state machine: %s\n", a->cfg.id, sm->err);
+        else
+            fprintf(stderr, "paxos-shm: node %u: %s\n", a->cfg.id, store_errmsg(nd->store));
         return rc;
     }
-    if (nd->drv.sm != NULL) {
-        rc = node_sm_recover(nd);
-        if (rc != 0)
-            return rc;
-    }
+    if (nd->drv.sm != NULL && nd->drv.sm->index > 0)
+        LOG(LOG_INFO, "state machine recovered at %llu (snapshot at %llu)",
+            (unsigned long long)nd->drv.sm->index, (unsigned long long)nd->drv.sm->persisted);
     memcpy(&nd->me->recovered_fib, px_node_fib(nd->core), sizeof(nd->me->recovered_fib));
     cmm_smp_wmb(); /* the fib before the flag; pairs with the supervisor's rmb in wait_loaded */
     CMM_STORE_SHARED(nd->me->loaded_incarnation, a->cfg.incarnation);

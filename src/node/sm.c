@@ -187,6 +187,7 @@ int sm_snapshot(struct sm_node *n)
     uint8_t head[SM_SNAP_HEADER_BYTES];
     put_le64(head, n->cmd_digest);
     put_le64(head + 8, n->applied);
+    put_le64(head + 16, n->index);
     n->buf_len = 0;
     int rc = buf_append(n, head, sizeof(head));
     if (rc != 0)
@@ -233,6 +234,11 @@ int sm_restore(struct sm_node *n, px_inst_t index, const uint8_t *bytes, size_t 
 {
     if (len < SM_SNAP_HEADER_BYTES) {
         snprintf(n->err, sizeof(n->err), "a snapshot of %zu bytes has no header", len);
+        return -EBADMSG;
+    }
+    if (get_le64(bytes + 16) != index) {
+        snprintf(n->err, sizeof(n->err), "the snapshot to install at %llu was taken at %llu",
+                 (unsigned long long)index, (unsigned long long)get_le64(bytes + 16));
         return -EBADMSG;
     }
     return sm_restore_state(n, index, get_le64(bytes), get_le64(bytes + 8),

@@ -16,10 +16,10 @@
  * SM_RESULTS_BYTES bytes; when full, the oldest go (a reply that finds none goes without a
  * result and the submitter sees result_lost: the command was still applied once).
  *
- * Snapshot bytes (sm_snapshot, sm_restore): an SM_SNAP_HEADER_BYTES header -- the command digest
- * and the commands applied, 8 bytes each, little endian -- then what the state machine's
- * snapshot callback wrote. The store keeps the header's words in struct store_sm_snap and the
- * state bytes beside them.
+ * Snapshot bytes (sm_snapshot, sm_restore): an SM_SNAP_HEADER_BYTES header -- the command digest,
+ * the commands applied and the index, 8 bytes each, little endian -- then what the state
+ * machine's snapshot callback wrote. The store keeps the header's words in struct store_sm_snap and
+ * the state bytes beside them.
  *
  * Errors: a callback's negative return is -ECANCELED here (the node ends as if it crashed: it
  * is restarted from its durable state), with one line in err; a command whose bytes are not
@@ -36,7 +36,7 @@
 
 #define SM_RESULTS_MAX       4096u
 #define SM_RESULTS_BYTES     (16u << 20)
-#define SM_SNAP_HEADER_BYTES 16u
+#define SM_SNAP_HEADER_BYTES 24u
 /* Return code of a step whose callback failed (one line in err). */
 #define SM_FAILED (-ECANCELED)
 
@@ -88,7 +88,7 @@ void sm_result_bytes(const struct sm_result *r, uint8_t *out);
 /* Takes a snapshot into n->buf (header, then the state). 0, SM_FAILED or -ENOMEM. */
 int sm_snapshot(struct sm_node *n);
 /* Replaces the state with bytes[0..len) (header first, as sm_snapshot makes them) at index.
- * 0, -EBADMSG (shorter than the header), SM_FAILED. */
+ * 0, -EBADMSG (shorter than the header, or a snapshot of another index), SM_FAILED. */
 int sm_restore(struct sm_node *n, px_inst_t index, const uint8_t *bytes, size_t len);
 /* The same from a stored snapshot: the header's words given apart from the state bytes. */
 int sm_restore_state(struct sm_node *n, px_inst_t index, uint64_t cmd_digest, uint64_t applied,
