@@ -524,6 +524,9 @@ static struct sim_cmds sim_draw_cmds(const struct sim_run_opts *o, uint64_t seed
     return c;
 }
 
+/* --sm: CLIENT_REPLYs that came with their result and without, over every seed run. */
+static uint64_t sim_sm_results[2];
+
 /* Runs one seed; returns its violation kind and adds its fault counts to totals. */
 static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64_t *totals,
                              bool report)
@@ -566,6 +569,11 @@ static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64
         printf("seed %" PRIu64 ": ok at t=%llu, value %llu\n", seed, (unsigned long long)s.now,
                (unsigned long long)px_node_fib(s.node[0].px)->value);
     }
+    if (o->sm && o->trace)
+        printf("results: %llu replies with one, %llu without\n", (unsigned long long)s.results_ok,
+               (unsigned long long)s.results_lost);
+    sim_sm_results[0] += s.results_ok;
+    sim_sm_results[1] += s.results_lost;
     sim_free(&s);
     fflush(stdout);
     return v;
@@ -597,6 +605,9 @@ static int sim_soak(const struct sim_run_opts *o, uint64_t from, uint64_t count,
     double secs = sim_seconds() - t0;
     printf("px_sim: seeds %" PRIu64 "..%" PRIu64 ": %" PRIu64 " ok, %" PRIu64 " violated, %.2f s\n",
            from, from + count - 1, count - bad, bad, secs);
+    if (o->sm)
+        printf("px_sim: %" PRIu64 " replies came with their result, %" PRIu64 " without\n",
+               sim_sm_results[0], sim_sm_results[1]);
     printf("%-16s %12s\n", "fault", "injected");
     for (int k = 0; k < SIM_F_COUNT; k++)
         printf("%-16s %12" PRIu64 "\n", sim_fault_names[k], totals[k]);

@@ -322,8 +322,11 @@ struct sim {
     uint64_t seq_round[SIM_CLIENTS_MAX + 1][SIM_ROUNDS_MAX + 1]; /* (client, seq) -> round */
     struct sim_cmds cmds; /* the commands' lengths (sim_cmd.c) */
     /* --sm: every learner runs a tiny state machine through the driver (sim_world.c); the end
-     * check compares them (sim_check_final). */
+     * check compares them (sim_check_final). The client assembles the results streamed ahead of
+     * each CLIENT_REPLY (client_pay) and checks them: replies with a result, and without. */
     bool sm_on;
+    struct payload_plane client_pay;
+    uint64_t results_ok, results_lost;
     uint64_t cmd_bytes;  /* bytes of the commands of rounds 1..rounds that travel beside */
     uint64_t cmd_chunks; /* the DATA messages of one stream of each of them (payload.h) */
 

@@ -86,8 +86,35 @@ int sim_msg_type_parse(const char *name)
 
 /* A CLIENT_REPLY tells the client its request was decided at an instance: it must name a
  * submitted request with its own increment, and the value chosen there if the checker knows. */
+/* --sm: the result the tiny state machine returns for the command applied at `index`: status
+ * index % 4, index % 9 bytes (sim_sm_apply). A reply's result must be that, or missing. */
+static void sim_sm_check_result(struct sim *s, const struct px_msg *m, px_inst_t index)
+{
+    uint64_t key = cmd_result_key(&m->u.client_reply.value);
+    const struct payload_entry *e = payload_get(&s->client_pay, key);
+    if (e == NULL) {
+        s->results_lost++;
+        return;
+    }
+    uint32_t status = e->len >= 4 ? (uint32_t)e->bytes[0] | (uint32_t)e->bytes[1] << 8 |
+                                        (uint32_t)e->bytes[2] << 16 | (uint32_t)e->bytes[3] << 24
+                                  : UINT32_MAX;
+    if (index != 0 && (e->len != 4u + index % 9 || status != index % 4))
+        sim_violate(s, SIM_V_CLIENT,
+                    "node %u replied to (%u,%u) decided at %llu with a result of %u bytes, status"
+                    " %u: the state machine returned %llu bytes, status %llu",
+                    m->from, px_value_client(&m->u.client_reply.value), m->u.client_reply.value.seq,
+                    (unsigned long long)index, e->len, status, (unsigned long long)(index % 9),
+                    (unsigned long long)(index % 4));
+    s->results_ok++;
+}
+
 void sim_client_receive(struct sim *s, const struct px_msg *m)
 {
+    if (s->sm_on && m->type == PX_MSG_DATA) {
+        (void)payload_rx_data(&s->client_pay, m);
+        return;
+    }
     if (m->type != PX_MSG_CLIENT_REPLY)
         return;
     const struct px_value *v = &m->u.client_reply.value;
@@ -111,6 +138,8 @@ void sim_client_receive(struct sim *s, const struct px_msg *m)
         return;
     }
     s->req[round].replied = true;
+    if (s->sm_on)
+        sim_sm_check_result(s, m, s->req[round].decided != 0 ? s->req[round].decided : m->instance);
     if (s->cc.on)
         sim_cc_receive(s, m);
 }
@@ -737,6 +766,9 @@ int sim_init_cmds(struct sim *s, const struct px_config *cfg, uint64_t seed,
 {
     memset(s, 0, sizeof(*s));
     s->sm_on = cmds != NULL && cmds->sm;
+    if (s->sm_on && payload_init(&s->client_pay, cfg->nodes, cfg->nodes, CMD_BYTES_MAX,
+                                 PAYLOAD_BUDGET_DEFAULT) != 0)
+        return -ENOMEM;
     if (cmds != NULL && cmds->max > 0) {
         PX_ASSERT(cmds->min <= cmds->max && cmds->max <= SIM_CMD_BYTES_MAX);
         s->cmds = *cmds;
@@ -780,6 +812,8 @@ int sim_init_cmds(struct sim *s, const struct px_config *cfg, uint64_t seed,
 
 void sim_free(struct sim *s)
 {
+    if (s->client_pay.tab != NULL)
+        payload_fini(&s->client_pay);
     for (uint16_t j = 0; j < s->n; j++) {
         struct sim_node *nd = &s->node[j];
         if (nd->up) {
