@@ -54,12 +54,10 @@ struct pool_node_shared {
     uint64_t final_seq;
     struct px_fib final_fib;
     uint32_t final_ok;
-    uint32_t reserved_final;
-    /* A library pool (node_config.sm): what the node's state machine applied, published with
-     * the final state. Commands applied (no-ops and duplicates excluded, over the node's whole
-     * history), the log index applied, the state machine's digest callback's value (0 without
-     * one) and the library's own digest of the applied commands (index, length and CRC-32C of
-     * each, chained). */
+    /* A library pool's learner (node_config.sm; 0 otherwise): commands its state machine
+     * applied (no-ops and duplicates excluded), the log index it applied, the state machine's
+     * digest callback (0 without one), and the node's digest of the commands applied, in order
+     * (node/sm.h: carried by every snapshot, so it continues across restarts and installs). */
     uint64_t final_sm_applied;
     uint64_t final_sm_index;
     uint64_t final_sm_digest;

@@ -3,6 +3,7 @@
 #include "node/driver.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,13 +65,17 @@ static bool offer(struct driver *d, struct send_pass *p, const struct px_msg *m)
     return true;
 }
 
-/* The key of the command whose bytes an item needs: a value's, a push's; 0 for none. */
-static uint64_t item_key(const struct px_msg *m)
+/* The key of the bytes an item needs ahead of it: a value's command, a push's, a SNAPSHOT's
+ * state, a CLIENT_REPLY's result (library pools: when the plane holds one); 0 for none. */
+static uint64_t item_key(const struct driver *d, const struct px_msg *m)
 {
     if (m->type == PX_MSG_DATA && (m->flags & PAYLOAD_FLAG_PUSH))
         return m->ballot;
-    const struct px_value *v = payload_value_of(m);
-    return v != NULL ? cmd_key(v) : 0;
+    if (d->sm != NULL && m->type == PX_MSG_CLIENT_REPLY) {
+        uint64_t key = cmd_result_key(&m->u.client_reply.value);
+        return payload_get(&d->pay, key) != NULL ? key : 0;
+    }
+    return payload_key_of(m);
 }
 
 /* Offers a committed message with what must go ahead of it: the rest of its command's DATA
@@ -79,7 +84,7 @@ static uint64_t item_key(const struct px_msg *m)
  * command this node no longer holds is not sent (stats.cmd_lost) and counts as gone. */
 static bool offer_item(struct driver *d, struct send_pass *p, struct driver_out *item)
 {
-    uint64_t key = item_key(&item->m);
+    uint64_t key = item_key(d, &item->m);
     bool push = item->m.type == PX_MSG_DATA;
     if (key != 0) {
         const struct payload_entry *e = payload_get(&d->pay, key);
@@ -109,7 +114,7 @@ static bool offer_item(struct driver *d, struct send_pass *p, struct driver_out 
 /* A message with a command leaves the backlog: its bytes need not stay for it. */
 static void backlog_release(struct driver *d, const struct px_msg *m)
 {
-    uint64_t key = item_key(m);
+    uint64_t key = item_key(d, m);
     if (key != 0 && payload_get(&d->pay, key) != NULL)
         payload_unpin(&d->pay, key);
 }
@@ -162,6 +167,206 @@ static bool sent_one(struct driver *d, struct driver_flush *f)
     return fp_hit(d, DRIVER_FP_AFTER_SEND, f);
 }
 
+/* ---- library pools (cfg.sm) ----
+ * A learner runs the pool's state machine (node/sm.h) beside the core. After every core call
+ * (sm_after) it is fed the call's applied entries at once -- process memory may run ahead of
+ * durability: a crash loses both -- and a snapshot the call installed replaces its state (the
+ * bytes came ahead of the SNAPSHOT message, under the key that message named). SNAPSHOT messages
+ * the call made get the state machine's snapshot in the payload plane, streamed ahead of them
+ * like a command (payload_value_of); one the state machine cannot serve (not at its instance,
+ * or this node runs none) is dropped with its parts, and the learner asks again. At a flush
+ * point whose batch truncates the log past the last durable snapshot, or installed one, a
+ * snapshot at the applied index goes into the batch's transaction (a TRUNCATE above it is
+ * clamped to it: the store keeps the log from the snapshot on). A CLIENT_REPLY is sent with its
+ * result ahead of it (sm_attach_result) once the state machine applied its instance: until
+ * then it is held (DRIVER_HELD_MAX). */
+
+/* Puts the result of the request m answers into the plane, so that offer_item streams it to
+ * the client ahead of m (cmd_result_key). No result cached: m goes alone (result_lost). */
+static void sm_attach_result(struct driver *d, const struct px_msg *m)
+{
+    const struct sm_result *res = sm_result(d->sm, cmd_key(&m->u.client_reply.value));
+    if (res == NULL)
+        return;
+    uint64_t key = cmd_result_key(&m->u.client_reply.value);
+    if (payload_get(&d->pay, key) == NULL) {
+        sm_result_bytes(res, d->sm_result_buf);
+        if (payload_put(&d->pay, key, d->sm_result_buf, 4u + res->len) != 0)
+            return; /* no room: the reply goes without it */
+    }
+    payload_sent_forget(&d->pay, m->to, key); /* the client keeps a result until its reply */
+}
+
+/* Offers the held CLIENT_REPLYs whose instance the state machine applied (their results
+ * first). reserved: 0 held, 1 released and pinning its result, 2 released without one. True
+ * when the failpoint hook said the process dies. */
+static bool send_held(struct driver *d, struct send_pass *p, struct driver_flush *f)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < d->held_len; i++) {
+        struct driver_out *it = &d->held[i];
+        if (it->reserved == 0 && it->m.instance > d->sm->index) {
+            d->held[kept++] = *it;
+            continue;
+        }
+        if (it->reserved == 0)
+            sm_attach_result(d, &it->m);
+        if (!offer_item(d, p, it)) {
+            if (it->reserved == 0) {
+                uint64_t key = item_key(d, &it->m);
+                if (key != 0)
+                    payload_pin(&d->pay, key);
+                it->reserved = key != 0 ? 1 : 2;
+            }
+            d->held[kept++] = *it;
+            continue;
+        }
+        if (it->reserved == 1)
+            payload_unpin(&d->pay, cmd_result_key(&it->m.u.client_reply.value));
+        if (sent_one(d, f)) {
+            d->held_len = kept; /* what follows is lost with the process anyway */
+            return true;
+        }
+    }
+    d->held_len = kept;
+    return false;
+}
+
+/* The snapshot installed at X: the state machine takes the bytes the SNAPSHOT named. */
+static int sm_install(struct driver *d, px_inst_t x)
+{
+    const struct payload_entry *e =
+        d->sm_snap_inst == x ? payload_get(&d->pay, d->sm_snap_key) : NULL;
+    if (e == NULL) {
+        snprintf(d->sm->err, sizeof(d->sm->err), "the state machine's snapshot at %llu is not here",
+                 (unsigned long long)x);
+        return -ENODATA;
+    }
+    int rc = sm_restore(d->sm, x, e->bytes, e->len);
+    payload_drop(&d->pay, d->sm_snap_key);
+    return rc == -EBADMSG ? -ENODATA : rc;
+}
+
+/* CMD_KEY_SNAPSHOT | the instance's bits 32..55 at 38..61 | node << 32 | its low 32 bits. */
+static uint64_t sm_snapshot_key(uint16_t node, px_inst_t inst)
+{
+    return CMD_KEY_SNAPSHOT | ((inst >> 32) & 0xffffffull) << 38 | (uint64_t)node << 32 |
+           (uint32_t)inst;
+}
+
+/* A SNAPSHOT the core made: 0 when the state machine's snapshot now goes ahead of it, 1 when it
+ * must be dropped, or a callback's failure. */
+static int sm_snapshot_attach(struct driver *d, struct px_msg *m)
+{
+    if (d->sm == NULL || d->sm->index != m->instance)
+        return 1;
+    int rc = sm_snapshot(d->sm);
+    if (rc == -ENOMEM || (rc == 0 && d->sm->buf_len > CMD_BYTES_MAX))
+        return 1; /* a snapshot is one buffer and one stream (at most CMD_BYTES_MAX) for now */
+    if (rc != 0)
+        return rc;
+    /* The key names the state: this node's at this instance (the same bytes in any incarnation,
+     * the state machine being deterministic), so a key a peer still holds from an earlier
+     * incarnation of this node never names other bytes. */
+    uint64_t key = sm_snapshot_key(d->cfg.id, m->instance);
+    if (d->sm_snap_out != key)
+        payload_drop(&d->pay, d->sm_snap_out); /* the previous one, unless a stream needs it */
+    int prc = payload_put(&d->pay, key, d->sm->buf, (uint32_t)d->sm->buf_len);
+    if (prc != 0 && prc != -EEXIST)
+        return 1;
+    d->sm_snap_next++;
+    d->sm_snap_out = key;
+    m->u.snapshot.reserved_value =
+        (struct px_value){.increment = key, .client_id = PX_VALUE_PAYLOAD, .seq = 0};
+    return 0;
+}
+
+/* The ready's SNAPSHOT messages made since the last look: each gets its bytes or is dropped,
+ * with the SNAPSHOT_PARTs that follow it. */
+static int sm_snapshots_out(struct driver *d)
+{
+    struct px_ready *r = d->ready;
+    uint32_t w = d->sm_msgs_seen;
+    bool dropping = false;
+    for (uint32_t i = d->sm_msgs_seen; i < r->msgs_len; i++) {
+        struct px_msg *m = &r->msgs[i];
+        if (m->type == PX_MSG_SNAPSHOT) {
+            int rc = sm_snapshot_attach(d, m);
+            if (rc < 0)
+                return rc;
+            dropping = rc == 1;
+            d->stats.sm_snapshots_dropped += dropping;
+        } else if (m->type != PX_MSG_SNAPSHOT_PART) {
+            dropping = false;
+        }
+        if (dropping)
+            continue;
+        if (w != i)
+            r->msgs[w] = *m;
+        w++;
+    }
+    r->msgs_len = w;
+    d->sm_msgs_seen = w;
+    return 0;
+}
+
+/* After every core call of a library pool: feed what it applied, take what it installed, serve
+ * the snapshots it sends. 0, -ENODATA (a command's or a snapshot's bytes are gone: restart),
+ * SM_FAILED (a callback failed: restart) or -ENOMEM. */
+static int sm_after(struct driver *d)
+{
+    if (d->cfg.sm == NULL)
+        return 0;
+    struct px_ready *r = d->ready;
+    int rc = 0;
+    if (d->sm != NULL && r->snapshot != d->sm_install_seen) {
+        d->sm_install_seen = r->snapshot;
+        if (r->snapshot > d->sm->index)
+            rc = sm_install(d, r->snapshot);
+    }
+    for (; d->sm != NULL && rc == 0 && d->sm_fed < r->apply_len; d->sm_fed++) {
+        const struct px_applied *a = &r->apply[d->sm_fed];
+        const struct payload_entry *e =
+            cmd_has_payload(&a->value) ? payload_get(&d->pay, cmd_key(&a->value)) : NULL;
+        rc = sm_apply(d->sm, a, e != NULL ? e->bytes : NULL, e != NULL ? e->len : 0, true);
+    }
+    if (rc == 0 && d->sm != NULL && d->sm->index != px_node_fib(d->core)->applied) {
+        snprintf(d->sm->err, sizeof(d->sm->err),
+                 "the state machine stands at %llu, the core applied %llu",
+                 (unsigned long long)d->sm->index,
+                 (unsigned long long)px_node_fib(d->core)->applied);
+        rc = -ENODATA;
+    }
+    return rc != 0 ? rc : sm_snapshots_out(d);
+}
+
+/* At a flush point of a library pool: *with gets whether the batch takes a snapshot (into
+ * *snap, bytes in d->sm->buf after the header). 0 or a callback's failure. */
+static int sm_flush_snapshot(struct driver *d, struct store_sm_snap *snap, bool *with)
+{
+    struct px_ready *r = d->ready;
+    px_inst_t t = 0;
+    for (uint32_t i = 0; i < r->recs_len; i++)
+        if (r->recs[i].type == PX_REC_TRUNCATE && r->recs[i].instance > t)
+            t = r->recs[i].instance;
+    *with = false;
+    if (t <= d->sm->persisted && r->snapshot == 0)
+        return 0;
+    px_inst_t a = d->sm->index;
+    for (uint32_t i = 0; i < r->recs_len; i++)
+        if (r->recs[i].type == PX_REC_TRUNCATE && r->recs[i].instance > a)
+            r->recs[i].instance = a; /* the store keeps the log from the snapshot on */
+    int rc = sm_snapshot(d->sm);
+    if (rc != 0)
+        return rc;
+    *snap = (struct store_sm_snap){.index = a,
+                                   .cmd_digest = d->sm->cmd_digest,
+                                   .applied = d->sm->applied,
+                                   .fib = *px_node_fib(d->core)};
+    *with = true;
+    return 0;
+}
+
 /* Hands the committed messages to the transport: the backlog first (older messages keep their
  * place), then the ready's, in the core's order. What a full outbox refuses joins the backlog;
  * call_fits guarantees it has room. */
@@ -182,16 +387,26 @@ static int send_all(struct driver *d, struct driver_flush *f)
         }
     }
     d->backlog_len = kept;
+    if (d->held_len > 0 && send_held(d, &p, f))
+        return DRIVER_DIED;
     const struct px_ready *r = d->ready;
     for (uint32_t i = 0; i < r->msgs_len; i++) {
         struct driver_out item = {.m = r->msgs[i], .off = 0};
+        if (d->sm != NULL && item.m.type == PX_MSG_CLIENT_REPLY) {
+            if (item.m.instance > d->sm->index && d->held_len < DRIVER_HELD_MAX) {
+                d->held[d->held_len++] = item; /* not applied here yet: its result waits */
+                continue;
+            }
+            d->stats.sm_replies_unheld += item.m.instance > d->sm->index;
+            sm_attach_result(d, &item.m);
+        }
         if (offer_item(d, &p, &item)) {
             if (sent_one(d, f))
                 return DRIVER_DIED;
             continue;
         }
         PX_ASSERT(d->backlog_len < DRIVER_BACKLOG_MAX);
-        uint64_t key = item_key(&item.m);
+        uint64_t key = item_key(d, &item.m);
         if (key != 0)
             payload_pin(&d->pay, key); /* offer_item found it held */
         d->backlog[d->backlog_len++] = item;
@@ -226,9 +441,9 @@ static void note_sent_cmds(struct driver *d)
 {
     const struct px_ready *r = d->ready;
     for (uint32_t i = 0; i < r->msgs_len; i++) {
-        const struct px_value *v = payload_value_of(&r->msgs[i]);
-        if (v != NULL && r->msgs[i].type != PX_MSG_CLIENT)
-            payload_note(&d->pay, cmd_key(v), r->msgs[i].instance);
+        uint64_t key = payload_key_of(&r->msgs[i]);
+        if (key != 0 && r->msgs[i].type != PX_MSG_CLIENT && r->msgs[i].type != PX_MSG_SNAPSHOT)
+            payload_note(&d->pay, key, r->msgs[i].instance);
     }
 }
 
@@ -240,17 +455,29 @@ static int flush_point(struct driver *d)
     struct px_ready *r = d->ready;
     const struct px_fib *fib = px_node_fib(d->core);
     bool fib_changed = fib->applied != d->applied_persisted;
+    struct store_sm_snap snap;
+    bool with_snap = false;
+    if (d->sm != NULL) {
+        int rc = sm_flush_snapshot(d, &snap, &with_snap);
+        if (rc != 0)
+            return rc;
+    }
     struct driver_flush f = {
-        .persists = r->recs_len > 0 || fib_changed,
+        .persists = r->recs_len > 0 || fib_changed || with_snap,
         .msgs = d->backlog_len + r->msgs_len,
     };
     if (fp_hit(d, DRIVER_FP_BEFORE_PERSIST, &f))
         return DRIVER_DIED;
     d->batch_cmd_bytes = 0;
     if (f.persists) {
-        int rc = persist_ready(d->store, r, fib_changed ? fib : NULL, &d->pay);
+        int rc = with_snap ? persist_ready_sm(d->store, r, fib_changed ? fib : NULL, &d->pay, &snap,
+                                              d->sm->buf + SM_SNAP_HEADER_BYTES,
+                                              d->sm->buf_len - SM_SNAP_HEADER_BYTES)
+                           : persist_ready(d->store, r, fib_changed ? fib : NULL, &d->pay);
         if (rc != 0)
             return rc;
+        if (with_snap)
+            d->sm->persisted = snap.index;
         d->applied_persisted = fib->applied;
         d->stats.batches++;
         d->stats.records += r->recs_len;
@@ -270,6 +497,8 @@ static int flush_point(struct driver *d)
             d->truncate_seen = r->recs[i].instance;
     payload_truncate(&d->pay, d->truncate_seen);
     px_ready_clear(r);
+    d->sm_fed = d->sm_msgs_seen = 0;
+    d->sm_install_seen = 0;
     return 0;
 }
 
@@ -339,7 +568,7 @@ static int tell_peer(struct driver *d, uint16_t p, bool up)
         payload_peer_down(&d->pay, p);
     }
     px_node_peer_status(d->core, p, up, d->ready);
-    return 0;
+    return sm_after(d);
 }
 
 /* Peers that died or came back since the last look (the failure detector is given). */
@@ -395,7 +624,11 @@ static int take_submits(struct driver *d)
                 break; /* no room for its bytes: it waits like a value the queue refused */
             payload_touch(&d->pay, cmd_key(&v));
         }
-        if (px_node_submit(d->core, &v, d->ready) == -EAGAIN)
+        int src = px_node_submit(d->core, &v, d->ready);
+        rc = sm_after(d);
+        if (rc != 0)
+            return rc;
+        if (src == -EAGAIN)
             break; /* backpressure: the value stays with the caller for a later iteration */
         d->env.submit_taken(d->env.ctx);
     }
@@ -443,12 +676,16 @@ static uint32_t read_some(struct driver *d, uint32_t room, bool drop)
             catchup_torn(d, m, true);
             continue;
         }
+        if (d->cfg.sm != NULL && m->type == PX_MSG_SNAPSHOT && payload_value_of(m) == NULL) {
+            d->stats.sm_snapshots_dropped++; /* no state machine's bytes: cannot be installed */
+            continue;
+        }
         catchup_torn(d, m, false);
-        const struct px_value *v = payload_value_of(m);
-        if (v != NULL && m->type != PX_MSG_CLIENT)
-            payload_note(&d->pay, cmd_key(v), m->instance); /* its instance keeps it */
-        else if (v != NULL)
-            payload_touch(&d->pay, cmd_key(v)); /* it may be proposed again */
+        uint64_t key = payload_key_of(m);
+        if (key != 0 && m->type == PX_MSG_CLIENT)
+            payload_touch(&d->pay, key); /* it may be proposed again */
+        else if (key != 0 && m->type != PX_MSG_SNAPSHOT)
+            payload_note(&d->pay, key, m->instance); /* its instance keeps it */
         if (kept != i)
             d->in[kept] = *m;
         kept++;
@@ -496,19 +733,26 @@ static int step_input(struct driver *d)
         if (rc != 0)
             return rc;
         const struct px_msg *m = &d->in[d->in_head];
-        const struct px_value *v = payload_value_of(m);
-        if (v != NULL) {
+        uint64_t key = payload_key_of(m);
+        if (key != 0) {
             if (d->batch_cmd_bytes >= DRIVER_BATCH_CMD_BYTES) {
                 rc = flush_point(d); /* the batch holds enough bytes: commit it first */
                 if (rc != 0)
                     return rc;
             }
-            const struct payload_entry *e = payload_get(&d->pay, cmd_key(v));
+            const struct payload_entry *e = payload_get(&d->pay, key);
             d->batch_cmd_bytes += e != NULL ? e->len : 0;
+            if (m->type == PX_MSG_SNAPSHOT) {
+                d->sm_snap_inst = m->instance; /* its install takes these bytes */
+                d->sm_snap_key = key;
+            }
         }
         d->in_head++;
         trace(d, false, m);
         px_node_step(d->core, m, d->ready);
+        rc = sm_after(d);
+        if (rc != 0)
+            return rc;
     }
     d->in_head = d->in_len = 0;
     return 0;
@@ -523,6 +767,9 @@ static int tick(struct driver *d)
         if (rc != 0)
             return rc;
         px_node_tick(d->core, d->ready);
+        rc = sm_after(d);
+        if (rc != 0)
+            return rc;
         d->next_tick += d->cfg.tick_ns;
         ticks++;
     }
@@ -536,10 +783,14 @@ static int tick(struct driver *d)
 static int finish(struct driver *d)
 {
     int rc = make_room(d);
-    if (rc == 0)
+    if (rc == 0) {
         px_node_flush(d->core, d->ready);
-    else if (rc != DRIVER_STALLED)
+        rc = sm_after(d);
+        if (rc != 0)
+            return rc;
+    } else if (rc != DRIVER_STALLED) {
         return rc;
+    }
     return flush_point(d);
 }
 
@@ -587,6 +838,19 @@ int driver_init(struct driver *d, const struct driver_config *cfg, const struct 
     d->pay.keep = keep_queued;
     d->pay.keep_ctx = d;
     px_ready_clear(d->ready);
+    if (cfg->sm != NULL && cfg->learner) {
+        d->sm = malloc(sizeof(*d->sm));
+        d->held = malloc(DRIVER_HELD_MAX * sizeof(*d->held));
+        d->sm_result_buf = malloc(4u + PXS_RESULT_MAX);
+        if (d->sm != NULL && sm_init(d->sm, cfg->sm, cfg->id) != 0) {
+            free(d->sm);
+            d->sm = NULL;
+        }
+        if (d->sm == NULL || d->held == NULL || d->sm_result_buf == NULL) {
+            driver_fini(d);
+            return -ENOMEM;
+        }
+    }
     return 0;
 }
 
@@ -604,6 +868,47 @@ static void load_rec(void *ctx, const struct px_rec *r, const void *cmd, uint32_
     px_node_load_rec(d->core, r);
 }
 
+static void sm_replay_each(void *ctx, const struct px_rec *r, const void *cmd, uint32_t len)
+{
+    sm_replay_rec(ctx, r, cmd, len);
+}
+
+/* A learner of a library pool: starts its state machine, restores the durable snapshot and
+ * replays the log above it up to the core's applied index (node/sm.h). 0, SM_FAILED, -EBADMSG
+ * (the store cannot give the state back) or a store code; sm->err says why. */
+static int sm_recover(struct driver *d)
+{
+    struct sm_node *sm = d->sm;
+    int rc = sm_start(sm);
+    struct store_sm_snap h;
+    void *bytes = NULL;
+    size_t len = 0;
+    bool found = false;
+    if (rc == 0) {
+        rc = store_load_sm_snapshot(d->store, &h, &bytes, &len, &found);
+        if (rc != 0)
+            snprintf(sm->err, sizeof(sm->err), "%s", store_errmsg(d->store));
+    }
+    struct sm_replay rp = {.n = sm, .upto = px_node_fib(d->core)->applied};
+    if (rc == 0 && found) {
+        rc = sm_restore_state(sm, h.index, h.cmd_digest, h.applied, bytes, len);
+        rp.fib = h.fib;
+        sm->persisted = h.index;
+    } else {
+        px_fib_init(&rp.fib);
+    }
+    free(bytes);
+    if (rc == 0 && rp.upto > sm->index) {
+        struct px_durable dur;
+        rc = store_load(d->store, &dur, sm_replay_each, &rp);
+        if (rc != 0)
+            snprintf(sm->err, sizeof(sm->err), "%s", store_errmsg(d->store));
+        else
+            rc = sm_replay_end(&rp);
+    }
+    return rc;
+}
+
 int driver_recover(struct driver *d, struct px_durable *out)
 {
     /* Two passes: the promised ballot and the applied state first (px_node_load), then the
@@ -617,7 +922,7 @@ int driver_recover(struct driver *d, struct px_durable *out)
     if (rc != 0)
         return rc;
     d->applied_persisted = out->fib.applied;
-    return 0;
+    return d->sm != NULL ? sm_recover(d) : 0;
 }
 
 int driver_start(struct driver *d)
@@ -633,6 +938,9 @@ int driver_start(struct driver *d)
         if (rc != 0)
             return rc;
         px_node_peer_status(d->core, p, false, d->ready);
+        rc = sm_after(d);
+        if (rc != 0)
+            return rc;
     }
     d->next_tick = d->env.now_ns(d->env.ctx) + d->cfg.tick_ns;
     return finish(d);
@@ -666,7 +974,7 @@ void driver_idle(struct driver *d)
 {
     if (d->received > 0)
         return;
-    bool blocked = d->queued > 0 || d->backlog_len > 0 || d->pushes_len > 0;
+    bool blocked = d->queued > 0 || d->backlog_len > 0 || d->pushes_len > 0 || d->held_len > 0;
     if (!blocked && px_node_pending(d->core))
         return; /* more work without new input: a sleep here would delay it by a tick */
     uint64_t now = d->env.now_ns(d->env.ctx);
@@ -697,7 +1005,8 @@ int driver_set_roles(struct driver *d, uint16_t node, uint64_t roles)
         return rc;
     PX_ASSERT(call_fits_with(d, 0));
     px_node_set_roles(d->core, node, roles, d->ready);
-    return finish(d);
+    rc = sm_after(d);
+    return rc != 0 ? rc : finish(d);
 }
 
 bool driver_busy(const struct driver *d)
@@ -725,4 +1034,12 @@ void driver_fini(struct driver *d)
     d->ready = NULL;
     d->in = NULL;
     d->backlog = NULL;
+    if (d->sm != NULL)
+        sm_fini(d->sm);
+    free(d->sm);
+    free(d->held);
+    free(d->sm_result_buf);
+    d->sm = NULL;
+    d->held = NULL;
+    d->sm_result_buf = NULL;
 }

@@ -63,6 +63,7 @@
 #include <stdint.h>
 
 #include "node/payload.h"
+#include "node/sm.h"
 #include "node/transport.h"
 #include "paxos/px.h"
 #include "store/store.h"
@@ -85,6 +86,10 @@
 /* Longest sleep while messages wait for room in a ring: a reader frees room within about one
  * of its iterations, so retrying sooner than this burns the CPU the reader needs. */
 #define DRIVER_RETRY_NS 100000ull
+
+/* CLIENT_REPLYs a learner of a library pool holds back until its state machine applied their
+ * instance (driver.c, "library pools"); past that, a reply goes at once, without a result. */
+#define DRIVER_HELD_MAX 256u
 
 /* Return code of driver_* calls: the failpoint hook said the process dies here. The driver
  * stopped at that point and did nothing more; the caller must only driver_fini it. */
@@ -152,6 +157,10 @@ struct driver_config {
      * bytes of commands a node holds at most (0: PAYLOAD_BUDGET_DEFAULT); payload.h. */
     uint32_t cmd_max;
     uint64_t cmd_budget;
+    /* A library pool: the state machine every learner runs (NULL: none, the main job; nothing
+     * below changes then). learner: this node learns (runs it). driver.c, "library pools". */
+    const struct pxs_state_machine *sm;
+    bool learner;
 };
 
 struct driver_stats {
@@ -168,6 +177,11 @@ struct driver_stats {
     /* Inbound messages other than DATA a stalled driver with a full batch dropped to reach the
      * DATA behind them (drain_input): lost like a dropped message, the protocol resends. */
     uint64_t dropped_in;
+    /* Library pools: SNAPSHOT messages dropped (the state machine was not at their instance,
+     * its bytes could not be kept, a peer sent one without them; the learner asks again), and
+     * CLIENT_REPLYs sent without waiting for the state machine (DRIVER_HELD_MAX held). */
+    uint64_t sm_snapshots_dropped;
+    uint64_t sm_replies_unheld;
 };
 
 /* A committed message waiting for room, and how much of its command's DATA stream the
@@ -207,6 +221,18 @@ struct driver {
     struct driver_out pushes[PAYLOAD_WANTS_MAX];
     uint32_t pushes_len;
     uint64_t catchup_torn; /* bit per peer: its catch-up reply lost an entry (driver.c) */
+    /* Library pools (cfg.sm): this learner's state machine (NULL: none, or no learner). */
+    struct sm_node *sm;
+    uint32_t sm_fed;           /* ready->apply[0..sm_fed) fed to it */
+    uint32_t sm_msgs_seen;     /* ready->msgs[0..sm_msgs_seen) looked at for SNAPSHOTs */
+    px_inst_t sm_install_seen; /* ready->snapshot as of the last look */
+    px_inst_t sm_snap_inst;    /* the last SNAPSHOT stepped (its instance) and its bytes' key */
+    uint64_t sm_snap_key;
+    uint64_t sm_snap_next;   /* snapshots this node served */
+    uint64_t sm_snap_out;    /* the key of the last snapshot it put in the plane */
+    struct driver_out *held; /* DRIVER_HELD_MAX: CLIENT_REPLYs waiting for the state machine */
+    uint32_t held_len;
+    uint8_t *sm_result_buf; /* 4 + PXS_RESULT_MAX: a result's stream bytes */
     struct driver_stats stats;
 };
 
@@ -216,7 +242,10 @@ struct driver {
 int driver_init(struct driver *d, const struct driver_config *cfg, const struct driver_env *env,
                 struct px_node *core, struct transport *t, struct store *store);
 /* Loads the core's durable state from the store (promise and applied state, then the log);
- * *out gets the promise and the applied state. 0 or the store's code (store_errmsg says why). */
+ * *out gets the promise and the applied state. A learner of a library pool then starts its
+ * state machine, restores its durable snapshot and replays the log above it (node/sm.h).
+ * 0 or the store's code (store_errmsg says why), or the state machine's (SM_FAILED, -EBADMSG:
+ * d->sm->err says why). */
 int driver_recover(struct driver *d, struct px_durable *out);
 /* Tells the core which peers are down now, starts the clock, runs a flush point.
  * 0, DRIVER_DIED or a store code. */

@@ -291,6 +291,11 @@ static void publish_final(struct node *nd)
     uatomic_add(&me->final_seq, 1);
     cmm_smp_wmb(); /* orders the odd seq before the fields; pairs with the reader's rmb */
     memcpy(&me->final_fib, px_node_fib(nd->core), sizeof(me->final_fib));
+    const struct sm_node *sm = nd->drv.sm;
+    me->final_sm_applied = sm != NULL ? sm->applied : 0;
+    me->final_sm_index = sm != NULL ? sm->index : 0;
+    me->final_sm_digest = sm != NULL ? sm_digest(sm) : 0;
+    me->final_cmd_digest = sm != NULL ? sm->cmd_digest : 0;
     CMM_STORE_SHARED(me->final_ok, 1);
     cmm_smp_wmb(); /* orders the fields before the even seq; pairs with the reader's rmb */
     uatomic_add(&me->final_seq, 1);
@@ -326,10 +331,15 @@ static int node_driver_init(struct node *nd)
         .nodes = nd->a->cfg.nodes,
         .batch_max = DRIVER_BATCH_MAX,
         .tick_ns = NODE_TICK_NS,
-        .cmd_max = nd->a->cfg.cmd_bytes > CMD_INLINE_BYTES ? nd->a->cfg.cmd_bytes : 0,
+        /* a library pool's snapshots and results travel in the plane too (any length) */
+        .cmd_max = nd->a->cfg.sm != NULL                     ? CMD_BYTES_MAX
+                   : nd->a->cfg.cmd_bytes > CMD_INLINE_BYTES ? nd->a->cfg.cmd_bytes
+                                                             : 0,
         .cmd_budget = nd->a->cfg.cmd_bytes > CMD_INLINE_BYTES
                           ? payload_budget_for(nd->a->cfg.cmd_bytes, nd->a->cfg.window)
                           : 0,
+        .sm = nd->a->cfg.sm,
+        .learner = (nd->a->cfg.roles[nd->a->cfg.id] & PX_ROLE_LEARNER) != 0,
     };
     const struct driver_env env = {
         .ctx = nd,
@@ -338,7 +348,8 @@ static int node_driver_init(struct node *nd)
         .failpoint = nd->fp != FP_NONE ? node_failpoint : NULL,
         .peer = node_peer,
         .trace = log_level_current >= LOG_TRACE ? node_trace : NULL,
-        .applied_cmd = node_applied_cmd,
+        /* the main job's commands are checked byte for byte; a library pool's are the user's */
+        .applied_cmd = nd->a->cfg.sm == NULL ? node_applied_cmd : NULL,
     };
     int rc = driver_init(&nd->drv, &dc, &env, nd->core, nd->t, nd->store);
     nd->drv_ready = rc == 0;
@@ -348,6 +359,13 @@ static int node_driver_init(struct node *nd)
 static int node_open(struct node *nd, void **core_mem)
 {
     const struct node_args *a = nd->a;
+    if (a->cfg.sm != NULL && a->cfg.store == STORE_SHM) {
+        fprintf(stderr,
+                "paxos-shm: node %u: a state machine needs the sqlite store (the shm store"
+                " cannot hold its snapshots)\n",
+                a->cfg.id);
+        return -ENOTSUP;
+    }
     struct px_config pc;
     node_px_config(&a->cfg, &pc);
     size_t bytes = px_node_size(&pc);
@@ -369,9 +387,16 @@ static int node_open(struct node *nd, void **core_mem)
     struct px_durable d;
     rc = driver_recover(&nd->drv, &d);
     if (rc != 0) {
-        fprintf(stderr, "paxos-shm: node %u: %s\n", a->cfg.id, store_errmsg(nd->store));
+        const struct sm_node *sm = nd->drv.sm;
+        if (sm != NULL && sm->err[0] != '\0')
+            fprintf(stderr, "paxos-shm: node %u: state machine: %s\n", a->cfg.id, sm->err);
+        else
+            fprintf(stderr, "paxos-shm: node %u: %s\n", a->cfg.id, store_errmsg(nd->store));
         return rc;
     }
+    if (nd->drv.sm != NULL && nd->drv.sm->index > 0)
+        LOG(LOG_INFO, "state machine recovered at %llu (snapshot at %llu)",
+            (unsigned long long)nd->drv.sm->index, (unsigned long long)nd->drv.sm->persisted);
     memcpy(&nd->me->recovered_fib, px_node_fib(nd->core), sizeof(nd->me->recovered_fib));
     cmm_smp_wmb(); /* the fib before the flag; pairs with the supervisor's rmb in wait_loaded */
     CMM_STORE_SHARED(nd->me->loaded_incarnation, a->cfg.incarnation);
@@ -403,8 +428,16 @@ static int node_loop(struct node *nd)
     PX_ASSERT(rc < 0);
     if (rc == -ENODATA) {
         /* A value it holds only in memory (a request queued long ago) lost its bytes: like a
-         * crash before the persist, a restart drops that state and keeps the durable one. */
-        LOG(LOG_INFO, "the bytes of a command to persist are gone: restarting");
+         * crash before the persist, a restart drops that state and keeps the durable one. The
+         * same for the bytes a state machine must apply (a command, a snapshot). */
+        if (nd->drv.sm != NULL && nd->drv.sm->err[0] != '\0')
+            LOG(LOG_INFO, "state machine: %s: restarting", nd->drv.sm->err);
+        else
+            LOG(LOG_INFO, "the bytes of a command to persist are gone: restarting");
+        return NODE_EXIT_RESTART;
+    }
+    if (rc == SM_FAILED && nd->drv.sm != NULL) {
+        fprintf(stderr, "paxos-shm: node %u: %s: restarting\n", nd->a->cfg.id, nd->drv.sm->err);
         return NODE_EXIT_RESTART;
     }
     fprintf(stderr, "paxos-shm: node %u: %s\n", nd->a->cfg.id, store_errmsg(nd->store));
@@ -440,9 +473,14 @@ int node_run(const struct node_args *a)
     CMM_STORE_SHARED(nd.me->is_leader, 0);
     void *core_mem = NULL;
     int code = NODE_EXIT_FAILED;
-    if (failpoint_parse(&nd) == 0 && node_open(&nd, &core_mem) == 0) {
+    int orc = failpoint_parse(&nd);
+    if (orc == 0)
+        orc = node_open(&nd, &core_mem);
+    if (orc == 0) {
         LOG(LOG_INFO, "started (pid %d)", (int)getpid());
         code = node_loop(&nd);
+    } else if (orc == SM_FAILED && nd.drv.sm != NULL) {
+        code = NODE_EXIT_RESTART; /* its start or restore failed: as if it crashed there */
     }
     if (nd.drv_ready)
         driver_fini(&nd.drv);

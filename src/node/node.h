@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "paxos-shm/paxos_shm.h"
 #include "paxos/px.h"
 #include "store/store.h"
 
@@ -22,6 +23,9 @@ enum {
      * there, and the supervisor restarts it like one. Its durable state is whole. */
     NODE_EXIT_RESTART = 4,
 };
+/* A library pool's state machine also ends the node with NODE_EXIT_RESTART (one line on stderr)
+ * when one of its callbacks returned a negative errno, or when the bytes of a command or of a
+ * snapshot it must apply are gone. */
 
 struct ipc_segment;
 struct sock_mesh;
@@ -31,9 +35,6 @@ struct node_config {
     uint16_t id, nodes;
     uint64_t roles[PX_NODES_MAX]; /* enum px_role bits of every node */
     uint32_t window;              /* congestion window cap */
-    /* A library pool: the state machine a learner runs (valid in the forked child: the
-     * embedding process's copy); NULL for the main job's Fibonacci. */
-    const struct pxs_state_machine *sm;
     /* Longest command (--command-bytes): over CMD_INLINE_BYTES, commands travel beside their
      * values and every applied one is checked against payload_fib_fill. 0 = CMD_INLINE_BYTES. */
     uint32_t cmd_bytes;
@@ -45,6 +46,12 @@ struct node_config {
     uint32_t incarnation;   /* 1 for the first start of this id, +1 per restart */
     int64_t pool_id, epoch; /* sqlite: the identity stamped into the store (store_params) */
     bool store_must_exist;  /* sqlite: an earlier incarnation of this run loaded the store */
+    /* A library pool: the state machine every learner runs (paxos_shm.h), a pointer valid in
+     * this process (set before the fork). NULL: the main job's Fibonacci alone, as ever. With
+     * it: commands are 0 bytes or more (cmd.h: cmd_lib_pack, or beside the value), no
+     * payload_fib_check; the store must be sqlite (the shm store holds no snapshot: the node
+     * fails to start, -ENOTSUP); the final state adds final_sm_* (common/pool.h). */
+    const struct pxs_state_machine *sm;
 };
 
 struct node_args {

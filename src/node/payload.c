@@ -69,10 +69,21 @@ const struct px_value *payload_value_of(const struct px_msg *m)
     case PX_MSG_CLIENT:
         v = &m->u.client.value;
         break;
+    case PX_MSG_SNAPSHOT:
+        v = &m->u.snapshot.reserved_value;
+        break;
     default:
         return NULL;
     }
     return cmd_has_payload(v) ? v : NULL;
+}
+
+uint64_t payload_key_of(const struct px_msg *m)
+{
+    const struct px_value *v = payload_value_of(m);
+    if (v == NULL)
+        return 0;
+    return m->type == PX_MSG_SNAPSHOT ? v->increment : cmd_key(v);
 }
 
 static uint32_t slot_of(const struct payload_plane *p, uint64_t key)
@@ -229,18 +240,18 @@ void payload_truncate(struct payload_plane *p, px_inst_t inst)
     }
 }
 
-void payload_pin(struct payload_plane *p, uint64_t key)
-{
-    struct payload_entry *e = find(p, key);
-    PX_ASSERT(e != NULL);
-    e->pins++;
-}
-
 void payload_drop(struct payload_plane *p, uint64_t key)
 {
     struct payload_entry *e = key == 0 ? NULL : find(p, key);
     if (e != NULL && e->pins == 0)
         erase(p, e);
+}
+
+void payload_pin(struct payload_plane *p, uint64_t key)
+{
+    struct payload_entry *e = find(p, key);
+    PX_ASSERT(e != NULL);
+    e->pins++;
 }
 
 void payload_unpin(struct payload_plane *p, uint64_t key)
@@ -374,17 +385,17 @@ bool payload_rx_data(struct payload_plane *p, const struct px_msg *m)
 
 bool payload_rx_admit(struct payload_plane *p, const struct px_msg *m)
 {
-    const struct px_value *v = payload_value_of(m);
-    if (v == NULL || find(p, cmd_key(v)) != NULL)
+    uint64_t key = payload_key_of(m);
+    if (key == 0 || find(p, key) != NULL)
         return true;
     p->stats.missing++;
     /* Ask the sender for it (once per key and sender in this batch; a full list waits for the
      * next retransmission). A client is not asked: it resubmits whole. */
     if (m->from < p->nodes && p->wants_len < PAYLOAD_WANTS_MAX) {
         for (uint32_t i = 0; i < p->wants_len; i++)
-            if (p->wants[i].to == m->from && p->wants[i].ballot == cmd_key(v))
+            if (p->wants[i].to == m->from && p->wants[i].ballot == key)
                 return false;
-        payload_want(p, m->from, cmd_key(v), &p->wants[p->wants_len++]);
+        payload_want(p, m->from, key, &p->wants[p->wants_len++]);
     }
     return false;
 }

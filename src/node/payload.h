@@ -151,8 +151,13 @@ int payload_init(struct payload_plane *p, uint16_t self, uint16_t nodes, uint32_
 void payload_fini(struct payload_plane *p);
 
 /* The value a message carries that has its bytes beside it, or NULL (no value, or one that fits
- * 8 bytes). ACCEPT, PROMISE_ENTRY, CATCHUP_ENTRY and CLIENT carry commands. */
+ * 8 bytes). ACCEPT, PROMISE_ENTRY, CATCHUP_ENTRY and CLIENT carry commands. A SNAPSHOT of a
+ * library pool carries its state machine's bytes (node/sm.h): u.snapshot.reserved_value with
+ * PX_VALUE_PAYLOAD set and the key (CMD_KEY_SNAPSHOT | node << 32 | counter) in `increment`. */
 const struct px_value *payload_value_of(const struct px_msg *m);
+/* The key of the bytes a message needs beside it (payload_value_of), or 0: cmd_key of its value,
+ * a SNAPSHOT's key. */
+uint64_t payload_key_of(const struct px_msg *m);
 
 /* The command of key, or NULL. */
 const struct payload_entry *payload_get(const struct payload_plane *p, uint64_t key);
@@ -167,7 +172,8 @@ void payload_touch(struct payload_plane *p, uint64_t key);
 /* The node truncated its log up to inst: commands recorded at or below it, not pinned, not
  * pending a proposal and not kept (p->keep) go. */
 void payload_truncate(struct payload_plane *p, px_inst_t inst);
-/* Frees the command of key now, if held and not pinned (a client done with a result). */
+/* Frees the bytes of key now when nothing pins them (a client done with a result, a snapshot
+ * replaced by a newer one). */
 void payload_drop(struct payload_plane *p, uint64_t key);
 void payload_pin(struct payload_plane *p, uint64_t key);
 void payload_unpin(struct payload_plane *p, uint64_t key);

@@ -20,6 +20,13 @@ static int put_cmd(struct store *s, const struct px_rec *rec, struct payload_pla
 int persist_ready(struct store *s, const struct px_ready *r, const struct px_fib *fib,
                   struct payload_plane *pay)
 {
+    return persist_ready_sm(s, r, fib, pay, NULL, NULL, 0);
+}
+
+int persist_ready_sm(struct store *s, const struct px_ready *r, const struct px_fib *fib,
+                     struct payload_plane *pay, const struct store_sm_snap *snap, const void *bytes,
+                     size_t len)
+{
     /* Every command first: a batch that would lose one is not begun (the store stays whole). */
     for (uint32_t i = 0; i < r->recs_len; i++)
         if (has_cmd(&r->recs[i]) &&
@@ -37,6 +44,8 @@ int persist_ready(struct store *s, const struct px_ready *r, const struct px_fib
     }
     if (rc == 0 && fib != NULL)
         rc = store_put_fib(s, fib);
+    if (rc == 0 && snap != NULL)
+        rc = store_put_sm_snapshot(s, snap, bytes, len);
     if (rc == 0)
         rc = store_commit(s);
     return rc;

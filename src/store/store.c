@@ -151,6 +151,41 @@ int store_put_fib(struct store *s, const struct px_fib *f)
     return store_sticky(s, s->ops->put_fib(s, f));
 }
 
+int store_put_sm_snapshot(struct store *s, const struct store_sm_snap *h, const void *bytes,
+                          size_t len)
+{
+    STORE_ASSERT(s != NULL && h != NULL);
+    if (s->failed != 0)
+        return s->failed;
+    STORE_ASSERT(s->in_batch);
+    if (bytes == NULL && len > 0)
+        return store_sticky(
+            s, store_fail(s, -EINVAL, "store_put_sm_snapshot: %zu bytes at NULL", len));
+    if (s->ops->put_sm == NULL)
+        return store_sticky(s, store_fail(s, -ENOTSUP,
+                                          "a state machine's snapshot needs the sqlite store (the"
+                                          " shm store's slots hold 128 bytes)"));
+    return store_sticky(s, s->ops->put_sm(s, h, bytes, len));
+}
+
+int store_load_sm_snapshot(struct store *s, struct store_sm_snap *h, void **bytes, size_t *len,
+                           bool *found)
+{
+    STORE_ASSERT(s != NULL && h != NULL && bytes != NULL && len != NULL && found != NULL);
+    STORE_ASSERT(!s->in_batch);
+    memset(h, 0, sizeof(*h));
+    *bytes = NULL;
+    *len = 0;
+    *found = false;
+    if (s->failed != 0)
+        return s->failed;
+    if (s->ops->load_sm == NULL)
+        return store_fail(s, -ENOTSUP,
+                          "a state machine's snapshot needs the sqlite store (the shm store's"
+                          " slots hold 128 bytes)");
+    return s->ops->load_sm(s, h, bytes, len, found);
+}
+
 int store_commit(struct store *s)
 {
     STORE_ASSERT(s != NULL);

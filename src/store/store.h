@@ -128,6 +128,28 @@ int store_put(struct store *s, const struct px_rec *r);
 int store_put_cmd(struct store *s, const struct px_rec *r, const void *cmd, uint32_t cmd_len);
 /* Sets the state machine snapshot kept with the open batch. */
 int store_put_fib(struct store *s, const struct px_fib *f);
+/* A state machine's snapshot (a library pool's struct pxs_state_machine, node/sm.h): the bytes
+ * its snapshot callback wrote, and where it stood. One is kept per store; a later put replaces
+ * it in the same transaction as the rest of the batch. */
+struct store_sm_snap {
+    px_inst_t index;     /* the log index the state machine had applied */
+    uint64_t cmd_digest; /* the node's digest of the commands applied up to index */
+    uint64_t applied;    /* commands applied up to index (no-ops and duplicates excluded) */
+    struct px_fib fib;   /* the core's state at index (its dedup table: replay skips duplicates) */
+};
+/* Adds the state machine's snapshot to the open batch: h and bytes[0..len) (copied before it
+ * returns; bytes may be NULL when len is 0). sqlite: tables sm_state and sm_part (made by the
+ * first put; the bytes split into rows sqlite takes), covered by a CRC-32C. -ENOTSUP (and a
+ * line) on the shm backend: its slots hold 128 bytes, not a state of any size. A failure breaks
+ * the store like any batch call. */
+int store_put_sm_snapshot(struct store *s, const struct store_sm_snap *h, const void *bytes,
+                          size_t len);
+/* Loads the kept snapshot: 0 with *found false when there is none; else *h and *bytes (malloc'd,
+ * the caller frees; non-NULL even for 0 bytes) and *len. -EBADMSG (and a line) for rows that
+ * fail their checksum or do not fit together, -ENOMEM, -ENOTSUP on shm. Does not break the
+ * store. Call it outside a batch. */
+int store_load_sm_snapshot(struct store *s, struct store_sm_snap *h, void **bytes, size_t *len,
+                           bool *found);
 /* Commits the open batch: durable (per sync mode) when it returns 0. */
 int store_commit(struct store *s);
 /* Closes the store; an open batch is discarded. s may be NULL. */

@@ -49,6 +49,10 @@ struct store_ops {
     int (*put_cmd)(struct store *s, const struct px_rec *r, const void *cmd, uint32_t cmd_len);
     int (*put_fib)(struct store *s, const struct px_fib *f);
     int (*commit)(struct store *s);
+    /* Optional (NULL: -ENOTSUP): store_put_sm_snapshot, store_load_sm_snapshot. */
+    int (*put_sm)(struct store *s, const struct store_sm_snap *h, const void *bytes, size_t len);
+    int (*load_sm)(struct store *s, struct store_sm_snap *h, void **bytes, size_t *len,
+                   bool *found);
     void (*close)(struct store *s); /* frees the backend and s */
 };
 

@@ -1309,6 +1309,171 @@ static int sq_commit(struct store *s)
     return rc;
 }
 
+/* ---- the state machine's snapshot (store_put_sm_snapshot) ----
+ * sm_state(id = 1, idx, cmd_digest, applied, fib, len, parts, crc): where the snapshot stood
+ * and how its bytes are split; sm_part(part, bytes): the bytes, parts 0 .. parts - 1, each at
+ * most what sqlite takes in one row. crc is the CRC-32C of the state row's other columns and of
+ * every part's bytes in order. Both tables are made by the first put (a store of the main job
+ * never has them). */
+#define SQ_SEED_SM 0x534du
+
+static const char *const sq_sm_schema =
+    "CREATE TABLE IF NOT EXISTS sm_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " idx INTEGER NOT NULL, cmd_digest INTEGER NOT NULL, applied INTEGER NOT NULL,"
+    " fib BLOB NOT NULL, len INTEGER NOT NULL, parts INTEGER NOT NULL, crc INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS sm_part(part INTEGER PRIMARY KEY, bytes BLOB NOT NULL);"
+    "DELETE FROM sm_part;";
+
+static uint32_t sq_sm_head_crc(const struct store_sm_snap *h, uint64_t len, uint64_t parts)
+{
+    uint32_t crc = sq_word_crc(SQ_SEED_SM, h->index);
+    crc = sq_word_crc(crc, h->cmd_digest);
+    crc = sq_word_crc(crc, h->applied);
+    crc = ipc_crc32c(crc, &h->fib, sizeof(h->fib));
+    crc = sq_word_crc(crc, len);
+    return sq_word_crc(crc, parts);
+}
+
+/* Runs sql with the given int64 binds (and one blob at bind `blob_at`, 0 = none). */
+static int sq_sm_stmt(struct store_sq *q, const char *sql, const int64_t *v, int n, int blob_at,
+                      const void *blob, size_t blob_len, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        int code = sq_fail(q, what, rc);
+        sqlite3_finalize(st);
+        return code;
+    }
+    for (int i = 0; i < n; i++)
+        sqlite3_bind_int64(st, i + 1, v[i]);
+    if (blob_at > 0)
+        sqlite3_bind_blob64(st, blob_at, blob_len > 0 ? blob : "", blob_len, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    int code = rc == SQLITE_DONE ? 0 : sq_fail(q, what, rc);
+    sqlite3_finalize(st);
+    return code;
+}
+
+static int sq_put_sm(struct store *s, const struct store_sm_snap *h, const void *bytes, size_t len)
+{
+    struct store_sq *q = sq_of(s);
+    size_t part_max = sq_row_max(q);
+    if (part_max == 0)
+        return store_fail(&q->base, -EMSGSIZE, "sqlite takes no row for a snapshot");
+    uint64_t parts = len == 0 ? 0 : (len + part_max - 1) / part_max;
+    int rc = store_sq_exec(q->db, q->base.name, sq_sm_schema, q->base.err, sizeof(q->base.err));
+    uint32_t crc = sq_sm_head_crc(h, len, parts);
+    for (uint64_t i = 0; rc == 0 && i < parts; i++) {
+        size_t off = (size_t)i * part_max;
+        size_t n = len - off < part_max ? len - off : part_max;
+        crc = ipc_crc32c(crc, (const unsigned char *)bytes + off, n);
+        const int64_t v[] = {(int64_t)i};
+        rc = sq_sm_stmt(q, "INSERT INTO sm_part(part, bytes) VALUES(?1, ?2)", v, 1, 2,
+                        (const unsigned char *)bytes + off, n, "insert a snapshot part");
+    }
+    if (rc == 0) {
+        const int64_t v[] = {(int64_t)h->index, (int64_t)h->cmd_digest, (int64_t)h->applied, 0,
+                             (int64_t)len,      (int64_t)parts,         (int64_t)crc};
+        rc = sq_sm_stmt(q,
+                        "INSERT OR REPLACE INTO sm_state(id, idx, cmd_digest, applied, fib, len,"
+                        " parts, crc) VALUES(1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        v, 7, 4, &h->fib, sizeof(h->fib), "write the snapshot");
+    }
+    return rc;
+}
+
+static int sq_load_sm(struct store *s, struct store_sm_snap *h, void **bytes, size_t *len,
+                      bool *found)
+{
+    struct store_sq *q = sq_of(s);
+    sqlite3_stmt *st = NULL;
+    int rc =
+        sqlite3_prepare_v2(q->db,
+                           "SELECT idx, cmd_digest, applied, fib, len, parts, crc FROM sm_state"
+                           " WHERE id = 1",
+                           -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return 0; /* no table: never a snapshot */
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return 0;
+    }
+    if (rc != SQLITE_ROW) {
+        int code = sq_fail(q, "reading sm_state", rc);
+        sqlite3_finalize(st);
+        return code;
+    }
+    h->index = (px_inst_t)sqlite3_column_int64(st, 0);
+    h->cmd_digest = (uint64_t)sqlite3_column_int64(st, 1);
+    h->applied = (uint64_t)sqlite3_column_int64(st, 2);
+    int code = 0;
+    if (sqlite3_column_bytes(st, 3) != (int)sizeof(h->fib))
+        code = store_fail(&q->base, -EBADMSG,
+                          "row sm_state: the core's state is %d bytes, expected %zu",
+                          sqlite3_column_bytes(st, 3), sizeof(h->fib));
+    else
+        memcpy(&h->fib, sqlite3_column_blob(st, 3), sizeof(h->fib));
+    int64_t want_len = sqlite3_column_int64(st, 4);
+    int64_t parts = sqlite3_column_int64(st, 5);
+    uint32_t want_crc = (uint32_t)sqlite3_column_int64(st, 6);
+    sqlite3_finalize(st);
+    if (code == 0 && (want_len < 0 || parts < 0 || (uint64_t)want_len > SIZE_MAX - 1))
+        code = store_fail(&q->base, -EBADMSG, "row sm_state: length %lld in %lld parts",
+                          (long long)want_len, (long long)parts);
+    if (code != 0)
+        return code;
+    uint32_t crc = sq_sm_head_crc(h, (uint64_t)want_len, (uint64_t)parts);
+    unsigned char *buf = malloc((size_t)want_len > 0 ? (size_t)want_len : 1u);
+    if (buf == NULL)
+        return store_fail(&q->base, -ENOMEM, "out of memory for a snapshot of %lld bytes",
+                          (long long)want_len);
+    size_t have = 0;
+    int64_t next = 0;
+    rc = sqlite3_prepare_v2(q->db, "SELECT part, bytes FROM sm_part ORDER BY part", -1, &st, NULL);
+    code = rc == SQLITE_OK ? 0 : sq_fail(q, "reading sm_part", rc);
+    while (code == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t part = sqlite3_column_int64(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 1);
+        if (part != next || n > (size_t)want_len - have) {
+            code = store_fail(&q->base, -EBADMSG,
+                              "table sm_part: part %lld (%zu bytes) does not follow part %lld of"
+                              " a snapshot of %lld bytes",
+                              (long long)part, n, (long long)next - 1, (long long)want_len);
+            break;
+        }
+        if (n > 0)
+            memcpy(buf + have, sqlite3_column_blob(st, 1), n);
+        crc = ipc_crc32c(crc, buf + have, n);
+        have += n;
+        next++;
+    }
+    if (code == 0 && rc != SQLITE_DONE)
+        code = sq_fail(q, "reading sm_part", rc);
+    sqlite3_finalize(st);
+    if (code == 0 && (next != parts || have != (size_t)want_len))
+        code = store_fail(&q->base, -EBADMSG,
+                          "the state machine's snapshot has %lld parts of %zu bytes, its row says"
+                          " %lld of %lld",
+                          (long long)next, have, (long long)parts, (long long)want_len);
+    if (code == 0 && crc != want_crc)
+        code = store_fail(&q->base, -EBADMSG,
+                          "the state machine's snapshot (tables sm_state, sm_part): checksum"
+                          " mismatch, the rows were damaged or changed outside paxos-shm");
+    if (code != 0) {
+        free(buf);
+        memset(h, 0, sizeof(*h));
+        return code;
+    }
+    *bytes = buf;
+    *len = have;
+    *found = true;
+    return 0;
+}
+
 static const struct store_ops sq_ops = {
     .load = sq_load,
     .begin = sq_begin,
@@ -1316,6 +1481,8 @@ static const struct store_ops sq_ops = {
     .put_cmd = sq_put_cmd,
     .put_fib = sq_put_fib,
     .commit = sq_commit,
+    .put_sm = sq_put_sm,
+    .load_sm = sq_load_sm,
     .close = sq_close,
 };
 

@@ -98,14 +98,23 @@ for v in version_shared version_static; do
     "$work/cmake/$v" >/dev/null || fail "examples/version ($v, find_package build) failed"
 done
 ldd "$work/cmake/version_static" | grep -q libpaxos-shm && fail "version_static loads libpaxos-shm.so"
+# Runs a program with its output in $work/NAME.log, shown when it fails.
+run_logged() { # NAME PROGRAM ARGS...
+    local name=$1
+    shift
+    "$@" >"$work/$name.log" 2>&1 && return 0
+    tail -n 20 "$work/$name.log" >&2
+    return 1
+}
 if [ $pools = ON ]; then
-    "$work/counter_pc" >/dev/null || fail "examples/counter (pkg-config build) failed"
-    "$work/cmake/kv_demo" --commands 300 --chaos 1 >/dev/null ||
+    run_logged counter "$work/counter_pc" || fail "examples/counter (pkg-config build) failed"
+    run_logged kv_demo "$work/cmake/kv_demo" --commands 300 --chaos 1 ||
         fail "examples/kv kv_demo (find_package build) failed"
-    "$work/cmake/kv_demo_static" --commands 300 >/dev/null ||
+    run_logged kv_demo_static "$work/cmake/kv_demo_static" --commands 300 ||
         fail "examples/kv kv_demo_static (find_package build) failed"
     # A program outside the tree, its own state machine, commands of 1 MiB, chaos: verified.
-    "$work/kv_demo_pc" --value-bytes 1048576 --commands 40 --chaos 2 --seed 3 >/dev/null ||
+    run_logged kv_demo_1mib "$work/kv_demo_pc" --value-bytes 1048576 --commands 40 --chaos 2 \
+        --seed 3 ||
         fail "examples/kv kv_demo (pkg-config build) with 1 MiB values under chaos failed"
 fi
 echo "check_install: $prefix holds paxos-shm ($version), its man page, the benchmarks and" \

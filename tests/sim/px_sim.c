@@ -9,6 +9,8 @@
  *   px_sim --script FILE --rewrite       ... and write the run's trace there instead
  *   ... --cmd-sizes | --cmd-bytes MIN:MAX  with seeds: long commands (sim_cmd.c), every applied
  *                                        byte checked (violation `command`)
+ *   ... --sm                             every learner runs a tiny state machine through the
+ *                                        driver (node/sm.h); the end check compares them
  *
  * Each seed draws its own pool (3..7 nodes, roles, window, rotation, batching) and its own
  * fault mix (drop, duplicate, reorder, delay, partitions, crashes at any point of a batch,
@@ -62,6 +64,7 @@ struct sim_run_opts {
     bool amnesia;         /* also lose one acceptor's store while it is down (sim_forget) */
     bool no_faults;       /* a clean run: same pool and load, nothing injected */
     bool cmd_sizes;       /* long commands: each seed draws its longest (sim_draw_cmds) */
+    bool sm;              /* every learner runs a state machine (sim.h: sm_on) */
     struct sim_cmds cmds; /* --cmd-bytes MIN:MAX: every seed's lengths (max 0: none given) */
     const char *argv0;
 };
@@ -435,6 +438,8 @@ static void sim_print_replay(FILE *f, const struct sim_run_opts *o, uint64_t see
         fprintf(f, " --amnesia");
     if (o->no_faults)
         fprintf(f, " --no-faults");
+    if (o->sm)
+        fprintf(f, " --sm");
     if (o->cmds.max > 0)
         fprintf(f, " --cmd-bytes %u:%u", o->cmds.min, o->cmds.max);
     else if (o->cmd_sizes)
@@ -506,7 +511,7 @@ static void sim_amnesia_roles(uint64_t seed, struct px_config *c)
 static struct sim_cmds sim_draw_cmds(const struct sim_run_opts *o, uint64_t seed,
                                      const struct sim_load *l)
 {
-    struct sim_cmds c = {0, 0};
+    struct sim_cmds c = {0, 0, false};
     if (o->cmds.max > 0)
         return o->cmds;
     if (!o->cmd_sizes)
@@ -518,6 +523,9 @@ static struct sim_cmds sim_draw_cmds(const struct sim_run_opts *o, uint64_t seed
         c.max = 4096u;
     return c;
 }
+
+/* --sm: CLIENT_REPLYs that came with their result and without, over every seed run. */
+static uint64_t sim_sm_results[2];
 
 /* Runs one seed; returns its violation kind and adds its fault counts to totals. */
 static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64_t *totals,
@@ -532,6 +540,7 @@ static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64
     if (o->amnesia)
         sim_amnesia_roles(seed, &cfg);
     struct sim_cmds cmds = sim_draw_cmds(o, seed, &load);
+    cmds.sm = o->sm;
     if (sim_init_cmds(&s, &cfg, seed, &cmds, stdout, o->trace) != 0) {
         fprintf(stderr, "px_sim: out of memory\n");
         exit(3);
@@ -560,6 +569,11 @@ static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64
         printf("seed %" PRIu64 ": ok at t=%llu, value %llu\n", seed, (unsigned long long)s.now,
                (unsigned long long)px_node_fib(s.node[0].px)->value);
     }
+    if (o->sm && o->trace)
+        printf("results: %llu replies with one, %llu without\n", (unsigned long long)s.results_ok,
+               (unsigned long long)s.results_lost);
+    sim_sm_results[0] += s.results_ok;
+    sim_sm_results[1] += s.results_lost;
     sim_free(&s);
     fflush(stdout);
     return v;
@@ -591,6 +605,9 @@ static int sim_soak(const struct sim_run_opts *o, uint64_t from, uint64_t count,
     double secs = sim_seconds() - t0;
     printf("px_sim: seeds %" PRIu64 "..%" PRIu64 ": %" PRIu64 " ok, %" PRIu64 " violated, %.2f s\n",
            from, from + count - 1, count - bad, bad, secs);
+    if (o->sm)
+        printf("px_sim: %" PRIu64 " replies came with their result, %" PRIu64 " without\n",
+               sim_sm_results[0], sim_sm_results[1]);
     printf("%-16s %12s\n", "fault", "injected");
     for (int k = 0; k < SIM_F_COUNT; k++)
         printf("%-16s %12" PRIu64 "\n", sim_fault_names[k], totals[k]);
@@ -621,10 +638,10 @@ static void sim_usage(FILE *f)
     fprintf(
         f,
         "usage: px_sim --seed S [--trace] [--nodes N] [--rounds R] [--role-changes] [--amnesia]\n"
-        "              [--no-faults] [--cmd-sizes | --cmd-bytes MIN:MAX]\n"
+        "              [--no-faults] [--cmd-sizes | --cmd-bytes MIN:MAX] [--sm]\n"
         "       px_sim --seeds N [--from S] [--expect-violation KIND] [--role-changes] "
         "[--amnesia]\n"
-        "              [--cmd-sizes | --cmd-bytes MIN:MAX]\n"
+        "              [--cmd-sizes | --cmd-bytes MIN:MAX] [--sm]\n"
         "       px_sim --script FILE [--trace] [--rewrite]\n"
         "KIND: agreement validity exactly-once promise persist order state liveness "
         "final assert client command\n");
@@ -714,6 +731,9 @@ static int sim_parse_opt(struct sim_cli *cli, int c)
         return 0;
     case 'B':
         return sim_parse_cmds(optarg, &cli->o.cmds) ? 2 : 0;
+    case 'M':
+        cli->o.sm = true;
+        return 0;
     case 'w':
         cli->rewrite = true;
         return 0;
@@ -746,6 +766,7 @@ int main(int argc, char **argv)
         {"no-faults", no_argument, NULL, 'z'},
         {"cmd-sizes", no_argument, NULL, 'c'},
         {"cmd-bytes", required_argument, NULL, 'B'},
+        {"sm", no_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };

@@ -141,6 +141,11 @@ struct sim_slot {
     uint32_t cmd_len;
 };
 struct sim_store {
+    /* --sm: the state machine's snapshot (store_put_sm_snapshot), when one was committed */
+    bool sm_has;
+    struct store_sm_snap sm_head;
+    uint8_t *sm_bytes;
+    size_t sm_len;
     px_ballot_t promised;
     struct px_fib fib;
     px_inst_t truncated;  /* entries <= this were dropped (PX_REC_TRUNCATE) */
@@ -185,6 +190,11 @@ struct sim_node {
     struct px_value *subq; /* client values handed to this node, not yet accepted by it */
     size_t subq_head, subq_len, subq_cap; /* [subq_head, subq_len) queued; both 0 when empty */
     uint8_t *cmd_buf; /* the bytes of subq's head command (env.submit_cmd), cmds.max long */
+    /* --sm: a library pool's state machine (node/sm.h) in this node's process: a hash chain of
+     * every command it applied, and its count; emptied at every start, like process memory. */
+    struct pxs_state_machine sm;
+    uint64_t sm_hash, sm_count;
+    uint8_t sm_result[8];
 };
 
 /* One client request (round r). */
@@ -230,6 +240,7 @@ struct sim_inst {
  * increment, as before. */
 struct sim_cmds {
     uint32_t min, max;
+    bool sm; /* --sm: every learner also applies them to a state machine (struct sim: sm_on) */
 };
 
 struct sim_opts {
@@ -310,8 +321,14 @@ struct sim {
     uint32_t resubmit_ticks;
     uint64_t seq_round[SIM_CLIENTS_MAX + 1][SIM_ROUNDS_MAX + 1]; /* (client, seq) -> round */
     struct sim_cmds cmds; /* the commands' lengths (sim_cmd.c) */
-    uint64_t cmd_bytes;   /* bytes of the commands of rounds 1..rounds that travel beside */
-    uint64_t cmd_chunks;  /* the DATA messages of one stream of each of them (payload.h) */
+    /* --sm: every learner runs a tiny state machine through the driver (sim_world.c); the end
+     * check compares them (sim_check_final). The client assembles the results streamed ahead of
+     * each CLIENT_REPLY (client_pay) and checks them: replies with a result, and without. */
+    bool sm_on;
+    struct payload_plane client_pay;
+    uint64_t results_ok, results_lost;
+    uint64_t cmd_bytes;  /* bytes of the commands of rounds 1..rounds that travel beside */
+    uint64_t cmd_chunks; /* the DATA messages of one stream of each of them (payload.h) */
 
     /* checker */
     struct sim_inst *inst;

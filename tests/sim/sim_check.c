@@ -363,8 +363,48 @@ void sim_check_leaders(struct sim *s)
     }
 }
 
+/* --sm: every learner's state machine stands where its core does, applied every request once,
+ * and all of them reached the same state by the same commands (the node's command digest). */
+static void sim_sm_check_final(struct sim *s)
+{
+    const struct sm_node *first = NULL;
+    uint16_t first_id = 0;
+    for (uint16_t j = 0; j < s->n && s->viol == SIM_V_NONE; j++) {
+        const struct sim_node *nd = &s->node[j];
+        if (!(s->cfg.roles[j] & PX_ROLE_LEARNER) || !nd->up)
+            continue;
+        const struct sm_node *sm = nd->drv.sm;
+        const struct px_fib *f = px_node_fib(nd->px);
+        if (sm == NULL || sm->index != f->applied || sm->applied != f->requests ||
+            nd->sm_count != sm->applied) {
+            sim_violate(s, SIM_V_FINAL,
+                        "node %u: state machine at %llu with %llu commands (its own count %llu),"
+                        " the core applied %llu with %llu requests",
+                        j, sm ? (unsigned long long)sm->index : 0ull,
+                        sm ? (unsigned long long)sm->applied : 0ull,
+                        (unsigned long long)nd->sm_count, (unsigned long long)f->applied,
+                        (unsigned long long)f->requests);
+            return;
+        }
+        if (first == NULL) {
+            first = sm;
+            first_id = j;
+        } else if (sm->index == first->index &&
+                   (sm->cmd_digest != first->cmd_digest || sm_digest(sm) != sm_digest(first))) {
+            sim_violate(s, SIM_V_FINAL,
+                        "nodes %u and %u: state machines at %llu differ (command digest %llx /"
+                        " %llx, digest %llx / %llx)",
+                        first_id, j, (unsigned long long)sm->index,
+                        (unsigned long long)first->cmd_digest, (unsigned long long)sm->cmd_digest,
+                        (unsigned long long)sm_digest(first), (unsigned long long)sm_digest(sm));
+        }
+    }
+}
+
 void sim_check_final(struct sim *s)
 {
+    if (s->sm_on)
+        sim_sm_check_final(s);
     if (s->cc.on) {
         sim_cc_check_final(s);
         return;

@@ -35,6 +35,10 @@ struct sim_store_handle {
     struct px_rec recs[PX_READY_RECS_MAX];  /* one batch: persist_ready puts at most the ready's */
     unsigned char *cmds[PX_READY_RECS_MAX]; /* recs[k]'s command bytes (a copy), or NULL */
     uint32_t cmd_lens[PX_READY_RECS_MAX];
+    bool sm_set; /* a state machine's snapshot staged (store_put_sm_snapshot) */
+    struct store_sm_snap sm_head;
+    uint8_t *sm_bytes;
+    size_t sm_len;
 };
 
 static struct sim_store_handle *sim_store_of(struct store *st)
@@ -154,6 +158,9 @@ static void sim_store_unstage(struct sim_store_handle *h)
     }
     h->recs_len = 0;
     h->fib_set = false;
+    free(h->sm_bytes);
+    h->sm_bytes = NULL;
+    h->sm_set = false;
 }
 
 static int sim_store_begin(struct store *base)
@@ -205,8 +212,55 @@ static int sim_store_commit(struct store *base)
     }
     if (h->fib_set)
         h->s->node[h->id].st.fib = h->fib;
+    struct sim_store *st = &h->s->node[h->id].st;
+    if (h->sm_set) {
+        free(st->sm_bytes);
+        st->sm_has = true;
+        st->sm_head = h->sm_head;
+        st->sm_bytes = h->sm_bytes;
+        st->sm_len = h->sm_len;
+        h->sm_bytes = NULL;
+        h->sm_set = false;
+        if (st->truncated > st->sm_head.index)
+            sim_violate(h->s, SIM_V_PERSIST,
+                        "node %u: log truncated at %llu above its state machine's snapshot at %llu",
+                        h->id, (unsigned long long)st->truncated,
+                        (unsigned long long)st->sm_head.index);
+    }
     h->recs_len = 0;
     h->fib_set = false;
+    return 0;
+}
+
+static int sim_store_put_sm(struct store *base, const struct store_sm_snap *head, const void *bytes,
+                            size_t len)
+{
+    struct sim_store_handle *h = sim_store_of(base);
+    free(h->sm_bytes);
+    h->sm_bytes = malloc(len > 0 ? len : 1);
+    PX_ASSERT(h->sm_bytes != NULL);
+    if (len > 0)
+        memcpy(h->sm_bytes, bytes, len);
+    h->sm_len = len;
+    h->sm_head = *head;
+    h->sm_set = true;
+    return 0;
+}
+
+static int sim_store_load_sm(struct store *base, struct store_sm_snap *head, void **bytes,
+                             size_t *len, bool *found)
+{
+    struct sim_store_handle *h = sim_store_of(base);
+    const struct sim_store *st = &h->s->node[h->id].st;
+    if (!st->sm_has)
+        return 0;
+    *bytes = malloc(st->sm_len > 0 ? st->sm_len : 1);
+    PX_ASSERT(*bytes != NULL);
+    if (st->sm_len > 0)
+        memcpy(*bytes, st->sm_bytes, st->sm_len);
+    *len = st->sm_len;
+    *head = st->sm_head;
+    *found = true;
     return 0;
 }
 
@@ -224,6 +278,8 @@ static const struct store_ops sim_store_ops = {
     .put_cmd = sim_store_put_cmd,
     .put_fib = sim_store_put_fib,
     .commit = sim_store_commit,
+    .put_sm = sim_store_put_sm,
+    .load_sm = sim_store_load_sm,
     .close = sim_store_close,
 };
 
@@ -235,6 +291,7 @@ void sim_store_free(struct sim_store *st)
     }
     free(st->acc);
     free(st->dec);
+    free(st->sm_bytes);
     memset(st, 0, sizeof(*st));
 }
 
@@ -260,5 +317,7 @@ struct store *sim_store_open(struct sim *s, uint16_t id)
     h->id = id;
     h->recs_len = 0;
     h->fib_set = false;
+    h->sm_set = false;
+    h->sm_bytes = NULL;
     return &h->base;
 }

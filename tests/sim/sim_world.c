@@ -9,6 +9,7 @@
  * after it (its messages are lost) or part way through the sends (the rest is lost).
  */
 #include "sim.h"
+#include "ipc/check.h"
 #include "px_mix.h"
 
 #include <errno.h>
@@ -85,8 +86,35 @@ int sim_msg_type_parse(const char *name)
 
 /* A CLIENT_REPLY tells the client its request was decided at an instance: it must name a
  * submitted request with its own increment, and the value chosen there if the checker knows. */
+/* --sm: the result the tiny state machine returns for the command applied at `index`: status
+ * index % 4, index % 9 bytes (sim_sm_apply). A reply's result must be that, or missing. */
+static void sim_sm_check_result(struct sim *s, const struct px_msg *m, px_inst_t index)
+{
+    uint64_t key = cmd_result_key(&m->u.client_reply.value);
+    const struct payload_entry *e = payload_get(&s->client_pay, key);
+    if (e == NULL) {
+        s->results_lost++;
+        return;
+    }
+    uint32_t status = e->len >= 4 ? (uint32_t)e->bytes[0] | (uint32_t)e->bytes[1] << 8 |
+                                        (uint32_t)e->bytes[2] << 16 | (uint32_t)e->bytes[3] << 24
+                                  : UINT32_MAX;
+    if (index != 0 && (e->len != 4u + index % 9 || status != index % 4))
+        sim_violate(s, SIM_V_CLIENT,
+                    "node %u replied to (%u,%u) decided at %llu with a result of %u bytes, status"
+                    " %u: the state machine returned %llu bytes, status %llu",
+                    m->from, px_value_client(&m->u.client_reply.value), m->u.client_reply.value.seq,
+                    (unsigned long long)index, e->len, status, (unsigned long long)(index % 9),
+                    (unsigned long long)(index % 4));
+    s->results_ok++;
+}
+
 void sim_client_receive(struct sim *s, const struct px_msg *m)
 {
+    if (s->sm_on && m->type == PX_MSG_DATA) {
+        (void)payload_rx_data(&s->client_pay, m);
+        return;
+    }
     if (m->type != PX_MSG_CLIENT_REPLY)
         return;
     const struct px_value *v = &m->u.client_reply.value;
@@ -110,6 +138,8 @@ void sim_client_receive(struct sim *s, const struct px_msg *m)
         return;
     }
     s->req[round].replied = true;
+    if (s->sm_on)
+        sim_sm_check_result(s, m, s->req[round].decided != 0 ? s->req[round].decided : m->instance);
     if (s->cc.on)
         sim_cc_receive(s, m);
 }
@@ -250,6 +280,49 @@ static bool sim_node_busy(const struct sim_node *nd)
     return nd->inbox_len > 0 || nd->subq_len > 0 || sim_node_pending(nd);
 }
 
+/* --sm: the tiny state machine of a node (struct pxs_state_machine): a hash chain of the
+ * commands it applied with their indexes, their count, and the chain so far as each result. */
+static int sim_sm_apply(void *ctx, uint64_t index, const void *cmd, size_t len, const void **result,
+                        size_t *result_len)
+{
+    struct sim_node *nd = ctx;
+    nd->sm_hash = px_mix64(nd->sm_hash ^ index);
+    nd->sm_hash = px_mix64(nd->sm_hash ^ ipc_crc32c(0, cmd, len) ^ ((uint64_t)len << 32));
+    nd->sm_count++;
+    memcpy(nd->sm_result, &nd->sm_hash, sizeof(nd->sm_result));
+    *result = nd->sm_result;
+    *result_len = (size_t)(index % 9);
+    return (int)(index % 4);
+}
+
+static int sim_sm_snapshot(void *ctx, struct pxs_writer *w)
+{
+    struct sim_node *nd = ctx;
+    int rc = w->write(w, &nd->sm_hash, sizeof(nd->sm_hash));
+    return rc != 0 ? rc : w->write(w, &nd->sm_count, sizeof(nd->sm_count));
+}
+
+static int sim_sm_restore(void *ctx, struct pxs_reader *r)
+{
+    struct sim_node *nd = ctx;
+    uint8_t b[16];
+    size_t have = 0;
+    long n;
+    while (have < sizeof(b) && (n = r->read(r, b + have, sizeof(b) - have)) > 0)
+        have += (size_t)n;
+    if (have != sizeof(b) || r->read(r, b, 1) != 0)
+        return -EBADMSG;
+    memcpy(&nd->sm_hash, b, 8);
+    memcpy(&nd->sm_count, b + 8, 8);
+    return 0;
+}
+
+static uint64_t sim_sm_digest(void *ctx)
+{
+    const struct sim_node *nd = ctx;
+    return nd->sm_hash ^ nd->sm_count;
+}
+
 /* The process starts: a fresh core, its store handle and transport, the driver over them, and
  * the durable state loaded through the store (px_node_load, px_node_load_rec). */
 static void sim_node_start(struct sim *s, uint16_t id)
@@ -269,8 +342,19 @@ static void sim_node_start(struct sim *s, uint16_t id)
         .nodes = s->n,
         .batch_max = SIM_BATCH_MAX,
         .tick_ns = 1,
-        .cmd_max = s->cmds.max > CMD_INLINE_BYTES ? s->cmds.max : 0,
+        .cmd_max = s->sm_on                         ? CMD_BYTES_MAX
+                   : s->cmds.max > CMD_INLINE_BYTES ? s->cmds.max
+                                                    : 0,
+        .sm = s->sm_on ? &nd->sm : NULL,
+        .learner = (s->cfg.roles[id] & PX_ROLE_LEARNER) != 0,
     };
+    nd->sm = (struct pxs_state_machine){.size = sizeof(nd->sm),
+                                        .ctx = nd,
+                                        .apply = sim_sm_apply,
+                                        .snapshot = sim_sm_snapshot,
+                                        .restore = sim_sm_restore,
+                                        .digest = sim_sm_digest};
+    nd->sm_hash = nd->sm_count = 0; /* process memory: empty at every start */
     const struct driver_env env = {
         .ctx = nd,
         .now_ns = sim_node_now,
@@ -681,6 +765,10 @@ int sim_init_cmds(struct sim *s, const struct px_config *cfg, uint64_t seed,
                   const struct sim_cmds *cmds, FILE *out, bool trace)
 {
     memset(s, 0, sizeof(*s));
+    s->sm_on = cmds != NULL && cmds->sm;
+    if (s->sm_on && payload_init(&s->client_pay, cfg->nodes, cfg->nodes, CMD_BYTES_MAX,
+                                 PAYLOAD_BUDGET_DEFAULT) != 0)
+        return -ENOMEM;
     if (cmds != NULL && cmds->max > 0) {
         PX_ASSERT(cmds->min <= cmds->max && cmds->max <= SIM_CMD_BYTES_MAX);
         s->cmds = *cmds;
@@ -724,6 +812,8 @@ int sim_init_cmds(struct sim *s, const struct px_config *cfg, uint64_t seed,
 
 void sim_free(struct sim *s)
 {
+    if (s->client_pay.tab != NULL)
+        payload_fini(&s->client_pay);
     for (uint16_t j = 0; j < s->n; j++) {
         struct sim_node *nd = &s->node[j];
         if (nd->up) {

@@ -952,6 +952,22 @@ static void sq_raw_exec(struct fx *f, const char *sql)
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
+/* The integer the query's first row holds. */
+static int64_t sq_raw_int(struct fx *f, const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    fx_path(f, path, sizeof(path));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    return v;
+}
+
 static void test_sqlite_other_layout_version_fails_with_eproto(void **state)
 {
     sq_make_store(*state, 1);
@@ -1142,6 +1158,168 @@ static void test_sqlite_log_row_added_outside_fails_load_with_ebadmsg(void **sta
     loaded_reset(&got);
     assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
     assert_non_null(strstr(store_errmsg(s), "checksum missing"));
+    store_close(s);
+}
+
+/* ---- the state machine's snapshot (store_put_sm_snapshot) ---- */
+
+static struct store_sm_snap sm_head(uint64_t k)
+{
+    struct store_sm_snap h;
+    memset(&h, 0, sizeof(h));
+    h.index = 100 + k;
+    h.cmd_digest = UINT64_C(0xabcdef0123456789) ^ k;
+    h.applied = 90 + k;
+    h.fib = fib_of(k);
+    return h;
+}
+
+static void sm_put_ok(struct store *s, const struct store_sm_snap *h, const void *b, size_t len)
+{
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_DECIDED, h->index, 0, 7));
+    assert_int_equal(store_put_sm_snapshot(s, h, b, len), 0);
+    commit_ok(s);
+}
+
+static void sm_expect(struct store *s, const struct store_sm_snap *want_h, const void *b,
+                      size_t len)
+{
+    struct store_sm_snap h;
+    void *bytes = NULL;
+    size_t got_len = 0;
+    bool found = false;
+    int rc = store_load_sm_snapshot(s, &h, &bytes, &got_len, &found);
+    if (rc != 0)
+        print_error("store_load_sm_snapshot: %s\n", store_errmsg(s));
+    assert_int_equal(rc, 0);
+    assert_true(found);
+    assert_non_null(bytes);
+    assert_int_equal(h.index, want_h->index);
+    assert_int_equal(h.cmd_digest, want_h->cmd_digest);
+    assert_int_equal(h.applied, want_h->applied);
+    assert_memory_equal(&h.fib, &want_h->fib, sizeof(h.fib));
+    assert_int_equal(got_len, len);
+    if (len > 0)
+        assert_memory_equal(bytes, b, len);
+    free(bytes);
+}
+
+/* No snapshot in a fresh store; a put one comes back whole, after a reopen too, and a later
+ * one replaces it (shorter bytes included). */
+static void test_sqlite_sm_snapshot_round_trips_and_survives_reopen(void **state)
+{
+    struct store *s = fx_open(*state);
+    struct store_sm_snap h;
+    void *bytes = (void *)1;
+    size_t len = 1;
+    bool found = true;
+    assert_int_equal(store_load_sm_snapshot(s, &h, &bytes, &len, &found), 0);
+    assert_false(found);
+    assert_null(bytes);
+    unsigned char *big = cmd_make(100000, 3);
+    struct store_sm_snap h1 = sm_head(1), h2 = sm_head(2), h3 = sm_head(3);
+    sm_put_ok(s, &h1, big, 100000);
+    sm_expect(s, &h1, big, 100000);
+    store_close(s);
+    s = fx_open(*state);
+    sm_expect(s, &h1, big, 100000);
+    sm_put_ok(s, &h2, big + 5, 17);
+    sm_expect(s, &h2, big + 5, 17);
+    sm_put_ok(s, &h3, NULL, 0);
+    store_close(s);
+    s = fx_open(*state);
+    sm_expect(s, &h3, NULL, 0);
+    /* the batch's other records came with it */
+    struct px_durable d;
+    loaded_reset(&got);
+    assert_int_equal(store_load(s, &d, collect, &got), 0);
+    assert_int_equal(got.n, 3);
+    store_close(s);
+    free(big);
+}
+
+/* A batch that is not committed leaves the kept snapshot as it was. */
+static void test_sqlite_sm_snapshot_of_an_uncommitted_batch_is_not_kept(void **state)
+{
+    struct store *s = fx_open(*state);
+    struct store_sm_snap h1 = sm_head(1), h2 = sm_head(2);
+    sm_put_ok(s, &h1, "abc", 3);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put_sm_snapshot(s, &h2, "defgh", 5), 0);
+    store_close(s); /* discards the open batch */
+    s = fx_open(*state);
+    sm_expect(s, &h1, "abc", 3);
+    store_close(s);
+}
+
+/* Bytes longer than sqlite takes in one row are split into parts and joined at load. */
+static void test_sqlite_sm_snapshot_longer_than_a_row_is_split(void **state)
+{
+    struct store *s = fx_open(*state);
+    (void)store_sq_limit_length(s, 4096);
+    unsigned char *b = cmd_make(50000, 9);
+    struct store_sm_snap h = sm_head(4);
+    sm_put_ok(s, &h, b, 50000);
+    store_close(s);
+    int64_t parts = sq_raw_int(*state, "SELECT count(*) FROM sm_part");
+    assert_true(parts > 10);
+    s = fx_open(*state);
+    sm_expect(s, &h, b, 50000);
+    store_close(s);
+    free(b);
+}
+
+/* A byte of a part, the index or a missing part: -EBADMSG with a line, never an abort. */
+static void sm_expect_damaged(void **state, const char *sql, const char *msg)
+{
+    struct store *s = fx_open(*state);
+    (void)store_sq_limit_length(s, 4096);
+    unsigned char *b = cmd_make(20000, 5);
+    struct store_sm_snap h = sm_head(5);
+    sm_put_ok(s, &h, b, 20000);
+    store_close(s);
+    free(b);
+    sq_raw_exec(*state, sql);
+    s = fx_open(*state);
+    struct store_sm_snap got_h;
+    void *bytes = NULL;
+    size_t len = 0;
+    bool found = true;
+    assert_int_equal(store_load_sm_snapshot(s, &got_h, &bytes, &len, &found), -EBADMSG);
+    assert_false(found);
+    assert_null(bytes);
+    assert_non_null(strstr(store_errmsg(s), msg));
+    /* the store itself stays usable */
+    struct px_durable d;
+    loaded_reset(&got);
+    assert_int_equal(store_load(s, &d, collect, &got), 0);
+    store_close(s);
+}
+
+static void test_sqlite_sm_snapshot_damaged_fails_load_with_ebadmsg(void **state)
+{
+    sm_expect_damaged(state, "UPDATE sm_part SET bytes = x'00' || substr(bytes, 2) WHERE part = 1",
+                      "checksum mismatch");
+    sm_expect_damaged(state, "UPDATE sm_state SET idx = idx + 1", "checksum mismatch");
+    sm_expect_damaged(state, "DELETE FROM sm_part WHERE part = 2", "does not follow");
+    sm_expect_damaged(state, "UPDATE sm_state SET fib = x'00'", "core's state");
+}
+
+/* The shm store cannot hold a snapshot: an explicit -ENOTSUP, with a line. */
+static void test_shm_sm_snapshot_fails_with_enotsup(void **state)
+{
+    struct store *s = fx_open(*state);
+    struct store_sm_snap h = sm_head(1);
+    void *bytes = NULL;
+    size_t len = 0;
+    bool found = true;
+    assert_int_equal(store_load_sm_snapshot(s, &h, &bytes, &len, &found), -ENOTSUP);
+    assert_false(found);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put_sm_snapshot(s, &h, "x", 1), -ENOTSUP);
+    assert_non_null(strstr(store_errmsg(s), "sqlite"));
+    assert_int_equal(store_commit(s), -ENOTSUP);
     store_close(s);
 }
 
@@ -2022,6 +2200,10 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_promise_changed_outside_fails_open_with_ebadmsg),
         SQLITE(test_sqlite_log_row_changed_outside_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_log_row_added_outside_fails_load_with_ebadmsg),
+        SQLITE(test_sqlite_sm_snapshot_round_trips_and_survives_reopen),
+        SQLITE(test_sqlite_sm_snapshot_of_an_uncommitted_batch_is_not_kept),
+        SQLITE(test_sqlite_sm_snapshot_longer_than_a_row_is_split),
+        SQLITE(test_sqlite_sm_snapshot_damaged_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_store_of_another_pool_fails_with_exdev),
         SQLITE(test_sqlite_store_of_a_later_run_fails_with_estale),
         SQLITE(test_sqlite_must_exist_refuses_a_missing_store),
@@ -2048,6 +2230,7 @@ int main(int argc, char **argv)
         SHM(test_shm_damaged_area_fails_with_ebadmsg),
         SHM(test_shm_unaligned_or_small_area_fails_with_einval),
         SHM(test_shm_command_bytes_fail_with_emsgsize),
+        SHM(test_shm_sm_snapshot_fails_with_enotsup),
     };
     int failed = 0;
     if (strcmp(which, "shm") != 0)

@@ -1,0 +1,115 @@
+/* sm.h: a library pool's state machine (struct pxs_state_machine, paxos-shm/paxos_shm.h) as one
+ * learner node runs it: the steps the driver takes, each a plain function of this struct and
+ * its arguments (no transport, no store, no clock), so that they can be tested with a fake
+ * state machine.
+ *
+ * Index: the log index the state machine stands at. Every applied entry of the core's output
+ * (struct px_applied) is fed in log order, no-ops and duplicates included: they only move the
+ * index (they are never given to apply). A snapshot restored moves it to the snapshot's index.
+ *
+ * Command digest: the node's own digest of the commands applied, in order: for each command
+ * applied at index i with len bytes, d = mix(mix(mix(d ^ i) ^ len) ^ crc32c(bytes)) (px_mix64).
+ * It travels and is stored with every snapshot, so it continues across restarts and installs.
+ *
+ * Results: what apply returned for a request (its status and result bytes), by the request's
+ * cmd_key, for the CLIENT_REPLY that answers it. Bounded by SM_RESULTS_MAX entries and
+ * SM_RESULTS_BYTES bytes; when full, the oldest go (a reply that finds none goes without a
+ * result and the submitter sees result_lost: the command was still applied once).
+ *
+ * Snapshot bytes (sm_snapshot, sm_restore): an SM_SNAP_HEADER_BYTES header -- the command digest,
+ * the commands applied and the index, 8 bytes each, little endian -- then what the state
+ * machine's snapshot callback wrote. The store keeps the header's words in struct store_sm_snap and
+ * the state bytes beside them.
+ *
+ * Errors: a callback's negative return is -ECANCELED here (the node ends as if it crashed: it
+ * is restarted from its durable state), with one line in err; a command whose bytes are not
+ * given is -ENODATA (nothing applied); -ENOMEM. */
+#ifndef PX_NODE_SM_H
+#define PX_NODE_SM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "paxos-shm/paxos_shm.h"
+#include "paxos/px.h"
+
+#define SM_RESULTS_MAX       4096u
+#define SM_RESULTS_BYTES     (16u << 20)
+#define SM_SNAP_HEADER_BYTES 24u
+/* Return code of a step whose callback failed (one line in err). */
+#define SM_FAILED (-ECANCELED)
+
+struct sm_result {
+    uint64_t key; /* cmd_key of the request */
+    int32_t status;
+    uint32_t len;
+    uint8_t *bytes; /* len bytes (NULL when 0) */
+};
+
+struct sm_stats {
+    uint64_t results_dropped; /* results the full cache let go, oldest first */
+};
+
+struct sm_node {
+    const struct pxs_state_machine *sm;
+    uint16_t id;
+    px_inst_t index;       /* the log index applied */
+    uint64_t applied;      /* commands applied (no-ops and duplicates excluded) */
+    uint64_t cmd_digest;   /* the digest of the commands applied */
+    px_inst_t persisted;   /* index of the last snapshot made durable (0: none) */
+    struct sm_result *res; /* ring of SM_RESULTS_MAX: [res_head, res_head + res_len) */
+    uint32_t res_head, res_len;
+    uint64_t res_bytes;
+    uint8_t *buf; /* the last snapshot taken: buf_len bytes, header first */
+    size_t buf_len, buf_cap;
+    struct sm_stats stats;
+    char err[256];
+};
+
+/* Prepares n for sm (not called yet). 0 or -ENOMEM. */
+int sm_init(struct sm_node *n, const struct pxs_state_machine *sm, uint16_t id);
+void sm_fini(struct sm_node *n);
+/* The start callback (when the state machine has one): 0 or SM_FAILED. */
+int sm_start(struct sm_node *n);
+/* Feeds one applied entry. Entries at or below the index are skipped (a snapshot restored
+ * covered them); a no-op or duplicate moves the index; a command goes to apply: its bytes are
+ * cmd[0..len) for a value with PX_VALUE_PAYLOAD (cmd NULL: -ENODATA, nothing applied), else the
+ * inline bytes of `increment` (cmd_lib_unpack). keep_result: its result goes to the cache. An
+ * entry past index + 1 is -ENODATA (a gap: the state would skip commands). 0, -ENODATA,
+ * SM_FAILED (apply returned < 0 or a result over PXS_RESULT_MAX) or -ENOMEM. */
+int sm_apply(struct sm_node *n, const struct px_applied *a, const uint8_t *cmd, uint32_t len,
+             bool keep_result);
+/* The cached result of a request (cmd_key), or NULL. */
+const struct sm_result *sm_result(const struct sm_node *n, uint64_t key);
+/* The bytes of a result's stream (cmd.h: 4-byte status little endian, then the result) into
+ * out (4 + r->len bytes). */
+void sm_result_bytes(const struct sm_result *r, uint8_t *out);
+/* Takes a snapshot into n->buf (header, then the state). 0, SM_FAILED or -ENOMEM. */
+int sm_snapshot(struct sm_node *n);
+/* Replaces the state with bytes[0..len) (header first, as sm_snapshot makes them) at index.
+ * 0, -EBADMSG (shorter than the header, or a snapshot of another index), SM_FAILED. */
+int sm_restore(struct sm_node *n, px_inst_t index, const uint8_t *bytes, size_t len);
+/* The same from a stored snapshot: the header's words given apart from the state bytes. */
+int sm_restore_state(struct sm_node *n, px_inst_t index, uint64_t cmd_digest, uint64_t applied,
+                     const uint8_t *state, size_t len);
+/* The state machine's digest callback, or 0 without one. */
+uint64_t sm_digest(const struct sm_node *n);
+
+/* Restart: replays the durable log above a restored snapshot. fib is the core's state at the
+ * snapshot's index (its dedup table), advanced here with every record, so that duplicates are
+ * told as the core told them; upto is the core's applied index. Give every record store_load
+ * hands out, in its order: DECIDED records in (n->index, upto] are applied (results not kept),
+ * others ignored. A TRUNCATE above the snapshot's index is -EBADMSG (the log lacks what the
+ * state needs), and so is a gap. Returns 0 or an error; after an error later calls return it. */
+struct sm_replay {
+    struct sm_node *n;
+    struct px_fib fib;
+    px_inst_t upto;
+    int rc;
+};
+void sm_replay_rec(struct sm_replay *r, const struct px_rec *rec, const void *cmd, uint32_t len);
+/* After the last record: 0 when the state reached upto, else -EBADMSG (with a line). */
+int sm_replay_end(struct sm_replay *r);
+
+#endif
