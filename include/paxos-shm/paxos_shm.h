@@ -76,7 +76,12 @@ enum pxs_exit {
  * does nothing else meanwhile: a callback that takes longer than the pool's hang allowance gets
  * its node marked hung). A node process may be killed at any point (chaos, a crash): the library
  * keeps your state durable through snapshots and its own log, so a callback never needs to write
- * anything to disk itself. */
+ * anything to disk itself. A callback that returns a negative errno ends its node process as a
+ * crash would (one line on stderr names the callback and the error); the node is restarted from
+ * its last snapshot. A node that ends so 8 times in a row, each within a second of its start and
+ * at the same log index (an apply that fails on one command on every try, a start that always
+ * fails), stops the pool: pxs_open returns -EIO, pxs_poll -ESHUTDOWN, pxs_close
+ * PXS_EXIT_RUNTIME. */
 
 /* Where snapshot writes its state: call write as often as it likes, any chunk size. */
 struct pxs_writer {
@@ -100,7 +105,7 @@ struct pxs_state_machine {
     void *ctx;         /* passed to every callback */
     /* Optional. Called once in each node process (each incarnation) before any other call:
      * the state is empty. node is the node's id, 0 .. nodes - 1. Returns 0 or a negative
-     * errno (the node fails to start). */
+     * errno (the node ends as if it crashed). */
     int (*start)(void *ctx, uint32_t node);
     /* Required. Applies the command chosen at log index `index` (1, 2, ... with gaps where no
      * command was chosen: no-ops are not applied). cmd is len bytes (cmd may be NULL when len

@@ -37,6 +37,9 @@
 #define LIB_NS_PER_BYTE 200ull
 #define LIB_WAIT_NS     (1000ull * 1000)
 #define LIB_CHAOS_SPAN  1000u
+/* Requests one durable high-water mark of the client's record covers (sup_record_lib): one
+ * registry write per 4096 commands. */
+#define LIB_HWM_CHUNK 4096u
 
 struct lib_req {
     uint32_t seq; /* 0: free */
@@ -56,6 +59,8 @@ struct pxs_pool {
     uint32_t window;
     uint32_t command_max;          /* the caller's: commands longer are refused at submit */
     uint32_t next_seq, oldest_seq; /* next to hand out; oldest not completed */
+    uint32_t hwm_seq;              /* durable high-water mark: no seq above it has gone out */
+    uint64_t base;                 /* requests of earlier runs on the data dir (record.run.base) */
     uint32_t inflight;
     uint64_t bytes_inflight;
     uint64_t done, resubmits, max_instance;
@@ -232,6 +237,7 @@ int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm, str
     /* A new identity per opening: ids above every earlier run's evict theirs first. */
     p->client_id = (uint32_t)((uint64_t)s->env.epoch % ((1u << 30) - 2u)) + 1u;
     p->next_seq = p->oldest_seq = 1;
+    p->base = s->record.run.base;
     *out = p;
     return 0;
 }
@@ -307,10 +313,19 @@ static bool stream_on(struct pxs_pool *p)
     return true;
 }
 
-/* Sends request r to the node requests go to. False when the outbox is full. */
+/* Sends request r to the node requests go to. False when the outbox is full, or when its
+ * identity could not be made durable first (the pool fails). */
 static bool send_req(struct pxs_pool *p, struct lib_req *r, uint64_t now)
 {
     struct sup *s = p->s;
+    if (r->seq > p->hwm_seq) {
+        uint32_t hwm = r->seq + LIB_HWM_CHUNK;
+        if (sup_record_lib(s, p->base + hwm, p->base + p->oldest_seq - 1u) != 0) {
+            p->failed = true;
+            return false;
+        }
+        p->hwm_seq = hwm;
+    }
     struct px_msg m;
     memset(&m, 0, sizeof(m));
     m.type = PX_MSG_CLIENT;
@@ -545,6 +560,7 @@ int pxs_close(struct pxs_pool *p, struct pxs_report *r)
                     p->inflight, s->cfg->timeout_s);
         code = PXS_EXIT_RUNTIME;
     }
+    uint32_t decided_seq = p->oldest_seq - 1u; /* every one up to it completed */
     cancel_all(p, -ECANCELED);
     if (p->max_instance > s->drive.max_instance)
         s->drive.max_instance = p->max_instance;
@@ -566,6 +582,8 @@ int pxs_close(struct pxs_pool *p, struct pxs_report *r)
             if (s->verify.nodes[i].learner && strcmp(s->verify.nodes[i].verdict, "ok") != 0)
                 fprintf(stderr, "paxos-shm: learner %u: %s\n", i, s->verify.nodes[i].verdict);
     }
+    if (p->hwm_seq > 0)
+        (void)sup_record_lib(s, p->base + p->hwm_seq, p->base + decided_seq);
     sup_record_end(s, outcome_of(code));
     if (r != NULL && r->size >= sizeof(*r)) {
         const struct sup_node_end *ref = NULL;

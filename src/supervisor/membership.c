@@ -171,6 +171,7 @@ int sup_spawn(struct sup *s, uint16_t i)
         _exit(node_run(&a));
     }
     p->pid = pid;
+    p->started_ns = util_now_ns();
     p->killing = false;
     p->hung = false;
     p->progress_ns = 0;
@@ -261,10 +262,27 @@ static void on_death(struct sup *s, uint16_t i, int st)
         s->fatal = EXIT_RUNTIME;
         return;
     }
-    if (asked) /* it ended as a crash would (node.h): restarted like one */
-        LOG(LOG_INFO, "node %u asked to be restarted (a command's bytes were gone)", i);
-    else
+    if (asked) { /* it ended as a crash would (node.h): restarted like one, unless it keeps on */
+        uint64_t at = CMM_LOAD_SHARED(sup_node_shared(s, i)->applied);
+        bool quick = util_now_ns() - p->started_ns < SUP_ASKED_QUICK_NS;
+        p->asked_in_a_row = !quick                                       ? 0
+                            : p->asked_in_a_row > 0 && at == p->asked_at ? p->asked_in_a_row + 1
+                                                                         : 1;
+        p->asked_at = at;
+        LOG(LOG_INFO, "node %u asked to be restarted (%u in a row at %llu)", i, p->asked_in_a_row,
+            (unsigned long long)at);
+        if (p->asked_in_a_row >= SUP_ASKED_RESTARTS_MAX) {
+            fprintf(stderr,
+                    "paxos-shm: node %u ended %u times in a row at log index %llu without "
+                    "applying anything (its last line says why); stopping the run\n",
+                    i, p->asked_in_a_row, (unsigned long long)at);
+            s->fatal = EXIT_RUNTIME;
+            return;
+        }
+    } else {
+        p->asked_in_a_row = 0;
         LOG(LOG_INFO, "node %u died (signal %d)", i, WTERMSIG(st));
+    }
     /* Killed (a failpoint, a stray signal) after the pool converged but before it saw the stop
      * and published its final state: restarted, it loads its durable state, sees the stop at
      * once and publishes that, so a crash at the very end is not a verification failure. Not

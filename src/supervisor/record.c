@@ -87,6 +87,20 @@ int sup_record_hwm(struct sup *s, uint64_t hwm)
     return 0;
 }
 
+int sup_record_lib(struct sup *s, uint64_t submitted, uint64_t decided)
+{
+    struct store_run *run = &s->record.run;
+    PX_ASSERT(submitted >= run->submitted && decided <= submitted);
+    if (s->env.registry == NULL)
+        return 0;
+    run->submitted = submitted;
+    if (decided > run->decided)
+        run->decided = decided;
+    if (store_registry_run_update(s->env.registry, run) != 0)
+        return record_failed(s);
+    return 0;
+}
+
 int sup_record_resolved(struct sup *s)
 {
     PX_ASSERT(client_finished(s->drive.client));

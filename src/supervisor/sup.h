@@ -82,6 +82,13 @@ struct sup_proc {
     uint64_t died_ns;  /* when its last death was learned (restart.h holds a leader's restart) */
     bool died_leading; /* it was the leader when it died */
     bool gone;         /* its death was announced from its life lock; not reaped yet */
+    /* Restarts it asked for (NODE_EXIT_RESTART) in a row, each within SUP_ASKED_QUICK_NS of its
+     * start and at one applied index, and that index: a node that keeps ending there at once (a
+     * state machine whose apply fails on one command, a start that always fails) stops the run
+     * at SUP_ASKED_RESTARTS_MAX instead of looping. */
+    uint32_t asked_in_a_row;
+    uint64_t asked_at;
+    uint64_t started_ns; /* its current incarnation was forked then */
     struct sup_counters banked;
 };
 
@@ -276,6 +283,9 @@ bool sup_up(const struct sup *s, uint16_t i);
  * decided; the drive goes on without rounds until it happened or this long passed. A victim
  * restarts in milliseconds, so a second is ample; the report says how many were planned. */
 #define SUP_CHAOS_TAIL_NS (1000ull * 1000 * 1000)
+/* Quick restarts a node may ask for in a row without applying anything in between. */
+#define SUP_ASKED_RESTARTS_MAX 8u
+#define SUP_ASKED_QUICK_NS     (1000ull * 1000 * 1000)
 /* A learner hung this long when the rounds are decided is left out of convergence and of
  * verification: as long as the nodes get to stop (a SIGSTOP of a few seconds is waited for). */
 #define SUP_LEFT_OUT_NS (5ull * 1000 * 1000 * 1000)
@@ -334,6 +344,11 @@ void sup_failover_report(struct sup *s, struct report_failover *out);
 int sup_record_begin(struct sup *s);
 /* Makes hwm durable as this run's high-water mark, then lets the client submit up to it. */
 int sup_record_hwm(struct sup *s, uint64_t hwm);
+/* A library pool (src/lib): its client may hand out requests up to `submitted` (global: the
+ * requests of earlier runs included), and every one up to `decided` completed. Durable before
+ * any request above the last `submitted` goes out, so a node never holds more applied requests
+ * than the registry says were ever submitted (identity.c's check of a restored backup). */
+int sup_record_lib(struct sup *s, uint64_t submitted, uint64_t decided);
 /* Every round in doubt is decided: records it. */
 int sup_record_resolved(struct sup *s);
 /* Writes how the run ended. */

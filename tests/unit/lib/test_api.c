@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,8 @@ struct counter {
     uint64_t out;
     uint32_t node;
     const char *fail_once; /* a file: the first apply of index 40 on node 1 fails if absent */
+    bool poison;           /* the command "poison" fails on every node, every time */
+    int start_fails_on;    /* this node's start always fails; -1: none */
 };
 
 static int c_start(void *ctx, uint32_t node)
@@ -30,7 +33,7 @@ static int c_start(void *ctx, uint32_t node)
     struct counter *c = ctx;
     c->total = 0;
     c->node = node;
-    return 0;
+    return (int)node == c->start_fails_on ? -EIO : 0;
 }
 
 static int c_apply(void *ctx, uint64_t index, const void *cmd, size_t len, const void **result,
@@ -44,6 +47,8 @@ static int c_apply(void *ctx, uint64_t index, const void *cmd, size_t len, const
             return -EIO; /* this node process ends and is restarted */
         }
     }
+    if (c->poison && len == 6 && memcmp(cmd, "poison", 6) == 0)
+        return -EIO;
     if (len != 8)
         return 1;
     uint64_t add;
@@ -77,7 +82,7 @@ static uint64_t c_digest(void *ctx)
     return ((struct counter *)ctx)->total;
 }
 
-static struct counter the_counter;
+static struct counter the_counter = {.start_fails_on = -1};
 
 static struct pxs_state_machine counter_sm(void)
 {
@@ -174,6 +179,8 @@ static uint64_t run_pool(uint32_t nodes, uint32_t chaos, const char *fail_once, 
     c.quiet = chaos == 0;
     c.timeout_s = 120;
     the_counter.fail_once = fail_once;
+    the_counter.poison = false;
+    the_counter.start_fails_on = -1;
     struct pxs_state_machine sm = counter_sm();
     struct pxs_pool *p = NULL;
     assert_int_equal(pxs_open(&c, &sm, &p), 0);
@@ -247,6 +254,83 @@ static void test_chaos_and_a_failing_callback_keep_exactly_once(void **state)
 }
 
 /* argv[1]: a cmocka filter (a test name pattern), e.g. "test_misuse*". */
+static void test_an_apply_that_always_fails_stops_the_pool(void **state)
+{
+    (void)state;
+    struct pxs_config c;
+    pxs_config_init(&c);
+    c.quiet = 1;
+    c.timeout_s = 60;
+    the_counter.fail_once = NULL;
+    the_counter.poison = true;
+    the_counter.start_fails_on = -1;
+    struct pxs_state_machine sm = counter_sm();
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    uint64_t add = 5, total = 0;
+    struct pxs_outcome o;
+    assert_int_equal(pxs_call(p, &add, sizeof(add), &total, sizeof(total), &o), 0);
+    assert_int_equal(total, 5);
+    /* Every learner ends at the poison, again after each restart: the pool gives up. */
+    assert_int_equal(pxs_call(p, "poison", 6, NULL, 0, &o), -ESHUTDOWN);
+    assert_int_equal(pxs_submit(p, &add, sizeof(add), never, NULL), -ESHUTDOWN);
+    assert_int_equal(pxs_close(p, NULL), PXS_EXIT_RUNTIME);
+}
+
+static void test_a_start_that_always_fails_fails_the_open(void **state)
+{
+    (void)state;
+    struct pxs_config c;
+    pxs_config_init(&c);
+    c.quiet = 1;
+    the_counter.poison = false;
+    the_counter.start_fails_on = 1;
+    struct pxs_state_machine sm = counter_sm();
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(&c, &sm, &p), -EIO);
+    assert_null(p);
+    the_counter.start_fails_on = -1;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0); /* nothing was left open */
+    assert_int_equal(pxs_close(p, NULL), PXS_EXIT_VERIFIED);
+}
+
+/* A pool opened again on its data dir goes on from the state it reached: every learner restores
+ * its snapshot and replays the log above it. */
+static void test_a_data_dir_continues_where_it_stopped(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pxs-test-dir-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct pxs_config c;
+    pxs_config_init(&c);
+    c.quiet = 1;
+    c.data_dir = dir;
+    the_counter.fail_once = NULL;
+    the_counter.poison = false;
+    the_counter.start_fails_on = -1;
+    struct pxs_state_machine sm = counter_sm();
+    uint64_t sum = 0;
+    for (int run = 0; run < 3; run++) {
+        struct pxs_pool *p = NULL;
+        assert_int_equal(pxs_open(&c, &sm, &p), 0);
+        uint64_t zero = 0, total = 0;
+        struct pxs_outcome o;
+        assert_int_equal(pxs_call(p, &zero, sizeof(zero), &total, sizeof(total), &o), 0);
+        assert_int_equal(total, sum); /* what the earlier runs left */
+        for (uint64_t i = 1; i <= 300; i++) {
+            sum += i;
+            assert_int_equal(pxs_call(p, &i, sizeof(i), &total, sizeof(total), &o), 0);
+            assert_int_equal(total, sum);
+        }
+        struct pxs_report rep = {.size = sizeof(rep)};
+        assert_int_equal(pxs_close(p, &rep), PXS_EXIT_VERIFIED);
+        assert_int_equal(rep.sm_digest, sum);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -255,6 +339,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_misuse_is_an_error_not_an_abort),
         cmocka_unit_test(test_a_counter_pool_applies_every_command_once),
         cmocka_unit_test(test_chaos_and_a_failing_callback_keep_exactly_once),
+        cmocka_unit_test(test_an_apply_that_always_fails_stops_the_pool),
+        cmocka_unit_test(test_a_data_dir_continues_where_it_stopped),
+        cmocka_unit_test(test_a_start_that_always_fails_fails_the_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
