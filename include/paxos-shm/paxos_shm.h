@@ -186,6 +186,8 @@ struct pxs_outcome {
     size_t result_len;
     int result_lost;
 };
+/* A completion may call pxs_submit; pxs_poll and pxs_call return -EDEADLK from inside one, and
+ * pxs_close returns PXS_EXIT_USAGE and does nothing. */
 typedef void (*pxs_done_fn)(void *arg, const struct pxs_outcome *o);
 
 /* Submits len bytes of cmd (copied before the call returns). done(arg, outcome) is called once,

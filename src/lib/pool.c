@@ -65,6 +65,7 @@ struct pxs_pool {
     uint64_t bytes_inflight;
     uint64_t done, resubmits, max_instance;
     bool failed, closing;
+    bool in_done; /* a completion runs: pxs_poll, pxs_call and pxs_close are refused */
     struct lib_req slots[LIB_SLOTS];
     struct payload_plane rx; /* results */
     struct {
@@ -377,7 +378,10 @@ static void complete(struct pxs_pool *p, struct lib_req *r, const struct pxs_out
     memset(r, 0, sizeof(*r));
     while (p->oldest_seq != p->next_seq && slot_of(p, p->oldest_seq)->seq != p->oldest_seq)
         p->oldest_seq++;
+    bool nested = p->in_done;
+    p->in_done = true;
     done(arg, o);
+    p->in_done = nested;
 }
 
 /* A CLIENT_REPLY: completes its request, with the result streamed ahead of it if one came. */
@@ -450,6 +454,8 @@ int pxs_poll(struct pxs_pool *p, int timeout_ms)
 {
     if (p == NULL)
         return -EINVAL;
+    if (p->in_done)
+        return -EDEADLK;
     if (p->failed)
         return -ESHUTDOWN;
     uint64_t deadline =
@@ -496,6 +502,8 @@ int pxs_call(struct pxs_pool *p, const void *cmd, size_t len, void *result, size
 {
     if (p == NULL || out == NULL || (result == NULL && cap > 0))
         return -EINVAL;
+    if (p->in_done)
+        return -EDEADLK;
     struct call_wait w = {.out = out, .buf = result, .cap = cap};
     int rc;
     while ((rc = pxs_submit(p, cmd, len, call_done, &w)) == -EAGAIN) {
@@ -545,8 +553,8 @@ static const char *outcome_of(int code)
 
 int pxs_close(struct pxs_pool *p, struct pxs_report *r)
 {
-    if (p == NULL)
-        return PXS_EXIT_USAGE;
+    if (p == NULL || p->in_done)
+        return PXS_EXIT_USAGE; /* nothing done: a completion cannot close its own pool */
     struct sup *s = p->s;
     p->closing = true;
     uint64_t deadline =

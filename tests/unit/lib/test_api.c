@@ -148,6 +148,58 @@ static void test_misuse_is_an_error_not_an_abort(void **state)
     assert_non_null(pxs_version());
 }
 
+/* A completion that calls back into the pool: submitting is allowed, polling is not. */
+struct reentry {
+    struct pxs_pool *p;
+    int poll_rc, call_rc, close_rc, submit_rc;
+    bool ran;
+};
+
+static void count_nothing(void *arg, const struct pxs_outcome *o)
+{
+    (void)arg;
+    (void)o;
+}
+
+static void reenter(void *arg, const struct pxs_outcome *o)
+{
+    struct reentry *r = arg;
+    struct pxs_outcome inner;
+    uint64_t add = 1;
+    (void)o;
+    r->ran = true;
+    r->poll_rc = pxs_poll(r->p, 0);
+    r->call_rc = pxs_call(r->p, &add, sizeof(add), NULL, 0, &inner);
+    r->close_rc = pxs_close(r->p, NULL);
+    r->submit_rc = pxs_submit(r->p, &add, sizeof(add), count_nothing, NULL);
+}
+
+static void test_a_completion_may_submit_but_not_poll(void **state)
+{
+    (void)state;
+    struct pxs_config c;
+    pxs_config_init(&c);
+    c.quiet = 1;
+    the_counter.fail_once = NULL;
+    the_counter.poison = false;
+    the_counter.start_fails_on = -1;
+    struct pxs_state_machine sm = counter_sm();
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    struct reentry r = {.p = p};
+    uint64_t add = 1;
+    assert_int_equal(pxs_submit(p, &add, sizeof(add), reenter, &r), 0);
+    while (!r.ran)
+        assert_true(pxs_poll(p, 100) >= 0);
+    assert_int_equal(r.poll_rc, -EDEADLK);
+    assert_int_equal(r.call_rc, -EDEADLK);
+    assert_int_equal(r.close_rc, PXS_EXIT_USAGE);
+    assert_int_equal(r.submit_rc, 0);
+    struct pxs_report rep = {.size = sizeof(rep)};
+    assert_int_equal(pxs_close(p, &rep), PXS_EXIT_VERIFIED);
+    assert_int_equal(rep.sm_digest, 2); /* the first command and the one its completion sent */
+}
+
 struct seen {
     uint64_t completions, lost, refused, bad;
 };
@@ -341,6 +393,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_chaos_and_a_failing_callback_keep_exactly_once),
         cmocka_unit_test(test_an_apply_that_always_fails_stops_the_pool),
         cmocka_unit_test(test_a_data_dir_continues_where_it_stopped),
+        cmocka_unit_test(test_a_completion_may_submit_but_not_poll),
         cmocka_unit_test(test_a_start_that_always_fails_fails_the_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
