@@ -66,7 +66,9 @@ done
 # examples/ against the installed library: version/, counter/ and kv/ (which run pools).
 work="$prefix/examples-build"
 mkdir -p "$work"
-nm -D --defined-only "$lib" | grep -q ' pxs_open@' || fail "the installed library has no pxs_open"
+# grep reads all its input here (no -q): under pipefail a grep -q that quits at the first match
+# can fail the pipeline, its writer killed by SIGPIPE.
+nm -D --defined-only "$lib" | grep ' pxs_open@' >/dev/null || fail "the installed library has no pxs_open"
 pools=ON
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 export LD_LIBRARY_PATH="$prefix/lib"
@@ -82,7 +84,7 @@ build_pc() { # NAME SOURCES...
 }
 build_pc version_pc "$src/examples/version/version.c"
 "$work/version_pc" >/dev/null || fail "examples/version (pkg-config build) failed"
-ldd "$work/version_pc" | grep -q "$prefix/lib/libpaxos-shm.so.0" ||
+ldd "$work/version_pc" | grep "$prefix/lib/libpaxos-shm.so.0" >/dev/null ||
     fail "examples/version (pkg-config build) did not load the installed libpaxos-shm.so.0"
 if [ $pools = ON ]; then
     build_pc counter_pc "$src/examples/counter/counter.c"
