@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # check_install.sh BUILD_DIR PREFIX SRC CC CMAKE: installs BUILD_DIR into PREFIX (emptied first)
-# and checks what a user gets, then builds SRC/examples against the installed library. Fails
+# and checks what a user gets, then builds SRC/examples against the installed library (and
+# examples/sim/tally.c as a shared object for the installed simulator, paxos-shm-sim). Fails
 # with one line naming what is missing.
 set -euo pipefail
 build=$1
@@ -65,7 +66,9 @@ done
 # examples/ against the installed library: version/, counter/ and kv/ (which run pools).
 work="$prefix/examples-build"
 mkdir -p "$work"
-nm -D --defined-only "$lib" | grep -q ' pxs_open@' || fail "the installed library has no pxs_open"
+# grep reads all its input here (no -q): under pipefail a grep -q that quits at the first match
+# can fail the pipeline, its writer killed by SIGPIPE.
+nm -D --defined-only "$lib" | grep ' pxs_open@' >/dev/null || fail "the installed library has no pxs_open"
 pools=ON
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 export LD_LIBRARY_PATH="$prefix/lib"
@@ -81,7 +84,7 @@ build_pc() { # NAME SOURCES...
 }
 build_pc version_pc "$src/examples/version/version.c"
 "$work/version_pc" >/dev/null || fail "examples/version (pkg-config build) failed"
-ldd "$work/version_pc" | grep -q "$prefix/lib/libpaxos-shm.so.0" ||
+ldd "$work/version_pc" | grep "$prefix/lib/libpaxos-shm.so.0" >/dev/null ||
     fail "examples/version (pkg-config build) did not load the installed libpaxos-shm.so.0"
 if [ $pools = ON ]; then
     build_pc counter_pc "$src/examples/counter/counter.c"
@@ -117,6 +120,20 @@ if [ $pools = ON ]; then
         --seed 3 ||
         fail "examples/kv kv_demo (pkg-config build) with 1 MiB values under chaos failed"
 fi
+# The simulator on a state machine of the user's: examples/sim/tally.c built as a shared object
+# against the installed header, a few seeds of the installed paxos-shm-sim.
+[ -x "$prefix/bin/paxos-shm-sim" ] || fail "bin/paxos-shm-sim was not installed"
+[ -f "$prefix/include/paxos-shm/paxos_shm_sim.h" ] ||
+    fail "include/paxos-shm/paxos_shm_sim.h was not installed"
+# shellcheck disable=SC2046,SC2086 # flag lists
+"$cc" -std=c11 -Wall -Wextra -Werror ${PXS_EXAMPLE_CFLAGS:-} -shared -fPIC -o "$work/tally.so" \
+    "$src/examples/sim/tally.c" $(pkg-config --cflags paxos-shm) ||
+    fail "examples/sim/tally.c did not build as a shared object against the installed header"
+run_logged sim_tally "$prefix/bin/paxos-shm-sim" --sm-lib "$work/tally.so" --seeds 20 ||
+    fail "the installed paxos-shm-sim failed on examples/sim/tally.c (--sm-lib, 20 seeds)"
+grep -q "seeds 1..20: 20 ok" "$work/sim_tally.log" ||
+    fail "the installed paxos-shm-sim did not run 20 seeds of examples/sim/tally.c"
+
 echo "check_install: $prefix holds paxos-shm ($version), its man page, the benchmarks and" \
     "libpaxos-shm ($("$work/version_pc" | head -1)); examples built with pkg-config and" \
-    "find_package (pools: $pools)"
+    "find_package (pools: $pools); paxos-shm-sim ran examples/sim/tally.c"

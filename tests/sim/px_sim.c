@@ -11,6 +11,8 @@
  *                                        byte checked (violation `command`)
  *   ... --sm                             every learner runs a tiny state machine through the
  *                                        driver (node/sm.h); the end check compares them
+ *   ... --sm-lib PATH                    the same with the user's state machine, loaded from a
+ *                                        shared object (paxos-shm/paxos_shm_sim.h)
  *
  * Each seed draws its own pool (3..7 nodes, roles, window, rotation, batching) and its own
  * fault mix (drop, duplicate, reorder, delay, partitions, crashes at any point of a batch,
@@ -20,6 +22,7 @@
  */
 #include "sim.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -60,12 +63,13 @@
 struct sim_run_opts {
     uint32_t nodes, rounds; /* 0 = drawn from the seed */
     bool trace;
-    bool role_changes;    /* also move proposer/learner roles during the chaos phase */
-    bool amnesia;         /* also lose one acceptor's store while it is down (sim_forget) */
-    bool no_faults;       /* a clean run: same pool and load, nothing injected */
-    bool cmd_sizes;       /* long commands: each seed draws its longest (sim_draw_cmds) */
-    bool sm;              /* every learner runs a state machine (sim.h: sm_on) */
-    struct sim_cmds cmds; /* --cmd-bytes MIN:MAX: every seed's lengths (max 0: none given) */
+    bool role_changes;        /* also move proposer/learner roles during the chaos phase */
+    bool amnesia;             /* also lose one acceptor's store while it is down (sim_forget) */
+    bool no_faults;           /* a clean run: same pool and load, nothing injected */
+    bool cmd_sizes;           /* long commands: each seed draws its longest (sim_draw_cmds) */
+    bool sm;                  /* every learner runs a state machine (sim.h: sm_on) */
+    struct sim_sm_lib sm_lib; /* --sm-lib: the user's (path NULL: the tiny built-in one) */
+    struct sim_cmds cmds;     /* --cmd-bytes MIN:MAX: every seed's lengths (max 0: none given) */
     const char *argv0;
 };
 
@@ -438,7 +442,9 @@ static void sim_print_replay(FILE *f, const struct sim_run_opts *o, uint64_t see
         fprintf(f, " --amnesia");
     if (o->no_faults)
         fprintf(f, " --no-faults");
-    if (o->sm)
+    if (o->sm_lib.path != NULL)
+        fprintf(f, " --sm-lib %s", o->sm_lib.path);
+    else if (o->sm)
         fprintf(f, " --sm");
     if (o->cmds.max > 0)
         fprintf(f, " --cmd-bytes %u:%u", o->cmds.min, o->cmds.max);
@@ -511,7 +517,7 @@ static void sim_amnesia_roles(uint64_t seed, struct px_config *c)
 static struct sim_cmds sim_draw_cmds(const struct sim_run_opts *o, uint64_t seed,
                                      const struct sim_load *l)
 {
-    struct sim_cmds c = {0, 0, false};
+    struct sim_cmds c = {.min = 0, .max = 0, .sm = false};
     if (o->cmds.max > 0)
         return o->cmds;
     if (!o->cmd_sizes)
@@ -541,6 +547,7 @@ static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64
         sim_amnesia_roles(seed, &cfg);
     struct sim_cmds cmds = sim_draw_cmds(o, seed, &load);
     cmds.sm = o->sm;
+    cmds.sm_lib = o->sm_lib.path != NULL ? &o->sm_lib : NULL;
     if (sim_init_cmds(&s, &cfg, seed, &cmds, stdout, o->trace) != 0) {
         fprintf(stderr, "px_sim: out of memory\n");
         exit(3);
@@ -638,10 +645,10 @@ static void sim_usage(FILE *f)
     fprintf(
         f,
         "usage: px_sim --seed S [--trace] [--nodes N] [--rounds R] [--role-changes] [--amnesia]\n"
-        "              [--no-faults] [--cmd-sizes | --cmd-bytes MIN:MAX] [--sm]\n"
+        "              [--no-faults] [--cmd-sizes | --cmd-bytes MIN:MAX] [--sm | --sm-lib PATH]\n"
         "       px_sim --seeds N [--from S] [--expect-violation KIND] [--role-changes] "
         "[--amnesia]\n"
-        "              [--cmd-sizes | --cmd-bytes MIN:MAX] [--sm]\n"
+        "              [--cmd-sizes | --cmd-bytes MIN:MAX] [--sm | --sm-lib PATH]\n"
         "       px_sim --script FILE [--trace] [--rewrite]\n"
         "KIND: agreement validity exactly-once promise persist order state liveness "
         "final assert client command\n");
@@ -690,6 +697,44 @@ static int sim_parse_cmds(const char *arg, struct sim_cmds *out)
     return 0;
 }
 
+/* --sm-lib PATH: loads the shared object and finds its factory (paxos-shm/paxos_shm_sim.h).
+ * 0, or 2 after one line on stderr. A path without a slash is taken in the current directory
+ * (dlopen would search the library path for it). */
+static int sim_load_sm_lib(struct sim_sm_lib *l)
+{
+    static char here[4096];
+    const char *path = l->path;
+    if (strchr(path, '/') == NULL) {
+        if (snprintf(here, sizeof(here), "./%s", path) >= (int)sizeof(here)) {
+            fprintf(stderr, "px_sim: --sm-lib %s: path too long\n", path);
+            return 2;
+        }
+        path = here;
+    }
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        const char *e = dlerror();
+        fprintf(stderr, "px_sim: --sm-lib %s: cannot load: %s\n", l->path,
+                e != NULL ? e : "dlopen failed");
+        return 2;
+    }
+    void *make = dlsym(h, "pxs_sim_state_machine");
+    if (make == NULL) {
+        fprintf(stderr,
+                "px_sim: --sm-lib %s: exports no pxs_sim_state_machine "
+                "(paxos-shm/paxos_shm_sim.h)\n",
+                l->path);
+        dlclose(h);
+        return 2;
+    }
+    void *drop = dlsym(h, "pxs_sim_state_machine_free");
+    /* POSIX: a dlsym result converts to a function pointer through memcpy (ISO C has no cast) */
+    memcpy(&l->make, &make, sizeof(make));
+    if (drop != NULL)
+        memcpy(&l->free, &drop, sizeof(drop));
+    return 0; /* the handle stays open for the whole run */
+}
+
 /* One option; returns 0, or the exit code (2 usage) when main must stop. */
 static int sim_parse_opt(struct sim_cli *cli, int c)
 {
@@ -734,6 +779,10 @@ static int sim_parse_opt(struct sim_cli *cli, int c)
     case 'M':
         cli->o.sm = true;
         return 0;
+    case 'L':
+        cli->o.sm = true;
+        cli->o.sm_lib.path = optarg;
+        return 0;
     case 'w':
         cli->rewrite = true;
         return 0;
@@ -767,6 +816,7 @@ int main(int argc, char **argv)
         {"cmd-sizes", no_argument, NULL, 'c'},
         {"cmd-bytes", required_argument, NULL, 'B'},
         {"sm", no_argument, NULL, 'M'},
+        {"sm-lib", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -785,6 +835,15 @@ int main(int argc, char **argv)
         (cli.rewrite && cli.script == NULL)) {
         sim_usage(stderr);
         return 2;
+    }
+    if (cli.script != NULL && cli.o.sm_lib.path != NULL) {
+        fprintf(stderr, "px_sim: --sm-lib runs seeds (--seed, --seeds), not --script\n");
+        return 2;
+    }
+    if (cli.o.sm_lib.path != NULL) {
+        int rc = sim_load_sm_lib(&cli.o.sm_lib);
+        if (rc != 0)
+            return rc;
     }
     if (cli.script != NULL)
         return sim_script_run(cli.script, cli.o.trace, cli.rewrite) == 0 ? 0 : 1;

@@ -195,6 +195,7 @@ struct sim_node {
     struct pxs_state_machine sm;
     uint64_t sm_hash, sm_count;
     uint8_t sm_result[8];
+    bool sm_made; /* --sm-lib: sm is an instance of the user's factory, not freed yet */
 };
 
 /* One client request (round r). */
@@ -241,6 +242,15 @@ struct sim_inst {
 struct sim_cmds {
     uint32_t min, max;
     bool sm; /* --sm: every learner also applies them to a state machine (struct sim: sm_on) */
+    const struct sim_sm_lib *sm_lib; /* --sm-lib: the user's state machine, else the tiny one */
+};
+
+/* --sm-lib PATH: a user's state machine from a shared object (paxos-shm/paxos_shm_sim.h): its
+ * factory makes one instance per node incarnation, free (optional) drops it at the crash. */
+struct sim_sm_lib {
+    const char *path;
+    int (*make)(uint32_t node, struct pxs_state_machine *out);
+    void (*free)(uint32_t node, struct pxs_state_machine *sm);
 };
 
 struct sim_opts {
@@ -325,6 +335,7 @@ struct sim {
      * check compares them (sim_check_final). The client assembles the results streamed ahead of
      * each CLIENT_REPLY (client_pay) and checks them: replies with a result, and without. */
     bool sm_on;
+    const struct sim_sm_lib *sm_lib; /* --sm-lib: every learner runs the user's instead */
     struct payload_plane client_pay;
     uint64_t results_ok, results_lost;
     uint64_t cmd_bytes;  /* bytes of the commands of rounds 1..rounds that travel beside */

@@ -96,6 +96,10 @@ static void sim_sm_check_result(struct sim *s, const struct px_msg *m, px_inst_t
         s->results_lost++;
         return;
     }
+    if (s->sm_lib != NULL) { /* the user's results: theirs to check, not the tiny one's */
+        s->results_ok++;
+        return;
+    }
     uint32_t status = e->len >= 4 ? (uint32_t)e->bytes[0] | (uint32_t)e->bytes[1] << 8 |
                                         (uint32_t)e->bytes[2] << 16 | (uint32_t)e->bytes[3] << 24
                                   : UINT32_MAX;
@@ -323,6 +327,42 @@ static uint64_t sim_sm_digest(void *ctx)
     return nd->sm_hash ^ nd->sm_count;
 }
 
+/* --sm-lib: a fresh instance of the user's state machine for this incarnation of the node. A
+ * factory that fails, or hands out a state machine the driver cannot run, ends the run (exit 2:
+ * the state machine is unusable, no seed can judge it). */
+static void sim_sm_make(struct sim *s, struct sim_node *nd)
+{
+    memset(&nd->sm, 0, sizeof(nd->sm));
+    int rc = s->sm_lib->make(nd->id, &nd->sm);
+    const char *why = NULL;
+    if (rc != 0)
+        why = rc < 0 ? strerror(-rc) : "not 0 or a negative errno";
+    else if (nd->sm.size < offsetof(struct pxs_state_machine, digest) ||
+             nd->sm.size > sizeof(nd->sm))
+        why = "its size is not sizeof(struct pxs_state_machine)";
+    else if (nd->sm.apply == NULL || nd->sm.snapshot == NULL || nd->sm.restore == NULL)
+        why = "apply, snapshot and restore are required";
+    if (why != NULL) {
+        fprintf(stderr, "px_sim: %s: pxs_sim_state_machine(%u) returned %d: %s\n", s->sm_lib->path,
+                nd->id, rc, why);
+        fflush(stdout);
+        exit(2);
+    }
+    if (nd->sm.size < sizeof(nd->sm)) /* an older header: the fields it lacks stay empty */
+        memset((char *)&nd->sm + nd->sm.size, 0, sizeof(nd->sm) - nd->sm.size);
+    nd->sm_made = true;
+}
+
+/* --sm-lib: the node's process is gone, and its instance with it. */
+static void sim_sm_drop(struct sim *s, struct sim_node *nd)
+{
+    if (!nd->sm_made)
+        return;
+    nd->sm_made = false;
+    if (s->sm_lib->free != NULL)
+        s->sm_lib->free(nd->id, &nd->sm);
+}
+
 /* The process starts: a fresh core, its store handle and transport, the driver over them, and
  * the durable state loaded through the store (px_node_load, px_node_load_rec). */
 static void sim_node_start(struct sim *s, uint16_t id)
@@ -348,12 +388,16 @@ static void sim_node_start(struct sim *s, uint16_t id)
         .sm = s->sm_on ? &nd->sm : NULL,
         .learner = (s->cfg.roles[id] & PX_ROLE_LEARNER) != 0,
     };
-    nd->sm = (struct pxs_state_machine){.size = sizeof(nd->sm),
-                                        .ctx = nd,
-                                        .apply = sim_sm_apply,
-                                        .snapshot = sim_sm_snapshot,
-                                        .restore = sim_sm_restore,
-                                        .digest = sim_sm_digest};
+    if (s->sm_on && s->sm_lib != NULL) {
+        sim_sm_make(s, nd);
+    } else {
+        nd->sm = (struct pxs_state_machine){.size = sizeof(nd->sm),
+                                            .ctx = nd,
+                                            .apply = sim_sm_apply,
+                                            .snapshot = sim_sm_snapshot,
+                                            .restore = sim_sm_restore,
+                                            .digest = sim_sm_digest};
+    }
     nd->sm_hash = nd->sm_count = 0; /* process memory: empty at every start */
     const struct driver_env env = {
         .ctx = nd,
@@ -447,6 +491,7 @@ static void sim_crash_node(struct sim *s, uint16_t id, bool notify)
     driver_fini(&nd->drv);
     nd->tp->ops->destroy(nd->tp);
     store_close(nd->store);
+    sim_sm_drop(s, nd);
     nd->tp = NULL;
     nd->store = NULL;
     memset(nd->mem, 0xa5, nd->mem_bytes);
@@ -766,6 +811,7 @@ int sim_init_cmds(struct sim *s, const struct px_config *cfg, uint64_t seed,
 {
     memset(s, 0, sizeof(*s));
     s->sm_on = cmds != NULL && cmds->sm;
+    s->sm_lib = s->sm_on ? cmds->sm_lib : NULL;
     if (s->sm_on && payload_init(&s->client_pay, cfg->nodes, cfg->nodes, CMD_BYTES_MAX,
                                  PAYLOAD_BUDGET_DEFAULT) != 0)
         return -ENOMEM;
@@ -820,6 +866,7 @@ void sim_free(struct sim *s)
             driver_fini(&nd->drv);
             nd->tp->ops->destroy(nd->tp);
             store_close(nd->store);
+            sim_sm_drop(s, nd);
         }
         free(nd->mem);
         free(nd->inbox);
