@@ -207,7 +207,8 @@ PXS_API int pxs_poll(struct pxs_pool *p, int timeout_ms);
 /* Submits cmd and waits for its outcome (runs pxs_poll meanwhile: other completions run too).
  * The result is copied to result (up to cap bytes; out->result_len says its full length). Returns
  * 0 with *out filled (out->result points into the caller's result buffer), or what pxs_submit
- * returns (-EAGAIN is waited out, not returned). */
+ * returns (-EAGAIN is waited out, not returned), or -ETIMEDOUT when config.timeout_s is set and
+ * passed first (the command may still be applied; nothing reports it to the caller). */
 PXS_API int pxs_call(struct pxs_pool *p, const void *cmd, size_t len, void *result, size_t cap,
                      struct pxs_outcome *out);
 

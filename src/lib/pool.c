@@ -40,6 +40,9 @@
 /* Requests one durable high-water mark of the client's record covers (sup_record_lib): one
  * registry write per 4096 commands. */
 #define LIB_HWM_CHUNK 4096u
+/* How long a command answered without a result by a leader that is no learner waits for the
+ * lowest learner's report of it. */
+#define LIB_RESULT_WAIT_NS (500ull * 1000 * 1000)
 
 struct lib_req {
     uint32_t seq; /* 0: free */
@@ -49,6 +52,10 @@ struct lib_req {
     pxs_done_fn done;
     void *arg;
     uint64_t due_ns; /* 0: never sent; else sent again at this time */
+    /* Chosen at `index`, answered by a node that is no learner (no result): the lowest learner
+     * sends the result (node/driver.c report_result); completed without one at wait_ns. */
+    uint64_t wait_ns;
+    uint64_t index;
 };
 
 struct pxs_pool {
@@ -347,6 +354,8 @@ static bool send_req(struct pxs_pool *p, struct lib_req *r, uint64_t now)
     return stream_on(p);
 }
 
+static void complete(struct pxs_pool *p, struct lib_req *r, const struct pxs_outcome *o);
+
 /* Sends what was never sent and what is due again (every outstanding one when the leader
  * changed), oldest first; long commands one stream at a time. */
 static void send_due(struct pxs_pool *p, uint64_t now)
@@ -355,10 +364,21 @@ static void send_due(struct pxs_pool *p, uint64_t now)
     p->s->drive.resend = false;
     if (all)
         for (uint32_t q = p->oldest_seq; q != p->next_seq; q++)
-            if (slot_of(p, q)->seq == q && slot_of(p, q)->due_ns != 0)
+            if (slot_of(p, q)->seq == q && slot_of(p, q)->due_ns != 0 &&
+                slot_of(p, q)->wait_ns == 0)
                 slot_of(p, q)->due_ns = now; /* due now */
     for (uint32_t q = p->oldest_seq; q != p->next_seq; q++) {
         struct lib_req *r = slot_of(p, q);
+        if (r->seq == q && r->wait_ns != 0) { /* chosen: only its result is awaited */
+            if (now >= r->wait_ns) {
+                struct pxs_outcome o = {.index = r->index, .result_lost = 1};
+                if (r->index > p->max_instance)
+                    p->max_instance = r->index;
+                p->done++;
+                complete(p, r, &o);
+            }
+            continue;
+        }
         if (r->seq != q || (r->due_ns != 0 && r->due_ns > now))
             continue;
         if (!stream_on(p))
@@ -398,6 +418,16 @@ static int take_reply(struct pxs_pool *p, const struct px_msg *m)
     }
     struct pxs_outcome o = {.err = 0, .index = m->instance};
     const struct payload_entry *e = payload_get(&p->rx, key);
+    if ((e == NULL || e->len < 4) && m->from < p->s->cfg->nodes &&
+        !sup_has_role(p->s->cfg, m->from, PX_ROLE_LEARNER) && p->s->cfg->learners > 0) {
+        if (r->wait_ns == 0) { /* the lowest learner's report of the result is on its way */
+            r->wait_ns = util_now_ns() + LIB_RESULT_WAIT_NS;
+            r->index = m->instance;
+        }
+        return 0;
+    }
+    if (o.index == 0)
+        o.index = r->index;
     if (e != NULL && e->len >= 4) {
         o.status = (int)((uint32_t)e->bytes[0] | (uint32_t)e->bytes[1] << 8 |
                          (uint32_t)e->bytes[2] << 16 | (uint32_t)e->bytes[3] << 24);
@@ -514,10 +544,14 @@ int pxs_call(struct pxs_pool *p, const void *cmd, size_t len, void *result, size
     if (rc != 0)
         return rc;
     uint32_t seq = p->next_seq - 1u;
+    uint64_t deadline = p->cfg.timeout_s ? util_now_ns() + p->cfg.timeout_s * 1000000000ull : 0;
     while (!w.done) {
         int prc = pxs_poll(p, 10);
+        if (prc >= 0 && !w.done && deadline != 0 && util_now_ns() > deadline)
+            prc = -ETIMEDOUT; /* still in flight: its outcome is not known */
         if (prc < 0 && !w.done) {
-            /* The pool failed: pxs_close cancels the command, long after w is gone. */
+            /* The pool failed, or the wait timed out: the command's completion comes long
+             * after w is gone (pxs_close cancels it if nothing else does). */
             struct lib_req *r = slot_of(p, seq);
             if (r->seq == seq)
                 r->done = forget_done;

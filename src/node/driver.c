@@ -197,6 +197,29 @@ static void sm_attach_result(struct driver *d, const struct px_msg *m)
     payload_sent_forget(&d->pay, m->to, key); /* the client keeps a result until its reply */
 }
 
+/* A library pool whose leader is no learner: its CLIENT_REPLY goes without a result, so the
+ * lowest learner (cfg.learners_mask) sends one of its own for each command it applied, with
+ * the result ahead of it (send_held). The client completes on whichever reply carries the
+ * result, and waits a little for it after a reply without one from a node that is no learner
+ * (src/lib/pool.c). A full hold list, or a leader unknown here: no report (result_lost). */
+static void report_result(struct driver *d, const struct px_applied *a)
+{
+    uint64_t mask = d->cfg.learners_mask;
+    if (mask == 0 || (unsigned)__builtin_ctzll(mask) != d->cfg.id)
+        return; /* not the reporter */
+    uint16_t leader = px_node_leader(d->core);
+    if (leader == PX_NODE_NONE || leader >= 64 || (mask >> leader) & 1u ||
+        d->held_len >= DRIVER_HELD_MAX)
+        return;
+    struct driver_out item = {.off = 0};
+    item.m.type = PX_MSG_CLIENT_REPLY;
+    item.m.from = d->cfg.id;
+    item.m.to = d->cfg.nodes; /* the client's endpoint */
+    item.m.instance = a->instance;
+    item.m.u.client_reply.value = a->value;
+    d->held[d->held_len++] = item;
+}
+
 /* Offers the held CLIENT_REPLYs whose instance the state machine applied (their results
  * first). reserved: 0 held, 1 released and pinning its result, 2 released without one. True
  * when the failpoint hook said the process dies. */
@@ -328,7 +351,10 @@ static int sm_after(struct driver *d)
         const struct px_applied *a = &r->apply[d->sm_fed];
         const struct payload_entry *e =
             cmd_has_payload(&a->value) ? payload_get(&d->pay, cmd_key(&a->value)) : NULL;
+        uint64_t applied_before = d->sm->applied;
         rc = sm_apply(d->sm, a, e != NULL ? e->bytes : NULL, e != NULL ? e->len : 0, true);
+        if (rc == 0 && d->sm->applied > applied_before)
+            report_result(d, a);
     }
     if (rc == 0 && d->sm != NULL && d->sm->index != px_node_fib(d->core)->applied) {
         snprintf(d->sm->err, sizeof(d->sm->err),

@@ -161,6 +161,9 @@ struct driver_config {
      * below changes then). learner: this node learns (runs it). driver.c, "library pools". */
     const struct pxs_state_machine *sm;
     bool learner;
+    /* Library pools: bit i = node i learns. The lowest of them reports results itself when the
+     * leader is no learner (its CLIENT_REPLY cannot carry one); 0: nobody does. */
+    uint64_t learners_mask;
 };
 
 struct driver_stats {

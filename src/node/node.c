@@ -105,6 +105,16 @@ struct failpoint_name {
     enum failpoint fp;
 };
 
+/* Bit i: node i learns. */
+static uint64_t learners_mask(const struct node_config *c)
+{
+    uint64_t m = 0;
+    for (uint16_t i = 0; i < c->nodes && i < 64; i++)
+        if (c->roles[i] & PX_ROLE_LEARNER)
+            m |= 1ull << i;
+    return m;
+}
+
 static int failpoint_parse(struct node *nd)
 {
     static const struct failpoint_name names[] = {
@@ -340,6 +350,7 @@ static int node_driver_init(struct node *nd)
                           : 0,
         .sm = nd->a->cfg.sm,
         .learner = (nd->a->cfg.roles[nd->a->cfg.id] & PX_ROLE_LEARNER) != 0,
+        .learners_mask = learners_mask(&nd->a->cfg),
     };
     const struct driver_env env = {
         .ctx = nd,
