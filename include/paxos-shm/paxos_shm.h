@@ -199,7 +199,8 @@ typedef void (*pxs_done_fn)(void *arg, const struct pxs_outcome *o);
 PXS_API int pxs_submit(struct pxs_pool *p, const void *cmd, size_t len, pxs_done_fn done,
                        void *arg);
 
-/* Runs the pool for up to timeout_ms (0: what is ready now; -1: until a completion): reads
+/* Runs the pool for up to timeout_ms (0: what is ready now; -1: until a completion, or
+ * config.timeout_s when set, whichever comes first): reads
  * replies, resubmits, restarts nodes that died, and calls completions. Returns how many
  * completions it called (0 or more), or -ESHUTDOWN when the pool failed (pxs_close says why). */
 PXS_API int pxs_poll(struct pxs_pool *p, int timeout_ms);

@@ -307,6 +307,13 @@ static bool stream_on(struct pxs_pool *p)
         p->stream.active = false; /* completed meanwhile (an earlier copy was decided) */
         return true;
     }
+    if (p->stream.m.to != p->s->drive.target || !sup_alive(p->s, p->stream.m.to)) {
+        /* Its node died or lost the lead: a full ring to it would hold every later command
+         * back. The receiver drops the torn stream whole; the command goes again when due. */
+        p->stream.active = false;
+        r->due_ns = util_now_ns();
+        return true;
+    }
     while (p->stream.off < payload_stream_len(p->stream.e.len)) {
         struct px_msg c;
         uint32_t off = p->stream.off;
@@ -488,8 +495,9 @@ int pxs_poll(struct pxs_pool *p, int timeout_ms)
         return -EDEADLK;
     if (p->failed)
         return -ESHUTDOWN;
-    uint64_t deadline =
-        timeout_ms < 0 ? UINT64_MAX : util_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    uint64_t deadline = timeout_ms >= 0    ? util_now_ns() + (uint64_t)timeout_ms * 1000000ull
+                        : p->cfg.timeout_s ? util_now_ns() + p->cfg.timeout_s * 1000000000ull
+                                           : UINT64_MAX;
     int total = 0;
     for (;;) {
         uint64_t now = util_now_ns();
