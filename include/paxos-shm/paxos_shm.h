@@ -21,7 +21,8 @@
  * are forked from the calling thread and only that thread exists in them. One pool is open per
  * process at a time (a second pxs_open returns -EBUSY). While it is open the pool handles
  * SIGCHLD (it reaps its nodes) and the stop signals SIGINT, SIGTERM and SIGHUP: one of them
- * makes pxs_poll return -ESHUTDOWN and pxs_close return 128 + the signal.
+ * makes pxs_poll return -ESHUTDOWN and pxs_close return 128 + the signal. pxs_close (and a
+ * pxs_open that fails) puts the process's own handling of those signals back.
  *
  * Link with `pkg-config --cflags --libs paxos-shm` (or CMake: find_package(paxos-shm), target
  * paxos-shm::paxos-shm). The header compiles as C11 and as C++. */

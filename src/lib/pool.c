@@ -239,6 +239,7 @@ int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm, str
         sup_kill_nodes(s);
         sup_record_end(s, "not started");
         sup_teardown(s);
+        sup_restore_signals();
         free_pool(p);
         return fatal == EXIT_USAGE ? -EEXIST : rc == -1 && sup_signal() ? -EINTR : -EIO;
     }
@@ -659,6 +660,7 @@ int pxs_close(struct pxs_pool *p, struct pxs_report *r)
                outcome_of(code), p->done, s->verify.learners_ok, s->verify.learners,
                s->members.restarts, s->chaos.kills, p->resubmits);
     sup_teardown(s);
+    sup_restore_signals();
     free_pool(p);
     return code;
 }

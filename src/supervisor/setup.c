@@ -56,8 +56,33 @@ bool sup_take_sigchld(void)
     return true;
 }
 
+/* The dispositions sup_install_signals replaced, for sup_restore_signals. */
+static struct sigaction saved_actions[NSIG];
+static bool saved_valid[NSIG];
+
+static void save_action(int sig)
+{
+    saved_valid[sig] = sigaction(sig, NULL, &saved_actions[sig]) == 0;
+}
+
+void sup_restore_signals(void)
+{
+    for (int sig = 1; sig < NSIG; sig++)
+        if (saved_valid[sig]) {
+            sigaction(sig, &saved_actions[sig], NULL);
+            saved_valid[sig] = false;
+        }
+    got_signal = 0;
+    got_sigchld = 0;
+}
+
 void sup_install_signals(void)
 {
+    sigset_t keep;
+    px_stop_signals(&keep);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&keep, sig) == 1 || sig == SIGCHLD || sig == SIGXFSZ || sig == SIGPIPE)
+            save_action(sig);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sigemptyset(&sa.sa_mask);

@@ -227,6 +227,9 @@ int sup_setup_data_dir(struct sup *s);
 void sup_lock_close_in_child(struct sup *s);
 int sup_setup_segment(struct sup *s);
 void sup_install_signals(void);
+/* Puts back what sup_install_signals replaced and forgets a stop signal seen (a library pool
+ * closes; the embedding process goes on). */
+void sup_restore_signals(void);
 /* The stop signal (common/signals.h: SIGINT, SIGTERM, SIGHUP, ...) that asks the run to end, 0
  * if none. */
 int sup_signal(void);

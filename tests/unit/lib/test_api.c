@@ -3,6 +3,7 @@
  * fails once, chaos. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -305,6 +306,35 @@ static void test_chaos_and_a_failing_callback_keep_exactly_once(void **state)
     assert_true(rep.restarts >= rep.chaos_kills + 1); /* the kills and the failed callback */
 }
 
+/* A stop signal ends the pool (143), and a closed pool gives the process its signal handling
+ * back: the next pool opens as if none had been. */
+static void test_a_closed_pool_gives_the_signals_back(void **state)
+{
+    (void)state;
+    struct sigaction before, after;
+    assert_int_equal(sigaction(SIGTERM, NULL, &before), 0);
+    struct pxs_config c;
+    pxs_config_init(&c);
+    c.quiet = 1;
+    the_counter.fail_once = NULL;
+    the_counter.poison = false;
+    the_counter.start_fails_on = -1;
+    struct pxs_state_machine sm = counter_sm();
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    assert_int_equal(raise(SIGTERM), 0); /* the pool's handler takes it */
+    assert_int_equal(pxs_poll(p, 100), -ESHUTDOWN);
+    assert_int_equal(pxs_close(p, NULL), PXS_EXIT_SIGNAL_BASE + SIGTERM);
+    assert_int_equal(sigaction(SIGTERM, NULL, &after), 0);
+    assert_ptr_equal(after.sa_handler, before.sa_handler);
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    uint64_t add = 3, total = 0;
+    struct pxs_outcome o;
+    assert_int_equal(pxs_call(p, &add, sizeof(add), &total, sizeof(total), &o), 0);
+    assert_int_equal(total, 3);
+    assert_int_equal(pxs_close(p, NULL), PXS_EXIT_VERIFIED);
+}
+
 /* argv[1]: a cmocka filter (a test name pattern), e.g. "test_misuse*". */
 static void test_an_apply_that_always_fails_stops_the_pool(void **state)
 {
@@ -394,6 +424,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_an_apply_that_always_fails_stops_the_pool),
         cmocka_unit_test(test_a_data_dir_continues_where_it_stopped),
         cmocka_unit_test(test_a_completion_may_submit_but_not_poll),
+        cmocka_unit_test(test_a_closed_pool_gives_the_signals_back),
         cmocka_unit_test(test_a_start_that_always_fails_fails_the_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
