@@ -242,6 +242,14 @@ static void done(void *arg, const struct pxs_outcome *o)
     check(arg, o);
 }
 
+/* A command that never went out (or whose completion will never come to check): its values. */
+static void drop_op(struct op *op)
+{
+    free(op->val);
+    free(op->expected);
+    op->val = op->expected = NULL;
+}
+
 static uint8_t *random_value(size_t len)
 {
     uint8_t *v = malloc(len ? len : 1);
@@ -370,6 +378,7 @@ static int run_call(struct pxs_pool *p, struct op *op, const uint8_t *cmd, size_
     }
     if (rc != 0) {
         fprintf(stderr, "kv_demo: pxs_call: %s\n", pxs_strerror(rc));
+        drop_op(op);
         return rc;
     }
     check(op, &out);
@@ -631,6 +640,7 @@ int main(int argc, char **argv)
             if (rc != 0) {
                 if (rc != -ESHUTDOWN && rc != -EAGAIN)
                     fprintf(stderr, "kv_demo: pxs_submit: %s\n", pxs_strerror(rc));
+                drop_op(op);
                 failed = 1;
             } else {
                 keys[k].busy = 1;
