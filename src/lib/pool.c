@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/cmd.h"
+#include "common/log.h"
 #include "common/pool.h"
 #include "common/util.h"
 #include "ipc/check.h"
@@ -203,6 +204,9 @@ int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm, str
         free(p);
         return rc;
     }
+    /* PAXOS_LOG and PAXOS_LOG_TIME as for the command: a bad value is one line on stderr and
+     * errors only (nodes read the same values when they start). */
+    (void)log_init("supervisor");
     memcpy(&p->sm, sm, sizeof(p->sm));
     p->command_max = c->command_max;
     p->sm.size = sizeof(p->sm);
@@ -365,9 +369,11 @@ static bool send_req(struct pxs_pool *p, struct lib_req *r, uint64_t now)
 static void complete(struct pxs_pool *p, struct lib_req *r, const struct pxs_outcome *o);
 
 /* Sends what was never sent and what is due again (every outstanding one when the leader
- * changed), oldest first; long commands one stream at a time. */
-static void send_due(struct pxs_pool *p, uint64_t now)
+ * changed), oldest first; long commands one stream at a time. Completes, with result_lost,
+ * what was chosen but whose result did not come in time; returns how many. */
+static int send_due(struct pxs_pool *p, uint64_t now)
 {
+    int completed = 0;
     bool all = p->s->drive.resend;
     p->s->drive.resend = false;
     if (all)
@@ -384,16 +390,18 @@ static void send_due(struct pxs_pool *p, uint64_t now)
                     p->max_instance = r->index;
                 p->done++;
                 complete(p, r, &o);
+                completed++;
             }
             continue;
         }
         if (r->seq != q || (r->due_ns != 0 && r->due_ns > now))
             continue;
         if (!stream_on(p))
-            return;
+            return completed;
         if (!send_req(p, r, now))
-            return; /* the outbox is full: due again at its new time, or sooner on resend */
+            return completed; /* the outbox is full: due again at its new time, or sooner */
     }
+    return completed;
 }
 
 static void complete(struct pxs_pool *p, struct lib_req *r, const struct pxs_outcome *o)
@@ -483,9 +491,9 @@ static int pass(struct pxs_pool *p, uint64_t wait_ns)
     sup_drive_track(s);
     s->drive.client->done = p->done;
     sup_chaos_step(s);
-    send_due(p, now);
+    int completed = send_due(p, now);
     sup_restart_due(s);
-    return pump(p, wait_ns);
+    return completed + pump(p, completed > 0 ? 0 : wait_ns);
 }
 
 int pxs_poll(struct pxs_pool *p, int timeout_ms)

@@ -27,6 +27,7 @@ struct counter {
     const char *fail_once; /* a file: the first apply of index 40 on node 1 fails if absent */
     bool poison;           /* the command "poison" fails on every node, every time */
     int start_fails_on;    /* this node's start always fails; -1: none */
+    bool slow;             /* adding 777 takes 1.5 s: its result comes late */
 };
 
 static int c_start(void *ctx, uint32_t node)
@@ -54,6 +55,8 @@ static int c_apply(void *ctx, uint64_t index, const void *cmd, size_t len, const
         return 1;
     uint64_t add;
     memcpy(&add, cmd, 8);
+    if (c->slow && add == 777)
+        usleep(1500 * 1000);
     c->total += add;
     c->out = c->total;
     *result = &c->out;
@@ -335,6 +338,52 @@ static void test_a_closed_pool_gives_the_signals_back(void **state)
     assert_int_equal(pxs_close(p, NULL), PXS_EXIT_VERIFIED);
 }
 
+/* The only learner is slow to apply a command, so its result comes too late and the command
+ * completes with result_lost: pxs_poll returns that completion when it happens (it counted
+ * only replies, so a pxs_poll(-1) waited out its whole timeout after such a completion). */
+static void test_a_lost_result_is_a_completion_pxs_poll_counts(void **state)
+{
+    (void)state;
+    struct pxs_config c;
+    pxs_config_init(&c);
+    c.nodes = 3;
+    c.proposers = 2; /* nodes 0 and 1 lead; node 2, the only learner, reports results */
+    c.learners = 1;
+    c.quiet = 1;
+    c.timeout_s = 60;
+    the_counter.fail_once = NULL;
+    the_counter.poison = false;
+    the_counter.start_fails_on = -1;
+    the_counter.slow = true;
+    struct pxs_state_machine sm = counter_sm();
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    struct seen seen = {0};
+    uint64_t add = 777;
+    assert_int_equal(pxs_submit(p, &add, sizeof(add), count_done, &seen), 0);
+    int got = 0;
+    while (seen.completions == 0) {
+        int rc = pxs_poll(p, 20000);
+        assert_true(rc >= 0);
+        got += rc;
+    }
+    assert_int_equal(got, 1); /* the completion that happened in pxs_poll is counted */
+    assert_int_equal(seen.lost, 1);
+    assert_int_equal(seen.bad, 0);
+    add = 1;
+    uint64_t total = 0, zero = 0;
+    struct pxs_outcome o;
+    assert_int_equal(pxs_call(p, &add, sizeof(add), &total, sizeof(total), &o), 0);
+    do /* the learner may still be asleep: results come again once it wakes */
+        assert_int_equal(pxs_call(p, &zero, sizeof(zero), &total, sizeof(total), &o), 0);
+    while (o.result_lost);
+    assert_int_equal(total, 778); /* applied once all the same */
+    struct pxs_report rep = {.size = sizeof(rep)};
+    assert_int_equal(pxs_close(p, &rep), PXS_EXIT_VERIFIED);
+    assert_int_equal(rep.sm_digest, 778);
+    the_counter.slow = false;
+}
+
 /* argv[1]: a cmocka filter (a test name pattern), e.g. "test_misuse*". */
 static void test_an_apply_that_always_fails_stops_the_pool(void **state)
 {
@@ -426,6 +475,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_completion_may_submit_but_not_poll),
         cmocka_unit_test(test_a_closed_pool_gives_the_signals_back),
         cmocka_unit_test(test_a_start_that_always_fails_fails_the_open),
+        cmocka_unit_test(test_a_lost_result_is_a_completion_pxs_poll_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
