@@ -178,8 +178,10 @@ PXS_API int pxs_open(const struct pxs_config *c, const struct pxs_state_machine 
  *              command may or may not have been applied).
  *   status     apply's return for it (when err is 0).
  *   result     apply's result bytes, result_len of them, valid during the callback; NULL with
- *              result_len 0 when it had none, or when the result was lost with the learner
- *              that made it (result_lost is then 1: the command was still applied once). */
+ *              result_len 0 when it had none, or when the result was lost (result_lost is
+ *              then 1: the command was still applied once). A result is lost when the learner
+ *              that reports it died, was restarted, caught up past it from a snapshot, or
+ *              took more than 500 ms after the command was chosen to apply it. */
 struct pxs_outcome {
     int err;
     int status;
