@@ -614,6 +614,8 @@ int main(int argc, char **argv)
     int rc = pxs_open(&c, &sm, &p);
     if (rc != 0) {
         fprintf(stderr, "kv_demo: pxs_open: %s\n", pxs_strerror(rc));
+        free(ops);
+        kv_free(kv);
         return rc == -EINVAL ? 2 : 3;
     }
 

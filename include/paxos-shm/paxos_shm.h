@@ -166,9 +166,11 @@ struct pxs_pool; /* opaque */
 /* Starts a pool of c->nodes node processes running sm (copied: the caller may reuse both
  * structs). Returns 0 and sets *out once every node loaded its store and a leader is elected;
  * -EINVAL for a bad configuration or state machine (one line on stderr says which field),
- * -EEXIST / -EBUSY for a data dir of another pool or in use, -EIO and others for a failure to
- * start (nothing is left running). The environment's PAXOS_LOG (error, info, debug, trace)
- * and PAXOS_LOG_TIME=1 set what the pool logs on stderr, as for the paxos-shm command. */
+ * -EEXIST / -EBUSY for a data dir of another pool or in use, -EINTR when a stop signal came
+ * while it started (the signal is not delivered again), -EIO and others for a failure to
+ * start (nothing is left running in any of these cases). The environment's PAXOS_LOG (error, info,
+ * debug, trace) and PAXOS_LOG_TIME=1 set what the pool logs on stderr, as for the paxos-shm
+ * command. */
 PXS_API int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm,
                      struct pxs_pool **out);
 

@@ -240,12 +240,13 @@ int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm, str
     rc = ready ? sup_wait_loaded(s) : -1;
     if (!ready || rc != 0) {
         int fatal = s->fatal;
+        bool signalled = sup_signal() != 0; /* before sup_restore_signals forgets it */
         sup_kill_nodes(s);
         sup_record_end(s, "not started");
         sup_teardown(s);
         sup_restore_signals();
         free_pool(p);
-        return fatal == EXIT_USAGE ? -EEXIST : rc == -1 && sup_signal() ? -EINTR : -EIO;
+        return fatal == EXIT_USAGE ? -EEXIST : signalled ? -EINTR : -EIO;
     }
     /* A new identity per opening: ids above every earlier run's evict theirs first. */
     p->client_id = (uint32_t)((uint64_t)s->env.epoch % ((1u << 30) - 2u)) + 1u;

@@ -41,6 +41,8 @@ const char *pxs_strerror(int err)
         return "out of memory";
     case -ETIMEDOUT:
         return "timed out";
+    case -EINTR:
+        return "a stop signal came while the pool started";
     default:
         break;
     }

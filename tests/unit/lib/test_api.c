@@ -28,6 +28,7 @@ struct counter {
     bool poison;           /* the command "poison" fails on every node, every time */
     int start_fails_on;    /* this node's start always fails; -1: none */
     bool slow;             /* adding 777 takes 1.5 s: its result comes late */
+    bool term_parent;      /* node 0's start sends SIGTERM to the embedding process */
 };
 
 static int c_start(void *ctx, uint32_t node)
@@ -35,6 +36,8 @@ static int c_start(void *ctx, uint32_t node)
     struct counter *c = ctx;
     c->total = 0;
     c->node = node;
+    if (c->term_parent && node == 0)
+        kill(getppid(), SIGTERM); /* while pxs_open waits for the nodes to load */
     return (int)node == c->start_fails_on ? -EIO : 0;
 }
 
@@ -384,6 +387,31 @@ static void test_a_lost_result_is_a_completion_pxs_poll_counts(void **state)
     the_counter.slow = false;
 }
 
+/* A stop signal while pxs_open starts the pool: -EINTR (not a failure to start, -EIO), nothing
+ * left running, the process's own handling back, and the next open works. */
+static void test_a_stop_signal_during_open_is_eintr(void **state)
+{
+    (void)state;
+    struct sigaction before, after;
+    assert_int_equal(sigaction(SIGTERM, NULL, &before), 0);
+    struct pxs_config c;
+    pxs_config_init(&c);
+    c.quiet = 1;
+    c.timeout_s = 60;
+    the_counter.fail_once = NULL;
+    the_counter.poison = false;
+    the_counter.start_fails_on = -1;
+    the_counter.term_parent = true;
+    struct pxs_state_machine sm = counter_sm();
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(&c, &sm, &p), -EINTR);
+    assert_int_equal(sigaction(SIGTERM, NULL, &after), 0);
+    assert_ptr_equal(after.sa_handler, before.sa_handler);
+    the_counter.term_parent = false;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    assert_int_equal(pxs_close(p, NULL), PXS_EXIT_VERIFIED);
+}
+
 /* argv[1]: a cmocka filter (a test name pattern), e.g. "test_misuse*". */
 static void test_an_apply_that_always_fails_stops_the_pool(void **state)
 {
@@ -476,6 +504,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_closed_pool_gives_the_signals_back),
         cmocka_unit_test(test_a_start_that_always_fails_fails_the_open),
         cmocka_unit_test(test_a_lost_result_is_a_completion_pxs_poll_counts),
+        cmocka_unit_test(test_a_stop_signal_during_open_is_eintr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
