@@ -220,9 +220,10 @@ int sup_identity_check(struct sup *s)
         made = CMD_INLINE_BYTES; /* a data dir of a build before long commands */
     if (last.id != 0 && made != (int64_t)s->cfg->command_bytes) {
         fprintf(stderr,
-                "paxos-shm: %s: its log was made with --command-bytes %lld; continue it with the "
-                "same (or use another --data-dir)\n",
-                e->data_dir, (long long)made);
+                "paxos-shm: %s: its log was made with %s %lld; continue it with the same (or "
+                "use another %s)\n",
+                e->data_dir, s->sm ? "pxs_config.command_max" : "--command-bytes", (long long)made,
+                s->sm ? "data dir" : "--data-dir");
         s->fatal = EXIT_USAGE;
         s->env.refused = true;
         return -1;

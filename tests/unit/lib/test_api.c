@@ -485,6 +485,16 @@ static void test_a_data_dir_continues_where_it_stopped(void **state)
         assert_int_equal(pxs_close(p, &rep), PXS_EXIT_VERIFIED);
         assert_int_equal(rep.sm_digest, sum);
     }
+    struct pxs_pool *p = NULL;
+    c.command_max = 4096; /* the log's requests were made with 1 MiB: refused, nothing done */
+    assert_int_equal(pxs_open(&c, &sm, &p), -EEXIST);
+    c.command_max = PXS_COMMAND_MAX_DEFAULT;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    struct pxs_outcome o;
+    uint64_t zero = 0, total = 0;
+    assert_int_equal(pxs_call(p, &zero, sizeof(zero), &total, sizeof(total), &o), 0);
+    assert_int_equal(total, sum);
+    assert_int_equal(pxs_close(p, NULL), PXS_EXIT_VERIFIED);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
