@@ -616,7 +616,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "kv_demo: pxs_open: %s\n", pxs_strerror(rc));
         free(ops);
         kv_free(kv);
-        return rc == -EINVAL ? 2 : 3;
+        return rc == -EINVAL || rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES ? 2 : 3;
     }
 
     unsigned long submitted = 0, called = 0, n = 0;

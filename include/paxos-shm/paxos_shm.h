@@ -166,6 +166,7 @@ struct pxs_pool; /* opaque */
 /* Starts a pool of c->nodes node processes running sm (copied: the caller may reuse both
  * structs). Returns 0 and sets *out once every node loaded its store and a leader is elected;
  * -EINVAL for a bad configuration or state machine (one line on stderr says which field),
+ * -ENOENT / -ENOTDIR / -EACCES for a data_dir that is not a directory it may write in,
  * -EEXIST / -EBUSY for a data dir of another pool or in use, -EINTR when a stop signal came
  * while it started (the signal is not delivered again), -EIO and others for a failure to
  * start (nothing is left running in any of these cases). The environment's PAXOS_LOG (error, info,

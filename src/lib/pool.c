@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/cmd.h"
 #include "common/log.h"
@@ -130,6 +132,18 @@ static int config_of(const struct pxs_config *c, struct cli_config *out)
     }
     if (c->timeout_s > CLI_TIMEOUT_MAX)
         return bad("config.timeout_s must be at most 86400");
+    if (c->data_dir != NULL) { /* an existing directory this process may write in */
+        struct stat st;
+        int e = stat(c->data_dir, &st) != 0        ? errno
+                : !S_ISDIR(st.st_mode)             ? ENOTDIR
+                : access(c->data_dir, W_OK | X_OK) ? errno
+                                                   : 0;
+        if (e != 0) {
+            fprintf(stderr, "paxos-shm: pxs_open: config.data_dir %s: %s\n", c->data_dir,
+                    strerror(e));
+            return -e;
+        }
+    }
     memset(out, 0, sizeof(*out));
     out->nodes = c->nodes;
     out->proposers = p;

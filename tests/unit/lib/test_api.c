@@ -139,6 +139,11 @@ static void test_misuse_is_an_error_not_an_abort(void **state)
     bad = c;
     bad.size = 0;
     assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
+    bad = c;
+    bad.data_dir = "/nonexistent-pxs-data-dir";
+    assert_int_equal(pxs_open(&bad, &sm, &p), -ENOENT);
+    bad.data_dir = "/dev/null";
+    assert_int_equal(pxs_open(&bad, &sm, &p), -ENOTDIR);
     struct pxs_state_machine no_apply = sm;
     no_apply.apply = NULL;
     assert_int_equal(pxs_open(&c, &no_apply, &p), -EINVAL);
