@@ -1,7 +1,9 @@
 /* bench/lib_throughput: commands per second through the public API (include/paxos-shm), a
  * counter state machine on a pool, for each command length asked:
- *   lib_throughput [--nodes N] [--commands C] [--window W] [--bytes B,B,...]
- * One line per length: commands/s, MB/s of commands, and whether the pool verified. */
+ *   lib_throughput [--nodes N] [--commands C] [--window W] [--bytes B,B,...] [--state-bytes S]
+ * One line per length: commands/s, MB/s of commands, and whether the pool verified.
+ * --state-bytes S: the counter also holds S bytes that its snapshots write and its restores
+ * read, so that the cost of snapshots to a state of that size shows in the figure. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,7 +15,11 @@
 
 struct counter {
     uint64_t total, out;
+    uint8_t *ballast; /* --state-bytes of it, written by every snapshot */
+    size_t ballast_len;
 };
+
+#define CHUNK (64u << 10)
 
 static int apply(void *ctx, uint64_t index, const void *cmd, size_t len, const void **result,
                  size_t *result_len)
@@ -31,13 +37,27 @@ static int apply(void *ctx, uint64_t index, const void *cmd, size_t len, const v
 
 static int snapshot(void *ctx, struct pxs_writer *w)
 {
-    return w->write(w, &((struct counter *)ctx)->total, sizeof(uint64_t));
+    struct counter *c = ctx;
+    int rc = w->write(w, &c->total, sizeof(uint64_t));
+    for (size_t off = 0; rc == 0 && off < c->ballast_len; off += CHUNK)
+        rc = w->write(w, c->ballast + off,
+                      c->ballast_len - off < CHUNK ? c->ballast_len - off : CHUNK);
+    return rc;
 }
 
 static int restore(void *ctx, struct pxs_reader *r)
 {
     struct counter *c = ctx;
-    return r->read(r, &c->total, sizeof(c->total)) == (long)sizeof(c->total) ? 0 : -EPROTO;
+    if (r->read(r, &c->total, sizeof(c->total)) != (long)sizeof(c->total))
+        return -EPROTO;
+    for (size_t off = 0; off < c->ballast_len;) {
+        size_t want = c->ballast_len - off < CHUNK ? c->ballast_len - off : CHUNK;
+        long n = r->read(r, c->ballast + off, want);
+        if (n <= 0)
+            return n < 0 ? (int)n : -EPROTO;
+        off += (size_t)n;
+    }
+    return 0;
 }
 
 static uint64_t digest(void *ctx)
@@ -62,9 +82,13 @@ static double now_s(void)
 }
 
 /* One pool, `commands` commands of `bytes` each. Returns pxs_close's code. */
-static int run(uint32_t nodes, uint32_t window, uint64_t commands, uint32_t bytes)
+static int run(uint32_t nodes, uint32_t window, uint64_t commands, uint32_t bytes,
+               size_t state_bytes)
 {
     static struct counter state;
+    free(state.ballast);
+    state.ballast = state_bytes ? calloc(1, state_bytes) : NULL;
+    state.ballast_len = state.ballast ? state_bytes : 0;
     struct pxs_state_machine sm = {.size = sizeof(sm),
                                    .ctx = &state,
                                    .apply = apply,
@@ -102,8 +126,8 @@ static int run(uint32_t nodes, uint32_t window, uint64_t commands, uint32_t byte
     struct pxs_report r = {.size = sizeof(r)};
     int code = pxs_close(p, &r);
     free(cmd);
-    printf("%u nodes  %8u B  %10.0f commands/s  %8.1f MB/s  %s\n", nodes, bytes,
-           (double)done / secs, (double)done * bytes / secs / 1e6,
+    printf("%u nodes  %8u B  state %9zu B  %10.0f commands/s  %8.1f MB/s  %s\n", nodes, bytes,
+           state.ballast_len, (double)done / secs, (double)done * bytes / secs / 1e6,
            code == PXS_EXIT_VERIFIED && bad == 0 && done == commands ? "VERIFIED" : "FAILED");
     return code;
 }
@@ -113,6 +137,7 @@ int main(int argc, char **argv)
     uint32_t nodes = 3, window = 64;
     uint64_t commands = 20000;
     const char *sizes = "8,256,4096";
+    size_t state_bytes = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--nodes") == 0)
             nodes = (uint32_t)strtoul(argv[i + 1], NULL, 10);
@@ -122,16 +147,18 @@ int main(int argc, char **argv)
             window = (uint32_t)strtoul(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--bytes") == 0)
             sizes = argv[i + 1];
+        else if (strcmp(argv[i], "--state-bytes") == 0)
+            state_bytes = (size_t)strtoull(argv[i + 1], NULL, 10);
         else {
             fprintf(stderr, "usage: lib_throughput [--nodes N] [--commands C] [--window W] "
-                            "[--bytes B,B,...]\n");
+                            "[--bytes B,B,...] [--state-bytes S]\n");
             return PXS_EXIT_USAGE;
         }
     }
     int worst = 0;
     char *list = strdup(sizes);
     for (char *tok = strtok(list, ","); tok != NULL; tok = strtok(NULL, ",")) {
-        int code = run(nodes, window, commands, (uint32_t)strtoul(tok, NULL, 10));
+        int code = run(nodes, window, commands, (uint32_t)strtoul(tok, NULL, 10), state_bytes);
         worst = code > worst ? code : worst;
     }
     free(list);
