@@ -175,9 +175,11 @@ static bool sent_one(struct driver *d, struct driver_flush *f)
  * the call made get the state machine's snapshot in the payload plane, streamed ahead of them
  * like a command (payload_value_of); one the state machine cannot serve (not at its instance,
  * or this node runs none) is dropped with its parts, and the learner asks again. At a flush
- * point whose batch truncates the log past the last durable snapshot, or installed one, a
- * snapshot at the applied index goes into the batch's transaction (a TRUNCATE above it is
- * clamped to it: the store keeps the log from the snapshot on). A CLIENT_REPLY is sent with its
+ * point whose batch installed a snapshot, or truncates the log past the last durable snapshot
+ * once the log since it is long enough (cfg.sm_snap_*: a snapshot costs the whole state), a
+ * snapshot at the applied index goes into the batch's transaction. A TRUNCATE above the last
+ * durable snapshot is clamped to it: the store keeps the log from that snapshot on, which a
+ * restart replays. A CLIENT_REPLY is sent with its
  * result ahead of it (sm_attach_result) once the state machine applied its instance: until
  * then it is held (DRIVER_HELD_MAX). */
 
@@ -367,21 +369,31 @@ static int sm_after(struct driver *d)
 }
 
 /* At a flush point of a library pool: *with gets whether the batch takes a snapshot (into
- * *snap, bytes in d->sm->buf after the header). 0 or a callback's failure. */
+ * *snap, bytes in d->sm->buf after the header): one installed, or a truncation past the last
+ * durable snapshot once that is due (driver_config.sm_snap_*). 0 or a callback's failure. */
 static int sm_flush_snapshot(struct driver *d, struct store_sm_snap *snap, bool *with)
 {
     struct px_ready *r = d->ready;
+    struct sm_node *n = d->sm;
     px_inst_t t = 0;
     for (uint32_t i = 0; i < r->recs_len; i++)
         if (r->recs[i].type == PX_REC_TRUNCATE && r->recs[i].instance > t)
             t = r->recs[i].instance;
     *with = false;
-    if (t <= d->sm->persisted && r->snapshot == 0)
+    if (t > d->truncate_asked)
+        d->truncate_asked = t;
+    if (t <= n->persisted && r->snapshot == 0)
         return 0;
-    px_inst_t a = d->sm->index;
+    uint64_t bytes_due =
+        d->cfg.sm_snap_bytes > n->persisted_len ? d->cfg.sm_snap_bytes : n->persisted_len;
+    bool due = r->snapshot != 0 || n->index - n->persisted >= d->cfg.sm_snap_instances ||
+               n->log_bytes >= bytes_due;
+    px_inst_t a = due ? n->index : n->persisted;
     for (uint32_t i = 0; i < r->recs_len; i++)
         if (r->recs[i].type == PX_REC_TRUNCATE && r->recs[i].instance > a)
             r->recs[i].instance = a; /* the store keeps the log from the snapshot on */
+    if (!due)
+        return 0;
     int rc = sm_snapshot(d->sm);
     if (rc != 0)
         return rc;
@@ -502,8 +514,11 @@ static int flush_point(struct driver *d)
                            : persist_ready(d->store, r, fib_changed ? fib : NULL, &d->pay);
         if (rc != 0)
             return rc;
-        if (with_snap)
+        if (with_snap) {
             d->sm->persisted = snap.index;
+            d->sm->persisted_len = d->sm->buf_len;
+            d->sm->log_bytes = 0;
+        }
         d->applied_persisted = fib->applied;
         d->stats.batches++;
         d->stats.records += r->recs_len;
@@ -521,6 +536,8 @@ static int flush_point(struct driver *d)
     for (uint32_t i = 0; i < r->recs_len; i++)
         if (r->recs[i].type == PX_REC_TRUNCATE && r->recs[i].instance > d->truncate_seen)
             d->truncate_seen = r->recs[i].instance;
+    if (d->truncate_asked > d->truncate_seen)
+        d->truncate_seen = d->truncate_asked; /* the core's, not the store's clamped one */
     payload_truncate(&d->pay, d->truncate_seen);
     px_ready_clear(r);
     d->sm_fed = d->sm_msgs_seen = 0;
@@ -884,6 +901,13 @@ int driver_init(struct driver *d, const struct driver_config *cfg, const struct 
 static void load_rec(void *ctx, const struct px_rec *r, const void *cmd, uint32_t len)
 {
     struct driver *d = ctx;
+    /* A library pool's store keeps the log from its last snapshot on, maybe far more than the
+     * core's ring: the core takes every entry <= instance - PX_LOG_MAX as chosen and slides
+     * past it (px_node_load_rec), so their bytes go from the plane as the load moves on. */
+    if (r->instance > PX_LOG_MAX && r->instance - PX_LOG_MAX >= d->load_trunc + 256) {
+        d->load_trunc = r->instance - PX_LOG_MAX;
+        payload_truncate(&d->pay, d->load_trunc);
+    }
     if (cmd != NULL && cmd_has_payload(&r->value)) {
         uint64_t key = cmd_key(&r->value);
         if (payload_put(&d->pay, key, cmd, len) == 0 || payload_get(&d->pay, key) != NULL)
@@ -920,6 +944,7 @@ static int sm_recover(struct driver *d)
         rc = sm_restore_state(sm, h.index, h.cmd_digest, h.applied, bytes, len);
         rp.fib = h.fib;
         sm->persisted = h.index;
+        sm->persisted_len = len + SM_SNAP_HEADER_BYTES;
     } else {
         px_fib_init(&rp.fib);
     }

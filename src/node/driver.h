@@ -164,7 +164,19 @@ struct driver_config {
     /* Library pools: bit i = node i learns. The lowest of them reports results itself when the
      * leader is no learner (its CLIENT_REPLY cannot carry one); 0: nobody does. */
     uint64_t learners_mask;
+    /* Library pools: a learner makes a durable snapshot (and lets the store drop the log below
+     * it) once the log since its last one holds sm_snap_instances entries, or sm_snap_bytes
+     * bytes of commands and at least as many as that snapshot had (node/sm.h, log_bytes), so
+     * that snapshots of a large state cost about what the log does; until then every TRUNCATE
+     * is clamped to the last durable snapshot. 0 and 0: at every truncation step. */
+    uint32_t sm_snap_instances;
+    uint64_t sm_snap_bytes;
 };
+
+/* What a node process of a library pool uses: at most this many entries replayed at a restart,
+ * and 4 MiB of commands before a snapshot of a small state. */
+#define DRIVER_SM_SNAP_INSTANCES 65536u
+#define DRIVER_SM_SNAP_BYTES     (4ull << 20)
 
 struct driver_stats {
     uint64_t loops;      /* iterations */
@@ -217,8 +229,13 @@ struct driver {
     uint64_t alive_seen, epoch_seen;
     uint64_t restarted_seen;     /* peers seen restarted whose death the core was not told yet */
     px_inst_t applied_persisted; /* fib->applied as of the last persisted fib */
-    px_inst_t truncate_seen;     /* the highest TRUNCATE persisted (the payload plane follows) */
-    struct payload_plane pay;    /* long commands' bytes (payload.h) */
+    /* The highest TRUNCATE the core made whose batch is durable (the payload plane follows; a
+     * library pool's store keeps the log from its last snapshot on, which may be lower), and
+     * the one of the batch being flushed before sm_flush_snapshot clamped it. */
+    px_inst_t truncate_seen;
+    px_inst_t truncate_asked;
+    px_inst_t load_trunc;     /* driver_recover: the payload plane is truncated to this */
+    struct payload_plane pay; /* long commands' bytes (payload.h) */
     /* Streams peers asked for (a WANT), each a PAYLOAD_FLAG_PUSH item: offered first at every
      * flush point until the transport took them. */
     struct driver_out pushes[PAYLOAD_WANTS_MAX];

@@ -351,6 +351,8 @@ static int node_driver_init(struct node *nd)
         .sm = nd->a->cfg.sm,
         .learner = (nd->a->cfg.roles[nd->a->cfg.id] & PX_ROLE_LEARNER) != 0,
         .learners_mask = learners_mask(&nd->a->cfg),
+        .sm_snap_instances = DRIVER_SM_SNAP_INSTANCES,
+        .sm_snap_bytes = DRIVER_SM_SNAP_BYTES,
     };
     const struct driver_env env = {
         .ctx = nd,

@@ -91,6 +91,7 @@ int sm_apply(struct sm_node *n, const struct px_applied *a, const uint8_t *cmd, 
                  (unsigned long long)a->instance, (unsigned long long)n->index);
         return -ENODATA;
     }
+    n->log_bytes += SM_ENTRY_COST;
     if (px_value_client(&a->value) == 0 || a->duplicate) {
         n->index = a->instance;
         return 0;
@@ -118,6 +119,7 @@ int sm_apply(struct sm_node *n, const struct px_applied *a, const uint8_t *cmd, 
     }
     n->index = a->instance;
     n->applied++;
+    n->log_bytes += len;
     n->cmd_digest = px_mix64(n->cmd_digest ^ a->instance);
     n->cmd_digest = px_mix64(n->cmd_digest ^ len);
     n->cmd_digest = px_mix64(n->cmd_digest ^ ipc_crc32c(0, cmd, len));
@@ -226,6 +228,7 @@ int sm_restore_state(struct sm_node *n, px_inst_t index, uint64_t cmd_digest, ui
     n->index = index;
     n->cmd_digest = cmd_digest;
     n->applied = applied;
+    n->log_bytes = 0; /* the log above the state restored: none applied yet */
     results_clear(n); /* results of the state replaced are no one's to answer now */
     return 0;
 }

@@ -37,6 +37,9 @@
 #define SM_RESULTS_MAX       4096u
 #define SM_RESULTS_BYTES     (16u << 20)
 #define SM_SNAP_HEADER_BYTES 24u
+/* What an applied entry counts in log_bytes beside its command's bytes: about a log row's
+ * overhead in the store. */
+#define SM_ENTRY_COST 64u
 /* Return code of a step whose callback failed (one line in err). */
 #define SM_FAILED (-ECANCELED)
 
@@ -54,10 +57,15 @@ struct sm_stats {
 struct sm_node {
     const struct pxs_state_machine *sm;
     uint16_t id;
-    px_inst_t index;       /* the log index applied */
-    uint64_t applied;      /* commands applied (no-ops and duplicates excluded) */
-    uint64_t cmd_digest;   /* the digest of the commands applied */
-    px_inst_t persisted;   /* index of the last snapshot made durable (0: none) */
+    px_inst_t index;     /* the log index applied */
+    uint64_t applied;    /* commands applied (no-ops and duplicates excluded) */
+    uint64_t cmd_digest; /* the digest of the commands applied */
+    px_inst_t persisted; /* index of the last snapshot made durable (0: none) */
+    /* What the log above `persisted` holds: the bytes of the commands applied since (each
+     * entry counted SM_ENTRY_COST more, so that a log of empty commands grows too), and the
+     * length of that snapshot; the driver takes the next one when the log costs as much. */
+    uint64_t log_bytes;
+    uint64_t persisted_len;
     struct sm_result *res; /* ring of SM_RESULTS_MAX: [res_head, res_head + res_len) */
     uint32_t res_head, res_len;
     uint64_t res_bytes;

@@ -363,6 +363,9 @@ static void sim_sm_drop(struct sim *s, struct sim_node *nd)
         s->sm_lib->free(nd->id, &nd->sm);
 }
 
+static const uint32_t sim_snap_instances[4] = {0, 100, 1000, DRIVER_SM_SNAP_INSTANCES};
+static const uint64_t sim_snap_bytes[4] = {0, 0, 4096, DRIVER_SM_SNAP_BYTES};
+
 /* The process starts: a fresh core, its store handle and transport, the driver over them, and
  * the durable state loaded through the store (px_node_load, px_node_load_rec). */
 static void sim_node_start(struct sim *s, uint16_t id)
@@ -387,6 +390,11 @@ static void sim_node_start(struct sim *s, uint16_t id)
                                                     : 0,
         .sm = s->sm_on ? &nd->sm : NULL,
         .learner = (s->cfg.roles[id] & PX_ROLE_LEARNER) != 0,
+        /* When learners snapshot, by the seed (no draw: other seeds' runs stay as they were):
+         * at every truncation step, after 100 or 1000 entries or the state's size in bytes,
+         * or as a node process does (so seldom that a seed's restarts replay long logs). */
+        .sm_snap_instances = sim_snap_instances[s->opt.seed % 4],
+        .sm_snap_bytes = sim_snap_bytes[s->opt.seed % 4],
     };
     if (s->sm_on && s->sm_lib != NULL) {
         sim_sm_make(s, nd);

@@ -417,6 +417,44 @@ static void test_a_stop_signal_during_open_is_eintr(void **state)
     assert_int_equal(pxs_close(p, NULL), PXS_EXIT_VERIFIED);
 }
 
+/* A small state and short commands: learners snapshot seldom (after 4 MiB of log or 65536
+ * entries), so a node killed after 8000 and 16000 commands restarts from a log of thousands of
+ * entries with their bytes, more than the core's ring holds, and replays it. */
+static void test_a_long_log_between_snapshots_survives_restarts(void **state)
+{
+    (void)state;
+    struct pxs_config c;
+    pxs_config_init(&c);
+    c.nodes = 3;
+    c.quiet = 1;
+    c.timeout_s = 120;
+    c.chaos_kills = 2;
+    c.chaos_every = 8000;
+    the_counter.fail_once = NULL;
+    the_counter.poison = false;
+    the_counter.start_fails_on = -1;
+    struct pxs_state_machine sm = counter_sm();
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    struct seen seen = {0};
+    uint64_t sum = 0;
+    int rc;
+    for (uint64_t i = 1; i <= 24000; i++) {
+        sum += i;
+        while ((rc = pxs_submit(p, &i, sizeof(i), count_done, &seen)) == -EAGAIN)
+            assert_true(pxs_poll(p, 100) >= 0);
+        assert_int_equal(rc, 0);
+    }
+    while (seen.completions < 24000)
+        assert_true(pxs_poll(p, 100) >= 0);
+    assert_int_equal(seen.bad, 0);
+    struct pxs_report rep = {.size = sizeof(rep)};
+    assert_int_equal(pxs_close(p, &rep), PXS_EXIT_VERIFIED);
+    assert_int_equal(rep.chaos_kills, 2);
+    assert_int_equal(rep.sm_digest, sum);
+    assert_int_equal(rep.learners_agree, 3);
+}
+
 /* argv[1]: a cmocka filter (a test name pattern), e.g. "test_misuse*". */
 static void test_an_apply_that_always_fails_stops_the_pool(void **state)
 {
@@ -520,6 +558,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_start_that_always_fails_fails_the_open),
         cmocka_unit_test(test_a_lost_result_is_a_completion_pxs_poll_counts),
         cmocka_unit_test(test_a_stop_signal_during_open_is_eintr),
+        cmocka_unit_test(test_a_long_log_between_snapshots_survives_restarts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

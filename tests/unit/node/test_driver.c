@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "common/cmd.h"
 #include "node/driver.h"
 #include "sim.h"
 
@@ -202,12 +203,73 @@ static void test_driver_tells_the_core_of_a_peer_restarted_between_two_looks(voi
     sim_free(&s);
 }
 
+/* A library pool's store keeps the log from its last snapshot on, maybe several times what the
+ * core's ring holds. Loading it must keep the bytes of the commands the core's window holds:
+ * the plane holds 2 * PX_LOG_MAX + PX_QUEUE_MAX commands, and filled in log order it was full
+ * of old ones, refusing the newest (the ones a leader re-proposes and a lagging peer asks). */
+static void test_a_log_longer_than_the_ring_keeps_the_window_bytes_at_load(void **state)
+{
+    (void)state;
+    static struct sim s;
+    struct px_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.nodes = 3;
+    for (uint16_t j = 0; j < 3; j++)
+        cfg.roles[j] = PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER;
+    cfg.window_max = 8;
+    cfg.election_ticks = 10;
+    cfg.heartbeat_ticks = 2;
+    cfg.seed = 1;
+    assert_int_equal(sim_init(&s, &cfg, 1, stdout, false), 0);
+    cfg.id = 1;
+    void *core_mem = NULL;
+    assert_int_equal(posix_memalign(&core_mem, 64, px_node_size(&cfg)), 0);
+    struct px_node *core = NULL;
+    assert_int_equal(px_node_init(core_mem, px_node_size(&cfg), &cfg, &core), 0);
+    struct transport t = {.ops = &null_ops, .self = 1, .nodes = 3};
+    struct store *st = sim_store_open(&s, 1);
+    assert_non_null(st);
+    const px_inst_t n = 3 * PX_LOG_MAX;
+    for (px_inst_t i = 1; i <= n; i++) {
+        if (i % 256 == 1) /* a batch holds at most PX_READY_RECS_MAX records */
+            assert_int_equal(store_begin(st), 0);
+        struct px_rec r = {.type = PX_REC_DECIDED, .instance = i, .ballot = px_ballot_make(1, 0)};
+        r.value.client_id = 5u | PX_VALUE_PAYLOAD;
+        r.value.seq = (uint32_t)i;
+        r.value.increment = i;
+        uint64_t cmd[2] = {i, ~i};
+        assert_int_equal(store_put_cmd(st, &r, cmd, sizeof(cmd)), 0);
+        if (i % 256 == 0 || i == n)
+            assert_int_equal(store_commit(st), 0);
+    }
+    struct driver d;
+    const struct driver_config dc = {
+        .id = 1, .nodes = 3, .batch_max = 16, .tick_ns = 1000, .cmd_max = 64};
+    const struct driver_env env = {.now_ns = view_now, .membership = view_membership};
+    view = (struct driver_view){.alive_mask = 7, .epoch = 1};
+    assert_int_equal(driver_init(&d, &dc, &env, core, &t, st), 0);
+    struct px_durable dur;
+    assert_int_equal(driver_recover(&d, &dur), 0);
+    uint32_t missing = 0;
+    for (px_inst_t i = n - PX_LOG_MAX + 1; i <= n; i++) {
+        struct px_value v = {.client_id = 5u | PX_VALUE_PAYLOAD, .seq = (uint32_t)i};
+        missing += payload_get(&d.pay, cmd_key(&v)) == NULL;
+    }
+    assert_int_equal(missing, 0);
+    assert_true(d.pay.used <= PX_LOG_MAX + 256u); /* the old ones went */
+    driver_fini(&d);
+    store_close(st);
+    free(core_mem);
+    sim_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(
             test_nodes_with_full_outboxes_towards_each_other_keep_draining_their_input),
         cmocka_unit_test(test_driver_tells_the_core_of_a_peer_restarted_between_two_looks),
+        cmocka_unit_test(test_a_log_longer_than_the_ring_keeps_the_window_bytes_at_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
