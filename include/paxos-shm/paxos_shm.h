@@ -119,9 +119,10 @@ struct pxs_state_machine {
      * process ends as if it crashed and is restarted from its last snapshot). */
     int (*apply)(void *ctx, uint64_t index, const void *cmd, size_t len, const void **result,
                  size_t *result_len);
-    /* Required. Writes the whole state to w (the library calls it at its log truncation points
-     * and to catch up a node that lags). Returns 0 or a negative errno (the node process ends
-     * as if it crashed; nothing is truncated). */
+    /* Required. Writes the whole state to w. The library calls it when the log since the last
+     * snapshot holds 4 MiB of commands (or as many bytes as that snapshot, if more) or 65536
+     * entries, and to catch up a node that lags. Returns 0 or a negative errno (the node
+     * process ends as if it crashed; nothing is truncated). */
     int (*snapshot)(void *ctx, struct pxs_writer *w);
     /* Required. Replaces the state with the one r yields (written by snapshot on some node).
      * Returns 0 or a negative errno (the node process ends as if it crashed). */
