@@ -103,6 +103,17 @@ static struct pxs_state_machine counter_sm(void)
     return sm;
 }
 
+/* A quiet pool's configuration with timeout_s (0: none) into *c, and the counter with no
+ * planted fault; the caller changes what its test needs. */
+static struct pxs_state_machine quiet_counter_pool(struct pxs_config *c, uint32_t timeout_s)
+{
+    pxs_config_init(c);
+    c->quiet = 1;
+    c->timeout_s = timeout_s;
+    the_counter = (struct counter){.start_fails_on = -1};
+    return counter_sm();
+}
+
 static void never(void *arg, const struct pxs_outcome *o)
 {
     (void)arg;
@@ -190,12 +201,7 @@ static void test_a_completion_may_submit_but_not_poll(void **state)
 {
     (void)state;
     struct pxs_config c;
-    pxs_config_init(&c);
-    c.quiet = 1;
-    the_counter.fail_once = NULL;
-    the_counter.poison = false;
-    the_counter.start_fails_on = -1;
-    struct pxs_state_machine sm = counter_sm();
+    struct pxs_state_machine sm = quiet_counter_pool(&c, 0);
     struct pxs_pool *p = NULL;
     assert_int_equal(pxs_open(&c, &sm, &p), 0);
     struct reentry r = {.p = p};
@@ -325,12 +331,7 @@ static void test_a_closed_pool_gives_the_signals_back(void **state)
     struct sigaction before, after;
     assert_int_equal(sigaction(SIGTERM, NULL, &before), 0);
     struct pxs_config c;
-    pxs_config_init(&c);
-    c.quiet = 1;
-    the_counter.fail_once = NULL;
-    the_counter.poison = false;
-    the_counter.start_fails_on = -1;
-    struct pxs_state_machine sm = counter_sm();
+    struct pxs_state_machine sm = quiet_counter_pool(&c, 0);
     struct pxs_pool *p = NULL;
     assert_int_equal(pxs_open(&c, &sm, &p), 0);
     assert_int_equal(raise(SIGTERM), 0); /* the pool's handler takes it */
@@ -353,17 +354,11 @@ static void test_a_lost_result_is_a_completion_pxs_poll_counts(void **state)
 {
     (void)state;
     struct pxs_config c;
-    pxs_config_init(&c);
+    struct pxs_state_machine sm = quiet_counter_pool(&c, 60);
     c.nodes = 3;
     c.proposers = 2; /* nodes 0 and 1 lead; node 2, the only learner, reports results */
     c.learners = 1;
-    c.quiet = 1;
-    c.timeout_s = 60;
-    the_counter.fail_once = NULL;
-    the_counter.poison = false;
-    the_counter.start_fails_on = -1;
     the_counter.slow = true;
-    struct pxs_state_machine sm = counter_sm();
     struct pxs_pool *p = NULL;
     assert_int_equal(pxs_open(&c, &sm, &p), 0);
     struct seen seen = {0};
@@ -389,7 +384,6 @@ static void test_a_lost_result_is_a_completion_pxs_poll_counts(void **state)
     struct pxs_report rep = {.size = sizeof(rep)};
     assert_int_equal(pxs_close(p, &rep), PXS_EXIT_VERIFIED);
     assert_int_equal(rep.sm_digest, 778);
-    the_counter.slow = false;
 }
 
 /* A stop signal while pxs_open starts the pool: -EINTR (not a failure to start, -EIO), nothing
@@ -400,14 +394,8 @@ static void test_a_stop_signal_during_open_is_eintr(void **state)
     struct sigaction before, after;
     assert_int_equal(sigaction(SIGTERM, NULL, &before), 0);
     struct pxs_config c;
-    pxs_config_init(&c);
-    c.quiet = 1;
-    c.timeout_s = 60;
-    the_counter.fail_once = NULL;
-    the_counter.poison = false;
-    the_counter.start_fails_on = -1;
+    struct pxs_state_machine sm = quiet_counter_pool(&c, 60);
     the_counter.term_parent = true;
-    struct pxs_state_machine sm = counter_sm();
     struct pxs_pool *p = NULL;
     assert_int_equal(pxs_open(&c, &sm, &p), -EINTR);
     assert_int_equal(sigaction(SIGTERM, NULL, &after), 0);
@@ -424,16 +412,10 @@ static void test_a_long_log_between_snapshots_survives_restarts(void **state)
 {
     (void)state;
     struct pxs_config c;
-    pxs_config_init(&c);
+    struct pxs_state_machine sm = quiet_counter_pool(&c, 120);
     c.nodes = 3;
-    c.quiet = 1;
-    c.timeout_s = 120;
     c.chaos_kills = 2;
     c.chaos_every = 8000;
-    the_counter.fail_once = NULL;
-    the_counter.poison = false;
-    the_counter.start_fails_on = -1;
-    struct pxs_state_machine sm = counter_sm();
     struct pxs_pool *p = NULL;
     assert_int_equal(pxs_open(&c, &sm, &p), 0);
     struct seen seen = {0};
@@ -455,18 +437,12 @@ static void test_a_long_log_between_snapshots_survives_restarts(void **state)
     assert_int_equal(rep.learners_agree, 3);
 }
 
-/* argv[1]: a cmocka filter (a test name pattern), e.g. "test_misuse*". */
 static void test_an_apply_that_always_fails_stops_the_pool(void **state)
 {
     (void)state;
     struct pxs_config c;
-    pxs_config_init(&c);
-    c.quiet = 1;
-    c.timeout_s = 60;
-    the_counter.fail_once = NULL;
+    struct pxs_state_machine sm = quiet_counter_pool(&c, 60);
     the_counter.poison = true;
-    the_counter.start_fails_on = -1;
-    struct pxs_state_machine sm = counter_sm();
     struct pxs_pool *p = NULL;
     assert_int_equal(pxs_open(&c, &sm, &p), 0);
     uint64_t add = 5, total = 0;
@@ -483,11 +459,8 @@ static void test_a_start_that_always_fails_fails_the_open(void **state)
 {
     (void)state;
     struct pxs_config c;
-    pxs_config_init(&c);
-    c.quiet = 1;
-    the_counter.poison = false;
+    struct pxs_state_machine sm = quiet_counter_pool(&c, 0);
     the_counter.start_fails_on = 1;
-    struct pxs_state_machine sm = counter_sm();
     struct pxs_pool *p = NULL;
     assert_int_equal(pxs_open(&c, &sm, &p), -EIO);
     assert_null(p);
@@ -504,13 +477,8 @@ static void test_a_data_dir_continues_where_it_stopped(void **state)
     char dir[] = "/tmp/pxs-test-dir-XXXXXX";
     assert_non_null(mkdtemp(dir));
     struct pxs_config c;
-    pxs_config_init(&c);
-    c.quiet = 1;
+    struct pxs_state_machine sm = quiet_counter_pool(&c, 0);
     c.data_dir = dir;
-    the_counter.fail_once = NULL;
-    the_counter.poison = false;
-    the_counter.start_fails_on = -1;
-    struct pxs_state_machine sm = counter_sm();
     uint64_t sum = 0;
     for (int run = 0; run < 3; run++) {
         struct pxs_pool *p = NULL;
@@ -543,6 +511,7 @@ static void test_a_data_dir_continues_where_it_stopped(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* argv[1]: a cmocka filter (a test name pattern), e.g. "test_misuse*". */
 int main(int argc, char **argv)
 {
     if (argc > 1)

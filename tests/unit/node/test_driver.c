@@ -149,13 +149,9 @@ static uint64_t view_now(void *ctx)
     return clock_ns;
 }
 
-/* Node 0, the leader, is SIGKILLed and restarted before node 1 looks again: the alive mask is
- * the same as before, only its incarnation changed. Node 1 must still hear the death (and, as
- * the next proposer, campaign at once), then the peer's return. */
-static void test_driver_tells_the_core_of_a_peer_restarted_between_two_looks(void **state)
+/* A simulated 3-node pool in s (every node every role) and node 1's core, in *mem. */
+static struct px_node *node_1_of_3(struct sim *s, void **mem)
 {
-    (void)state;
-    static struct sim s;
     struct px_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.nodes = 3;
@@ -165,12 +161,23 @@ static void test_driver_tells_the_core_of_a_peer_restarted_between_two_looks(voi
     cfg.election_ticks = 10;
     cfg.heartbeat_ticks = 2;
     cfg.seed = 1;
-    assert_int_equal(sim_init(&s, &cfg, 1, stdout, false), 0);
+    assert_int_equal(sim_init(s, &cfg, 1, stdout, false), 0);
     cfg.id = 1;
-    void *core_mem = NULL;
-    assert_int_equal(posix_memalign(&core_mem, 64, px_node_size(&cfg)), 0);
+    assert_int_equal(posix_memalign(mem, 64, px_node_size(&cfg)), 0);
     struct px_node *core = NULL;
-    assert_int_equal(px_node_init(core_mem, px_node_size(&cfg), &cfg, &core), 0);
+    assert_int_equal(px_node_init(*mem, px_node_size(&cfg), &cfg, &core), 0);
+    return core;
+}
+
+/* Node 0, the leader, is SIGKILLed and restarted before node 1 looks again: the alive mask is
+ * the same as before, only its incarnation changed. Node 1 must still hear the death (and, as
+ * the next proposer, campaign at once), then the peer's return. */
+static void test_driver_tells_the_core_of_a_peer_restarted_between_two_looks(void **state)
+{
+    (void)state;
+    static struct sim s;
+    void *core_mem = NULL;
+    struct px_node *core = node_1_of_3(&s, &core_mem);
     struct transport t = {.ops = &null_ops, .self = 1, .nodes = 3};
     struct store *st = sim_store_open(&s, 1);
     assert_non_null(st);
@@ -211,21 +218,8 @@ static void test_a_log_longer_than_the_ring_keeps_the_window_bytes_at_load(void 
 {
     (void)state;
     static struct sim s;
-    struct px_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.nodes = 3;
-    for (uint16_t j = 0; j < 3; j++)
-        cfg.roles[j] = PX_ROLE_PROPOSER | PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER;
-    cfg.window_max = 8;
-    cfg.election_ticks = 10;
-    cfg.heartbeat_ticks = 2;
-    cfg.seed = 1;
-    assert_int_equal(sim_init(&s, &cfg, 1, stdout, false), 0);
-    cfg.id = 1;
     void *core_mem = NULL;
-    assert_int_equal(posix_memalign(&core_mem, 64, px_node_size(&cfg)), 0);
-    struct px_node *core = NULL;
-    assert_int_equal(px_node_init(core_mem, px_node_size(&cfg), &cfg, &core), 0);
+    struct px_node *core = node_1_of_3(&s, &core_mem);
     struct transport t = {.ops = &null_ops, .self = 1, .nodes = 3};
     struct store *st = sim_store_open(&s, 1);
     assert_non_null(st);
