@@ -342,13 +342,6 @@ int cli_parse(int argc, char **argv, struct cli_config *c)
                         "use --store sqlite to keep and continue a log\n");
         return -1;
     }
-    if (c->command_bytes > CMD_INLINE_BYTES && c->store != CLI_STORE_SQLITE) {
-        fprintf(stderr,
-                "paxos-shm: --command-bytes: the shm store keeps commands of %u bytes; "
-                "use --store sqlite for longer ones\n",
-                CMD_INLINE_BYTES);
-        return -1;
-    }
     if (c->command_bytes > CMD_INLINE_BYTES && c->pool_path != NULL) {
         fprintf(stderr,
                 "paxos-shm: --command-bytes: commands longer than %u bytes run on one "

@@ -77,11 +77,23 @@ struct node {
     bool peer_incarnation_known;
 };
 
-uint64_t node_user_bytes(enum store_kind store)
+uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window)
+{
+    if (cmd_bytes <= CMD_INLINE_BYTES)
+        return 0;
+    uint64_t live = (uint64_t)payload_window_for(cmd_bytes, window) + NODE_SHM_RETAINED;
+    uint64_t bytes = store_shm_arena_for(cmd_bytes, live);
+    uint64_t cap = NODE_SHM_ARENA_CAP;
+    if (cap < 4 * (uint64_t)store_shm_arena_for(cmd_bytes, 0))
+        cap = 4 * (uint64_t)store_shm_arena_for(cmd_bytes, 0);
+    return bytes < cap ? bytes : cap;
+}
+
+uint64_t node_user_bytes(enum store_kind store, uint32_t cmd_bytes, uint32_t window)
 {
     uint64_t bytes = sizeof(struct pool_node_shared);
     if (store == STORE_SHM)
-        bytes += store_shm_bytes(NODE_SHM_ENTRIES_MAX);
+        bytes += store_shm_bytes(NODE_SHM_ENTRIES_MAX) + node_shm_arena_bytes(cmd_bytes, window);
     return (bytes + NODE_USER_ALIGN_BYTES - 1) & ~(NODE_USER_ALIGN_BYTES - 1);
 }
 
@@ -322,7 +334,10 @@ static int node_store_open(struct node *nd)
         .nodes = a->cfg.nodes,
         .sync = a->cfg.sync,
         .shm_area = (char *)nd->me + sizeof(struct pool_node_shared),
-        .shm_bytes = node_user_bytes(a->cfg.store) - sizeof(struct pool_node_shared),
+        .shm_bytes = node_user_bytes(a->cfg.store, a->cfg.cmd_bytes, a->cfg.window) -
+                     sizeof(struct pool_node_shared),
+        .shm_arena_bytes =
+            a->cfg.store == STORE_SHM ? node_shm_arena_bytes(a->cfg.cmd_bytes, a->cfg.window) : 0,
         .pool_id = a->cfg.pool_id,
         .epoch = a->cfg.epoch,
         .must_exist = a->cfg.store_must_exist,
@@ -447,6 +462,12 @@ static int node_loop(struct node *nd)
             LOG(LOG_INFO, "state machine: %s: restarting", nd->drv.sm->err);
         else
             LOG(LOG_INFO, "the bytes of a command to persist are gone: restarting");
+        return NODE_EXIT_RESTART;
+    }
+    if (rc == -ENOSPC && store_shm_area_full(nd->store)) {
+        /* Its shm store's command area (node_shm_arena_bytes): a restart keeps the durable
+         * state, and the log's truncation frees the area meanwhile. */
+        LOG(LOG_INFO, "%s: restarting", store_errmsg(nd->store));
         return NODE_EXIT_RESTART;
     }
     if (rc == SM_FAILED && nd->drv.sm != NULL) {

@@ -60,8 +60,19 @@ struct node_args {
     struct node_config cfg;
 };
 
-/* Bytes of a node's user area in the segment: struct pool_node_shared + the shm store. */
-uint64_t node_user_bytes(enum store_kind store);
+/* The shm store's command area for commands of up to cmd_bytes under a client window: room
+ * for the commands in flight (payload_window_for) and NODE_SHM_RETAINED more not yet truncated,
+ * twice (store_shm_arena_for), at most NODE_SHM_ARENA_CAP (or 4 of the longest commands); 0
+ * for short commands. The segment reserves it whole (posix_fallocate), so it is memory. When a
+ * node's area is full (a learner far behind keeps the log from being truncated), its batch
+ * fails and the node ends as if it had crashed (NODE_EXIT_RESTART): restarted, its durable
+ * state whole. */
+#define NODE_SHM_RETAINED  (PX_LOG_MAX / 4)
+#define NODE_SHM_ARENA_CAP (256ull << 20)
+uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window);
+/* Bytes of a node's user area in the segment: struct pool_node_shared + the shm store (its
+ * slots and, for cmd_bytes > CMD_INLINE_BYTES, its command area). */
+uint64_t node_user_bytes(enum store_kind store, uint32_t cmd_bytes, uint32_t window);
 /* Fills the core configuration of the node from its node_config. */
 void node_px_config(const struct node_config *cfg, struct px_config *out);
 

@@ -211,6 +211,11 @@ const char *store_errmsg(const struct store *s)
     return s->err;
 }
 
+bool store_shm_area_full(const struct store *s)
+{
+    return s->kind == STORE_SHM && s->area_full;
+}
+
 uint32_t store_shm_entries_max(const struct store *s)
 {
     STORE_ASSERT(s != NULL);

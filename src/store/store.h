@@ -25,8 +25,9 @@
  * Commands (common/cmd.h): a value whose client_id has PX_VALUE_PAYLOAD set is a command longer
  * than 8 bytes; its first 8 bytes are in `increment` and its whole bytes (at most CMD_BYTES_MAX)
  * are kept with the ACCEPTED or DECIDED record that carries it (store_put_cmd) and handed back
- * with it by store_load; a later ACCEPTED of the instance replaces them too. Only the sqlite
- * backend keeps them; the shm backend refuses them (-EMSGSIZE).
+ * with it by store_load; a later ACCEPTED of the instance replaces them too. The sqlite backend
+ * keeps them in its rows; the shm backend in its command area (params.shm_arena_bytes), and
+ * refuses them (-EMSGSIZE) when it has none, or (-ENOSPC) when they do not fit its free space.
  *
  * Error codes (every failure also leaves one line in store_errmsg / err naming the file or the
  * area and the cause):
@@ -39,21 +40,20 @@
  *            file is a database of another program (tables but no paxos-shm meta)
  *   -ENAMETOOLONG  the data directory path is too long (STORE_NAME_MAX)
  *   -ENOSPC  full: disk full or file size limit (SQLITE_FULL, ENOSPC, EFBIG), or the shm ring
- *            has no free slot (an instance > truncation point + entries_max)
+ *            has no free slot (an instance > truncation point + entries_max), or the shm
+ *            command area has no room for a command's record
  *   -EBUSY   the sqlite file is held by another live process
  *   -ELOOP   a store file (or its -wal, -shm or -journal companion) is a symbolic link: never
  *            followed, so a store never writes outside its data directory
- *   -EMSGSIZE  a command's bytes the backend cannot keep: the shm store keeps none, and the
- *            sqlite store none longer than what sqlite takes in one row (SQLITE_LIMIT_LENGTH,
- *            1e9 bytes by default: never for a command of at most CMD_BYTES_MAX)
- *   -EXDEV   the sqlite store belongs to another pool (its pool id is not params.pool_id)
- *   -ESTALE  the sqlite store was last opened by a later run than params.epoch
- *   -EIO     any other I/O or database error;   -ENOMEM  out of memory
- * A -EBADMSG also covers a row whose checksum does not match (every row the state is rebuilt
- * from carries one): the line names the file and the row.
- * After any failed call of store_begin/put/put_fib/commit the store is broken: every later
- * call returns the same code; the caller closes it (the node exits and restarts; reopening
- * discards the failed batch).
+ *   -EMSGSIZE  a command's bytes the backend cannot keep: the shm store without a command
+ *            area keeps none, and the sqlite store none longer than what sqlite takes in one row
+ * (SQLITE_LIMIT_LENGTH, 1e9 bytes by default: never for a command of at most CMD_BYTES_MAX) -EXDEV
+ * the sqlite store belongs to another pool (its pool id is not params.pool_id) -ESTALE  the sqlite
+ * store was last opened by a later run than params.epoch -EIO     any other I/O or database error;
+ * -ENOMEM  out of memory A -EBADMSG also covers a row whose checksum does not match (every row the
+ * state is rebuilt from carries one): the line names the file and the row. After any failed call of
+ * store_begin/put/put_fib/commit the store is broken: every later call returns the same code; the
+ * caller closes it (the node exits and restarts; reopening discards the failed batch).
  *
  * Thread/process context: a struct store belongs to one thread of one process. Do not use it
  * across fork(); open it in the process that uses it.
@@ -80,8 +80,13 @@ struct store_params {
     uint16_t node_id, nodes; /* the pool size and id are recorded and checked at open */
     enum store_sync sync;    /* sqlite only; shm is as durable as the area */
     void *shm_area;          /* shm: the node's area, 64-byte aligned, zero-filled the first time */
-    size_t shm_bytes;        /* shm: >= store_shm_bytes(entries_max); entries_max is the largest
-                              * that fits, recorded at the first open and checked later */
+    size_t shm_bytes;        /* shm: >= store_shm_bytes(entries_max) + shm_arena_bytes;
+                              * entries_max is the largest that fits, recorded at the first open
+                              * and checked later */
+    /* shm: the command area at the end of the area (a multiple of 64; 0: none, commands longer
+     * than 8 bytes are refused), recorded at the first open and checked later. See
+     * store_shm_arena_for. */
+    uint64_t shm_arena_bytes;
     /* sqlite: the identity of the pool and the run opening the store (0 = not checked). A new
      * store (or one of a build that kept none) records pool_id; a store of another pool id is
      * refused (-EXDEV), one recorded with a later epoch too (-ESTALE); the recorded epoch is
@@ -123,8 +128,8 @@ int store_put(struct store *s, const struct px_rec *r);
  * its whole command bytes cmd[0..cmd_len) (cmd may be NULL when cmd_len is 0), copied before it
  * returns. -EINVAL (and a line) for a value without the flag, another record type, cmd_len >
  * CMD_BYTES_MAX or a NULL cmd of cmd_len > 0; -EMSGSIZE when the backend cannot keep the bytes
- * (shm: never). Like store_put, a record of an instance <= the truncation point is ignored, and
- * a failure breaks the store. */
+ * (shm: without a command area), -ENOSPC when its command area is full (shm). Like store_put, a
+ * record of an instance <= the truncation point is ignored, and a failure breaks the store. */
 int store_put_cmd(struct store *s, const struct px_rec *r, const void *cmd, uint32_t cmd_len);
 /* Sets the state machine snapshot kept with the open batch. */
 int store_put_fib(struct store *s, const struct px_fib *f);
@@ -156,14 +161,22 @@ int store_commit(struct store *s);
 void store_close(struct store *s);
 /* The last error line ("" when none). */
 const char *store_errmsg(const struct store *s);
-/* Bytes of the shm area that holds entries_max log slots (entries_max >= 1); 128 bytes per
- * slot. */
+/* Bytes of the shm area that holds entries_max log slots (entries_max >= 1); 192 bytes per
+ * slot. A command area comes on top. */
 size_t store_shm_bytes(uint32_t entries_max);
+/* A command area for commands of up to cmd_bytes when `live` of them may be kept at once (the
+ * instances in flight and those not truncated yet): twice their records (an instance may hold
+ * an ACCEPTED and a DECIDED command, and space comes back in ring order), at least 4 MiB; 0 for
+ * cmd_bytes <= CMD_INLINE_BYTES. */
+uint64_t store_shm_arena_for(uint32_t cmd_bytes, uint64_t live);
 /* Slots to give the shm backend: the core keeps its log within PX_LOG_MAX instances but tells
  * the store to truncate only in steps (and a snapshot may jump ahead), so the store's live
  * window (truncation point, highest instance] is somewhat larger than the core's: twice its
  * ring is ample (1 MiB per node). */
 #define STORE_SHM_ENTRIES_DEFAULT (2u * PX_LOG_MAX)
+/* True when the store failed because its shm command area had no room for a command's record
+ * (a -ENOSPC of that cause; false for sqlite). */
+bool store_shm_area_full(const struct store *s);
 /* The entries_max of an open shm store (0 for sqlite). */
 uint32_t store_shm_entries_max(const struct store *s);
 

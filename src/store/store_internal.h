@@ -64,6 +64,7 @@ struct store {
     bool in_batch;
     int failed;           /* 0, or the sticky code of the first failed batch call */
     uint32_t entries_max; /* shm only */
+    bool area_full;       /* shm only: the failure was a full command area */
     char name[STORE_NAME_MAX];
     char err[STORE_ERR_MAX];
 };

@@ -3,6 +3,8 @@
  * Area layout (one node's area; 64-byte aligned; zero-filled before first use):
  *   struct shm_hdr   magic, layout version, sizes, `committed`, and two struct shm_ctl
  *   struct shm_slot  [entries_max] log slots, instance i lives in slot i % entries_max
+ *   struct shm_refs  [2 * entries_max] the command records each slot copy names
+ *   command area     arena_bytes (0 when the store keeps no commands longer than 8 bytes)
  *
  * Crash safety (the writer may be SIGKILLed at any instruction; the only reader is a later
  * incarnation of the same node, after the writer died):
@@ -17,8 +19,24 @@
  *     so the next batch C + 1 never mistakes them for its own.
  * Bound: live instances are (truncated, truncated + entries_max]; an instance beyond that finds
  * its slot held by a live instance and fails with -ENOSPC.
- * Commands longer than 8 bytes (store_put_cmd) are not kept: -EMSGSIZE (a slot holds a value's
- * 8 bytes; the sqlite store keeps the rest).
+ * Commands longer than 8 bytes (store_put_cmd) live in the command area, a ring of records
+ * addressed by a 64-bit position that only grows (the byte at position p is at p % arena_bytes):
+ *   - a record is a 32-byte struct shm_rec (stamp, instance, length, CRC-32C of the bytes, its
+ *     own check over its position) and the command's bytes, rounded up to 64 bytes, never
+ *     split by the ring's end (the end's remainder becomes a PAD record);
+ *   - a slot copy whose value carries a command names its record (struct shm_ref: position,
+ *     length, CRC, in the copy's struct shm_refs), and the copy's check covers its refs then, so
+ *     it covers which bytes are its command;
+ *   - the committed ctl holds the live range [arena_tail, arena_head). A batch appends at
+ *     arena_head only: bytes past the committed head are free, so a batch that dies before its
+ *     commit leaves the committed records untouched and its own are never read;
+ *   - at store_begin the tail moves past records the committed state no longer names (their
+ *     instance truncated, or their copy replaced); a live record stops it, so space comes back
+ *     in ring order. A DECIDED whose command is the slot's ACCEPTED one (same value and bytes)
+ *     names the same record.
+ *   - a command that does not fit the free space is -ENOSPC ("command area full"), and the
+ *     batch fails like any full store: nothing of it is published.
+ * A store opened without a command area (arena_bytes 0) refuses commands: -EMSGSIZE.
  *
  * Damage (a stray write into the segment, garbage) is detected and named, never taken for
  * content or for a full ring: -EBADMSG with a line saying "damaged". Every committed piece
@@ -45,22 +63,33 @@
 #include "ipc/check.h"
 #include "store_internal.h"
 
-#define SHM_MAGIC UINT64_C(0x32306d6873787070) /* "ppxshm02" little endian: checked format */
+#define SHM_MAGIC UINT64_C(0x33306d6873787070) /* "ppxshm03" little endian: command area */
 #define SHM_ALIGN 64                           /* cache line; every struct below is a multiple */
 /* Seeds of shm_sum, one per kind of record, so a record copied over another kind fails. */
 #define SHM_SEED_HDR  0x68647221u /* "hdr!" */
 #define SHM_SEED_CTL  0x63746c21u /* "ctl!" */
 #define SHM_SEED_COPY 0x63707921u /* "cpy!" */
+#define SHM_SEED_REC  0x72656321u /* "rec!" */
+#define SHM_SEED_CMD  0x636d6421u /* "cmd!": the bytes of a command */
+#define SHM_REC_ALIGN 64u
 
 enum { SHM_ACCEPTED = 1u << 0, SHM_DECIDED = 1u << 1 };
+enum { SHM_REC_CMD = 1, SHM_REC_PAD = 2 };
 
 struct shm_ctl { /* one committed state; double buffered */
     uint64_t seq;
     px_ballot_t promised;
     px_inst_t truncated;
+    uint64_t arena_tail, arena_head; /* live records of the command area: [tail, head) */
     struct px_fib fib;
     uint32_t slots_sum; /* XOR of the checks of every slot's valid copy */
     uint32_t check;     /* shm_sum of the bytes before it: last, so one pass sums them */
+};
+
+struct shm_ref { /* the record of a value's command in the command area */
+    uint64_t pos;
+    uint32_t len;
+    uint32_t crc; /* CRC-32C of the bytes (SHM_SEED_CMD) */
 };
 
 struct shm_copy {   /* one version of one log slot */
@@ -70,7 +99,25 @@ struct shm_copy {   /* one version of one log slot */
     struct px_value acc_value;
     struct px_value dec_value;
     uint32_t flags; /* SHM_ACCEPTED | SHM_DECIDED */
-    uint32_t check; /* shm_sum of the bytes before it and the copy's place: last, one pass */
+    /* shm_copy_sum of the bytes before it and the copy's place, and of its refs when a value
+     * carries a command: last, one pass */
+    uint32_t check;
+};
+
+/* The command records a copy's values name (meaningful for a value with PX_VALUE_PAYLOAD): one
+ * per copy, in an array of their own after the slots, so that a pool of inline values touches
+ * one cache line per copy, as before commands. */
+struct shm_refs {
+    struct shm_ref acc, dec;
+};
+
+struct shm_rec {    /* a record of the command area; its bytes follow */
+    uint64_t stamp; /* the batch that wrote it */
+    px_inst_t instance;
+    uint32_t kind;  /* SHM_REC_CMD, SHM_REC_PAD */
+    uint32_t len;   /* bytes that follow (a PAD: to the ring's end, less this header) */
+    uint32_t crc;   /* of the bytes (SHM_SEED_CMD) */
+    uint32_t check; /* shm_sum of the fields before it, seeded with the position */
 };
 
 struct shm_slot {
@@ -83,15 +130,18 @@ struct shm_hdr {
     uint32_t entries_max;
     uint16_t node_id, nodes;
     uint32_t fib_bytes;
-    uint64_t committed; /* published last by store_commit, with a release store */
-    uint32_t hdr_check; /* shm_sum of the fields above but magic and `committed` */
+    uint64_t committed;   /* published last by store_commit, with a release store */
+    uint32_t hdr_check;   /* shm_sum of the fields but magic and `committed` */
+    uint64_t arena_bytes; /* the command area (a multiple of SHM_REC_ALIGN, 0: none) */
     struct shm_ctl ctl[2] __attribute__((aligned(SHM_ALIGN)));
 };
 
 static_assert(sizeof(struct shm_copy) == 64, "one slot copy is one cache line");
+static_assert(2 * sizeof(struct shm_refs) == SHM_ALIGN, "a slot's refs are one cache line");
+static_assert(sizeof(struct shm_rec) == 32, "a record header is half a line");
 static_assert(sizeof(struct shm_slot) % SHM_ALIGN == 0, "slots stay cache-line aligned");
 static_assert(sizeof(struct shm_hdr) % SHM_ALIGN == 0, "slots start cache-line aligned");
-static_assert(sizeof(struct shm_ctl) == 32 + sizeof(struct px_fib), "no padding in a summed ctl");
+static_assert(sizeof(struct shm_ctl) == 48 + sizeof(struct px_fib), "no padding in a summed ctl");
 static_assert(offsetof(struct shm_ctl, check) + 4 == sizeof(struct shm_ctl), "check last");
 static_assert(offsetof(struct shm_copy, check) + 4 == sizeof(struct shm_copy), "check last");
 
@@ -99,11 +149,21 @@ struct store_shm {
     struct store base; /* first: struct store * <-> struct store_shm * */
     struct shm_hdr *hdr;
     struct shm_slot *slots;
-    uint32_t entries;     /* entries_max, read once at open: damage cannot redirect writes */
-    uint64_t seq;         /* committed sequence C */
-    struct shm_ctl batch; /* the open batch's state, written to the free ctl at commit */
-    struct shm_ctl last;  /* the committed ctl as this process checked or wrote it */
+    struct shm_refs *refs; /* [2 * entries]: copy k of slot i has refs[2 * i + k] */
+    uint8_t *arena;        /* the command area, arena_bytes (NULL when 0) */
+    uint64_t arena_bytes;  /* read once at open, like entries */
+    uint32_t entries;      /* entries_max, read once at open: damage cannot redirect writes */
+    uint64_t seq;          /* committed sequence C */
+    struct shm_ctl batch;  /* the open batch's state, written to the free ctl at commit */
+    struct shm_ctl last;   /* the committed ctl as this process checked or wrote it */
 };
+
+/* A record's bytes in the command area: header and bytes, rounded up to SHM_REC_ALIGN. */
+static uint64_t shm_rec_size(uint32_t len)
+{
+    return ((uint64_t)sizeof(struct shm_rec) + len + SHM_REC_ALIGN - 1) &
+           ~(uint64_t)(SHM_REC_ALIGN - 1);
+}
 
 /* CRC-32C (ipc/check.h: the crc32 instruction) of a record's bytes before its 4-byte check
  * field, which is the record's last field; the seed tells kinds and places apart. Random damage
@@ -116,9 +176,9 @@ static uint32_t shm_sum(const void *record, size_t bytes, uint32_t seed)
 
 static uint32_t shm_hdr_sum(const struct shm_hdr *h)
 {
-    uint64_t w[2] = {(uint64_t)h->layout_version | (uint64_t)h->entries_max << 32,
-                     (uint64_t)h->node_id | (uint64_t)h->nodes << 16 |
-                         (uint64_t)h->fib_bytes << 32};
+    uint64_t w[3] = {(uint64_t)h->layout_version | (uint64_t)h->entries_max << 32,
+                     (uint64_t)h->node_id | (uint64_t)h->nodes << 16 | (uint64_t)h->fib_bytes << 32,
+                     h->arena_bytes};
     return ipc_crc32c(SHM_SEED_HDR, w, sizeof(w));
 }
 
@@ -127,11 +187,21 @@ static uint32_t shm_ctl_sum(const struct shm_ctl *c)
     return shm_sum(c, sizeof(*c), SHM_SEED_CTL);
 }
 
-/* `where` = 2 * slot index + copy index: the same content elsewhere has another check. */
-static uint32_t shm_copy_sum(const struct shm_copy *c, uint64_t where)
+static bool shm_copy_has_cmd(const struct shm_copy *c)
+{
+    return ((c->flags & SHM_ACCEPTED) && cmd_has_payload(&c->acc_value)) ||
+           ((c->flags & SHM_DECIDED) && cmd_has_payload(&c->dec_value));
+}
+
+/* `where` = 2 * slot index + copy index: the same content elsewhere has another check. The
+ * refs count only when a value carries a command (they are not read otherwise). */
+static uint32_t shm_copy_sum(const struct shm_copy *c, const struct shm_refs *refs, uint64_t where)
 {
     uint32_t seed = SHM_SEED_COPY ^ (uint32_t)(where * UINT64_C(0x9e3779b97f4a7c15) >> 32);
-    return shm_sum(c, sizeof(*c), seed);
+    uint32_t sum = shm_sum(c, sizeof(*c), seed);
+    if (shm_copy_has_cmd(c))
+        sum = ipc_crc32c(sum, refs, sizeof(*refs));
+    return sum;
 }
 
 static uint64_t shm_where(const struct store_shm *m, const struct shm_copy *c)
@@ -148,7 +218,8 @@ static bool shm_copy_intact(const struct store_shm *m, const struct shm_copy *c,
     uint64_t stamp = c->stamp;
     if (stamp == 0 || stamp > upto)
         return true;
-    return c->check == shm_copy_sum(c, shm_where(m, c));
+    uint64_t where = shm_where(m, c);
+    return c->check == shm_copy_sum(c, &m->refs[where], where);
 }
 
 static int shm_damaged_copy(struct store_shm *m, const struct shm_copy *c)
@@ -170,7 +241,17 @@ static struct store_shm *shm_of(struct store *s)
 size_t store_shm_bytes(uint32_t entries_max)
 {
     STORE_ASSERT(entries_max >= 1);
-    return sizeof(struct shm_hdr) + (size_t)entries_max * sizeof(struct shm_slot);
+    return sizeof(struct shm_hdr) +
+           (size_t)entries_max * (sizeof(struct shm_slot) + 2 * sizeof(struct shm_refs));
+}
+
+uint64_t store_shm_arena_for(uint32_t cmd_bytes, uint64_t live)
+{
+    if (cmd_bytes <= CMD_INLINE_BYTES)
+        return 0;
+    uint64_t need = 2 * live * shm_rec_size(cmd_bytes) + shm_rec_size(cmd_bytes);
+    uint64_t floor = 4ull << 20;
+    return need > floor ? need : floor;
 }
 
 /* The slot's committed copy (highest stamp in 1..seq), or NULL. */
@@ -196,6 +277,7 @@ static void shm_format(struct shm_hdr *h, size_t bytes, const struct store_param
     h->node_id = p->node_id;
     h->nodes = p->nodes;
     h->fib_bytes = (uint32_t)sizeof(struct px_fib);
+    h->arena_bytes = p->shm_arena_bytes;
     h->hdr_check = shm_hdr_sum(h);
     h->ctl[0].check = shm_ctl_sum(&h->ctl[0]); /* batch 0: the empty store */
     /* Release: the fields above are complete before the magic says the area is formatted;
@@ -226,11 +308,19 @@ static int shm_check(struct store_shm *m, const struct store_params *p)
         return store_fail(&m->base, -EINVAL,
                           "the store was made for node %u of %u, opened as node %u of %u",
                           h->node_id, h->nodes, p->node_id, p->nodes);
-    if (h->entries_max == 0 || store_shm_bytes(h->entries_max) > p->shm_bytes)
+    if (h->arena_bytes != p->shm_arena_bytes)
+        return store_fail(&m->base, -EINVAL,
+                          "the store was made with a command area of %llu bytes, opened with %llu",
+                          (unsigned long long)h->arena_bytes,
+                          (unsigned long long)p->shm_arena_bytes);
+    if (h->entries_max == 0 || store_shm_bytes(h->entries_max) + h->arena_bytes > p->shm_bytes)
         return store_fail(&m->base, -EBADMSG,
                           "damaged: entries_max %u does not fit the %zu-byte area", h->entries_max,
                           p->shm_bytes);
     m->entries = h->entries_max;
+    m->arena_bytes = h->arena_bytes;
+    m->refs = (struct shm_refs *)(void *)(m->slots + m->entries);
+    m->arena = m->arena_bytes > 0 ? (uint8_t *)(void *)(m->refs + 2 * (size_t)m->entries) : NULL;
     return 0;
 }
 
@@ -305,32 +395,159 @@ static int shm_recover(struct store_shm *m)
     return 0;
 }
 
+/* ---- the command area ---- */
+
+static struct shm_rec *shm_rec_at(const struct store_shm *m, uint64_t pos)
+{
+    STORE_ASSERT(m->arena_bytes > 0 && pos % SHM_REC_ALIGN == 0);
+    return (struct shm_rec *)(void *)(m->arena + pos % m->arena_bytes);
+}
+
+static uint32_t shm_rec_sum(const struct shm_rec *r, uint64_t pos)
+{
+    uint32_t seed = SHM_SEED_REC ^ (uint32_t)(pos * UINT64_C(0x9e3779b97f4a7c15) >> 32);
+    return shm_sum(r, sizeof(*r), seed);
+}
+
+static uint32_t shm_cmd_crc(const void *cmd, uint32_t len)
+{
+    return len > 0 ? ipc_crc32c(SHM_SEED_CMD, cmd, len) : SHM_SEED_CMD;
+}
+
+/* The header at pos, checked (its check and a size that stays within the ring's end), or NULL. */
+static const struct shm_rec *shm_rec_get(const struct store_shm *m, uint64_t pos)
+{
+    if (m->arena_bytes == 0 || pos % SHM_REC_ALIGN != 0)
+        return NULL;
+    const struct shm_rec *r = shm_rec_at(m, pos);
+    if (r->check != shm_rec_sum(r, pos) || (r->kind != SHM_REC_CMD && r->kind != SHM_REC_PAD))
+        return NULL;
+    if (pos % m->arena_bytes + shm_rec_size(r->len) > m->arena_bytes)
+        return NULL;
+    return r;
+}
+
+/* The bytes a committed copy names for instance inst, checked against the ref, the record and
+ * their CRC; NULL when anything disagrees (damage: the caller names it). */
+static const uint8_t *shm_ref_bytes(const struct store_shm *m, const struct shm_ctl *ctl,
+                                    const struct shm_ref *ref, px_inst_t inst)
+{
+    if (ref->pos < ctl->arena_tail || ref->pos >= ctl->arena_head)
+        return NULL;
+    const struct shm_rec *r = shm_rec_get(m, ref->pos);
+    if (r == NULL || r->kind != SHM_REC_CMD || r->instance != inst || r->len != ref->len ||
+        r->crc != ref->crc || ref->pos + shm_rec_size(r->len) > ctl->arena_head)
+        return NULL;
+    const uint8_t *bytes = (const uint8_t *)(r + 1);
+    if (shm_cmd_crc(bytes, r->len) != r->crc)
+        return NULL;
+    return bytes;
+}
+
+/* True when the committed state still names the record at pos (kind CMD, for instance inst). */
+static bool shm_rec_live(const struct store_shm *m, const struct shm_rec *r, uint64_t pos)
+{
+    if (r->kind != SHM_REC_CMD || r->instance <= m->last.truncated)
+        return false;
+    const struct shm_copy *c = shm_valid(&m->slots[r->instance % m->entries], m->seq);
+    if (c == NULL || c->instance != r->instance)
+        return false;
+    const struct shm_refs *refs = &m->refs[shm_where(m, c)];
+    return ((c->flags & SHM_ACCEPTED) && cmd_has_payload(&c->acc_value) && refs->acc.pos == pos) ||
+           ((c->flags & SHM_DECIDED) && cmd_has_payload(&c->dec_value) && refs->dec.pos == pos);
+}
+
+/* Moves the batch's tail past the records the committed state no longer names, up to the first
+ * live one. The space behind it is free in the committed state, so this batch may write it. */
+static int shm_arena_reclaim(struct store_shm *m)
+{
+    uint64_t tail = m->batch.arena_tail, head = m->batch.arena_head;
+    while (tail < head) {
+        const struct shm_rec *r = shm_rec_get(m, tail);
+        if (r == NULL)
+            return store_fail(&m->base, -EBADMSG,
+                              "damaged: the command area's record at %llu fails its check",
+                              (unsigned long long)tail);
+        if (shm_rec_live(m, r, tail))
+            break;
+        tail += shm_rec_size(r->len);
+    }
+    m->batch.arena_tail = tail > head ? head : tail;
+    return 0;
+}
+
+/* Appends a record of len bytes for inst to the batch's area: 0 and *pos, or -ENOSPC. */
+static int shm_arena_append(struct store_shm *m, px_inst_t inst, const void *cmd, uint32_t len,
+                            uint32_t crc, uint64_t *pos)
+{
+    uint64_t cap = m->arena_bytes, size = shm_rec_size(len);
+    uint64_t head = m->batch.arena_head, tail = m->batch.arena_tail;
+    uint64_t to_end = cap - head % cap;
+    uint64_t pad = size > to_end ? to_end : 0; /* a record never runs over the ring's end */
+    if (size > cap || head - tail + pad + size > cap) {
+        m->base.area_full = true;
+        return store_fail(&m->base, -ENOSPC,
+                          "command area full: the %u-byte command of instance %llu does not fit "
+                          "(%llu of %llu bytes in use)",
+                          len, (unsigned long long)inst, (unsigned long long)(head - tail),
+                          (unsigned long long)cap);
+    }
+    if (pad > 0) {
+        struct shm_rec *p = shm_rec_at(m, head);
+        *p = (struct shm_rec){.stamp = m->batch.seq,
+                              .kind = SHM_REC_PAD,
+                              .len = (uint32_t)(pad - sizeof(struct shm_rec))};
+        p->check = shm_rec_sum(p, head);
+        head += pad;
+    }
+    struct shm_rec *r = shm_rec_at(m, head);
+    *r = (struct shm_rec){
+        .stamp = m->batch.seq, .instance = inst, .kind = SHM_REC_CMD, .len = len, .crc = crc};
+    r->check = shm_rec_sum(r, head);
+    if (len > 0)
+        memcpy(r + 1, cmd, len);
+    *pos = head;
+    m->batch.arena_head = head + size;
+    return 0;
+}
+
 static void shm_close(struct store *s)
 {
     free(shm_of(s)); /* the area belongs to the caller; an open batch is simply not published */
 }
 
-static void shm_emit(struct store_shm *m, const struct shm_copy *c, store_each_fn each, void *ctx)
+/* Hands out a copy's records, a command's bytes straight from the area (checked first). */
+static int shm_emit(struct store_shm *m, const struct shm_ctl *ctl, const struct shm_copy *c,
+                    store_each_fn each, void *ctx)
 {
     struct px_rec r;
-    if (each == NULL)
-        return;
-    if (c->flags & SHM_ACCEPTED) {
+    for (int k = 0; k < 2; k++) {
+        bool acc = k == 0;
+        if (!(c->flags & (acc ? SHM_ACCEPTED : SHM_DECIDED)))
+            continue;
         memset(&r, 0, sizeof(r));
-        r.type = PX_REC_ACCEPTED;
+        r.type = acc ? PX_REC_ACCEPTED : PX_REC_DECIDED;
         r.instance = c->instance;
-        r.ballot = c->acc_ballot;
-        r.value = c->acc_value;
-        each(ctx, &r, NULL, 0);
+        r.ballot = acc ? c->acc_ballot : 0;
+        r.value = acc ? c->acc_value : c->dec_value;
+        const uint8_t *bytes = NULL;
+        uint32_t len = 0;
+        if (cmd_has_payload(&r.value)) {
+            const struct shm_refs *refs = &m->refs[shm_where(m, c)];
+            const struct shm_ref *ref = acc ? &refs->acc : &refs->dec;
+            bytes = shm_ref_bytes(m, ctl, ref, c->instance);
+            if (bytes == NULL)
+                return store_fail(&m->base, -EBADMSG,
+                                  "damaged: the command of instance %llu (%u bytes at %llu of "
+                                  "the command area) fails its check",
+                                  (unsigned long long)c->instance, ref->len,
+                                  (unsigned long long)ref->pos);
+            len = ref->len;
+        }
+        if (each != NULL)
+            each(ctx, &r, bytes, len);
     }
-    if (c->flags & SHM_DECIDED) {
-        memset(&r, 0, sizeof(r));
-        r.type = PX_REC_DECIDED;
-        r.instance = c->instance;
-        r.value = c->dec_value;
-        each(ctx, &r, NULL, 0);
-    }
-    (void)m;
+    return 0;
 }
 
 static int shm_load(struct store *s, struct px_durable *d, store_each_fn each, void *ctx)
@@ -345,6 +562,9 @@ static int shm_load(struct store *s, struct px_durable *d, store_each_fn each, v
         return rc;
     const struct shm_ctl *ctl = &m->hdr->ctl[m->seq & 1];
     uint32_t n = m->entries;
+    if (ctl->arena_tail > ctl->arena_head || ctl->arena_head - ctl->arena_tail > m->arena_bytes)
+        return store_fail(&m->base, -EBADMSG, "damaged: the command area's range %llu..%llu",
+                          (unsigned long long)ctl->arena_tail, (unsigned long long)ctl->arena_head);
     d->promised = ctl->promised;
     d->fib = ctl->fib;
     store_emit_truncate(ctl->truncated, each, ctx);
@@ -352,8 +572,11 @@ static int shm_load(struct store *s, struct px_durable *d, store_each_fn each, v
     for (uint64_t k = 1; k <= n; k++) {
         px_inst_t inst = ctl->truncated + k;
         const struct shm_copy *c = shm_valid(&m->slots[inst % n], m->seq);
-        if (c != NULL && c->instance == inst)
-            shm_emit(m, c, each, ctx);
+        if (c != NULL && c->instance == inst) {
+            rc = shm_emit(m, ctl, c, each, ctx);
+            if (rc != 0)
+                return rc;
+        }
     }
     return 0;
 }
@@ -368,7 +591,7 @@ static int shm_begin(struct store *s)
      * (and checked there), so damage to it cannot slip into a batch. */
     m->batch = m->last;
     m->batch.seq = m->seq + 1;
-    return 0;
+    return m->arena_bytes > 0 ? shm_arena_reclaim(m) : 0;
 }
 
 /* Seals a copy this batch wrote and keeps the batch's slots_sum in step: the sum holds the
@@ -376,7 +599,8 @@ static int shm_begin(struct store *s)
 static void shm_copy_seal(struct store_shm *m, struct shm_copy *c)
 {
     uint32_t old = c->check;
-    c->check = shm_copy_sum(c, shm_where(m, c));
+    uint64_t where = shm_where(m, c);
+    c->check = shm_copy_sum(c, &m->refs[where], where);
     m->batch.slots_sum ^= old ^ c->check;
 }
 
@@ -384,8 +608,8 @@ static void shm_copy_seal(struct store_shm *m, struct shm_copy *c)
  * so at no moment does dst carry a stamp a reader could take for committed (it holds its old
  * stamp, below the committed copy's, or `stamp` > committed); the content and the check
  * follow. The caller accounts dst in slots_sum (shm_copy_seal). */
-static void shm_copy_set(struct shm_copy *dst, uint64_t stamp, const struct shm_copy *content,
-                         px_inst_t inst)
+static void shm_copy_set(struct store_shm *m, struct shm_copy *dst, uint64_t stamp,
+                         const struct shm_copy *content, px_inst_t inst)
 {
     CMM_STORE_SHARED(dst->stamp, stamp);
     cmm_barrier(); /* the compiler keeps the content stores after the stamp store */
@@ -395,6 +619,8 @@ static void shm_copy_set(struct shm_copy *dst, uint64_t stamp, const struct shm_
     dst->check = 0;
     dst->acc_value = content != NULL ? content->acc_value : (struct px_value){0, 0, 0};
     dst->dec_value = content != NULL ? content->dec_value : (struct px_value){0, 0, 0};
+    if (content != NULL && shm_copy_has_cmd(content))
+        m->refs[shm_where(m, dst)] = m->refs[shm_where(m, content)];
 }
 
 /* The copy batch seq + 1 writes for instance inst, set up with the slot's current content;
@@ -431,11 +657,11 @@ static struct shm_copy *shm_target(struct store_shm *m, px_inst_t inst, int *rc)
          * it, not cur, is the slot's valid copy in the batch's slots_sum. */
         mine = cur == &slot->copy[0] ? &slot->copy[1] : &slot->copy[0];
         m->batch.slots_sum ^= cur != NULL ? cur->check : 0u;
-        shm_copy_set(mine, next, cur != NULL && cur->instance == inst ? cur : NULL, inst);
+        shm_copy_set(m, mine, next, cur != NULL && cur->instance == inst ? cur : NULL, inst);
         shm_copy_seal(m, mine);
     } else if (mine->instance != inst) {
         m->batch.slots_sum ^= mine->check; /* held a dead instance earlier in this batch */
-        shm_copy_set(mine, next, NULL, inst);
+        shm_copy_set(m, mine, next, NULL, inst);
         shm_copy_seal(m, mine);
     }
     return mine;
@@ -480,14 +706,49 @@ static int shm_put(struct store *s, const struct px_rec *r)
     return -EINVAL;
 }
 
-/* A slot has room for a value's 8 bytes, not for a command's: the bytes would have to live
- * beside the ring, with their own crash-safe publication. */
+/* A command's record: appended to the area, or, for a DECIDED of the command the slot's ACCEPTED
+ * holds (the same value and bytes), that record named again. */
 static int shm_put_cmd(struct store *s, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
 {
-    (void)r;
-    (void)cmd;
-    (void)cmd_len;
-    return store_fail(s, -EMSGSIZE, "commands longer than 8 bytes need the sqlite store");
+    struct store_shm *m = shm_of(s);
+    if (m->arena_bytes == 0)
+        return store_fail(s, -EMSGSIZE,
+                          "commands longer than 8 bytes need a command area (this shm store has "
+                          "none)");
+    if (r->instance <= m->batch.truncated)
+        return 0;
+    int rc = 0;
+    struct shm_copy *c = shm_target(m, r->instance, &rc);
+    if (c == NULL)
+        return rc;
+    uint32_t crc = shm_cmd_crc(cmd, cmd_len);
+    struct shm_ref ref = {0, cmd_len, crc};
+    struct shm_refs *refs = &m->refs[shm_where(m, c)];
+    bool same = r->type == PX_REC_DECIDED && (c->flags & SHM_ACCEPTED) &&
+                memcmp(&c->acc_value, &r->value, sizeof(r->value)) == 0 &&
+                refs->acc.len == cmd_len && refs->acc.crc == crc &&
+                refs->acc.pos >= m->batch.arena_tail && refs->acc.pos < m->batch.arena_head;
+    if (same) {
+        const struct shm_rec *h = shm_rec_get(m, refs->acc.pos);
+        same = h != NULL && h->kind == SHM_REC_CMD && h->instance == r->instance &&
+               h->len == cmd_len && (cmd_len == 0 || memcmp(h + 1, cmd, cmd_len) == 0);
+    }
+    if (same)
+        ref.pos = refs->acc.pos;
+    else if ((rc = shm_arena_append(m, r->instance, cmd, cmd_len, crc, &ref.pos)) != 0)
+        return rc;
+    if (r->type == PX_REC_ACCEPTED) {
+        c->acc_ballot = r->ballot;
+        c->acc_value = r->value;
+        refs->acc = ref;
+        c->flags |= SHM_ACCEPTED;
+    } else {
+        c->dec_value = r->value;
+        refs->dec = ref;
+        c->flags |= SHM_DECIDED;
+    }
+    shm_copy_seal(m, c);
+    return 0;
 }
 
 static int shm_put_fib(struct store *s, const struct px_fib *f)
@@ -528,11 +789,15 @@ static const struct store_ops shm_ops = {
 int store_shm_open(const struct store_params *p, struct store **out, char *err, size_t err_len)
 {
     if (p->shm_area == NULL || (uintptr_t)p->shm_area % SHM_ALIGN != 0 ||
-        p->shm_bytes < store_shm_bytes(1))
+        p->shm_arena_bytes % SHM_REC_ALIGN != 0 ||
+        p->shm_bytes < store_shm_bytes(1) + p->shm_arena_bytes)
         return store_fail_buf(err, err_len, -EINVAL,
                               "shm store of node %u: area %p of %zu bytes is not 64-byte "
-                              "aligned or smaller than %zu bytes",
-                              (unsigned)p->node_id, p->shm_area, p->shm_bytes, store_shm_bytes(1));
+                              "aligned or smaller than %zu bytes, or its command area of %llu "
+                              "bytes is not a multiple of 64",
+                              (unsigned)p->node_id, p->shm_area, p->shm_bytes,
+                              store_shm_bytes(1) + (size_t)p->shm_arena_bytes,
+                              (unsigned long long)p->shm_arena_bytes);
     struct store_shm *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return store_fail_buf(err, err_len, -ENOMEM, "shm store: out of memory");
@@ -546,8 +811,11 @@ int store_shm_open(const struct store_params *p, struct store **out, char *err, 
     /* Fresh (zero) or a format that died before its magic: format. A store that committed a
      * batch has its magic; without it, it is damaged (shm_check says so), not fresh. */
     if (CMM_LOAD_SHARED(m->hdr->magic) == 0 && CMM_LOAD_SHARED(m->hdr->committed) == 0) {
-        size_t fit = (p->shm_bytes - sizeof(struct shm_hdr)) / sizeof(struct shm_slot);
+        size_t fit = (p->shm_bytes - sizeof(struct shm_hdr) - (size_t)p->shm_arena_bytes) /
+                     (sizeof(struct shm_slot) + 2 * sizeof(struct shm_refs));
         uint32_t entries = fit > UINT32_MAX ? UINT32_MAX : (uint32_t)fit;
+        /* Only the header and the slots are cleared: the command area's bytes are read only
+         * where a committed copy names them (and checked there). */
         shm_format(m->hdr, store_shm_bytes(entries), p, entries);
     }
     int rc = shm_check(m, p);

@@ -34,9 +34,14 @@
 
 /* Log slots of the shm area in these tests: small, so the ring wraps often. */
 #define TEST_ENTRIES_MAX 256
+/* The shm area's command area: small too (the crash scenario's live commands take about half),
+ * so it wraps every few batches; tests of one long command use an area of their own. */
+#define TEST_ARENA_BYTES (192u * 1024u)
 /* Records one load may return in these tests (2 per instance). */
 #define LOADED_MAX 4096
 #define TEST_NODES 3
+#define KIB        1024u
+#define MIB        (1024u * 1024u)
 #define TEST_NODE  1
 
 struct fx {
@@ -46,6 +51,10 @@ struct fx {
     size_t area_bytes;
 };
 
+/* The command area's size opening the area: 0 (none) only in the tests of that case. */
+static uint64_t fx_arena = TEST_ARENA_BYTES;
+
+static bool scen_cmds = true; /* false: every value inline (a store of a layout before commands) */
 static struct fx fx_sqlite = {.kind = STORE_SQLITE};
 static struct fx fx_shm = {.kind = STORE_SHM};
 static uint64_t test_seed = 0x5eed2026;
@@ -76,7 +85,9 @@ static int fx_setup(void **state)
     snprintf(f->dir, sizeof(f->dir), "%s/store-test-XXXXXX", tmp != NULL ? tmp : "/tmp");
     if (mkdtemp(f->dir) == NULL)
         return -1;
-    f->area_bytes = store_shm_bytes(TEST_ENTRIES_MAX);
+    f->area_bytes = store_shm_bytes(TEST_ENTRIES_MAX) + TEST_ARENA_BYTES;
+    fx_arena = TEST_ARENA_BYTES; /* a failed test may have left another */
+    scen_cmds = true;
     /* MAP_SHARED: the area outlives a forked child that is killed, as the segment does. */
     f->area = mmap(NULL, f->area_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     return f->area == MAP_FAILED ? -1 : 0;
@@ -122,6 +133,7 @@ static int fx_try_open(struct fx *f, uint16_t nodes, struct store **s, char *err
         .sync = STORE_SYNC_NORMAL,
         .shm_area = f->area,
         .shm_bytes = f->area_bytes,
+        .shm_arena_bytes = fx_arena,
     };
     return store_open(&p, s, err, len);
 }
@@ -355,10 +367,38 @@ static uint64_t scen_incr(px_inst_t inst)
     return inst * SCEN_INCR_MUL; /* wraps: uses all 64 bits */
 }
 
+/* Every third instance carries a command of 9 to 3008 bytes (command seed: the instance), the
+ * others an inline value: the crash test covers both, and the shm command area wraps. */
+#define SCEN_CMD_LEN_MAX 3008u
+static bool scen_has_cmd(px_inst_t inst)
+{
+    return scen_cmds && inst % 3 == 0;
+}
+
+static uint32_t scen_cmd_len(px_inst_t inst)
+{
+    return 9u + (uint32_t)(inst * 37u % (SCEN_CMD_LEN_MAX - 8u));
+}
+
 static int scen_put(struct store *s, uint8_t type, px_inst_t inst, px_ballot_t b)
 {
+    if ((type == PX_REC_ACCEPTED || type == PX_REC_DECIDED) && scen_has_cmd(inst)) {
+        static unsigned char bytes[SCEN_CMD_LEN_MAX];
+        uint32_t len = scen_cmd_len(inst);
+        struct px_rec r = rec_cmd(type, inst, b, len, inst);
+        cmd_fill(bytes, len, inst);
+        return store_put_cmd(s, &r, bytes, len);
+    }
     struct px_rec r = rec(type, inst, b, scen_incr(inst));
     return store_put(s, &r);
+}
+
+static void scen_want(struct loaded *l, uint8_t type, px_inst_t inst, px_ballot_t b)
+{
+    if (scen_has_cmd(inst))
+        want_cmd(l, type, inst, b, scen_cmd_len(inst), inst);
+    else
+        want_rec(l, type, inst, b, scen_incr(inst));
 }
 
 static int scen_batch(struct store *s, uint64_t k)
@@ -393,9 +433,9 @@ static void scen_expect(uint64_t p, struct loaded *l)
     for (px_inst_t i = trunc + 1; i <= p * SCEN_W; i++) {
         uint64_t j = (i - 1) / SCEN_W + 1; /* the batch that first accepted i */
         px_ballot_t b = i == j * SCEN_W && j < p ? scen_ballot(j + 1) : scen_ballot(j);
-        want_rec(l, PX_REC_ACCEPTED, i, b, scen_incr(i));
+        scen_want(l, PX_REC_ACCEPTED, i, b);
         if (i <= (p - 1) * SCEN_W)
-            want_rec(l, PX_REC_DECIDED, i, 0, scen_incr(i));
+            scen_want(l, PX_REC_DECIDED, i, 0);
     }
 }
 
@@ -848,24 +888,156 @@ static void test_shm_unaligned_or_small_area_fails_with_einval(void **state)
     assert_non_null(strstr(err, "not 64-byte aligned or smaller than"));
 }
 
-/* The shm store keeps no command bytes: it says so, and the batch is not committed. */
-static void test_shm_command_bytes_fail_with_emsgsize(void **state)
+/* A shm store made without a command area keeps no command bytes: it says so, and the batch is
+ * not committed; an area opened with another command area's size is refused. */
+static void test_shm_without_a_command_area_refuses_commands_with_emsgsize(void **state)
 {
     static unsigned char bytes[16];
+    char err[STORE_ERR_MAX];
+    fx_arena = 0;
     struct store *s = fx_open(*state);
-    assert_int_equal(scen_batch(s, 1), 0);
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_ACCEPTED, 16, scen_ballot(1), 16));
+    commit_ok(s);
     assert_int_equal(store_begin(s), 0);
     struct px_rec r = rec_cmd(PX_REC_ACCEPTED, 17, scen_ballot(2), sizeof(bytes), 3);
     assert_int_equal(store_put_cmd(s, &r, bytes, sizeof(bytes)), -EMSGSIZE);
-    assert_string_equal(store_errmsg(s),
-                        "shm store of node 1: commands longer than 8 bytes need the sqlite store");
+    assert_string_equal(store_errmsg(s), "shm store of node 1: commands longer than 8 bytes need a "
+                                         "command area (this shm store has none)");
     assert_int_equal(store_commit(s), -EMSGSIZE);
     store_close(s);
     s = fx_open(*state);
     load_into(s, &got);
-    scen_expect(1, &want);
+    loaded_reset(&want);
+    want_rec(&want, PX_REC_ACCEPTED, 16, scen_ballot(1), 16);
     assert_loaded_eq(&got, &want);
     store_close(s);
+    fx_arena = TEST_ARENA_BYTES;
+    assert_int_equal(fx_try_open(*state, TEST_NODES, &s, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "made with a command area of 0 bytes, opened with 196608"));
+}
+
+/* One 10 KiB command per batch, truncated two batches later: 2 MiB through a 192 KiB area,
+ * which only works when the space of truncated commands comes back. Reopened along the way. */
+static void test_shm_command_area_wraps_and_gives_space_back(void **state)
+{
+    const uint32_t len = 10 * KIB;
+    struct store *s = fx_open(*state);
+    for (px_inst_t k = 1; k <= 200; k++) {
+        assert_int_equal(store_begin(s), 0);
+        if (k > 2)
+            put_ok(s, rec(PX_REC_TRUNCATE, k - 2, 0, 0));
+        put_cmd_ok(s, PX_REC_ACCEPTED, k, px_ballot_make(1, 1), len, k);
+        put_cmd_ok(s, PX_REC_DECIDED, k, 0, len, k); /* the ACCEPTED's record, named again */
+        commit_ok(s);
+        if (k % 37 == 0) {
+            store_close(s);
+            s = fx_open(*state);
+            loaded_reset(&want);
+            want_rec(&want, PX_REC_TRUNCATE, k - 2, 0, 0);
+            for (px_inst_t i = k - 1; i <= k; i++) {
+                want_cmd(&want, PX_REC_ACCEPTED, i, px_ballot_make(1, 1), len, i);
+                want_cmd(&want, PX_REC_DECIDED, i, 0, len, i);
+            }
+            load_into(s, &got);
+            assert_loaded_eq(&got, &want);
+        }
+    }
+    store_close(s);
+}
+
+/* Commands never truncated fill the area: the batch that does not fit fails with -ENOSPC
+ * (store_shm_area_full), the committed state stays whole, and once a committed TRUNCATE drops
+ * them, their space comes back. */
+static void test_shm_full_command_area_fails_with_enospc_and_keeps_old_state(void **state)
+{
+    const uint32_t len = 16 * KIB;
+    struct store *s = fx_open(*state);
+    px_inst_t k = 0;
+    int rc = 0;
+    loaded_reset(&want);
+    while (rc == 0) {
+        k++;
+        assert_true(k < 64);
+        struct px_rec r = rec_cmd(PX_REC_ACCEPTED, k, px_ballot_make(1, 1), len, k);
+        unsigned char *bytes = cmd_make(len, k);
+        assert_int_equal(store_begin(s), 0);
+        rc = store_put_cmd(s, &r, bytes, len);
+        free(bytes);
+        if (rc == 0) {
+            commit_ok(s);
+            want_cmd(&want, PX_REC_ACCEPTED, k, px_ballot_make(1, 1), len, k);
+        }
+    }
+    assert_int_equal(rc, -ENOSPC);
+    assert_true(store_shm_area_full(s));
+    assert_non_null(strstr(store_errmsg(s), "command area full: the 16384-byte command of "
+                                            "instance"));
+    assert_true(k > 8); /* 192 KiB hold 11 of them */
+    assert_int_equal(store_commit(s), -ENOSPC);
+    store_close(s);
+    s = fx_open(*state);
+    assert_false(store_shm_area_full(s));
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_TRUNCATE, k - 1, 0, 0));
+    commit_ok(s);
+    for (px_inst_t i = k; i < k + 8; i++) {
+        assert_int_equal(store_begin(s), 0);
+        put_cmd_ok(s, PX_REC_ACCEPTED, i, px_ballot_make(2, 1), len, i);
+        commit_ok(s);
+    }
+    store_close(s);
+}
+
+/* A byte of a command in the area changed (a stray write into the segment): the load names the
+ * instance and fails with -EBADMSG, never hands out other bytes. */
+static void test_shm_damaged_command_byte_fails_load_with_ebadmsg(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = fx_open(f);
+    assert_int_equal(store_begin(s), 0);
+    put_cmd_ok(s, PX_REC_ACCEPTED, 5, px_ballot_make(1, 1), 4 * KIB, 5);
+    commit_ok(s);
+    store_close(s);
+    unsigned char *area = (unsigned char *)f->area + store_shm_bytes(TEST_ENTRIES_MAX);
+    area[32 + 1000] ^= 0x01; /* the record's header is 32 bytes, its bytes follow */
+    s = fx_open(f);
+    struct px_durable d;
+    loaded_reset(&got);
+    assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
+    assert_non_null(strstr(store_errmsg(s), "damaged: the command of instance 5 (4096 bytes"));
+    store_close(s);
+}
+
+/* A 16 MiB command in an area of its own: put, commit, reopen, load. */
+static void test_shm_command_of_16_mib_round_trips(void **state)
+{
+    (void)state;
+    const uint32_t len = 16 * MIB;
+    struct fx big = {.kind = STORE_SHM};
+    uint64_t arena = store_shm_arena_for(len, 1);
+    big.area_bytes = store_shm_bytes(16) + arena;
+    big.area =
+        mmap(NULL, big.area_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(big.area != MAP_FAILED);
+    fx_arena = arena;
+    struct store *s = fx_open(&big);
+    assert_int_equal(store_begin(s), 0);
+    put_cmd_ok(s, PX_REC_ACCEPTED, 1, px_ballot_make(1, 1), len, 16);
+    commit_ok(s);
+    store_close(s);
+    s = fx_open(&big);
+    loaded_reset(&want);
+    want_cmd(&want, PX_REC_ACCEPTED, 1, px_ballot_make(1, 1), len, 16);
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+    loaded_reset(&got);
+    loaded_reset(&want);
+    fx_arena = TEST_ARENA_BYTES;
+    munmap(big.area, big.area_bytes);
 }
 
 /* ---- sqlite only ---- */
@@ -1070,11 +1242,13 @@ static int64_t sq_layout_version(struct fx *f)
  * records; its meta says layout 5 afterwards, so a build that reads only 2 refuses it. */
 static void test_sqlite_layout_2_store_loads_and_continues_in_layout_5(void **state)
 {
+    scen_cmds = false; /* layout 2 kept no commands */
     v2_make_store(*state, 3);
     struct store *s = fx_open(*state);
     load_into(s, &got);
     scen_expect(3, &want);
     assert_loaded_eq(&got, &want);
+    scen_cmds = true;
     for (uint64_t k = 4; k <= 2 * SCEN_T + 1; k++) /* truncation drops the layout-2 rows */
         assert_int_equal(scen_batch(s, k), 0);
     store_close(s);
@@ -1423,17 +1597,16 @@ static void test_sqlite_cut_packed_record_fails_load_with_ebadmsg(void **state)
     store_close(s);
 }
 
-/* ---- sqlite: command bytes (layout 5) ---- */
-
-#define KIB 1024u
-#define MIB (1024u * 1024u)
+/* ---- command bytes: both backends, then sqlite's rows (layout 5) ---- */
 
 /* ACCEPTED and DECIDED records with commands of 0, 9 B, 4 KiB and 1 MiB come back with their
  * bytes, in the batch's open and after a reopen; the DECIDED value may differ from the
  * ACCEPTED one. */
-static void test_sqlite_commands_round_trip_with_their_records(void **state)
+static void test_store_commands_round_trip_with_their_records(void **state)
 {
-    static const uint32_t lens[] = {9, 4 * KIB, MIB, 0};
+    /* shm: its test command area is smaller than 1 MiB (test_shm_command_of_16_mib_round_trips) */
+    const uint32_t lens[] = {9, 4 * KIB, ((struct fx *)*state)->kind == STORE_SHM ? 60 * KIB : MIB,
+                             0};
     const px_ballot_t b = px_ballot_make(3, 1);
     struct store *s = fx_open(*state);
     assert_int_equal(store_begin(s), 0);
@@ -1507,7 +1680,7 @@ static void test_sqlite_command_of_64_mib_round_trips(void **state)
 
 /* Records with and without commands, of both kinds, interleaved in one batch (the packing's
  * differences run across both), and a second batch of the same mix. */
-static void test_sqlite_batch_mixes_commands_and_inline_values(void **state)
+static void test_store_batch_mixes_commands_and_inline_values(void **state)
 {
     struct store *s = fx_open(*state);
     loaded_reset(&want);
@@ -1545,7 +1718,7 @@ static void test_sqlite_batch_mixes_commands_and_inline_values(void **state)
 
 /* A later ACCEPTED of an instance replaces the earlier one with its bytes: in a later batch, in
  * the same batch, a command by an inline value and an inline value by a command. */
-static void test_sqlite_later_accept_replaces_the_command(void **state)
+static void test_store_later_accept_replaces_the_command(void **state)
 {
     const px_ballot_t b1 = px_ballot_make(1, 0), b2 = px_ballot_make(2, 1);
     struct store *s = fx_open(*state);
@@ -1620,7 +1793,7 @@ static void test_sqlite_truncate_drops_commands(void **state)
 }
 
 /* Batches with commands, closed and reopened twice, continuing in between. */
-static void test_sqlite_commands_survive_close_and_reopen(void **state)
+static void test_store_commands_survive_close_and_reopen(void **state)
 {
     loaded_reset(&want);
     for (int round = 0; round < 3; round++) {
@@ -2165,7 +2338,11 @@ static void test_registry_of_a_build_without_a_client_record_fails_with_eproto(v
         B(test_store_promised_ballot_survives_batches_without_a_promise),                          \
         B(test_store_kill_at_random_moments_leaves_a_committed_prefix),                            \
         B(test_store_put_of_a_value_with_a_command_fails_with_einval),                             \
-        B(test_store_put_cmd_of_bad_arguments_fails_with_einval)
+        B(test_store_put_cmd_of_bad_arguments_fails_with_einval),                                  \
+        B(test_store_commands_round_trip_with_their_records),                                      \
+        B(test_store_batch_mixes_commands_and_inline_values),                                      \
+        B(test_store_later_accept_replaces_the_command),                                           \
+        B(test_store_commands_survive_close_and_reopen)
 
 /* Usage: test_store [sqlite|shm] (default: both). */
 int main(int argc, char **argv)
@@ -2185,12 +2362,8 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_layout_2_store_loads_and_continues_in_layout_5),
         SQLITE(test_sqlite_packed_records_keep_extreme_values),
         SQLITE(test_sqlite_cut_packed_record_fails_load_with_ebadmsg),
-        SQLITE(test_sqlite_commands_round_trip_with_their_records),
         SQLITE(test_sqlite_command_of_64_mib_round_trips),
-        SQLITE(test_sqlite_batch_mixes_commands_and_inline_values),
-        SQLITE(test_sqlite_later_accept_replaces_the_command),
         SQLITE(test_sqlite_truncate_drops_commands),
-        SQLITE(test_sqlite_commands_survive_close_and_reopen),
         SQLITE(test_sqlite_command_byte_changed_outside_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_command_running_past_its_row_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_command_longer_than_the_maximum_fails_load_with_ebadmsg),
@@ -2229,7 +2402,11 @@ int main(int argc, char **argv)
         SHM(test_shm_area_of_other_layout_version_fails_with_eproto),
         SHM(test_shm_damaged_area_fails_with_ebadmsg),
         SHM(test_shm_unaligned_or_small_area_fails_with_einval),
-        SHM(test_shm_command_bytes_fail_with_emsgsize),
+        SHM(test_shm_without_a_command_area_refuses_commands_with_emsgsize),
+        SHM(test_shm_command_area_wraps_and_gives_space_back),
+        SHM(test_shm_full_command_area_fails_with_enospc_and_keeps_old_state),
+        SHM(test_shm_damaged_command_byte_fails_load_with_ebadmsg),
+        SHM(test_shm_command_of_16_mib_round_trips),
         SHM(test_shm_sm_snapshot_fails_with_enotsup),
     };
     int failed = 0;

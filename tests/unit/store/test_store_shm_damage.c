@@ -153,11 +153,18 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The area: the header, ENTRIES slots of two 64-byte copies, then a 64-byte line of command
+ * refs per slot (no command area here). */
+static size_t header_bytes(void)
+{
+    return area_bytes - (size_t)ENTRIES * (128 + 64);
+}
+
 /* The byte offset of the copy of instance inst's slot that load uses: of the slot's two
- * 64-byte copies, the one with the higher stamp (its first 8 bytes). The slots end the area. */
+ * 64-byte copies, the one with the higher stamp (its first 8 bytes). */
 static size_t live_copy_offset(px_inst_t inst)
 {
-    size_t slot = area_bytes - (size_t)ENTRIES * 128 + (size_t)(inst % ENTRIES) * 128;
+    size_t slot = header_bytes() + (size_t)(inst % ENTRIES) * 128;
     uint64_t stamp[2];
     memcpy(&stamp[0], (char *)area + slot, 8);
     memcpy(&stamp[1], (char *)area + slot + 64, 8);
@@ -191,7 +198,7 @@ static void test_shm_store_damaged_committed_state_is_named_by_load_and_open(voi
     struct loaded want, got;
     build(&s, &want);
     /* ctl[BATCHES & 1], the committed one: its truncation point (offset 16 in it). */
-    size_t ctl_off = 64 + (BATCHES & 1) * (area_bytes - (size_t)ENTRIES * 128 - 64) / 2;
+    size_t ctl_off = 64 + (BATCHES & 1) * (header_bytes() - 64) / 2;
     ((char *)area)[ctl_off + 16] ^= 0x40;
     assert_damaged(load(s, &got), store_errmsg(s));
     store_close(s);
