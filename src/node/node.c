@@ -77,23 +77,39 @@ struct node {
     bool peer_incarnation_known;
 };
 
-uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window)
+uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window, uint16_t nodes)
 {
     if (cmd_bytes <= CMD_INLINE_BYTES)
         return 0;
     uint64_t live = (uint64_t)payload_window_for(cmd_bytes, window) + NODE_SHM_RETAINED;
-    uint64_t bytes = store_shm_arena_for(cmd_bytes, live);
-    uint64_t cap = NODE_SHM_ARENA_CAP;
-    if (cap < 4 * (uint64_t)store_shm_arena_for(cmd_bytes, 0))
-        cap = 4 * (uint64_t)store_shm_arena_for(cmd_bytes, 0);
-    return bytes < cap ? bytes : cap;
+    uint64_t need = store_shm_arena_for(cmd_bytes, live);
+    uint64_t cap = NODE_SHM_ARENA_TOTAL / (nodes > 0 ? nodes : 1);
+    cap = (cap < NODE_SHM_ARENA_CAP ? cap : NODE_SHM_ARENA_CAP) & ~63ull;
+    return need < cap ? need : cap;
 }
 
-uint64_t node_user_bytes(enum store_kind store, uint32_t cmd_bytes, uint32_t window)
+uint32_t node_shm_window(uint32_t cmd_bytes, uint32_t window, uint16_t nodes)
+{
+    uint32_t w = payload_window_for(cmd_bytes, window);
+    if (cmd_bytes <= CMD_INLINE_BYTES)
+        return w;
+    uint64_t half =
+        node_shm_arena_bytes(cmd_bytes, window, nodes) / store_shm_record_bytes(cmd_bytes) / 2;
+    uint64_t fit = half > NODE_SHM_TRUNCATE_SLACK ? half - NODE_SHM_TRUNCATE_SLACK : 0;
+    return fit < 1 ? 0 : fit < w ? (uint32_t)fit : w;
+}
+
+bool node_shm_arena_fits(uint32_t cmd_bytes, uint32_t window, uint16_t nodes)
+{
+    return node_shm_window(cmd_bytes, window, nodes) >= 1;
+}
+
+uint64_t node_user_bytes(enum store_kind store, uint32_t cmd_bytes, uint32_t window, uint16_t nodes)
 {
     uint64_t bytes = sizeof(struct pool_node_shared);
     if (store == STORE_SHM)
-        bytes += store_shm_bytes(NODE_SHM_ENTRIES_MAX) + node_shm_arena_bytes(cmd_bytes, window);
+        bytes +=
+            store_shm_bytes(NODE_SHM_ENTRIES_MAX) + node_shm_arena_bytes(cmd_bytes, window, nodes);
     return (bytes + NODE_USER_ALIGN_BYTES - 1) & ~(NODE_USER_ALIGN_BYTES - 1);
 }
 
@@ -334,10 +350,11 @@ static int node_store_open(struct node *nd)
         .nodes = a->cfg.nodes,
         .sync = a->cfg.sync,
         .shm_area = (char *)nd->me + sizeof(struct pool_node_shared),
-        .shm_bytes = node_user_bytes(a->cfg.store, a->cfg.cmd_bytes, a->cfg.window) -
+        .shm_bytes = node_user_bytes(a->cfg.store, a->cfg.cmd_bytes, a->cfg.window, a->cfg.nodes) -
                      sizeof(struct pool_node_shared),
-        .shm_arena_bytes =
-            a->cfg.store == STORE_SHM ? node_shm_arena_bytes(a->cfg.cmd_bytes, a->cfg.window) : 0,
+        .shm_arena_bytes = a->cfg.store == STORE_SHM
+                               ? node_shm_arena_bytes(a->cfg.cmd_bytes, a->cfg.window, a->cfg.nodes)
+                               : 0,
         .pool_id = a->cfg.pool_id,
         .epoch = a->cfg.epoch,
         .must_exist = a->cfg.store_must_exist,

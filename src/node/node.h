@@ -60,19 +60,27 @@ struct node_args {
     struct node_config cfg;
 };
 
-/* The shm store's command area for commands of up to cmd_bytes under a client window: room
- * for the commands in flight (payload_window_for) and NODE_SHM_RETAINED more not yet truncated,
- * twice (store_shm_arena_for), at most NODE_SHM_ARENA_CAP (or 4 of the longest commands); 0
- * for short commands. The segment reserves it whole (posix_fallocate), so it is memory. When a
- * node's area is full (a learner far behind keeps the log from being truncated), its batch
- * fails and the node ends as if it had crashed (NODE_EXIT_RESTART): restarted, its durable
- * state whole. */
-#define NODE_SHM_RETAINED  (PX_LOG_MAX / 4)
-#define NODE_SHM_ARENA_CAP (256ull << 20)
-uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window);
+/* The shm store's command area of each node for commands of up to cmd_bytes under a client
+ * window: room for the commands in flight (payload_window_for) and NODE_SHM_RETAINED more not
+ * yet truncated, twice over (store_shm_arena_for), at most NODE_SHM_ARENA_CAP and the node's
+ * share of NODE_SHM_ARENA_TOTAL; 0 for short commands. The segment reserves it whole
+ * (posix_fallocate), so it is memory. The client's window (node_shm_window) is what half the
+ * area's records hold beyond NODE_SHM_TRUNCATE_SLACK (the core truncates its log in steps of
+ * that many instances, so as many decided commands wait there); a pool where that leaves no
+ * window at all is refused (node_shm_arena_fits: exit 2). When a node's area is full all the
+ * same (a learner far behind keeps the log from being truncated), its batch fails and the node
+ * ends as if it had crashed (NODE_EXIT_RESTART): restarted, its durable state whole. */
+#define NODE_SHM_RETAINED       (PX_LOG_MAX / 4)
+#define NODE_SHM_ARENA_CAP      (256ull << 20)
+#define NODE_SHM_ARENA_TOTAL    (4ull << 30)
+#define NODE_SHM_TRUNCATE_SLACK 64u
+uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window, uint16_t nodes);
+uint32_t node_shm_window(uint32_t cmd_bytes, uint32_t window, uint16_t nodes);
+bool node_shm_arena_fits(uint32_t cmd_bytes, uint32_t window, uint16_t nodes);
 /* Bytes of a node's user area in the segment: struct pool_node_shared + the shm store (its
  * slots and, for cmd_bytes > CMD_INLINE_BYTES, its command area). */
-uint64_t node_user_bytes(enum store_kind store, uint32_t cmd_bytes, uint32_t window);
+uint64_t node_user_bytes(enum store_kind store, uint32_t cmd_bytes, uint32_t window,
+                         uint16_t nodes);
 /* Fills the core configuration of the node from its node_config. */
 void node_px_config(const struct node_config *cfg, struct px_config *out);
 

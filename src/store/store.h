@@ -169,6 +169,8 @@ size_t store_shm_bytes(uint32_t entries_max);
  * an ACCEPTED and a DECIDED command, and space comes back in ring order), at least 4 MiB; 0 for
  * cmd_bytes <= CMD_INLINE_BYTES. */
 uint64_t store_shm_arena_for(uint32_t cmd_bytes, uint64_t live);
+/* The bytes one command of len bytes takes in a command area (its record). */
+uint64_t store_shm_record_bytes(uint32_t len);
 /* Slots to give the shm backend: the core keeps its log within PX_LOG_MAX instances but tells
  * the store to truncate only in steps (and a snapshot may jump ahead), so the store's live
  * window (truncation point, highest instance] is somewhat larger than the core's: twice its

@@ -245,6 +245,11 @@ size_t store_shm_bytes(uint32_t entries_max)
            (size_t)entries_max * (sizeof(struct shm_slot) + 2 * sizeof(struct shm_refs));
 }
 
+uint64_t store_shm_record_bytes(uint32_t len)
+{
+    return shm_rec_size(len);
+}
+
 uint64_t store_shm_arena_for(uint32_t cmd_bytes, uint64_t live)
 {
     if (cmd_bytes <= CMD_INLINE_BYTES)
@@ -706,8 +711,9 @@ static int shm_put(struct store *s, const struct px_rec *r)
     return -EINVAL;
 }
 
-/* A command's record: appended to the area, or, for a DECIDED of the command the slot's ACCEPTED
- * holds (the same value and bytes), that record named again. */
+/* A command's record: appended to the area, or, when the slot already names a record of the
+ * same value and bytes (a DECIDED of what it accepted, an ACCEPT of it at a later ballot), that
+ * record named again. */
 static int shm_put_cmd(struct store *s, const struct px_rec *r, const void *cmd, uint32_t cmd_len)
 {
     struct store_shm *m = shm_of(s);
@@ -721,22 +727,36 @@ static int shm_put_cmd(struct store *s, const struct px_rec *r, const void *cmd,
     struct shm_copy *c = shm_target(m, r->instance, &rc);
     if (c == NULL)
         return rc;
-    uint32_t crc = shm_cmd_crc(cmd, cmd_len);
-    struct shm_ref ref = {0, cmd_len, crc};
     struct shm_refs *refs = &m->refs[shm_where(m, c)];
-    bool same = r->type == PX_REC_DECIDED && (c->flags & SHM_ACCEPTED) &&
-                memcmp(&c->acc_value, &r->value, sizeof(r->value)) == 0 &&
-                refs->acc.len == cmd_len && refs->acc.crc == crc &&
-                refs->acc.pos >= m->batch.arena_tail && refs->acc.pos < m->batch.arena_head;
-    if (same) {
-        const struct shm_rec *h = shm_rec_get(m, refs->acc.pos);
+    /* The slot's own record of the same command (the ACCEPTED one for a DECIDED, the earlier
+     * ballot's for an ACCEPT of the same value again), when it still lies in the live range:
+     * the bytes compared, its CRC reused (no second pass over them). */
+    const struct shm_ref *mine[2] = {
+        (c->flags & SHM_ACCEPTED) && memcmp(&c->acc_value, &r->value, sizeof(r->value)) == 0
+            ? &refs->acc
+            : NULL,
+        (c->flags & SHM_DECIDED) && memcmp(&c->dec_value, &r->value, sizeof(r->value)) == 0
+            ? &refs->dec
+            : NULL};
+    struct shm_ref ref = {0, cmd_len, 0};
+    bool same = false;
+    for (int k = 0; k < 2 && !same; k++) {
+        const struct shm_ref *o = mine[k];
+        if (o == NULL || o->len != cmd_len || o->pos < m->batch.arena_tail ||
+            o->pos >= m->batch.arena_head)
+            continue;
+        const struct shm_rec *h = shm_rec_get(m, o->pos);
         same = h != NULL && h->kind == SHM_REC_CMD && h->instance == r->instance &&
-               h->len == cmd_len && (cmd_len == 0 || memcmp(h + 1, cmd, cmd_len) == 0);
+               h->len == cmd_len && h->crc == o->crc &&
+               (cmd_len == 0 || memcmp(h + 1, cmd, cmd_len) == 0);
+        if (same)
+            ref = *o;
     }
-    if (same)
-        ref.pos = refs->acc.pos;
-    else if ((rc = shm_arena_append(m, r->instance, cmd, cmd_len, crc, &ref.pos)) != 0)
-        return rc;
+    if (!same) {
+        ref.crc = shm_cmd_crc(cmd, cmd_len);
+        if ((rc = shm_arena_append(m, r->instance, cmd, cmd_len, ref.crc, &ref.pos)) != 0)
+            return rc;
+    }
     if (r->type == PX_REC_ACCEPTED) {
         c->acc_ballot = r->ballot;
         c->acc_value = r->value;

@@ -15,6 +15,7 @@
 #include "common/pool.h"
 #include "common/util.h"
 #include "ipc/check.h"
+#include "node/node.h"
 #include "node/payload.h"
 #include "node/transport.h"
 #include "supervisor/client.h"
@@ -115,6 +116,8 @@ void sup_drive_track(struct sup *s)
 
 uint32_t sup_client_window(const struct cli_config *c)
 {
+    if (c->store == CLI_STORE_SHM) /* what the nodes' command areas hold */
+        return node_shm_window(c->command_bytes, c->window, (uint16_t)c->nodes);
     return payload_window_for(c->command_bytes, c->window);
 }
 

@@ -252,7 +252,7 @@ int sup_setup_segment(struct sup *s)
         LOG(LOG_INFO, "removed %u stale segment(s) of dead supervisors", stale);
     ipc_segment_name(e->seg_name, sizeof(e->seg_name), getpid());
     uint64_t user = node_user_bytes(c->store == CLI_STORE_SHM ? STORE_SHM : STORE_SQLITE,
-                                    c->command_bytes, c->window);
+                                    c->command_bytes, c->window, (uint16_t)c->nodes);
     if (user < sizeof(struct pool_shared))
         user = sizeof(struct pool_shared);
     struct ipc_layout l = {

@@ -14,6 +14,7 @@
 
 #include "common/signals.h"
 #include "common/util.h"
+#include "node/node.h"
 #include "node/transport.h"
 #include "supervisor/client.h"
 #include "supervisor/report.h"
@@ -157,6 +158,20 @@ int sup_run(const struct cli_config *cfg)
         if (sup_net_load(&s, cfg, &pool_cfg) != 0)
             return EXIT_USAGE;
         cfg = &pool_cfg;
+    }
+    if (cfg->store == CLI_STORE_SHM &&
+        !node_shm_arena_fits(cfg->command_bytes, cfg->window, (uint16_t)cfg->nodes)) {
+        fprintf(stderr,
+                "paxos-shm: --store shm: commands of %u bytes on %u nodes do not fit the "
+                "command areas the segment may reserve (%llu MiB per node, %llu MiB in all, "
+                "room for %u truncated-late commands and a window): use shorter commands, fewer "
+                "nodes or --store sqlite\n",
+                cfg->command_bytes, cfg->nodes,
+                (unsigned long long)(node_shm_arena_bytes(cfg->command_bytes, cfg->window,
+                                                          (uint16_t)cfg->nodes) >>
+                                     20),
+                (unsigned long long)(NODE_SHM_ARENA_TOTAL >> 20), NODE_SHM_TRUNCATE_SLACK);
+        return EXIT_USAGE;
     }
     if (cfg->json_path && report_json_open(cfg->json_path, &json) != 0)
         return EXIT_USAGE;

@@ -671,10 +671,18 @@ def long_commands_on_the_shm_store_verify_under_chaos():
 @case
 def long_commands_bad_sizes_exit_2():
     for args, needle in ((["--command-bytes", "7"], "--command-bytes"),
-                         (["--command-bytes", str(64 * 1024 * 1024 + 1)], "--command-bytes")):
+                         (["--command-bytes", str(64 * 1024 * 1024 + 1)], "--command-bytes"),
+                         # more than the shm store's command areas may reserve (node.h)
+                         (["--command-bytes", "1048576", "--store", "shm", "--nodes", "64"],
+                          "do not fit the command areas"),
+                         (["--command-bytes", str(64 * 1024 * 1024), "--store", "shm"],
+                          "do not fit the command areas")):
         p = run(["--nodes", "3", "--rounds", "10"] + args)
         assert p.returncode == 2, (args, p.returncode, p.stderr)
         assert needle in p.stderr and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+    # what does fit runs: 2 MB commands on 3 nodes (a window of 3)
+    expect_verified(["--nodes", "3", "--rounds", "20", "--store", "shm",
+                     "--command-bytes", "2000000"])
 
 
 @case
