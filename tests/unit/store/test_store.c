@@ -991,6 +991,38 @@ static void test_shm_full_command_area_fails_with_enospc_and_keeps_old_state(voi
     store_close(s);
 }
 
+/* The same command accepted again at later ballots (a new leader's phase 2 of what it adopted)
+ * and then decided names the one record: 40 ballots of a 16 KiB command in a 192 KiB area
+ * whose tail a live record holds. */
+static void test_shm_same_command_accepted_again_takes_no_new_space(void **state)
+{
+    const uint32_t len = 16 * KIB;
+    struct store *s = fx_open(*state);
+    /* Instance 1's record stays live: space behind it comes back only when it goes. */
+    assert_int_equal(store_begin(s), 0);
+    put_cmd_ok(s, PX_REC_ACCEPTED, 1, px_ballot_make(1, 1), 100, 11);
+    commit_ok(s);
+    for (uint32_t b = 1; b <= 40; b++) {
+        assert_int_equal(store_begin(s), 0);
+        put_cmd_ok(s, PX_REC_ACCEPTED, 3, px_ballot_make(b, 1), len, 33);
+        commit_ok(s);
+    }
+    assert_int_equal(store_begin(s), 0);
+    put_cmd_ok(s, PX_REC_DECIDED, 3, 0, len, 33);
+    put_cmd_ok(s, PX_REC_ACCEPTED, 4, px_ballot_make(40, 1), len, 44); /* another: its own */
+    commit_ok(s);
+    store_close(s);
+    s = fx_open(*state);
+    loaded_reset(&want);
+    want_cmd(&want, PX_REC_ACCEPTED, 1, px_ballot_make(1, 1), 100, 11);
+    want_cmd(&want, PX_REC_ACCEPTED, 3, px_ballot_make(40, 1), len, 33);
+    want_cmd(&want, PX_REC_DECIDED, 3, 0, len, 33);
+    want_cmd(&want, PX_REC_ACCEPTED, 4, px_ballot_make(40, 1), len, 44);
+    load_into(s, &got);
+    assert_loaded_eq(&got, &want);
+    store_close(s);
+}
+
 /* A byte of a command in the area changed (a stray write into the segment): the load names the
  * instance and fails with -EBADMSG, never hands out other bytes. */
 static void test_shm_damaged_command_byte_fails_load_with_ebadmsg(void **state)
@@ -2405,6 +2437,7 @@ int main(int argc, char **argv)
         SHM(test_shm_without_a_command_area_refuses_commands_with_emsgsize),
         SHM(test_shm_command_area_wraps_and_gives_space_back),
         SHM(test_shm_full_command_area_fails_with_enospc_and_keeps_old_state),
+        SHM(test_shm_same_command_accepted_again_takes_no_new_space),
         SHM(test_shm_damaged_command_byte_fails_load_with_ebadmsg),
         SHM(test_shm_command_of_16_mib_round_trips),
         SHM(test_shm_sm_snapshot_fails_with_enotsup),
