@@ -68,6 +68,8 @@ enum pxs_exit {
 #define PXS_COMMAND_MAX_LIMIT   (64u << 20)
 /* A result (what apply returns for the submitter) is at most this long. */
 #define PXS_RESULT_MAX (64u << 10)
+/* pxs_config.shm_state_max unless set: 16 MiB. */
+#define PXS_SHM_STATE_MAX_DEFAULT (16ull << 20)
 
 /* --- your state machine ---------------------------------------------------------------------
  * The callbacks run in every learner node process (a forked copy of the embedding process), on
@@ -135,7 +137,8 @@ struct pxs_state_machine {
 /* --- a pool ---------------------------------------------------------------------------------- */
 enum pxs_store {
     PXS_STORE_SQLITE = 0, /* durable: every node's records in SQLite under data_dir */
-    PXS_STORE_SHM = 1,    /* in the segment: survives a node's death, not the pool's */
+    PXS_STORE_SHM = 1,    /* in the segment: survives a node's death, not the pool's (no
+                           * data_dir), and reserves its memory when the pool opens */
 };
 
 struct pxs_config {
@@ -157,6 +160,12 @@ struct pxs_config {
     /* Commands completed between two chaos kills (the first after that many); 0: the kills
      * fall at seeded random moments among the first 1000 commands completed. */
     uint32_t chaos_every;
+    /* PXS_STORE_SHM: the longest snapshot of the state, in bytes, each node's part of the
+     * segment keeps room for (three of them: the kept one, the next and one on its way out),
+     * reserved when the pool opens; 0 or unset: PXS_SHM_STATE_MAX_DEFAULT. A snapshot longer than
+     * that stops its node, and the pool with it (pxs_close: PXS_EXIT_RUNTIME). Beside it each
+     * node reserves room for its log's commands: up to 256 MiB for command_max of 1 MiB. */
+    uint64_t shm_state_max;
 };
 
 /* Fills c with the defaults above (and c->size). */

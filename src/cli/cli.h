@@ -46,6 +46,9 @@ struct cli_config {
     /* Bytes of each round's command: 8 is the increment alone (inside the value); longer ones
      * add a pattern every learner checks, and travel beside the value (common/cmd.h). */
     uint32_t command_bytes;
+    /* A library pool on the shm store: the largest state snapshot its command areas make room
+     * for (0: none, the paxos-shm command's Fibonacci keeps its state in the core). */
+    uint64_t sm_state_max;
     uint32_t ring_slots;
     uint64_t seed;
     uint32_t chaos_kills; /* SIGKILLs during the run; 0 = no chaos */

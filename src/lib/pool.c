@@ -25,6 +25,7 @@
 #include "common/pool.h"
 #include "common/util.h"
 #include "ipc/check.h"
+#include "node/node.h"
 #include "node/payload.h"
 #include "node/transport.h"
 #include "supervisor/client.h"
@@ -99,6 +100,7 @@ void pxs_config_init(struct pxs_config *c)
     c->window = 64;
     c->command_max = PXS_COMMAND_MAX_DEFAULT;
     c->store = PXS_STORE_SQLITE;
+    c->shm_state_max = PXS_SHM_STATE_MAX_DEFAULT;
 }
 
 static int bad(const char *what)
@@ -125,11 +127,20 @@ static int config_of(const struct pxs_config *c, struct cli_config *out)
         return bad("config.command_max must be at most 64 MiB");
     if (c->store != PXS_STORE_SQLITE && c->store != PXS_STORE_SHM)
         return bad("config.store must be PXS_STORE_SQLITE or PXS_STORE_SHM");
-    if (c->store == PXS_STORE_SHM) {
-        fprintf(stderr, "paxos-shm: pxs_open: config.store PXS_STORE_SHM cannot keep a state "
-                        "machine's snapshots yet: use PXS_STORE_SQLITE\n");
-        return -ENOTSUP;
-    }
+    /* A caller built against a header without shm_state_max gets the default. */
+    bool has_state_max =
+        c->size >= offsetof(struct pxs_config, shm_state_max) + sizeof(c->shm_state_max);
+    uint64_t state_max =
+        has_state_max && c->shm_state_max != 0 ? c->shm_state_max : PXS_SHM_STATE_MAX_DEFAULT;
+    if (c->store == PXS_STORE_SHM && c->data_dir != NULL)
+        return bad("config.data_dir: the shm store keeps nothing after pxs_close (use "
+                   "PXS_STORE_SQLITE to keep a log)");
+    if (c->store == PXS_STORE_SHM &&
+        !node_shm_arena_fits(c->command_max > CMD_INLINE_BYTES ? c->command_max : CMD_INLINE_BYTES,
+                             c->window, (uint16_t)c->nodes, state_max))
+        return bad("config.store PXS_STORE_SHM: command_max, shm_state_max and nodes need more "
+                   "room than the segment may reserve (4 GiB in all): use PXS_STORE_SQLITE, "
+                   "shorter commands, a smaller state or fewer nodes");
     if (c->timeout_s > CLI_TIMEOUT_MAX)
         return bad("config.timeout_s must be at most 86400");
     if (c->data_dir != NULL) { /* an existing directory this process may write in */
@@ -157,6 +168,7 @@ static int config_of(const struct pxs_config *c, struct cli_config *out)
     out->chaos_kills = c->chaos_kills;
     out->timeout_s = c->timeout_s;
     out->store = c->store == PXS_STORE_SHM ? CLI_STORE_SHM : CLI_STORE_SQLITE;
+    out->sm_state_max = c->store == PXS_STORE_SHM ? state_max : 0;
     out->sync = CLI_SYNC_NORMAL;
     out->transport = CLI_TRANSPORT_SHM;
     out->data_dir = c->data_dir;
@@ -247,7 +259,9 @@ int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm, str
     }
     chaos_moments(s, c);
     client_init(s->drive.client, p->cfg.rounds, 1, 0); /* counts done commands for chaos */
-    p->window = payload_window_for(p->cfg.command_bytes, p->cfg.window);
+    p->window = p->cfg.store == CLI_STORE_SHM
+                    ? node_shm_window(p->cfg.command_bytes, p->cfg.window, (uint16_t)p->cfg.nodes)
+                    : payload_window_for(p->cfg.command_bytes, p->cfg.window);
     sup_install_signals();
     bool ready = sup_setup_data_dir(s) == 0 && sup_setup_segment(s) == 0 &&
                  sup_watch_start(s) == 0 && sup_record_begin(s) == 0 && spawn_all(s) == 0;

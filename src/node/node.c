@@ -77,7 +77,8 @@ struct node {
     bool peer_incarnation_known;
 };
 
-uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window, uint16_t nodes)
+/* The commands' part of a node's command area. */
+static uint64_t shm_cmd_area(uint32_t cmd_bytes, uint32_t window, uint16_t nodes)
 {
     if (cmd_bytes <= CMD_INLINE_BYTES)
         return 0;
@@ -88,28 +89,45 @@ uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window, uint16_t node
     return need < cap ? need : cap;
 }
 
+/* The snapshots' part: three records of up to state_max bytes (node.h). */
+static uint64_t shm_snap_area(uint64_t state_max)
+{
+    if (state_max == 0)
+        return 0;
+    uint64_t rec = store_shm_record_bytes(0) + sizeof(struct store_sm_snap) + state_max;
+    return 3 * ((rec + 63) & ~63ull);
+}
+
+uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window, uint16_t nodes,
+                              uint64_t state_max)
+{
+    return shm_cmd_area(cmd_bytes, window, nodes) + shm_snap_area(state_max);
+}
+
 uint32_t node_shm_window(uint32_t cmd_bytes, uint32_t window, uint16_t nodes)
 {
     uint32_t w = payload_window_for(cmd_bytes, window);
     if (cmd_bytes <= CMD_INLINE_BYTES)
         return w;
-    uint64_t half =
-        node_shm_arena_bytes(cmd_bytes, window, nodes) / store_shm_record_bytes(cmd_bytes) / 2;
+    uint64_t half = shm_cmd_area(cmd_bytes, window, nodes) / store_shm_record_bytes(cmd_bytes) / 2;
     uint64_t fit = half > NODE_SHM_TRUNCATE_SLACK ? half - NODE_SHM_TRUNCATE_SLACK : 0;
     return fit < 1 ? 0 : fit < w ? (uint32_t)fit : w;
 }
 
-bool node_shm_arena_fits(uint32_t cmd_bytes, uint32_t window, uint16_t nodes)
+bool node_shm_arena_fits(uint32_t cmd_bytes, uint32_t window, uint16_t nodes, uint64_t state_max)
 {
-    return node_shm_window(cmd_bytes, window, nodes) >= 1;
+    return node_shm_window(cmd_bytes, window, nodes) >= 1 &&
+           state_max <= UINT32_MAX - sizeof(struct store_sm_snap) - 64 &&
+           (uint64_t)nodes * shm_snap_area(state_max) <= NODE_SHM_ARENA_TOTAL;
 }
 
-uint64_t node_user_bytes(enum store_kind store, uint32_t cmd_bytes, uint32_t window, uint16_t nodes)
+uint64_t node_user_bytes(enum store_kind store, uint32_t cmd_bytes, uint32_t window, uint16_t nodes,
+                         uint64_t state_max)
 {
     uint64_t bytes = sizeof(struct pool_node_shared);
     if (store == STORE_SHM)
-        bytes +=
-            store_shm_bytes(NODE_SHM_ENTRIES_MAX) + node_shm_arena_bytes(cmd_bytes, window, nodes);
+        bytes += store_shm_bytes(NODE_SHM_ENTRIES_MAX) +
+                 node_shm_arena_bytes(cmd_bytes, window, nodes, state_max);
     return (bytes + NODE_USER_ALIGN_BYTES - 1) & ~(NODE_USER_ALIGN_BYTES - 1);
 }
 
@@ -350,11 +368,14 @@ static int node_store_open(struct node *nd)
         .nodes = a->cfg.nodes,
         .sync = a->cfg.sync,
         .shm_area = (char *)nd->me + sizeof(struct pool_node_shared),
-        .shm_bytes = node_user_bytes(a->cfg.store, a->cfg.cmd_bytes, a->cfg.window, a->cfg.nodes) -
+        .shm_bytes = node_user_bytes(a->cfg.store, a->cfg.cmd_bytes, a->cfg.window, a->cfg.nodes,
+                                     a->cfg.sm_state_max) -
                      sizeof(struct pool_node_shared),
         .shm_arena_bytes = a->cfg.store == STORE_SHM
-                               ? node_shm_arena_bytes(a->cfg.cmd_bytes, a->cfg.window, a->cfg.nodes)
+                               ? node_shm_arena_bytes(a->cfg.cmd_bytes, a->cfg.window, a->cfg.nodes,
+                                                      a->cfg.sm_state_max)
                                : 0,
+        .shm_snap_max = a->cfg.sm_state_max,
         .pool_id = a->cfg.pool_id,
         .epoch = a->cfg.epoch,
         .must_exist = a->cfg.store_must_exist,
@@ -404,13 +425,6 @@ static int node_driver_init(struct node *nd)
 static int node_open(struct node *nd, void **core_mem)
 {
     const struct node_args *a = nd->a;
-    if (a->cfg.sm != NULL && a->cfg.store == STORE_SHM) {
-        fprintf(stderr,
-                "paxos-shm: node %u: a state machine needs the sqlite store (the shm store"
-                " cannot hold its snapshots)\n",
-                a->cfg.id);
-        return -ENOTSUP;
-    }
     struct px_config pc;
     node_px_config(&a->cfg, &pc);
     size_t bytes = px_node_size(&pc);

@@ -38,8 +38,9 @@ struct node_config {
     /* Longest command (--command-bytes): over CMD_INLINE_BYTES, commands travel beside their
      * values and every applied one is checked against payload_fib_fill. 0 = CMD_INLINE_BYTES. */
     uint32_t cmd_bytes;
-    uint32_t rotate; /* leadership hand-over every K decided rounds, 0 = never */
-    uint64_t seed;   /* back-off and failpoint seed of the pool */
+    uint64_t sm_state_max; /* shm store: room for a state machine's snapshot (cli_config) */
+    uint32_t rotate;       /* leadership hand-over every K decided rounds, 0 = never */
+    uint64_t seed;         /* back-off and failpoint seed of the pool */
     enum store_kind store;
     enum store_sync sync;
     const char *data_dir;   /* sqlite store directory (NULL for the shm store) */
@@ -69,18 +70,23 @@ struct node_args {
  * that many instances, so as many decided commands wait there); a pool where that leaves no
  * window at all is refused (node_shm_arena_fits: exit 2). When a node's area is full all the
  * same (a learner far behind keeps the log from being truncated), its batch fails and the node
- * ends as if it had crashed (NODE_EXIT_RESTART): restarted, its durable state whole. */
+ * ends as if it had crashed (NODE_EXIT_RESTART): restarted, its durable state whole.
+ * A library pool's state machine adds room for three snapshots of up to state_max bytes (the
+ * kept one, the next, and one more while the tail reaches the kept one), beyond every cap; a
+ * snapshot longer than that fails its batch and stops the node (NODE_EXIT_FAILED: the pool
+ * ends with exit 3 and the store's line). */
 #define NODE_SHM_RETAINED       (PX_LOG_MAX / 4)
 #define NODE_SHM_ARENA_CAP      (256ull << 20)
 #define NODE_SHM_ARENA_TOTAL    (4ull << 30)
 #define NODE_SHM_TRUNCATE_SLACK 64u
-uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window, uint16_t nodes);
+uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window, uint16_t nodes,
+                              uint64_t state_max);
 uint32_t node_shm_window(uint32_t cmd_bytes, uint32_t window, uint16_t nodes);
-bool node_shm_arena_fits(uint32_t cmd_bytes, uint32_t window, uint16_t nodes);
+bool node_shm_arena_fits(uint32_t cmd_bytes, uint32_t window, uint16_t nodes, uint64_t state_max);
 /* Bytes of a node's user area in the segment: struct pool_node_shared + the shm store (its
  * slots and, for cmd_bytes > CMD_INLINE_BYTES, its command area). */
-uint64_t node_user_bytes(enum store_kind store, uint32_t cmd_bytes, uint32_t window,
-                         uint16_t nodes);
+uint64_t node_user_bytes(enum store_kind store, uint32_t cmd_bytes, uint32_t window, uint16_t nodes,
+                         uint64_t state_max);
 /* Fills the core configuration of the node from its node_config. */
 void node_px_config(const struct node_config *cfg, struct px_config *out);
 

@@ -162,9 +162,8 @@ int store_put_sm_snapshot(struct store *s, const struct store_sm_snap *h, const 
         return store_sticky(
             s, store_fail(s, -EINVAL, "store_put_sm_snapshot: %zu bytes at NULL", len));
     if (s->ops->put_sm == NULL)
-        return store_sticky(s, store_fail(s, -ENOTSUP,
-                                          "a state machine's snapshot needs the sqlite store (the"
-                                          " shm store's slots hold 128 bytes)"));
+        return store_sticky(
+            s, store_fail(s, -ENOTSUP, "this store keeps no state machine's snapshot"));
     return store_sticky(s, s->ops->put_sm(s, h, bytes, len));
 }
 
@@ -180,9 +179,7 @@ int store_load_sm_snapshot(struct store *s, struct store_sm_snap *h, void **byte
     if (s->failed != 0)
         return s->failed;
     if (s->ops->load_sm == NULL)
-        return store_fail(s, -ENOTSUP,
-                          "a state machine's snapshot needs the sqlite store (the shm store's"
-                          " slots hold 128 bytes)");
+        return store_fail(s, -ENOTSUP, "this store keeps no state machine's snapshot");
     return s->ops->load_sm(s, h, bytes, len, found);
 }
 

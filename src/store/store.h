@@ -87,6 +87,9 @@ struct store_params {
      * than 8 bytes are refused), recorded at the first open and checked later. See
      * store_shm_arena_for. */
     uint64_t shm_arena_bytes;
+    /* shm: the longest state machine snapshot it takes (0: any that fits the area); a longer
+     * one is -EFBIG. */
+    uint64_t shm_snap_max;
     /* sqlite: the identity of the pool and the run opening the store (0 = not checked). A new
      * store (or one of a build that kept none) records pool_id; a store of another pool id is
      * refused (-EXDEV), one recorded with a later epoch too (-ESTALE); the recorded epoch is
@@ -144,15 +147,18 @@ struct store_sm_snap {
 };
 /* Adds the state machine's snapshot to the open batch: h and bytes[0..len) (copied before it
  * returns; bytes may be NULL when len is 0). sqlite: tables sm_state and sm_part (made by the
- * first put; the bytes split into rows sqlite takes), covered by a CRC-32C. -ENOTSUP (and a
- * line) on the shm backend: its slots hold 128 bytes, not a state of any size. A failure breaks
+ * first put; the bytes split into rows sqlite takes), covered by a CRC-32C. shm: one record of
+ * its command area (h, then the bytes, under the record's CRC-32C), named by the committed
+ * state; -ENOTSUP (and a line) for a shm store without a command area, -EFBIG for one longer
+ * than params.shm_snap_max, -ENOSPC when the area has no room for it (store_shm_area_full
+ * stays false: it is not a command). A failure breaks
  * the store like any batch call. */
 int store_put_sm_snapshot(struct store *s, const struct store_sm_snap *h, const void *bytes,
                           size_t len);
 /* Loads the kept snapshot: 0 with *found false when there is none; else *h and *bytes (malloc'd,
- * the caller frees; non-NULL even for 0 bytes) and *len. -EBADMSG (and a line) for rows that
- * fail their checksum or do not fit together, -ENOMEM, -ENOTSUP on shm. Does not break the
- * store. Call it outside a batch. */
+ * the caller frees; non-NULL even for 0 bytes) and *len. -EBADMSG (and a line) for rows or a
+ * record that fail their checksum or do not fit together, -ENOMEM, -ENOTSUP on a shm store
+ * without a command area. Does not break the store. Call it outside a batch. */
 int store_load_sm_snapshot(struct store *s, struct store_sm_snap *h, void **bytes, size_t *len,
                            bool *found);
 /* Commits the open batch: durable (per sync mode) when it returns 0. */

@@ -74,22 +74,23 @@
 #define SHM_REC_ALIGN 64u
 
 enum { SHM_ACCEPTED = 1u << 0, SHM_DECIDED = 1u << 1 };
-enum { SHM_REC_CMD = 1, SHM_REC_PAD = 2 };
+enum { SHM_REC_CMD = 1, SHM_REC_PAD = 2, SHM_REC_SNAP = 3 };
+
+struct shm_ref { /* a record of the command area: a value's command, a snapshot */
+    uint64_t pos;
+    uint32_t len;
+    uint32_t crc; /* CRC-32C of the bytes (SHM_SEED_CMD) */
+};
 
 struct shm_ctl { /* one committed state; double buffered */
     uint64_t seq;
     px_ballot_t promised;
     px_inst_t truncated;
     uint64_t arena_tail, arena_head; /* live records of the command area: [tail, head) */
+    struct shm_ref snap;             /* the state machine's snapshot record (len 0: none) */
     struct px_fib fib;
     uint32_t slots_sum; /* XOR of the checks of every slot's valid copy */
     uint32_t check;     /* shm_sum of the bytes before it: last, so one pass sums them */
-};
-
-struct shm_ref { /* the record of a value's command in the command area */
-    uint64_t pos;
-    uint32_t len;
-    uint32_t crc; /* CRC-32C of the bytes (SHM_SEED_CMD) */
 };
 
 struct shm_copy {   /* one version of one log slot */
@@ -141,7 +142,7 @@ static_assert(2 * sizeof(struct shm_refs) == SHM_ALIGN, "a slot's refs are one c
 static_assert(sizeof(struct shm_rec) == 32, "a record header is half a line");
 static_assert(sizeof(struct shm_slot) % SHM_ALIGN == 0, "slots stay cache-line aligned");
 static_assert(sizeof(struct shm_hdr) % SHM_ALIGN == 0, "slots start cache-line aligned");
-static_assert(sizeof(struct shm_ctl) == 48 + sizeof(struct px_fib), "no padding in a summed ctl");
+static_assert(sizeof(struct shm_ctl) == 64 + sizeof(struct px_fib), "no padding in a summed ctl");
 static_assert(offsetof(struct shm_ctl, check) + 4 == sizeof(struct shm_ctl), "check last");
 static_assert(offsetof(struct shm_copy, check) + 4 == sizeof(struct shm_copy), "check last");
 
@@ -152,6 +153,7 @@ struct store_shm {
     struct shm_refs *refs; /* [2 * entries]: copy k of slot i has refs[2 * i + k] */
     uint8_t *arena;        /* the command area, arena_bytes (NULL when 0) */
     uint64_t arena_bytes;  /* read once at open, like entries */
+    uint64_t snap_max;     /* params.shm_snap_max */
     uint32_t entries;      /* entries_max, read once at open: damage cannot redirect writes */
     uint64_t seq;          /* committed sequence C */
     struct shm_ctl batch;  /* the open batch's state, written to the free ctl at commit */
@@ -425,7 +427,8 @@ static const struct shm_rec *shm_rec_get(const struct store_shm *m, uint64_t pos
     if (m->arena_bytes == 0 || pos % SHM_REC_ALIGN != 0)
         return NULL;
     const struct shm_rec *r = shm_rec_at(m, pos);
-    if (r->check != shm_rec_sum(r, pos) || (r->kind != SHM_REC_CMD && r->kind != SHM_REC_PAD))
+    if (r->check != shm_rec_sum(r, pos) ||
+        (r->kind != SHM_REC_CMD && r->kind != SHM_REC_PAD && r->kind != SHM_REC_SNAP))
         return NULL;
     if (pos % m->arena_bytes + shm_rec_size(r->len) > m->arena_bytes)
         return NULL;
@@ -435,12 +438,12 @@ static const struct shm_rec *shm_rec_get(const struct store_shm *m, uint64_t pos
 /* The bytes a committed copy names for instance inst, checked against the ref, the record and
  * their CRC; NULL when anything disagrees (damage: the caller names it). */
 static const uint8_t *shm_ref_bytes(const struct store_shm *m, const struct shm_ctl *ctl,
-                                    const struct shm_ref *ref, px_inst_t inst)
+                                    const struct shm_ref *ref, px_inst_t inst, uint32_t kind)
 {
     if (ref->pos < ctl->arena_tail || ref->pos >= ctl->arena_head)
         return NULL;
     const struct shm_rec *r = shm_rec_get(m, ref->pos);
-    if (r == NULL || r->kind != SHM_REC_CMD || r->instance != inst || r->len != ref->len ||
+    if (r == NULL || r->kind != kind || r->instance != inst || r->len != ref->len ||
         r->crc != ref->crc || ref->pos + shm_rec_size(r->len) > ctl->arena_head)
         return NULL;
     const uint8_t *bytes = (const uint8_t *)(r + 1);
@@ -452,6 +455,8 @@ static const uint8_t *shm_ref_bytes(const struct store_shm *m, const struct shm_
 /* True when the committed state still names the record at pos (kind CMD, for instance inst). */
 static bool shm_rec_live(const struct store_shm *m, const struct shm_rec *r, uint64_t pos)
 {
+    if (r->kind == SHM_REC_SNAP)
+        return m->last.snap.len > 0 && m->last.snap.pos == pos;
     if (r->kind != SHM_REC_CMD || r->instance <= m->last.truncated)
         return false;
     const struct shm_copy *c = shm_valid(&m->slots[r->instance % m->entries], m->seq);
@@ -482,19 +487,22 @@ static int shm_arena_reclaim(struct store_shm *m)
 }
 
 /* Appends a record of len bytes for inst to the batch's area: 0 and *pos, or -ENOSPC. */
-static int shm_arena_append(struct store_shm *m, px_inst_t inst, const void *cmd, uint32_t len,
-                            uint32_t crc, uint64_t *pos)
+static int shm_arena_append2(struct store_shm *m, uint32_t kind, px_inst_t inst, const void *a,
+                             uint32_t a_len, const void *b, uint32_t b_len, uint32_t crc,
+                             uint64_t *pos)
 {
+    uint32_t len = a_len + b_len;
     uint64_t cap = m->arena_bytes, size = shm_rec_size(len);
     uint64_t head = m->batch.arena_head, tail = m->batch.arena_tail;
     uint64_t to_end = cap - head % cap;
     uint64_t pad = size > to_end ? to_end : 0; /* a record never runs over the ring's end */
     if (size > cap || head - tail + pad + size > cap) {
-        m->base.area_full = true;
+        m->base.area_full = kind == SHM_REC_CMD;
         return store_fail(&m->base, -ENOSPC,
-                          "command area full: the %u-byte command of instance %llu does not fit "
+                          "command area full: the %u-byte %s of instance %llu does not fit "
                           "(%llu of %llu bytes in use)",
-                          len, (unsigned long long)inst, (unsigned long long)(head - tail),
+                          len, kind == SHM_REC_CMD ? "command" : "state machine snapshot",
+                          (unsigned long long)inst, (unsigned long long)(head - tail),
                           (unsigned long long)cap);
     }
     if (pad > 0) {
@@ -507,13 +515,21 @@ static int shm_arena_append(struct store_shm *m, px_inst_t inst, const void *cmd
     }
     struct shm_rec *r = shm_rec_at(m, head);
     *r = (struct shm_rec){
-        .stamp = m->batch.seq, .instance = inst, .kind = SHM_REC_CMD, .len = len, .crc = crc};
+        .stamp = m->batch.seq, .instance = inst, .kind = kind, .len = len, .crc = crc};
     r->check = shm_rec_sum(r, head);
-    if (len > 0)
-        memcpy(r + 1, cmd, len);
+    if (a_len > 0)
+        memcpy(r + 1, a, a_len);
+    if (b_len > 0)
+        memcpy((uint8_t *)(r + 1) + a_len, b, b_len);
     *pos = head;
     m->batch.arena_head = head + size;
     return 0;
+}
+
+static int shm_arena_append(struct store_shm *m, px_inst_t inst, const void *cmd, uint32_t len,
+                            uint32_t crc, uint64_t *pos)
+{
+    return shm_arena_append2(m, SHM_REC_CMD, inst, cmd, len, NULL, 0, crc, pos);
 }
 
 static void shm_close(struct store *s)
@@ -540,7 +556,7 @@ static int shm_emit(struct store_shm *m, const struct shm_ctl *ctl, const struct
         if (cmd_has_payload(&r.value)) {
             const struct shm_refs *refs = &m->refs[shm_where(m, c)];
             const struct shm_ref *ref = acc ? &refs->acc : &refs->dec;
-            bytes = shm_ref_bytes(m, ctl, ref, c->instance);
+            bytes = shm_ref_bytes(m, ctl, ref, c->instance, SHM_REC_CMD);
             if (bytes == NULL)
                 return store_fail(&m->base, -EBADMSG,
                                   "damaged: the command of instance %llu (%u bytes at %llu of "
@@ -771,6 +787,71 @@ static int shm_put_cmd(struct store *s, const struct px_rec *r, const void *cmd,
     return 0;
 }
 
+/* A state machine's snapshot: one record of the area (its struct store_sm_snap, then the
+ * state's bytes), named by the batch's ctl; the one it replaces goes when the tail reaches it. */
+static int shm_put_sm(struct store *s, const struct store_sm_snap *h, const void *bytes, size_t len)
+{
+    struct store_shm *m = shm_of(s);
+    if (m->arena_bytes == 0)
+        return store_fail(s, -ENOTSUP,
+                          "a state machine's snapshot needs a command area (this shm store has "
+                          "none)");
+    if (m->snap_max > 0 && len > m->snap_max)
+        return store_fail(s, -EFBIG,
+                          "a state machine snapshot of %zu bytes is longer than the %llu its shm "
+                          "store keeps room for",
+                          len, (unsigned long long)m->snap_max);
+    if (len > UINT32_MAX - sizeof(*h) - SHM_REC_ALIGN)
+        return store_fail(s, -ENOSPC, "a state machine snapshot of %zu bytes does not fit", len);
+    uint32_t crc = ipc_crc32c(SHM_SEED_CMD, h, sizeof(*h));
+    if (len > 0)
+        crc = ipc_crc32c(crc, bytes, len);
+    struct shm_ref ref = {0, (uint32_t)(sizeof(*h) + len), crc};
+    int rc = shm_arena_append2(m, SHM_REC_SNAP, h->index, h, (uint32_t)sizeof(*h), bytes,
+                               (uint32_t)len, crc, &ref.pos);
+    if (rc != 0)
+        return rc;
+    m->batch.snap = ref;
+    return 0;
+}
+
+static int shm_load_sm(struct store *s, struct store_sm_snap *h, void **bytes, size_t *len,
+                       bool *found)
+{
+    struct store_shm *m = shm_of(s);
+    int rc = shm_verify_header(m);
+    if (rc == 0)
+        rc = shm_ctl_verify(m);
+    if (rc != 0)
+        return rc;
+    const struct shm_ctl *ctl = &m->hdr->ctl[m->seq & 1];
+    if (ctl->snap.len == 0)
+        return 0;
+    const struct shm_rec *r = ctl->snap.len >= sizeof(*h) ? shm_rec_get(m, ctl->snap.pos) : NULL;
+    const uint8_t *p = NULL;
+    if (r != NULL) {
+        struct store_sm_snap head;
+        memcpy(&head, r + 1, sizeof(head));
+        p = shm_ref_bytes(m, ctl, &ctl->snap, head.index, SHM_REC_SNAP);
+        /* the CRC of the two pieces as written equals the CRC of the record's bytes */
+    }
+    if (p == NULL)
+        return store_fail(s, -EBADMSG,
+                          "damaged: the state machine's snapshot (%u bytes at %llu of the command "
+                          "area) fails its check",
+                          ctl->snap.len, (unsigned long long)ctl->snap.pos);
+    size_t n = ctl->snap.len - sizeof(*h);
+    void *copy = malloc(n > 0 ? n : 1);
+    if (copy == NULL)
+        return store_fail(s, -ENOMEM, "out of memory for a %zu-byte snapshot", n);
+    memcpy(h, p, sizeof(*h));
+    memcpy(copy, p + sizeof(*h), n);
+    *bytes = copy;
+    *len = n;
+    *found = true;
+    return 0;
+}
+
 static int shm_put_fib(struct store *s, const struct px_fib *f)
 {
     shm_of(s)->batch.fib = *f;
@@ -802,6 +883,8 @@ static const struct store_ops shm_ops = {
     .put = shm_put,
     .put_cmd = shm_put_cmd,
     .put_fib = shm_put_fib,
+    .put_sm = shm_put_sm,
+    .load_sm = shm_load_sm,
     .commit = shm_commit,
     .close = shm_close,
 };
@@ -822,6 +905,7 @@ int store_shm_open(const struct store_params *p, struct store **out, char *err, 
     if (m == NULL)
         return store_fail_buf(err, err_len, -ENOMEM, "shm store: out of memory");
     m->base.ops = &shm_ops;
+    m->snap_max = p->shm_snap_max;
     m->base.kind = STORE_SHM;
     m->base.node_id = p->node_id;
     m->base.nodes = p->nodes;

@@ -251,8 +251,9 @@ int sup_setup_segment(struct sup *s)
     if (ipc_segment_clean_stale(&stale) == 0 && stale > 0)
         LOG(LOG_INFO, "removed %u stale segment(s) of dead supervisors", stale);
     ipc_segment_name(e->seg_name, sizeof(e->seg_name), getpid());
-    uint64_t user = node_user_bytes(c->store == CLI_STORE_SHM ? STORE_SHM : STORE_SQLITE,
-                                    c->command_bytes, c->window, (uint16_t)c->nodes);
+    uint64_t user =
+        node_user_bytes(c->store == CLI_STORE_SHM ? STORE_SHM : STORE_SQLITE, c->command_bytes,
+                        c->window, (uint16_t)c->nodes, c->sm_state_max);
     if (user < sizeof(struct pool_shared))
         user = sizeof(struct pool_shared);
     struct ipc_layout l = {

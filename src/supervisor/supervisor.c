@@ -160,7 +160,8 @@ int sup_run(const struct cli_config *cfg)
         cfg = &pool_cfg;
     }
     if (cfg->store == CLI_STORE_SHM &&
-        !node_shm_arena_fits(cfg->command_bytes, cfg->window, (uint16_t)cfg->nodes)) {
+        !node_shm_arena_fits(cfg->command_bytes, cfg->window, (uint16_t)cfg->nodes,
+                             cfg->sm_state_max)) {
         fprintf(stderr,
                 "paxos-shm: --store shm: commands of %u bytes on %u nodes do not fit the "
                 "command areas the segment may reserve (%llu MiB per node, %llu MiB in all, "
@@ -168,7 +169,7 @@ int sup_run(const struct cli_config *cfg)
                 "nodes or --store sqlite\n",
                 cfg->command_bytes, cfg->nodes,
                 (unsigned long long)(node_shm_arena_bytes(cfg->command_bytes, cfg->window,
-                                                          (uint16_t)cfg->nodes) >>
+                                                          (uint16_t)cfg->nodes, 0) >>
                                      20),
                 (unsigned long long)(NODE_SHM_ARENA_TOTAL >> 20), NODE_SHM_TRUNCATE_SLACK);
         return EXIT_USAGE;

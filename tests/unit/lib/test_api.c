@@ -29,6 +29,7 @@ struct counter {
     int start_fails_on;    /* this node's start always fails; -1: none */
     bool slow;             /* adding 777 takes 1.5 s: its result comes late */
     bool term_parent;      /* node 0's start sends SIGTERM to the embedding process */
+    uint32_t pad;          /* zero bytes a snapshot writes after the total (restore skips) */
 };
 
 static int c_start(void *ctx, uint32_t node)
@@ -69,8 +70,15 @@ static int c_apply(void *ctx, uint64_t index, const void *cmd, size_t len, const
 
 static int c_snapshot(void *ctx, struct pxs_writer *w)
 {
+    static const uint8_t zeros[4096];
     struct counter *c = ctx;
-    return w->write(w, &c->total, sizeof(c->total));
+    int rc = w->write(w, &c->total, sizeof(c->total));
+    for (uint32_t left = c->pad; rc == 0 && left > 0;) {
+        uint32_t n = left < sizeof(zeros) ? left : (uint32_t)sizeof(zeros);
+        rc = w->write(w, zeros, n);
+        left -= n;
+    }
+    return rc;
 }
 
 static int c_restore(void *ctx, struct pxs_reader *r)
@@ -80,6 +88,11 @@ static int c_restore(void *ctx, struct pxs_reader *r)
     long n = r->read(r, &t, sizeof(t));
     if (n != (long)sizeof(t))
         return n < 0 ? (int)n : -EPROTO;
+    uint8_t skip[4096];
+    while ((n = r->read(r, skip, sizeof(skip))) > 0) /* the pad */
+        ;
+    if (n < 0)
+        return (int)n;
     c->total = t;
     return 0;
 }
@@ -161,6 +174,16 @@ static void test_misuse_is_an_error_not_an_abort(void **state)
     struct pxs_state_machine no_size = sm;
     no_size.size = 0;
     assert_int_equal(pxs_open(&c, &no_size, &p), -EINVAL);
+    bad = c; /* the shm store keeps nothing after pxs_close: a data dir would lie */
+    bad.store = PXS_STORE_SHM;
+    bad.data_dir = "/tmp";
+    assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
+    bad.data_dir = NULL; /* more than the segment may reserve */
+    bad.shm_state_max = 2ull << 30;
+    assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
+    bad.shm_state_max = 0;
+    bad.command_max = PXS_COMMAND_MAX_LIMIT;
+    assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
     assert_null(p);
     assert_int_equal(pxs_submit(NULL, "x", 1, never, NULL), -EINVAL);
     assert_int_equal(pxs_poll(NULL, 0), -EINVAL);
@@ -437,6 +460,73 @@ static void test_a_long_log_between_snapshots_survives_restarts(void **state)
     assert_int_equal(rep.learners_agree, 3);
 }
 
+/* Commands of 1 MiB (the counter refuses them with status 1, and they count in the log) make
+ * a learner snapshot at every truncation of the log (every 64 instances or so, once the log
+ * since the last snapshot holds 4 MiB): on the shm store, into its command area. */
+static int big_calls(struct pxs_pool *p, uint32_t n)
+{
+    static uint8_t big[1u << 20];
+    struct pxs_outcome o;
+    for (uint32_t i = 0; i < n; i++) {
+        big[0] = (uint8_t)i;
+        int rc = pxs_call(p, big, sizeof(big), NULL, 0, &o);
+        if (rc != 0)
+            return rc;
+        assert_int_equal(o.status, 1);
+    }
+    return 0;
+}
+
+/* A library pool on the shm store: snapshots of 200 KB taken into the nodes' command areas,
+ * nodes killed and restored from them, every command applied once. */
+static void test_a_shm_pool_keeps_snapshots_across_kills(void **state)
+{
+    (void)state;
+    struct pxs_config c;
+    struct pxs_state_machine sm = quiet_counter_pool(&c, 120);
+    c.store = PXS_STORE_SHM;
+    c.shm_state_max = 1u << 20;
+    c.chaos_kills = 3;
+    c.chaos_every = 60;
+    the_counter.pad = 200000;
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    uint64_t sum = 0;
+    struct pxs_outcome o;
+    for (uint64_t i = 1; i <= 240; i++) {
+        sum += i;
+        uint64_t total = 0;
+        assert_int_equal(pxs_call(p, &i, sizeof(i), &total, sizeof(total), &o), 0);
+        if (!o.result_lost)
+            assert_int_equal(total, sum);
+        if (i % 4 == 0)
+            assert_int_equal(big_calls(p, 1), 0);
+    }
+    struct pxs_report rep = {.size = sizeof(rep)};
+    assert_int_equal(pxs_close(p, &rep), PXS_EXIT_VERIFIED);
+    assert_int_equal(rep.sm_digest, sum);
+    assert_int_equal(rep.learners_agree, 3);
+    assert_true(rep.chaos_kills >= 1);
+    the_counter.pad = 0;
+}
+
+/* A snapshot longer than config.shm_state_max does not fit: its node stops with the store's
+ * line and the pool with it (PXS_EXIT_RUNTIME), never a restart loop. */
+static void test_a_snapshot_over_shm_state_max_stops_the_pool(void **state)
+{
+    (void)state;
+    struct pxs_config c;
+    struct pxs_state_machine sm = quiet_counter_pool(&c, 60);
+    c.store = PXS_STORE_SHM;
+    c.shm_state_max = 4096;
+    the_counter.pad = 300000;
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    assert_int_equal(big_calls(p, 400), -ESHUTDOWN); /* the first truncation comes after 64 */
+    assert_int_equal(pxs_close(p, NULL), PXS_EXIT_RUNTIME);
+    the_counter.pad = 0;
+}
+
 static void test_an_apply_that_always_fails_stops_the_pool(void **state)
 {
     (void)state;
@@ -528,6 +618,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_lost_result_is_a_completion_pxs_poll_counts),
         cmocka_unit_test(test_a_stop_signal_during_open_is_eintr),
         cmocka_unit_test(test_a_long_log_between_snapshots_survives_restarts),
+        cmocka_unit_test(test_a_shm_pool_keeps_snapshots_across_kills),
+        cmocka_unit_test(test_a_snapshot_over_shm_state_max_stops_the_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

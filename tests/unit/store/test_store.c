@@ -1413,7 +1413,7 @@ static void sm_expect(struct store *s, const struct store_sm_snap *want_h, const
 
 /* No snapshot in a fresh store; a put one comes back whole, after a reopen too, and a later
  * one replaces it (shorter bytes included). */
-static void test_sqlite_sm_snapshot_round_trips_and_survives_reopen(void **state)
+static void test_store_sm_snapshot_round_trips_and_survives_reopen(void **state)
 {
     struct store *s = fx_open(*state);
     struct store_sm_snap h;
@@ -1446,7 +1446,7 @@ static void test_sqlite_sm_snapshot_round_trips_and_survives_reopen(void **state
 }
 
 /* A batch that is not committed leaves the kept snapshot as it was. */
-static void test_sqlite_sm_snapshot_of_an_uncommitted_batch_is_not_kept(void **state)
+static void test_store_sm_snapshot_of_an_uncommitted_batch_is_not_kept(void **state)
 {
     struct store *s = fx_open(*state);
     struct store_sm_snap h1 = sm_head(1), h2 = sm_head(2);
@@ -1512,21 +1512,70 @@ static void test_sqlite_sm_snapshot_damaged_fails_load_with_ebadmsg(void **state
     sm_expect_damaged(state, "UPDATE sm_state SET fib = x'00'", "core's state");
 }
 
-/* The shm store cannot hold a snapshot: an explicit -ENOTSUP, with a line. */
-static void test_shm_sm_snapshot_fails_with_enotsup(void **state)
+/* A shm store without a command area cannot hold a snapshot: an explicit -ENOTSUP, with a
+ * line. */
+static void test_shm_without_a_command_area_keeps_no_sm_snapshot(void **state)
 {
+    fx_arena = 0;
     struct store *s = fx_open(*state);
     struct store_sm_snap h = sm_head(1);
     void *bytes = NULL;
     size_t len = 0;
     bool found = true;
-    assert_int_equal(store_load_sm_snapshot(s, &h, &bytes, &len, &found), -ENOTSUP);
+    assert_int_equal(store_load_sm_snapshot(s, &h, &bytes, &len, &found), 0);
     assert_false(found);
     assert_int_equal(store_begin(s), 0);
     assert_int_equal(store_put_sm_snapshot(s, &h, "x", 1), -ENOTSUP);
-    assert_non_null(strstr(store_errmsg(s), "sqlite"));
+    assert_non_null(strstr(store_errmsg(s), "needs a command area"));
     assert_int_equal(store_commit(s), -ENOTSUP);
     store_close(s);
+    fx_arena = TEST_ARENA_BYTES;
+}
+
+/* Snapshots of 50 KB in successive batches, 1 MB through a 192 KiB area: each replaced one's
+ * space comes back; the last is kept across a reopen. */
+static void test_shm_replaced_sm_snapshots_give_their_space_back(void **state)
+{
+    unsigned char *b = cmd_make(50000, 8);
+    struct store *s = fx_open(*state);
+    for (uint64_t k = 1; k <= 20; k++) {
+        struct store_sm_snap h = sm_head(k);
+        b[0] = (unsigned char)k;
+        sm_put_ok(s, &h, b, 50000);
+    }
+    store_close(s);
+    s = fx_open(*state);
+    struct store_sm_snap h = sm_head(20);
+    sm_expect(s, &h, b, 50000);
+    store_close(s);
+    free(b);
+}
+
+/* A byte of the snapshot's record changed: -EBADMSG with a line, and the store stays usable. */
+static void test_shm_damaged_sm_snapshot_fails_load_with_ebadmsg(void **state)
+{
+    struct fx *f = *state;
+    unsigned char *b = cmd_make(20000, 5);
+    struct store *s = fx_open(f);
+    struct store_sm_snap h = sm_head(5);
+    sm_put_ok(s, &h, b, 20000);
+    store_close(s);
+    unsigned char *area = (unsigned char *)f->area + store_shm_bytes(TEST_ENTRIES_MAX);
+    area[32 + sizeof(struct store_sm_snap) + 700] ^= 0x10;
+    s = fx_open(f);
+    struct store_sm_snap got_h;
+    void *bytes = NULL;
+    size_t len = 0;
+    bool found = true;
+    assert_int_equal(store_load_sm_snapshot(s, &got_h, &bytes, &len, &found), -EBADMSG);
+    assert_false(found);
+    assert_null(bytes);
+    assert_non_null(strstr(store_errmsg(s), "damaged: the state machine's snapshot"));
+    struct px_durable d;
+    loaded_reset(&got);
+    assert_int_equal(store_load(s, &d, collect, &got), 0);
+    store_close(s);
+    free(b);
 }
 
 /* A store records the pool that made it and refuses another one. */
@@ -2374,7 +2423,9 @@ static void test_registry_of_a_build_without_a_client_record_fails_with_eproto(v
         B(test_store_commands_round_trip_with_their_records),                                      \
         B(test_store_batch_mixes_commands_and_inline_values),                                      \
         B(test_store_later_accept_replaces_the_command),                                           \
-        B(test_store_commands_survive_close_and_reopen)
+        B(test_store_commands_survive_close_and_reopen),                                           \
+        B(test_store_sm_snapshot_round_trips_and_survives_reopen),                                 \
+        B(test_store_sm_snapshot_of_an_uncommitted_batch_is_not_kept)
 
 /* Usage: test_store [sqlite|shm] (default: both). */
 int main(int argc, char **argv)
@@ -2405,8 +2456,6 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_promise_changed_outside_fails_open_with_ebadmsg),
         SQLITE(test_sqlite_log_row_changed_outside_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_log_row_added_outside_fails_load_with_ebadmsg),
-        SQLITE(test_sqlite_sm_snapshot_round_trips_and_survives_reopen),
-        SQLITE(test_sqlite_sm_snapshot_of_an_uncommitted_batch_is_not_kept),
         SQLITE(test_sqlite_sm_snapshot_longer_than_a_row_is_split),
         SQLITE(test_sqlite_sm_snapshot_damaged_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_store_of_another_pool_fails_with_exdev),
@@ -2440,7 +2489,9 @@ int main(int argc, char **argv)
         SHM(test_shm_same_command_accepted_again_takes_no_new_space),
         SHM(test_shm_damaged_command_byte_fails_load_with_ebadmsg),
         SHM(test_shm_command_of_16_mib_round_trips),
-        SHM(test_shm_sm_snapshot_fails_with_enotsup),
+        SHM(test_shm_without_a_command_area_keeps_no_sm_snapshot),
+        SHM(test_shm_replaced_sm_snapshots_give_their_space_back),
+        SHM(test_shm_damaged_sm_snapshot_fails_load_with_ebadmsg),
     };
     int failed = 0;
     if (strcmp(which, "shm") != 0)
