@@ -1,11 +1,14 @@
 /* bench/lib_throughput: commands per second through the public API (include/paxos-shm), a
  * counter state machine on a pool, for each command length asked:
  *   lib_throughput [--nodes N] [--commands C] [--window W] [--bytes B,B,...] [--state-bytes S]
- * One line per length: commands/s, MB/s of commands, and whether the pool verified.
+ *                  [--store sqlite,shm]
+ * One line per store and length: commands/s, MB/s of commands, and whether the pool verified.
+ * --store: the stores to run, each length on each in turn (default sqlite).
  * --state-bytes S: the counter also holds S bytes that its snapshots write and its restores
  * read, so that the cost of snapshots to a state of that size shows in the figure. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +86,7 @@ static double now_s(void)
 
 /* One pool, `commands` commands of `bytes` each. Returns pxs_close's code. */
 static int run(uint32_t nodes, uint32_t window, uint64_t commands, uint32_t bytes,
-               size_t state_bytes)
+               size_t state_bytes, enum pxs_store store)
 {
     static struct counter state;
     free(state.ballast);
@@ -100,6 +103,9 @@ static int run(uint32_t nodes, uint32_t window, uint64_t commands, uint32_t byte
     c.nodes = nodes;
     c.window = window;
     c.command_max = bytes;
+    c.store = store;
+    if (store == PXS_STORE_SHM && state_bytes > 0)
+        c.shm_state_max = state_bytes + 64; /* the counter's total and a margin */
     c.quiet = 1;
     struct pxs_pool *p;
     int rc = pxs_open(&c, &sm, &p);
@@ -126,8 +132,9 @@ static int run(uint32_t nodes, uint32_t window, uint64_t commands, uint32_t byte
     struct pxs_report r = {.size = sizeof(r)};
     int code = pxs_close(p, &r);
     free(cmd);
-    printf("%u nodes  %8u B  state %9zu B  %10.0f commands/s  %8.1f MB/s  %s\n", nodes, bytes,
-           state.ballast_len, (double)done / secs, (double)done * bytes / secs / 1e6,
+    printf("%u nodes  %-6s  %8u B  state %9zu B  %10.0f commands/s  %8.1f MB/s  %s\n", nodes,
+           store == PXS_STORE_SHM ? "shm" : "sqlite", bytes, state.ballast_len, (double)done / secs,
+           (double)done * bytes / secs / 1e6,
            code == PXS_EXIT_VERIFIED && bad == 0 && done == commands ? "VERIFIED" : "FAILED");
     return code;
 }
@@ -137,6 +144,7 @@ int main(int argc, char **argv)
     uint32_t nodes = 3, window = 64;
     uint64_t commands = 20000;
     const char *sizes = "8,256,4096";
+    const char *stores = "sqlite";
     size_t state_bytes = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--nodes") == 0)
@@ -149,18 +157,33 @@ int main(int argc, char **argv)
             sizes = argv[i + 1];
         else if (strcmp(argv[i], "--state-bytes") == 0)
             state_bytes = (size_t)strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--store") == 0)
+            stores = argv[i + 1];
         else {
             fprintf(stderr, "usage: lib_throughput [--nodes N] [--commands C] [--window W] "
-                            "[--bytes B,B,...] [--state-bytes S]\n");
+                            "[--bytes B,B,...] [--state-bytes S] [--store sqlite,shm]\n");
             return PXS_EXIT_USAGE;
         }
     }
+    enum pxs_store kinds[2];
+    int nkinds = 0;
+    bool shm = strstr(stores, "shm") != NULL, sqlite = strstr(stores, "sqlite") != NULL;
+    if (!shm && !sqlite) {
+        fprintf(stderr, "lib_throughput: --store: sqlite, shm or both\n");
+        return PXS_EXIT_USAGE;
+    }
+    if (sqlite)
+        kinds[nkinds++] = PXS_STORE_SQLITE;
+    if (shm)
+        kinds[nkinds++] = PXS_STORE_SHM;
     int worst = 0;
     char *list = strdup(sizes);
-    for (char *tok = strtok(list, ","); tok != NULL; tok = strtok(NULL, ",")) {
-        int code = run(nodes, window, commands, (uint32_t)strtoul(tok, NULL, 10), state_bytes);
-        worst = code > worst ? code : worst;
-    }
+    for (char *tok = strtok(list, ","); tok != NULL; tok = strtok(NULL, ","))
+        for (int k = 0; k < nkinds; k++) {
+            int code = run(nodes, window, commands, (uint32_t)strtoul(tok, NULL, 10), state_bytes,
+                           kinds[k]);
+            worst = code > worst ? code : worst;
+        }
     free(list);
     return worst;
 }

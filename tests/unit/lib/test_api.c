@@ -510,6 +510,35 @@ static void test_a_shm_pool_keeps_snapshots_across_kills(void **state)
     the_counter.pad = 0;
 }
 
+/* Short commands on the shm store: 20000 of them, more than its 8192 log slots, so the log
+ * must be truncated (after a snapshot) long before the 4 MiB or 65536 entries that make a
+ * learner snapshot on sqlite. It stopped at instance 8193 with "log area full" before. */
+static void test_a_shm_pool_of_short_commands_outlasts_its_log_slots(void **state)
+{
+    (void)state;
+    struct pxs_config c;
+    struct pxs_state_machine sm = quiet_counter_pool(&c, 120);
+    c.store = PXS_STORE_SHM;
+    c.command_max = 8;
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    struct seen seen = {0};
+    uint64_t sum = 0;
+    int rc;
+    for (uint64_t i = 1; i <= 20000; i++) {
+        sum += i;
+        while ((rc = pxs_submit(p, &i, sizeof(i), count_done, &seen)) == -EAGAIN)
+            assert_true(pxs_poll(p, 100) >= 0);
+        assert_int_equal(rc, 0);
+    }
+    while (seen.completions < 20000)
+        assert_true(pxs_poll(p, 100) >= 0);
+    assert_int_equal(seen.bad, 0);
+    struct pxs_report rep = {.size = sizeof(rep)};
+    assert_int_equal(pxs_close(p, &rep), PXS_EXIT_VERIFIED);
+    assert_int_equal(rep.sm_digest, sum);
+}
+
 /* A snapshot longer than config.shm_state_max does not fit: its node stops with the store's
  * line and the pool with it (PXS_EXIT_RUNTIME), never a restart loop. */
 static void test_a_snapshot_over_shm_state_max_stops_the_pool(void **state)
@@ -620,6 +649,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_long_log_between_snapshots_survives_restarts),
         cmocka_unit_test(test_a_shm_pool_keeps_snapshots_across_kills),
         cmocka_unit_test(test_a_snapshot_over_shm_state_max_stops_the_pool),
+        cmocka_unit_test(test_a_shm_pool_of_short_commands_outlasts_its_log_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
