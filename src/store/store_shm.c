@@ -32,11 +32,14 @@
  *     commit leaves the committed records untouched and its own are never read;
  *   - at store_begin the tail moves past records the committed state no longer names (their
  *     instance truncated, or their copy replaced); a live record stops it, so space comes back
- *     in ring order. A DECIDED whose command is the slot's ACCEPTED one (same value and bytes)
- *     names the same record.
- *   - a command that does not fit the free space is -ENOSPC ("command area full"), and the
+ *     in ring order. A record the slot already names for the same value and bytes (a DECIDED
+ *     of what it accepted, an ACCEPT of it at a later ballot) is named again, not copied;
+ *   - a state machine's snapshot (store_put_sm_snapshot) is one record too (its struct
+ *     store_sm_snap, then the state), named by the ctl's `snap`;
+ *   - a record that does not fit the free space is -ENOSPC ("command area full"), and the
  *     batch fails like any full store: nothing of it is published.
- * A store opened without a command area (arena_bytes 0) refuses commands: -EMSGSIZE.
+ * A store opened without a command area (arena_bytes 0) refuses commands (-EMSGSIZE) and
+ * snapshots (-ENOTSUP).
  *
  * Damage (a stray write into the segment, garbage) is detected and named, never taken for
  * content or for a full ring: -EBADMSG with a line saying "damaged". Every committed piece
@@ -115,7 +118,7 @@ struct shm_refs {
 struct shm_rec {    /* a record of the command area; its bytes follow */
     uint64_t stamp; /* the batch that wrote it */
     px_inst_t instance;
-    uint32_t kind;  /* SHM_REC_CMD, SHM_REC_PAD */
+    uint32_t kind;  /* SHM_REC_CMD, SHM_REC_PAD, SHM_REC_SNAP */
     uint32_t len;   /* bytes that follow (a PAD: to the ring's end, less this header) */
     uint32_t crc;   /* of the bytes (SHM_SEED_CMD) */
     uint32_t check; /* shm_sum of the fields before it, seeded with the position */
@@ -452,7 +455,8 @@ static const uint8_t *shm_ref_bytes(const struct store_shm *m, const struct shm_
     return bytes;
 }
 
-/* True when the committed state still names the record at pos (kind CMD, for instance inst). */
+/* True when the committed state still names the record at pos: a command its instance's copy
+ * names, or the snapshot its ctl names. */
 static bool shm_rec_live(const struct store_shm *m, const struct shm_rec *r, uint64_t pos)
 {
     if (r->kind == SHM_REC_SNAP)
@@ -829,11 +833,10 @@ static int shm_load_sm(struct store *s, struct store_sm_snap *h, void **bytes, s
         return 0;
     const struct shm_rec *r = ctl->snap.len >= sizeof(*h) ? shm_rec_get(m, ctl->snap.pos) : NULL;
     const uint8_t *p = NULL;
-    if (r != NULL) {
+    if (r != NULL && r->len == ctl->snap.len) { /* the header below lies within the record */
         struct store_sm_snap head;
         memcpy(&head, r + 1, sizeof(head));
         p = shm_ref_bytes(m, ctl, &ctl->snap, head.index, SHM_REC_SNAP);
-        /* the CRC of the two pieces as written equals the CRC of the record's bytes */
     }
     if (p == NULL)
         return store_fail(s, -EBADMSG,
