@@ -692,6 +692,27 @@ static struct shm_copy *shm_target(struct store_shm *m, px_inst_t inst, int *rc)
     return mine;
 }
 
+/* Writes an ACCEPTED or DECIDED record into this batch's copy c of its slot, with the record of
+ * its command (ref, NULL for an inline value), and seals the copy. */
+static void shm_copy_record(struct store_shm *m, struct shm_copy *c, const struct px_rec *r,
+                            const struct shm_ref *ref)
+{
+    struct shm_refs *refs = &m->refs[shm_where(m, c)];
+    if (r->type == PX_REC_ACCEPTED) {
+        c->acc_ballot = r->ballot;
+        c->acc_value = r->value;
+        if (ref != NULL)
+            refs->acc = *ref;
+        c->flags |= SHM_ACCEPTED;
+    } else {
+        c->dec_value = r->value;
+        if (ref != NULL)
+            refs->dec = *ref;
+        c->flags |= SHM_DECIDED;
+    }
+    shm_copy_seal(m, c);
+}
+
 static int shm_put_entry(struct store_shm *m, const struct px_rec *r)
 {
     if (r->instance <= m->batch.truncated)
@@ -700,15 +721,7 @@ static int shm_put_entry(struct store_shm *m, const struct px_rec *r)
     struct shm_copy *c = shm_target(m, r->instance, &rc);
     if (c == NULL)
         return rc;
-    if (r->type == PX_REC_ACCEPTED) {
-        c->acc_ballot = r->ballot;
-        c->acc_value = r->value;
-        c->flags |= SHM_ACCEPTED;
-    } else {
-        c->dec_value = r->value;
-        c->flags |= SHM_DECIDED;
-    }
-    shm_copy_seal(m, c);
+    shm_copy_record(m, c, r, NULL);
     return 0;
 }
 
@@ -747,7 +760,7 @@ static int shm_put_cmd(struct store *s, const struct px_rec *r, const void *cmd,
     struct shm_copy *c = shm_target(m, r->instance, &rc);
     if (c == NULL)
         return rc;
-    struct shm_refs *refs = &m->refs[shm_where(m, c)];
+    const struct shm_refs *refs = &m->refs[shm_where(m, c)];
     /* The slot's own record of the same command (the ACCEPTED one for a DECIDED, the earlier
      * ballot's for an ACCEPT of the same value again), when it still lies in the live range:
      * the bytes compared, its CRC reused (no second pass over them). */
@@ -777,17 +790,7 @@ static int shm_put_cmd(struct store *s, const struct px_rec *r, const void *cmd,
         if ((rc = shm_arena_append(m, r->instance, cmd, cmd_len, ref.crc, &ref.pos)) != 0)
             return rc;
     }
-    if (r->type == PX_REC_ACCEPTED) {
-        c->acc_ballot = r->ballot;
-        c->acc_value = r->value;
-        refs->acc = ref;
-        c->flags |= SHM_ACCEPTED;
-    } else {
-        c->dec_value = r->value;
-        refs->dec = ref;
-        c->flags |= SHM_DECIDED;
-    }
-    shm_copy_seal(m, c);
+    shm_copy_record(m, c, r, &ref);
     return 0;
 }
 
@@ -831,13 +834,10 @@ static int shm_load_sm(struct store *s, struct store_sm_snap *h, void **bytes, s
     const struct shm_ctl *ctl = &m->hdr->ctl[m->seq & 1];
     if (ctl->snap.len == 0)
         return 0;
+    /* The record's instance is the snapshot's index; shm_ref_bytes checks it all. */
     const struct shm_rec *r = ctl->snap.len >= sizeof(*h) ? shm_rec_get(m, ctl->snap.pos) : NULL;
-    const uint8_t *p = NULL;
-    if (r != NULL && r->len == ctl->snap.len) { /* the header below lies within the record */
-        struct store_sm_snap head;
-        memcpy(&head, r + 1, sizeof(head));
-        p = shm_ref_bytes(m, ctl, &ctl->snap, head.index, SHM_REC_SNAP);
-    }
+    const uint8_t *p =
+        r != NULL ? shm_ref_bytes(m, ctl, &ctl->snap, r->instance, SHM_REC_SNAP) : NULL;
     if (p == NULL)
         return store_fail(s, -EBADMSG,
                           "damaged: the state machine's snapshot (%u bytes at %llu of the command "

@@ -428,6 +428,25 @@ static void test_a_stop_signal_during_open_is_eintr(void **state)
     assert_int_equal(pxs_close(p, NULL), PXS_EXIT_VERIFIED);
 }
 
+/* Submits the counter commands 1, 2, ..., n, waits for every completion (none bad) and returns
+ * their sum. */
+static uint64_t add_one_to_n(struct pxs_pool *p, uint64_t n)
+{
+    struct seen seen = {0};
+    uint64_t sum = 0;
+    int rc;
+    for (uint64_t i = 1; i <= n; i++) {
+        sum += i;
+        while ((rc = pxs_submit(p, &i, sizeof(i), count_done, &seen)) == -EAGAIN)
+            assert_true(pxs_poll(p, 100) >= 0);
+        assert_int_equal(rc, 0);
+    }
+    while (seen.completions < n)
+        assert_true(pxs_poll(p, 100) >= 0);
+    assert_int_equal(seen.bad, 0);
+    return sum;
+}
+
 /* A small state and short commands: learners snapshot seldom (after 4 MiB of log or 65536
  * entries), so a node killed after 8000 and 16000 commands restarts from a log of thousands of
  * entries with their bytes, more than the core's ring holds, and replays it. */
@@ -441,18 +460,7 @@ static void test_a_long_log_between_snapshots_survives_restarts(void **state)
     c.chaos_every = 8000;
     struct pxs_pool *p = NULL;
     assert_int_equal(pxs_open(&c, &sm, &p), 0);
-    struct seen seen = {0};
-    uint64_t sum = 0;
-    int rc;
-    for (uint64_t i = 1; i <= 24000; i++) {
-        sum += i;
-        while ((rc = pxs_submit(p, &i, sizeof(i), count_done, &seen)) == -EAGAIN)
-            assert_true(pxs_poll(p, 100) >= 0);
-        assert_int_equal(rc, 0);
-    }
-    while (seen.completions < 24000)
-        assert_true(pxs_poll(p, 100) >= 0);
-    assert_int_equal(seen.bad, 0);
+    uint64_t sum = add_one_to_n(p, 24000);
     struct pxs_report rep = {.size = sizeof(rep)};
     assert_int_equal(pxs_close(p, &rep), PXS_EXIT_VERIFIED);
     assert_int_equal(rep.chaos_kills, 2);
@@ -522,18 +530,7 @@ static void test_a_shm_pool_of_short_commands_outlasts_its_log_slots(void **stat
     c.command_max = 8;
     struct pxs_pool *p = NULL;
     assert_int_equal(pxs_open(&c, &sm, &p), 0);
-    struct seen seen = {0};
-    uint64_t sum = 0;
-    int rc;
-    for (uint64_t i = 1; i <= 20000; i++) {
-        sum += i;
-        while ((rc = pxs_submit(p, &i, sizeof(i), count_done, &seen)) == -EAGAIN)
-            assert_true(pxs_poll(p, 100) >= 0);
-        assert_int_equal(rc, 0);
-    }
-    while (seen.completions < 20000)
-        assert_true(pxs_poll(p, 100) >= 0);
-    assert_int_equal(seen.bad, 0);
+    uint64_t sum = add_one_to_n(p, 20000);
     struct pxs_report rep = {.size = sizeof(rep)};
     assert_int_equal(pxs_close(p, &rep), PXS_EXIT_VERIFIED);
     assert_int_equal(rep.sm_digest, sum);

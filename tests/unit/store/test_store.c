@@ -251,6 +251,15 @@ static void assert_loaded_eq(const struct loaded *g, const struct loaded *w)
     }
 }
 
+/* store_load fails with -EBADMSG, and its line holds words. */
+static void load_fails_naming(struct store *s, const char *words)
+{
+    struct px_durable d;
+    loaded_reset(&got);
+    assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
+    assert_non_null(strstr(store_errmsg(s), words));
+}
+
 static void put_ok(struct store *s, struct px_rec r)
 {
     int rc = store_put(s, &r);
@@ -1036,10 +1045,7 @@ static void test_shm_damaged_command_byte_fails_load_with_ebadmsg(void **state)
     unsigned char *area = (unsigned char *)f->area + store_shm_bytes(TEST_ENTRIES_MAX);
     area[32 + 1000] ^= 0x01; /* the record's header is 32 bytes, its bytes follow */
     s = fx_open(f);
-    struct px_durable d;
-    loaded_reset(&got);
-    assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
-    assert_non_null(strstr(store_errmsg(s), "damaged: the command of instance 5 (4096 bytes"));
+    load_fails_naming(s, "damaged: the command of instance 5 (4096 bytes");
     store_close(s);
 }
 
@@ -1671,10 +1677,7 @@ static void test_sqlite_cut_packed_record_fails_load_with_ebadmsg(void **state)
     v2_make_store(*state, 2);
     sq_raw_exec(*state, "INSERT INTO log(kind, first, last, recs) VALUES(3, 40, 40, x'5002ff')");
     struct store *s = fx_open(*state);
-    struct px_durable d;
-    loaded_reset(&got);
-    assert_int_equal(store_load(s, &d, collect, &got), -EBADMSG);
-    assert_non_null(strstr(store_errmsg(s), "cut"));
+    load_fails_naming(s, "cut");
     store_close(s);
 }
 
