@@ -174,7 +174,10 @@ PXS_API void pxs_config_init(struct pxs_config *c);
 struct pxs_pool; /* opaque */
 
 /* Starts a pool of c->nodes node processes running sm (copied: the caller may reuse both
- * structs). Returns 0 and sets *out once every node loaded its store and a leader is elected;
+ * structs). Returns 0 and sets *out once every node loaded its store, a leader is elected and
+ * the learners stand at the same log index (a data dir continued after a stop may have left
+ * one behind: it catches up first, for up to 2 s, so that it does not later skip, by a
+ * snapshot, commands it must report results of);
  * -EINVAL for a bad configuration or state machine (one line on stderr says which field),
  * -ENOENT / -ENOTDIR / -EACCES for a data_dir that is not a directory it may write in,
  * -EEXIST / -EBUSY for a data dir of another pool or in use, -EINTR when a stop signal came

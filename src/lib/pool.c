@@ -18,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <urcu/system.h>
 
 #include "common/cmd.h"
 #include "common/log.h"
@@ -47,6 +50,9 @@
 /* How long a command answered without a result by a leader that is no learner waits for the
  * lowest learner's report of it. */
 #define LIB_RESULT_WAIT_NS (500ull * 1000 * 1000)
+/* How long pxs_open waits, once a leader is elected, for the learners to stand at the same log
+ * index (settle_learners). */
+#define LIB_SETTLE_NS (2000ull * 1000 * 1000)
 
 struct lib_req {
     uint32_t seq; /* 0: free */
@@ -214,6 +220,35 @@ static void free_pool(struct pxs_pool *p)
     one_open = false;
 }
 
+/* A pool started on a data dir where a learner stopped behind the others (a signal ended the
+ * last run between two learners' applies) catches that learner up first: otherwise it would
+ * catch up from a peer's snapshot taken after this run's first commands, and the results of
+ * those commands would be lost when it is the learner that reports them. Waits until every
+ * running learner applied the same index (up to LIB_SETTLE_NS; then goes on: a learner that
+ * lags loses results, as the header allows). False when a stop signal came. */
+static bool settle_learners(struct sup *s)
+{
+    uint64_t deadline = util_now_ns() + LIB_SETTLE_NS;
+    for (;;) {
+        if (sup_take_sigchld())
+            sup_reap(s);
+        if (sup_signal() || s->fatal)
+            return false;
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (uint16_t i = 0; i < s->cfg->nodes; i++) {
+            if (!sup_has_role(s->cfg, i, PX_ROLE_LEARNER) || s->members.procs[i].pid <= 0)
+                continue;
+            uint64_t a = CMM_LOAD_SHARED(sup_node_shared(s, i)->applied);
+            lo = a < lo ? a : lo;
+            hi = a > hi ? a : hi;
+        }
+        if (lo >= hi || util_now_ns() > deadline)
+            return true;
+        struct timespec ts = {0, 1000l * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm, struct pxs_pool **out)
 {
     if (c == NULL || sm == NULL || out == NULL)
@@ -266,6 +301,8 @@ int pxs_open(const struct pxs_config *c, const struct pxs_state_machine *sm, str
     bool ready = sup_setup_data_dir(s) == 0 && sup_setup_segment(s) == 0 &&
                  sup_watch_start(s) == 0 && sup_record_begin(s) == 0 && spawn_all(s) == 0;
     rc = ready ? sup_wait_loaded(s) : -1;
+    if (ready && rc == 0 && !settle_learners(s))
+        rc = -1;
     if (!ready || rc != 0) {
         int fatal = s->fatal;
         bool signalled = sup_signal() != 0; /* before sup_restore_signals forgets it */

@@ -196,6 +196,7 @@ def judge_verify(rc, o, e):
 def run_case(seed, k, binary, root, strict=False, keep=False):
     c = draw_case(seed, k)
     work = os.path.join(root, "case-%d" % k)
+    shutil.rmtree(work, ignore_errors=True)  # a replay in the same --work starts afresh
     os.makedirs(work, exist_ok=True)
     data = os.path.join(work, "data") if c["plan"] != "plain" else None
     if data:
@@ -261,10 +262,12 @@ def main():
     ap.add_argument("--work", help="where case files go (failed cases' stay)")
     ap.add_argument("--budget", type=float, default=0, help="start no case after this many s")
     ap.add_argument("--strict", action="store_true", help="the default now: every case is strict (kept so older replay lines run)")
+    ap.add_argument("--repeat", type=int, default=1, help="run each case this many times")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--dry-run", action="store_true")
     a = ap.parse_args()
     cases = [a.case] if a.case is not None else range(a.first, a.first + a.cases)
+    cases = [k for k in cases for _ in range(max(1, a.repeat))]
     if a.dry_run:
         for k in cases:
             c = draw_case(a.seed, k)
@@ -285,6 +288,8 @@ def main():
         print("case %4d  %-8s %-8s %6.1f s  lost %-4d cancelled %-3d %s" %
               (k, c["plan"], "verified" if r["ok"] else "FAILED", r["time"], r["lost"],
                r["cancelled"], describe(c)), flush=True)
+        if a.repeat > 1 and not r["ok"]:
+            break  # its files stay as they are (the next repetition would replace them)
     bad = [r for r in res if not r["ok"]]
     print("\n%d cases, %d verified, %d failed, %.0f s; %d results lost (%d in cases with "
           "learners < nodes), %d commands cancelled at SIGTERM" %
