@@ -44,7 +44,7 @@ extern "C" {
 #endif
 
 #define PXS_VERSION_MAJOR 0
-#define PXS_VERSION_MINOR 2
+#define PXS_VERSION_MINOR 3
 #define PXS_VERSION_PATCH 0
 /* The library's version as "MAJOR.MINOR.PATCH" (of the library linked, not of this header). */
 PXS_API const char *pxs_version(void);
@@ -70,6 +70,11 @@ enum pxs_exit {
 #define PXS_RESULT_MAX (64u << 10)
 /* pxs_config.shm_state_max unless set: 16 MiB. */
 #define PXS_SHM_STATE_MAX_DEFAULT (16ull << 20)
+/* pxs_config.snapshot_log_bytes and snapshot_log_entries unless set: 4 MiB and 65536 entries
+ * (PXS_STORE_SHM: 2048 entries, which is also the most it takes there: its log holds 8192). */
+#define PXS_SNAPSHOT_LOG_BYTES_DEFAULT   (4ull << 20)
+#define PXS_SNAPSHOT_LOG_ENTRIES_DEFAULT 65536u
+#define PXS_SHM_SNAPSHOT_ENTRIES_MAX     2048u
 
 /* --- your state machine ---------------------------------------------------------------------
  * The callbacks run in every learner node process (a forked copy of the embedding process), on
@@ -122,9 +127,10 @@ struct pxs_state_machine {
     int (*apply)(void *ctx, uint64_t index, const void *cmd, size_t len, const void **result,
                  size_t *result_len);
     /* Required. Writes the whole state to w. The library calls it when the log since the last
-     * snapshot holds 4 MiB of commands (or as many bytes as that snapshot, if more) or 65536
-     * entries, and to catch up a node that lags. Returns 0 or a negative errno (the node
-     * process ends as if it crashed; nothing is truncated). */
+     * snapshot is long enough (pxs_config.snapshot_log_bytes and snapshot_log_entries: 4 MiB of
+     * commands, or as many bytes as that snapshot if more, or 65536 entries), and to catch up
+     * a node that lags. Returns 0 or a negative errno (the node process ends as if it crashed;
+     * nothing is truncated). */
     int (*snapshot)(void *ctx, struct pxs_writer *w);
     /* Required. Replaces the state with the one r yields (written by snapshot on some node).
      * Returns 0 or a negative errno (the node process ends as if it crashed). */
@@ -166,6 +172,18 @@ struct pxs_config {
      * that stops its node, and the pool with it (pxs_close: PXS_EXIT_RUNTIME). Beside it each
      * node reserves room for its log's commands: up to 256 MiB for command_max of 1 MiB. */
     uint64_t shm_state_max;
+    /* When a learner snapshots its state, so that the log below it can be dropped: once the
+     * log since its last snapshot holds snapshot_log_bytes bytes of commands (each entry
+     * counting 64 bytes more than its command; and at least as many bytes as that snapshot,
+     * so that a large state is not written for every few commands) or snapshot_log_entries
+     * entries, whichever comes first; it is looked at where the log is truncated (every 64
+     * instances at most, once every learner applied them). Smaller values bound the log a restarted
+     * node replays and the disk it takes; larger ones write the state less often. 0 or unset:
+     * PXS_SNAPSHOT_LOG_BYTES_DEFAULT and PXS_SNAPSHOT_LOG_ENTRIES_DEFAULT (on PXS_STORE_SHM
+     * PXS_SHM_SNAPSHOT_ENTRIES_MAX, and more entries than that is -EINVAL there). */
+    uint64_t snapshot_log_bytes;
+    uint32_t snapshot_log_entries;
+    uint32_t reserved; /* 0 */
 };
 
 /* Fills c with the defaults above (and c->size). */

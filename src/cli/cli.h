@@ -49,6 +49,9 @@ struct cli_config {
     /* A library pool on the shm store: the largest state snapshot its command areas make room
      * for (0: none, the paxos-shm command's Fibonacci keeps its state in the core). */
     uint64_t sm_state_max;
+    /* A library pool's snapshot policy (pxs_config.snapshot_log_*; 0: the driver's defaults). */
+    uint64_t sm_snap_bytes;
+    uint32_t sm_snap_entries;
     uint32_t ring_slots;
     uint64_t seed;
     uint32_t chaos_kills; /* SIGKILLs during the run; 0 = no chaos */

@@ -12,6 +12,7 @@
  * cmd_result_key), assembled by a payload plane of the client's own. */
 #include "paxos-shm/paxos_shm.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "common/pool.h"
 #include "common/util.h"
 #include "ipc/check.h"
+#include "node/driver.h"
 #include "node/node.h"
 #include "node/payload.h"
 #include "node/transport.h"
@@ -94,6 +96,10 @@ struct pxs_pool {
     } stream;
 };
 
+static_assert(PXS_SHM_SNAPSHOT_ENTRIES_MAX == NODE_SHM_SNAP_ENTRIES_MAX, "");
+static_assert(PXS_SNAPSHOT_LOG_ENTRIES_DEFAULT == DRIVER_SM_SNAP_INSTANCES, "");
+static_assert(PXS_SNAPSHOT_LOG_BYTES_DEFAULT == DRIVER_SM_SNAP_BYTES, "");
+
 static bool one_open; /* the supervisor's signal handling and SIGCHLD are the process's */
 
 void pxs_config_init(struct pxs_config *c)
@@ -107,6 +113,8 @@ void pxs_config_init(struct pxs_config *c)
     c->command_max = PXS_COMMAND_MAX_DEFAULT;
     c->store = PXS_STORE_SQLITE;
     c->shm_state_max = PXS_SHM_STATE_MAX_DEFAULT;
+    c->snapshot_log_bytes = PXS_SNAPSHOT_LOG_BYTES_DEFAULT;
+    c->snapshot_log_entries = PXS_SNAPSHOT_LOG_ENTRIES_DEFAULT;
 }
 
 static int bad(const char *what)
@@ -147,6 +155,17 @@ static int config_of(const struct pxs_config *c, struct cli_config *out)
         return bad("config.store PXS_STORE_SHM: command_max, shm_state_max and nodes need more "
                    "room than the segment may reserve (4 GiB in all): use PXS_STORE_SQLITE, "
                    "shorter commands, a smaller state or fewer nodes");
+    /* The same for the snapshot policy. */
+    bool has_policy = c->size >= offsetof(struct pxs_config, reserved) + sizeof(c->reserved);
+    uint64_t snap_bytes = has_policy ? c->snapshot_log_bytes : 0;
+    uint32_t snap_entries = has_policy ? c->snapshot_log_entries : 0;
+    if (c->store == PXS_STORE_SHM && snap_entries == PXS_SNAPSHOT_LOG_ENTRIES_DEFAULT)
+        snap_entries = 0; /* pxs_config_init's: the store's own default */
+    if (c->store == PXS_STORE_SHM && snap_entries > PXS_SHM_SNAPSHOT_ENTRIES_MAX)
+        return bad("config.snapshot_log_entries: the shm store's log holds 8192 entries, a "
+                   "snapshot must come within 2048");
+    if (has_policy && c->reserved != 0)
+        return bad("config.reserved must be 0");
     if (c->timeout_s > CLI_TIMEOUT_MAX)
         return bad("config.timeout_s must be at most 86400");
     if (c->data_dir != NULL) { /* an existing directory this process may write in */
@@ -175,6 +194,8 @@ static int config_of(const struct pxs_config *c, struct cli_config *out)
     out->timeout_s = c->timeout_s;
     out->store = c->store == PXS_STORE_SHM ? CLI_STORE_SHM : CLI_STORE_SQLITE;
     out->sm_state_max = c->store == PXS_STORE_SHM ? state_max : 0;
+    out->sm_snap_bytes = snap_bytes;
+    out->sm_snap_entries = snap_entries;
     out->sync = CLI_SYNC_NORMAL;
     out->transport = CLI_TRANSPORT_SHM;
     out->data_dir = c->data_dir;

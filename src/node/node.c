@@ -404,12 +404,12 @@ static int node_driver_init(struct node *nd)
         .sm = nd->a->cfg.sm,
         .learner = (nd->a->cfg.roles[nd->a->cfg.id] & PX_ROLE_LEARNER) != 0,
         .learners_mask = learners_mask(&nd->a->cfg),
-        /* The shm store holds NODE_SHM_ENTRIES_MAX instances of log: a snapshot, which lets
-         * the log be truncated, comes well within them (a quarter: the rest is what is in
-         * flight and what the truncation step and the acknowledgements leave behind). */
-        .sm_snap_instances =
-            nd->a->cfg.store == STORE_SHM ? NODE_SHM_ENTRIES_MAX / 4 : DRIVER_SM_SNAP_INSTANCES,
-        .sm_snap_bytes = DRIVER_SM_SNAP_BYTES,
+        /* pxs_config.snapshot_log_entries, at most NODE_SHM_SNAP_ENTRIES_MAX on shm */
+        .sm_snap_instances = nd->a->cfg.sm_snap_entries != 0 ? nd->a->cfg.sm_snap_entries
+                             : nd->a->cfg.store == STORE_SHM ? NODE_SHM_SNAP_ENTRIES_MAX
+                                                             : DRIVER_SM_SNAP_INSTANCES,
+        .sm_snap_bytes =
+            nd->a->cfg.sm_snap_bytes != 0 ? nd->a->cfg.sm_snap_bytes : DRIVER_SM_SNAP_BYTES,
     };
     const struct driver_env env = {
         .ctx = nd,

@@ -39,8 +39,13 @@ struct node_config {
      * values and every applied one is checked against payload_fib_fill. 0 = CMD_INLINE_BYTES. */
     uint32_t cmd_bytes;
     uint64_t sm_state_max; /* shm store: room for a state machine's snapshot (cli_config) */
-    uint32_t rotate;       /* leadership hand-over every K decided rounds, 0 = never */
-    uint64_t seed;         /* back-off and failpoint seed of the pool */
+    /* Library pools: a snapshot once the log since the last holds this many bytes of commands
+     * or this many entries (0: DRIVER_SM_SNAP_BYTES, and DRIVER_SM_SNAP_INSTANCES or on the shm
+     * store NODE_SHM_SNAP_ENTRIES_MAX). */
+    uint64_t sm_snap_bytes;
+    uint32_t sm_snap_entries;
+    uint32_t rotate; /* leadership hand-over every K decided rounds, 0 = never */
+    uint64_t seed;   /* back-off and failpoint seed of the pool */
     enum store_kind store;
     enum store_sync sync;
     const char *data_dir;   /* sqlite store directory (NULL for the shm store) */
@@ -75,10 +80,15 @@ struct node_args {
  * kept one, the next, and one more while the tail reaches the kept one), beyond every cap; a
  * snapshot longer than that fails its batch and stops the node (NODE_EXIT_FAILED: the pool
  * ends with exit 3 and the store's line). */
-#define NODE_SHM_RETAINED       (PX_LOG_MAX / 4)
-#define NODE_SHM_ARENA_CAP      (256ull << 20)
-#define NODE_SHM_ARENA_TOTAL    (4ull << 30)
-#define NODE_SHM_TRUNCATE_SLACK 64u
+#define NODE_SHM_RETAINED (PX_LOG_MAX / 4)
+/* The shm store holds 2 * PX_LOG_MAX instances of log: a library pool's learner snapshots
+ * (which lets the log be truncated) well within them, every this many entries at most (a
+ * quarter: the rest is what is in flight and what the truncation step and the
+ * acknowledgements leave behind). PXS_SHM_SNAPSHOT_ENTRIES_MAX says the same. */
+#define NODE_SHM_SNAP_ENTRIES_MAX (PX_LOG_MAX / 2u)
+#define NODE_SHM_ARENA_CAP        (256ull << 20)
+#define NODE_SHM_ARENA_TOTAL      (4ull << 30)
+#define NODE_SHM_TRUNCATE_SLACK   64u
 uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window, uint16_t nodes,
                               uint64_t state_max);
 uint32_t node_shm_window(uint32_t cmd_bytes, uint32_t window, uint16_t nodes);

@@ -139,6 +139,8 @@ static void node_config_of(const struct sup *s, uint16_t i, struct node_config *
     out->sm = s->sm;
     out->cmd_bytes = c->command_bytes;
     out->sm_state_max = c->sm_state_max;
+    out->sm_snap_bytes = c->sm_snap_bytes;
+    out->sm_snap_entries = c->sm_snap_entries;
     out->rotate = c->rotate;
     out->seed = c->seed;
     out->store = c->store == CLI_STORE_SHM ? STORE_SHM : STORE_SQLITE;

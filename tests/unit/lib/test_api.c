@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,6 +31,7 @@ struct counter {
     bool slow;             /* adding 777 takes 1.5 s: its result comes late */
     bool term_parent;      /* node 0's start sends SIGTERM to the embedding process */
     uint32_t pad;          /* zero bytes a snapshot writes after the total (restore skips) */
+    uint64_t *snapshots;   /* shared with the nodes (MAP_SHARED): snapshot calls, all nodes */
 };
 
 static int c_start(void *ctx, uint32_t node)
@@ -72,6 +74,8 @@ static int c_snapshot(void *ctx, struct pxs_writer *w)
 {
     static const uint8_t zeros[4096];
     struct counter *c = ctx;
+    if (c->snapshots != NULL)
+        __atomic_fetch_add(c->snapshots, 1, __ATOMIC_RELAXED);
     int rc = w->write(w, &c->total, sizeof(c->total));
     for (uint32_t left = c->pad; rc == 0 && left > 0;) {
         uint32_t n = left < sizeof(zeros) ? left : (uint32_t)sizeof(zeros);
@@ -183,6 +187,13 @@ static void test_misuse_is_an_error_not_an_abort(void **state)
     assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
     bad.shm_state_max = 0;
     bad.command_max = PXS_COMMAND_MAX_LIMIT;
+    assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
+    bad = c; /* the shm store's log holds 8192 entries: a snapshot must come well within */
+    bad.store = PXS_STORE_SHM;
+    bad.snapshot_log_entries = PXS_SHM_SNAPSHOT_ENTRIES_MAX + 1;
+    assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
+    bad = c;
+    bad.reserved = 1;
     assert_int_equal(pxs_open(&bad, &sm, &p), -EINVAL);
     assert_null(p);
     assert_int_equal(pxs_submit(NULL, "x", 1, never, NULL), -EINVAL);
@@ -485,6 +496,47 @@ static int big_calls(struct pxs_pool *p, uint32_t n)
     return 0;
 }
 
+/* Snapshot calls (on every node) of a pool of n commands adding 1..n, with the policy given. */
+static uint64_t snapshots_of(enum pxs_store store, uint64_t log_bytes, uint32_t log_entries,
+                             uint64_t n)
+{
+    struct pxs_config c;
+    struct pxs_state_machine sm = quiet_counter_pool(&c, 120);
+    c.store = store;
+    c.snapshot_log_bytes = log_bytes;
+    c.snapshot_log_entries = log_entries;
+    uint64_t *calls =
+        mmap(NULL, sizeof(*calls), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(calls != MAP_FAILED);
+    *calls = 0;
+    the_counter.snapshots = calls;
+    struct pxs_pool *p = NULL;
+    assert_int_equal(pxs_open(&c, &sm, &p), 0);
+    uint64_t sum = add_one_to_n(p, n);
+    struct pxs_report rep = {.size = sizeof(rep)};
+    assert_int_equal(pxs_close(p, &rep), PXS_EXIT_VERIFIED);
+    assert_int_equal(rep.sm_digest, sum);
+    uint64_t got = __atomic_load_n(calls, __ATOMIC_RELAXED);
+    the_counter.snapshots = NULL;
+    munmap(calls, sizeof(*calls));
+    return got;
+}
+
+/* config.snapshot_log_bytes and snapshot_log_entries decide when learners snapshot: 2000
+ * commands of 8 bytes are far below the defaults (4 MiB, 65536 entries: no snapshot at all),
+ * while 50 entries, or 3600 bytes (50 entries of 8 bytes counted 72 each), make the learners
+ * snapshot at the log's truncation points (a few per learner here: the leader's heartbeats
+ * set them). On shm, 2048 entries is the default: 2000 commands take none there either. */
+static void test_the_snapshot_policy_is_the_callers(void **state)
+{
+    (void)state;
+    assert_int_equal(snapshots_of(PXS_STORE_SQLITE, 0, 0, 2000), 0);
+    assert_true(snapshots_of(PXS_STORE_SQLITE, 0, 50, 2000) >= 3);
+    assert_true(snapshots_of(PXS_STORE_SQLITE, 3600, 0, 2000) >= 3);
+    assert_int_equal(snapshots_of(PXS_STORE_SHM, 0, 0, 2000), 0);
+    assert_true(snapshots_of(PXS_STORE_SHM, 0, 50, 2000) >= 3);
+}
+
 /* A library pool on the shm store: snapshots of 200 KB taken into the nodes' command areas,
  * nodes killed and restored from them, every command applied once. */
 static void test_a_shm_pool_keeps_snapshots_across_kills(void **state)
@@ -647,6 +699,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_shm_pool_keeps_snapshots_across_kills),
         cmocka_unit_test(test_a_snapshot_over_shm_state_max_stops_the_pool),
         cmocka_unit_test(test_a_shm_pool_of_short_commands_outlasts_its_log_slots),
+        cmocka_unit_test(test_the_snapshot_policy_is_the_callers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
