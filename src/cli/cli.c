@@ -342,13 +342,6 @@ int cli_parse(int argc, char **argv, struct cli_config *c)
                         "use --store sqlite to keep and continue a log\n");
         return -1;
     }
-    if (c->command_bytes > CMD_INLINE_BYTES && c->pool_path != NULL) {
-        fprintf(stderr,
-                "paxos-shm: --command-bytes: commands longer than %u bytes run on one "
-                "host for now, not with --pool\n",
-                CMD_INLINE_BYTES);
-        return -1;
-    }
     if (c->keep_data && c->store != CLI_STORE_SQLITE) {
         fprintf(stderr, "paxos-shm: --keep-data: only meaningful with --store sqlite\n");
         return -1;

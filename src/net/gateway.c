@@ -173,6 +173,10 @@ static void mirror_node(struct gw *g, uint32_t h, const struct net_node_status *
     CMM_STORE_SHARED(ns->lagged, st->lagged);
     CMM_STORE_SHARED(ns->bad_messages, st->bad_messages);
     CMM_STORE_SHARED(ns->loaded_incarnation, st->loaded_incarnation);
+    CMM_STORE_SHARED(ns->cmds_checked, st->cmds_checked);
+    CMM_STORE_SHARED(ns->cmds_bad, st->cmds_bad);
+    CMM_STORE_SHARED(ns->cmd_streams_torn, st->cmd_streams_torn);
+    CMM_STORE_SHARED(ns->cmd_missing, st->cmd_missing);
     bool final = st->final_ok && st->final_seq != 0 && st->final_seq % 2 == 0;
     if (final && CMM_LOAD_SHARED(ns->final_seq) != st->final_seq) {
         /* The node's own sequence-word protocol (publish_final): odd, fields, even. */
@@ -247,6 +251,10 @@ static void fill_node_status(struct gw *g, uint16_t i, struct net_node_status *s
     st->drops = CMM_LOAD_SHARED(b->drops) + CMM_LOAD_SHARED(ns->drops);
     st->lagged = CMM_LOAD_SHARED(b->lagged) + CMM_LOAD_SHARED(ns->lagged);
     st->bad_messages = CMM_LOAD_SHARED(b->bad_messages) + CMM_LOAD_SHARED(ns->bad_messages);
+    st->cmds_checked = CMM_LOAD_SHARED(ns->cmds_checked);
+    st->cmds_bad = CMM_LOAD_SHARED(ns->cmds_bad);
+    st->cmd_streams_torn = CMM_LOAD_SHARED(b->cmd_torn) + CMM_LOAD_SHARED(ns->cmd_streams_torn);
+    st->cmd_missing = CMM_LOAD_SHARED(b->cmd_missing) + CMM_LOAD_SHARED(ns->cmd_missing);
     /* The final state under the node's sequence word: copied only when it was stable. */
     uint64_t seq = uatomic_read(&ns->final_seq);
     cmm_smp_rmb(); /* pairs with publish_final's wmb */

@@ -60,7 +60,7 @@ struct net_shared {
      * process table banks them when a node dies); the status adds them to the live ones so
      * the first host reports every incarnation, as for its own nodes. */
     struct net_banked {
-        uint64_t msgs, ring_full, drops, lagged, bad_messages;
+        uint64_t msgs, ring_full, drops, lagged, bad_messages, cmd_torn, cmd_missing;
     } banked[NET_NODES_MAX];
 };
 

@@ -26,7 +26,7 @@
 #include "paxos/px.h"
 
 #define NET_MAGIC   0x544e5850u /* "PXNT" */
-#define NET_VERSION 1u
+#define NET_VERSION 2u
 /* Messages per frame: 16 KiB, a burst costs few sends and the receiver's buffer stays small. */
 #define NET_FRAME_MSGS_MAX 256
 
@@ -62,6 +62,10 @@ struct net_node_status {
     uint64_t applied, msgs_sent, msgs_received, ring_full, drops, lagged, bad_messages;
     uint64_t final_seq;
     struct px_fib final_fib; /* zero until the node published its final state */
+    /* Long commands (--command-bytes): the node's checks of what it applied (counted over all
+     * its incarnations) and its current incarnation's torn streams and missing commands, so
+     * that the first host's verdict and report cover every host's learners. */
+    uint64_t cmds_checked, cmds_bad, cmd_streams_torn, cmd_missing;
 };
 
 #define NET_FRAME_BYTES_MAX                                                                        \

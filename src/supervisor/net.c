@@ -268,6 +268,8 @@ static void publish_banked(struct sup *s)
         CMM_STORE_SHARED(b->drops, c->drops);
         CMM_STORE_SHARED(b->lagged, c->lagged);
         CMM_STORE_SHARED(b->bad_messages, c->bad_messages);
+        CMM_STORE_SHARED(b->cmd_torn, c->cmd_torn);
+        CMM_STORE_SHARED(b->cmd_missing, c->cmd_missing);
     }
 }
 

@@ -207,6 +207,34 @@ def partition_of_a_host_mid_run_verifies():
 
 
 @case
+def long_commands_across_3_hosts_verify():
+    """Commands of 4 KiB, then of 200 KB on the shm store (each a stream of 40-byte DATA
+    messages over many frames), then 4 KiB again while host b is cut off for 3 s: every one of
+    the 9 learners checks every command it applies byte for byte, and the first host's report
+    counts the other hosts' checks too (it counted only its own 3 before). Host b's learners,
+    cut off, catch up partly from a snapshot: they check fewer than all, hosts a and c all."""
+    def cut(hosts):
+        wait_applied_progress(hosts, 1.0)
+        hosts.link("b", False)
+        time.sleep(3)
+        hosts.link("b", True)
+    runs = ((["--command-bytes", "4096"], 3000, None),
+            (["--command-bytes", "200000", "--store", "shm"], 200, None),
+            (["--command-bytes", "4096", "--window", "8"], 6000, cut))
+    for extra, rounds, during in runs:
+        with Hosts(["a", "b", "c"], SPREAD) as hosts:
+            doc = run_pool(hosts, rounds, during=during, extra=extra)
+            cmds = doc["commands"]
+            if during is None:
+                assert cmds["checked"] == 9 * rounds and cmds["wrong"] == 0, (extra, cmds)
+            else:
+                assert 6 * rounds < cmds["checked"] <= 9 * rounds, (extra, cmds)
+                assert cmds["wrong"] == 0, (extra, cmds)
+                err = hosts.output("a", "err")
+                assert "host b is not heard" in err, err
+
+
+@case
 def restart_of_a_host_supervisor_mid_run_verifies():
     def restart(hosts):
         wait_applied_progress(hosts, 1.5)
