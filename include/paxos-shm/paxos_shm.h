@@ -180,7 +180,8 @@ struct pxs_config {
      * instances at most, once every learner applied them). Smaller values bound the log a restarted
      * node replays and the disk it takes; larger ones write the state less often. 0 or unset:
      * PXS_SNAPSHOT_LOG_BYTES_DEFAULT and PXS_SNAPSHOT_LOG_ENTRIES_DEFAULT (on PXS_STORE_SHM
-     * PXS_SHM_SNAPSHOT_ENTRIES_MAX, and more entries than that is -EINVAL there). */
+     * PXS_SHM_SNAPSHOT_ENTRIES_MAX, which PXS_SNAPSHOT_LOG_ENTRIES_DEFAULT also means there;
+     * any other value above it is -EINVAL there). */
     uint64_t snapshot_log_bytes;
     uint32_t snapshot_log_entries;
     uint32_t reserved; /* 0 */

@@ -62,9 +62,9 @@ struct net_node_status {
     uint64_t applied, msgs_sent, msgs_received, ring_full, drops, lagged, bad_messages;
     uint64_t final_seq;
     struct px_fib final_fib; /* zero until the node published its final state */
-    /* Long commands (--command-bytes): the node's checks of what it applied (counted over all
-     * its incarnations) and its current incarnation's torn streams and missing commands, so
-     * that the first host's verdict and report cover every host's learners. */
+    /* Long commands (--command-bytes): the node's checks of what it applied, its torn streams
+     * and its missing commands, each over all its incarnations, so that the first host's
+     * verdict and report cover every host's learners. */
     uint64_t cmds_checked, cmds_bad, cmd_streams_torn, cmd_missing;
 };
 

@@ -162,7 +162,8 @@ static int lock_data_dir(struct sup_env *e)
     snprintf(path, sizeof(path), "%s/lock", e->data_dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
-        fprintf(stderr, "paxos-shm: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "paxos-shm: data dir %s cannot hold the pool's files: creating %s: %s\n",
+                e->data_dir, path, strerror(errno));
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
