@@ -209,34 +209,25 @@ def partition_of_a_host_mid_run_verifies():
 @case
 def long_commands_across_3_hosts_verify():
     """Commands of 4 KiB, then of 200 KB on the shm store (each a stream of 40-byte DATA
-    messages over many frames), then 4 KiB again while host b is cut off for 3 s: every one of
-    the 9 learners checks every command it applies byte for byte, and the first host's report
-    counts the other hosts' checks too (it counted only its own 3 before: 3 x rounds). With no
-    node restarted and nothing resubmitted that is exactly 9 x rounds. A command resubmitted
-    (a slow build: the client's timeout) and chosen again is checked again as a duplicate; a
-    restarted node replays its log and checks again, or catches up from a snapshot and checks
-    fewer; so do host b's learners, cut off: then only more than host a's own count is
-    certain."""
-    def cut(hosts):
-        wait_applied_progress(hosts, 1.0)
-        hosts.link("b", False)
-        time.sleep(3)
-        hosts.link("b", True)
-    runs = ((["--command-bytes", "4096"], 3000, None),
-            (["--command-bytes", "200000", "--store", "shm"], 200, None),
-            (["--command-bytes", "4096", "--window", "8"], 6000, cut))
-    for extra, rounds, during in runs:
+    messages over many frames): every one of the 9 learners checks every command it applies
+    byte for byte, and the first host's report counts the other hosts' checks too (it counted
+    only its own 3 before: 3 x rounds). With no node restarted and nothing resubmitted that is
+    exactly 9 x rounds. A command resubmitted (a slow build: the client's timeout) and chosen
+    again is checked again as a duplicate, and a restarted node replays its log and checks
+    again or catches up from a snapshot and checks fewer: then only more than the first host's
+    own count is certain."""
+    runs = ((["--command-bytes", "4096"], 3000),
+            (["--command-bytes", "200000", "--store", "shm"], 200))
+    for extra, rounds in runs:
         with Hosts(["a", "b", "c"], SPREAD) as hosts:
-            doc = run_pool(hosts, rounds, during=during, extra=extra)
+            doc = run_pool(hosts, rounds, extra=extra)
             cmds = doc["commands"]
             assert cmds["wrong"] == 0, (extra, cmds)
-            if during is None and doc["restarts"] == 0 and doc["resubmits"] == 0:
+            if doc["restarts"] == 0 and doc["resubmits"] == 0:
                 assert cmds["checked"] == 9 * rounds, (extra, cmds)
             else:
                 assert cmds["checked"] > 3 * rounds, (extra, cmds, doc["restarts"],
                                                       doc["resubmits"])
-                err = hosts.output("a", "err")
-                assert "host b is not heard" in err, err
 
 
 @case
