@@ -58,7 +58,7 @@ static void bench_check(struct store *s, int rc, const char *what)
 }
 
 /* Writes one batch of `batch` records starting at instance *next; returns records written. */
-static uint64_t bench_batch(struct store *s, uint32_t batch, px_inst_t *next, struct px_fib *f)
+static uint64_t bench_batch(struct store *s, uint32_t batch, px_inst_t *next, struct px_history *f)
 {
     struct px_rec r;
     memset(&r, 0, sizeof(r));
@@ -79,7 +79,7 @@ static uint64_t bench_batch(struct store *s, uint32_t batch, px_inst_t *next, st
         bench_check(s, store_put(s, &r), "truncate");
     }
     f->applied = *next - 1;
-    f->value += f->applied;
+    f->digest += f->applied; /* the batch's history changes, as a learner's would */
     bench_check(s, store_put_fib(s, f), "put_fib");
     bench_check(s, store_commit(s), "commit");
     return batch;
@@ -105,7 +105,7 @@ static void bench_run(const struct bench_cfg *c, const char *dir, void *area, si
         fprintf(stderr, "store_bench: %s\n", err);
         exit(3);
     }
-    struct px_fib f;
+    struct px_history f;
     memset(&f, 0, sizeof(f));
     px_inst_t next = 1;
     uint64_t records = 0, batches = 0;

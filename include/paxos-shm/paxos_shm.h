@@ -45,7 +45,7 @@ extern "C" {
 
 #define PXS_VERSION_MAJOR 0
 #define PXS_VERSION_MINOR 3
-#define PXS_VERSION_PATCH 0
+#define PXS_VERSION_PATCH 1
 /* The library's version as "MAJOR.MINOR.PATCH" (of the library linked, not of this header). */
 PXS_API const char *pxs_version(void);
 /* A text for an error code this library returns (negative errno), e.g. "command too long". */

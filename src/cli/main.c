@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/fib_sm.h"
 #include "common/log.h"
 #include "paxos/px.h"
 #include "supervisor/supervisor.h"
@@ -31,5 +32,9 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     if (log_init("supervisor") != 0)
         return EXIT_USAGE;
-    return sup_run(&cfg);
+    /* Fibonacci is a state machine like any user's: its 8-byte state is cheaper to snapshot
+     * than the log is to keep, so it snapshots at every truncation of the log. */
+    cfg.sm_state_max = FIB_SM_STATE_BYTES;
+    cfg.sm_snap_entries = 1024;
+    return sup_run(&cfg, fib_sm());
 }

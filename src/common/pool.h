@@ -49,10 +49,10 @@ struct pool_node_shared {
      * before the client starts; it computes the rounds of earlier runs from these). */
     uint32_t loaded_incarnation;
     uint32_t reserved;
-    struct px_fib recovered_fib;
+    struct px_history recovered_fib;
     /* Final state, written when the node exits on `stop` (seq odd while writing). */
     uint64_t final_seq;
-    struct px_fib final_fib;
+    struct px_history final_fib;
     uint32_t final_ok;
     /* A library pool's learner (node_config.sm; 0 otherwise): commands its state machine
      * applied (no-ops and duplicates excluded), the log index it applied, the state machine's

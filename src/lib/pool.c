@@ -379,10 +379,10 @@ static struct px_value value_of(const struct pxs_pool *p, const struct lib_req *
 {
     struct px_value v = {.client_id = p->client_id, .seq = r->seq};
     if (r->len <= CMD_LIB_INLINE_MAX) {
-        v.increment = cmd_lib_pack(r->cmd, r->len);
+        v.word = cmd_lib_pack(r->cmd, r->len);
     } else {
         v.client_id |= PX_VALUE_PAYLOAD;
-        memcpy(&v.increment, r->cmd, sizeof(v.increment));
+        memcpy(&v.word, r->cmd, sizeof(v.word));
     }
     return v;
 }

@@ -183,6 +183,10 @@ static void mirror_node(struct gw *g, uint32_t h, const struct net_node_status *
         CMM_STORE_SHARED(ns->final_seq, st->final_seq - 1);
         cmm_smp_wmb();
         memcpy(&ns->final_fib, &st->final_fib, sizeof(ns->final_fib));
+        CMM_STORE_SHARED(ns->final_sm_applied, st->final_sm_applied);
+        CMM_STORE_SHARED(ns->final_sm_index, st->final_sm_index);
+        CMM_STORE_SHARED(ns->final_sm_digest, st->final_sm_digest);
+        CMM_STORE_SHARED(ns->final_cmd_digest, st->final_cmd_digest);
         CMM_STORE_SHARED(ns->final_ok, 1);
         cmm_smp_wmb();
         CMM_STORE_SHARED(ns->final_seq, st->final_seq);
@@ -260,6 +264,10 @@ static void fill_node_status(struct gw *g, uint16_t i, struct net_node_status *s
     cmm_smp_rmb(); /* pairs with publish_final's wmb */
     if (seq != 0 && seq % 2 == 0 && CMM_LOAD_SHARED(ns->final_ok)) {
         memcpy(&st->final_fib, &ns->final_fib, sizeof(st->final_fib));
+        st->final_sm_applied = CMM_LOAD_SHARED(ns->final_sm_applied);
+        st->final_sm_index = CMM_LOAD_SHARED(ns->final_sm_index);
+        st->final_sm_digest = CMM_LOAD_SHARED(ns->final_sm_digest);
+        st->final_cmd_digest = CMM_LOAD_SHARED(ns->final_cmd_digest);
         cmm_smp_rmb();
         if (uatomic_read(&ns->final_seq) == seq) {
             st->final_ok = 1;

@@ -26,7 +26,7 @@
 #include "paxos/px.h"
 
 #define NET_MAGIC   0x544e5850u /* "PXNT" */
-#define NET_VERSION 2u
+#define NET_VERSION 3u
 /* Messages per frame: 16 KiB, a burst costs few sends and the receiver's buffer stays small. */
 #define NET_FRAME_MSGS_MAX 256
 
@@ -61,7 +61,10 @@ struct net_node_status {
     uint32_t final_ok;
     uint64_t applied, msgs_sent, msgs_received, ring_full, drops, lagged, bad_messages;
     uint64_t final_seq;
-    struct px_fib final_fib; /* zero until the node published its final state */
+    struct px_history final_fib; /* zero until the node published its final state */
+    /* With it, its state machine's (common/pool.h final_sm_*): the main job's verdict reads
+     * the value from final_sm_digest. */
+    uint64_t final_sm_applied, final_sm_index, final_sm_digest, final_cmd_digest;
     /* Long commands (--command-bytes): the node's checks of what it applied, its torn streams
      * and its missing commands, each over all its incarnations, so that the first host's
      * verdict and report cover every host's learners. */

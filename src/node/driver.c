@@ -71,7 +71,7 @@ static uint64_t item_key(const struct driver *d, const struct px_msg *m)
 {
     if (m->type == PX_MSG_DATA && (m->flags & PAYLOAD_FLAG_PUSH))
         return m->ballot;
-    if (d->sm != NULL && m->type == PX_MSG_CLIENT_REPLY) {
+    if (d->sm != NULL && !d->cfg.sm_job && m->type == PX_MSG_CLIENT_REPLY) {
         uint64_t key = cmd_result_key(&m->u.client_reply.value);
         return payload_get(&d->pay, key) != NULL ? key : 0;
     }
@@ -178,8 +178,9 @@ static bool sent_one(struct driver *d, struct driver_flush *f)
  * point whose batch installed a snapshot, or truncates the log past the last durable snapshot
  * once the log since it is long enough (cfg.sm_snap_*: a snapshot costs the whole state), a
  * snapshot at the applied index goes into the batch's transaction. A TRUNCATE above the last
- * durable snapshot is clamped to it: the store keeps the log from that snapshot on, which a
- * restart replays. A CLIENT_REPLY is sent with its
+ * durable snapshot is clamped to it while the state machine applied more than that snapshot
+ * holds: the store keeps the log from that snapshot up to the applied index, which a restart
+ * replays (sm_flush_snapshot). A CLIENT_REPLY is sent with its
  * result ahead of it (sm_attach_result) once the state machine applied its instance: until
  * then it is held (DRIVER_HELD_MAX). */
 
@@ -302,7 +303,7 @@ static int sm_snapshot_attach(struct driver *d, struct px_msg *m)
     d->sm_snap_next++;
     d->sm_snap_out = key;
     m->u.snapshot.reserved_value =
-        (struct px_value){.increment = key, .client_id = PX_VALUE_PAYLOAD, .seq = 0};
+        (struct px_value){.word = key, .client_id = PX_VALUE_PAYLOAD, .seq = 0};
     return 0;
 }
 
@@ -311,6 +312,11 @@ static int sm_snapshot_attach(struct driver *d, struct px_msg *m)
 static int sm_snapshots_out(struct driver *d)
 {
     struct px_ready *r = d->ready;
+    if (r->snapshots_len == d->sm_snaps_seen) {
+        d->sm_msgs_seen = r->msgs_len; /* none new: nothing to look at */
+        return 0;
+    }
+    d->sm_snaps_seen = r->snapshots_len;
     uint32_t w = d->sm_msgs_seen;
     bool dropping = false;
     for (uint32_t i = d->sm_msgs_seen; i < r->msgs_len; i++) {
@@ -343,6 +349,11 @@ static int sm_after(struct driver *d)
     if (d->cfg.sm == NULL)
         return 0;
     struct px_ready *r = d->ready;
+    if (r->snapshot == d->sm_install_seen && r->apply_len == d->sm_fed &&
+        r->snapshots_len == d->sm_snaps_seen) {
+        d->sm_msgs_seen = r->msgs_len; /* the call applied, installed and served nothing */
+        return 0;
+    }
     int rc = 0;
     if (d->sm != NULL && r->snapshot != d->sm_install_seen) {
         d->sm_install_seen = r->snapshot;
@@ -354,18 +365,39 @@ static int sm_after(struct driver *d)
         const struct payload_entry *e =
             cmd_has_payload(&a->value) ? payload_get(&d->pay, cmd_key(&a->value)) : NULL;
         uint64_t applied_before = d->sm->applied;
-        rc = sm_apply(d->sm, a, e != NULL ? e->bytes : NULL, e != NULL ? e->len : 0, true);
-        if (rc == 0 && d->sm->applied > applied_before)
+        rc =
+            sm_apply(d->sm, a, e != NULL ? e->bytes : NULL, e != NULL ? e->len : 0, !d->cfg.sm_job);
+        if (rc == 0 && d->sm->applied > applied_before && !d->cfg.sm_job)
             report_result(d, a);
     }
-    if (rc == 0 && d->sm != NULL && d->sm->index != px_node_fib(d->core)->applied) {
+    if (rc == 0 && d->sm != NULL && d->sm->index != px_node_history(d->core)->applied) {
         snprintf(d->sm->err, sizeof(d->sm->err),
                  "the state machine stands at %llu, the core applied %llu",
                  (unsigned long long)d->sm->index,
-                 (unsigned long long)px_node_fib(d->core)->applied);
+                 (unsigned long long)px_node_history(d->core)->applied);
         rc = -ENODATA;
     }
     return rc != 0 ? rc : sm_snapshots_out(d);
+}
+
+/* The batch's TRUNCATEs as the store gets them: clamped to `upto`, and gone when that leaves
+ * one at or below what the store has dropped already (it would change nothing, and a batch of
+ * nothing else is no batch). */
+static void sm_pass_truncates(struct driver *d, px_inst_t upto)
+{
+    struct px_ready *r = d->ready;
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < r->recs_len; i++) {
+        struct px_rec rec = r->recs[i];
+        if (rec.type == PX_REC_TRUNCATE && rec.instance > upto)
+            rec.instance = upto;
+        if (rec.type == PX_REC_TRUNCATE && rec.instance <= d->sm_trunc_stored)
+            continue;
+        if (rec.type == PX_REC_TRUNCATE)
+            d->sm_trunc_stored = rec.instance;
+        r->recs[w++] = rec;
+    }
+    r->recs_len = w;
 }
 
 /* At a flush point of a library pool: *with gets whether the batch takes a snapshot (into
@@ -382,16 +414,26 @@ static int sm_flush_snapshot(struct driver *d, struct store_sm_snap *snap, bool 
     *with = false;
     if (t > d->truncate_asked)
         d->truncate_asked = t;
-    if (t <= n->persisted && r->snapshot == 0)
+    /* The store's log lacks entries above the snapshot that the state machine applied: only a
+     * snapshot now keeps the applied state durable. */
+    bool gap = d->sm_trunc_stored > n->persisted && n->index > n->persisted;
+    if (t <= n->persisted && r->snapshot == 0 && !gap) {
+        sm_pass_truncates(d, UINT64_MAX);
         return 0;
+    }
     uint64_t bytes_due =
         d->cfg.sm_snap_bytes > n->persisted_len ? d->cfg.sm_snap_bytes : n->persisted_len;
-    bool due = r->snapshot != 0 || n->index - n->persisted >= d->cfg.sm_snap_instances ||
-               n->log_bytes >= bytes_due;
+    /* t > index: the core let go of entries it did not apply (it lags and waits for a peer's
+     * snapshot); a snapshot of what it applied lets the store follow, so that its log does not
+     * fill while the core waits (the shm store holds PX_LOG_MAX instances). */
+    bool due = r->snapshot != 0 || gap || (t > n->index && n->index > n->persisted) ||
+               n->index - n->persisted >= d->cfg.sm_snap_instances || n->log_bytes >= bytes_due;
     px_inst_t a = due ? n->index : n->persisted;
-    for (uint32_t i = 0; i < r->recs_len; i++)
-        if (r->recs[i].type == PX_REC_TRUNCATE && r->recs[i].instance > a)
-            r->recs[i].instance = a; /* the store keeps the log from the snapshot on */
+    /* The store keeps the log from the snapshot on, up to what the state machine applied: a
+     * restart replays that. Entries above it the core let go (it truncates past its own applied
+     * index when it lags and waits for a peer's snapshot), and a restart would not replay them
+     * either: the log it loads has a gap, so its core asks for a snapshot again. */
+    sm_pass_truncates(d, a < n->index ? a : UINT64_MAX);
     if (!due)
         return 0;
     int rc = sm_snapshot(d->sm);
@@ -400,7 +442,7 @@ static int sm_flush_snapshot(struct driver *d, struct store_sm_snap *snap, bool 
     *snap = (struct store_sm_snap){.index = a,
                                    .cmd_digest = d->sm->cmd_digest,
                                    .applied = d->sm->applied,
-                                   .fib = *px_node_fib(d->core)};
+                                   .fib = *px_node_history(d->core)};
     *with = true;
     return 0;
 }
@@ -430,7 +472,7 @@ static int send_all(struct driver *d, struct driver_flush *f)
     const struct px_ready *r = d->ready;
     for (uint32_t i = 0; i < r->msgs_len; i++) {
         struct driver_out item = {.m = r->msgs[i], .off = 0};
-        if (d->sm != NULL && item.m.type == PX_MSG_CLIENT_REPLY) {
+        if (d->sm != NULL && !d->cfg.sm_job && item.m.type == PX_MSG_CLIENT_REPLY) {
             if (item.m.instance > d->sm->index && d->held_len < DRIVER_HELD_MAX) {
                 d->held[d->held_len++] = item; /* not applied here yet: its result waits */
                 continue;
@@ -491,7 +533,7 @@ static void note_sent_cmds(struct driver *d)
 static int flush_point(struct driver *d)
 {
     struct px_ready *r = d->ready;
-    const struct px_fib *fib = px_node_fib(d->core);
+    const struct px_history *fib = px_node_history(d->core);
     bool fib_changed = fib->applied != d->applied_persisted;
     struct store_sm_snap snap;
     bool with_snap = false;
@@ -540,7 +582,7 @@ static int flush_point(struct driver *d)
         d->truncate_seen = d->truncate_asked; /* the core's, not the store's clamped one */
     payload_truncate(&d->pay, d->truncate_seen);
     px_ready_clear(r);
-    d->sm_fed = d->sm_msgs_seen = 0;
+    d->sm_fed = d->sm_msgs_seen = d->sm_snaps_seen = 0;
     d->sm_install_seen = 0;
     return 0;
 }
@@ -889,6 +931,8 @@ int driver_init(struct driver *d, const struct driver_config *cfg, const struct 
             free(d->sm);
             d->sm = NULL;
         }
+        if (d->sm != NULL)
+            d->sm->word_commands = cfg->sm_job;
         if (d->sm == NULL || d->held == NULL || d->sm_result_buf == NULL) {
             driver_fini(d);
             return -ENOMEM;
@@ -914,7 +958,7 @@ static void load_rec(void *ctx, const struct px_rec *r, const void *cmd, uint32_
             payload_note(&d->pay, key, r->instance);
     }
     if (r->type == PX_REC_TRUNCATE && r->instance > d->truncate_seen)
-        d->truncate_seen = r->instance;
+        d->truncate_seen = d->sm_trunc_stored = r->instance;
     px_node_load_rec(d->core, r);
 }
 
@@ -939,14 +983,14 @@ static int sm_recover(struct driver *d)
         if (rc != 0)
             snprintf(sm->err, sizeof(sm->err), "%s", store_errmsg(d->store));
     }
-    struct sm_replay rp = {.n = sm, .upto = px_node_fib(d->core)->applied};
+    struct sm_replay rp = {.n = sm, .upto = px_node_history(d->core)->applied};
     if (rc == 0 && found) {
         rc = sm_restore_state(sm, h.index, h.cmd_digest, h.applied, bytes, len);
         rp.fib = h.fib;
         sm->persisted = h.index;
         sm->persisted_len = len + SM_SNAP_HEADER_BYTES;
     } else {
-        px_fib_init(&rp.fib);
+        px_history_init(&rp.fib);
     }
     free(bytes);
     if (rc == 0 && rp.upto > sm->index) {

@@ -157,10 +157,14 @@ struct driver_config {
      * bytes of commands a node holds at most (0: PAYLOAD_BUDGET_DEFAULT); payload.h. */
     uint32_t cmd_max;
     uint64_t cmd_budget;
-    /* A library pool: the state machine every learner runs (NULL: none, the main job; nothing
-     * below changes then). learner: this node learns (runs it). driver.c, "library pools". */
+    /* The state machine every learner runs (NULL: none; nothing below changes then). learner:
+     * this node learns (runs it). driver.c, "library pools". */
     const struct pxs_state_machine *sm;
     bool learner;
+    /* The main job's pool (cli/fib_sm.h): every command is 8 bytes or more, and one with no
+     * bytes beside its value is the 8 bytes of its word (not cmd_lib_pack's encoding); apply
+     * gives no result to keep, and CLIENT_REPLYs go as the core makes them (none held). */
+    bool sm_job;
     /* Library pools: bit i = node i learns. The lowest of them reports results itself when the
      * leader is no learner (its CLIENT_REPLY cannot carry one); 0: nobody does. */
     uint64_t learners_mask;
@@ -234,8 +238,9 @@ struct driver {
      * the one of the batch being flushed before sm_flush_snapshot clamped it. */
     px_inst_t truncate_seen;
     px_inst_t truncate_asked;
-    px_inst_t load_trunc;     /* driver_recover: the payload plane is truncated to this */
-    struct payload_plane pay; /* long commands' bytes (payload.h) */
+    px_inst_t sm_trunc_stored; /* the highest TRUNCATE the state machine's flushes let through */
+    px_inst_t load_trunc;      /* driver_recover: the payload plane is truncated to this */
+    struct payload_plane pay;  /* long commands' bytes (payload.h) */
     /* Streams peers asked for (a WANT), each a PAYLOAD_FLAG_PUSH item: offered first at every
      * flush point until the transport took them. */
     struct driver_out pushes[PAYLOAD_WANTS_MAX];
@@ -245,6 +250,7 @@ struct driver {
     struct sm_node *sm;
     uint32_t sm_fed;           /* ready->apply[0..sm_fed) fed to it */
     uint32_t sm_msgs_seen;     /* ready->msgs[0..sm_msgs_seen) looked at for SNAPSHOTs */
+    uint32_t sm_snaps_seen;    /* ready->snapshots_len as of that look */
     px_inst_t sm_install_seen; /* ready->snapshot as of the last look */
     px_inst_t sm_snap_inst;    /* the last SNAPSHOT stepped (its instance) and its bytes' key */
     uint64_t sm_snap_key;

@@ -26,8 +26,12 @@
 #include "ipc/life.h"
 #include "ipc/segment.h"
 #include "node/driver.h"
+#include "node/sm.h"
 #include "node/transport.h"
 #include "store/store.h"
+
+_Static_assert(NODE_JOB_PLANE_MIN == SM_SNAP_HEADER_BYTES + NODE_JOB_STATE_BYTES,
+               "the main job's plane takes its snapshot stream");
 
 /* Virtual time: one core tick per 5 ms of wall time. An idle node wakes once per tick, so the
  * tick is what an idle pool costs: 16 nodes at 1 ms made 16k wake-ups/s, a quarter of all the
@@ -282,7 +286,7 @@ static void node_applied_cmd(void *ctx, const struct px_applied *a, const uint8_
     struct node *nd = ctx;
     struct pool_node_shared *me = nd->me;
     bool ok = cmd != NULL && len >= CMD_INLINE_BYTES &&
-              payload_fib_check(cmd_key(&a->value), a->value.increment, cmd, len);
+              payload_fib_check(cmd_key(&a->value), a->value.word, cmd, len);
     CMM_STORE_SHARED(me->cmds_checked, me->cmds_checked + 1);
     if (!ok) {
         CMM_STORE_SHARED(me->cmds_bad, me->cmds_bad + 1);
@@ -295,7 +299,7 @@ static void publish_status(struct node *nd)
 {
     struct pool_node_shared *me = nd->me;
     const struct transport_stats *st = &nd->t->stats;
-    CMM_STORE_SHARED(me->applied, px_node_fib(nd->core)->applied);
+    CMM_STORE_SHARED(me->applied, px_node_history(nd->core)->applied);
     CMM_STORE_SHARED(me->leader, px_node_leader(nd->core));
     bool leader = px_node_is_leader(nd->core);
     if (leader && !me->is_leader)
@@ -346,7 +350,7 @@ static void publish_final(struct node *nd)
      * even, non-zero value before and after (and it reads after our exit anyway). */
     uatomic_add(&me->final_seq, 1);
     cmm_smp_wmb(); /* orders the odd seq before the fields; pairs with the reader's rmb */
-    memcpy(&me->final_fib, px_node_fib(nd->core), sizeof(me->final_fib));
+    memcpy(&me->final_fib, px_node_history(nd->core), sizeof(me->final_fib));
     const struct sm_node *sm = nd->drv.sm;
     me->final_sm_applied = sm != NULL ? sm->applied : 0;
     me->final_sm_index = sm != NULL ? sm->index : 0;
@@ -380,6 +384,7 @@ static int node_store_open(struct node *nd)
         .epoch = a->cfg.epoch,
         .must_exist = a->cfg.store_must_exist,
         .cmd_bytes = a->cfg.cmd_bytes,
+        .job = a->cfg.job,
     };
     int rc = store_open(&sp, &nd->store, err, sizeof(err));
     if (rc != 0)
@@ -395,13 +400,14 @@ static int node_driver_init(struct node *nd)
         .batch_max = DRIVER_BATCH_MAX,
         .tick_ns = NODE_TICK_NS,
         /* a library pool's snapshots and results travel in the plane too (any length) */
-        .cmd_max = nd->a->cfg.sm != NULL                     ? CMD_BYTES_MAX
-                   : nd->a->cfg.cmd_bytes > CMD_INLINE_BYTES ? nd->a->cfg.cmd_bytes
-                                                             : 0,
+        .cmd_max = nd->a->cfg.sm != NULL && !nd->a->cfg.job    ? CMD_BYTES_MAX
+                   : nd->a->cfg.cmd_bytes > NODE_JOB_PLANE_MIN ? nd->a->cfg.cmd_bytes
+                                                               : NODE_JOB_PLANE_MIN,
         .cmd_budget = nd->a->cfg.cmd_bytes > CMD_INLINE_BYTES
                           ? payload_budget_for(nd->a->cfg.cmd_bytes, nd->a->cfg.window)
                           : 0,
         .sm = nd->a->cfg.sm,
+        .sm_job = nd->a->cfg.job,
         .learner = (nd->a->cfg.roles[nd->a->cfg.id] & PX_ROLE_LEARNER) != 0,
         .learners_mask = learners_mask(&nd->a->cfg),
         /* pxs_config.snapshot_log_entries, at most NODE_SHM_SNAP_ENTRIES_MAX on shm */
@@ -419,7 +425,7 @@ static int node_driver_init(struct node *nd)
         .peer = node_peer,
         .trace = log_level_current >= LOG_TRACE ? node_trace : NULL,
         /* the main job's commands are checked byte for byte; a library pool's are the user's */
-        .applied_cmd = nd->a->cfg.sm == NULL ? node_applied_cmd : NULL,
+        .applied_cmd = nd->a->cfg.job ? node_applied_cmd : NULL,
     };
     int rc = driver_init(&nd->drv, &dc, &env, nd->core, nd->t, nd->store);
     nd->drv_ready = rc == 0;
@@ -460,7 +466,7 @@ static int node_open(struct node *nd, void **core_mem)
     if (nd->drv.sm != NULL && nd->drv.sm->index > 0)
         LOG(LOG_INFO, "state machine recovered at %llu (snapshot at %llu)",
             (unsigned long long)nd->drv.sm->index, (unsigned long long)nd->drv.sm->persisted);
-    memcpy(&nd->me->recovered_fib, px_node_fib(nd->core), sizeof(nd->me->recovered_fib));
+    memcpy(&nd->me->recovered_fib, px_node_history(nd->core), sizeof(nd->me->recovered_fib));
     cmm_smp_wmb(); /* the fib before the flag; pairs with the supervisor's rmb in wait_loaded */
     CMM_STORE_SHARED(nd->me->loaded_incarnation, a->cfg.incarnation);
     if (d.fib.applied > 0 || d.promised > 0)

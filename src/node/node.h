@@ -52,12 +52,16 @@ struct node_config {
     uint32_t incarnation;   /* 1 for the first start of this id, +1 per restart */
     int64_t pool_id, epoch; /* sqlite: the identity stamped into the store (store_params) */
     bool store_must_exist;  /* sqlite: an earlier incarnation of this run loaded the store */
-    /* A library pool: the state machine every learner runs (paxos_shm.h), a pointer valid in
-     * this process (set before the fork). NULL: the main job's Fibonacci alone, as ever. With
-     * it: commands are 0 bytes or more (cmd.h: cmd_lib_pack, or beside the value), no
-     * payload_fib_check; the store must be sqlite (the shm store holds no snapshot: the node
-     * fails to start, -ENOTSUP); the final state adds final_sm_* (common/pool.h). */
+    /* The state machine every learner runs (paxos_shm.h), a pointer valid in this process (set
+     * before the fork): a library pool's, or the main job's (job). A library pool's commands
+     * are 0 bytes or more (cmd.h: cmd_lib_pack, or beside the value), with no
+     * payload_fib_check; on the shm store its snapshots take sm_state_max bytes of the command
+     * area. The final state carries final_sm_* (common/pool.h). */
     const struct pxs_state_machine *sm;
+    /* The main job (sm is cli/fib_sm.h's): commands are 8 bytes or more, those longer than
+     * CMD_INLINE_BYTES checked byte for byte (payload_fib_check) on every learner, and no
+     * results are kept (driver_config.sm_job). */
+    bool job;
 };
 
 struct node_args {
@@ -86,9 +90,13 @@ struct node_args {
  * quarter: the rest is what is in flight and what the truncation step and the
  * acknowledgements leave behind). PXS_SHM_SNAPSHOT_ENTRIES_MAX says the same. */
 #define NODE_SHM_SNAP_ENTRIES_MAX (PX_LOG_MAX / 2u)
-#define NODE_SHM_ARENA_CAP        (256ull << 20)
-#define NODE_SHM_ARENA_TOTAL      (4ull << 30)
-#define NODE_SHM_TRUNCATE_SLACK   64u
+/* The main job's payload plane takes at least this long a stream: its state machine's snapshot
+ * (an 8-byte value after node/sm.h's header), which catch-up streams to a lagging learner. */
+#define NODE_JOB_STATE_BYTES    8u
+#define NODE_JOB_PLANE_MIN      (24u + NODE_JOB_STATE_BYTES)
+#define NODE_SHM_ARENA_CAP      (256ull << 20)
+#define NODE_SHM_ARENA_TOTAL    (4ull << 30)
+#define NODE_SHM_TRUNCATE_SLACK 64u
 uint64_t node_shm_arena_bytes(uint32_t cmd_bytes, uint32_t window, uint16_t nodes,
                               uint64_t state_max);
 uint32_t node_shm_window(uint32_t cmd_bytes, uint32_t window, uint16_t nodes);

@@ -84,7 +84,7 @@ uint64_t payload_key_of(const struct px_msg *m)
     const struct px_value *v = payload_value_of(m);
     if (v == NULL)
         return 0;
-    return m->type == PX_MSG_SNAPSHOT ? v->increment : cmd_key(v);
+    return m->type == PX_MSG_SNAPSHOT ? v->word : cmd_key(v);
 }
 
 static uint32_t slot_of(const struct payload_plane *p, uint64_t key)

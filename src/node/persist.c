@@ -17,13 +17,13 @@ static int put_cmd(struct store *s, const struct px_rec *rec, struct payload_pla
     return store_put_cmd(s, rec, e->bytes, e->len);
 }
 
-int persist_ready(struct store *s, const struct px_ready *r, const struct px_fib *fib,
+int persist_ready(struct store *s, const struct px_ready *r, const struct px_history *fib,
                   struct payload_plane *pay)
 {
     return persist_ready_sm(s, r, fib, pay, NULL, NULL, 0);
 }
 
-int persist_ready_sm(struct store *s, const struct px_ready *r, const struct px_fib *fib,
+int persist_ready_sm(struct store *s, const struct px_ready *r, const struct px_history *fib,
                      struct payload_plane *pay, const struct store_sm_snap *snap, const void *bytes,
                      size_t len)
 {

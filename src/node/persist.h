@@ -16,11 +16,11 @@
  * node does not hold fails the batch with -ENODATA before anything is written (never a vote
  * without its value; the store stays usable).
  * Returns 0 when the batch is durable, or the store's negative code (store_errmsg says why). */
-int persist_ready(struct store *s, const struct px_ready *r, const struct px_fib *fib,
+int persist_ready(struct store *s, const struct px_ready *r, const struct px_history *fib,
                   struct payload_plane *pay);
 /* The same, and when snap is not NULL a state machine's snapshot (store_put_sm_snapshot: snap
  * and bytes[0..len)) in the same transaction. */
-int persist_ready_sm(struct store *s, const struct px_ready *r, const struct px_fib *fib,
+int persist_ready_sm(struct store *s, const struct px_ready *r, const struct px_history *fib,
                      struct payload_plane *pay, const struct store_sm_snap *snap, const void *bytes,
                      size_t len);
 

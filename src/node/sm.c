@@ -96,9 +96,14 @@ int sm_apply(struct sm_node *n, const struct px_applied *a, const uint8_t *cmd, 
         n->index = a->instance;
         return 0;
     }
-    uint8_t inl[CMD_LIB_INLINE_MAX];
-    if (!cmd_has_payload(&a->value)) {
-        len = cmd_lib_unpack(a->value.increment, inl);
+    uint8_t inl[CMD_INLINE_BYTES];
+    if (!cmd_has_payload(&a->value) && n->word_commands) {
+        for (uint32_t i = 0; i < CMD_INLINE_BYTES; i++)
+            inl[i] = (uint8_t)(a->value.word >> (8 * i));
+        len = CMD_INLINE_BYTES;
+        cmd = inl;
+    } else if (!cmd_has_payload(&a->value)) {
+        len = cmd_lib_unpack(a->value.word, inl);
         cmd = inl;
     } else if (cmd == NULL) {
         snprintf(n->err, sizeof(n->err), "instance %llu: the command's bytes are not here",
@@ -120,9 +125,7 @@ int sm_apply(struct sm_node *n, const struct px_applied *a, const uint8_t *cmd, 
     n->index = a->instance;
     n->applied++;
     n->log_bytes += len;
-    n->cmd_digest = px_mix64(n->cmd_digest ^ a->instance);
-    n->cmd_digest = px_mix64(n->cmd_digest ^ len);
-    n->cmd_digest = px_mix64(n->cmd_digest ^ ipc_crc32c(0, cmd, len));
+    n->cmd_digest = sm_digest_step(n->cmd_digest, a->instance, len, ipc_crc32c(0, cmd, len));
     return keep_result ? result_keep(n, cmd_key(&a->value), status, result, result_len) : 0;
 }
 
@@ -275,7 +278,7 @@ void sm_replay_rec(struct sm_replay *r, const struct px_rec *rec, const void *cm
         return;
     }
     struct px_applied a = {.instance = rec->instance, .value = rec->value};
-    a.duplicate = px_fib_apply(&r->fib, rec->instance, &rec->value);
+    a.duplicate = px_history_apply(&r->fib, rec->instance, &rec->value);
 #ifdef PX_SIM_BUG_SM_REPLAY_SKIP
     if (rec->instance % 7 == 0) { /* planted: replay steps over a command without applying it */
         n->index = rec->instance;

@@ -93,17 +93,18 @@ static inline uint64_t px_ballot_counter(px_ballot_t b)
     return b >> PX_BALLOT_NODE_BITS;
 }
 
-/* A client value. client_id 0 is the no-op that fills gaps. (client_id, seq) identifies a
- * request for exactly-once application. */
+/* A client value: 8 opaque bytes (`word`: what they mean is the caller's; common/cmd.h) and the
+ * request. client_id 0 is the no-op that fills gaps. (client_id, seq) identifies a request for
+ * exactly-once application. */
 struct px_value {
-    uint64_t increment;
+    uint64_t word;
     uint32_t client_id;
     uint32_t seq;
 };
 /* A request (client_id, seq) as one 64-bit word (the digest chain): seq in the low 32 bits. */
 #define PX_REQUEST_CLIENT_SHIFT 32
 /* Bit 31 of client_id belongs to the caller, not to the request's identity: the node driver sets
- * it on a command longer than the 8 bytes of `increment`, whose bytes travel and are stored
+ * it on a command longer than the 8 bytes of `word`, whose bytes travel and are stored
  * beside the value (node/payload.h). The core never reads it except to mask it off: the request
  * is (px_value_client(v), seq), so client ids are < 2^31. */
 #define PX_VALUE_PAYLOAD 0x80000000u
@@ -219,8 +220,8 @@ struct px_msg_value_only {
     struct px_value value;
 };
 struct px_msg_snapshot {
-    uint64_t fib_value; /* the state machine's value at `instance` */
-    uint64_t digest;    /* its digest chain */
+    uint64_t reserved_a; /* 0 */
+    uint64_t digest;     /* the digest chain at `instance` */
     struct px_value reserved_value;
     uint64_t requests; /* client requests applied up to `instance` */
 };
@@ -228,7 +229,7 @@ struct px_msg_snapshot {
 struct px_msg_snapshot_part {
     uint64_t seen1;
     uint64_t seen2;
-    uint64_t index;     /* the part's place, 0..parts - 1 (where a value's increment sits) */
+    uint64_t index;     /* the part's place, 0..parts - 1 (where a value's word sits) */
     uint32_t client_id; /* where a value's client_id sits */
     uint32_t seq_low;   /* where a value's seq sits */
     uint64_t seen3;
@@ -308,13 +309,13 @@ static_assert(offsetof(struct px_msg, u.accept.value) == PX_MSG_OFF_VALUE, "");
 static_assert(offsetof(struct px_msg, u.accepted.hi) == PX_MSG_OFF_A, "");
 static_assert(offsetof(struct px_msg, u.decide.hi) == PX_MSG_OFF_A, "");
 static_assert(offsetof(struct px_msg, u.catchup_entry.value) == PX_MSG_OFF_VALUE, "");
-static_assert(offsetof(struct px_msg, u.snapshot.fib_value) == PX_MSG_OFF_A, "");
+static_assert(offsetof(struct px_msg, u.snapshot.reserved_a) == PX_MSG_OFF_A, "");
 static_assert(offsetof(struct px_msg, u.snapshot.digest) == PX_MSG_OFF_B, "");
 static_assert(offsetof(struct px_msg, u.snapshot.requests) == PX_MSG_OFF_C, "");
 static_assert(offsetof(struct px_msg, u.snapshot_part.seen1) == PX_MSG_OFF_A, "");
 static_assert(offsetof(struct px_msg, u.snapshot_part.seen2) == PX_MSG_OFF_B, "");
 static_assert(offsetof(struct px_msg, u.snapshot_part.index) ==
-                  PX_MSG_OFF_VALUE + offsetof(struct px_value, increment),
+                  PX_MSG_OFF_VALUE + offsetof(struct px_value, word),
               "");
 static_assert(offsetof(struct px_msg, u.snapshot_part.client_id) ==
                   PX_MSG_OFF_VALUE + offsetof(struct px_value, client_id),
@@ -346,11 +347,11 @@ struct px_dedup {
 #define PX_DEDUP_WORDS (PX_DEDUP_SPAN / PX_DEDUP_WORD_BITS)
 static_assert(PX_DEDUP_WORDS == 4, "seen[0..3] travel in the four words of a SNAPSHOT_PART");
 
-/* The replicated state machine (DESIGN.md: distributed Fibonacci). Plain data: it is the
- * snapshot that is persisted and shipped to lagging learners. */
-struct px_fib {
-    uint64_t value;    /* starts at F(1) = 1, wraps mod 2^64 */
-    uint64_t digest;   /* hash chain over applied (instance, request, increment) */
+/* What a learner applied, as the core keeps it: not the state machine (that is the caller's,
+ * node/sm.h) but the history it was fed. Plain data: it is persisted with every batch and
+ * shipped to lagging learners with a snapshot. All zero is the initial state. */
+struct px_history {
+    uint64_t digest;   /* hash chain over applied (instance, request, word) */
     px_inst_t applied; /* highest instance applied */
     uint64_t requests; /* client requests applied (no-ops and duplicates excluded) */
     struct px_dedup clients[PX_CLIENTS_MAX];
@@ -387,6 +388,9 @@ struct px_applied {
 
 struct px_ready {
     uint32_t recs_len, msgs_len, apply_len;
+    /* SNAPSHOT messages the node put among msgs[] (a caller that attaches state to them looks
+     * only when there are new ones). */
+    uint32_t snapshots_len;
     struct px_rec recs[PX_READY_RECS_MAX];
     struct px_msg msgs[PX_READY_MSGS_MAX];
     struct px_applied apply[PX_READY_APPLY_MAX];
@@ -417,8 +421,8 @@ struct px_config {
 /* The state loaded from durable storage at restart (all zero for a fresh node). */
 struct px_durable {
     px_ballot_t promised;
-    struct px_fib fib; /* applied state machine snapshot (the caller persists
-                        *px_node_fib() with every batch it commits) */
+    struct px_history fib; /* applied state machine snapshot (the caller persists
+                            *px_node_history() with every batch it commits) */
     /* accepted and decided entries are fed one by one with px_node_load_rec() */
 };
 
@@ -478,13 +482,13 @@ void px_ready_clear(struct px_ready *r);
  * request (state unchanged but applied). No-ops (client_id 0) only advance applied: they do
  * not enter the digest, so the digest covers exactly the applied requests in log order.
  * A client whose id does not fit the table evicts the slot of the lowest client id... see
- * px_fib.c. */
-bool px_fib_apply(struct px_fib *f, px_inst_t instance, const struct px_value *v);
+ * px_history.c. */
+bool px_history_apply(struct px_history *f, px_inst_t instance, const struct px_value *v);
 /* True when the request v was applied already (a resubmission); no-ops never were. */
-bool px_fib_seen(const struct px_fib *f, const struct px_value *v);
-/* The initial state: value F(1) = 1, everything else zero. */
-void px_fib_init(struct px_fib *f);
-const struct px_fib *px_node_fib(const struct px_node *n);
+bool px_history_seen(const struct px_history *f, const struct px_value *v);
+/* The initial state: all zero. */
+void px_history_init(struct px_history *f);
+const struct px_history *px_node_history(const struct px_node *n);
 uint16_t px_node_leader(const struct px_node *n);
 bool px_node_is_leader(const struct px_node *n);
 /* True when a value of v's request (px_value_client(v), seq) waits in this node's queue of

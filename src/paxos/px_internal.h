@@ -126,7 +126,7 @@ struct px_node {
     struct px_promise_out pout;
 
     /* learner */
-    struct px_fib fib;
+    struct px_history fib;
     px_ballot_t dec_ballot; /* last DECIDE seen: every instance <= dec_hi chosen by dec_ballot */
     px_inst_t dec_hi, dec_scan;
     px_inst_t ack_sent;     /* applied index last acknowledged to the leader */
@@ -134,7 +134,7 @@ struct px_node {
     uint32_t catchup_wait;  /* ticks until a new request may go out */
     uint32_t catchup_tries; /* requests since the last progress: alternate leader / learners */
     uint16_t catchup_peer;  /* the peer asked last */
-    struct px_fib snap;     /* snapshot being received */
+    struct px_history snap; /* snapshot being received */
     uint32_t snap_want, snap_mask, snap_got;
     bool snap_active;
 

@@ -1,6 +1,6 @@
 /* px_learner.c: the learner ("Paxos Made Simple" 2.3 and 3): learns decisions from the
  * leader's cumulative DECIDE (also piggybacked on ACCEPT and HEARTBEAT), applies them strictly
- * in instance order to its px_fib, acknowledges its applied index, and fills gaps by catch-up
+ * in instance order to its px_history, acknowledges its applied index, and fills gaps by catch-up
  * (decided entries in batches, or a snapshot where the peer truncated them). */
 #include <string.h>
 
@@ -132,7 +132,7 @@ static void apply_one(struct px_node *n, px_inst_t i, const struct px_value *v,
     PX_ASSERT(i == n->fib.applied + 1); /* strictly in instance order */
 #endif
     PX_ASSERT(i <= n->chosen_hi);
-    bool dup = px_fib_apply(&n->fib, i, v);
+    bool dup = px_history_apply(&n->fib, i, v);
     struct px_applied *a = &out->apply[out->apply_len++];
     a->instance = i;
     a->value = *v;
@@ -212,8 +212,8 @@ static void send_snapshot(struct px_node *n, uint16_t to, struct px_ready *out)
         return;
     struct px_msg *m = px_out_msg(n, out, PX_MSG_SNAPSHOT, to);
     PX_ASSERT(m != NULL); /* room checked above */
+    out->snapshots_len++;
     m->instance = n->fib.applied;
-    m->u.snapshot.fib_value = n->fib.value;
     m->u.snapshot.digest = n->fib.digest;
     m->u.snapshot.requests = n->fib.requests;
     m->snapshot_parts = parts;
@@ -323,7 +323,6 @@ void px_learner_snapshot(struct px_node *n, const struct px_msg *m, struct px_re
         return;
     memset(&n->snap, 0, sizeof(n->snap));
     n->snap.applied = m->instance;
-    n->snap.value = m->u.snapshot.fib_value;
     n->snap.digest = m->u.snapshot.digest;
     n->snap.requests = m->u.snapshot.requests;
     n->snap_want = (uint32_t)m->snapshot_parts;

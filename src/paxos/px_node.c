@@ -287,7 +287,7 @@ int px_node_init(void *mem, size_t mem_bytes, const struct px_config *cfg, struc
     n->quorum = quorum_of(cfg);
     uint64_t s = cfg->seed ^ ((uint64_t)cfg->id << PX_SEED_ID_SHIFT);
     n->rng = px_splitmix64(&s) | 1u; /* xorshift state must not be 0 */
-    px_fib_init(&n->fib);
+    px_history_init(&n->fib);
     n->base = 1;
     n->leader = PX_NODE_NONE;
     n->state = PX_FOLLOWER;
@@ -308,10 +308,7 @@ void px_node_load(struct px_node *n, const struct px_durable *d)
         n->promised = d->promised;
     if (n->promised > n->max_seen)
         n->max_seen = n->promised;
-    if (d->fib.applied == 0 && d->fib.value == 0)
-        px_fib_init(&n->fib); /* an all-zero durable state is a fresh node */
-    else
-        n->fib = d->fib;
+    n->fib = d->fib; /* all zero: a fresh node (px_history_init) */
     px_note_chosen(n, n->fib.applied);
     if (n->fib.applied >= n->base)
         n->base = n->fib.applied + 1;
@@ -569,10 +566,11 @@ void px_ready_clear(struct px_ready *r)
     r->recs_len = 0;
     r->msgs_len = 0;
     r->apply_len = 0;
+    r->snapshots_len = 0;
     r->snapshot = 0;
 }
 
-const struct px_fib *px_node_fib(const struct px_node *n)
+const struct px_history *px_node_history(const struct px_node *n)
 {
     return &n->fib;
 }

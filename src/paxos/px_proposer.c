@@ -375,7 +375,7 @@ static void skip_applied(struct px_node *n, struct px_ready *out)
         return;
     PX_ASSERT(n->state == PX_LEADER);
     while (n->q_len > 0 && px_room_msgs(n, out) > PX_ROOM_PROPOSE_MSGS &&
-           px_fib_seen(&n->fib, &n->queue[n->q_head])) {
+           px_history_seen(&n->fib, &n->queue[n->q_head])) {
         reply_client(n, 0, &n->queue[n->q_head], out);
         n->q_head = (n->q_head + 1) % PX_QUEUE_MAX;
         n->q_len--;

@@ -142,7 +142,7 @@ int store_put_cmd(struct store *s, const struct px_rec *r, const void *cmd, uint
     return store_sticky(s, s->ops->put_cmd(s, r, cmd, cmd_len));
 }
 
-int store_put_fib(struct store *s, const struct px_fib *f)
+int store_put_fib(struct store *s, const struct px_history *f)
 {
     STORE_ASSERT(s != NULL && f != NULL);
     if (s->failed != 0)

@@ -18,7 +18,7 @@
  *     instruction leaves the old or the new state, never a mix. Durable across node crashes
  *     (the area outlives the process), not across the supervisor.
  *
- * What is kept: the promised ballot, the state machine snapshot (struct px_fib), the accepted
+ * What is kept: the promised ballot, the state machine snapshot (struct px_history), the accepted
  * entries (instance, ballot, value; a later ACCEPTED of the same instance replaces it) and the
  * decided entries (instance, value). TRUNCATE t drops every entry <= t; a record of an instance
  * <= the truncation point is ignored (it is dropped, by definition).
@@ -36,7 +36,7 @@
  *   -EACCES / -EROFS  the directory or file cannot be written
  *   -EBADMSG the file or area is damaged or is not a store (SQLITE_CORRUPT, SQLITE_NOTADB,
  *            failed quick_check, bad magic, inconsistent header)
- *   -EPROTO  the store has another layout version (or px_fib size) than this build, or the
+ *   -EPROTO  the store has another layout version (or px_history size) than this build, or the
  *            file is a database of another program (tables but no paxos-shm meta)
  *   -ENAMETOOLONG  the data directory path is too long (STORE_NAME_MAX)
  *   -ENOSPC  full: disk full or file size limit (SQLITE_FULL, ENOSPC, EFBIG), or the shm ring
@@ -102,6 +102,9 @@ struct store_params {
     /* sqlite: the longest command the pool carries (0 or <= CMD_INLINE_BYTES: short ones). A
      * new file for long commands gets large pages (a layout choice, read back at every open). */
     uint32_t cmd_bytes;
+    /* sqlite: a store of the main job (node_config.job): one of layout 5 or older keeps its
+     * Fibonacci value as its state machine's snapshot when it is raised to 6. */
+    bool job;
 };
 
 struct store;
@@ -135,7 +138,7 @@ int store_put(struct store *s, const struct px_rec *r);
  * record of an instance <= the truncation point is ignored, and a failure breaks the store. */
 int store_put_cmd(struct store *s, const struct px_rec *r, const void *cmd, uint32_t cmd_len);
 /* Sets the state machine snapshot kept with the open batch. */
-int store_put_fib(struct store *s, const struct px_fib *f);
+int store_put_fib(struct store *s, const struct px_history *f);
 /* A state machine's snapshot (a library pool's struct pxs_state_machine, node/sm.h): the bytes
  * its snapshot callback wrote, and where it stood. One is kept per store; a later put replaces
  * it in the same transaction as the rest of the batch. */
@@ -143,7 +146,8 @@ struct store_sm_snap {
     px_inst_t index;     /* the log index the state machine had applied */
     uint64_t cmd_digest; /* the node's digest of the commands applied up to index */
     uint64_t applied;    /* commands applied up to index (no-ops and duplicates excluded) */
-    struct px_fib fib;   /* the core's state at index (its dedup table: replay skips duplicates) */
+    struct px_history
+        fib; /* the core's state at index (its dedup table: replay skips duplicates) */
 };
 /* Adds the state machine's snapshot to the open batch: h and bytes[0..len) (copied before it
  * returns; bytes may be NULL when len is 0). sqlite: tables sm_state and sm_part (made by the
@@ -197,18 +201,18 @@ int store_sqlite_check_files(const char *dir, uint16_t nodes, char *err, size_t 
 /* What a node's sqlite store says of itself, read without changing what it holds (a store of an
  * older layout is upgraded, as at any open). */
 struct store_ident {
-    bool exists;          /* false: no file (every other field is 0) */
-    int64_t pool_id;      /* 0: made by a build that recorded none */
-    int64_t epoch;        /* the last run that opened it, 0 when none recorded */
-    px_ballot_t promised; /* the promised ballot */
-    px_inst_t hwm;        /* the highest instance it holds or held (truncation point included) */
-    struct px_fib fib;    /* the state machine snapshot */
+    bool exists;           /* false: no file (every other field is 0) */
+    int64_t pool_id;       /* 0: made by a build that recorded none */
+    int64_t epoch;         /* the last run that opened it, 0 when none recorded */
+    px_ballot_t promised;  /* the promised ballot */
+    px_inst_t hwm;         /* the highest instance it holds or held (truncation point included) */
+    struct px_history fib; /* the state machine snapshot */
 };
 
 /* Reads node id's store in dir into *out: 0 (also when there is no file: out->exists false),
  * or a store_open code with one line in err. The file is closed again before it returns. */
-int store_sqlite_peek(const char *dir, uint16_t id, uint16_t nodes, struct store_ident *out,
-                      char *err, size_t err_len);
+int store_sqlite_peek(const char *dir, uint16_t id, uint16_t nodes, bool job,
+                      struct store_ident *out, char *err, size_t err_len);
 
 /* --- The supervisor's registry: sqlite file `registry.db` in the data dir, tables `nodes` and
  * `runs`. --- */

@@ -32,7 +32,12 @@ void store_assert_fail(const char *expr, const char *file, int line);
 /* 5: a packed record whose value has PX_VALUE_PAYLOAD is followed by its command's length and
  * bytes. A file of 4 holds no such record (client ids were below 2^31) and is raised to 5 as it
  * is; one of 2 or 3 gains the checksums first. */
-#define STORE_SQ_NODE_LAYOUT_VERSION 5
+/* 6: the core's state (paxos_state.fib, sm_state.fib: struct px_history) no longer holds the
+ * Fibonacci value, 8 bytes shorter: the main job's value is its state machine's
+ * (cli/fib_sm.h), kept in sm_state/sm_part like any state machine's. A file of 5 or older is
+ * raised as it opens: the value leaves both rows, and a main job's store (store_params.job) gets
+ * it back as a snapshot of that state machine at the row's applied index. */
+#define STORE_SQ_NODE_LAYOUT_VERSION 6
 #define STORE_SQ_NODE_LAYOUT_OLDEST  2
 
 /* store_load's callback (store.h): cmd/cmd_len are the record's command bytes or NULL/0. */
@@ -47,7 +52,7 @@ struct store_ops {
     int (*put)(struct store *s, const struct px_rec *r);
     /* r is an ACCEPTED or DECIDED with PX_VALUE_PAYLOAD, cmd_len <= CMD_BYTES_MAX (checked). */
     int (*put_cmd)(struct store *s, const struct px_rec *r, const void *cmd, uint32_t cmd_len);
-    int (*put_fib)(struct store *s, const struct px_fib *f);
+    int (*put_fib)(struct store *s, const struct px_history *f);
     int (*commit)(struct store *s);
     /* Optional (NULL: -ENOTSUP): store_put_sm_snapshot, store_load_sm_snapshot. */
     int (*put_sm)(struct store *s, const struct store_sm_snap *h, const void *bytes, size_t len);

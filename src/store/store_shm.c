@@ -91,7 +91,7 @@ struct shm_ctl { /* one committed state; double buffered */
     px_inst_t truncated;
     uint64_t arena_tail, arena_head; /* live records of the command area: [tail, head) */
     struct shm_ref snap;             /* the state machine's snapshot record (len 0: none) */
-    struct px_fib fib;
+    struct px_history fib;
     uint32_t slots_sum; /* XOR of the checks of every slot's valid copy */
     uint32_t check;     /* shm_sum of the bytes before it: last, so one pass sums them */
 };
@@ -145,7 +145,8 @@ static_assert(2 * sizeof(struct shm_refs) == SHM_ALIGN, "a slot's refs are one c
 static_assert(sizeof(struct shm_rec) == 32, "a record header is half a line");
 static_assert(sizeof(struct shm_slot) % SHM_ALIGN == 0, "slots stay cache-line aligned");
 static_assert(sizeof(struct shm_hdr) % SHM_ALIGN == 0, "slots start cache-line aligned");
-static_assert(sizeof(struct shm_ctl) == 64 + sizeof(struct px_fib), "no padding in a summed ctl");
+static_assert(sizeof(struct shm_ctl) == 64 + sizeof(struct px_history),
+              "no padding in a summed ctl");
 static_assert(offsetof(struct shm_ctl, check) + 4 == sizeof(struct shm_ctl), "check last");
 static_assert(offsetof(struct shm_copy, check) + 4 == sizeof(struct shm_copy), "check last");
 
@@ -286,7 +287,7 @@ static void shm_format(struct shm_hdr *h, size_t bytes, const struct store_param
     h->entries_max = entries_max;
     h->node_id = p->node_id;
     h->nodes = p->nodes;
-    h->fib_bytes = (uint32_t)sizeof(struct px_fib);
+    h->fib_bytes = (uint32_t)sizeof(struct px_history);
     h->arena_bytes = p->shm_arena_bytes;
     h->hdr_check = shm_hdr_sum(h);
     h->ctl[0].check = shm_ctl_sum(&h->ctl[0]); /* batch 0: the empty store */
@@ -308,12 +309,12 @@ static int shm_check(struct store_shm *m, const struct store_params *p)
      * header that fails its check is damaged, whatever field changed. */
     if (h->layout_version == STORE_LAYOUT_VERSION && h->hdr_check != shm_hdr_sum(h))
         return store_fail(&m->base, -EBADMSG, "damaged: the area's header fails its check");
-    if (h->layout_version != STORE_LAYOUT_VERSION || h->fib_bytes != sizeof(struct px_fib))
+    if (h->layout_version != STORE_LAYOUT_VERSION || h->fib_bytes != sizeof(struct px_history))
         return store_fail(&m->base, -EPROTO,
-                          "layout version %u (px_fib %u bytes), this build reads version %d "
-                          "(px_fib %zu bytes)",
+                          "layout version %u (px_history %u bytes), this build reads version %d "
+                          "(px_history %zu bytes)",
                           h->layout_version, h->fib_bytes, STORE_LAYOUT_VERSION,
-                          sizeof(struct px_fib));
+                          sizeof(struct px_history));
     if (h->nodes != p->nodes || h->node_id != p->node_id)
         return store_fail(&m->base, -EINVAL,
                           "the store was made for node %u of %u, opened as node %u of %u",
@@ -855,7 +856,7 @@ static int shm_load_sm(struct store *s, struct store_sm_snap *h, void **bytes, s
     return 0;
 }
 
-static int shm_put_fib(struct store *s, const struct px_fib *f)
+static int shm_put_fib(struct store *s, const struct px_history *f)
 {
     shm_of(s)->batch.fib = *f;
     return 0;

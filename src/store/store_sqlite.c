@@ -2,7 +2,7 @@
  *
  * Tables (layout STORE_SQ_NODE_LAYOUT_VERSION):
  *   meta(key PRIMARY KEY, value)     layout_version, nodes, node_id, fib_bytes, pool_id, epoch
- *   paxos_state(id = 1, promised, truncated, fib, crc)  one row; fib is struct px_fib's bytes
+ *   paxos_state(id = 1, promised, truncated, fib, crc)  one row; fib is struct px_history's bytes
  *   log(batch PRIMARY KEY, kind, first, last, recs, crc) one row per committed batch and kind
  *                                    (more for a batch longer than sqlite's row limit, below)
  * pool_id is the identity of the pool (its registry's) and epoch the last run that opened the
@@ -14,7 +14,7 @@
  * 4 is raised to 5 by its meta alone (none of its records carries a command).
  * A batch's ACCEPTED records are one row (kind 3) and its DECIDED records another (kind 4):
  * `recs` packs them one after the other, each as varints of the differences from the record
- * before it (instance, and ballot for ACCEPTED), the increment as 8 bytes, the client id, and
+ * before it (instance, and ballot for ACCEPTED), the value's word as 8 bytes, the client id, and
  * the difference of the seq: about 12 bytes where a fixed layout takes 32, so a batch's commit
  * writes fewer pages (sq_enc_rec). A record whose client id has PX_VALUE_PAYLOAD (a command
  * longer than 8 bytes, store_put_cmd) is followed by the command's length as a varint and its
@@ -71,7 +71,7 @@
 
 /* One record in a log row. */
 struct sq_packed {
-    uint64_t instance, ballot, increment;
+    uint64_t instance, ballot, word;
     uint32_t client_id, seq;
 };
 _Static_assert(sizeof(struct sq_packed) == 32, "packed record layout");
@@ -83,7 +83,7 @@ enum {
     SQ_KIND_DECIDED = 4,
 };
 
-/* Longest packed record: four varints of at most 10 bytes and the 8-byte increment. */
+/* Longest packed record: four varints of at most 10 bytes and the 8-byte word. */
 #define SQ_REC_BYTES_MAX 48
 /* Longest varint (a command's length). */
 #define SQ_VARINT_MAX 10
@@ -110,11 +110,15 @@ struct store_sq {
     sqlite3 *db;
     sqlite3_stmt *st_begin, *st_commit, *st_rollback;
     sqlite3_stmt *st_log, *st_del, *st_state;
+    /* The state machine's snapshot (sq_put_sm): prepared at the first put; sm_ready: its
+     * tables exist in this connection's view (cleared when a batch rolls back). */
+    sqlite3_stmt *st_sm_clear, *st_sm_part, *st_sm_state;
+    bool sm_ready;
     struct sq_buf buf[2]; /* [0] accepted, [1] decided */
     /* The last committed values plus this batch's changes. */
     px_ballot_t promised;
     px_inst_t truncated;
-    struct px_fib fib;
+    struct px_history fib;
     bool state_dirty;
     int64_t pool_id, epoch; /* from meta; 0 when absent */
     int64_t next_batch;     /* the batch id of the next log row */
@@ -194,8 +198,8 @@ static size_t sq_enc_rec(unsigned char *out, const struct sq_packed *prev,
     size_t n = sq_put_varint(out, sq_zigzag(prev->instance, r->instance));
     if (accepted)
         n += sq_put_varint(out + n, sq_zigzag(prev->ballot, r->ballot));
-    memcpy(out + n, &r->increment, sizeof(r->increment));
-    n += sizeof(r->increment);
+    memcpy(out + n, &r->word, sizeof(r->word));
+    n += sizeof(r->word);
     n += sq_put_varint(out + n, r->client_id);
     n += sq_put_varint(out + n, sq_zigzag(prev->seq, r->seq));
     STORE_ASSERT(n <= SQ_REC_BYTES_MAX);
@@ -209,10 +213,10 @@ static bool sq_dec_rec(const unsigned char **at, const unsigned char *end,
     uint64_t inst = 0, ballot = 0, client = 0, seq = 0;
     if (!sq_get_varint(at, end, &inst) || (accepted && !sq_get_varint(at, end, &ballot)))
         return false;
-    if (end - *at < (ptrdiff_t)sizeof(r->increment))
+    if (end - *at < (ptrdiff_t)sizeof(r->word))
         return false;
-    memcpy(&r->increment, *at, sizeof(r->increment));
-    *at += sizeof(r->increment);
+    memcpy(&r->word, *at, sizeof(r->word));
+    *at += sizeof(r->word);
     if (!sq_get_varint(at, end, &client) || client > UINT32_MAX || !sq_get_varint(at, end, &seq))
         return false;
     uint64_t seq_abs = sq_unzigzag(prev->seq, seq);
@@ -773,6 +777,30 @@ static int sq_meta_set(struct store_sq *q, const char *key, int64_t value)
     return store_sq_meta_set(q->db, q->base.name, key, value, q->base.err, sizeof(q->base.err));
 }
 
+/* The checksum the state row of a file of 2 or 3 gets: its fib bytes as they are (layout 5's
+ * size, the value first; sq_strip_value takes it out after). */
+static int sq_old_state_crc(struct store_sq *q, uint32_t *crc)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "SELECT promised, truncated, fib FROM paxos_state", -1, &st,
+                                NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int code = rc == SQLITE_DONE ? store_fail(&q->base, -EBADMSG, "paxos_state row missing")
+                                     : sq_fail(q, "reading paxos_state", rc);
+        sqlite3_finalize(st);
+        return code;
+    }
+    const void *blob = sqlite3_column_blob(st, 2);
+    int bytes = sqlite3_column_bytes(st, 2);
+    *crc = sq_state_crc((px_ballot_t)sqlite3_column_int64(st, 0),
+                        (px_inst_t)sqlite3_column_int64(st, 1), blob,
+                        blob != NULL ? (size_t)bytes : 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
 /* Layout 2 or 3 -> 4: the crc columns and the checksums of the rows already there. */
 static int sq_add_checksums(struct store_sq *q)
 {
@@ -784,7 +812,7 @@ static int sq_add_checksums(struct store_sq *q)
                            err, len);
     uint32_t crc = 0;
     if (rc == 0)
-        rc = sq_read_state(q, false, &crc);
+        rc = sq_old_state_crc(q, &crc);
     char sql[96];
     snprintf(sql, sizeof(sql), "UPDATE paxos_state SET crc = %lld", (long long)crc);
     if (rc == 0)
@@ -796,9 +824,154 @@ static int sq_add_checksums(struct store_sq *q)
 
 /* A file of an older layout -> this one: 2 or 3 gain the checksums (4); 4 -> 5 changes no row (a
  * layout-4 record never has PX_VALUE_PAYLOAD: client ids were below 2^31), only the version. */
-static int sq_upgrade(struct store_sq *q, int64_t from)
+static int sq_put_sm(struct store *s, const struct store_sm_snap *h, const void *bytes, size_t len);
+static uint32_t sq_sm_head_crc_of(const struct store_sm_snap *h, const void *fib, size_t fib_len,
+                                  uint64_t len, uint64_t parts);
+
+/* Layout 6: the core's state of a file made by 5 or older holds the Fibonacci value first. */
+#define SQ_OLD_FIB_BYTES (sizeof(struct px_history) + 8u)
+
+/* The state machine's snapshot row of a file of 5 or older: its core state loses the value, its
+ * checksum is checked as it was and made anew. 0 without the table or the row. */
+static int sq_strip_sm_value(struct store_sq *q, bool *had)
+{
+    *had = false;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT idx, cmd_digest, applied, fib, len, parts, crc FROM sm_state"
+                           " WHERE id = 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return 0; /* no table */
+    }
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : sq_fail(q, "reading sm_state", rc);
+    }
+    *had = true;
+    struct store_sm_snap h = {.index = (px_inst_t)sqlite3_column_int64(st, 0),
+                              .cmd_digest = (uint64_t)sqlite3_column_int64(st, 1),
+                              .applied = (uint64_t)sqlite3_column_int64(st, 2)};
+    unsigned char old[SQ_OLD_FIB_BYTES];
+    int code = 0;
+    if (sqlite3_column_bytes(st, 3) != (int)sizeof(old))
+        code = store_fail(&q->base, -EBADMSG,
+                          "row sm_state: the core's state is %d bytes, expected %zu (layout 5)",
+                          sqlite3_column_bytes(st, 3), sizeof(old));
+    else
+        memcpy(old, sqlite3_column_blob(st, 3), sizeof(old));
+    uint64_t len = (uint64_t)sqlite3_column_int64(st, 4);
+    uint64_t parts = (uint64_t)sqlite3_column_int64(st, 5);
+    uint32_t want = (uint32_t)sqlite3_column_int64(st, 6);
+    sqlite3_finalize(st);
+    if (code != 0)
+        return code;
+    memcpy(&h.fib, old + 8, sizeof(h.fib));
+    uint32_t crc_old = sq_sm_head_crc_of(&h, old, sizeof(old), len, parts);
+    uint32_t crc_new = sq_sm_head_crc_of(&h, &h.fib, sizeof(h.fib), len, parts);
+    rc = sqlite3_prepare_v2(q->db, "SELECT bytes FROM sm_part ORDER BY part", -1, &st, NULL);
+    code = rc == SQLITE_OK ? 0 : sq_fail(q, "reading sm_part", rc);
+    while (code == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *b = sqlite3_column_blob(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        crc_old = ipc_crc32c(crc_old, b, n);
+        crc_new = ipc_crc32c(crc_new, b, n);
+    }
+    if (code == 0 && rc != SQLITE_DONE)
+        code = sq_fail(q, "reading sm_part", rc);
+    sqlite3_finalize(st);
+    if (code == 0 && crc_old != want)
+        code =
+            store_fail(&q->base, -EBADMSG,
+                       "the state machine's snapshot (layout 5): checksum mismatch, the rows were"
+                       " damaged or changed outside paxos-shm");
+    if (code != 0)
+        return code;
+    rc = sqlite3_prepare_v2(q->db, "UPDATE sm_state SET fib = ?1, crc = ?2 WHERE id = 1", -1, &st,
+                            NULL);
+    code = rc == SQLITE_OK ? 0 : sq_fail(q, "updating sm_state", rc);
+    if (code == 0) {
+        sqlite3_bind_blob(st, 1, &h.fib, (int)sizeof(h.fib), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, crc_new);
+        rc = sqlite3_step(st);
+        code = rc == SQLITE_DONE ? 0 : sq_fail(q, "updating sm_state", rc);
+    }
+    sqlite3_finalize(st);
+    return code;
+}
+
+/* Layout 5 (or older, with its checksums just added) to 6: the state row's value goes, checked
+ * under the old checksum; a main job's store keeps it as its state machine's snapshot. */
+static int sq_strip_value(struct store_sq *q, bool job)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "SELECT promised, truncated, fib, crc FROM paxos_state", -1,
+                                &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int code = rc == SQLITE_DONE ? store_fail(&q->base, -EBADMSG, "paxos_state row missing")
+                                     : sq_fail(q, "reading paxos_state", rc);
+        sqlite3_finalize(st);
+        return code;
+    }
+    px_ballot_t promised = (px_ballot_t)sqlite3_column_int64(st, 0);
+    px_inst_t truncated = (px_inst_t)sqlite3_column_int64(st, 1);
+    int bytes = sqlite3_column_bytes(st, 2);
+    unsigned char old[SQ_OLD_FIB_BYTES];
+    bool null = sqlite3_column_type(st, 2) == SQLITE_NULL;
+    int code = 0;
+    if (!null && bytes != (int)sizeof(old))
+        code = store_fail(&q->base, -EBADMSG, "fib snapshot is %d bytes, expected %zu (layout 5)",
+                          bytes, sizeof(old));
+    else if (!null)
+        memcpy(old, sqlite3_column_blob(st, 2), sizeof(old));
+    if (code == 0 &&
+        (uint32_t)sqlite3_column_int64(st, 3) !=
+            sq_state_crc(promised, truncated, null ? NULL : old, null ? 0 : sizeof(old)))
+        code = store_fail(&q->base, -EBADMSG,
+                          "row paxos_state (layout 5): checksum mismatch, the row was damaged or"
+                          " changed outside paxos-shm");
+    sqlite3_finalize(st);
+    if (code != 0 || null)
+        return code;
+    struct px_history hist;
+    memcpy(&hist, old + 8, sizeof(hist));
+    rc = sqlite3_prepare_v2(q->db, "UPDATE paxos_state SET fib = ?1, crc = ?2", -1, &st, NULL);
+    code = rc == SQLITE_OK ? 0 : sq_fail(q, "updating paxos_state", rc);
+    if (code == 0) {
+        sqlite3_bind_blob(st, 1, &hist, (int)sizeof(hist), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, sq_state_crc(promised, truncated, &hist, sizeof(hist)));
+        rc = sqlite3_step(st);
+        code = rc == SQLITE_DONE ? 0 : sq_fail(q, "updating paxos_state", rc);
+    }
+    sqlite3_finalize(st);
+    bool had_sm = false;
+    if (code == 0)
+        code = sq_strip_sm_value(q, &had_sm);
+    if (code == 0 && job && !had_sm && hist.applied > 0) {
+        /* The main job's state machine stands where the core applied; its own digest of the
+         * commands starts here (the old store kept none). */
+        const struct store_sm_snap h = {
+            .index = hist.applied, .cmd_digest = 0, .applied = hist.requests, .fib = hist};
+        uint64_t value;
+        memcpy(&value, old, sizeof(value)); /* the row's bytes are the struct's, host order */
+        unsigned char le[8];
+        for (int i = 0; i < 8; i++)
+            le[i] = (unsigned char)(value >> (8 * i));
+        code = sq_put_sm(&q->base, &h, le, sizeof(le)); /* cli/fib_sm.h: 8 bytes little endian */
+    }
+    return code;
+}
+
+static int sq_upgrade(struct store_sq *q, int64_t from, bool job)
 {
     int rc = from < 4 ? sq_add_checksums(q) : 0;
+    if (rc == 0 && from < 6)
+        rc = sq_strip_value(q, job);
+    if (rc == 0 && from < 6)
+        rc = sq_meta_set(q, "fib_bytes", (int64_t)sizeof(struct px_history));
     if (rc == 0)
         rc = sq_meta_set(q, "layout_version", STORE_SQ_NODE_LAYOUT_VERSION);
     return rc;
@@ -858,14 +1031,23 @@ static int sq_read_log_ends(struct store_sq *q)
     return code;
 }
 
-/* Checks meta (pool size, node id, px_fib size, identity) and creates the tables of a new file
+/* Checks meta (pool size, node id, px_history size, identity) and creates the tables of a new file
  * or brings an older layout's to this one, in one write transaction. */
 static int sq_setup(struct store_sq *q, const struct store_params *p)
 {
+    /* A file of layout 5 or older holds the core's state with the value (sq_strip_value). */
+    int64_t tables = 0, had = 0;
+    bool found = false;
+    if (sq_count_tables(q->db, q->base.name, &tables, q->base.err, sizeof(q->base.err)) == 0 &&
+        tables > 0)
+        (void)sq_meta_get(q->db, q->base.name, "layout_version", &had, &found, q->base.err,
+                          sizeof(q->base.err)); /* a failure here is store_sq_meta's to say */
+    q->base.err[0] = '\0';
     const struct store_sq_kv kv[] = {
         {"nodes", p->nodes, -EINVAL},
         {"node_id", p->node_id, -EINVAL},
-        {"fib_bytes", (int64_t)sizeof(struct px_fib), -EPROTO},
+        {"fib_bytes", (int64_t)(found && had < 6 ? SQ_OLD_FIB_BYTES : sizeof(struct px_history)),
+         -EPROTO},
     };
     char *err = q->base.err;
     size_t len = sizeof(q->base.err);
@@ -888,7 +1070,7 @@ static int sq_setup(struct store_sq *q, const struct store_params *p)
     /* An older file keeps its rows (read in their layout), gains their checksums and gets rows
      * of this one. */
     if (rc == 0 && version != STORE_SQ_NODE_LAYOUT_VERSION)
-        rc = sq_upgrade(q, version);
+        rc = sq_upgrade(q, version, p->job);
     if (rc == 0)
         rc = sq_stamp(q, p);
     if (rc == 0)
@@ -912,8 +1094,8 @@ static void sq_close(struct store *s)
     /* A store broken by a failed write leaves its WAL as it is for the next open's recovery. */
     if (q->db != NULL && q->base.failed != 0)
         sqlite3_db_config(q->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-    sqlite3_stmt *all[] = {q->st_begin, q->st_commit, q->st_rollback,
-                           q->st_log,   q->st_del,    q->st_state};
+    sqlite3_stmt *all[] = {q->st_begin, q->st_commit,   q->st_rollback, q->st_log,     q->st_del,
+                           q->st_state, q->st_sm_clear, q->st_sm_part,  q->st_sm_state};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(q->db);
@@ -972,7 +1154,7 @@ static int sq_load_add(struct store_sq *q, struct sq_load_acc *acc, const struct
     l->rec.type = accepted ? PX_REC_ACCEPTED : PX_REC_DECIDED;
     l->rec.instance = rec->instance;
     l->rec.ballot = accepted ? rec->ballot : 0;
-    l->rec.value.increment = rec->increment;
+    l->rec.value.word = rec->word;
     l->rec.value.client_id = rec->client_id;
     l->rec.value.seq = rec->seq;
     l->order = acc->len;
@@ -1195,7 +1377,7 @@ static int sq_put_entry(struct store_sq *q, const struct px_rec *r, const void *
     struct sq_packed rec = {
         .instance = r->instance,
         .ballot = accepted ? r->ballot : 0,
-        .increment = r->value.increment,
+        .word = r->value.word,
         .client_id = r->value.client_id,
         .seq = r->value.seq,
     };
@@ -1245,7 +1427,7 @@ static int sq_put_cmd(struct store *s, const struct px_rec *r, const void *cmd, 
     return r->instance <= q->truncated ? 0 : sq_put_entry(q, r, cmd, cmd_len);
 }
 
-static int sq_put_fib(struct store *s, const struct px_fib *f)
+static int sq_put_fib(struct store *s, const struct px_history *f)
 {
     struct store_sq *q = sq_of(s);
     q->fib = *f;
@@ -1302,8 +1484,10 @@ static int sq_commit(struct store *s)
             rc = store_sq_fail(q->base.err, sizeof(q->base.err), NULL, q->base.name,
                                "commit (writing the WAL)", flushed);
     }
-    if (rc != 0 && !sqlite3_get_autocommit(q->db))
+    if (rc != 0 && !sqlite3_get_autocommit(q->db)) {
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        q->sm_ready = false; /* the tables this batch made are gone with it */
+    }
     for (int k = 0; k < 2; k++)
         sq_buf_end(&q->buf[k]);
     return rc;
@@ -1321,38 +1505,23 @@ static const char *const sq_sm_schema =
     "CREATE TABLE IF NOT EXISTS sm_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
     " idx INTEGER NOT NULL, cmd_digest INTEGER NOT NULL, applied INTEGER NOT NULL,"
     " fib BLOB NOT NULL, len INTEGER NOT NULL, parts INTEGER NOT NULL, crc INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS sm_part(part INTEGER PRIMARY KEY, bytes BLOB NOT NULL);"
-    "DELETE FROM sm_part;";
+    "CREATE TABLE IF NOT EXISTS sm_part(part INTEGER PRIMARY KEY, bytes BLOB NOT NULL);";
 
-static uint32_t sq_sm_head_crc(const struct store_sm_snap *h, uint64_t len, uint64_t parts)
+/* The state row's words and the core's state fib[0..fib_len) (h->fib, or a layout-5 file's). */
+static uint32_t sq_sm_head_crc_of(const struct store_sm_snap *h, const void *fib, size_t fib_len,
+                                  uint64_t len, uint64_t parts)
 {
     uint32_t crc = sq_word_crc(SQ_SEED_SM, h->index);
     crc = sq_word_crc(crc, h->cmd_digest);
     crc = sq_word_crc(crc, h->applied);
-    crc = ipc_crc32c(crc, &h->fib, sizeof(h->fib));
+    crc = ipc_crc32c(crc, fib, fib_len);
     crc = sq_word_crc(crc, len);
     return sq_word_crc(crc, parts);
 }
 
-/* Runs sql with the given int64 binds (and one blob at bind `blob_at`, 0 = none). */
-static int sq_sm_stmt(struct store_sq *q, const char *sql, const int64_t *v, int n, int blob_at,
-                      const void *blob, size_t blob_len, const char *what)
+static uint32_t sq_sm_head_crc(const struct store_sm_snap *h, uint64_t len, uint64_t parts)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        int code = sq_fail(q, what, rc);
-        sqlite3_finalize(st);
-        return code;
-    }
-    for (int i = 0; i < n; i++)
-        sqlite3_bind_int64(st, i + 1, v[i]);
-    if (blob_at > 0)
-        sqlite3_bind_blob64(st, blob_at, blob_len > 0 ? blob : "", blob_len, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    int code = rc == SQLITE_DONE ? 0 : sq_fail(q, what, rc);
-    sqlite3_finalize(st);
-    return code;
+    return sq_sm_head_crc_of(h, &h->fib, sizeof(h->fib), len, parts);
 }
 
 static int sq_put_sm(struct store *s, const struct store_sm_snap *h, const void *bytes, size_t len)
@@ -1362,23 +1531,40 @@ static int sq_put_sm(struct store *s, const struct store_sm_snap *h, const void 
     if (part_max == 0)
         return store_fail(&q->base, -EMSGSIZE, "sqlite takes no row for a snapshot");
     uint64_t parts = len == 0 ? 0 : (len + part_max - 1) / part_max;
-    int rc = store_sq_exec(q->db, q->base.name, sq_sm_schema, q->base.err, sizeof(q->base.err));
+    int rc = 0;
+    if (!q->sm_ready) {
+        rc = store_sq_exec(q->db, q->base.name, sq_sm_schema, q->base.err, sizeof(q->base.err));
+        if (rc == 0 && q->st_sm_clear == NULL)
+            rc = sq_prepare(q, "DELETE FROM sm_part", &q->st_sm_clear);
+        if (rc == 0 && q->st_sm_part == NULL)
+            rc = sq_prepare(q, "INSERT INTO sm_part(part, bytes) VALUES(?1, ?2)", &q->st_sm_part);
+        if (rc == 0 && q->st_sm_state == NULL)
+            rc = sq_prepare(q,
+                            "INSERT OR REPLACE INTO sm_state(id, idx, cmd_digest, applied, fib,"
+                            " len, parts, crc) VALUES(1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                            &q->st_sm_state);
+        q->sm_ready = rc == 0;
+    }
+    if (rc == 0)
+        rc = sq_step(q, q->st_sm_clear, "clear the last snapshot");
     uint32_t crc = sq_sm_head_crc(h, len, parts);
     for (uint64_t i = 0; rc == 0 && i < parts; i++) {
         size_t off = (size_t)i * part_max;
         size_t n = len - off < part_max ? len - off : part_max;
         crc = ipc_crc32c(crc, (const unsigned char *)bytes + off, n);
-        const int64_t v[] = {(int64_t)i};
-        rc = sq_sm_stmt(q, "INSERT INTO sm_part(part, bytes) VALUES(?1, ?2)", v, 1, 2,
-                        (const unsigned char *)bytes + off, n, "insert a snapshot part");
+        sqlite3_bind_int64(q->st_sm_part, 1, (int64_t)i);
+        sqlite3_bind_blob64(q->st_sm_part, 2, (const unsigned char *)bytes + off, n, SQLITE_STATIC);
+        rc = sq_step(q, q->st_sm_part, "insert a snapshot part");
     }
     if (rc == 0) {
-        const int64_t v[] = {(int64_t)h->index, (int64_t)h->cmd_digest, (int64_t)h->applied, 0,
+        const int64_t v[] = {(int64_t)h->index, (int64_t)h->cmd_digest, (int64_t)h->applied,
                              (int64_t)len,      (int64_t)parts,         (int64_t)crc};
-        rc = sq_sm_stmt(q,
-                        "INSERT OR REPLACE INTO sm_state(id, idx, cmd_digest, applied, fib, len,"
-                        " parts, crc) VALUES(1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        v, 7, 4, &h->fib, sizeof(h->fib), "write the snapshot");
+        for (int i = 0; i < 3; i++)
+            sqlite3_bind_int64(q->st_sm_state, i + 1, v[i]);
+        sqlite3_bind_blob64(q->st_sm_state, 4, &h->fib, sizeof(h->fib), SQLITE_STATIC);
+        for (int i = 3; i < 6; i++)
+            sqlite3_bind_int64(q->st_sm_state, i + 2, v[i]);
+        rc = sq_step(q, q->st_sm_state, "write the snapshot");
     }
     return rc;
 }
@@ -1518,8 +1704,8 @@ int store_sqlite_open(const struct store_params *p, struct store **out, char *er
     return 0;
 }
 
-int store_sqlite_peek(const char *dir, uint16_t id, uint16_t nodes, struct store_ident *out,
-                      char *err, size_t err_len)
+int store_sqlite_peek(const char *dir, uint16_t id, uint16_t nodes, bool job,
+                      struct store_ident *out, char *err, size_t err_len)
 {
     STORE_ASSERT(out != NULL);
     memset(out, 0, sizeof(*out));
@@ -1530,8 +1716,12 @@ int store_sqlite_peek(const char *dir, uint16_t id, uint16_t nodes, struct store
     struct stat st;
     if (lstat(path, &st) != 0 && errno == ENOENT)
         return 0;
-    const struct store_params p = {
-        .kind = STORE_SQLITE, .dir = dir, .node_id = id, .nodes = nodes, .sync = STORE_SYNC_NORMAL};
+    const struct store_params p = {.kind = STORE_SQLITE,
+                                   .dir = dir,
+                                   .node_id = id,
+                                   .nodes = nodes,
+                                   .sync = STORE_SYNC_NORMAL,
+                                   .job = job};
     struct store *s = NULL;
     int rc = store_open(&p, &s, err, err_len);
     if (rc != 0)

@@ -40,7 +40,7 @@ static struct px_value value_of(const struct client *c, uint64_t round, uint64_t
 {
     uint64_t g = c->base + round;
     struct px_value v = {
-        .increment = increment,
+        .word = increment,
         .client_id = (uint32_t)((g - 1) % CLIENT_IDS + 1),
         .seq = (uint32_t)((g - 1) / CLIENT_IDS + 1),
     };
@@ -88,7 +88,7 @@ bool client_decided(struct client *c, const struct px_value *v, uint64_t instanc
     if (s == NULL || s->round != r) {
         return false; /* a second reply after a resubmission, or of an earlier run */
     }
-    if (s->increment != v->increment) {
+    if (s->increment != v->word) {
         /* A decided value that is not what was submitted: a validity violation. Count it (the
          * run fails verification) rather than trust it. */
         c->bad_replies++;
@@ -191,7 +191,7 @@ static uint64_t seqs_of(uint32_t k, uint64_t g)
     return g >= k ? (g - k) / CLIENT_IDS + 1 : 0;
 }
 
-static const struct px_dedup *dedup_of(const struct px_fib *f, uint32_t k)
+static const struct px_dedup *dedup_of(const struct px_history *f, uint32_t k)
 {
     for (uint32_t i = 0; i < PX_CLIENTS_MAX; i++)
         if (f->clients[i].client_id == k)
@@ -200,7 +200,7 @@ static const struct px_dedup *dedup_of(const struct px_fib *f, uint32_t k)
 }
 
 /* One client id's part of client_table_check: seqs 1..n applied and none above. */
-static enum client_table check_one(const struct px_fib *f, uint32_t k, uint64_t n)
+static enum client_table check_one(const struct px_history *f, uint32_t k, uint64_t n)
 {
     const struct px_dedup *d = dedup_of(f, k);
     if (d == NULL)
@@ -208,18 +208,18 @@ static enum client_table check_one(const struct px_fib *f, uint32_t k, uint64_t 
     /* Seqs below seq_low count as applied, the next PX_DEDUP_SPAN as their bits say, and
      * none beyond: n + 1 .. n + PX_DEDUP_SPAN covers every seq above n the table can hold. */
     for (uint64_t q = n + 1; q <= n + PX_DEDUP_SPAN && q <= UINT32_MAX; q++)
-        if (px_fib_seen(f, &(struct px_value){.client_id = k, .seq = (uint32_t)q}))
+        if (px_history_seen(f, &(struct px_value){.client_id = k, .seq = (uint32_t)q}))
             return CLIENT_TABLE_UNKNOWN;
     uint64_t from = d->seq_low > 1 ? d->seq_low : 1;
     if (n >= from && n - from >= PX_DEDUP_SPAN)
         return CLIENT_TABLE_MISSING; /* seq_low is not applied, and it is <= n */
     for (uint64_t q = from; q <= n; q++)
-        if (!px_fib_seen(f, &(struct px_value){.client_id = k, .seq = (uint32_t)q}))
+        if (!px_history_seen(f, &(struct px_value){.client_id = k, .seq = (uint32_t)q}))
             return CLIENT_TABLE_MISSING;
     return CLIENT_TABLE_AGREES;
 }
 
-enum client_table client_table_check(const struct px_fib *f, uint64_t g)
+enum client_table client_table_check(const struct px_history *f, uint64_t g)
 {
     PX_ASSERT(g <= CLIENT_GLOBAL_ROUNDS_MAX);
     for (uint32_t i = 0; i < PX_CLIENTS_MAX; i++)
@@ -236,8 +236,8 @@ enum client_table client_table_check(const struct px_fib *f, uint64_t g)
     return worst;
 }
 
-bool client_same_history(const struct px_fib *a, const struct px_fib *b)
+bool client_same_history(const struct px_history *a, const struct px_history *b)
 {
     PX_ASSERT(a != NULL && b != NULL);
-    return a->digest == b->digest && a->value == b->value && a->requests == b->requests;
+    return a->digest == b->digest && a->requests == b->requests;
 }

@@ -121,14 +121,14 @@ enum client_table {
     CLIENT_TABLE_UNKNOWN, /* it holds a request the client never submitted (above g) */
     CLIENT_TABLE_MISSING, /* a round <= g is not in it */
 };
-enum client_table client_table_check(const struct px_fib *f, uint64_t g);
+enum client_table client_table_check(const struct px_history *f, uint64_t g);
 
 /* Whether two learners applied the same history: the same requests at the same instances
- * (the digest chains instance, identity and increment of every request that changed the
- * state), hence the same value and count. Their applied indexes may differ: instances past
- * the last request that changed anything hold no-ops or duplicates (a resubmitted request
- * decided again after the client had its reply), and a learner stopped at the end of the run
- * may not have applied those yet. */
-bool client_same_history(const struct px_fib *a, const struct px_fib *b);
+ * (the digest chains instance, identity and word of every request that changed the
+ * state), hence the same count (and, fed to the same state machine, the same state). Their applied
+ * indexes may differ: instances past the last request that changed anything hold no-ops or
+ * duplicates (a resubmitted request decided again after the client had its reply), and a learner
+ * stopped at the end of the run may not have applied those yet. */
+bool client_same_history(const struct px_history *a, const struct px_history *b);
 
 #endif

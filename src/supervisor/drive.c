@@ -182,7 +182,7 @@ static bool submit(struct sup *s, const struct px_value *v)
         return false; /* resubmitted on timeout */
     m.u.client.value.client_id |= PX_VALUE_PAYLOAD;
     uint64_t key = cmd_key(&m.u.client.value);
-    payload_fib_fill(key, v->increment, d->stream.buf, len);
+    payload_fib_fill(key, v->word, d->stream.buf, len);
     d->stream.e = (struct payload_entry){
         .key = key, .bytes = d->stream.buf, .len = len, .crc = ipc_crc32c(0, d->stream.buf, len)};
     d->stream.off = 0;

@@ -160,7 +160,8 @@ static int check_node(struct sup *s, uint16_t i, const struct store_ident *id,
 static int peek(const struct sup *s, uint16_t i, struct store_ident *id)
 {
     char err[STORE_ERR_MAX] = "";
-    if (store_sqlite_peek(s->env.data_dir, i, (uint16_t)s->cfg->nodes, id, err, sizeof(err)) == 0)
+    if (store_sqlite_peek(s->env.data_dir, i, (uint16_t)s->cfg->nodes, s->sm == NULL, id, err,
+                          sizeof(err)) == 0)
         return 0;
     fprintf(stderr, "paxos-shm: %s\n", err);
     return -1;

@@ -136,7 +136,8 @@ static void node_config_of(const struct sup *s, uint16_t i, struct node_config *
     for (uint16_t p = 0; p < c->nodes; p++)
         out->roles[p] = cli_roles(c, p);
     out->window = c->window;
-    out->sm = s->sm;
+    out->sm = s->sm != NULL ? s->sm : s->job;
+    out->job = s->sm == NULL;
     out->cmd_bytes = c->command_bytes;
     out->sm_state_max = c->sm_state_max;
     out->sm_snap_bytes = c->sm_snap_bytes;

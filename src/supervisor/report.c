@@ -125,7 +125,7 @@ int report_print(const struct report *r, FILE *out)
         char roles[4];
         roles_str(c, i, roles);
         fprintf(out, "%4u  %s  %11u %9" PRIu64 " %20" PRIu64 "  %016" PRIx64 "  %s\n", i, roles,
-                n->incarnation, n->fib.applied, n->fib.value, n->fib.digest,
+                n->incarnation, n->fib.applied, n->value, n->fib.digest,
                 n->verdict ? n->verdict : "-");
     }
     if (r->hung_learners > 0)
@@ -266,7 +266,7 @@ int report_json(const struct report *r, struct report_json_out *o)
                 "%s{\"id\":%u,\"roles\":\"%s\",\"incarnation\":%u,\"restarts\":%u,"
                 "\"applied\":%" PRIu64 ",\"value\":%" PRIu64 ",\"digest\":\"%016" PRIx64
                 "\",\"requests\":%" PRIu64 ",\"bad_messages\":%" PRIu64 ",\"verdict\":\"%s\"}",
-                i ? "," : "", i, roles, n->incarnation, n->restarts, n->fib.applied, n->fib.value,
+                i ? "," : "", i, roles, n->incarnation, n->restarts, n->fib.applied, n->value,
                 n->fib.digest, n->fib.requests, n->bad_messages, n->verdict ? n->verdict : "-");
     }
     fprintf(f, "]");

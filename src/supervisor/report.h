@@ -14,7 +14,8 @@
 
 struct report_node {
     uint32_t incarnation, restarts;
-    struct px_fib fib;     /* the published final state (zero when none) */
+    struct px_history fib; /* the published final history (zero when none) */
+    uint64_t value;        /* the main job: its state machine's value (fib_sm.h), 0 when none */
     uint64_t bad_messages; /* received damaged and dropped, all incarnations */
     const char *verdict;   /* "ok", or why not; NULL: verification did not run */
 };

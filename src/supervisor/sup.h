@@ -185,7 +185,7 @@ struct sup_record {
 struct sup_node_end {
     bool learner;
     bool final_ok; /* published a final state */
-    struct px_fib fib;
+    struct px_history fib;
     /* A library pool: the final_sm_* and final_cmd_digest words (common/pool.h). */
     uint64_t sm_applied, sm_index, sm_digest, cmd_digest;
     struct sup_counters counters; /* every incarnation of this run */
@@ -210,6 +210,8 @@ struct sup {
      * The client is then the library's (its drive.client only counts the commands done, for
      * chaos), and verification compares the learners with each other. */
     const struct pxs_state_machine *sm;
+    /* The main job: the state machine its learners run (sup_run), NULL for a library pool. */
+    const struct pxs_state_machine *job;
     struct sup_env env;
     struct sup_members members;
     struct sup_chaos chaos;

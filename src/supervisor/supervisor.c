@@ -29,6 +29,7 @@ static void fill_nodes(const struct sup *s, struct report *r)
         n->incarnation = s->members.procs[i].incarnation;
         n->restarts = s->members.procs[i].restarts;
         n->fib = e->fib;
+        n->value = e->sm_digest;
         n->verdict = e->verdict;
         r->msgs += e->counters.msgs;
         r->ring_full += e->counters.ring_full;
@@ -146,7 +147,7 @@ static int spawn_all(struct sup *s)
     return 0;
 }
 
-int sup_run(const struct cli_config *cfg)
+int sup_run(const struct cli_config *cfg, const struct pxs_state_machine *job)
 {
     static struct sup s; /* static: the per-node tables are large; one run per process */
     static struct report rep;
@@ -154,6 +155,7 @@ int sup_run(const struct cli_config *cfg)
     struct report_json_out json = {0};
     memset(&s, 0, sizeof(s));
     s.env.lock_fd = -1;
+    s.job = job;
     if (cfg->pool_path) {
         if (sup_net_load(&s, cfg, &pool_cfg) != 0)
             return EXIT_USAGE;

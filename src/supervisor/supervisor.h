@@ -5,7 +5,11 @@
 
 #include "cli/cli.h"
 
-/* Runs the whole job. Returns the process exit code (cli.h: EXIT_*). */
-int sup_run(const struct cli_config *cfg);
+struct pxs_state_machine;
+
+/* Runs the whole job: job is the state machine every learner runs (cli/fib_sm.h: its digest
+ * is the value the verdict compares with F(R + 1)). Returns the process exit code (cli.h:
+ * EXIT_*). */
+int sup_run(const struct cli_config *cfg, const struct pxs_state_machine *job);
 
 #endif

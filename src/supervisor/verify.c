@@ -1,9 +1,10 @@
 /* verify.c: the end-state check. After the nodes stopped, reads what each one published and
  * checks every learner against what the client recorded and computed itself (G = base + R
  * global rounds): its exactly-once table holds exactly the requests of rounds 1..G (the
- * cross-check of the client's record against the state machine's own), its value is
- * F(G + 1) mod 2^64, it applied G requests, and all learners hold the same applied index and
- * digest. */
+ * cross-check of the client's record against the learners' own), its state machine stands at
+ * the index the core applied, applied G requests and reports the value F(G + 1) mod 2^64 (the
+ * supervisor computes F itself: the check does not rest on the state machine's code), and all
+ * learners hold the same history (digest and count). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,9 +61,11 @@ static const char *verdict_of(const struct sup *s, const struct sup_node_end *n,
     case CLIENT_TABLE_AGREES:
         break;
     }
-    if (n->fib.value != s->verify.expected_value)
+    if (n->sm_index != n->fib.applied)
+        return "BEHIND"; /* its state machine did not reach what its core applied */
+    if (n->sm_digest != s->verify.expected_value)
         return "WRONG VALUE";
-    if (n->fib.requests != c->base + c->rounds)
+    if (n->fib.requests != c->base + c->rounds || n->sm_applied != c->base + c->rounds)
         return "WRONG REQUEST COUNT";
     if (!client_same_history(&n->fib, &ref->fib))
         return "DIVERGED";

@@ -92,6 +92,21 @@ def verify_3_nodes():
 
 
 @case
+def planted_state_machine_bug_is_a_wrong_value():
+    # Run with the build whose Fibonacci state machine skips the increment of every 1000th index
+    # on every learner alike (tests/e2e/CMakeLists.txt): the learners agree with each other, so
+    # only a verdict that computes F(R + 1) itself, not from the state machine, catches it.
+    for store in ("sqlite", "shm"):
+        p, doc = run_json(["--nodes", "3", "--rounds", "5000", "--store", store])
+        assert p.returncode == 1, "exit %d, stderr:\n%s" % (p.returncode, p.stderr)
+        assert doc is not None and doc["verified"] is False, doc
+        learners = [n for n in doc["per_node"] if "L" in n["roles"]]
+        assert all(n["verdict"] == "WRONG VALUE" for n in learners), doc["per_node"]
+        assert len({n["value"] for n in learners}) == 1, "the learners should agree"
+        assert learners[0]["value"] != doc["expected_value"], doc
+
+
+@case
 def verify_5_nodes_shm():
     expect_verified(["--nodes", "5", "--rounds", "50000", "--store", "shm"])
 

@@ -18,7 +18,8 @@
  * fault mix (drop, duplicate, reorder, delay, partitions, crashes at any point of a batch,
  * lagging nodes, hung consumers, tiny rings; in some seeds the supervisor's client, killed
  * and continued: sim_client.c), runs a chaos phase, heals everything and then demands liveness and
- * one final state on every learner equal to F(R+1) mod 2^64.
+ * one final state on every learner: R requests and the digest of the agreed log, whose
+ * Fibonacci value is F(R+1) mod 2^64.
  */
 #include "sim.h"
 
@@ -573,8 +574,10 @@ static enum sim_viol sim_one(const struct sim_run_opts *o, uint64_t seed, uint64
                (unsigned long long)s.now, s.viol_msg);
         sim_print_replay(stdout, o, seed);
     } else if (o->trace) {
-        printf("seed %" PRIu64 ": ok at t=%llu, value %llu\n", seed, (unsigned long long)s.now,
-               (unsigned long long)px_node_fib(s.node[0].px)->value);
+        const struct px_history *h = px_node_history(s.node[0].px);
+        printf("seed %" PRIu64 ": ok at t=%llu, %llu requests, digest %016llx\n", seed,
+               (unsigned long long)s.now, (unsigned long long)h->requests,
+               (unsigned long long)h->digest);
     }
     if (o->sm && o->trace)
         printf("results: %llu replies with one, %llu without\n", (unsigned long long)s.results_ok,

@@ -86,7 +86,7 @@ enum sim_viol {
     SIM_V_ORDER,     /* entries applied out of log order */
     SIM_V_STATE,     /* a learner's state differs from the agreed log's */
     SIM_V_LIVENESS,  /* not finished within the bound after faults healed */
-    SIM_V_FINAL,     /* learners differ at the end, or value != F(R+1) */
+    SIM_V_FINAL,     /* learners differ at the end or from the agreed log, its value != F(R+1) */
     SIM_V_SCRIPT,    /* a scenario check failed */
     SIM_V_ASSERT,    /* the core's own PX_ASSERT fired */
     SIM_V_CLIENT,    /* the continued client's expectation differs from what the pool holds */
@@ -147,7 +147,7 @@ struct sim_store {
     uint8_t *sm_bytes;
     size_t sm_len;
     px_ballot_t promised;
-    struct px_fib fib;
+    struct px_history fib;
     px_inst_t truncated;  /* entries <= this were dropped (PX_REC_TRUNCATE) */
     struct sim_slot *acc; /* accepted, indexed by instance */
     struct sim_slot *dec; /* decided (ballot 1 = present), indexed by instance */
@@ -225,8 +225,9 @@ struct sim_inst {
     struct sim_acc_rec *accs; /* every (ballot, value) any acceptor durably accepted */
     uint32_t accs_len, accs_cap;
     bool have_ref;      /* ref_* valid: instances 1..i all chosen */
-    uint64_t ref_value; /* state-machine value after applying 1..i */
+    uint64_t ref_value; /* the Fibonacci state machine's value after applying 1..i */
     uint64_t ref_requests;
+    uint64_t ref_digest; /* the history's digest chain over 1..i (px.h), computed here */
     bool have_digest;
     uint64_t digest;   /* first digest a learner reported at applied == i */
     bool have_cmd;     /* a learner applied a command with bytes beside it here: */
@@ -446,6 +447,11 @@ void sim_check_final(struct sim *s);
 void sim_note_decided(struct sim *s, uint16_t id, px_inst_t i, const struct px_value *v);
 void sim_note_accepted(struct sim *s, uint16_t id, const struct px_rec *r);
 struct sim_inst *sim_inst_at(struct sim *s, px_inst_t i);
+/* What the agreed log implies after applying instances 1..i: the Fibonacci value, the count of
+ * requests and the history's digest (i = 0: 1, 0, 0). False when the checker has not seen
+ * 1..i all chosen. */
+bool sim_ref_at(const struct sim *s, px_inst_t i, uint64_t *value, uint64_t *requests,
+                uint64_t *digest);
 
 /* sim_script.c: runs the script at path; with a golden trace (after `-- expect --`) the run's
  * summary must equal it; rewrite: the summary replaces the golden trace in the file instead.

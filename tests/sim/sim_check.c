@@ -2,12 +2,15 @@
  *
  * The checker keeps its own view of the truth, built only from what nodes made durable or let
  * out: for every instance, each (ballot, value) and the set of acceptors that durably accepted
- * it (so "chosen" is known independently of any learner), the value learners decided, and the
- * state machine value that the agreed log prefix implies (computed here, not by the core).
+ * it (so "chosen" is known independently of any learner), the value learners decided, and what
+ * the agreed log prefix implies (computed here, not by the core): the history every learner
+ * must hold -- its count of requests and its digest chain -- and the Fibonacci value of the
+ * state machine the rounds' increments feed.
  */
 #include "sim.h"
 
 #include "ipc/check.h"
+#include "px_mix.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -49,7 +52,7 @@ struct sim_inst *sim_inst_at(struct sim *s, px_inst_t i)
 
 static bool sim_value_eq(const struct px_value *a, const struct px_value *b)
 {
-    return a->increment == b->increment && a->client_id == b->client_id && a->seq == b->seq;
+    return a->word == b->word && a->client_id == b->client_id && a->seq == b->seq;
 }
 
 static int sim_popcount(uint64_t x)
@@ -97,9 +100,9 @@ static uint32_t sim_check_valid(struct sim *s, uint16_t id, px_inst_t i, const s
 {
     uint32_t c = px_value_client(v);
     if (v->client_id == 0) {
-        if (v->increment != 0)
+        if (v->word != 0)
             sim_violate(s, SIM_V_VALIDITY, "node %u decided a no-op with increment %llu at %llu",
-                        id, (unsigned long long)v->increment, (unsigned long long)i);
+                        id, (unsigned long long)v->word, (unsigned long long)i);
         return 0;
     }
     uint32_t round = 0;
@@ -108,15 +111,25 @@ static uint32_t sim_check_valid(struct sim *s, uint16_t id, px_inst_t i, const s
     /* The flag says whether the command travels beside the value: it must say what the client
      * submitted (a request is one command). */
     bool payload = round != 0 && s->req[round].cmd_len > CMD_INLINE_BYTES;
-    if (round == 0 || s->req[round].sent_at == 0 || s->req[round].increment != v->increment ||
+    if (round == 0 || s->req[round].sent_at == 0 || s->req[round].increment != v->word ||
         payload != cmd_has_payload(v)) {
         sim_violate(s, SIM_V_VALIDITY,
                     "node %u decided (%u,%u,+%llu%s) at %llu, which was never submitted", id, c,
-                    v->seq, (unsigned long long)v->increment, cmd_has_payload(v) ? ", long" : "",
+                    v->seq, (unsigned long long)v->word, cmd_has_payload(v) ? ", long" : "",
                     (unsigned long long)i);
         return 0;
     }
     return round;
+}
+
+/* The history's digest chain (px.h, px_history_apply), on the checker's side: `d` extended by
+ * the request (client, seq) with word `word` applied at instance i. */
+static uint64_t sim_digest_step(uint64_t d, px_inst_t i, uint32_t client, uint32_t seq,
+                                uint64_t word)
+{
+    d = px_mix64(d ^ i);
+    d = px_mix64(d ^ (((uint64_t)client << 32) | seq));
+    return px_mix64(d ^ word);
 }
 
 /* Extend the reference state machine over the contiguous chosen prefix. */
@@ -129,18 +142,39 @@ static void sim_extend_ref(struct sim *s)
         struct sim_inst *in = &s->inst[i];
         uint64_t value = i == 1 ? 1 : s->inst[i - 1].ref_value;
         uint64_t reqs = i == 1 ? 0 : s->inst[i - 1].ref_requests;
+        uint64_t digest = i == 1 ? 0 : s->inst[i - 1].ref_digest;
         if (in->value.client_id != 0) {
-            uint32_t round = (uint32_t)s->seq_round[px_value_client(&in->value)][in->value.seq];
+            uint32_t c = px_value_client(&in->value);
+            uint32_t round = (uint32_t)s->seq_round[c][in->value.seq];
             if (s->req[round].decided == i) { /* first time in the log: it counts */
-                value += in->value.increment;
+                value += in->value.word;
                 reqs++;
+                digest = sim_digest_step(digest, i, c, in->value.seq, in->value.word);
             }
         }
         in->ref_value = value;
         in->ref_requests = reqs;
+        in->ref_digest = digest;
         in->have_ref = true;
         s->ref_upto = i;
     }
+}
+
+bool sim_ref_at(const struct sim *s, px_inst_t i, uint64_t *value, uint64_t *requests,
+                uint64_t *digest)
+{
+    if (i == 0) {
+        *value = 1; /* F(1) */
+        *requests = 0;
+        *digest = 0;
+        return true;
+    }
+    if (i > s->ref_upto || i >= s->inst_cap || !s->inst[i].have_ref)
+        return false;
+    *value = s->inst[i].ref_value;
+    *requests = s->inst[i].ref_requests;
+    *digest = s->inst[i].ref_digest;
+    return true;
 }
 
 void sim_note_decided(struct sim *s, uint16_t id, px_inst_t i, const struct px_value *v)
@@ -237,7 +271,7 @@ void sim_check_cmd(struct sim *s, uint16_t id, const struct px_applied *a, const
                     c, v->seq, (unsigned long long)a->instance, len, want);
         return;
     }
-    uint32_t at = sim_cmd_mismatch(cmd_key(v), v->increment, len, cmd);
+    uint32_t at = sim_cmd_mismatch(cmd_key(v), v->word, len, cmd);
     if (at != len) {
         sim_violate(s, SIM_V_COMMAND,
                     "node %u applied (%u,%u) at %llu: byte %u of its %u-byte command differs from "
@@ -306,22 +340,23 @@ void sim_check_state(struct sim *s, uint16_t id)
 {
     if (!(s->cfg.roles[id] & PX_ROLE_LEARNER) || s->viol != SIM_V_NONE)
         return;
-    const struct px_fib *f = px_node_fib(s->node[id].px);
+    const struct px_history *f = px_node_history(s->node[id].px);
     if (f->applied == 0) {
-        if (f->value != 1 || f->requests != 0)
-            sim_violate(s, SIM_V_STATE, "node %u applied nothing but holds value %llu", id,
-                        (unsigned long long)f->value);
+        if (f->digest != 0 || f->requests != 0)
+            sim_violate(s, SIM_V_STATE,
+                        "node %u applied nothing but holds digest %016llx (%llu requests)", id,
+                        (unsigned long long)f->digest, (unsigned long long)f->requests);
         return;
     }
     if (f->applied > s->ref_upto)
         return; /* the checker has not seen this prefix decided yet (cannot happen in order) */
     struct sim_inst *in = &s->inst[f->applied];
-    if (f->value != in->ref_value || f->requests != in->ref_requests) {
+    if (f->digest != in->ref_digest || f->requests != in->ref_requests) {
         sim_violate(s, SIM_V_STATE,
-                    "node %u at applied %llu holds value %llu (%llu requests), the agreed log "
-                    "gives %llu (%llu requests)",
-                    id, (unsigned long long)f->applied, (unsigned long long)f->value,
-                    (unsigned long long)f->requests, (unsigned long long)in->ref_value,
+                    "node %u at applied %llu holds digest %016llx (%llu requests), the agreed "
+                    "log gives %016llx (%llu requests)",
+                    id, (unsigned long long)f->applied, (unsigned long long)f->digest,
+                    (unsigned long long)f->requests, (unsigned long long)in->ref_digest,
                     (unsigned long long)in->ref_requests);
         return;
     }
@@ -403,7 +438,7 @@ static void sim_sm_check_final(struct sim *s)
         if (!(s->cfg.roles[j] & PX_ROLE_LEARNER) || !nd->up)
             continue;
         const struct sm_node *sm = nd->drv.sm;
-        const struct px_fib *f = px_node_fib(nd->px);
+        const struct px_history *f = px_node_history(nd->px);
         if (sm == NULL || sm->index != f->applied || sm->applied != f->requests ||
             (s->sm_lib == NULL && nd->sm_count != sm->applied)) {
             sim_violate(s, SIM_V_FINAL,
@@ -438,23 +473,56 @@ static void sim_sm_check_final(struct sim *s)
     }
 }
 
+/* Every learner ends with the history of the agreed log up to its applied index: its requests
+ * and digest (computed by the checker from the chosen values, not by the core). */
+static void sim_check_final_history(struct sim *s)
+{
+    for (uint16_t j = 0; j < s->n && s->viol == SIM_V_NONE; j++) {
+        if (!(s->cfg.roles[j] & PX_ROLE_LEARNER) || (s->node[j].forgot && !s->node[j].up))
+            continue;
+        const struct px_history *f = px_node_history(s->node[j].px);
+        uint64_t value, requests, digest;
+        if (!sim_ref_at(s, f->applied, &value, &requests, &digest)) {
+            sim_violate(s, SIM_V_FINAL,
+                        "node %u ends at applied %llu, but the checker saw instances 1..%llu "
+                        "chosen only",
+                        j, (unsigned long long)f->applied, (unsigned long long)s->ref_upto);
+        } else if (f->requests != requests || f->digest != digest) {
+            sim_violate(s, SIM_V_FINAL,
+                        "node %u ends at applied %llu with digest %016llx after %llu requests; "
+                        "the agreed log gives %016llx after %llu",
+                        j, (unsigned long long)f->applied, (unsigned long long)f->digest,
+                        (unsigned long long)f->requests, (unsigned long long)digest,
+                        (unsigned long long)requests);
+        }
+    }
+}
+
 void sim_check_final(struct sim *s)
 {
     if (s->sm_on)
         sim_sm_check_final(s);
     if (s->cc.on) {
         sim_cc_check_final(s);
+        sim_check_final_history(s);
         return;
     }
+    /* Every round applied once: the learner counted R requests, and the agreed log up to where
+     * it stands feeds the Fibonacci state machine F(R+1). */
     uint64_t want = sim_fib(s->submitted + 1);
     for (uint16_t j = 0; j < s->n && s->viol == SIM_V_NONE; j++) {
         if (!(s->cfg.roles[j] & PX_ROLE_LEARNER) || (s->node[j].forgot && !s->node[j].up))
             continue;
-        const struct px_fib *f = px_node_fib(s->node[j].px);
-        if (f->value != want || f->requests != s->submitted)
+        const struct px_history *f = px_node_history(s->node[j].px);
+        uint64_t value = 0, requests = 0, digest = 0;
+        bool known = sim_ref_at(s, f->applied, &value, &requests, &digest);
+        if (f->requests != s->submitted || !known || value != want)
             sim_violate(s, SIM_V_FINAL,
-                        "node %u ends with value %llu after %llu requests; F(%u) = %llu", j,
-                        (unsigned long long)f->value, (unsigned long long)f->requests,
-                        s->submitted + 1, (unsigned long long)want);
+                        "node %u ends at applied %llu after %llu requests, where the agreed log "
+                        "gives value %llu%s; F(%u) = %llu after %u",
+                        j, (unsigned long long)f->applied, (unsigned long long)f->requests,
+                        (unsigned long long)value, known ? "" : " (not all chosen)",
+                        s->submitted + 1, (unsigned long long)want, s->submitted);
     }
+    sim_check_final_history(s);
 }

@@ -9,8 +9,11 @@
  *      doubt first (client_resolve_init: same identities, same increments), records them
  *      (client_record_take), then submits its own rounds above the record's mark.
  * The checker then asserts what the continued client expects, from its own record and
- * nothing the pool says: every learner holds F(base + rounds + 1) and its exactly-once table
- * holds exactly the global rounds 1..base + rounds (violation `client`).
+ * nothing the pool says: every learner applied base + rounds requests, the agreed log up to
+ * its applied index feeds the Fibonacci state machine F(base + rounds + 1) (the core holds no
+ * value: the checker computes it from the chosen log, whose digest the learner's history must
+ * match, sim_check_final), and its exactly-once table holds exactly the global rounds
+ * 1..base + rounds (violation `client`).
  *
  * Global round g is the simulator's round g (clients = CLIENT_IDS gives both the same
  * (client id, seq) and increment F(g - 1)), so the validity and exactly-once checks of the
@@ -127,7 +130,7 @@ static void sim_cc_submit(struct sim *s, const struct px_value *v)
 {
     uint32_t g = (uint32_t)((uint64_t)(v->seq - 1) * CLIENT_IDS + v->client_id);
     PX_ASSERT(g >= 1 && g <= s->rounds);
-    PX_ASSERT(s->req[g].increment == v->increment);
+    PX_ASSERT(s->req[g].increment == v->word);
     if (g > s->submitted)
         s->submitted = g;
     sim_submit_round(s, g, -1);
@@ -184,17 +187,19 @@ void sim_cc_check_final(struct sim *s)
     for (uint16_t j = 0; j < s->n && s->viol == SIM_V_NONE; j++) {
         if (!(s->cfg.roles[j] & PX_ROLE_LEARNER) || (s->node[j].forgot && !s->node[j].up))
             continue;
-        const struct px_fib *f = px_node_fib(s->node[j].px);
+        const struct px_history *f = px_node_history(s->node[j].px);
         enum client_table t = client_table_check(f, g);
-        if (f->value != want || t != CLIENT_TABLE_AGREES)
+        uint64_t value = 0, requests = 0, digest = 0;
+        bool known = sim_ref_at(s, f->applied, &value, &requests, &digest);
+        if (!known || value != want || f->requests != g || t != CLIENT_TABLE_AGREES)
             sim_violate(s, SIM_V_CLIENT,
                         "the continued client expects F(%llu) = %llu and global rounds 1..%llu "
-                        "(base %llu, %llu in doubt); node %u holds %llu after %llu requests, "
-                        "its table %s",
+                        "(base %llu, %llu in doubt); node %u applied %llu requests, where the "
+                        "agreed log gives %llu%s, its table %s",
                         (unsigned long long)(g + 1), (unsigned long long)want,
                         (unsigned long long)g, (unsigned long long)c->base,
-                        (unsigned long long)s->cc.from.in_doubt, j, (unsigned long long)f->value,
-                        (unsigned long long)f->requests,
+                        (unsigned long long)s->cc.from.in_doubt, j, (unsigned long long)f->requests,
+                        (unsigned long long)value, known ? "" : " (not all chosen)",
                         t == CLIENT_TABLE_AGREES    ? "agrees"
                         : t == CLIENT_TABLE_MISSING ? "misses a round"
                                                     : "holds a round never submitted");

@@ -50,8 +50,8 @@ static void sim_golden_node(const struct sim *s, uint16_t id, FILE *out)
             fprintf(out, " follows=-");
     }
     sim_golden_ballot(out, "promised", st->promised);
-    fprintf(out, " applied=%" PRIu64 " value=%" PRIu64 " requests=%" PRIu64, st->fib.applied,
-            st->fib.value, st->fib.requests);
+    fprintf(out, " applied=%" PRIu64 " digest=%016" PRIx64 " requests=%" PRIu64, st->fib.applied,
+            st->fib.digest, st->fib.requests);
     if (st->truncated > 0)
         fprintf(out, " truncated=%" PRIu64, st->truncated);
     fprintf(out, "\n");

@@ -45,7 +45,7 @@ void sim_trace_msg(struct sim *s, const char *what, const struct px_msg *m, uint
             (unsigned long long)px_ballot_counter(m->ballot), px_ballot_node(m->ballot),
             (unsigned long long)m->instance, (unsigned long long)w->a, (unsigned long long)w->b,
             (unsigned long long)w->c, w->value.client_id, w->value.seq,
-            (unsigned long long)w->value.increment);
+            (unsigned long long)w->value.word);
 }
 
 static void *sim_net_realloc(void *p, size_t bytes)

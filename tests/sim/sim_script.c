@@ -27,7 +27,8 @@
  *   check-unaccepted node=K inst=I   K's durable store holds no accepted entry for I
  *   check-fault NAME atleast=N   the soak counter NAME (ring-full, outbox-full, lagged, hangs,
  *                            crashes...; dashes for spaces) reached N
- *   check-final              converged, same state everywhere, value F(R+1)
+ *   check-final              converged, same state everywhere: R requests, the agreed log's
+ *                            digest, its value F(R+1)
  * Every invariant of the random simulator is checked after every step as well.
  *
  * A line `-- expect --` ends the commands; what follows is the golden trace, the summary a
@@ -317,7 +318,7 @@ static int sim_cmd_check_decided(struct sim_script *x, char **w, int nw, bool wa
         return 0;
     if (sim_node_arg(x, nv, &id))
         return -1;
-    if (!x->s.node[id].up || px_node_fib(x->s.node[id].px)->applied < hi)
+    if (!x->s.node[id].up || px_node_history(x->s.node[id].px)->applied < hi)
         return sim_fail(x, "node %s has not applied the range", nv);
     return 0;
 }

@@ -30,7 +30,7 @@ struct sim_store_handle {
     struct sim *s;
     uint16_t id;
     bool fib_set;
-    struct px_fib fib;
+    struct px_history fib;
     uint32_t recs_len;
     struct px_rec recs[PX_READY_RECS_MAX];  /* one batch: persist_ready puts at most the ready's */
     unsigned char *cmds[PX_READY_RECS_MAX]; /* recs[k]'s command bytes (a copy), or NULL */
@@ -195,7 +195,7 @@ static int sim_store_put_cmd(struct store *base, const struct px_rec *r, const v
     return 0;
 }
 
-static int sim_store_put_fib(struct store *base, const struct px_fib *f)
+static int sim_store_put_fib(struct store *base, const struct px_history *f)
 {
     struct sim_store_handle *h = sim_store_of(base);
     h->fib = *f;

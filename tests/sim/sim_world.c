@@ -125,17 +125,15 @@ void sim_client_receive(struct sim *s, const struct px_msg *m)
     uint32_t c = px_value_client(v), q = v->seq, round = 0;
     if (c >= 1 && c <= s->clients && q >= 1 && q <= SIM_ROUNDS_MAX)
         round = (uint32_t)s->seq_round[c][q];
-    if (round == 0 || s->req[round].increment != v->increment) {
+    if (round == 0 || s->req[round].increment != v->word) {
         sim_violate(s, SIM_V_VALIDITY,
                     "node %u replied (%u,%u,+%llu) decided at %llu: not a submitted request",
-                    m->from, c, q, (unsigned long long)v->increment,
-                    (unsigned long long)m->instance);
+                    m->from, c, q, (unsigned long long)v->word, (unsigned long long)m->instance);
         return;
     }
     const struct sim_inst *in = m->instance < s->inst_cap ? &s->inst[m->instance] : NULL;
     if (in != NULL && in->chosen &&
-        (in->value.client_id != v->client_id || in->value.seq != q ||
-         in->value.increment != v->increment)) {
+        (in->value.client_id != v->client_id || in->value.seq != q || in->value.word != v->word)) {
         sim_violate(s, SIM_V_AGREEMENT,
                     "node %u replied (%u,%u) decided at %llu, chosen was (%u,%u)", m->from, c, q,
                     (unsigned long long)m->instance, px_value_client(&in->value), in->value.seq);
@@ -253,7 +251,7 @@ static const uint8_t *sim_node_submit_cmd(void *ctx, uint32_t *len)
         nd->cmd_buf = malloc(s->cmds.max);
         PX_ASSERT(nd->cmd_buf != NULL);
     }
-    sim_cmd_fill(cmd_key(v), v->increment, q->cmd_len, nd->cmd_buf);
+    sim_cmd_fill(cmd_key(v), v->word, q->cmd_len, nd->cmd_buf);
     *len = q->cmd_len;
     return nd->cmd_buf;
 }
@@ -619,8 +617,8 @@ void sim_submit_round(struct sim *s, uint32_t round, int to)
         nd->subq = sim_xrealloc(nd->subq, nd->subq_cap * sizeof(*nd->subq));
     }
     uint32_t flag = q->cmd_len > CMD_INLINE_BYTES ? PX_VALUE_PAYLOAD : 0u;
-    nd->subq[nd->subq_len++] = (struct px_value){
-        .increment = q->increment, .client_id = q->client_id | flag, .seq = q->seq};
+    nd->subq[nd->subq_len++] =
+        (struct px_value){.word = q->increment, .client_id = q->client_id | flag, .seq = q->seq};
 }
 
 void sim_client_submit(struct sim *s, uint32_t count, int to)
@@ -785,7 +783,7 @@ bool sim_converged(const struct sim *s, bool all)
 {
     if (s->cc.on ? !sim_cc_done(s) : s->done < s->submitted)
         return false;
-    const struct px_fib *ref = NULL;
+    const struct px_history *ref = NULL;
     for (uint16_t j = 0; j < s->n; j++) {
         if (!(s->cfg.roles[j] & PX_ROLE_LEARNER))
             continue;
@@ -793,7 +791,7 @@ bool sim_converged(const struct sim *s, bool all)
             return false;
         if (!s->node[j].up)
             continue;
-        const struct px_fib *f = px_node_fib(s->node[j].px);
+        const struct px_history *f = px_node_history(s->node[j].px);
         /* The supervisor's client: its own check says what must be there, once every learner
          * applied all a learner applied and all a reply named (without the replies, a learner
          * still catching up when no learner had applied anything was checked at once: seed
@@ -801,8 +799,8 @@ bool sim_converged(const struct sim *s, bool all)
         px_inst_t must = s->decided_max > s->cc.replied_max ? s->decided_max : s->cc.replied_max;
         if (s->cc.on ? f->applied < must : f->requests != s->submitted)
             return false;
-        if (ref != NULL &&
-            (f->applied != ref->applied || f->value != ref->value || f->digest != ref->digest))
+        if (ref != NULL && (f->applied != ref->applied || f->requests != ref->requests ||
+                            f->digest != ref->digest))
             return false;
         ref = f;
     }
@@ -856,7 +854,7 @@ int sim_init_cmds(struct sim *s, const struct px_config *cfg, uint64_t seed,
         if (nd->mem == NULL)
             return -ENOMEM;
         memset(nd->mem, 0xa5, nd->mem_bytes); /* px_node_init must not rely on zeroed memory */
-        px_fib_init(&nd->st.fib);
+        px_history_init(&nd->st.fib);
     }
     s->alive_mask = s->n == 64 ? UINT64_MAX : (1ull << s->n) - 1; /* everybody starts up */
     for (uint16_t j = 0; j < s->n; j++)

@@ -77,7 +77,7 @@ static struct px_msg msg(uint16_t from, uint16_t to, uint64_t instance)
     m.to = to;
     m.ballot = px_ballot_make(7, from);
     m.instance = instance;
-    m.u.accept.value.increment = instance * 1000003u;
+    m.u.accept.value.word = instance * 1000003u;
     m.u.accept.value.client_id = 1;
     m.u.accept.value.seq = (uint32_t)instance;
     return m;

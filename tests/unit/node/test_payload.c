@@ -17,7 +17,7 @@
 
 static struct px_value long_value(uint32_t client, uint32_t seq)
 {
-    return (struct px_value){.increment = 7, .client_id = client | PX_VALUE_PAYLOAD, .seq = seq};
+    return (struct px_value){.word = 7, .client_id = client | PX_VALUE_PAYLOAD, .seq = seq};
 }
 
 static uint8_t *make_cmd(uint64_t key, uint32_t len)
@@ -312,7 +312,7 @@ static void test_value_of(void **state)
 {
     (void)state;
     struct px_msg m = {.type = PX_MSG_ACCEPT};
-    m.u.accept.value = (struct px_value){.increment = 1, .client_id = 2, .seq = 3};
+    m.u.accept.value = (struct px_value){.word = 1, .client_id = 2, .seq = 3};
     assert_null(payload_value_of(&m));
     m.u.accept.value.client_id |= PX_VALUE_PAYLOAD;
     assert_non_null(payload_value_of(&m));

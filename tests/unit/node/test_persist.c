@@ -53,7 +53,7 @@ static void add(struct px_ready *r, uint8_t type, px_inst_t i)
     rec->type = type;
     rec->instance = i;
     rec->ballot = 0x10000;
-    rec->value = (struct px_value){.increment = i, .client_id = 1, .seq = (uint32_t)i};
+    rec->value = (struct px_value){.word = i, .client_id = 1, .seq = (uint32_t)i};
 }
 
 static px_inst_t loaded_max;
@@ -95,14 +95,16 @@ static void test_persist_writes_the_fib_with_the_batch(void **state)
     static struct px_ready r;
     px_ready_clear(&r);
     add(&r, PX_REC_ACCEPTED, 1);
-    struct px_fib fib;
-    px_fib_init(&fib);
+    struct px_history fib;
+    px_history_init(&fib);
     fib.applied = 1;
-    fib.value = 42;
+    fib.digest = 42;
+    fib.requests = 1;
     assert_int_equal(persist_ready(f->s, &r, &fib, NULL), 0);
     struct px_durable d;
     assert_int_equal(store_load(f->s, &d, NULL, NULL), 0);
-    assert_int_equal(d.fib.value, 42);
+    assert_int_equal(d.fib.digest, 42);
+    assert_int_equal(d.fib.requests, 1);
     assert_int_equal(d.fib.applied, 1);
 }
 

@@ -102,7 +102,7 @@ static struct px_applied entry(px_inst_t inst, uint32_t client, uint32_t seq, co
     a.value.client_id = client;
     a.value.seq = seq;
     if (inl != NULL)
-        a.value.increment = cmd_lib_pack(inl, (uint32_t)strlen(inl));
+        a.value.word = cmd_lib_pack(inl, (uint32_t)strlen(inl));
     return a;
 }
 
@@ -269,15 +269,15 @@ static void test_replay_after_restore_applies_what_the_snapshot_lacks(void **sta
     assert_int_equal(sm_init(&live, &m1, 0), 0);
     assert_int_equal(sm_init(&again, &m2, 0), 0);
     /* the live node: commands 1..3, snapshot at 3 with the core's fib at 3, then 4..8 */
-    struct px_fib fib;
-    px_fib_init(&fib);
+    struct px_history fib;
+    px_history_init(&fib);
     struct px_rec recs[8];
-    struct px_fib fib_at_3;
+    struct px_history fib_at_3;
     for (uint32_t i = 1; i <= 8; i++) {
         struct px_applied e = entry(i, 4, i == 6 ? 2 : i, "cmd");
         if (i == 5)
             e.value.client_id = 0; /* a no-op */
-        e.duplicate = px_fib_apply(&fib, i, &e.value);
+        e.duplicate = px_history_apply(&fib, i, &e.value);
         assert_int_equal(sm_apply(&live, &e, NULL, 0, true), 0);
         recs[i - 1] = (struct px_rec){.type = PX_REC_DECIDED, .instance = i, .value = e.value};
         if (i == 3) {

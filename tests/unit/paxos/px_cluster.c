@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "px_cluster.h"
+#include "px_mix.h"
 
 void *pxc_xcalloc(size_t n, size_t size);
 void *pxc_xcalloc(size_t n, size_t size)
@@ -24,6 +25,42 @@ uint64_t pxc_fib_number(uint32_t k)
     return a;
 }
 
+uint64_t pxc_digest_step(uint64_t digest, px_inst_t instance, uint32_t client, uint32_t seq,
+                         uint64_t word)
+{
+    digest = px_mix64(digest ^ instance);
+    digest = px_mix64(digest ^ ((uint64_t)client << 32 | seq));
+    return px_mix64(digest ^ word);
+}
+
+uint64_t pxc_digest_run(px_inst_t first, uint32_t n, uint32_t client, uint32_t seq0,
+                        const uint64_t *words, uint64_t word0)
+{
+    uint64_t d = 0;
+    for (uint32_t k = 0; k < n; k++)
+        d = pxc_digest_step(d, first + k, client, seq0 + k, words != NULL ? words[k] : word0);
+    return d;
+}
+
+/* Feeds a node's reference state machine what its core applied in this ready. */
+static void pxc_sm_feed(struct pxc_sm *sm, const struct px_ready *r)
+{
+    if (r->snapshot != 0) {
+        sm->valid = false; /* the core's history was replaced without the entries */
+        return;
+    }
+    for (uint32_t i = 0; i < r->apply_len; i++) {
+        const struct px_applied *a = &r->apply[i];
+        sm->applied = a->instance;
+        if (a->value.client_id == 0 || a->duplicate)
+            continue;
+        sm->value += a->value.word;
+        sm->requests++;
+        sm->digest = pxc_digest_step(sm->digest, a->instance, px_value_client(&a->value),
+                                     a->value.seq, a->value.word);
+    }
+}
+
 struct pxc *pxc_new(uint16_t n, const uint64_t *roles, uint32_t window_max, uint32_t rotate)
 {
     struct pxc *c = pxc_xcalloc(1, sizeof(*c));
@@ -40,6 +77,7 @@ struct pxc *pxc_new(uint16_t n, const uint64_t *roles, uint32_t window_max, uint
     c->q = pxc_xcalloc(PXC_QUEUE_MAX, sizeof(*c->q));
     for (uint16_t i = 0; i < n; i++) {
         c->node[i].st.recs = pxc_xcalloc(PXC_RECS_MAX, sizeof(struct px_rec));
+        c->node[i].st.sm = (struct pxc_sm){.valid = true, .value = 1}; /* F(1), nothing applied */
         pxc_start_node(c, i);
     }
     return c;
@@ -123,7 +161,8 @@ void pxc_process(struct pxc *c, uint16_t id)
         if (r->recs[i].type == PX_REC_PROMISE && r->recs[i].ballot > nd->st.d.promised)
             nd->st.d.promised = r->recs[i].ballot;
     }
-    nd->st.d.fib = *px_node_fib(nd->px);
+    nd->st.d.fib = *px_node_history(nd->px);
+    pxc_sm_feed(&nd->st.sm, r);
     /* 2. send */
     for (uint32_t i = 0; i < r->msgs_len; i++) {
         const struct px_msg *m = &r->msgs[i];
@@ -201,7 +240,7 @@ bool pxc_until(struct pxc *c, bool (*cond)(struct pxc *c, void *ctx), void *ctx,
 
 int pxc_submit(struct pxc *c, uint16_t id, uint32_t client_id, uint32_t seq, uint64_t inc)
 {
-    struct px_value v = {.increment = inc, .client_id = client_id, .seq = seq};
+    struct px_value v = {.word = inc, .client_id = client_id, .seq = seq};
     int rc = px_node_submit(c->node[id].px, &v, c->ready);
     pxc_process(c, id);
     return rc;
@@ -236,7 +275,7 @@ bool pxc_has_leader(struct pxc *c, void *ctx)
 
 uint64_t pxc_applied_requests(const struct pxc *c, uint16_t id)
 {
-    return px_node_fib(c->node[id].px)->requests;
+    return px_node_history(c->node[id].px)->requests;
 }
 
 struct px_config pxu_config(uint16_t id, uint16_t nodes)

@@ -21,8 +21,23 @@ struct pxc_env {
     struct px_msg m;
 };
 
+/* A reference state machine per node, fed the node's apply stream (px_ready.apply[]) as the
+ * node driver feeds the real one: the Fibonacci value (F(1) = 1 plus the words of the requests
+ * applied -- F(R+1) when round r's word is F(r-1)) and the digest chain recomputed from the
+ * entries by pxc_digest_step, to compare with the core's px_history. It lives with the store (a
+ * restart keeps it, as the core's history is kept) but cannot follow a snapshot install (the
+ * core replaces its history without the entries): `valid` turns false then, for good. */
+struct pxc_sm {
+    bool valid;
+    uint64_t value;    /* 1 + the words of the requests applied (no-ops, duplicates excluded) */
+    uint64_t digest;   /* pxc_digest_step over the requests applied */
+    uint64_t requests; /* requests applied */
+    px_inst_t applied; /* highest instance applied */
+};
+
 struct pxc_store {
     struct px_durable d;
+    struct pxc_sm sm;
     struct px_rec *recs; /* every record ever persisted, in order */
     size_t recs_len;
 };
@@ -88,5 +103,15 @@ uint32_t pxu_count(const struct px_ready *r, uint8_t type);
 
 /* The Fibonacci increments of rounds 1..R: F(r-1). */
 uint64_t pxc_fib_number(uint32_t k);
+
+/* The digest chain px_history_apply keeps (px.h), computed here on its own: `digest` extended
+ * by the request (client, seq) with `word` applied at `instance` (client without
+ * PX_VALUE_PAYLOAD). No-ops and duplicates never enter it. */
+uint64_t pxc_digest_step(uint64_t digest, px_inst_t instance, uint32_t client, uint32_t seq,
+                         uint64_t word);
+/* The digest of `n` requests of client `client`, the k-th (0-based) applied at instance
+ * first + k with seq seq0 + k and word words[k] (words NULL: word = word0 for every one). */
+uint64_t pxc_digest_run(px_inst_t first, uint32_t n, uint32_t client, uint32_t seq0,
+                        const uint64_t *words, uint64_t word0);
 
 #endif

@@ -15,7 +15,7 @@
 static struct px_msg accept_msg(px_ballot_t b, px_inst_t i, uint64_t inc)
 {
     struct px_msg m = pxu_msg(PX_MSG_ACCEPT, px_ballot_node(b), PX_TO_ALL, b, i);
-    m.u.accept.value = (struct px_value){.increment = inc, .client_id = 1, .seq = (uint32_t)i};
+    m.u.accept.value = (struct px_value){.word = inc, .client_id = 1, .seq = (uint32_t)i};
     return m;
 }
 
@@ -92,7 +92,7 @@ static void test_acceptor_accept_records_value_before_accepted_reply(void **stat
     assert_int_equal(r->recs[1].type, PX_REC_ACCEPTED);
     assert_int_equal(r->recs[1].instance, 1);
     assert_int_equal(r->recs[1].ballot, B(1, 0));
-    assert_int_equal(r->recs[1].value.increment, 9);
+    assert_int_equal(r->recs[1].value.word, 9);
     assert_int_equal(r->msgs_len, 1);
     assert_int_equal(r->msgs[0].type, PX_MSG_ACCEPTED);
     assert_int_equal(r->msgs[0].to, 0);
@@ -123,7 +123,7 @@ static void test_acceptor_promise_reports_accepted_entries_numbered_then_count(v
         assert_int_equal(e->instance, 2 + k); /* from = 2: instance 1 is not reported */
         assert_int_equal(e->u.promise_entry.accepted_ballot,
                          B(1, 0)); /* the ballot it was accepted at */
-        assert_int_equal(e->u.promise_entry.value.increment, 12 + k);
+        assert_int_equal(e->u.promise_entry.value.word, 12 + k);
         assert_int_equal(e->u.promise_entry.seq, k + 1); /* sequence number */
     }
     assert_int_equal(r->msgs[2].type, PX_MSG_PROMISE);
@@ -151,7 +151,7 @@ static void test_acceptor_promise_marks_decided_entries(void **state)
     assert_true(k >= 0);
     assert_int_equal(r->msgs[k].flags & PX_FLAG_DECIDED, PX_FLAG_DECIDED);
     assert_int_equal(r->msgs[k].u.promise_entry.accepted_ballot, 0);
-    assert_int_equal(r->msgs[k].u.promise_entry.value.increment, 5);
+    assert_int_equal(r->msgs[k].u.promise_entry.value.word, 5);
     pxu_free(n);
     free(r);
 }
@@ -260,7 +260,10 @@ static void test_acceptor_restart_restores_promise_and_accepted_from_records(voi
     px_node_load(n, &d);
     for (uint32_t i = 0; i < nrec; i++)
         px_node_load_rec(n, &recs[i]);
-    assert_int_equal(px_node_fib(n)->value, 1); /* all-zero fib in d = fresh state machine */
+    /* all-zero history in d = a fresh node: nothing applied, the initial history */
+    struct px_history fresh;
+    px_history_init(&fresh);
+    assert_memory_equal(px_node_history(n), &fresh, sizeof(fresh));
     struct px_msg lo = pxu_msg(PX_MSG_PREPARE, 2, PX_TO_ALL, B(2, 2), 1);
     px_node_step(n, &lo, r);
     assert_int_equal(r->msgs[0].type, PX_MSG_NACK); /* the promise survived */
@@ -270,7 +273,7 @@ static void test_acceptor_restart_restores_promise_and_accepted_from_records(voi
     assert_int_equal(r->msgs_len, 2);
     assert_int_equal(r->msgs[0].type, PX_MSG_PROMISE_ENTRY); /* the acceptance survived */
     assert_int_equal(r->msgs[0].u.promise_entry.accepted_ballot, B(3, 0));
-    assert_int_equal(r->msgs[0].u.promise_entry.value.increment, 77);
+    assert_int_equal(r->msgs[0].u.promise_entry.value.word, 77);
     pxu_free(n);
     free(r);
 }

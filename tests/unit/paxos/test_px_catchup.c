@@ -17,7 +17,7 @@ static void accept_in(struct px_node *n, struct px_ready *r, px_inst_t i, uint64
                       px_inst_t decided)
 {
     struct px_msg m = pxu_msg(PX_MSG_ACCEPT, 0, PX_TO_ALL, B, i);
-    m.u.accept.value = (struct px_value){.increment = inc, .client_id = 1, .seq = (uint32_t)i};
+    m.u.accept.value = (struct px_value){.word = inc, .client_id = 1, .seq = (uint32_t)i};
     m.u.accept.decided_hi = decided;
     px_node_step(n, &m, r);
 }
@@ -67,7 +67,7 @@ static void test_catchup_peer_serves_bounded_batch_marked_last(void **state)
         assert_int_equal(r->msgs[k].type, PX_MSG_CATCHUP_ENTRY);
         assert_int_equal(r->msgs[k].to, 2);
         assert_int_equal(r->msgs[k].instance, 10 + k);
-        assert_int_equal(r->msgs[k].u.catchup_entry.value.increment, 10 + k);
+        assert_int_equal(r->msgs[k].u.catchup_entry.value.word, 10 + k);
         assert_int_equal(r->msgs[k].flags & PX_FLAG_LAST, k + 1 == r->msgs_len ? PX_FLAG_LAST : 0);
     }
     pxu_free(n);
@@ -85,13 +85,12 @@ static void test_catchup_entries_fill_gap_and_learner_asks_for_next_batch(void *
     px_ready_clear(r);
     for (px_inst_t i = 1; i <= 3; i++) {
         struct px_msg e = pxu_msg(PX_MSG_CATCHUP_ENTRY, 0, 1, 0, i);
-        e.u.catchup_entry.value =
-            (struct px_value){.increment = i, .client_id = 1, .seq = (uint32_t)i};
+        e.u.catchup_entry.value = (struct px_value){.word = i, .client_id = 1, .seq = (uint32_t)i};
         e.flags = i == 3 ? PX_FLAG_LAST : 0;
         px_node_step(n, &e, r);
     }
     assert_int_equal(r->apply_len, 3);
-    assert_int_equal(px_node_fib(n)->applied, 3);
+    assert_int_equal(px_node_history(n)->applied, 3);
     int k = pxu_find(r, PX_MSG_CATCHUP_REQ, 0);
     assert_true(k >= 0); /* still behind 5: asks for the next batch at once */
     assert_int_equal(r->msgs[k].instance, 4);
@@ -119,11 +118,15 @@ static void test_catchup_serves_snapshot_where_entries_were_truncated(void **sta
     struct px_ready *r = c->ready;
     int k = pxu_find(r, PX_MSG_SNAPSHOT, 0);
     assert_true(k >= 0);
-    const struct px_fib *f = px_node_fib(n1);
+    const struct px_history *f = px_node_history(n1);
     assert_int_equal(r->msgs[k].instance, f->applied);
-    assert_int_equal(r->msgs[k].u.snapshot.fib_value, f->value);
+    assert_int_equal(r->msgs[k].u.snapshot.reserved_a, 0); /* no state machine's value */
     assert_int_equal(r->msgs[k].u.snapshot.digest, f->digest);
     assert_int_equal(r->msgs[k].u.snapshot.requests, f->requests);
+    /* what it carries is the history of (5,0..199,+1) at instances 1..200 */
+    assert_int_equal(f->applied, 200);
+    assert_int_equal(f->requests, 200);
+    assert_int_equal(f->digest, pxc_digest_run(1, 200, 5, 0, NULL, 1));
     assert_int_equal(r->msgs[k].snapshot_parts, 1); /* one client: one part */
     k = pxu_find(r, PX_MSG_SNAPSHOT_PART, (uint32_t)k);
     assert_true(k >= 0);
@@ -140,11 +143,10 @@ static void test_catchup_snapshot_is_installed_only_when_complete(void **state)
     struct px_ready *r = pxu_ready();
     struct px_msg h = pxu_msg(PX_MSG_SNAPSHOT, 0, 2, 0, 50);
     h.snapshot_parts = 2;
-    h.u.snapshot.fib_value = 1234;
     h.u.snapshot.digest = 0xabc;
     h.u.snapshot.requests = 40;
     px_node_step(n, &h, r);
-    assert_int_equal(px_node_fib(n)->applied, 0);
+    assert_int_equal(px_node_history(n)->applied, 0);
     struct px_msg p0 = pxu_msg(PX_MSG_SNAPSHOT_PART, 0, 2, 0, 50);
     p0.part_seen0 = 1;
     p0.u.snapshot_part.index = 0;
@@ -152,22 +154,30 @@ static void test_catchup_snapshot_is_installed_only_when_complete(void **state)
     p0.u.snapshot_part.seq_low = 30;
     px_node_step(n, &p0, r);
     px_node_step(n, &p0, r); /* a duplicate part does not complete it */
-    assert_int_equal(px_node_fib(n)->applied, 0);
+    assert_int_equal(px_node_history(n)->applied, 0);
     assert_int_equal(r->snapshot, 0);
     struct px_msg p1 = pxu_msg(PX_MSG_SNAPSHOT_PART, 0, 2, 0, 50);
     p1.u.snapshot_part.index = 1;
     p1.u.snapshot_part.client_id = 6;
     p1.u.snapshot_part.seq_low = 10;
     px_node_step(n, &p1, r);
-    const struct px_fib *f = px_node_fib(n);
+    const struct px_history *f = px_node_history(n);
     assert_int_equal(f->applied, 50);
-    assert_int_equal(f->value, 1234);
     assert_int_equal(f->digest, 0xabc);
     assert_int_equal(f->requests, 40);
     assert_int_equal(f->clients[0].client_id, 4);
     assert_int_equal(f->clients[0].seq_low, 30);
     assert_int_equal(f->clients[0].seen[0], 1);
     assert_int_equal(f->clients[1].client_id, 6);
+    /* the installed history is exactly the snapshot's: header and parts, nothing else */
+    struct px_history want;
+    px_history_init(&want);
+    want.applied = 50;
+    want.digest = 0xabc;
+    want.requests = 40;
+    want.clients[0] = (struct px_dedup){.client_id = 4, .seq_low = 30, .seen = {1}};
+    want.clients[1] = (struct px_dedup){.client_id = 6, .seq_low = 10};
+    assert_memory_equal(f, &want, sizeof(want));
     assert_int_equal(r->snapshot, 50);
     assert_int_equal(px_node_stats(n)->snapshots_installed, 1);
     int k = -1;
@@ -235,7 +245,7 @@ static void test_log_keeps_entries_a_live_lagging_learner_has_not_acked(void **s
         pxc_tick_all(c);
         pxc_run(c, 100000);
     }
-    assert_int_equal(px_node_fib(c->node[2].px)->requests, 300);
+    assert_int_equal(px_node_history(c->node[2].px)->requests, 300);
     assert_int_equal(px_node_stats(c->node[2].px)->snapshots_installed, 0); /* entries sufficed */
     pxc_free(c);
 }
@@ -266,11 +276,11 @@ static void test_log_full_of_entries_no_learner_applied_stops_the_leader(void **
     const struct px_stats *st = px_node_stats(c->node[0].px);
     assert_int_equal(st->decided, 10 + PX_LOG_MAX); /* instances 1 .. 10 + PX_LOG_MAX */
     pxc_start_node(c, 1);
-    for (uint32_t t = 0; t < 200 && px_node_fib(c->node[1].px)->requests < total; t++) {
+    for (uint32_t t = 0; t < 200 && px_node_history(c->node[1].px)->requests < total; t++) {
         pxc_run(c, 100000);
         pxc_tick_all(c);
     }
-    assert_int_equal(px_node_fib(c->node[1].px)->requests, total);
+    assert_int_equal(px_node_history(c->node[1].px)->requests, total);
     assert_int_equal(st->decided, total);
     pxc_free(c);
 }
@@ -288,7 +298,7 @@ static void test_catchup_former_learner_still_serves_its_snapshot(void **state)
     hb.u.heartbeat.decided_hi = 100;
     hb.u.heartbeat.truncate_hint = 100; /* every live learner applied 100: drop them */
     px_node_step(n, &hb, r);
-    assert_int_equal(px_node_fib(n)->applied, 100);
+    assert_int_equal(px_node_history(n)->applied, 100);
     px_node_set_roles(n, 1, PX_ROLE_ACCEPTOR, r); /* no longer a learner */
     px_ready_clear(r);
     struct px_msg q = pxu_msg(PX_MSG_CATCHUP_REQ, 2, 1, 0, 5);
@@ -317,11 +327,12 @@ static void test_catchup_entry_below_the_ring_base_is_applied_straight_away(void
     px_node_set_roles(n, 1, PX_ROLE_ACCEPTOR | PX_ROLE_LEARNER, r);
     px_ready_clear(r);
     struct px_msg e = pxu_msg(PX_MSG_CATCHUP_ENTRY, 0, 1, 0, 1);
-    e.u.catchup_entry.value = (struct px_value){.increment = 7, .client_id = 1, .seq = 1};
+    e.u.catchup_entry.value = (struct px_value){.word = 7, .client_id = 1, .seq = 1};
     px_node_step(n, &e, r);
     assert_int_equal(r->apply_len, 1);
-    assert_int_equal(px_node_fib(n)->applied, 1);
-    assert_int_equal(px_node_fib(n)->value, 8);
+    assert_int_equal(px_node_history(n)->applied, 1);
+    assert_int_equal(px_node_history(n)->requests, 1);
+    assert_int_equal(px_node_history(n)->digest, pxc_digest_step(0, 1, 1, 1, 7));
     pxu_free(n);
     free(r);
 }
@@ -333,22 +344,24 @@ static void test_catchup_snapshot_older_than_applied_is_never_installed(void **s
     struct px_ready *r = pxu_ready();
     struct px_msg h = pxu_msg(PX_MSG_SNAPSHOT, 0, 2, 0, 3);
     h.snapshot_parts = 1; /* one part to come */
-    h.u.snapshot.fib_value = 999;
+    h.u.snapshot.digest = 999;
+    h.u.snapshot.requests = 999;
     px_node_step(n, &h, r);
     for (px_inst_t i = 1; i <= 4; i++) { /* entries overtake it meanwhile */
         struct px_msg e = pxu_msg(PX_MSG_CATCHUP_ENTRY, 0, 2, 0, i);
-        e.u.catchup_entry.value =
-            (struct px_value){.increment = 1, .client_id = 1, .seq = (uint32_t)i};
+        e.u.catchup_entry.value = (struct px_value){.word = 1, .client_id = 1, .seq = (uint32_t)i};
         px_node_step(n, &e, r);
     }
-    assert_int_equal(px_node_fib(n)->applied, 4);
+    assert_int_equal(px_node_history(n)->applied, 4);
     struct px_msg p = pxu_msg(PX_MSG_SNAPSHOT_PART, 0, 2, 0, 3);
     p.u.snapshot_part.index = 0;
     p.u.snapshot_part.client_id = 1;
     p.u.snapshot_part.seq_low = 1;
     px_node_step(n, &p, r);
-    assert_int_equal(px_node_fib(n)->applied, 4); /* never backwards */
-    assert_int_equal(px_node_fib(n)->value, 5);
+    assert_int_equal(px_node_history(n)->applied, 4); /* never backwards */
+    /* the history of the four entries (1,1..4,+1) at 1..4, not the snapshot's */
+    assert_int_equal(px_node_history(n)->requests, 4);
+    assert_int_equal(px_node_history(n)->digest, pxc_digest_run(1, 4, 1, 1, NULL, 1));
     assert_int_equal(px_node_stats(n)->snapshots_installed, 0);
     pxu_free(n);
     free(r);
@@ -365,7 +378,7 @@ static void test_log_truncate_record_follows_every_base_move(void **state)
     px_ready_clear(r);
     /* a decided entry far ahead slides the ring (inside the learner, not via an ACCEPT) */
     struct px_msg e = pxu_msg(PX_MSG_CATCHUP_ENTRY, 0, 1, 0, 4500);
-    e.u.catchup_entry.value = (struct px_value){.increment = 1, .client_id = 1, .seq = 1};
+    e.u.catchup_entry.value = (struct px_value){.word = 1, .client_id = 1, .seq = 1};
     px_node_step(n, &e, r);
     int k = -1;
     for (uint32_t i = 0; i < r->recs_len; i++)

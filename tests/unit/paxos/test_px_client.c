@@ -19,7 +19,7 @@ static void test_client_request_at_follower_is_forwarded_to_known_leader(void **
     struct px_msg hb = pxu_msg(PX_MSG_HEARTBEAT, 2, PX_TO_ALL, px_ballot_make(1, 2), 0);
     px_node_step(n, &hb, r);
     px_ready_clear(r);
-    struct px_value v = {.increment = 5, .client_id = 3, .seq = 4};
+    struct px_value v = {.word = 5, .client_id = 3, .seq = 4};
     assert_int_equal(px_node_submit(n, &v, r), 0);
     assert_int_equal(r->msgs_len, 1);
     assert_int_equal(r->msgs[0].type, PX_MSG_CLIENT);
@@ -39,7 +39,7 @@ static void test_client_forwarding_stops_after_hops_max_and_queues(void **state)
     px_node_step(n, &hb, r);
     px_ready_clear(r);
     struct px_msg c = pxu_msg(PX_MSG_CLIENT, 0, 1, 0, 0);
-    c.u.client.value = (struct px_value){.increment = 5, .client_id = 3, .seq = 4};
+    c.u.client.value = (struct px_value){.word = 5, .client_id = 3, .seq = 4};
     c.flags = PX_HOPS_MAX << PX_FLAG_HOPS_SHIFT; /* forwarded twice: two nodes disagree */
     px_node_step(n, &c, r);
     assert_int_equal(r->msgs_len, 0); /* queued until a leader change, not bounced */
@@ -79,8 +79,13 @@ static void test_client_resubmitted_request_is_applied_once_and_flagged_duplicat
         assert_int_equal(nd->applied_len, 2); /* decided twice ... */
         assert_false(nd->applied[0].duplicate);
         assert_true(nd->applied[1].duplicate); /* ... applied once */
-        assert_int_equal(px_node_fib(nd->px)->value, 101);
-        assert_int_equal(px_node_fib(nd->px)->requests, 1);
+        assert_int_equal(nd->applied[0].instance, 1);
+        assert_int_equal(nd->applied[1].instance, 2);
+        const struct px_history *f = px_node_history(nd->px);
+        assert_int_equal(f->requests, 1);
+        assert_int_equal(f->applied, 2);
+        assert_int_equal(f->digest, pxc_digest_step(0, 1, 7, 1, 100)); /* only the first */
+        assert_int_equal(nd->st.sm.value, 1 + 100);
     }
     assert_int_equal(c->replies_len, 2); /* both proposals are answered */
     pxc_free(c);
@@ -91,7 +96,7 @@ static void test_client_submit_on_full_queue_returns_eagain(void **state)
     (void)state;
     struct px_node *n = pxu_node(2, 3, false);
     struct px_ready *r = pxu_ready();
-    struct px_value v = {.increment = 1, .client_id = 1};
+    struct px_value v = {.word = 1, .client_id = 1};
     for (uint32_t s = 0; s < PX_QUEUE_MAX; s++) {
         v.seq = s;
         assert_int_equal(px_node_submit(n, &v, r), 0);
@@ -111,7 +116,7 @@ static void test_client_message_on_full_queue_is_dropped_and_counted(void **stat
     (void)state;
     struct px_node *n = pxu_node(2, 3, false);
     struct px_ready *r = pxu_ready();
-    struct px_value v = {.increment = 1, .client_id = 1};
+    struct px_value v = {.word = 1, .client_id = 1};
     for (uint32_t s = 0; s < PX_QUEUE_MAX; s++) {
         v.seq = s;
         assert_int_equal(px_node_submit(n, &v, r), 0);
@@ -144,9 +149,17 @@ static void test_client_values_queued_without_leader_are_proposed_once_one_is_el
         pxc_tick_all(c);
         pxc_run(c, 100000);
     }
-    for (uint16_t i = 0; i < 3; i++)
-        assert_int_equal(px_node_fib(c->node[i].px)->requests, 10);
-    assert_int_equal(px_node_fib(c->node[0].px)->value, 1 + 55);
+    for (uint16_t i = 0; i < 3; i++) {
+        const struct px_history *f = px_node_history(c->node[i].px);
+        const struct pxc_sm *sm = &c->node[i].st.sm;
+        assert_int_equal(f->requests, 10);
+        assert_true(sm->valid);
+        assert_int_equal(sm->value, 1 + 55); /* each of 1..10 applied once */
+        assert_int_equal(sm->requests, 10);
+        assert_int_equal(sm->applied, f->applied);
+        assert_int_equal(f->digest, sm->digest);
+        assert_int_equal(f->digest, px_node_history(c->node[0].px)->digest);
+    }
     pxc_free(c);
 }
 

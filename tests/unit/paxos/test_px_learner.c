@@ -18,7 +18,7 @@ static void accept_in(struct px_node *n, struct px_ready *r, px_ballot_t b, px_i
                       uint64_t inc, px_inst_t decided)
 {
     struct px_msg m = pxu_msg(PX_MSG_ACCEPT, px_ballot_node(b), PX_TO_ALL, b, i);
-    m.u.accept.value = (struct px_value){.increment = inc, .client_id = 1, .seq = (uint32_t)inc};
+    m.u.accept.value = (struct px_value){.word = inc, .client_id = 1, .seq = (uint32_t)inc};
     m.u.accept.decided_hi = decided;
     px_node_step(n, &m, r);
 }
@@ -43,11 +43,16 @@ static void test_learner_applies_decided_entries_strictly_in_instance_order(void
     assert_int_equal(r->apply_len, 3);
     for (uint32_t k = 0; k < 3; k++) {
         assert_int_equal(r->apply[k].instance, k + 1);
-        assert_int_equal(r->apply[k].value.increment, 10 * (k + 1));
+        assert_int_equal(r->apply[k].value.word, 10 * (k + 1));
         assert_false(r->apply[k].duplicate);
     }
-    assert_int_equal(px_node_fib(n)->value, 61);
-    assert_int_equal(px_node_fib(n)->applied, 3);
+    /* (1,10,+10) at 1, (1,20,+20) at 2, (1,30,+30) at 3, in that order */
+    uint64_t want = 0;
+    for (uint32_t k = 1; k <= 3; k++)
+        want = pxc_digest_step(want, k, 1, 10 * k, 10 * k);
+    assert_int_equal(px_node_history(n)->digest, want);
+    assert_int_equal(px_node_history(n)->requests, 3);
+    assert_int_equal(px_node_history(n)->applied, 3);
     pxu_free(n);
     free(r);
 }
@@ -63,7 +68,7 @@ static void test_learner_persists_a_decided_record_per_applied_entry(void **stat
     assert_int_equal(r->recs_len, 1);
     assert_int_equal(r->recs[0].type, PX_REC_DECIDED);
     assert_int_equal(r->recs[0].instance, 1);
-    assert_int_equal(r->recs[0].value.increment, 10);
+    assert_int_equal(r->recs[0].value.word, 10);
     pxu_free(n);
     free(r);
 }
@@ -97,7 +102,7 @@ static void test_learner_only_node_learns_from_seen_accept_without_extra_message
     assert_int_equal(r->recs_len, 0);
     decide_in(n, r, B, 1);
     assert_int_equal(r->apply_len, 1);
-    assert_int_equal(r->apply[0].value.increment, 10);
+    assert_int_equal(r->apply[0].value.word, 10);
     assert_int_equal(r->msgs_len, 0); /* no catch-up needed */
     pxu_free(n);
     free(r);
@@ -148,7 +153,7 @@ static void test_learner_apply_is_bounded_per_call_and_continues_on_next_call(vo
     assert_true(r->apply_len <= PX_STEP_OUTPUT_MAX);
     assert_true(r->apply_len > 0);
     uint32_t total = r->apply_len, calls = 1;
-    while (px_node_fib(n)->applied < 600) {
+    while (px_node_history(n)->applied < 600) {
         px_ready_clear(r);
         px_node_tick(n, r);
         assert_true(r->apply_len <= PX_STEP_OUTPUT_MAX);

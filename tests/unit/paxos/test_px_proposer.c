@@ -45,8 +45,7 @@ static void promise_entry(struct px_node *n, struct px_ready *r, uint16_t from, 
     struct px_msg e = pxu_msg(PX_MSG_PROMISE_ENTRY, from, 0, b, i);
     e.u.promise_entry.accepted_ballot = accepted_at;
     e.u.promise_entry.seq = seq;
-    e.u.promise_entry.value =
-        (struct px_value){.increment = inc, .client_id = 5, .seq = (uint32_t)inc};
+    e.u.promise_entry.value = (struct px_value){.word = inc, .client_id = 5, .seq = (uint32_t)inc};
     px_node_step(n, &e, r);
 }
 
@@ -69,7 +68,7 @@ static px_ballot_t become_leader(struct px_node *n, struct px_ready *r)
 
 static int submit(struct px_node *n, struct px_ready *r, uint32_t seq)
 {
-    struct px_value v = {.increment = seq, .client_id = 9, .seq = seq};
+    struct px_value v = {.word = seq, .client_id = 9, .seq = seq};
     return px_node_submit(n, &v, r);
 }
 
@@ -137,7 +136,7 @@ static void test_proposer_adopts_highest_ballot_value_from_promises_p2c(void **s
     assert_true(k >= 0);
     assert_int_equal(r->msgs[k].instance, 1);
     assert_int_equal(r->msgs[k].ballot, b);
-    assert_int_equal(r->msgs[k].u.accept.value.increment, 222);
+    assert_int_equal(r->msgs[k].u.accept.value.word, 222);
     pxu_free(n);
     free(r);
 }
@@ -160,7 +159,7 @@ static void test_proposer_fills_gaps_below_highest_report_with_noops(void **stat
     assert_int_equal(r->msgs[k].u.accept.value.client_id, 0);
     k = pxu_find(r, PX_MSG_ACCEPT, (uint32_t)k + 1);
     assert_int_equal(r->msgs[k].instance, 3);
-    assert_int_equal(r->msgs[k].u.accept.value.increment, 33);
+    assert_int_equal(r->msgs[k].u.accept.value.word, 33);
     pxu_free(n);
     free(r);
 }
@@ -729,7 +728,7 @@ test_proposer_candidate_whose_base_moves_during_phase_1_leads_from_the_base(void
     px_ready_clear(r);
     promise(n, r, 1, b, 0);
     assert_true(px_node_is_leader(n));
-    struct px_value v = {.increment = 1, .client_id = 9, .seq = 1};
+    struct px_value v = {.word = 1, .client_id = 9, .seq = 1};
     assert_int_equal(px_node_submit(n, &v, r), 0);
     int k = pxu_find(r, PX_MSG_ACCEPT, 0);
     assert_true(k >= 0);
@@ -751,7 +750,7 @@ static void test_node_reports_pending_work_while_a_long_promise_streams(void **s
     const uint32_t entries = 3 * PX_STEP_OUTPUT_MAX;
     for (uint32_t i = 1; i <= entries; i++) {
         struct px_msg acc = pxu_msg(PX_MSG_ACCEPT, 0, PX_TO_ALL, px_ballot_make(1, 0), i);
-        acc.u.accept.value = (struct px_value){.increment = i, .client_id = 3, .seq = i};
+        acc.u.accept.value = (struct px_value){.word = i, .client_id = 3, .seq = i};
         px_node_step(n, &acc, r);
         px_node_flush(n, r);
         px_ready_clear(r);

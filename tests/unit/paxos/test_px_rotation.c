@@ -39,8 +39,15 @@ static void test_rotation_hands_leadership_to_next_proposer_every_k_decisions(vo
     for (uint32_t r = 1; r <= 30; r++)
         assert_int_equal(leader_of[r], (int)(((r - 1) / 5) % 3));
     for (uint16_t i = 0; i < 3; i++) {
-        assert_int_equal(px_node_fib(c->node[i].px)->requests, 30);
-        assert_int_equal(px_node_fib(c->node[i].px)->value, pxc_fib_number(31));
+        const struct px_history *f = px_node_history(c->node[i].px);
+        const struct pxc_sm *sm = &c->node[i].st.sm;
+        assert_int_equal(f->requests, 30);
+        assert_true(sm->valid);
+        assert_int_equal(sm->value, pxc_fib_number(31)); /* F(R+1) */
+        assert_int_equal(sm->requests, f->requests);
+        assert_int_equal(sm->applied, f->applied);
+        assert_int_equal(sm->digest, f->digest);
+        assert_int_equal(f->digest, px_node_history(c->node[0].px)->digest);
         assert_int_equal(px_node_stats(c->node[i].px)->elections_won, i == 0 ? 3 : 2);
     }
     pxc_free(c);
@@ -141,7 +148,7 @@ test_rotation_leader_keeps_deciding_a_long_accepted_range_while_handing_over(voi
     px_ready_clear(r);
     uint32_t values = 1000;
     for (uint32_t seq = 1; seq <= values; seq++) {
-        struct px_value v = {.increment = seq, .client_id = 9, .seq = seq};
+        struct px_value v = {.word = seq, .client_id = 9, .seq = seq};
         assert_int_equal(px_node_submit(n, &v, r), 0);
         collect(r, &o);
     }

@@ -32,6 +32,10 @@
 #include "store.h"
 #include "store_internal.h" /* store_sq_limit_length */
 
+/* ipc/check.h's CRC-32C, the checksum of an old layout's state row (paxos_store links paxos_ipc
+ * privately: its objects come with it, its headers are not on this test's path). */
+uint32_t ipc_crc32c(uint32_t crc, const void *p, size_t bytes);
+
 /* Log slots of the shm area in these tests: small, so the ring wraps often. */
 #define TEST_ENTRIES_MAX 256
 /* The shm area's command area: small too (the crash scenario's live commands take about half),
@@ -199,7 +203,7 @@ static struct px_rec rec(uint8_t type, px_inst_t inst, px_ballot_t b, uint64_t i
     r.instance = inst;
     r.ballot = b;
     if (type == PX_REC_ACCEPTED || type == PX_REC_DECIDED) {
-        r.value.increment = incr;
+        r.value.word = incr;
         r.value.client_id = (uint32_t)(inst % 5); /* 0 sometimes: the no-op */
         r.value.seq = (uint32_t)inst * 3;
     }
@@ -215,7 +219,7 @@ static void want_rec(struct loaded *l, uint8_t type, px_inst_t inst, px_ballot_t
 static void assert_rec_eq(const struct px_rec *a, const struct px_rec *b, uint32_t i)
 {
     if (a->type != b->type || a->instance != b->instance || a->ballot != b->ballot ||
-        a->value.increment != b->value.increment || a->value.client_id != b->value.client_id ||
+        a->value.word != b->value.word || a->value.client_id != b->value.client_id ||
         a->value.seq != b->value.seq)
         print_error("record %u: got type %u inst %llu ballot %llx, want type %u inst %llu "
                     "ballot %llx\n",
@@ -224,7 +228,7 @@ static void assert_rec_eq(const struct px_rec *a, const struct px_rec *b, uint32
     assert_int_equal(a->type, b->type);
     assert_int_equal(a->instance, b->instance);
     assert_int_equal(a->ballot, b->ballot);
-    assert_int_equal(a->value.increment, b->value.increment);
+    assert_int_equal(a->value.word, b->value.word);
     assert_int_equal(a->value.client_id, b->value.client_id);
     assert_int_equal(a->value.seq, b->value.seq);
 }
@@ -311,7 +315,7 @@ static struct px_rec rec_cmd(uint8_t type, px_inst_t inst, px_ballot_t b, uint32
     r.ballot = type == PX_REC_ACCEPTED ? b : 0;
     unsigned char head[8] = {0};
     cmd_fill(head, len < 8 ? len : 8, seed);
-    memcpy(&r.value.increment, head, sizeof(head));
+    memcpy(&r.value.word, head, sizeof(head));
     r.value.client_id = 7u | PX_VALUE_PAYLOAD;
     r.value.seq = (uint32_t)inst;
     return r;
@@ -339,17 +343,27 @@ static void want_cmd(struct loaded *l, uint8_t type, px_inst_t inst, px_ballot_t
     l->recs[l->n++] = rec_cmd(type, inst, b, len, seed);
 }
 
-static struct px_fib fib_of(uint64_t k)
+static struct px_history fib_of(uint64_t k)
 {
-    struct px_fib f;
+    struct px_history f;
     memset(&f, 0, sizeof(f));
-    f.value = k * 1000003u;
-    f.digest = k ^ UINT64_C(0x5eedf00dcafe);
+    f.digest = k ^ UINT64_C(0x5eedf00dcafe); /* markers: batch k's history, byte for byte */
     f.requests = k;
     f.clients[0].client_id = 1;
     f.clients[0].seq_low = (uint32_t)k;
     f.clients[0].seen[1] = ~k;
     return f;
+}
+
+/* Layouts 2..5 kept the core's state with the Fibonacci value first (8 bytes, host order), then
+ * what struct px_history holds now: fib_of(k)'s bytes behind the value k * 1000003. */
+#define OLD_FIB_BYTES (8 + sizeof(struct px_history))
+static void old_fib_of(uint64_t k, unsigned char out[OLD_FIB_BYTES])
+{
+    uint64_t value = k * 1000003u;
+    struct px_history f = fib_of(k);
+    memcpy(out, &value, 8);
+    memcpy(out + 8, &f, sizeof(f));
 }
 
 /* ---- the batch scenario used by reload and crash tests ----
@@ -423,7 +437,7 @@ static int scen_batch(struct store *s, uint64_t k)
         rc = scen_put(s, PX_REC_DECIDED, i, 0);
     if (rc == 0 && k > SCEN_T)
         rc = scen_put(s, PX_REC_TRUNCATE, (k - SCEN_T) * SCEN_W, 0);
-    struct px_fib f = fib_of(k);
+    struct px_history f = fib_of(k);
     if (rc == 0)
         rc = store_put_fib(s, &f);
     return rc == 0 ? store_commit(s) : rc;
@@ -463,7 +477,7 @@ static void test_store_fresh_store_loads_zero_state_and_no_entries(void **state)
 static void test_store_round_trip_of_every_record_type(void **state)
 {
     struct store *s = fx_open(*state);
-    struct px_fib f = fib_of(42);
+    struct px_history f = fib_of(42);
     assert_int_equal(store_begin(s), 0);
     put_ok(s, rec(PX_REC_PROMISE, 0, px_ballot_make(5, 2), 0));
     put_ok(s, rec(PX_REC_ACCEPTED, 3, px_ballot_make(5, 2), UINT64_MAX));
@@ -559,7 +573,7 @@ static void test_store_uncommitted_batch_is_not_visible_after_crash(void **state
         if (scen_batch(s, 1) != 0 || scen_batch(s, 2) != 0)
             _exit(11);
         /* Batch 3 without its commit: every record type, then the process dies. */
-        struct px_fib fib = fib_of(3);
+        struct px_history fib = fib_of(3);
         if (store_begin(s) != 0 || scen_put(s, PX_REC_PROMISE, 0, scen_ballot(3)) != 0 ||
             scen_put(s, PX_REC_ACCEPTED, 33, scen_ballot(3)) != 0 ||
             scen_put(s, PX_REC_ACCEPTED, 32, scen_ballot(3)) != 0 ||
@@ -651,7 +665,7 @@ static void test_store_promised_ballot_survives_batches_without_a_promise(void *
     put_ok(s, rec(PX_REC_PROMISE, 0, px_ballot_make(77, 2), 0));
     commit_ok(s);
     for (uint64_t k = 1; k <= 30; k++) {
-        struct px_fib f = fib_of(k);
+        struct px_history f = fib_of(k);
         assert_int_equal(store_begin(s), 0);
         put_ok(s, rec(PX_REC_ACCEPTED, k, px_ballot_make(77, 2), k));
         put_ok(s, rec(PX_REC_TRUNCATE, k > 3 ? k - 3 : 0, 0, 0));
@@ -1183,15 +1197,15 @@ static void test_sqlite_other_layout_version_fails_with_eproto(void **state)
     sq_make_store(*state, 1);
     sq_raw_exec(*state, "UPDATE meta SET value = 99 WHERE key = 'layout_version'");
     sq_expect_open_fails(*state, TEST_NODES, -EPROTO, "layout version 99");
-    /* The next layout is refused too: this build reads 2 to 5. */
-    sq_raw_exec(*state, "UPDATE meta SET value = 6 WHERE key = 'layout_version'");
+    /* The next layout is refused too: this build reads 2 to 6. */
+    sq_raw_exec(*state, "UPDATE meta SET value = 7 WHERE key = 'layout_version'");
     sq_expect_open_fails(*state, TEST_NODES, -EPROTO,
-                         "layout version 6, this build reads versions 2 to 5");
+                         "layout version 7, this build reads versions 2 to 6");
 }
 
 /* Layout 2's log record (the release before the packed records): 32 bytes, native order. */
 struct v2_packed {
-    uint64_t instance, ballot, increment;
+    uint64_t instance, ballot, word;
     uint32_t client_id, seq;
 };
 
@@ -1202,7 +1216,7 @@ static void v2_row(sqlite3 *db, int kind, const struct px_rec *recs, int n)
     sqlite3_stmt *st = NULL;
     assert_true(n > 0 && n <= 3 * SCEN_W);
     for (int i = 0; i < n; i++)
-        packed[i] = (struct v2_packed){recs[i].instance, recs[i].ballot, recs[i].value.increment,
+        packed[i] = (struct v2_packed){recs[i].instance, recs[i].ballot, recs[i].value.word,
                                        recs[i].value.client_id, recs[i].value.seq};
     assert_int_equal(sqlite3_prepare_v2(db,
                                         "INSERT INTO log(kind, first, last, recs)"
@@ -1247,15 +1261,70 @@ static void v2_make_store(struct fx *f, uint64_t p)
         if (n > 0)
             v2_row(db, 2, recs, n);
     }
-    struct px_fib fib = fib_of(p);
+    unsigned char fib[OLD_FIB_BYTES];
+    old_fib_of(p, fib);
+    char sql[96];
+    snprintf(sql, sizeof(sql), "UPDATE meta SET value = %zu WHERE key = 'fib_bytes'", sizeof(fib));
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_stmt *st = NULL;
     assert_int_equal(
         sqlite3_prepare_v2(db, "UPDATE paxos_state SET promised = ?1, fib = ?2", -1, &st, NULL),
         SQLITE_OK);
     sqlite3_bind_int64(st, 1, (int64_t)scen_ballot(p));
-    sqlite3_bind_blob(st, 2, &fib, (int)sizeof(fib), SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 2, fib, (int)sizeof(fib), SQLITE_TRANSIENT);
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* The state row's checksum as layouts 4 and 5 computed it (store_sqlite.c: seed "ST", then
+ * promised, truncated and the length of the core's state as 8 bytes little endian each, then
+ * its bytes). */
+static uint32_t old_word_crc(uint32_t crc, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    return ipc_crc32c(crc, b, sizeof(b));
+}
+
+/* Makes the store in f (of this layout, its scenario batches 1..k committed, no state machine
+ * snapshot) what a build of layout `version` (4 or 5) left: its state row holds the old core
+ * state of fib_of(k), value first, under the checksum of then. */
+static void sq_make_old_layout_fib(struct fx *f, int version, const unsigned char *fib);
+
+static void sq_make_old_layout(struct fx *f, int version, uint64_t k)
+{
+    unsigned char fib[OLD_FIB_BYTES];
+    old_fib_of(k, fib);
+    sq_make_old_layout_fib(f, version, fib);
+}
+
+/* The same with the old state row's bytes given (OLD_FIB_BYTES). */
+static void sq_make_old_layout_fib(struct fx *f, int version, const unsigned char *fib)
+{
+    char path[512], sql[160];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    uint64_t promised = (uint64_t)sq_raw_int(f, "SELECT promised FROM paxos_state");
+    uint64_t truncated = (uint64_t)sq_raw_int(f, "SELECT truncated FROM paxos_state");
+    uint32_t crc =
+        old_word_crc(old_word_crc(old_word_crc(0x5354u, promised), truncated), OLD_FIB_BYTES);
+    crc = ipc_crc32c(crc, fib, OLD_FIB_BYTES);
+    fx_path(f, path, sizeof(path));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "UPDATE paxos_state SET fib = ?1, crc = ?2", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_blob(st, 1, fib, (int)OLD_FIB_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, crc);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    snprintf(sql, sizeof(sql),
+             "UPDATE meta SET value = %d WHERE key = 'layout_version';"
+             "UPDATE meta SET value = %zu WHERE key = 'fib_bytes'",
+             version, (size_t)OLD_FIB_BYTES);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
@@ -1276,9 +1345,10 @@ static int64_t sq_layout_version(struct fx *f)
     return v;
 }
 
-/* A data directory of layout 2 (32-byte records) loads as it was and goes on with packed
- * records; its meta says layout 5 afterwards, so a build that reads only 2 refuses it. */
-static void test_sqlite_layout_2_store_loads_and_continues_in_layout_5(void **state)
+/* A data directory of layout 2 (32-byte records, the core's state with the Fibonacci value)
+ * loads as it was, less the value, and goes on with packed records; its meta says layout 6
+ * afterwards, so a build that reads only 2 refuses it. */
+static void test_sqlite_layout_2_store_loads_and_continues_in_layout_6(void **state)
 {
     scen_cmds = false; /* layout 2 kept no commands */
     v2_make_store(*state, 3);
@@ -1290,7 +1360,9 @@ static void test_sqlite_layout_2_store_loads_and_continues_in_layout_5(void **st
     for (uint64_t k = 4; k <= 2 * SCEN_T + 1; k++) /* truncation drops the layout-2 rows */
         assert_int_equal(scen_batch(s, k), 0);
     store_close(s);
-    assert_int_equal(sq_layout_version(*state), 5);
+    assert_int_equal(sq_layout_version(*state), 6);
+    assert_int_equal(sq_raw_int(*state, "SELECT length(fib) FROM paxos_state"),
+                     sizeof(struct px_history));
     s = fx_open(*state);
     load_into(s, &got);
     scen_expect(2 * SCEN_T + 1, &want);
@@ -1334,8 +1406,8 @@ static void expect_open_as(struct fx *f, int64_t pool_id, int64_t epoch, bool mu
 static void test_sqlite_state_row_changed_outside_fails_open_with_ebadmsg(void **state)
 {
     sq_make_store(*state, 2);
-    sq_raw_exec(*state, "UPDATE paxos_state SET fib = cast(substr(fib, 1, 8) || x'00' ||"
-                        " substr(fib, 10) as blob)");
+    /* byte 0 of the history: the low byte of its digest (fib_of(2): 0xfc), made 0 */
+    sq_raw_exec(*state, "UPDATE paxos_state SET fib = cast(x'00' || substr(fib, 2) as blob)");
     sq_expect_open_fails(*state, TEST_NODES, -EBADMSG, "row paxos_state");
 }
 
@@ -1620,14 +1692,16 @@ static void test_sqlite_peek_reads_the_identity_and_position(void **state)
     struct fx *f = *state;
     struct store_ident id;
     char err[STORE_ERR_MAX];
-    assert_int_equal(store_sqlite_peek(f->dir, TEST_NODE, TEST_NODES, &id, err, sizeof(err)), 0);
+    assert_int_equal(store_sqlite_peek(f->dir, TEST_NODE, TEST_NODES, false, &id, err, sizeof(err)),
+                     0);
     assert_false(id.exists);
     struct store *s = NULL;
     assert_int_equal(fx_try_open_as(f, 42, 3, false, &s, err, sizeof(err)), 0);
     for (uint64_t k = 1; k <= 3; k++)
         assert_int_equal(scen_batch(s, k), 0);
     store_close(s);
-    assert_int_equal(store_sqlite_peek(f->dir, TEST_NODE, TEST_NODES, &id, err, sizeof(err)), 0);
+    assert_int_equal(store_sqlite_peek(f->dir, TEST_NODE, TEST_NODES, false, &id, err, sizeof(err)),
+                     0);
     assert_true(id.exists);
     assert_int_equal(id.pool_id, 42);
     assert_int_equal(id.epoch, 3);
@@ -2026,13 +2100,13 @@ static void test_sqlite_batch_longer_than_a_row_is_split(void **state)
     store_close(s);
 }
 
-/* A file of layout 4 (the release before commands) opens as it is and is raised to 5; it then
- * takes commands. */
-static void test_sqlite_layout_4_store_opens_and_is_raised_to_5(void **state)
+/* A file of layout 4 (the release before commands) or 5 (the core's state with the Fibonacci
+ * value) opens as it is, less the value, and is raised to 6; it then takes commands. */
+static void sq_old_layout_opens_and_is_raised_to_6(struct fx *f, int version)
 {
-    sq_make_store(*state, 3);
-    sq_raw_exec(*state, "UPDATE meta SET value = 4 WHERE key = 'layout_version'");
-    struct store *s = fx_open(*state);
+    sq_make_store(f, 3);
+    sq_make_old_layout(f, version, 3);
+    struct store *s = fx_open(f);
     load_into(s, &got);
     scen_expect(3, &want);
     assert_loaded_eq(&got, &want);
@@ -2040,12 +2114,86 @@ static void test_sqlite_layout_4_store_opens_and_is_raised_to_5(void **state)
     put_cmd_ok(s, PX_REC_ACCEPTED, 49, scen_ballot(3), 300, 49);
     commit_ok(s);
     store_close(s);
-    assert_int_equal(sq_layout_version(*state), 5);
+    assert_int_equal(sq_layout_version(f), 6);
+    assert_int_equal(sq_raw_int(f, "SELECT length(fib) FROM paxos_state"),
+                     sizeof(struct px_history));
     want_cmd(&want, PX_REC_ACCEPTED, 49, scen_ballot(3), 300, 49);
-    s = fx_open(*state);
+    s = fx_open(f);
     load_into(s, &got);
     assert_loaded_eq(&got, &want);
     store_close(s);
+}
+
+static void test_sqlite_layout_4_store_opens_and_is_raised_to_6(void **state)
+{
+    sq_old_layout_opens_and_is_raised_to_6(*state, 4);
+}
+
+static void test_sqlite_layout_5_store_opens_and_is_raised_to_6(void **state)
+{
+    sq_old_layout_opens_and_is_raised_to_6(*state, 5);
+}
+
+/* The old state row is checked under its own checksum before the value leaves it: a byte of it
+ * changed outside (the history's, behind the value) fails the open, naming layout 5. */
+static void test_sqlite_layout_5_state_row_changed_outside_fails_open_with_ebadmsg(void **state)
+{
+    sq_make_store(*state, 2);
+    sq_make_old_layout(*state, 5, 2);
+    sq_raw_exec(*state, "UPDATE paxos_state SET fib = cast(substr(fib, 1, 8) || x'00' ||"
+                        " substr(fib, 10) as blob)");
+    sq_expect_open_fails(*state, TEST_NODES, -EBADMSG, "layout 5");
+}
+
+/* A main job's file of layout 5 (store_params.job) keeps its Fibonacci value as the snapshot
+ * of the main job's state machine (8 bytes, little endian) at the applied index; another's
+ * (a library pool's, which kept its state machine's own snapshots) gets none. */
+static void test_sqlite_layout_5_main_job_store_keeps_its_value_as_a_snapshot(void **state)
+{
+    struct fx *f = *state;
+    for (int job = 0; job <= 1; job++) {
+        sq_make_store(f, 3);
+        struct px_history hist = fib_of(3);
+        hist.applied = 48;
+        hist.requests = 47;
+        const uint64_t value = UINT64_C(0x0123456789abcdef);
+        unsigned char old[OLD_FIB_BYTES];
+        memcpy(old, &value, 8);
+        memcpy(old + 8, &hist, sizeof(hist));
+        sq_make_old_layout_fib(f, 5, old);
+        struct store_params p = {.kind = STORE_SQLITE,
+                                 .dir = f->dir,
+                                 .node_id = TEST_NODE,
+                                 .nodes = TEST_NODES,
+                                 .sync = STORE_SYNC_NORMAL,
+                                 .job = job != 0};
+        char err[STORE_ERR_MAX];
+        struct store *s = NULL;
+        for (int open = 0; open < 2; open++) { /* the second open finds layout 6 */
+            assert_int_equal(store_open(&p, &s, err, sizeof(err)), 0);
+            struct store_sm_snap h;
+            void *bytes = NULL;
+            size_t len = 0;
+            bool found = false;
+            assert_int_equal(store_load_sm_snapshot(s, &h, &bytes, &len, &found), 0);
+            assert_int_equal(found, job != 0);
+            if (job) {
+                const unsigned char le[8] = {0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01};
+                assert_int_equal(h.index, 48);
+                assert_int_equal(h.applied, 47);
+                assert_memory_equal(&h.fib, &hist, sizeof(hist));
+                assert_int_equal(len, 8);
+                assert_memory_equal(bytes, le, 8);
+            }
+            free(bytes);
+            load_into(s, &got);
+            assert_memory_equal(&got.d.fib, &hist, sizeof(hist)); /* the value left the row */
+            store_close(s);
+        }
+        assert_int_equal(sq_layout_version(f), 6);
+        fx_rmdir(f->dir);
+        assert_int_equal(mkdir(f->dir, 0700), 0);
+    }
 }
 
 static void test_sqlite_database_of_another_program_fails_with_eproto(void **state)
@@ -2445,7 +2593,7 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_file_that_is_not_a_database_fails_with_ebadmsg),
         SQLITE(test_sqlite_other_layout_version_fails_with_eproto),
         SQLITE(test_sqlite_database_of_another_program_fails_with_eproto),
-        SQLITE(test_sqlite_layout_2_store_loads_and_continues_in_layout_5),
+        SQLITE(test_sqlite_layout_2_store_loads_and_continues_in_layout_6),
         SQLITE(test_sqlite_packed_records_keep_extreme_values),
         SQLITE(test_sqlite_cut_packed_record_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_command_of_64_mib_round_trips),
@@ -2454,7 +2602,10 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_command_running_past_its_row_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_command_longer_than_the_maximum_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_batch_longer_than_a_row_is_split),
-        SQLITE(test_sqlite_layout_4_store_opens_and_is_raised_to_5),
+        SQLITE(test_sqlite_layout_4_store_opens_and_is_raised_to_6),
+        SQLITE(test_sqlite_layout_5_store_opens_and_is_raised_to_6),
+        SQLITE(test_sqlite_layout_5_state_row_changed_outside_fails_open_with_ebadmsg),
+        SQLITE(test_sqlite_layout_5_main_job_store_keeps_its_value_as_a_snapshot),
         SQLITE(test_sqlite_state_row_changed_outside_fails_open_with_ebadmsg),
         SQLITE(test_sqlite_promise_changed_outside_fails_open_with_ebadmsg),
         SQLITE(test_sqlite_log_row_changed_outside_fails_load_with_ebadmsg),

@@ -75,7 +75,7 @@ static struct px_rec rec(uint8_t type, px_inst_t inst, px_ballot_t b)
     r.type = type;
     r.instance = inst;
     r.ballot = b;
-    r.value.increment = mix(inst);
+    r.value.word = mix(inst);
     r.value.client_id = 1;
     r.value.seq = (uint32_t)inst;
     return r;
@@ -100,9 +100,9 @@ static int batch(struct store *s, uint32_t k)
             rc = store_put(s, &r);
         }
     }
-    struct px_fib f;
+    struct px_history f;
     memset(&f, 0, sizeof(f));
-    f.value = mix(k);
+    f.digest = mix(k);
     f.applied = k;
     if (rc == 0)
         rc = store_put_fib(s, &f);

@@ -4,7 +4,7 @@ execute_process(COMMAND ${NM} -u ${LIB} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "nm failed on ${LIB}")
 endif()
-set(allowed memcpy memset px_fib_seen px_assert_fail hist_add __stack_chk_fail
+set(allowed memcpy memset px_history_seen px_assert_fail hist_add __stack_chk_fail
     _GLOBAL_OFFSET_TABLE_)
 string(REPLACE "\n" ";" lines "${out}")
 set(bad "")

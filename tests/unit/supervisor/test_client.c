@@ -111,7 +111,7 @@ static void test_client_resolving_rounds_in_doubt_resubmits_their_identity(void 
     client_hwm_durable(&cl, 16);
     assert_int_equal(take_all(&cl, again, 4), 4);
     assert_memory_equal(first, again, sizeof(first));
-    assert_int_equal(again[0].increment, client_fib(12));
+    assert_int_equal(again[0].word, client_fib(12));
     assert_int_equal(global_of(&again[3]), 16);
 }
 
@@ -168,7 +168,7 @@ static void test_client_counts_a_reply_with_another_value_and_ignores_it(void **
     client_hwm_durable(&cl, 10);
     assert_true(client_next(&cl, 0, &v));
     struct px_value forged = v;
-    forged.increment += 1;
+    forged.word += 1;
     assert_false(client_decided(&cl, &forged, 1, 0));
     assert_int_equal(cl.bad_replies, 1);
     assert_int_equal(cl.done, 0);
@@ -176,22 +176,22 @@ static void test_client_counts_a_reply_with_another_value_and_ignores_it(void **
 }
 
 /* A learner's table after applying global rounds 1..g, skipping `skip` (0: none). */
-static void table_of(struct px_fib *f, uint64_t g, uint64_t skip)
+static void table_of(struct px_history *f, uint64_t g, uint64_t skip)
 {
-    px_fib_init(f);
+    px_history_init(f);
     for (uint64_t r = 1; r <= g; r++) {
         struct px_value v = {.client_id = (uint32_t)((r - 1) % CLIENT_IDS + 1),
                              .seq = (uint32_t)((r - 1) / CLIENT_IDS + 1),
-                             .increment = r};
+                             .word = r};
         if (r != skip)
-            px_fib_apply(f, r, &v);
+            px_history_apply(f, r, &v);
     }
 }
 
 static void test_table_of_exactly_the_recorded_rounds_agrees(void **state)
 {
     (void)state;
-    static struct px_fib f;
+    static struct px_history f;
     table_of(&f, 0, 0);
     assert_int_equal(client_table_check(&f, 0), CLIENT_TABLE_AGREES);
     table_of(&f, 5, 0);
@@ -204,7 +204,7 @@ static void test_table_of_exactly_the_recorded_rounds_agrees(void **state)
 static void test_table_with_a_request_the_client_never_submitted_is_unknown(void **state)
 {
     (void)state;
-    static struct px_fib f;
+    static struct px_history f;
     table_of(&f, 501, 0);
     assert_int_equal(client_table_check(&f, 500), CLIENT_TABLE_UNKNOWN);
     assert_int_equal(client_table_check(&f, 0), CLIENT_TABLE_UNKNOWN);
@@ -215,7 +215,7 @@ static void test_table_with_a_request_the_client_never_submitted_is_unknown(void
 static void test_table_without_a_recorded_round_is_missing(void **state)
 {
     (void)state;
-    static struct px_fib f;
+    static struct px_history f;
     table_of(&f, 500, 123);
     assert_int_equal(client_table_check(&f, 500), CLIENT_TABLE_MISSING);
     table_of(&f, 500, 0);
@@ -226,17 +226,17 @@ static void test_table_without_a_recorded_round_is_missing(void **state)
 static void test_learners_with_trailing_duplicates_and_no_ops_have_the_same_history(void **state)
 {
     (void)state;
-    static struct px_fib a, b;
+    static struct px_history a, b;
     table_of(&a, 900, 0);
     table_of(&b, 900, 0);
     /* b applied 64 more instances after the run's last request: a duplicate decided again
      * (a resubmission answered late) and no-ops. The soak saw this as DIVERGED when applied
      * indexes had to be equal (seed 20261201, cases 726 and 907). */
-    struct px_value dup = {.client_id = 1, .seq = 1, .increment = 1};
+    struct px_value dup = {.client_id = 1, .seq = 1, .word = 1};
     struct px_value noop = {0};
-    px_fib_apply(&b, 901, &dup);
+    px_history_apply(&b, 901, &dup);
     for (px_inst_t i = 902; i <= 964; i++)
-        px_fib_apply(&b, i, &noop);
+        px_history_apply(&b, i, &noop);
     assert_int_not_equal(a.applied, b.applied);
     assert_true(client_same_history(&a, &b));
     assert_true(client_same_history(&b, &a));
@@ -245,15 +245,17 @@ static void test_learners_with_trailing_duplicates_and_no_ops_have_the_same_hist
 static void test_learners_that_applied_a_request_at_another_instance_differ(void **state)
 {
     (void)state;
-    static struct px_fib a, b;
+    static struct px_history a, b;
     table_of(&a, 900, 0);
     table_of(&b, 899, 0);
     struct px_value last = {.client_id = (uint32_t)(899 % CLIENT_IDS + 1),
                             .seq = (uint32_t)(899 / CLIENT_IDS + 1),
-                            .increment = 900};
-    px_fib_apply(&b, 901, &last); /* the same request, one instance later */
-    assert_int_equal(a.value, b.value);
+                            .word = 900};
+    px_history_apply(&b, 901, &last); /* the same request, one instance later */
+    /* the same requests, the same words: the same count and exactly-once table ... */
+    assert_memory_equal(a.clients, b.clients, sizeof(a.clients));
     assert_int_equal(a.requests, b.requests);
+    /* ... but not the same history (the digest chain binds each request to its instance) */
     assert_false(client_same_history(&a, &b));
     table_of(&b, 899, 0);
     assert_false(client_same_history(&a, &b)); /* one request short */
@@ -277,7 +279,7 @@ static void test_client_expire_all_makes_every_outstanding_request_due_at_once(v
     assert_int_equal(client_overdue(&cl, soon, again, CLIENT_SPAN_MAX), 7);
     assert_int_equal(global_of(&again[0]), 1);
     assert_int_equal(global_of(&again[2]), 4); /* round 3 was decided: not resent */
-    assert_int_equal(again[2].increment, v[3].increment);
+    assert_int_equal(again[2].word, v[3].word);
     assert_int_equal(cl.resubmits, 7);
     assert_int_equal(client_overdue(&cl, soon + 1, again, CLIENT_SPAN_MAX), 0);
     assert_int_equal(client_overdue(&cl, soon + CLIENT_RESUBMIT_NS, again, CLIENT_SPAN_MAX), 7);

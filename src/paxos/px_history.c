@@ -1,14 +1,15 @@
-/* px_fib.c: the replicated state machine (DESIGN.md "distributed Fibonacci") and its
- * exactly-once table. Pure functions over plain data: the same code runs in every learner. */
+/* px_history.c: the history of applied requests every learner keeps -- the highest instance
+ * applied, the count of requests, a digest chain over them, and the exactly-once table. The
+ * state machine itself is the caller's (node/sm.h): the core carries its commands as opaque
+ * words. Pure functions over plain data: the same code runs in every learner. */
 #include <string.h>
 
 #include "px.h"
 #include "px_mix.h"
 
-void px_fib_init(struct px_fib *f)
+void px_history_init(struct px_history *f)
 {
     memset(f, 0, sizeof(*f));
-    f->value = 1; /* F(1) */
     PX_ASSERT(f->applied == 0);
     PX_ASSERT(f->requests == 0);
 }
@@ -36,7 +37,7 @@ static void dedup_shift_one(struct px_dedup *d)
 /* The slot of client_id; a new client takes a free slot, or, when all PX_CLIENTS_MAX are in
  * use, evicts the lowest client id (deterministic, so every learner evicts the same one; only
  * the evicted client loses its exactly-once guarantee for requests it still resends). */
-static struct px_dedup *dedup_slot(struct px_fib *f, uint32_t client_id)
+static struct px_dedup *dedup_slot(struct px_history *f, uint32_t client_id)
 {
     PX_ASSERT(client_id != 0);
     struct px_dedup *victim = NULL;
@@ -54,7 +55,7 @@ static struct px_dedup *dedup_slot(struct px_fib *f, uint32_t client_id)
 }
 
 /* Records (client_id, seq) as applied; returns true if it already was. */
-static bool dedup_check_and_set(struct px_fib *f, const struct px_value *v)
+static bool dedup_check_and_set(struct px_history *f, const struct px_value *v)
 {
     struct px_dedup *d = dedup_slot(f, px_value_client(v));
     if (v->seq < d->seq_low)
@@ -72,7 +73,7 @@ static bool dedup_check_and_set(struct px_fib *f, const struct px_value *v)
     return false;
 }
 
-bool px_fib_seen(const struct px_fib *f, const struct px_value *v)
+bool px_history_seen(const struct px_history *f, const struct px_value *v)
 {
     PX_ASSERT(v != NULL);
     if (px_value_client(v) == 0)
@@ -88,7 +89,7 @@ bool px_fib_seen(const struct px_fib *f, const struct px_value *v)
     return false;
 }
 
-bool px_fib_apply(struct px_fib *f, px_inst_t instance, const struct px_value *v)
+bool px_history_apply(struct px_history *f, px_inst_t instance, const struct px_value *v)
 {
     PX_ASSERT(instance > 0);
 #ifndef PX_BUG_APPLY_OUT_OF_ORDER
@@ -100,14 +101,13 @@ bool px_fib_apply(struct px_fib *f, px_inst_t instance, const struct px_value *v
         return false; /* no-op: fills a gap, changes nothing but applied */
     if (dedup_check_and_set(f, v))
         return true;
-    f->value += v->increment;
     f->requests++;
     /* splitmix64's finalizer: a cheap full-avalanche mix for the digest chain */
     f->digest = px_mix64(f->digest ^ instance);
     f->digest =
         px_mix64(f->digest ^ (((uint64_t)px_value_client(v) << PX_REQUEST_CLIENT_SHIFT) | v->seq));
-    f->digest = px_mix64(f->digest ^ v->increment);
+    f->digest = px_mix64(f->digest ^ v->word);
     PX_ASSERT(f->applied >= instance);
-    PX_ASSERT(px_fib_seen(f, v)); /* applied at most once from now on */
+    PX_ASSERT(px_history_seen(f, v)); /* applied at most once from now on */
     return false;
 }
