@@ -161,7 +161,11 @@ struct store_shm {
     uint32_t entries;      /* entries_max, read once at open: damage cannot redirect writes */
     uint64_t seq;          /* committed sequence C */
     struct shm_ctl batch;  /* the open batch's state, written to the free ctl at commit */
-    struct shm_ctl last;   /* the committed ctl as this process checked or wrote it */
+    /* The copies the open batch wrote (shm_where), at most one per slot: sealed at commit
+     * (shm_seal_batch), once each, however many records the batch put into them. */
+    uint64_t *dirty;
+    uint32_t dirty_len;
+    struct shm_ctl last; /* the committed ctl as this process checked or wrote it */
 };
 
 /* A record's bytes in the command area: header and bytes, rounded up to SHM_REC_ALIGN. */
@@ -539,7 +543,9 @@ static int shm_arena_append(struct store_shm *m, px_inst_t inst, const void *cmd
 
 static void shm_close(struct store *s)
 {
-    free(shm_of(s)); /* the area belongs to the caller; an open batch is simply not published */
+    struct store_shm *m = shm_of(s);
+    free(m->dirty);
+    free(m); /* the area belongs to the caller; an open batch is simply not published */
 }
 
 /* Hands out a copy's records, a command's bytes straight from the area (checked first). */
@@ -617,23 +623,30 @@ static int shm_begin(struct store *s)
      * (and checked there), so damage to it cannot slip into a batch. */
     m->batch = m->last;
     m->batch.seq = m->seq + 1;
+    m->dirty_len = 0;
     return m->arena_bytes > 0 ? shm_arena_reclaim(m) : 0;
 }
 
-/* Seals a copy this batch wrote and keeps the batch's slots_sum in step: the sum holds the
- * copy's check already, except right after shm_copy_set (check 0, accounted by the caller). */
-static void shm_copy_seal(struct store_shm *m, struct shm_copy *c)
+/* Seals the copies the batch wrote, each once, and adds their checks to the batch's slots_sum
+ * (the copies they replace as the valid ones left it in shm_target). Sealing at commit rather
+ * than at every record costs one CRC per copy per batch instead of two or three, and reads
+ * stores that have long retired (a CRC right after the field stores stalled store forwarding). */
+static void shm_seal_batch(struct store_shm *m)
 {
-    uint32_t old = c->check;
-    uint64_t where = shm_where(m, c);
-    c->check = shm_copy_sum(c, &m->refs[where], where);
-    m->batch.slots_sum ^= old ^ c->check;
+    struct shm_copy *copies = &m->slots[0].copy[0];
+    for (uint32_t i = 0; i < m->dirty_len; i++) {
+        uint64_t where = m->dirty[i];
+        struct shm_copy *c = &copies[where];
+        c->check = shm_copy_sum(c, &m->refs[where], where);
+        m->batch.slots_sum ^= c->check;
+    }
+    m->dirty_len = 0;
 }
 
 /* Rewrites a copy that is not the committed one. The stamp goes first, in one 8-byte store,
  * so at no moment does dst carry a stamp a reader could take for committed (it holds its old
  * stamp, below the committed copy's, or `stamp` > committed); the content and the check
- * follow. The caller accounts dst in slots_sum (shm_copy_seal). */
+ * follow; the check waits for the commit (shm_seal_batch). */
 static void shm_copy_set(struct store_shm *m, struct shm_copy *dst, uint64_t stamp,
                          const struct shm_copy *content, px_inst_t inst)
 {
@@ -663,9 +676,12 @@ static struct shm_copy *shm_target(struct store_shm *m, px_inst_t inst, int *rc)
     /* Checked before it is used: content carried into this batch's copy (it would be sealed
      * as if it were ours), or an instance that says the ring is full (damage, not capacity, is
      * the likelier cause then). A copy of a dead instance is overwritten unread: no check, so
-     * the common case, a new instance, costs one check (the seal). Unread damage is found at
-     * the next open. */
-    bool used = base != NULL && (base->instance == inst || base->instance > m->batch.truncated);
+     * the common case, a new instance, costs one check (the seal). This batch's own copy is
+     * not sealed before the commit, so it is not checked either: damage to it in the
+     * microseconds of one batch is sealed with it, as damage to memory is before any check.
+     * Unread damage is found at the next open. */
+    bool used = base != NULL && base != mine &&
+                (base->instance == inst || base->instance > m->batch.truncated);
     if (used && !shm_copy_intact(m, base, next)) {
         *rc = shm_damaged_copy(m, base);
         return NULL;
@@ -684,17 +700,16 @@ static struct shm_copy *shm_target(struct store_shm *m, px_inst_t inst, int *rc)
         mine = cur == &slot->copy[0] ? &slot->copy[1] : &slot->copy[0];
         m->batch.slots_sum ^= cur != NULL ? cur->check : 0u;
         shm_copy_set(m, mine, next, cur != NULL && cur->instance == inst ? cur : NULL, inst);
-        shm_copy_seal(m, mine);
+        STORE_ASSERT(m->dirty_len < m->entries); /* one copy per slot */
+        m->dirty[m->dirty_len++] = shm_where(m, mine);
     } else if (mine->instance != inst) {
-        m->batch.slots_sum ^= mine->check; /* held a dead instance earlier in this batch */
-        shm_copy_set(m, mine, next, NULL, inst);
-        shm_copy_seal(m, mine);
+        shm_copy_set(m, mine, next, NULL, inst); /* held a dead instance earlier in this batch */
     }
     return mine;
 }
 
 /* Writes an ACCEPTED or DECIDED record into this batch's copy c of its slot, with the record of
- * its command (ref, NULL for an inline value), and seals the copy. */
+ * its command (ref, NULL for an inline value); the commit seals the copy. */
 static void shm_copy_record(struct store_shm *m, struct shm_copy *c, const struct px_rec *r,
                             const struct shm_ref *ref)
 {
@@ -711,7 +726,6 @@ static void shm_copy_record(struct store_shm *m, struct shm_copy *c, const struc
             refs->dec = *ref;
         c->flags |= SHM_DECIDED;
     }
-    shm_copy_seal(m, c);
 }
 
 static int shm_put_entry(struct store_shm *m, const struct px_rec *r)
@@ -870,6 +884,7 @@ static int shm_commit(struct store *s)
     int rc = shm_verify_header(m); /* damage during the batch: do not publish over it */
     if (rc != 0)
         return rc;
+    shm_seal_batch(m);
     m->batch.check = shm_ctl_sum(&m->batch);
     m->hdr->ctl[next & 1] = m->batch; /* the free buffer: not the committed ctl[seq & 1] */
     m->last = m->batch;
@@ -929,6 +944,8 @@ int store_shm_open(const struct store_params *p, struct store **out, char *err, 
     int rc = shm_check(m, p);
     if (rc == 0)
         rc = shm_recover(m);
+    if (rc == 0 && (m->dirty = malloc((size_t)m->entries * sizeof(*m->dirty))) == NULL)
+        rc = store_fail(&m->base, -ENOMEM, "out of memory for the list of %u slots", m->entries);
     if (rc != 0) {
         store_fail_buf(err, err_len, rc, "%s", m->base.err);
         free(m);
