@@ -1,9 +1,6 @@
 # Fails when the core archive LIB needs a symbol outside the allowlist (run by ctest).
-execute_process(COMMAND ${NM} -u ${LIB} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
-execute_process(COMMAND ${NM} -g --defined-only ${LIB} OUTPUT_VARIABLE defs RESULT_VARIABLE rc2)
-if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 0)
-  message(FATAL_ERROR "nm failed on ${LIB}")
-endif()
+include(${CMAKE_CURRENT_LIST_DIR}/read_symbols.cmake)
+read_symbols(${LIB} out defs)
 # Symbols one object of the archive takes from another are fine.
 string(REGEX MATCHALL "[^ \t\n]+\n" deflines "${defs}")
 set(allowed memcpy memset memcmp memmove abort px_assert_fail __stack_chk_fail
