@@ -120,6 +120,33 @@ uint32_t ipc_crc32c(uint32_t crc, const void *p, size_t bytes)
     return ipc_crc32c_portable(crc, p, bytes);
 }
 
+/* a(x) * b(x) mod P, reflected: bit 31 is x^0. */
+static uint32_t crc_mul(uint32_t a, uint32_t b)
+{
+    uint32_t m = UINT32_C(1) << 31, p = 0;
+    for (;;) {
+        if (a & m) {
+            p ^= b;
+            if ((a & (m - 1)) == 0)
+                break;
+        }
+        m >>= 1;
+        b = b & 1 ? (b >> 1) ^ CHECK_CRC32C_REFLECTED : b >> 1;
+    }
+    return p;
+}
+
+uint32_t ipc_crc32c_shift(uint32_t crc, uint64_t bytes)
+{
+    /* crc * x^(8 bytes) mod P: x^(2^k) by squaring, starting from x^8 (one byte). */
+    uint32_t sq = UINT32_C(1) << 23; /* x^8 */
+    uint32_t x = UINT32_C(1) << 31;  /* x^0 */
+    for (; bytes > 0; bytes >>= 1, sq = crc_mul(sq, sq))
+        if (bytes & 1)
+            x = crc_mul(x, sq);
+    return crc_mul(x, crc);
+}
+
 uint16_t ipc_check_compute_portable(const void *slot, uint32_t check_off)
 {
     IPC_ASSERT(slot != NULL);

@@ -47,5 +47,10 @@ uint16_t ipc_check_compute_portable(const void *slot, uint32_t check_off);
  * as the slot check; the shm store checks its records with it. */
 uint32_t ipc_crc32c(uint32_t crc, const void *p, size_t bytes);
 uint32_t ipc_crc32c_portable(uint32_t crc, const void *p, size_t bytes);
+/* ipc_crc32c(crc, A || B, a + b) from its two halves, without A's bytes:
+ * ipc_crc32c_shift(ipc_crc32c(crc, A, a), b) ^ ipc_crc32c(0, B, b). The CRC is linear, so a
+ * stream whose first bytes are known only at its end (a snapshot's header) can be summed as it
+ * goes. O(log b). */
+uint32_t ipc_crc32c_shift(uint32_t crc, uint64_t bytes);
 
 #endif

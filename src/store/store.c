@@ -1,5 +1,7 @@
 /* store.c: the backend-independent part: parameter checks, batch discipline, error lines. */
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,10 +198,136 @@ int store_commit(struct store *s)
     return rc;
 }
 
+int store_sm_begin(struct store *s)
+{
+    STORE_ASSERT(s != NULL);
+    if (s->failed != 0)
+        return s->failed;
+    STORE_ASSERT(s->in_batch && !s->sm_writing);
+    if (s->ops->put_sm == NULL)
+        return store_sticky(
+            s, store_fail(s, -ENOTSUP, "this store keeps no state machine's snapshot"));
+    s->sm_writing = true;
+    s->sm_gather_len = 0;
+    return s->ops->sm_begin != NULL ? store_sticky(s, s->ops->sm_begin(s)) : 0;
+}
+
+/* A backend without sm_write: the pieces gathered for one put_sm. */
+static int sm_gather(struct store *s, const void *bytes, size_t len)
+{
+    if (s->sm_gather_cap - s->sm_gather_len < len) {
+        size_t want = s->sm_gather_cap ? s->sm_gather_cap : 4096;
+        while (want - s->sm_gather_len < len) {
+            if (want > SIZE_MAX / 2)
+                return store_fail(s, -ENOMEM, "a snapshot too long to gather in memory");
+            want *= 2;
+        }
+        uint8_t *grown = realloc(s->sm_gather, want);
+        if (grown == NULL)
+            return store_fail(s, -ENOMEM, "out of memory for a snapshot of %zu bytes",
+                              s->sm_gather_len + len);
+        s->sm_gather = grown;
+        s->sm_gather_cap = want;
+    }
+    memcpy(s->sm_gather + s->sm_gather_len, bytes, len);
+    s->sm_gather_len += len;
+    return 0;
+}
+
+int store_sm_write(struct store *s, const void *bytes, size_t len)
+{
+    STORE_ASSERT(s != NULL);
+    if (s->failed != 0)
+        return s->failed;
+    STORE_ASSERT(s->in_batch && s->sm_writing);
+    if (bytes == NULL && len > 0)
+        return store_sticky(s, store_fail(s, -EINVAL, "store_sm_write: %zu bytes at NULL", len));
+    if (len == 0)
+        return 0;
+    return store_sticky(s, s->ops->sm_write != NULL ? s->ops->sm_write(s, bytes, len)
+                                                    : sm_gather(s, bytes, len));
+}
+
+int store_sm_end(struct store *s, const struct store_sm_snap *h)
+{
+    STORE_ASSERT(s != NULL && h != NULL);
+    if (s->failed != 0)
+        return s->failed;
+    STORE_ASSERT(s->in_batch && s->sm_writing);
+    s->sm_writing = false;
+    int rc = s->ops->sm_end != NULL ? s->ops->sm_end(s, h)
+                                    : s->ops->put_sm(s, h, s->sm_gather, s->sm_gather_len);
+    free(s->sm_gather); /* a large state's copy is not kept between snapshots */
+    s->sm_gather = NULL;
+    s->sm_gather_len = s->sm_gather_cap = 0;
+    return store_sticky(s, rc);
+}
+
+int store_sm_open(struct store *s, struct store_sm_snap *h, uint64_t *len, bool *found)
+{
+    STORE_ASSERT(s != NULL && h != NULL && len != NULL && found != NULL);
+    STORE_ASSERT(!s->in_batch && !s->sm_reading);
+    memset(h, 0, sizeof(*h));
+    *len = 0;
+    *found = false;
+    if (s->failed != 0)
+        return s->failed;
+    if (s->ops->load_sm == NULL)
+        return store_fail(s, -ENOTSUP, "this store keeps no state machine's snapshot");
+    int rc;
+    if (s->ops->sm_open != NULL) {
+        rc = s->ops->sm_open(s, h, len, found);
+    } else {
+        void *bytes = NULL;
+        size_t n = 0;
+        rc = s->ops->load_sm(s, h, &bytes, &n, found);
+        s->sm_out = bytes;
+        s->sm_out_len = n;
+        s->sm_out_at = 0;
+        *len = n;
+    }
+    s->sm_reading = rc == 0 && *found;
+    return rc;
+}
+
+long store_sm_read(struct store *s, void *buf, size_t cap)
+{
+    STORE_ASSERT(s != NULL && (buf != NULL || cap == 0));
+    STORE_ASSERT(s->sm_reading);
+    if (cap > LONG_MAX)
+        cap = LONG_MAX;
+    if (s->ops->sm_read != NULL)
+        return s->ops->sm_read(s, buf, cap);
+    size_t n = s->sm_out_len - s->sm_out_at;
+    if (n > cap)
+        n = cap;
+    if (n > 0)
+        memcpy(buf, s->sm_out + s->sm_out_at, n);
+    s->sm_out_at += n;
+    return (long)n;
+}
+
+void store_sm_close(struct store *s)
+{
+    STORE_ASSERT(s != NULL);
+    if (!s->sm_reading)
+        return;
+    s->sm_reading = false;
+    if (s->ops->sm_close != NULL)
+        s->ops->sm_close(s);
+    free(s->sm_out);
+    s->sm_out = NULL;
+    s->sm_out_len = s->sm_out_at = 0;
+}
+
 void store_close(struct store *s)
 {
-    if (s != NULL)
-        s->ops->close(s);
+    if (s == NULL)
+        return;
+    store_sm_close(s);
+    free(s->sm_gather);
+    s->sm_gather = NULL;
+    s->ops->close(s);
 }
 
 const char *store_errmsg(const struct store *s)

@@ -165,6 +165,28 @@ int store_put_sm_snapshot(struct store *s, const struct store_sm_snap *h, const 
  * without a command area. Does not break the store. Call it outside a batch. */
 int store_load_sm_snapshot(struct store *s, struct store_sm_snap *h, void **bytes, size_t *len,
                            bool *found);
+/* The same snapshot in pieces, so that a large state never sits whole in memory: inside the
+ * open batch, store_sm_begin, then store_sm_write as often as the state machine writes (any
+ * chunk size, bytes copied before it returns), then store_sm_end with the header. The result
+ * is what store_put_sm_snapshot of the concatenated bytes gives, the same rows and checksum.
+ * sqlite writes a row of sm_part per STORE_SM_PART_BYTES as they fill, holding at most one
+ * part; a store without rows (shm: one record) gathers the bytes first (they are bounded by
+ * params.shm_snap_max there). Errors as store_put_sm_snapshot's; one breaks the store. Between
+ * begin and end the batch takes no other call but store_sm_write. */
+#define STORE_SM_PART_BYTES (1u << 20)
+int store_sm_begin(struct store *s);
+int store_sm_write(struct store *s, const void *bytes, size_t len);
+int store_sm_end(struct store *s, const struct store_sm_snap *h);
+/* Reads the kept snapshot in pieces: store_sm_open checks it whole first (every part under
+ * its checksum, so no byte of a damaged snapshot is handed out) and gives *h and *len, with
+ * *found false when there is none; then store_sm_read copies its next bytes, at most cap, into
+ * buf (the count; 0 at the end; a negative errno and a line when the rows changed since the
+ * check); store_sm_close ends the read (always call it after an open that found one). sqlite
+ * holds one row at a time. Errors of the open as store_load_sm_snapshot's. Outside a batch;
+ * no other call of the store between open and close. */
+int store_sm_open(struct store *s, struct store_sm_snap *h, uint64_t *len, bool *found);
+long store_sm_read(struct store *s, void *buf, size_t cap);
+void store_sm_close(struct store *s);
 /* Commits the open batch: durable (per sync mode) when it returns 0. */
 int store_commit(struct store *s);
 /* Closes the store; an open batch is discarded. s may be NULL. */

@@ -58,6 +58,14 @@ struct store_ops {
     int (*put_sm)(struct store *s, const struct store_sm_snap *h, const void *bytes, size_t len);
     int (*load_sm)(struct store *s, struct store_sm_snap *h, void **bytes, size_t *len,
                    bool *found);
+    /* Optional, all three or none (NULL: store.c gathers the pieces for put_sm): store_sm_*. */
+    int (*sm_begin)(struct store *s);
+    int (*sm_write)(struct store *s, const void *bytes, size_t len);
+    int (*sm_end)(struct store *s, const struct store_sm_snap *h);
+    /* Optional, all three or none (NULL: store.c reads through load_sm): store_sm_open... */
+    int (*sm_open)(struct store *s, struct store_sm_snap *h, uint64_t *len, bool *found);
+    long (*sm_read)(struct store *s, void *buf, size_t cap);
+    void (*sm_close)(struct store *s);
     void (*close)(struct store *s); /* frees the backend and s */
 };
 
@@ -70,6 +78,13 @@ struct store {
     int failed;           /* 0, or the sticky code of the first failed batch call */
     uint32_t entries_max; /* shm only */
     bool area_full;       /* shm only: the failure was a full command area */
+    /* store_sm_begin .. store_sm_end in progress; for a backend without sm_write the bytes so
+     * far (sm_gather), and for one without sm_read the snapshot being read (sm_out_at). */
+    bool sm_writing, sm_reading;
+    uint8_t *sm_gather;
+    size_t sm_gather_len, sm_gather_cap;
+    uint8_t *sm_out;
+    size_t sm_out_len, sm_out_at;
     char name[STORE_NAME_MAX];
     char err[STORE_ERR_MAX];
 };

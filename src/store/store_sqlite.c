@@ -114,6 +114,20 @@ struct store_sq {
      * tables exist in this connection's view (cleared when a batch rolls back). */
     sqlite3_stmt *st_sm_clear, *st_sm_part, *st_sm_state;
     bool sm_ready;
+    /* A snapshot being written (store_sm_begin .. end): the part filling up (part_max bytes at
+     * most), the parts written, the bytes so far and their CRC-32C from 0 (the header's, known
+     * only at the end, goes in front of it then: ipc_crc32c_shift). */
+    uint8_t *sm_wpart;
+    size_t sm_wpart_len, sm_wpart_max;
+    uint64_t sm_wparts, sm_wlen;
+    uint32_t sm_wcrc;
+    /* A snapshot being read (store_sm_open .. close): the row statement, the row at hand and
+     * how far it was handed out, what the state row promised. */
+    sqlite3_stmt *sm_rd;
+    const uint8_t *sm_rrow;
+    size_t sm_rrow_len, sm_rrow_at;
+    int64_t sm_rnext, sm_rparts;
+    uint64_t sm_rleft;
     struct sq_buf buf[2]; /* [0] accepted, [1] decided */
     /* The last committed values plus this batch's changes. */
     px_ballot_t promised;
@@ -1101,6 +1115,7 @@ static void sq_close(struct store *s)
     sqlite3_close(q->db);
     free(q->buf[0].bytes);
     free(q->buf[1].bytes);
+    free(q->sm_wpart);
     free(q);
 }
 
@@ -1524,56 +1539,123 @@ static uint32_t sq_sm_head_crc(const struct store_sm_snap *h, uint64_t len, uint
     return sq_sm_head_crc_of(h, &h->fib, sizeof(h->fib), len, parts);
 }
 
-static int sq_put_sm(struct store *s, const struct store_sm_snap *h, const void *bytes, size_t len)
+/* The snapshot's tables and statements, once per connection (again after a rolled-back batch
+ * that made the tables). */
+static int sq_sm_prepare(struct store_sq *q)
 {
-    struct store_sq *q = sq_of(s);
-    size_t part_max = sq_row_max(q);
-    if (part_max == 0)
-        return store_fail(&q->base, -EMSGSIZE, "sqlite takes no row for a snapshot");
-    uint64_t parts = len == 0 ? 0 : (len + part_max - 1) / part_max;
-    int rc = 0;
-    if (!q->sm_ready) {
-        rc = store_sq_exec(q->db, q->base.name, sq_sm_schema, q->base.err, sizeof(q->base.err));
-        if (rc == 0 && q->st_sm_clear == NULL)
-            rc = sq_prepare(q, "DELETE FROM sm_part", &q->st_sm_clear);
-        if (rc == 0 && q->st_sm_part == NULL)
-            rc = sq_prepare(q, "INSERT INTO sm_part(part, bytes) VALUES(?1, ?2)", &q->st_sm_part);
-        if (rc == 0 && q->st_sm_state == NULL)
-            rc = sq_prepare(q,
-                            "INSERT OR REPLACE INTO sm_state(id, idx, cmd_digest, applied, fib,"
-                            " len, parts, crc) VALUES(1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                            &q->st_sm_state);
-        q->sm_ready = rc == 0;
-    }
-    if (rc == 0)
-        rc = sq_step(q, q->st_sm_clear, "clear the last snapshot");
-    uint32_t crc = sq_sm_head_crc(h, len, parts);
-    for (uint64_t i = 0; rc == 0 && i < parts; i++) {
-        size_t off = (size_t)i * part_max;
-        size_t n = len - off < part_max ? len - off : part_max;
-        crc = ipc_crc32c(crc, (const unsigned char *)bytes + off, n);
-        sqlite3_bind_int64(q->st_sm_part, 1, (int64_t)i);
-        sqlite3_bind_blob64(q->st_sm_part, 2, (const unsigned char *)bytes + off, n, SQLITE_STATIC);
-        rc = sq_step(q, q->st_sm_part, "insert a snapshot part");
-    }
-    if (rc == 0) {
-        const int64_t v[] = {(int64_t)h->index, (int64_t)h->cmd_digest, (int64_t)h->applied,
-                             (int64_t)len,      (int64_t)parts,         (int64_t)crc};
-        for (int i = 0; i < 3; i++)
-            sqlite3_bind_int64(q->st_sm_state, i + 1, v[i]);
-        sqlite3_bind_blob64(q->st_sm_state, 4, &h->fib, sizeof(h->fib), SQLITE_STATIC);
-        for (int i = 3; i < 6; i++)
-            sqlite3_bind_int64(q->st_sm_state, i + 2, v[i]);
-        rc = sq_step(q, q->st_sm_state, "write the snapshot");
-    }
+    if (q->sm_ready)
+        return 0;
+    int rc = store_sq_exec(q->db, q->base.name, sq_sm_schema, q->base.err, sizeof(q->base.err));
+    if (rc == 0 && q->st_sm_clear == NULL)
+        rc = sq_prepare(q, "DELETE FROM sm_part", &q->st_sm_clear);
+    if (rc == 0 && q->st_sm_part == NULL)
+        rc = sq_prepare(q, "INSERT INTO sm_part(part, bytes) VALUES(?1, ?2)", &q->st_sm_part);
+    if (rc == 0 && q->st_sm_state == NULL)
+        rc = sq_prepare(q,
+                        "INSERT OR REPLACE INTO sm_state(id, idx, cmd_digest, applied, fib,"
+                        " len, parts, crc) VALUES(1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        &q->st_sm_state);
+    q->sm_ready = rc == 0;
     return rc;
 }
 
-static int sq_load_sm(struct store *s, struct store_sm_snap *h, void **bytes, size_t *len,
-                      bool *found)
+static int sq_sm_begin(struct store *s)
 {
     struct store_sq *q = sq_of(s);
+    size_t row_max = sq_row_max(q);
+    if (row_max == 0)
+        return store_fail(&q->base, -EMSGSIZE, "sqlite takes no row for a snapshot");
+    q->sm_wpart_max = row_max < STORE_SM_PART_BYTES ? row_max : STORE_SM_PART_BYTES;
+    q->sm_wpart_len = 0;
+    q->sm_wparts = q->sm_wlen = 0;
+    q->sm_wcrc = 0;
+    int rc = sq_sm_prepare(q);
+    if (rc == 0)
+        rc = sq_step(q, q->st_sm_clear, "clear the last snapshot");
+    return rc;
+}
+
+static int sq_sm_part_out(struct store_sq *q, const void *bytes, size_t n)
+{
+    sqlite3_bind_int64(q->st_sm_part, 1, (int64_t)q->sm_wparts);
+    sqlite3_bind_blob64(q->st_sm_part, 2, bytes, n, SQLITE_STATIC);
+    int rc = sq_step(q, q->st_sm_part, "insert a snapshot part");
+    q->sm_wparts += rc == 0;
+    return rc;
+}
+
+/* Whole parts go straight from the caller's bytes; a part is gathered only across writes. */
+static int sq_sm_write(struct store *s, const void *bytes, size_t len)
+{
+    struct store_sq *q = sq_of(s);
+    const uint8_t *p = bytes;
+    q->sm_wcrc = ipc_crc32c(q->sm_wcrc, p, len);
+    q->sm_wlen += len;
+    while (len > 0) {
+        if (q->sm_wpart_len == 0 && len >= q->sm_wpart_max) {
+            int rc = sq_sm_part_out(q, p, q->sm_wpart_max);
+            if (rc != 0)
+                return rc;
+            p += q->sm_wpart_max;
+            len -= q->sm_wpart_max;
+            continue;
+        }
+        if (q->sm_wpart == NULL && (q->sm_wpart = malloc(q->sm_wpart_max)) == NULL)
+            return store_fail(&q->base, -ENOMEM, "out of memory for a snapshot part");
+        size_t n = q->sm_wpart_max - q->sm_wpart_len;
+        if (n > len)
+            n = len;
+        memcpy(q->sm_wpart + q->sm_wpart_len, p, n);
+        q->sm_wpart_len += n;
+        p += n;
+        len -= n;
+        if (q->sm_wpart_len == q->sm_wpart_max) {
+            int rc = sq_sm_part_out(q, q->sm_wpart, q->sm_wpart_len);
+            q->sm_wpart_len = 0;
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int sq_sm_end(struct store *s, const struct store_sm_snap *h)
+{
+    struct store_sq *q = sq_of(s);
+    int rc = q->sm_wpart_len > 0 ? sq_sm_part_out(q, q->sm_wpart, q->sm_wpart_len) : 0;
+    q->sm_wpart_len = 0;
+    if (q->sm_wpart_max >= STORE_SM_PART_BYTES) {
+        free(q->sm_wpart); /* a part of a large state: not kept between snapshots */
+        q->sm_wpart = NULL;
+    }
+    if (rc != 0)
+        return rc;
+    uint32_t crc =
+        ipc_crc32c_shift(sq_sm_head_crc(h, q->sm_wlen, q->sm_wparts), q->sm_wlen) ^ q->sm_wcrc;
+    const int64_t v[] = {(int64_t)h->index,   (int64_t)h->cmd_digest, (int64_t)h->applied,
+                         (int64_t)q->sm_wlen, (int64_t)q->sm_wparts,  (int64_t)crc};
+    for (int i = 0; i < 3; i++)
+        sqlite3_bind_int64(q->st_sm_state, i + 1, v[i]);
+    sqlite3_bind_blob64(q->st_sm_state, 4, &h->fib, sizeof(h->fib), SQLITE_STATIC);
+    for (int i = 3; i < 6; i++)
+        sqlite3_bind_int64(q->st_sm_state, i + 2, v[i]);
+    return sq_step(q, q->st_sm_state, "write the snapshot");
+}
+
+static int sq_put_sm(struct store *s, const struct store_sm_snap *h, const void *bytes, size_t len)
+{
+    int rc = sq_sm_begin(s);
+    if (rc == 0 && len > 0)
+        rc = sq_sm_write(s, bytes, len);
+    return rc == 0 ? sq_sm_end(s, h) : rc;
+}
+
+/* The state row: 0 with *found false when there is none (no table: never a snapshot). */
+static int sq_sm_head(struct store_sq *q, struct store_sm_snap *h, uint64_t *len, int64_t *parts,
+                      uint32_t *crc, bool *found)
+{
     sqlite3_stmt *st = NULL;
+    *found = false;
     int rc =
         sqlite3_prepare_v2(q->db,
                            "SELECT idx, cmd_digest, applied, fib, len, parts, crc FROM sm_state"
@@ -1581,7 +1663,7 @@ static int sq_load_sm(struct store *s, struct store_sm_snap *h, void **bytes, si
                            -1, &st, NULL);
     if (rc != SQLITE_OK) {
         sqlite3_finalize(st);
-        return 0; /* no table: never a snapshot */
+        return 0;
     }
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
@@ -1604,60 +1686,160 @@ static int sq_load_sm(struct store *s, struct store_sm_snap *h, void **bytes, si
     else
         memcpy(&h->fib, sqlite3_column_blob(st, 3), sizeof(h->fib));
     int64_t want_len = sqlite3_column_int64(st, 4);
-    int64_t parts = sqlite3_column_int64(st, 5);
-    uint32_t want_crc = (uint32_t)sqlite3_column_int64(st, 6);
+    *parts = sqlite3_column_int64(st, 5);
+    *crc = (uint32_t)sqlite3_column_int64(st, 6);
     sqlite3_finalize(st);
-    if (code == 0 && (want_len < 0 || parts < 0 || (uint64_t)want_len > SIZE_MAX - 1))
+    if (code == 0 && (want_len < 0 || *parts < 0 || (uint64_t)want_len > SIZE_MAX - 1))
         code = store_fail(&q->base, -EBADMSG, "row sm_state: length %lld in %lld parts",
-                          (long long)want_len, (long long)parts);
-    if (code != 0)
+                          (long long)want_len, (long long)*parts);
+    if (code != 0) {
+        memset(h, 0, sizeof(*h));
         return code;
-    uint32_t crc = sq_sm_head_crc(h, (uint64_t)want_len, (uint64_t)parts);
-    unsigned char *buf = malloc((size_t)want_len > 0 ? (size_t)want_len : 1u);
-    if (buf == NULL)
-        return store_fail(&q->base, -ENOMEM, "out of memory for a snapshot of %lld bytes",
-                          (long long)want_len);
-    size_t have = 0;
+    }
+    *len = (uint64_t)want_len;
+    *found = true;
+    return 0;
+}
+
+/* The parts in order, each checked to follow the last and to fit the length; into buf when
+ * it is not NULL. Then the count, the length and the checksum against the state row. */
+static int sq_sm_scan(struct store_sq *q, const struct store_sm_snap *h, uint64_t want_len,
+                      int64_t parts, uint32_t want_crc, unsigned char *buf)
+{
+    uint32_t crc = sq_sm_head_crc(h, want_len, (uint64_t)parts);
+    uint64_t have = 0;
     int64_t next = 0;
-    rc = sqlite3_prepare_v2(q->db, "SELECT part, bytes FROM sm_part ORDER BY part", -1, &st, NULL);
-    code = rc == SQLITE_OK ? 0 : sq_fail(q, "reading sm_part", rc);
+    sqlite3_stmt *st = NULL;
+    int rc =
+        sqlite3_prepare_v2(q->db, "SELECT part, bytes FROM sm_part ORDER BY part", -1, &st, NULL);
+    int code = rc == SQLITE_OK ? 0 : sq_fail(q, "reading sm_part", rc);
     while (code == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t part = sqlite3_column_int64(st, 0);
+        const unsigned char *b = sqlite3_column_blob(st, 1);
         size_t n = (size_t)sqlite3_column_bytes(st, 1);
-        if (part != next || n > (size_t)want_len - have) {
-            code = store_fail(&q->base, -EBADMSG,
-                              "table sm_part: part %lld (%zu bytes) does not follow part %lld of"
-                              " a snapshot of %lld bytes",
-                              (long long)part, n, (long long)next - 1, (long long)want_len);
+        if (part != next || n > want_len - have) {
+            code =
+                store_fail(&q->base, -EBADMSG,
+                           "table sm_part: part %lld (%zu bytes) does not follow part %lld of"
+                           " a snapshot of %llu bytes",
+                           (long long)part, n, (long long)next - 1, (unsigned long long)want_len);
             break;
         }
-        if (n > 0)
-            memcpy(buf + have, sqlite3_column_blob(st, 1), n);
-        crc = ipc_crc32c(crc, buf + have, n);
+        if (buf != NULL && n > 0)
+            memcpy(buf + have, b, n);
+        crc = ipc_crc32c(crc, b, n);
         have += n;
         next++;
     }
     if (code == 0 && rc != SQLITE_DONE)
         code = sq_fail(q, "reading sm_part", rc);
     sqlite3_finalize(st);
-    if (code == 0 && (next != parts || have != (size_t)want_len))
+    if (code == 0 && (next != parts || have != want_len))
         code = store_fail(&q->base, -EBADMSG,
-                          "the state machine's snapshot has %lld parts of %zu bytes, its row says"
-                          " %lld of %lld",
-                          (long long)next, have, (long long)parts, (long long)want_len);
+                          "the state machine's snapshot has %lld parts of %llu bytes, its row says"
+                          " %lld of %llu",
+                          (long long)next, (unsigned long long)have, (long long)parts,
+                          (unsigned long long)want_len);
     if (code == 0 && crc != want_crc)
         code = store_fail(&q->base, -EBADMSG,
                           "the state machine's snapshot (tables sm_state, sm_part): checksum"
                           " mismatch, the rows were damaged or changed outside paxos-shm");
+    return code;
+}
+
+static int sq_load_sm(struct store *s, struct store_sm_snap *h, void **bytes, size_t *len,
+                      bool *found)
+{
+    struct store_sq *q = sq_of(s);
+    uint64_t want_len = 0;
+    int64_t parts = 0;
+    uint32_t want_crc = 0;
+    bool there = false;
+    int code = sq_sm_head(q, h, &want_len, &parts, &want_crc, &there);
+    if (code != 0 || !there)
+        return code;
+    unsigned char *buf = malloc(want_len > 0 ? (size_t)want_len : 1u);
+    if (buf == NULL)
+        return store_fail(&q->base, -ENOMEM, "out of memory for a snapshot of %llu bytes",
+                          (unsigned long long)want_len);
+    code = sq_sm_scan(q, h, want_len, parts, want_crc, buf);
     if (code != 0) {
         free(buf);
         memset(h, 0, sizeof(*h));
         return code;
     }
     *bytes = buf;
-    *len = have;
+    *len = (size_t)want_len;
     *found = true;
     return 0;
+}
+
+/* Checks the snapshot in one pass over its parts (nothing kept), then opens a second pass that
+ * store_sm_read hands out: a damaged snapshot fails here, before its first byte is used. */
+static int sq_sm_open(struct store *s, struct store_sm_snap *h, uint64_t *len, bool *found)
+{
+    struct store_sq *q = sq_of(s);
+    uint64_t want_len = 0;
+    int64_t parts = 0;
+    uint32_t want_crc = 0;
+    int code = sq_sm_head(q, h, &want_len, &parts, &want_crc, found);
+    if (code != 0 || !*found)
+        return code;
+    code = sq_sm_scan(q, h, want_len, parts, want_crc, NULL);
+    if (code == 0) {
+        int rc = sqlite3_prepare_v2(q->db, "SELECT part, bytes FROM sm_part ORDER BY part", -1,
+                                    &q->sm_rd, NULL);
+        code = rc == SQLITE_OK ? 0 : sq_fail(q, "reading sm_part", rc);
+    }
+    if (code != 0) {
+        sqlite3_finalize(q->sm_rd);
+        q->sm_rd = NULL;
+        memset(h, 0, sizeof(*h));
+        *found = false;
+        return code;
+    }
+    q->sm_rrow = NULL;
+    q->sm_rrow_len = q->sm_rrow_at = 0;
+    q->sm_rnext = 0;
+    q->sm_rparts = parts;
+    q->sm_rleft = want_len;
+    *len = want_len;
+    return 0;
+}
+
+static long sq_sm_read(struct store *s, void *buf, size_t cap)
+{
+    struct store_sq *q = sq_of(s);
+    while (q->sm_rrow_at == q->sm_rrow_len && q->sm_rleft > 0) {
+        int rc = sqlite3_step(q->sm_rd);
+        if (rc != SQLITE_ROW)
+            return rc == SQLITE_DONE ? store_fail(&q->base, -EBADMSG,
+                                                  "table sm_part: parts missing since the check")
+                                     : sq_fail(q, "reading sm_part", rc);
+        size_t n = (size_t)sqlite3_column_bytes(q->sm_rd, 1);
+        if (sqlite3_column_int64(q->sm_rd, 0) != q->sm_rnext || n > q->sm_rleft)
+            return store_fail(&q->base, -EBADMSG, "table sm_part: parts changed since the check");
+        q->sm_rrow = sqlite3_column_blob(q->sm_rd, 1);
+        q->sm_rrow_len = n;
+        q->sm_rrow_at = 0;
+        q->sm_rnext++;
+    }
+    size_t n = q->sm_rrow_len - q->sm_rrow_at;
+    if (n > cap)
+        n = cap;
+    if (n > 0)
+        memcpy(buf, q->sm_rrow + q->sm_rrow_at, n);
+    q->sm_rrow_at += n;
+    q->sm_rleft -= n;
+    return (long)n;
+}
+
+static void sq_sm_close(struct store *s)
+{
+    struct store_sq *q = sq_of(s);
+    sqlite3_finalize(q->sm_rd);
+    q->sm_rd = NULL;
+    q->sm_rrow = NULL;
 }
 
 static const struct store_ops sq_ops = {
@@ -1669,6 +1851,12 @@ static const struct store_ops sq_ops = {
     .commit = sq_commit,
     .put_sm = sq_put_sm,
     .load_sm = sq_load_sm,
+    .sm_begin = sq_sm_begin,
+    .sm_write = sq_sm_write,
+    .sm_end = sq_sm_end,
+    .sm_open = sq_sm_open,
+    .sm_read = sq_sm_read,
+    .sm_close = sq_sm_close,
     .close = sq_close,
 };
 

@@ -136,6 +136,32 @@ static void test_crc32c_is_the_castagnoli_crc(void **state)
     assert_int_equal(~ipc_crc32c_portable(0xffffffffu, "123456789", 9), 0xe3069283u);
 }
 
+/* The CRC of A || B from the CRC of A (any start) and B's own: every split of a buffer, lengths
+ * from 0 to past a word and a long tail. */
+static void test_crc32c_shift_joins_two_halves(void **state)
+{
+    (void)state;
+    unsigned char buf[3000];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (unsigned char)(i * 131u + (i >> 3));
+    const size_t lens[] = {0, 1, 7, 8, 9, 64, 255, 1000, sizeof(buf)};
+    for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+        size_t len = lens[l];
+        for (size_t cut = 0; cut <= len; cut += len > 64 ? 37 : 1) {
+            uint32_t seed = (uint32_t)(0x9e3779b9u * (len + cut + 1));
+            uint32_t whole = ipc_crc32c(seed, buf, len);
+            uint32_t a = ipc_crc32c(seed, buf, cut);
+            uint32_t b = ipc_crc32c(0, buf + cut, len - cut);
+            assert_int_equal(ipc_crc32c_shift(a, len - cut) ^ b, whole);
+        }
+    }
+    /* Far past any buffer here: a shift by 2^33 bytes is a shift by 2^32, twice. */
+    uint32_t c = 0x12345678u;
+    assert_int_equal(ipc_crc32c_shift(c, UINT64_C(1) << 33),
+                     ipc_crc32c_shift(ipc_crc32c_shift(c, UINT64_C(1) << 32), UINT64_C(1) << 32));
+    assert_int_equal(ipc_crc32c_shift(c, 0), c);
+}
+
 /* The tear seen in a run: one 8-byte word of a slot from another message. A fixed seed, so the
  * count is exact; about TEAR_TRIALS / 65536 = 15 tears may pass. */
 static void test_check_catches_torn_slots_but_one_in_about_65536(void **state)
@@ -168,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_check_of_an_all_zero_slot_is_not_zero),
         cmocka_unit_test(test_check_portable_path_equals_the_fast_path),
         cmocka_unit_test(test_crc32c_is_the_castagnoli_crc),
+        cmocka_unit_test(test_crc32c_shift_joins_two_halves),
         cmocka_unit_test(test_check_catches_torn_slots_but_one_in_about_65536),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1523,6 +1523,111 @@ static void test_store_sm_snapshot_round_trips_and_survives_reopen(void **state)
     free(big);
 }
 
+/* Writes b[0..len) through store_sm_begin / write / end in chunks of `chunk` bytes. */
+static void sm_stream_put_ok(struct store *s, const struct store_sm_snap *h, const uint8_t *b,
+                             size_t len, size_t chunk)
+{
+    assert_int_equal(store_begin(s), 0);
+    put_ok(s, rec(PX_REC_DECIDED, h->index, 0, 7));
+    assert_int_equal(store_sm_begin(s), 0);
+    for (size_t off = 0; off < len; off += chunk)
+        assert_int_equal(store_sm_write(s, b + off, len - off < chunk ? len - off : chunk), 0);
+    assert_int_equal(store_sm_end(s, h), 0);
+    commit_ok(s);
+}
+
+/* Reads the kept snapshot through store_sm_open / read / close in reads of `cap` bytes. */
+static void sm_stream_expect(struct store *s, const struct store_sm_snap *want_h, const uint8_t *b,
+                             size_t len, size_t cap)
+{
+    struct store_sm_snap h;
+    uint64_t got_len = 0;
+    bool found = false;
+    int rc = store_sm_open(s, &h, &got_len, &found);
+    if (rc != 0)
+        print_error("store_sm_open: %s\n", store_errmsg(s));
+    assert_int_equal(rc, 0);
+    assert_true(found);
+    assert_int_equal(h.index, want_h->index);
+    assert_int_equal(h.cmd_digest, want_h->cmd_digest);
+    assert_int_equal(h.applied, want_h->applied);
+    assert_memory_equal(&h.fib, &want_h->fib, sizeof(h.fib));
+    assert_int_equal(got_len, len);
+    uint8_t *out = malloc(len + 1);
+    assert_non_null(out);
+    size_t have = 0;
+    long n;
+    while ((n = store_sm_read(s, out + have, have + cap <= len + 1 ? cap : len + 1 - have)) > 0)
+        have += (size_t)n;
+    assert_int_equal(n, 0);
+    assert_int_equal(have, len);
+    if (len > 0)
+        assert_memory_equal(out, b, len);
+    store_sm_close(s);
+    free(out);
+}
+
+/* A snapshot written in pieces of any size is the one store_put_sm_snapshot writes: it reads back
+ * whole (store_load_sm_snapshot) and in pieces (store_sm_read), after a reopen too, and one put
+ * whole reads back in pieces. Lengths across a part's end (STORE_SM_PART_BYTES) and 0. */
+static void test_store_sm_snapshot_streamed_in_pieces(void **state)
+{
+    /* shm: one record of a small test area, gathered first; the lengths shrink to fit it */
+    size_t part = ((struct fx *)*state)->kind == STORE_SHM ? 16384 : STORE_SM_PART_BYTES;
+    size_t len = 3 * part + 17;
+    uint8_t *b = cmd_make((uint32_t)len, 11);
+    struct store_sm_snap h1 = sm_head(1), h2 = sm_head(2), h3 = sm_head(3);
+    struct store *s = fx_open(*state);
+    sm_stream_put_ok(s, &h1, b, len, 4099);
+    sm_expect(s, &h1, b, len);
+    sm_stream_expect(s, &h1, b, len, 1000);
+    store_close(s);
+    s = fx_open(*state);
+    sm_stream_expect(s, &h1, b, len, part * 2);
+    /* one write of everything, and writes of a byte around a part's end */
+    sm_stream_put_ok(s, &h2, b, part + 1, part + 1);
+    sm_stream_expect(s, &h2, b, part + 1, 7);
+    sm_put_ok(s, &h3, b + 3, part + 5);
+    sm_stream_expect(s, &h3, b + 3, part + 5, 333);
+    sm_stream_put_ok(s, &h1, b, 0, 1);
+    sm_stream_expect(s, &h1, b, 0, 10);
+    sm_expect(s, &h1, NULL, 0);
+    store_close(s);
+    free(b);
+}
+
+/* sqlite writes a streamed snapshot as rows of STORE_SM_PART_BYTES (the last one shorter), so a
+ * large state is never one row held in memory; a damaged row fails store_sm_open before a byte
+ * is handed out, and the store goes on. */
+static void test_sqlite_sm_snapshot_streamed_as_bounded_rows(void **state)
+{
+    size_t len = 5 * (size_t)STORE_SM_PART_BYTES / 2;
+    uint8_t *b = cmd_make((uint32_t)len, 12);
+    struct store_sm_snap h = sm_head(4);
+    struct store *s = fx_open(*state);
+    sm_stream_put_ok(s, &h, b, len, 65536 + 3);
+    store_close(s);
+    assert_int_equal(sq_raw_int(*state, "SELECT count(*) FROM sm_part"), 3);
+    assert_int_equal(sq_raw_int(*state, "SELECT max(length(bytes)) FROM sm_part"),
+                     STORE_SM_PART_BYTES);
+    assert_int_equal(sq_raw_int(*state, "SELECT length(bytes) FROM sm_part WHERE part = 2"),
+                     STORE_SM_PART_BYTES / 2);
+    sq_raw_exec(*state, "UPDATE sm_part SET bytes = x'00' || substr(bytes, 2) WHERE part = 2");
+    s = fx_open(*state);
+    struct store_sm_snap got_h;
+    uint64_t got_len = 1;
+    bool found = true;
+    assert_int_equal(store_sm_open(s, &got_h, &got_len, &found), -EBADMSG);
+    assert_false(found);
+    assert_non_null(strstr(store_errmsg(s), "checksum mismatch"));
+    store_sm_close(s); /* harmless after a failed open */
+    struct px_durable d;
+    loaded_reset(&got);
+    assert_int_equal(store_load(s, &d, collect, &got), 0);
+    store_close(s);
+    free(b);
+}
+
 /* A batch that is not committed leaves the kept snapshot as it was. */
 static void test_store_sm_snapshot_of_an_uncommitted_batch_is_not_kept(void **state)
 {
@@ -2576,6 +2681,7 @@ static void test_registry_of_a_build_without_a_client_record_fails_with_eproto(v
         B(test_store_later_accept_replaces_the_command),                                           \
         B(test_store_commands_survive_close_and_reopen),                                           \
         B(test_store_sm_snapshot_round_trips_and_survives_reopen),                                 \
+        B(test_store_sm_snapshot_streamed_in_pieces),                                              \
         B(test_store_sm_snapshot_of_an_uncommitted_batch_is_not_kept)
 
 /* Usage: test_store [sqlite|shm] (default: both). */
@@ -2611,6 +2717,7 @@ int main(int argc, char **argv)
         SQLITE(test_sqlite_log_row_changed_outside_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_log_row_added_outside_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_sm_snapshot_longer_than_a_row_is_split),
+        SQLITE(test_sqlite_sm_snapshot_streamed_as_bounded_rows),
         SQLITE(test_sqlite_sm_snapshot_damaged_fails_load_with_ebadmsg),
         SQLITE(test_sqlite_store_of_another_pool_fails_with_exdev),
         SQLITE(test_sqlite_store_of_a_later_run_fails_with_estale),
