@@ -91,14 +91,18 @@ enum pxs_exit {
  * fails), stops the pool: pxs_open returns -EIO, pxs_poll -ESHUTDOWN, pxs_close
  * PXS_EXIT_RUNTIME. */
 
-/* Where snapshot writes its state: call write as often as it likes, any chunk size. */
+/* Where snapshot writes its state: call write as often as it likes, any chunk size. On the
+ * sqlite store the snapshots a learner keeps go into its store as they are written (rows of
+ * 1 MiB), so a large state is never copied whole in memory; the one sent to a lagging learner
+ * is gathered first (at most 64 MiB). */
 struct pxs_writer {
     /* Appends len bytes. Returns 0, or a negative errno (stop and return it from snapshot). */
     int (*write)(struct pxs_writer *w, const void *chunk, size_t len);
     void *opaque; /* the library's */
 };
 
-/* Where restore reads a state that snapshot wrote, in the same bytes (maybe other chunks). */
+/* Where restore reads a state that snapshot wrote, in the same bytes (maybe other chunks). At
+ * a restart they come from the node's store a row at a time, checked whole before the first. */
 struct pxs_reader {
     /* Fills up to cap bytes of buf. Returns how many (0 at the end), or a negative errno. */
     long (*read)(struct pxs_reader *r, void *buf, size_t cap);

@@ -286,9 +286,12 @@ static int sm_snapshot_attach(struct driver *d, struct px_msg *m)
 {
     if (d->sm == NULL || d->sm->index != m->instance)
         return 1;
-    int rc = sm_snapshot(d->sm);
-    if (rc == -ENOMEM || (rc == 0 && d->sm->buf_len > CMD_BYTES_MAX))
-        return 1; /* a snapshot is one buffer and one stream (at most CMD_BYTES_MAX) for now */
+    /* Sent as one stream (at most CMD_BYTES_MAX), so gathered whole first, up to that. */
+    int rc = sm_snapshot_max(d->sm, CMD_BYTES_MAX);
+    if (rc == -ENOMEM || rc == -EFBIG) {
+        sm_buf_trim(d->sm);
+        return 1;
+    }
     if (rc != 0)
         return rc;
     /* The key names the state: this node's at this instance (the same bytes in any incarnation,
@@ -298,6 +301,7 @@ static int sm_snapshot_attach(struct driver *d, struct px_msg *m)
     if (d->sm_snap_out != key)
         payload_drop(&d->pay, d->sm_snap_out); /* the previous one, unless a stream needs it */
     int prc = payload_put(&d->pay, key, d->sm->buf, (uint32_t)d->sm->buf_len);
+    sm_buf_trim(d->sm); /* the plane has its copy */
     if (prc != 0 && prc != -EEXIST)
         return 1;
     d->sm_snap_next++;
@@ -400,9 +404,9 @@ static void sm_pass_truncates(struct driver *d, px_inst_t upto)
     r->recs_len = w;
 }
 
-/* At a flush point of a library pool: *with gets whether the batch takes a snapshot (into
- * *snap, bytes in d->sm->buf after the header): one installed, or a truncation past the last
- * durable snapshot once that is due (driver_config.sm_snap_*). 0 or a callback's failure. */
+/* At a flush point of a library pool: *with gets whether the batch takes a snapshot (its
+ * header into *snap; persist streams the state, sm_snapshot_into): one installed, or a
+ * truncation past the last durable snapshot once that is due (driver_config.sm_snap_*). 0. */
 static int sm_flush_snapshot(struct driver *d, struct store_sm_snap *snap, bool *with)
 {
     struct px_ready *r = d->ready;
@@ -436,15 +440,29 @@ static int sm_flush_snapshot(struct driver *d, struct store_sm_snap *snap, bool 
     sm_pass_truncates(d, a < n->index ? a : UINT64_MAX);
     if (!due)
         return 0;
-    int rc = sm_snapshot(d->sm);
-    if (rc != 0)
-        return rc;
+    /* The state itself is streamed into the batch's transaction (sm_snapshot_into). */
     *snap = (struct store_sm_snap){.index = a,
                                    .cmd_digest = d->sm->cmd_digest,
                                    .applied = d->sm->applied,
                                    .fib = *px_node_history(d->core)};
     *with = true;
     return 0;
+}
+
+static int sm_store_sink(void *ctx, const void *chunk, size_t len)
+{
+    return store_sm_write(ctx, chunk, len);
+}
+
+/* persist_ready_sm's writer: the state machine's snapshot straight into the store, a chunk at a
+ * time as its callback writes them (sqlite: rows of STORE_SM_PART_BYTES). */
+static int sm_snapshot_into(void *ctx, struct store *s)
+{
+    struct driver *d = ctx;
+    uint64_t len = 0;
+    int rc = sm_snapshot_to(d->sm, sm_store_sink, s, &len);
+    d->sm_snap_len = len;
+    return rc;
 }
 
 /* Hands the committed messages to the transport: the backlog first (older messages keep their
@@ -551,14 +569,13 @@ static int flush_point(struct driver *d)
     d->batch_cmd_bytes = 0;
     if (f.persists) {
         int rc = with_snap ? persist_ready_sm(d->store, r, fib_changed ? fib : NULL, &d->pay, &snap,
-                                              d->sm->buf + SM_SNAP_HEADER_BYTES,
-                                              d->sm->buf_len - SM_SNAP_HEADER_BYTES)
+                                              sm_snapshot_into, d)
                            : persist_ready(d->store, r, fib_changed ? fib : NULL, &d->pay);
         if (rc != 0)
             return rc;
         if (with_snap) {
             d->sm->persisted = snap.index;
-            d->sm->persisted_len = d->sm->buf_len;
+            d->sm->persisted_len = d->sm_snap_len + SM_SNAP_HEADER_BYTES;
             d->sm->log_bytes = 0;
         }
         d->applied_persisted = fib->applied;
@@ -962,6 +979,11 @@ static void load_rec(void *ctx, const struct px_rec *r, const void *cmd, uint32_
     px_node_load_rec(d->core, r);
 }
 
+static long sm_store_source(void *ctx, void *buf, size_t cap)
+{
+    return store_sm_read(ctx, buf, cap);
+}
+
 static void sm_replay_each(void *ctx, const struct px_rec *r, const void *cmd, uint32_t len)
 {
     sm_replay_rec(ctx, r, cmd, len);
@@ -975,24 +997,26 @@ static int sm_recover(struct driver *d)
     struct sm_node *sm = d->sm;
     int rc = sm_start(sm);
     struct store_sm_snap h;
-    void *bytes = NULL;
-    size_t len = 0;
+    uint64_t len = 0;
     bool found = false;
     if (rc == 0) {
-        rc = store_load_sm_snapshot(d->store, &h, &bytes, &len, &found);
+        rc = store_sm_open(d->store, &h, &len, &found);
         if (rc != 0)
             snprintf(sm->err, sizeof(sm->err), "%s", store_errmsg(d->store));
     }
     struct sm_replay rp = {.n = sm, .upto = px_node_history(d->core)->applied};
     if (rc == 0 && found) {
-        rc = sm_restore_state(sm, h.index, h.cmd_digest, h.applied, bytes, len);
+        /* Streamed from the store (checked whole first): one part in memory, not the state. */
+        rc = sm_restore_from(sm, h.index, h.cmd_digest, h.applied, sm_store_source, d->store, len);
+        if (rc != 0 && rc != SM_FAILED && store_errmsg(d->store)[0] != '\0')
+            snprintf(sm->err, sizeof(sm->err), "%s", store_errmsg(d->store));
+        store_sm_close(d->store);
         rp.fib = h.fib;
         sm->persisted = h.index;
         sm->persisted_len = len + SM_SNAP_HEADER_BYTES;
     } else {
         px_history_init(&rp.fib);
     }
-    free(bytes);
     if (rc == 0 && rp.upto > sm->index) {
         struct px_durable dur;
         rc = store_load(d->store, &dur, sm_replay_each, &rp);

@@ -256,6 +256,7 @@ struct driver {
     uint64_t sm_snap_key;
     uint64_t sm_snap_next;   /* snapshots this node served */
     uint64_t sm_snap_out;    /* the key of the last snapshot it put in the plane */
+    uint64_t sm_snap_len;    /* bytes of the state in the snapshot persisted last */
     struct driver_out *held; /* DRIVER_HELD_MAX: CLIENT_REPLYs waiting for the state machine */
     uint32_t held_len;
     uint8_t *sm_result_buf; /* 4 + PXS_RESULT_MAX: a result's stream bytes */

@@ -20,12 +20,12 @@ static int put_cmd(struct store *s, const struct px_rec *rec, struct payload_pla
 int persist_ready(struct store *s, const struct px_ready *r, const struct px_history *fib,
                   struct payload_plane *pay)
 {
-    return persist_ready_sm(s, r, fib, pay, NULL, NULL, 0);
+    return persist_ready_sm(s, r, fib, pay, NULL, NULL, NULL);
 }
 
 int persist_ready_sm(struct store *s, const struct px_ready *r, const struct px_history *fib,
-                     struct payload_plane *pay, const struct store_sm_snap *snap, const void *bytes,
-                     size_t len)
+                     struct payload_plane *pay, const struct store_sm_snap *snap,
+                     persist_snap_fn write, void *ctx)
 {
     /* Every command first: a batch that would lose one is not begun (the store stays whole). */
     for (uint32_t i = 0; i < r->recs_len; i++)
@@ -44,8 +44,13 @@ int persist_ready_sm(struct store *s, const struct px_ready *r, const struct px_
     }
     if (rc == 0 && fib != NULL)
         rc = store_put_fib(s, fib);
-    if (rc == 0 && snap != NULL)
-        rc = store_put_sm_snapshot(s, snap, bytes, len);
+    if (rc == 0 && snap != NULL) {
+        rc = store_sm_begin(s);
+        if (rc == 0)
+            rc = write(ctx, s);
+        if (rc == 0)
+            rc = store_sm_end(s, snap);
+    }
     if (rc == 0)
         rc = store_commit(s);
     return rc;

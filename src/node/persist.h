@@ -18,10 +18,13 @@
  * Returns 0 when the batch is durable, or the store's negative code (store_errmsg says why). */
 int persist_ready(struct store *s, const struct px_ready *r, const struct px_history *fib,
                   struct payload_plane *pay);
-/* The same, and when snap is not NULL a state machine's snapshot (store_put_sm_snapshot: snap
- * and bytes[0..len)) in the same transaction. */
+/* The same, and when snap is not NULL a state machine's snapshot in the same transaction,
+ * streamed: write(ctx, s) writes its bytes with store_sm_write (store_sm_begin before it,
+ * store_sm_end with snap after it), so the state never sits whole in memory. write's failure
+ * (its code) ends the batch uncommitted. */
+typedef int (*persist_snap_fn)(void *ctx, struct store *s);
 int persist_ready_sm(struct store *s, const struct px_ready *r, const struct px_history *fib,
-                     struct payload_plane *pay, const struct store_sm_snap *snap, const void *bytes,
-                     size_t len);
+                     struct payload_plane *pay, const struct store_sm_snap *snap,
+                     persist_snap_fn write, void *ctx);
 
 #endif

@@ -166,11 +166,22 @@ static int buf_append(struct sm_node *n, const void *chunk, size_t len)
     return 0;
 }
 
+struct sm_buf_out {
+    struct sm_node *n;
+    size_t max; /* bytes n->buf may hold */
+    int rc;     /* the first failed write's */
+};
+
 static int writer_write(struct pxs_writer *w, const void *chunk, size_t len)
 {
+    struct sm_buf_out *o = w->opaque;
     if (chunk == NULL && len > 0)
         return -EINVAL;
-    return buf_append(w->opaque, chunk, len);
+    if (o->rc == 0 && len > o->max - o->n->buf_len)
+        o->rc = -EFBIG; /* not gathered past max: the caller cannot send it anyway */
+    if (o->rc == 0)
+        o->rc = buf_append(o->n, chunk, len);
+    return o->rc;
 }
 
 static void put_le64(uint8_t *out, uint64_t v)
@@ -189,6 +200,20 @@ static uint64_t get_le64(const uint8_t *in)
 
 int sm_snapshot(struct sm_node *n)
 {
+    return sm_snapshot_max(n, SIZE_MAX);
+}
+
+void sm_buf_trim(struct sm_node *n)
+{
+    if (n->buf_cap > SM_BUF_KEEP) {
+        free(n->buf);
+        n->buf = NULL;
+        n->buf_len = n->buf_cap = 0;
+    }
+}
+
+int sm_snapshot_max(struct sm_node *n, size_t max)
+{
     uint8_t head[SM_SNAP_HEADER_BYTES];
     put_le64(head, n->cmd_digest);
     put_le64(head + 8, n->applied);
@@ -197,21 +222,90 @@ int sm_snapshot(struct sm_node *n)
     int rc = buf_append(n, head, sizeof(head));
     if (rc != 0)
         return rc;
-    struct pxs_writer w = {.write = writer_write, .opaque = n};
+    struct sm_buf_out o = {.n = n, .max = max, .rc = 0};
+    struct pxs_writer w = {.write = writer_write, .opaque = &o};
     rc = n->sm->snapshot(n->sm->ctx, &w);
+    if (o.rc != 0) { /* not the callback's failure: it was told to stop */
+        snprintf(n->err, sizeof(n->err), "a snapshot %s",
+                 o.rc == -EFBIG ? "too long to gather" : "out of memory");
+        return o.rc;
+    }
     if (rc < 0)
         return failed(n, "snapshot", rc);
     return 0;
 }
 
-struct sm_reader {
+struct sm_stream_out {
+    sm_sink_fn sink;
+    void *ctx;
+    uint64_t len;
+    int rc; /* the first failed write's */
+};
+
+static int stream_write(struct pxs_writer *w, const void *chunk, size_t len)
+{
+    struct sm_stream_out *o = w->opaque;
+    if (chunk == NULL && len > 0)
+        return -EINVAL;
+    if (o->rc != 0)
+        return o->rc;
+    int rc = len > 0 ? o->sink(o->ctx, chunk, len) : 0;
+    if (rc < 0)
+        return o->rc = rc;
+    o->len += len;
+    return 0;
+}
+
+int sm_snapshot_to(struct sm_node *n, sm_sink_fn sink, void *ctx, uint64_t *len)
+{
+    struct sm_stream_out o = {.sink = sink, .ctx = ctx, .len = 0, .rc = 0};
+    struct pxs_writer w = {.write = stream_write, .opaque = &o};
+    int rc = n->sm->snapshot(n->sm->ctx, &w);
+    if (o.rc != 0) { /* the sink failed: the snapshot is not whole, whatever the callback says */
+        snprintf(n->err, sizeof(n->err), "writing the snapshot failed (%s)", strerror(-o.rc));
+        return o.rc;
+    }
+    if (rc < 0)
+        return failed(n, "snapshot", rc);
+    *len = o.len;
+    return 0;
+}
+
+struct sm_stream_in {
+    sm_source_fn src;
+    void *ctx;
+    uint64_t left;
+    int rc;
+};
+
+static long stream_read(struct pxs_reader *r, void *buf, size_t cap)
+{
+    struct sm_stream_in *in = r->opaque;
+    if (in->rc != 0)
+        return in->rc;
+    if (cap > in->left)
+        cap = (size_t)in->left;
+    if (cap == 0)
+        return 0;
+    if (buf == NULL)
+        return -EINVAL;
+    long got = in->src(in->ctx, buf, cap);
+    if (got < 0 || (got == 0 && in->left > 0) || (uint64_t)got > cap) {
+        in->rc = got < 0 ? (int)got : -EBADMSG;
+        return in->rc;
+    }
+    in->left -= (uint64_t)got;
+    return got;
+}
+
+struct sm_buf_src {
     const uint8_t *at;
     size_t left;
 };
 
-static long reader_read(struct pxs_reader *r, void *buf, size_t cap)
+static long buf_read(void *ctx, void *buf, size_t cap)
 {
-    struct sm_reader *s = r->opaque;
+    struct sm_buf_src *s = ctx;
     size_t n = cap < s->left ? cap : s->left;
     if (n > 0)
         memcpy(buf, s->at, n);
@@ -223,9 +317,21 @@ static long reader_read(struct pxs_reader *r, void *buf, size_t cap)
 int sm_restore_state(struct sm_node *n, px_inst_t index, uint64_t cmd_digest, uint64_t applied,
                      const uint8_t *state, size_t len)
 {
-    struct sm_reader src = {.at = state, .left = len};
-    struct pxs_reader r = {.read = reader_read, .opaque = &src};
+    struct sm_buf_src src = {.at = state, .left = len};
+    return sm_restore_from(n, index, cmd_digest, applied, buf_read, &src, len);
+}
+
+int sm_restore_from(struct sm_node *n, px_inst_t index, uint64_t cmd_digest, uint64_t applied,
+                    sm_source_fn src, void *ctx, uint64_t len)
+{
+    struct sm_stream_in in = {.src = src, .ctx = ctx, .left = len, .rc = 0};
+    struct pxs_reader r = {.read = stream_read, .opaque = &in};
     int rc = n->sm->restore(n->sm->ctx, &r);
+    if (in.rc != 0) { /* the source failed: whatever restore made of it is not the snapshot */
+        snprintf(n->err, sizeof(n->err), "reading the snapshot to restore failed (%s)",
+                 strerror(-in.rc));
+        return in.rc;
+    }
     if (rc < 0)
         return failed(n, "restore", rc);
     n->index = index;

@@ -107,12 +107,32 @@ const struct sm_result *sm_result(const struct sm_node *n, uint64_t key);
 void sm_result_bytes(const struct sm_result *r, uint8_t *out);
 /* Takes a snapshot into n->buf (header, then the state). 0, SM_FAILED or -ENOMEM. */
 int sm_snapshot(struct sm_node *n);
+/* The same, holding at most max bytes in n->buf: -EFBIG (nothing more gathered, the callback
+ * told so by its writer) for a longer one. */
+int sm_snapshot_max(struct sm_node *n, size_t max);
+/* Frees n->buf when it holds more than SM_BUF_KEEP bytes (a large state's copy, once sent). */
+#define SM_BUF_KEEP (1u << 20)
+void sm_buf_trim(struct sm_node *n);
 /* Replaces the state with bytes[0..len) (header first, as sm_snapshot makes them) at index.
  * 0, -EBADMSG (shorter than the header, or a snapshot of another index), SM_FAILED. */
 int sm_restore(struct sm_node *n, px_inst_t index, const uint8_t *bytes, size_t len);
 /* The same from a stored snapshot: the header's words given apart from the state bytes. */
 int sm_restore_state(struct sm_node *n, px_inst_t index, uint64_t cmd_digest, uint64_t applied,
                      const uint8_t *state, size_t len);
+/* A stream of snapshot bytes: sm_snapshot_to writes the state through a sink (0 or a negative
+ * errno, which ends the snapshot), sm_restore_from reads it through a source (bytes copied into
+ * buf, at most cap; 0 at the end; a negative errno). Neither holds the state in memory. */
+typedef int (*sm_sink_fn)(void *ctx, const void *chunk, size_t len);
+typedef long (*sm_source_fn)(void *ctx, void *buf, size_t cap);
+/* Takes a snapshot of the state alone (no header: the caller keeps n->cmd_digest, n->applied and
+ * n->index beside it) into sink; *len gets the bytes written. 0, the sink's code when a write
+ * failed (whatever the callback returned after it), or SM_FAILED (the callback failed). */
+int sm_snapshot_to(struct sm_node *n, sm_sink_fn sink, void *ctx, uint64_t *len);
+/* sm_restore_state from a source of len bytes. A source that fails or ends before len bytes:
+ * restore's reads fail from then on, and its code is returned (n->err says so; the caller may
+ * put the source's own line there); restore's own failure: SM_FAILED. */
+int sm_restore_from(struct sm_node *n, px_inst_t index, uint64_t cmd_digest, uint64_t applied,
+                    sm_source_fn src, void *ctx, uint64_t len);
 /* The state machine's digest callback, or 0 without one. */
 uint64_t sm_digest(const struct sm_node *n);
 
