@@ -1041,6 +1041,8 @@ int driver_recover(struct driver *d, struct px_durable *out)
     if (rc != 0)
         return rc;
     d->applied_persisted = out->fib.applied;
+    if (d->sm != NULL)
+        d->sm->digest_v1 = store_sm_digest_version(d->store) == 1;
     return d->sm != NULL ? sm_recover(d) : 0;
 }
 

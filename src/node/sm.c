@@ -125,7 +125,9 @@ int sm_apply(struct sm_node *n, const struct px_applied *a, const uint8_t *cmd, 
     n->index = a->instance;
     n->applied++;
     n->log_bytes += len;
-    n->cmd_digest = sm_digest_step(n->cmd_digest, a->instance, len, ipc_crc32c(0, cmd, len));
+    uint32_t crc = ipc_crc32c(0, cmd, len);
+    n->cmd_digest = n->digest_v1 ? sm_digest_step_v1(n->cmd_digest, a->instance, len, crc)
+                                 : sm_digest_step(n->cmd_digest, a->instance, len, crc);
     return keep_result ? result_keep(n, cmd_key(&a->value), status, result, result_len) : 0;
 }
 

@@ -49,6 +49,12 @@ static inline uint64_t sm_digest_step(uint64_t d, px_inst_t index, uint32_t len,
 {
     return px_mix64(d ^ (index * SM_DIGEST_SPREAD) ^ ((uint64_t)len << 32 | crc));
 }
+/* The formula of version 0.3.0 and its stores (layout 5 and older): mix(mix(mix(d ^ i) ^ len)
+ * ^ crc32c(bytes)). A pool continued from such a store keeps it (sm_node.digest_v1). */
+static inline uint64_t sm_digest_step_v1(uint64_t d, px_inst_t index, uint32_t len, uint32_t crc)
+{
+    return px_mix64(px_mix64(px_mix64(d ^ index) ^ len) ^ crc);
+}
 /* Return code of a step whose callback failed (one line in err). */
 #define SM_FAILED (-ECANCELED)
 
@@ -69,6 +75,9 @@ struct sm_node {
     /* The main job's commands (driver_config.sm_job): an inline one is the 8 bytes of its
      * word, little endian; false: cmd_lib_unpack's. */
     bool word_commands;
+    /* The store's snapshots chain the command digest with sm_digest_step_v1
+     * (store_sm_digest_version 1: a pool made by 0.3.0): this node goes on that way. */
+    bool digest_v1;
     px_inst_t index;     /* the log index applied */
     uint64_t applied;    /* commands applied (no-ops and duplicates excluded) */
     uint64_t cmd_digest; /* the digest of the commands applied */

@@ -198,6 +198,12 @@ int store_commit(struct store *s)
     return rc;
 }
 
+int store_sm_digest_version(const struct store *s)
+{
+    STORE_ASSERT(s != NULL);
+    return s->sm_digest == 1 ? 1 : 2;
+}
+
 int store_sm_begin(struct store *s)
 {
     STORE_ASSERT(s != NULL);

@@ -187,6 +187,11 @@ int store_sm_end(struct store *s, const struct store_sm_snap *h);
 int store_sm_open(struct store *s, struct store_sm_snap *h, uint64_t *len, bool *found);
 long store_sm_read(struct store *s, void *buf, size_t cap);
 void store_sm_close(struct store *s);
+/* Which formula digests the commands in this store's snapshots (node/sm.h): 2, one mix per
+ * command, for every store made by this version or 0.3.1 (layout 6); 1, three mixes, for a
+ * file raised from layout 5 or older, whose snapshots carry a digest chained that way (sqlite
+ * meta `sm_digest`). Every node of a pool was made by one version, so they agree. */
+int store_sm_digest_version(const struct store *s);
 /* Commits the open batch: durable (per sync mode) when it returns 0. */
 int store_commit(struct store *s);
 /* Closes the store; an open batch is discarded. s may be NULL. */

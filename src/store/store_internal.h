@@ -78,6 +78,7 @@ struct store {
     int failed;           /* 0, or the sticky code of the first failed batch call */
     uint32_t entries_max; /* shm only */
     bool area_full;       /* shm only: the failure was a full command area */
+    uint8_t sm_digest;    /* store_sm_digest_version: 0 (meaning 2) or 1 */
     /* store_sm_begin .. store_sm_end in progress; for a backend without sm_write the bytes so
      * far (sm_gather), and for one without sm_read the snapshot being read (sm_out_at). */
     bool sm_writing, sm_reading;

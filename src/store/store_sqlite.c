@@ -986,6 +986,11 @@ static int sq_upgrade(struct store_sq *q, int64_t from, bool job)
         rc = sq_strip_value(q, job);
     if (rc == 0 && from < 6)
         rc = sq_meta_set(q, "fib_bytes", (int64_t)sizeof(struct px_history));
+    /* Its snapshots' command digests were chained with three mixes per command: the nodes of
+     * this pool go on that way, or learners restored from snapshots at different indexes would
+     * hold different digests of the same commands (store_sm_digest_version). */
+    if (rc == 0 && from < 6)
+        rc = sq_meta_set(q, "sm_digest", 1);
     if (rc == 0)
         rc = sq_meta_set(q, "layout_version", STORE_SQ_NODE_LAYOUT_VERSION);
     return rc;
@@ -1091,6 +1096,13 @@ static int sq_setup(struct store_sq *q, const struct store_params *p)
         rc = store_sq_exec(q->db, q->base.name, "COMMIT", err, len);
     if (rc != 0 && !sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc == 0) {
+        int64_t v = 0;
+        found = false;
+        rc = sq_meta_get(q->db, q->base.name, "sm_digest", &v, &found, q->base.err,
+                         sizeof(q->base.err));
+        q->base.sm_digest = found && v == 1 ? 1 : 0;
+    }
     if (rc == 0)
         rc = sq_read_state(q, true, NULL);
     if (rc == 0)

@@ -466,6 +466,11 @@ static void scen_expect(uint64_t p, struct loaded *l)
 
 static void test_store_fresh_store_loads_zero_state_and_no_entries(void **state)
 {
+    {
+        struct store *fresh = fx_open(*state);
+        assert_int_equal(store_sm_digest_version(fresh), 2); /* a store of this version */
+        store_close(fresh);
+    }
     struct store *s = fx_open(*state);
     load_into(s, &got);
     scen_expect(0, &want);
@@ -2212,6 +2217,8 @@ static void sq_old_layout_opens_and_is_raised_to_6(struct fx *f, int version)
     sq_make_store(f, 3);
     sq_make_old_layout(f, version, 3);
     struct store *s = fx_open(f);
+    /* its snapshots' digests were chained the old way: its nodes go on so */
+    assert_int_equal(store_sm_digest_version(s), 1);
     load_into(s, &got);
     scen_expect(3, &want);
     assert_loaded_eq(&got, &want);
@@ -2224,6 +2231,7 @@ static void sq_old_layout_opens_and_is_raised_to_6(struct fx *f, int version)
                      sizeof(struct px_history));
     want_cmd(&want, PX_REC_ACCEPTED, 49, scen_ballot(3), 300, 49);
     s = fx_open(f);
+    assert_int_equal(store_sm_digest_version(s), 1); /* for good, not only at the upgrade */
     load_into(s, &got);
     assert_loaded_eq(&got, &want);
     store_close(s);
