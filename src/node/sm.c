@@ -168,24 +168,6 @@ static int buf_append(struct sm_node *n, const void *chunk, size_t len)
     return 0;
 }
 
-struct sm_buf_out {
-    struct sm_node *n;
-    size_t max; /* bytes n->buf may hold */
-    int rc;     /* the first failed write's */
-};
-
-static int writer_write(struct pxs_writer *w, const void *chunk, size_t len)
-{
-    struct sm_buf_out *o = w->opaque;
-    if (chunk == NULL && len > 0)
-        return -EINVAL;
-    if (o->rc == 0 && len > o->max - o->n->buf_len)
-        o->rc = -EFBIG; /* not gathered past max: the caller cannot send it anyway */
-    if (o->rc == 0)
-        o->rc = buf_append(o->n, chunk, len);
-    return o->rc;
-}
-
 static void put_le64(uint8_t *out, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
@@ -212,29 +194,6 @@ void sm_buf_trim(struct sm_node *n)
         n->buf = NULL;
         n->buf_len = n->buf_cap = 0;
     }
-}
-
-int sm_snapshot_max(struct sm_node *n, size_t max)
-{
-    uint8_t head[SM_SNAP_HEADER_BYTES];
-    put_le64(head, n->cmd_digest);
-    put_le64(head + 8, n->applied);
-    put_le64(head + 16, n->index);
-    n->buf_len = 0;
-    int rc = buf_append(n, head, sizeof(head));
-    if (rc != 0)
-        return rc;
-    struct sm_buf_out o = {.n = n, .max = max, .rc = 0};
-    struct pxs_writer w = {.write = writer_write, .opaque = &o};
-    rc = n->sm->snapshot(n->sm->ctx, &w);
-    if (o.rc != 0) { /* not the callback's failure: it was told to stop */
-        snprintf(n->err, sizeof(n->err), "a snapshot %s",
-                 o.rc == -EFBIG ? "too long to gather" : "out of memory");
-        return o.rc;
-    }
-    if (rc < 0)
-        return failed(n, "snapshot", rc);
-    return 0;
 }
 
 struct sm_stream_out {
@@ -271,6 +230,34 @@ int sm_snapshot_to(struct sm_node *n, sm_sink_fn sink, void *ctx, uint64_t *len)
         return failed(n, "snapshot", rc);
     *len = o.len;
     return 0;
+}
+
+struct sm_buf_sink {
+    struct sm_node *n;
+    size_t max; /* bytes n->buf may hold */
+};
+
+static int buf_sink(void *ctx, const void *chunk, size_t len)
+{
+    struct sm_buf_sink *b = ctx;
+    if (len > b->max - b->n->buf_len)
+        return -EFBIG; /* not gathered past max: the caller cannot send it anyway */
+    return buf_append(b->n, chunk, len);
+}
+
+int sm_snapshot_max(struct sm_node *n, size_t max)
+{
+    uint8_t head[SM_SNAP_HEADER_BYTES];
+    put_le64(head, n->cmd_digest);
+    put_le64(head + 8, n->applied);
+    put_le64(head + 16, n->index);
+    n->buf_len = 0;
+    int rc = buf_append(n, head, sizeof(head));
+    if (rc != 0)
+        return rc;
+    struct sm_buf_sink b = {.n = n, .max = max};
+    uint64_t len = 0;
+    return sm_snapshot_to(n, buf_sink, &b, &len);
 }
 
 struct sm_stream_in {

@@ -312,7 +312,7 @@ static void test_snapshot_streams_through_a_sink_and_a_source(void **state)
     assert_int_equal(n.index, 7); /* nothing restored */
     /* gathered with a cap shorter than the snapshot */
     assert_int_equal(sm_snapshot_max(&n, SM_SNAP_HEADER_BYTES + 3), -EFBIG);
-    assert_non_null(strstr(n.err, "too long"));
+    assert_non_null(strstr(n.err, "writing the snapshot"));
     assert_int_equal(n.buf_len, SM_SNAP_HEADER_BYTES + 3);
     assert_int_equal(sm_snapshot_max(&n, SM_SNAP_HEADER_BYTES + 8), 0);
     sm_fini(&n);
