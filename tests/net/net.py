@@ -152,8 +152,14 @@ def first_report(hosts, h):
         return json.load(f)
 
 
+def all_stderr(hosts):
+    """Every host's stderr, each under its name: a host that failed to start may be another."""
+    return "".join("--- host %s:\n%s" % (h, hosts.output(h, "err")) for h in hosts.names
+                   if os.path.exists(os.path.join(hosts.dir, "%s.err" % h)))
+
+
 def expect_verified(hosts, doc, code):
-    assert code == 0, "first host exit %d, stderr:\n%s" % (code, hosts.output("a", "err"))
+    assert code == 0, "first host exit %d, stderr:\n%s" % (code, all_stderr(hosts))
     assert doc["verified"] is True, doc
     assert doc["rounds_done"] == doc["rounds"], doc
     learners = [n for n in doc["per_node"] if "L" in n["roles"]]
