@@ -126,7 +126,7 @@ struct store_sq {
     sqlite3_stmt *sm_rd;
     const uint8_t *sm_rrow;
     size_t sm_rrow_len, sm_rrow_at;
-    int64_t sm_rnext, sm_rparts;
+    int64_t sm_rnext;
     uint64_t sm_rleft;
     struct sq_buf buf[2]; /* [0] accepted, [1] decided */
     /* The last committed values plus this batch's changes. */
@@ -1813,7 +1813,6 @@ static int sq_sm_open(struct store *s, struct store_sm_snap *h, uint64_t *len, b
     q->sm_rrow = NULL;
     q->sm_rrow_len = q->sm_rrow_at = 0;
     q->sm_rnext = 0;
-    q->sm_rparts = parts;
     q->sm_rleft = want_len;
     *len = want_len;
     return 0;
